@@ -1,0 +1,16 @@
+// addon.cpp - module entry: registers each area's functions on the exports object.
+#include <napi.h>
+
+#include "groundinggpt.h"
+
+namespace ggpt::addon {
+// Each area lives in its own file and adds its functions to `exports`.
+void RegisterGlobal(Napi::Env env, Napi::Object exports);
+}  // namespace ggpt::addon
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+    ggpt::addon::RegisterGlobal(env, exports);
+    return exports;
+}
+
+NODE_API_MODULE(groundinggpt, Init)

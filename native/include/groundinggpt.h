@@ -1,0 +1,438 @@
+/*
+ * groundinggpt.h - C API of the GroundingGPT inference core.
+ *
+ * GroundingGPT (Li et al., ACL 2024) is a Vicuna-7B LLM whose prompt embeds image, video and
+ * sound features in place of placeholder tokens. This core runs the LLM in libllama and the
+ * three towers as ggml graphs; it takes decoded pixels and PCM (no media decoding in here).
+ *
+ * Objects
+ *   ggpt_model    immutable weights: the LLM GGUF and (optionally) the encoders GGUF.
+ *                 Safe to share between threads once loaded.
+ *   ggpt_context  per-conversation state: the KV cache, the tokens/embeddings it holds, the
+ *                 compute buffers of the towers. One thread at a time.
+ *
+ * Errors
+ *   Every fallible function returns a ggpt_status. The message of the last failure is kept per
+ *   handle (ggpt_context_last_error); functions that have no handle yet (loading) write it into
+ *   a caller buffer. No C++ exception crosses this API; nothing a caller or a file controls may
+ *   reach a ggml assertion: inputs are validated first.
+ *
+ * Threads
+ *   ggpt_log_set, ggpt_backend_init: any thread, idempotent.
+ *   ggpt_model_*: load/free from one thread; the const getters from any thread once loaded.
+ *   ggpt_tokenize / ggpt_detokenize / ggpt_token_to_piece: any thread (read-only model state).
+ *   ggpt_context_*: one thread at a time per context (callers serialise); several contexts of one
+ *   model may run on different threads at once.
+ *   Callbacks (progress, abort, token) run on the thread that called the function.
+ */
+#ifndef GROUNDINGGPT_H
+#define GROUNDINGGPT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && defined(GGPT_SHARED)
+#  ifdef GGPT_BUILD
+#    define GGPT_API __declspec(dllexport)
+#  else
+#    define GGPT_API __declspec(dllimport)
+#  endif
+#elif defined(GGPT_SHARED)
+#  define GGPT_API __attribute__((visibility("default")))
+#else
+#  define GGPT_API
+#endif
+
+typedef struct ggpt_model   ggpt_model;
+typedef struct ggpt_context ggpt_context;
+
+typedef enum ggpt_status {
+    GGPT_OK = 0,
+    GGPT_ERR_INVALID_ARGUMENT = 1, /* bad parameter or bad media data from the caller          */
+    GGPT_ERR_IO = 2,               /* a file cannot be opened or read                          */
+    GGPT_ERR_FORMAT = 3,           /* a file is not what it should be (truncated, bad key/shape)*/
+    GGPT_ERR_UNSUPPORTED = 4,      /* a valid request this build/model cannot serve            */
+    GGPT_ERR_ABORTED = 5,          /* the abort callback asked to stop                         */
+    GGPT_ERR_CONTEXT_FULL = 6,     /* the sequence does not fit in the context size            */
+    GGPT_ERR_OUT_OF_MEMORY = 7,
+    GGPT_ERR_BACKEND = 8,          /* the compute backend failed                               */
+    GGPT_ERR_INTERNAL = 9,
+} ggpt_status;
+
+/* Short stable name of a status ("ok", "invalid_argument", ...). */
+GGPT_API const char * ggpt_status_name(ggpt_status status);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Global                                                                                     */
+
+typedef enum ggpt_log_level {
+    GGPT_LOG_DEBUG = 0,
+    GGPT_LOG_INFO = 1,
+    GGPT_LOG_WARN = 2,
+    GGPT_LOG_ERROR = 3,
+} ggpt_log_level;
+
+/* Receives every log line of the core, ggml and libllama (text without trailing newline).
+ * May be called from any thread; must not call back into this API. */
+typedef void (*ggpt_log_fn)(ggpt_log_level level, const char * text, void * user);
+
+/* Installs the log sink (NULL: logs go nowhere) and the minimum level passed to it. */
+GGPT_API void ggpt_log_set(ggpt_log_fn fn, void * user, ggpt_log_level min_level);
+
+/* Loads the ggml backends (CPU always; CUDA when built). Idempotent, thread-safe; called by
+ * ggpt_model_load when needed. */
+GGPT_API void ggpt_backend_init(void);
+
+/* Human-readable build/system info: compiled backends, CPU features. Static string. */
+GGPT_API const char * ggpt_system_info(void);
+
+/* Returns true (continue) or false (stop). */
+typedef bool (*ggpt_progress_fn)(float progress /* 0..1 */, void * user);
+/* Returns true to abort the running operation. Polled between batches / tokens / graph nodes. */
+typedef bool (*ggpt_abort_fn)(void * user);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Model                                                                                      */
+
+typedef struct ggpt_model_params {
+    const char * llm_path;        /* LLM GGUF (llama architecture). Required.                   */
+    const char * encoders_path;   /* encoders GGUF, or NULL for a text-only model.              */
+    int32_t      n_gpu_layers;    /* LLM layers offloaded to the GPU; -1 = all. Default 0 when
+                                     the build has no GPU backend, else -1.                     */
+    bool         encoders_on_gpu; /* put the tower weights on the GPU when one exists (def true)*/
+    bool         use_mmap;        /* default true                                               */
+    ggpt_progress_fn progress;    /* load progress (LLM then encoders), may be NULL             */
+    void *       progress_user;
+} ggpt_model_params;
+
+GGPT_API ggpt_model_params ggpt_model_default_params(void);
+
+/* Loads a model. On failure *out is NULL and a message is written to err (if err_len > 0).
+ * GGPT_ERR_ABORTED when progress returned false. */
+GGPT_API ggpt_status ggpt_model_load(const ggpt_model_params * params, ggpt_model ** out,
+                                     char * err, size_t err_len);
+GGPT_API void ggpt_model_free(ggpt_model * model);
+
+typedef enum ggpt_media {
+    GGPT_MEDIA_IMAGE = 0,
+    GGPT_MEDIA_VIDEO = 1,
+    GGPT_MEDIA_AUDIO = 2,
+} ggpt_media;
+
+typedef struct ggpt_model_info {
+    int32_t n_vocab;
+    int32_t n_embd;          /* LLM width: the width of every feature row */
+    int32_t n_layer;
+    int32_t n_head;
+    int32_t n_ctx_train;
+    int32_t token_bos, token_eos;
+    /* media token ids: [media][0] = patch, [1] = start, [2] = end; and feature rows per item */
+    int32_t media_tokens[3][3];
+    int32_t media_n_tokens[3];     /* 576 / 64 / 8 for the released model                       */
+    bool    has_media[3];          /* the encoders GGUF holds that tower                         */
+    int64_t llm_n_params, llm_size_bytes;
+    int64_t encoders_n_params, encoders_size_bytes;
+    char    llm_desc[128];         /* libllama's model description ("llama 7B Q4_K - Medium")   */
+    char    backend[64];           /* device the weights live on ("CPU", "CUDA0")                */
+    /* geometry the caller needs for media preparation */
+    int32_t image_size;            /* CLIP input side (336)                                      */
+    int32_t video_frame_size;      /* EVA input side (224)                                       */
+    int32_t video_max_frames;      /* 64                                                         */
+    int32_t audio_sample_rate;     /* 16000                                                      */
+    int32_t audio_n_clips;         /* 3                                                          */
+    float   audio_clip_seconds;    /* 2                                                          */
+} ggpt_model_info;
+
+GGPT_API ggpt_status ggpt_model_get_info(const ggpt_model * model, ggpt_model_info * out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tokens                                                                                     */
+
+/* Tokenises text as upstream's slow LLaMA tokenizer does (SPEC §5): when parse_media is true the
+ * nine media tokens ("<im_patch>" ... "<so_end>") are single tokens that strip the whitespace on
+ * both sides, and each remaining chunk is encoded on its own with SentencePiece's dummy prefix.
+ * add_bos prepends BOS. Returns the number of tokens; if n_max is too small, returns
+ * -(number needed) and writes nothing beyond n_max. */
+GGPT_API int32_t ggpt_tokenize(const ggpt_model * model, const char * text, size_t text_len,
+                               bool add_bos, bool parse_media, int32_t * out, int32_t n_max);
+
+/* Text of a token sequence (SentencePiece detokenisation: '▁' -> ' ', byte tokens joined into
+ * UTF-8, no leading-space strip unless strip_leading_space). Returns the byte length; if cap is
+ * too small returns -(length needed). The text is not NUL-terminated when it fills cap. */
+GGPT_API int32_t ggpt_detokenize(const ggpt_model * model, const int32_t * tokens, int32_t n,
+                                 bool strip_leading_space, char * out, int32_t cap);
+
+/* Raw piece of one token (bytes, as libllama renders it). Same return convention. */
+GGPT_API int32_t ggpt_token_to_piece(const ggpt_model * model, int32_t token, char * out,
+                                     int32_t cap);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Context                                                                                    */
+
+typedef enum ggpt_kv_type {
+    GGPT_KV_F16 = 0,
+    GGPT_KV_F32 = 1,
+    GGPT_KV_Q8_0 = 2,
+} ggpt_kv_type;
+
+typedef struct ggpt_context_params {
+    uint32_t     n_ctx;          /* context size in tokens; 0 = 4096 capped at n_ctx_train     */
+    uint32_t     n_batch;        /* prompt tokens per llama_decode call (default 512)          */
+    uint32_t     n_ubatch;       /* physical batch (default 512)                               */
+    int32_t      n_threads;      /* generation threads; <= 0 = physical cores                  */
+    int32_t      n_threads_batch;/* prompt/tower threads; <= 0 = n_threads                      */
+    ggpt_kv_type kv_type;        /* default F16; F32 for bit-faithful comparisons              */
+    int32_t      flash_attn;     /* -1 auto (default), 0 off, 1 on                             */
+} ggpt_context_params;
+
+GGPT_API ggpt_context_params ggpt_context_default_params(void);
+
+GGPT_API ggpt_status ggpt_context_init(ggpt_model * model, const ggpt_context_params * params,
+                                       ggpt_context ** out, char * err, size_t err_len);
+GGPT_API void ggpt_context_free(ggpt_context * ctx);
+
+/* Message of the last failed call on this context ("" if none). Valid until the next call. */
+GGPT_API const char * ggpt_context_last_error(const ggpt_context * ctx);
+
+GGPT_API uint32_t ggpt_context_n_ctx(const ggpt_context * ctx);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Prompt evaluation                                                                          */
+
+typedef enum ggpt_span_type {
+    GGPT_SPAN_TOKENS = 0,   /* tokens[0..n)                                                   */
+    GGPT_SPAN_EMBD = 1,     /* embd[0..n*n_embd): n rows of LLM input embeddings (row-major)  */
+} ggpt_span_type;
+
+typedef struct ggpt_span {
+    ggpt_span_type  type;
+    int32_t         n;
+    const int32_t * tokens;
+    const float *   embd;
+    /* identity of the embedding rows for KV-cache reuse (e.g. a hash of the media and the tower
+     * that made them): equal ids mean equal rows. 0 = never reuse. Ignored for tokens. */
+    uint64_t        embd_id;
+} ggpt_span;
+
+typedef struct ggpt_eval_params {
+    ggpt_abort_fn    abort;      /* polled between batches and during graph compute           */
+    void *           abort_user;
+    ggpt_progress_fn progress;   /* fraction of the prompt evaluated; may be NULL              */
+    void *           progress_user;
+} ggpt_eval_params;
+
+GGPT_API ggpt_eval_params ggpt_eval_default_params(void);
+
+typedef struct ggpt_eval_result {
+    int32_t n_prompt;     /* positions in the prompt                                       */
+    int32_t n_reused;     /* positions kept from the KV cache (common prefix)             */
+    int32_t n_evaluated;  /* positions evaluated now                                      */
+    double  t_ms;         /* wall time                                                    */
+} ggpt_eval_result;
+
+/* Makes the context hold exactly the given sequence (spans in order) and the logits of its
+ * last position. The longest prefix already in the KV cache (same tokens, same embd_id rows) is
+ * kept; the rest is removed and evaluated. Token spans go through llama_batch.token, embedding
+ * spans through llama_batch.embd. On abort or failure the cache is rolled back to what it held
+ * before the call's new positions (the context stays usable). */
+GGPT_API ggpt_status ggpt_prompt(ggpt_context * ctx, const ggpt_span * spans, size_t n_spans,
+                                 const ggpt_eval_params * params, ggpt_eval_result * result);
+
+/* Positions currently held in the KV cache. */
+GGPT_API int32_t ggpt_context_n_past(const ggpt_context * ctx);
+
+/* Forgets everything (KV cache cleared). */
+GGPT_API void ggpt_context_clear(ggpt_context * ctx);
+
+/* Logits (n_vocab floats) of the last evaluated position, or NULL if none. Valid until the next
+ * call on the context. */
+GGPT_API const float * ggpt_get_logits(ggpt_context * ctx);
+
+/* Input embeddings the LLM would use for a token sequence (token_embd rows, dequantised):
+ * out = n * n_embd floats. For tests and for callers that splice features themselves. */
+GGPT_API ggpt_status ggpt_token_embeddings(ggpt_context * ctx, const int32_t * tokens, int32_t n,
+                                           float * out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Generation                                                                                 */
+
+typedef enum ggpt_stop_reason {
+    GGPT_STOP_NONE = 0,
+    GGPT_STOP_EOS = 1,        /* end-of-sequence token                                        */
+    GGPT_STOP_STRING = 2,     /* a stop string completed (it is stripped from the text)       */
+    GGPT_STOP_MAX_TOKENS = 3,
+    GGPT_STOP_ABORTED = 4,
+    GGPT_STOP_CONTEXT_FULL = 5,
+} ggpt_stop_reason;
+
+/* Streaming: called with each newly released piece of text (never a prefix of a stop string
+ * that may still complete) and the token that released it. Return false to stop (reason
+ * ABORTED). text may be empty (e.g. the first byte of a multi-byte character). */
+typedef bool (*ggpt_token_fn)(int32_t token, const char * text, size_t text_len, void * user);
+
+typedef struct ggpt_generate_params {
+    int32_t      max_tokens;      /* default 512                                             */
+    float        temperature;     /* 0 = greedy (default)                                    */
+    int32_t      top_k;           /* 0 = off (default 40 when sampling)                      */
+    float        top_p;           /* 1 = off (default 0.95 when sampling)                    */
+    float        min_p;           /* 0 = off (default)                                       */
+    float        repeat_penalty;  /* 1 = off (default)                                       */
+    int32_t      repeat_last_n;   /* default 64                                              */
+    uint32_t     seed;            /* sampling seed (default 0xFFFFFFFF = random)              */
+    const char * const * stop;    /* stop strings (default none: the caller passes "###")    */
+    size_t       n_stop;
+    bool         stop_at_eos;     /* default true                                            */
+    ggpt_token_fn on_token;
+    void *       on_token_user;
+    ggpt_abort_fn abort;
+    void *       abort_user;
+} ggpt_generate_params;
+
+GGPT_API ggpt_generate_params ggpt_generate_default_params(void);
+
+typedef struct ggpt_generate_result {
+    int32_t *        tokens;       /* generated ids (the stop/EOS token included); owned      */
+    int32_t          n_tokens;
+    char *           text;         /* generated text, stop string stripped, NUL-terminated   */
+    size_t           text_len;
+    ggpt_stop_reason stop_reason;
+    double           t_ms;         /* wall time of the generation loop                       */
+} ggpt_generate_result;
+
+/* Generates after the current sequence (ggpt_prompt must have run). Sampled tokens are appended
+ * to the context so a later ggpt_prompt can reuse them. Abort returns GGPT_ERR_ABORTED with the
+ * partial result filled in (free it). */
+GGPT_API ggpt_status ggpt_generate(ggpt_context * ctx, const ggpt_generate_params * params,
+                                   ggpt_generate_result * result);
+GGPT_API void ggpt_generate_result_free(ggpt_generate_result * result);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Media preprocessing (pure functions of the model's hyper-parameters; any thread)           */
+
+/* An 8-bit RGB image, rows top to bottom, stride = bytes per row (>= 3*width). */
+typedef struct ggpt_image_u8 {
+    const uint8_t * data;
+    int32_t width, height;
+    int32_t stride;
+} ggpt_image_u8;
+
+typedef struct ggpt_image_geometry {
+    int32_t width, height;      /* original                                                    */
+    int32_t side;               /* S = max(width, height): the padded square                   */
+    int32_t offset_x, offset_y; /* (S-W)//2, (S-H)//2: where the original sits in the square   */
+} ggpt_image_geometry;
+
+/* SPEC §2 steps 2-4: pad to the square with the CLIP-mean colour, Pillow-exact bicubic resize
+ * to image_size, normalise. resized (image_size^2*3 bytes, HWC) and pixels (3*image_size^2
+ * floats, CHW) may each be NULL. */
+GGPT_API ggpt_status ggpt_image_preprocess(const ggpt_model * model, const ggpt_image_u8 * image,
+                                           uint8_t * resized, float * pixels,
+                                           ggpt_image_geometry * geometry, char * err,
+                                           size_t err_len);
+
+typedef struct ggpt_audio_clip {
+    int64_t sample_start, sample_end; /* [start, end) in 16 kHz samples                       */
+    double  t_start, t_end;           /* seconds                                              */
+} ggpt_audio_clip;
+
+typedef struct ggpt_audio_info {
+    int64_t n_samples_16k;            /* after resampling                                     */
+    double  duration;                 /* seconds                                              */
+    int32_t n_clips;
+    ggpt_audio_clip clips[8];
+    bool    padded;                   /* shorter than one fbank window: zero-padded (warned)  */
+} ggpt_audio_info;
+
+/* SPEC §4 steps 1-4: resample each channel to 16 kHz (torchaudio's windowed sinc), cut the clips,
+ * in-place mean subtraction, Kaldi fbank of channel 0, pad/crop, normalise.
+ * channels: n_channels pointers to n_samples floats in [-1, 1] at sample_rate.
+ * fbank: n_clips * n_mels * target_len floats (3*128*204), may be NULL.
+ * wave16k: n_channels * n_samples_16k floats (channel-major) when non-NULL and wave16k_cap is
+ * large enough (else GGPT_ERR_INVALID_ARGUMENT); query the size with ggpt_audio_resampled_len. */
+GGPT_API int64_t ggpt_audio_resampled_len(int64_t n_samples, int32_t sample_rate);
+GGPT_API ggpt_status ggpt_audio_preprocess(const ggpt_model * model, const float * const * channels,
+                                           int32_t n_channels, int64_t n_samples,
+                                           int32_t sample_rate, float * fbank, float * wave16k,
+                                           int64_t wave16k_cap, ggpt_audio_info * info, char * err,
+                                           size_t err_len);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Towers                                                                                     */
+
+typedef struct ggpt_encode_params {
+    ggpt_abort_fn abort;
+    void *        abort_user;
+    ggpt_progress_fn progress;   /* fraction of the tower done (per frame batch / block)       */
+    void *        progress_user;
+} ggpt_encode_params;
+
+GGPT_API ggpt_encode_params ggpt_encode_default_params(void);
+
+/* Image: out = media_n_tokens[IMAGE] * n_embd floats (projected features). The image is any size
+ * (preprocessing as ggpt_image_preprocess). */
+GGPT_API ggpt_status ggpt_encode_image(ggpt_context * ctx, const ggpt_image_u8 * image, float * out,
+                                       const ggpt_encode_params * params);
+
+/* Video: n_frames frames already sampled (SPEC §3.1) and scaled to video_frame_size squared, RGB8
+ * (stride = 3*side). 1 <= n_frames <= video_max_frames. out = 64 * n_embd floats. */
+GGPT_API ggpt_status ggpt_encode_video(ggpt_context * ctx, const uint8_t * const * frames,
+                                       int32_t n_frames, float * out,
+                                       const ggpt_encode_params * params);
+
+/* Audio: fbank as written by ggpt_audio_preprocess (n_clips*128*204). out = 8 * n_embd floats. */
+GGPT_API ggpt_status ggpt_encode_audio(ggpt_context * ctx, const float * fbank, int32_t n_clips,
+                                       float * out, const ggpt_encode_params * params);
+
+/* Named intermediate outputs of a tower, for tests and research (see ggpt_probe_names). The
+ * input is the same as for the ggpt_encode_* function of that media (image: ggpt_image_u8*;
+ * video: const uint8_t* const* frames with n_items frames; audio: fbank floats with n_items clips).
+ * shape receives up to 4 dims, outermost first (e.g. {577, 1024}); returns the element count
+ * through *n_out; when cap (in floats) is too small nothing is written and
+ * GGPT_ERR_INVALID_ARGUMENT is returned with *n_out set. */
+GGPT_API ggpt_status ggpt_encode_probe(ggpt_context * ctx, ggpt_media media, const void * input,
+                                       int32_t n_items, const char * name, float * out, int64_t cap,
+                                       int64_t * n_out, int64_t shape[4], int32_t * n_dims,
+                                       const ggpt_encode_params * params);
+
+/* Comma-separated names ggpt_encode_probe accepts for a media (static string). */
+GGPT_API const char * ggpt_probe_names(ggpt_media media);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Quantisation (converter support)                                                            */
+
+typedef enum ggpt_ftype {
+    GGPT_FTYPE_F32 = 0,
+    GGPT_FTYPE_F16 = 1,
+    GGPT_FTYPE_Q8_0 = 7,
+    GGPT_FTYPE_Q4_K_M = 15,
+} ggpt_ftype;
+
+/* Quantises an LLM GGUF with libllama's quantiser (stock mixes, e.g. Q4_K_M). Writes out_path
+ * directly; the caller writes to a temp name and renames. */
+GGPT_API ggpt_status ggpt_quantize_llm(const char * in_path, const char * out_path, ggpt_ftype ftype,
+                                       int32_t n_threads, char * err, size_t err_len);
+
+/* ggml type ids for ggpt_quantize_rows (ggml's enum values). */
+#define GGPT_TYPE_F32  0
+#define GGPT_TYPE_F16  1
+#define GGPT_TYPE_Q4_K 12
+#define GGPT_TYPE_Q6_K 14
+#define GGPT_TYPE_Q8_0 8
+
+/* Converts n_rows rows of n_per_row floats to a ggml type; returns the bytes written into out
+ * (which must hold ggpt_row_size(type, n_per_row) * n_rows), or -1 when the type cannot hold
+ * rows of that length. */
+GGPT_API int64_t ggpt_row_size(int32_t type, int64_t n_per_row);
+GGPT_API int64_t ggpt_quantize_rows(int32_t type, const float * src, void * out, int64_t n_rows,
+                                    int64_t n_per_row);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GROUNDINGGPT_H */

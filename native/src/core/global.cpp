@@ -1,0 +1,125 @@
+// global.cpp - process-wide state: log sink, backend loading, status names, system info.
+#include "groundinggpt.h"
+
+#include "ggml-backend.h"
+#include "ggml.h"
+#include "llama.h"
+
+#include <atomic>
+#include <cstdarg>
+#include <cstdio>
+#include <mutex>
+#include <string>
+
+#include "core/log.h"
+
+namespace {
+
+std::mutex g_log_mutex;
+ggpt_log_fn g_log_fn = nullptr;
+void * g_log_user = nullptr;
+std::atomic<int> g_log_min{GGPT_LOG_WARN};
+
+ggpt_log_level from_ggml(ggml_log_level level) {
+    switch (level) {
+        case GGML_LOG_LEVEL_ERROR: return GGPT_LOG_ERROR;
+        case GGML_LOG_LEVEL_WARN: return GGPT_LOG_WARN;
+        case GGML_LOG_LEVEL_INFO: return GGPT_LOG_INFO;
+        default: return GGPT_LOG_DEBUG;
+    }
+}
+
+// ggml and libllama log in fragments (GGML_LOG_LEVEL_CONT continues the previous line); we
+// buffer until a newline so the sink receives whole lines.
+thread_local std::string t_line;
+thread_local ggpt_log_level t_line_level = GGPT_LOG_INFO;
+
+void emit(ggpt_log_level level, const std::string & text) {
+    std::lock_guard<std::mutex> lock(g_log_mutex);
+    if (g_log_fn && (int)level >= g_log_min.load()) g_log_fn(level, text.c_str(), g_log_user);
+}
+
+void ggml_sink(ggml_log_level level, const char * text, void *) {
+    if (level != GGML_LOG_LEVEL_CONT) t_line_level = from_ggml(level);
+    t_line += text ? text : "";
+    size_t nl;
+    while ((nl = t_line.find('\n')) != std::string::npos) {
+        emit(t_line_level, t_line.substr(0, nl));
+        t_line.erase(0, nl + 1);
+    }
+}
+
+std::once_flag g_backend_once;
+
+}  // namespace
+
+namespace ggpt {
+
+void log(ggpt_log_level level, const char * fmt, ...) {
+    if ((int)level < g_log_min.load()) return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    emit(level, buf);
+}
+
+}  // namespace ggpt
+
+extern "C" {
+
+const char * ggpt_status_name(ggpt_status status) {
+    switch (status) {
+        case GGPT_OK: return "ok";
+        case GGPT_ERR_INVALID_ARGUMENT: return "invalid_argument";
+        case GGPT_ERR_IO: return "io";
+        case GGPT_ERR_FORMAT: return "format";
+        case GGPT_ERR_UNSUPPORTED: return "unsupported";
+        case GGPT_ERR_ABORTED: return "aborted";
+        case GGPT_ERR_CONTEXT_FULL: return "context_full";
+        case GGPT_ERR_OUT_OF_MEMORY: return "out_of_memory";
+        case GGPT_ERR_BACKEND: return "backend";
+        case GGPT_ERR_INTERNAL: return "internal";
+    }
+    return "unknown";
+}
+
+void ggpt_log_set(ggpt_log_fn fn, void * user, ggpt_log_level min_level) {
+    {
+        std::lock_guard<std::mutex> lock(g_log_mutex);
+        g_log_fn = fn;
+        g_log_user = user;
+        g_log_min.store(min_level);
+    }
+    ggml_log_set(ggml_sink, nullptr);
+    llama_log_set(ggml_sink, nullptr);
+}
+
+void ggpt_backend_init(void) {
+    std::call_once(g_backend_once, [] {
+        // Route ggml/libllama logs through our sink from the start (nothing printed to stderr
+        // unless a sink is installed).
+        ggml_log_set(ggml_sink, nullptr);
+        llama_log_set(ggml_sink, nullptr);
+        llama_backend_init();
+        ggml_backend_load_all();
+    });
+}
+
+const char * ggpt_system_info(void) {
+    ggpt_backend_init();
+    static std::string info = [] {
+        std::string s = llama_print_system_info();
+        s += " | devices:";
+        for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
+            ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+            s += " ";
+            s += ggml_backend_dev_name(dev);
+        }
+        return s;
+    }();
+    return info.c_str();
+}
+
+}  // extern "C"

@@ -1,0 +1,44 @@
+// model.h - the immutable model: libllama's model plus our towers.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "groundinggpt.h"
+#include "encoders/hparams.h"
+
+struct llama_model;
+struct llama_vocab;
+
+namespace ggpt {
+
+struct Encoders;  // encoders/encoders.h: tower weights on a backend, hparams, per-tower presence
+void encoders_free(Encoders * enc);
+struct EncodersDeleter {
+    void operator()(Encoders * e) const { encoders_free(e); }
+};
+
+// The nine media tokens and the feature rows per item (LLM GGUF keys, names.h).
+struct MediaTokens {
+    int32_t patch[3] = {-1, -1, -1};  // indexed by ggpt_media
+    int32_t start[3] = {-1, -1, -1};
+    int32_t end[3] = {-1, -1, -1};
+    int32_t n_rows[3] = {576, 64, 8};
+};
+
+}  // namespace ggpt
+
+struct ggpt_model {
+    llama_model * llm = nullptr;
+    const llama_vocab * vocab = nullptr;
+    int32_t n_embd = 0;
+    ggpt::MediaTokens media;
+
+    // towers (null for a text-only model) and the preprocessing parameters they imply
+    std::unique_ptr<ggpt::Encoders, ggpt::EncodersDeleter> enc;
+    ggpt::ImagePreParams image_pre;
+    ggpt::VideoPreParams video_pre;
+    ggpt::AudioPreParams audio_pre;
+
+    std::string llm_path, encoders_path;
+    ggpt_model_params params{};
+};

@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+// Builds the native addon: fetches the pinned llama.cpp (scripts/fetch-llama.mjs), then runs
+// cmake-js on CMakeLists.txt and puts the result where node-gyp-build looks for it
+// (build/Release/groundinggpt.node). Every build flag lives in CMakeLists.txt; this script only
+// maps switches to its options.
+//
+//   node scripts/build.mjs [--cuda] [--portable] [--debug] [--tests] [--out <dir>] [--jobs N]
+//   env: GROUNDINGGPT_CUDA=1, GROUNDINGGPT_PORTABLE=1 (same as the flags), GROUNDINGGPT_JOBS
+//
+// The CMake tree lives in build/cmake (or --out); `npm run build` re-runs it incrementally.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fetchLlama } from './fetch-llama.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const argv = process.argv.slice(2);
+const flag = (name, env) => argv.includes(`--${name}`) || (env && /^(1|on|true|yes)$/i.test(process.env[env] ?? ''));
+const opt = (name) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+
+const cuda = flag('cuda', 'GROUNDINGGPT_CUDA');
+const portable = flag('portable', 'GROUNDINGGPT_PORTABLE');
+const debug = flag('debug');
+const tests = flag('tests');
+const out = path.resolve(root, opt('out') ?? path.join('build', 'cmake'));
+const jobs = Number(opt('jobs') ?? process.env.GROUNDINGGPT_JOBS ?? os.availableParallelism?.() ?? os.cpus().length);
+const config = debug ? 'Debug' : 'Release';
+
+fetchLlama();
+
+const cmakeJs = path.join(path.dirname(fileURLToPath(import.meta.resolve('cmake-js/package.json'))), 'bin', 'cmake-js');
+const args = [cmakeJs, 'compile', '--out', out, '--config', config, '--parallel', String(jobs), '--log-level', 'warn',
+  `--CDGROUNDINGGPT_CUDA=${cuda ? 'ON' : 'OFF'}`,
+  `--CDGROUNDINGGPT_PORTABLE=${portable ? 'ON' : 'OFF'}`,
+  `--CDGROUNDINGGPT_TESTS=${tests ? 'ON' : 'OFF'}`];
+process.stderr.write(`[build] cmake-js ${config}${cuda ? ' +CUDA' : ''}${portable ? ' portable' : ' native'} -j${jobs} in ${path.relative(root, out)}\n`);
+// Node-API headers: cmake-js downloads them unless npm_config_nodedir names an installation that
+// has them. Point it at the running Node's own headers when they are installed (offline builds).
+const env = { ...process.env };
+if (!env.npm_config_nodedir) {
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  if (fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))) env.npm_config_nodedir = prefix;
+}
+const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit', env });
+if (r.status !== 0) process.exit(r.status ?? 1);
+
+const built = path.join(out, config, 'groundinggpt.node');
+if (!fs.existsSync(built)) {
+  process.stderr.write(`[build] expected ${built} was not produced\n`);
+  process.exit(1);
+}
+const dest = path.join(root, 'build', config);
+fs.mkdirSync(dest, { recursive: true });
+const tmp = path.join(dest, `.groundinggpt.node.${process.pid}`);
+fs.copyFileSync(built, tmp);
+fs.renameSync(tmp, path.join(dest, 'groundinggpt.node'));
+process.stderr.write(`[build] ${path.relative(root, path.join(dest, 'groundinggpt.node'))}\n`);

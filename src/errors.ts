@@ -1,0 +1,76 @@
+/**
+ * Error classes thrown by groundinggpt. Every error the library raises on purpose is one of these,
+ * so callers can branch on `instanceof` (or on `code`, which survives structured cloning).
+ */
+
+/** Base class of all groundinggpt errors. */
+export class GroundingGPTError extends Error {
+  /** Stable machine-readable code, e.g. `'INVALID_INPUT'`. */
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** An argument or a media input is wrong: bad type, out of range, corrupt or unsupported file. */
+export class InvalidInputError extends GroundingGPTError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('INVALID_INPUT', message, options);
+  }
+}
+
+/** A model file cannot be loaded: missing, truncated, wrong keys or shapes. */
+export class ModelLoadError extends GroundingGPTError {
+  /** The file the problem was found in, when known. */
+  readonly file?: string;
+  constructor(message: string, options?: { cause?: unknown; file?: string }) {
+    super('MODEL_LOAD', message, options);
+    this.file = options?.file;
+  }
+}
+
+/** A checkpoint cannot be converted: missing file, unknown pickle opcode, unexpected tensor... */
+export class ConversionError extends GroundingGPTError {
+  /** The file the problem was found in, when known. */
+  readonly file?: string;
+  /** The tensor concerned, when known. */
+  readonly tensor?: string;
+  constructor(message: string, options?: { cause?: unknown; file?: string; tensor?: string }) {
+    super('CONVERSION', message, options);
+    this.file = options?.file;
+    this.tensor = options?.tensor;
+  }
+}
+
+/** The operation was cancelled through an `AbortSignal`. */
+export class AbortError extends GroundingGPTError {
+  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
+    super('ABORTED', message, options);
+  }
+}
+
+/** The object was used after `dispose()`. */
+export class DisposedError extends GroundingGPTError {
+  constructor(what = 'model') {
+    super('DISPOSED', `This ${what} has been disposed`);
+  }
+}
+
+/** ffmpeg/ffprobe are needed for this input and none was found (the message lists what was tried). */
+export class FFmpegNotFoundError extends GroundingGPTError {
+  constructor(message: string) {
+    super('FFMPEG_NOT_FOUND', message);
+  }
+}
+
+/** The native core failed in a way that is not the caller's fault (backend error, out of memory). */
+export class NativeError extends GroundingGPTError {
+  /** The core's status name, e.g. `'backend'`, `'out_of_memory'`. */
+  readonly status: string;
+  constructor(status: string, message: string) {
+    super('NATIVE', message);
+    this.status = status;
+  }
+}

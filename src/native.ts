@@ -1,0 +1,215 @@
+/**
+ * Loads the native addon (build/Release or prebuilds/<platform>-<arch>, through node-gyp-build)
+ * and describes its raw interface. Only src/ talks to the addon; users see the typed API.
+ *
+ * Conventions of the raw interface (native/addon/):
+ * - Blocking work returns a Promise settled by an AsyncWorker; the event loop keeps turning.
+ * - Long operations take a `NativeCancel` (from `createCancel()`) polled between batches,
+ *   tokens and graph nodes; a cancelled operation rejects with an error whose `code` is
+ *   'ABORTED'.
+ * - Native failures reject/throw an Error with `code` = the core's status name upper-cased
+ *   ('INVALID_ARGUMENT', 'IO', 'FORMAT', 'UNSUPPORTED', 'ABORTED', 'CONTEXT_FULL',
+ *   'OUT_OF_MEMORY', 'BACKEND', 'INTERNAL') and the core's message.
+ * - Callbacks (progress, tokens, logs) arrive through thread-safe functions that never keep the
+ *   process alive.
+ * - One operation at a time per NativeModel: src/ queues calls; the addon rejects overlaps with
+ *   code 'BUSY' as a safety net.
+ */
+import path from 'node:path';
+
+/** Status codes of the core (ggpt_status), as error `code`s. */
+export type NativeStatus =
+  | 'INVALID_ARGUMENT'
+  | 'IO'
+  | 'FORMAT'
+  | 'UNSUPPORTED'
+  | 'ABORTED'
+  | 'CONTEXT_FULL'
+  | 'OUT_OF_MEMORY'
+  | 'BACKEND'
+  | 'INTERNAL'
+  | 'BUSY'
+  | 'DISPOSED';
+
+/** Cancellation flag shared with a running native operation. */
+export interface NativeCancel {
+  cancel(): void;
+  readonly cancelled: boolean;
+}
+
+export interface NativeLoadOptions {
+  llm: string;
+  encoders?: string;
+  gpuLayers: number;
+  encodersOnGpu: boolean;
+  useMmap: boolean;
+  contextSize: number;
+  batchSize: number;
+  threads: number;
+  threadsBatch: number;
+  kvType: 'f16' | 'f32' | 'q8_0';
+  flashAttn: 'auto' | 'on' | 'off';
+}
+
+export interface NativeModelInfo {
+  nVocab: number;
+  nEmbd: number;
+  nLayer: number;
+  nHead: number;
+  nCtxTrain: number;
+  nCtx: number;
+  tokenBos: number;
+  tokenEos: number;
+  /** [image, video, audio] x [patch, start, end] token ids */
+  mediaTokens: [number, number, number][];
+  /** feature rows per item: [image, video, audio] */
+  mediaRows: [number, number, number];
+  hasMedia: [boolean, boolean, boolean];
+  llmParams: number;
+  llmBytes: number;
+  encodersParams: number;
+  encodersBytes: number;
+  llmDescription: string;
+  backend: string;
+  imageSize: number;
+  videoFrameSize: number;
+  videoMaxFrames: number;
+  audioSampleRate: number;
+  audioClips: number;
+  audioClipSeconds: number;
+}
+
+/** A prompt span: tokens, or rows of LLM input embeddings with an identity for cache reuse. */
+export type NativeSpan =
+  | { tokens: Int32Array }
+  | { embd: Float32Array; rows: number; id: bigint };
+
+export interface NativeEvalResult {
+  nPrompt: number;
+  nReused: number;
+  nEvaluated: number;
+  ms: number;
+}
+
+export interface NativeGenerateOptions {
+  maxTokens: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  minP: number;
+  repeatPenalty: number;
+  repeatLastN: number;
+  seed: number;
+  stop: string[];
+  stopAtEos: boolean;
+}
+
+export type NativeStopReason = 'eos' | 'stop' | 'max_tokens' | 'aborted' | 'context_full';
+
+export interface NativeGenerateResult {
+  tokens: Int32Array;
+  text: string;
+  stopReason: NativeStopReason;
+  ms: number;
+}
+
+export interface NativeImageGeometry {
+  width: number;
+  height: number;
+  side: number;
+  offsetX: number;
+  offsetY: number;
+}
+
+export interface NativeAudioInfo {
+  samples16k: number;
+  duration: number;
+  clips: { sampleStart: number; sampleEnd: number; start: number; end: number }[];
+  padded: boolean;
+}
+
+/** A loaded model with its context (KV cache). */
+export interface NativeModel {
+  info(): NativeModelInfo;
+  tokenize(text: string, addBos: boolean, parseMedia: boolean): Int32Array;
+  detokenize(tokens: Int32Array, stripLeadingSpace: boolean): string;
+  tokenToPiece(token: number): Buffer;
+  /** Makes the context hold exactly these spans (prefix reuse) and computes the last logits. */
+  prompt(spans: NativeSpan[], cancel: NativeCancel, onProgress?: (fraction: number) => void): Promise<NativeEvalResult>;
+  /** Logits of the last evaluated position (copy). */
+  logits(): Float32Array;
+  /** Input embeddings (token_embd rows) of tokens: tokens.length * nEmbd floats. */
+  tokenEmbeddings(tokens: Int32Array): Float32Array;
+  generate(
+    options: NativeGenerateOptions,
+    cancel: NativeCancel,
+    onToken?: (token: number, text: string) => void,
+  ): Promise<NativeGenerateResult>;
+  nPast(): number;
+  clear(): void;
+  /** RGB8 image of any size -> projected features (rows x nEmbd). */
+  encodeImage(rgb: Uint8Array, width: number, height: number, stride: number, cancel: NativeCancel, onProgress?: (f: number) => void): Promise<Float32Array>;
+  /** Sampled frames, each side x side RGB8 -> projected features. */
+  encodeVideo(frames: Uint8Array[], cancel: NativeCancel, onProgress?: (f: number) => void): Promise<Float32Array>;
+  /** fbank (clips x mels x frames) -> projected features. */
+  encodeAudio(fbank: Float32Array, clips: number, cancel: NativeCancel, onProgress?: (f: number) => void): Promise<Float32Array>;
+  /** A named intermediate of a tower (tests, research). Input as for encode*. */
+  probe(
+    media: 'image' | 'video' | 'audio',
+    input: { rgb: Uint8Array; width: number; height: number; stride: number } | { frames: Uint8Array[] } | { fbank: Float32Array; clips: number },
+    name: string,
+    cancel: NativeCancel,
+  ): Promise<{ data: Float32Array; shape: number[] }>;
+  /** Frees the model; resolves once any running operation has finished (cancel it first). */
+  dispose(): Promise<void>;
+}
+
+/** Raw functions of the addon. */
+export interface NativeAddon {
+  systemInfo(): string;
+  /** Log sink for core/ggml/libllama lines (null: silent). level 0 debug .. 3 error. */
+  setLogger(fn: ((level: number, text: string) => void) | null, minLevel: number): void;
+  createCancel(): NativeCancel;
+  loadModel(options: NativeLoadOptions, cancel: NativeCancel, onProgress?: (fraction: number) => void): Promise<NativeModel>;
+
+  /** SPEC §2 preprocessing with explicit parameters (the model's, or the released defaults). */
+  imagePreprocess(
+    rgb: Uint8Array,
+    width: number,
+    height: number,
+    stride: number,
+    params?: { size: number; mean: number[]; std: number[] },
+  ): { resized: Uint8Array; pixels: Float32Array; geometry: NativeImageGeometry };
+  /** SPEC §4 front end: channels at sampleRate -> fbank (clips x mels x frames) + 16 kHz wave. */
+  audioPreprocess(channels: Float32Array[], sampleRate: number, wantWave: boolean): { fbank: Float32Array; wave16k?: Float32Array[]; info: NativeAudioInfo };
+
+  /** libllama's quantiser over a GGUF file (the caller renames the output into place). */
+  quantizeLlm(inPath: string, outPath: string, ftype: 'f32' | 'f16' | 'q8_0' | 'q4_k_m', threads: number): Promise<void>;
+  /** Bytes of one row of n values in a ggml type (-1 when the type cannot hold it). */
+  rowSize(ggmlType: number, nPerRow: number): number;
+  /** Rows of floats -> ggml type bytes. */
+  quantizeRows(ggmlType: number, data: Float32Array, nRows: number, nPerRow: number): Buffer;
+
+  /** The C++ GGUF name table (native/src/names.h), for the converter's consistency test. */
+  ggufNames(): Record<string, string | number>;
+}
+
+let cached: NativeAddon | undefined;
+
+/** Package root (the folder that holds package.json), from lib/ or src/. */
+export const packageRoot = path.resolve(__dirname, '..');
+
+/** The addon, loaded once. `GROUNDINGGPT_ADDON` may name a .node file to use instead. */
+export function native(): NativeAddon {
+  if (cached) return cached;
+  const override = process.env.GROUNDINGGPT_ADDON;
+  if (override) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    cached = require(path.resolve(override)) as NativeAddon;
+  } else {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const load = require('node-gyp-build') as (dir: string) => NativeAddon;
+    cached = load(packageRoot);
+  }
+  return cached;
+}
