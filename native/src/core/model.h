@@ -42,3 +42,13 @@ struct ggpt_model {
     std::string llm_path, encoders_path;
     ggpt_model_params params{};
 };
+
+namespace ggpt {
+
+// Loads the encoders GGUF into model->enc and fills model->{image,video,audio}_pre
+// (native/src/encoders/loader.cpp). Checks every key and tensor before anything is built;
+// on failure returns a status and sets err (naming the file and the key or tensor).
+ggpt_status encoders_load(ggpt_model * model, const char * path, bool on_gpu, ggpt_progress_fn progress,
+                          void * progress_user, std::string & err);
+
+}  // namespace ggpt
