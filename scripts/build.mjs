@@ -5,6 +5,7 @@
 // maps switches to its options.
 //
 //   node scripts/build.mjs [--cuda] [--portable] [--debug] [--tests] [--out <dir>] [--jobs N]
+//                          [--configure-only]
 //   env: GROUNDINGGPT_CUDA=1, GROUNDINGGPT_PORTABLE=1 (same as the flags), GROUNDINGGPT_JOBS
 //
 // The CMake tree lives in build/cmake (or --out); `npm run build` re-runs it incrementally.
@@ -27,6 +28,7 @@ const cuda = flag('cuda', 'GROUNDINGGPT_CUDA');
 const portable = flag('portable', 'GROUNDINGGPT_PORTABLE');
 const debug = flag('debug');
 const tests = flag('tests');
+const configureOnly = flag('configure-only');
 const out = path.resolve(root, opt('out') ?? path.join('build', 'cmake'));
 const jobs = Number(opt('jobs') ?? process.env.GROUNDINGGPT_JOBS ?? os.availableParallelism?.() ?? os.cpus().length);
 const config = debug ? 'Debug' : 'Release';
@@ -34,7 +36,7 @@ const config = debug ? 'Debug' : 'Release';
 fetchLlama();
 
 const cmakeJs = path.join(path.dirname(fileURLToPath(import.meta.resolve('cmake-js/package.json'))), 'bin', 'cmake-js');
-const args = [cmakeJs, 'compile', '--out', out, '--config', config, '--parallel', String(jobs), '--log-level', 'warn',
+const args = [cmakeJs, configureOnly ? 'configure' : 'compile', '--out', out, '--config', config, '--parallel', String(jobs), '--log-level', 'warn',
   `--CDGROUNDINGGPT_CUDA=${cuda ? 'ON' : 'OFF'}`,
   `--CDGROUNDINGGPT_PORTABLE=${portable ? 'ON' : 'OFF'}`,
   `--CDGROUNDINGGPT_TESTS=${tests ? 'ON' : 'OFF'}`];
@@ -48,6 +50,7 @@ if (!env.npm_config_nodedir) {
 }
 const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit', env });
 if (r.status !== 0) process.exit(r.status ?? 1);
+if (configureOnly) process.exit(0);
 
 const built = path.join(out, config, 'groundinggpt.node');
 if (!fs.existsSync(built)) {
