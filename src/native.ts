@@ -122,9 +122,13 @@ export interface NativeImageGeometry {
 }
 
 export interface NativeAudioInfo {
+  /** Samples per channel after resampling to 16 kHz. */
   samples16k: number;
+  /** samples16k / 16000, seconds. */
   duration: number;
+  /** The clips in order: [sampleStart, sampleEnd) at 16 kHz (cut at the end), start/end in seconds. */
   clips: { sampleStart: number; sampleEnd: number; start: number; end: number }[];
+  /** A clip was shorter than one 400-sample fbank window and was zero-padded (warn the user). */
   padded: boolean;
 }
 
@@ -172,7 +176,12 @@ export interface NativeAddon {
   createCancel(): NativeCancel;
   loadModel(options: NativeLoadOptions, cancel: NativeCancel, onProgress?: (fraction: number) => void): Promise<NativeModel>;
 
-  /** SPEC §2 preprocessing with explicit parameters (the model's, or the released defaults). */
+  /**
+   * SPEC §2 steps 2-4, synchronous: pads `rgb` (RGB8, `stride` bytes per row) to the square with the
+   * CLIP-mean colour, resizes it like Pillow's bicubic, normalises. `resized` is HWC bytes
+   * (size x size x 3), `pixels` CHW floats. `params` default to the released model's (336, CLIP
+   * mean/std). Throws code 'INVALID_ARGUMENT' on bad arguments.
+   */
   imagePreprocess(
     rgb: Uint8Array,
     width: number,
@@ -180,8 +189,18 @@ export interface NativeAddon {
     stride: number,
     params?: { size: number; mean: number[]; std: number[] },
   ): { resized: Uint8Array; pixels: Float32Array; geometry: NativeImageGeometry };
-  /** SPEC §4 front end: channels at sampleRate -> fbank (clips x mels x frames) + 16 kHz wave. */
-  audioPreprocess(channels: Float32Array[], sampleRate: number, wantWave: boolean): { fbank: Float32Array; wave16k?: Float32Array[]; info: NativeAudioInfo };
+  /**
+   * SPEC §4 steps 1-4 on the worker pool: `channels` (1-8, equal lengths, finite samples) at
+   * `sampleRate` (1000-768000 Hz) -> `fbank` [clips=3][mels=128][frames=204] and, when `wantWave`,
+   * the 16 kHz signal per channel before the clip mean subtraction. Argument errors throw
+   * synchronously, bad samples (NaN/Inf) reject; both with code 'INVALID_ARGUMENT'. The input
+   * arrays must not be transferred or detached while the promise is pending.
+   */
+  audioPreprocess(
+    channels: Float32Array[],
+    sampleRate: number,
+    wantWave: boolean,
+  ): Promise<{ fbank: Float32Array; wave16k?: Float32Array[]; info: NativeAudioInfo }>;
 
   /** libllama's quantiser over a GGUF file (the caller renames the output into place). */
   quantizeLlm(inPath: string, outPath: string, ftype: 'f32' | 'f16' | 'q8_0' | 'q4_k_m', threads: number): Promise<void>;
