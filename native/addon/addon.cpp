@@ -7,11 +7,13 @@ namespace ggpt::addon {
 // Each area lives in its own file and adds its functions to `exports`.
 void RegisterGlobal(Napi::Env env, Napi::Object exports);
 void RegisterPreprocess(Napi::Env env, Napi::Object exports);
+void RegisterModel(Napi::Env env, Napi::Object exports);  // model.cpp: createCancel, loadModel
 }  // namespace ggpt::addon
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
     ggpt::addon::RegisterGlobal(env, exports);
     ggpt::addon::RegisterPreprocess(env, exports);
+    ggpt::addon::RegisterModel(env, exports);
     return exports;
 }
 

@@ -93,7 +93,8 @@ GGPT_API const char * ggpt_system_info(void);
 
 /* Returns true (continue) or false (stop). */
 typedef bool (*ggpt_progress_fn)(float progress /* 0..1 */, void * user);
-/* Returns true to abort the running operation. Polled between batches / tokens / graph nodes. */
+/* Returns true to abort the running operation. Polled between batches / tokens and inside graph
+ * compute, possibly from ggml's worker threads: it must be thread-safe (read an atomic flag). */
 typedef bool (*ggpt_abort_fn)(void * user);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -154,20 +155,26 @@ GGPT_API ggpt_status ggpt_model_get_info(const ggpt_model * model, ggpt_model_in
 /* Tokens                                                                                     */
 
 /* Tokenises text as upstream's slow LLaMA tokenizer does (SPEC §5): when parse_media is true the
- * nine media tokens ("<im_patch>" ... "<so_end>") are single tokens that strip the whitespace on
- * both sides, and each remaining chunk is encoded on its own with SentencePiece's dummy prefix.
- * add_bos prepends BOS. Returns the number of tokens; if n_max is too small, returns
- * -(number needed) and writes nothing beyond n_max. */
+ * text is split at HF's added tokens - the nine media tokens ("<im_patch>" ... "<so_end>"), which
+ * strip the whitespace (Python str.isspace) on both sides, and the literal texts "<s>", "</s>",
+ * "<unk>", which do not - and each remaining non-empty chunk is encoded on its own by
+ * SentencePiece (BPE by piece score, dummy prefix, byte fallback; our implementation over the
+ * GGUF vocabulary, see core/vocab.h for where it differs from llama_tokenize). parse_media false:
+ * the whole text is one chunk. add_bos prepends BOS. Returns the number of tokens; if n_max is
+ * too small, returns -(number needed) and writes nothing; INT32_MIN for invalid arguments. */
 GGPT_API int32_t ggpt_tokenize(const ggpt_model * model, const char * text, size_t text_len,
                                bool add_bos, bool parse_media, int32_t * out, int32_t n_max);
 
-/* Text of a token sequence (SentencePiece detokenisation: '▁' -> ' ', byte tokens joined into
- * UTF-8, no leading-space strip unless strip_leading_space). Returns the byte length; if cap is
- * too small returns -(length needed). The text is not NUL-terminated when it fills cap. */
+/* Text of a token sequence as upstream decodes it with skip_special_tokens (SentencePiece
+ * detokenisation: '▁' -> ' ', byte tokens joined as raw bytes; control, unknown and media tokens
+ * give nothing). strip_leading_space drops the dummy-prefix space of the first piece. Returns the
+ * byte length; if cap is too small returns -(length needed); INT32_MIN for invalid arguments.
+ * The text is not NUL-terminated when it fills cap. */
 GGPT_API int32_t ggpt_detokenize(const ggpt_model * model, const int32_t * tokens, int32_t n,
                                  bool strip_leading_space, char * out, int32_t cap);
 
-/* Raw piece of one token (bytes, as libllama renders it). Same return convention. */
+/* Raw piece of one token (bytes, as libllama renders it, special tokens included). Same return
+ * convention (INT32_MIN for a token outside the vocabulary). */
 GGPT_API int32_t ggpt_token_to_piece(const ggpt_model * model, int32_t token, char * out,
                                      int32_t cap);
 
@@ -181,13 +188,16 @@ typedef enum ggpt_kv_type {
 } ggpt_kv_type;
 
 typedef struct ggpt_context_params {
-    uint32_t     n_ctx;          /* context size in tokens; 0 = 4096 capped at n_ctx_train     */
-    uint32_t     n_batch;        /* prompt tokens per llama_decode call (default 512)          */
-    uint32_t     n_ubatch;       /* physical batch (default 512)                               */
+    uint32_t     n_ctx;          /* context size in positions; 0 = 4096 capped at n_ctx_train;
+                                    else 8..n_ctx_train                                        */
+    uint32_t     n_batch;        /* prompt positions per llama_decode call (default 512; capped
+                                    at n_ctx). Also the granularity of abort during prompts.    */
+    uint32_t     n_ubatch;       /* physical batch (default 512; capped at n_batch)            */
     int32_t      n_threads;      /* generation threads; <= 0 = physical cores                  */
     int32_t      n_threads_batch;/* prompt/tower threads; <= 0 = n_threads                      */
     ggpt_kv_type kv_type;        /* default F16; F32 for bit-faithful comparisons              */
-    int32_t      flash_attn;     /* -1 auto (default), 0 off, 1 on                             */
+    int32_t      flash_attn;     /* -1 auto (default; off with an F32 cache, whose point is
+                                    exactness), 0 off, 1 on. Q8_0 needs it on/auto.            */
 } ggpt_context_params;
 
 GGPT_API ggpt_context_params ggpt_context_default_params(void);
@@ -199,7 +209,11 @@ GGPT_API void ggpt_context_free(ggpt_context * ctx);
 /* Message of the last failed call on this context ("" if none). Valid until the next call. */
 GGPT_API const char * ggpt_context_last_error(const ggpt_context * ctx);
 
+/* Context size in positions (libllama may round params.n_ctx up). */
 GGPT_API uint32_t ggpt_context_n_ctx(const ggpt_context * ctx);
+
+/* Bytes of the KV cache (K and V, all layers, n_ctx positions). */
+GGPT_API int64_t ggpt_context_kv_bytes(const ggpt_context * ctx);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Prompt evaluation                                                                          */
@@ -237,9 +251,13 @@ typedef struct ggpt_eval_result {
 
 /* Makes the context hold exactly the given sequence (spans in order) and the logits of its
  * last position. The longest prefix already in the KV cache (same tokens, same embd_id rows) is
- * kept; the rest is removed and evaluated. Token spans go through llama_batch.token, embedding
- * spans through llama_batch.embd. On abort or failure the cache is rolled back to what it held
- * before the call's new positions (the context stays usable). */
+ * kept; the rest is removed and evaluated in batches of at most n_batch positions (one span type
+ * per batch). Token spans go through llama_batch.token, embedding spans through llama_batch.embd.
+ * If every position matches, the last one is evaluated again for its logits (unless they are
+ * still current). Checked first (nothing touched on failure): span sizes and pointers, token
+ * ids, total <= n_ctx (GGPT_ERR_CONTEXT_FULL). On abort (GGPT_ERR_ABORTED: the abort function,
+ * or progress returning false) or failure the cache keeps the common prefix plus the batches
+ * that completed, so the context stays usable and a retry reuses them. */
 GGPT_API ggpt_status ggpt_prompt(ggpt_context * ctx, const ggpt_span * spans, size_t n_spans,
                                  const ggpt_eval_params * params, ggpt_eval_result * result);
 
@@ -270,9 +288,11 @@ typedef enum ggpt_stop_reason {
     GGPT_STOP_CONTEXT_FULL = 5,
 } ggpt_stop_reason;
 
-/* Streaming: called with each newly released piece of text (never a prefix of a stop string
- * that may still complete) and the token that released it. Return false to stop (reason
- * ABORTED). text may be empty (e.g. the first byte of a multi-byte character). */
+/* Streaming: called once per sampled token with the text that token released: text is held back
+ * while it could still become a stop string and never ends inside a UTF-8 character; the call
+ * for the last token releases everything left (the stop string itself is never released), so
+ * the pieces concatenated equal result.text. Return false to stop (reason ABORTED). text may be
+ * empty. */
 typedef bool (*ggpt_token_fn)(int32_t token, const char * text, size_t text_len, void * user);
 
 typedef struct ggpt_generate_params {
@@ -304,9 +324,13 @@ typedef struct ggpt_generate_result {
     double           t_ms;         /* wall time of the generation loop                       */
 } ggpt_generate_result;
 
-/* Generates after the current sequence (ggpt_prompt must have run). Sampled tokens are appended
- * to the context so a later ggpt_prompt can reuse them. Abort returns GGPT_ERR_ABORTED with the
- * partial result filled in (free it). */
+/* Generates after the current sequence (ggpt_prompt must have run). Sampling: greedy (argmax)
+ * when temperature is 0, else llama.cpp's chain penalties -> top_k -> top_p -> min_p -> temp ->
+ * dist(seed); repeat_penalty applies in both cases and also sees the prompt's tokens. Stops on
+ * EOS (stop_at_eos), when the text contains a stop string (the text is cut before it), at
+ * max_tokens, or when the context is full. Each sampled token except the last is evaluated and
+ * appended to the context, so a later ggpt_prompt reuses it. Abort returns GGPT_ERR_ABORTED with
+ * the partial result filled in (free it); the context keeps the tokens evaluated so far. */
 GGPT_API ggpt_status ggpt_generate(ggpt_context * ctx, const ggpt_generate_params * params,
                                    ggpt_generate_result * result);
 GGPT_API void ggpt_generate_result_free(ggpt_generate_result * result);

@@ -7,8 +7,7 @@
 #include <vector>
 
 #include "groundinggpt.h"
-
-struct llama_context;
+#include "llama.h"
 
 namespace ggpt {
 
@@ -40,6 +39,19 @@ struct ggpt_context {
 
     std::vector<ggpt::Cell> cells;   // what positions 0..cells.size() of the KV cache hold
     bool have_logits = false;        // logits of the last cell are current
+    uint32_t n_ctx = 0;              // llama_n_ctx (may be rounded up from params.n_ctx)
+
+    // Reused between calls (no per-call or per-token allocation): one token batch and one
+    // embedding batch of n_batch positions, the prompt's cell list, sampling candidates.
+    llama_batch batch_tok{};
+    llama_batch batch_embd{};
+    std::vector<ggpt::Cell> scratch_cells;
+    std::vector<llama_token_data> candidates;
+
+    // The abort function of the running operation; libllama's abort_callback (set once at
+    // init) forwards to it, from ggml's compute threads.
+    ggpt_abort_fn op_abort = nullptr;
+    void * op_abort_user = nullptr;
 
     std::unique_ptr<ggpt::EncoderState, ggpt::EncoderStateDeleter> enc_state;
 

@@ -34,7 +34,10 @@ ggpt_log_level from_ggml(ggml_log_level level) {
 thread_local std::string t_line;
 thread_local ggpt_log_level t_line_level = GGPT_LOG_INFO;
 
+thread_local ggpt::LogCapture * t_capture = nullptr;
+
 void emit(ggpt_log_level level, const std::string & text) {
+    if (t_capture) t_capture->record(level, text);
     std::lock_guard<std::mutex> lock(g_log_mutex);
     if (g_log_fn && (int)level >= g_log_min.load()) g_log_fn(level, text.c_str(), g_log_user);
 }
@@ -63,6 +66,13 @@ void log(ggpt_log_level level, const char * fmt, ...) {
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     emit(level, buf);
+}
+
+LogCapture::LogCapture() : outer_(t_capture) { t_capture = this; }
+LogCapture::~LogCapture() { t_capture = outer_; }
+
+void LogCapture::record(ggpt_log_level level, const std::string & line) {
+    if (level >= GGPT_LOG_ERROR && first_error_.empty()) first_error_ = line;
 }
 
 }  // namespace ggpt

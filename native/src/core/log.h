@@ -1,5 +1,7 @@
 // log.h - internal logging into the sink installed with ggpt_log_set.
 #pragma once
+#include <string>
+
 #include "groundinggpt.h"
 
 namespace ggpt {
@@ -8,6 +10,26 @@ void log(ggpt_log_level level, const char * fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+// Records the error lines logged on the calling thread while it lives (nested
+// captures: the innermost one records), so a failure inside libllama/ggml can be reported with
+// libllama's own reason ("tensor 'x' data is not within the file bounds").
+class LogCapture {
+public:
+    LogCapture();
+    ~LogCapture();
+    LogCapture(const LogCapture &) = delete;
+    LogCapture & operator=(const LogCapture &) = delete;
+    // The first error line (the most specific one: later lines say "failed to load model"),
+    // "" if none.
+    const std::string & first_error() const { return first_error_; }
+    void record(ggpt_log_level level, const std::string & line);
+
+private:
+    LogCapture * outer_;
+    std::string first_error_;
+};
+
 }  // namespace ggpt
 
 #define GGPT_LOG_D(...) ::ggpt::log(GGPT_LOG_DEBUG, __VA_ARGS__)

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "groundinggpt.h"
+#include "core/vocab.h"
 #include "encoders/hparams.h"
 
 struct llama_model;
@@ -25,6 +26,16 @@ struct MediaTokens {
     int32_t n_rows[3] = {576, 64, 8};
 };
 
+// Where the token_embd rows are in the LLM file (ggpt_token_embeddings reads them from there:
+// libllama does not expose its input embeddings).
+struct TokenEmbdRows {
+    uint64_t offset = 0;     // file offset of row 0
+    uint64_t row_bytes = 0;
+    int32_t type = -1;       // ggml_type
+    int32_t n_rows = 0;      // n_vocab
+    int32_t n_embd = 0;
+};
+
 }  // namespace ggpt
 
 struct ggpt_model {
@@ -32,6 +43,9 @@ struct ggpt_model {
     const llama_vocab * vocab = nullptr;
     int32_t n_embd = 0;
     ggpt::MediaTokens media;
+    ggpt::Vocab tok;               // upstream tokenizer tables (core/vocab.h)
+    ggpt::TokenEmbdRows token_embd;
+    bool gpu_backend = false;      // the LLM has layers on a GPU device
 
     // towers (null for a text-only model) and the preprocessing parameters they imply
     std::unique_ptr<ggpt::Encoders, ggpt::EncodersDeleter> enc;
@@ -50,5 +64,9 @@ namespace ggpt {
 // on failure returns a status and sets err (naming the file and the key or tensor).
 ggpt_status encoders_load(ggpt_model * model, const char * path, bool on_gpu, ggpt_progress_fn progress,
                           void * progress_user, std::string & err);
+
+// Fills the encoder fields of ggpt_model_get_info (has_media, encoders_n_params,
+// encoders_size_bytes) from model->enc; called only when model->enc is set.
+void encoders_fill_info(const ggpt_model * model, ggpt_model_info * info);
 
 }  // namespace ggpt

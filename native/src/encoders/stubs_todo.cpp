@@ -12,4 +12,5 @@ ggpt_status encoders_load(ggpt_model *, const char * path, bool, ggpt_progress_f
     err = std::string("encoders are not implemented yet (") + path + ")";
     return GGPT_ERR_UNSUPPORTED;
 }
+void encoders_fill_info(const ggpt_model *, ggpt_model_info *) {}
 }  // namespace ggpt

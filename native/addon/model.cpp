@@ -1,0 +1,564 @@
+// model.cpp (addon) - NativeModel: loadModel, tokens, prompt, generate, dispose.
+#include "model.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace ggpt::addon {
+
+Napi::Value run_detached(Napi::Env env, NativeModel::Work work, NativeModel::Done done,
+                         std::vector<std::shared_ptr<Stream>> streams);
+void register_cancel(Napi::Env env, Napi::Object exports);
+
+namespace {
+
+std::vector<std::pair<std::string, ExtensionMethod>> & extensions() {
+    static std::vector<std::pair<std::string, ExtensionMethod>> list;  // filled by static initialisers
+    return list;
+}
+
+Napi::Error invalid(Napi::Env env, const std::string & msg) { return make_error(env, "INVALID_ARGUMENT", msg); }
+
+// Option readers for the raw interface (src/ validated the values already; these only guard
+// against a wrong type reaching the core).
+double num(Napi::Env env, const Napi::Object & o, const char * key, double fallback) {
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined()) return fallback;
+    if (!v.IsNumber() || !std::isfinite(v.As<Napi::Number>().DoubleValue()))
+        throw invalid(env, std::string("option ") + key + " must be a finite number");
+    return v.As<Napi::Number>().DoubleValue();
+}
+
+bool flag(Napi::Env env, const Napi::Object & o, const char * key, bool fallback) {
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined()) return fallback;
+    if (!v.IsBoolean()) throw invalid(env, std::string("option ") + key + " must be a boolean");
+    return v.As<Napi::Boolean>().Value();
+}
+
+std::string str(Napi::Env env, const Napi::Object & o, const char * key, const char * fallback) {
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined() && fallback) return fallback;
+    if (!v.IsString()) throw invalid(env, std::string("option ") + key + " must be a string");
+    return v.As<Napi::String>().Utf8Value();
+}
+
+Napi::Int32Array int32_array(Napi::Env env, const Napi::Value & v, const char * name) {
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+        throw invalid(env, std::string("expected an Int32Array for ") + name);
+    return v.As<Napi::Int32Array>();
+}
+
+// Loaded handles waiting to become a NativeModel (freed if that never happens).
+struct Loaded {
+    ggpt_model * model = nullptr;
+    ggpt_context * ctx = nullptr;
+    ~Loaded() {
+        ggpt_context_free(ctx);
+        ggpt_model_free(model);
+    }
+};
+
+}  // namespace
+
+MethodRegistrar::MethodRegistrar(const char * name, ExtensionMethod fn) { extensions().emplace_back(name, fn); }
+
+// ---- lifetime -------------------------------------------------------------------------------------
+
+Napi::Function NativeModel::define_class(Napi::Env env) {
+    std::vector<PropertyDescriptor> props = {
+        InstanceMethod<&NativeModel::info>("info"),
+        InstanceMethod<&NativeModel::tokenize>("tokenize"),
+        InstanceMethod<&NativeModel::detokenize>("detokenize"),
+        InstanceMethod<&NativeModel::token_to_piece>("tokenToPiece"),
+        InstanceMethod<&NativeModel::prompt>("prompt"),
+        InstanceMethod<&NativeModel::logits>("logits"),
+        InstanceMethod<&NativeModel::token_embeddings>("tokenEmbeddings"),
+        InstanceMethod<&NativeModel::generate>("generate"),
+        InstanceMethod<&NativeModel::n_past>("nPast"),
+        InstanceMethod<&NativeModel::clear>("clear"),
+        InstanceMethod<&NativeModel::dispose>("dispose"),
+    };
+    for (auto & [name, fn] : extensions()) {
+        props.push_back(InstanceMethod(name.c_str(), &NativeModel::call_extension, napi_default, (void *)fn));
+    }
+    return DefineClass(env, "NativeModel", props);
+}
+
+NativeModel::NativeModel(const Napi::CallbackInfo & info) : Napi::ObjectWrap<NativeModel>(info) {
+    if (info.Length() != 1 || !info[0].IsExternal()) {
+        throw Napi::TypeError::New(info.Env(), "NativeModel is created by loadModel()");
+    }
+    auto * loaded = info[0].As<Napi::External<Loaded>>().Data();
+    model_ = loaded->model;
+    ctx_ = loaded->ctx;
+    loaded->model = nullptr;
+    loaded->ctx = nullptr;
+}
+
+NativeModel::~NativeModel() {
+    // garbage-collected without dispose(): no worker can be running (each holds a reference)
+    ggpt_context_free(ctx_);
+    ggpt_model_free(model_);
+}
+
+void NativeModel::check_alive(Napi::Env env) const {
+    if (disposed_) throw make_error(env, "DISPOSED", "the model has been disposed");
+}
+
+void NativeModel::check_idle(Napi::Env env) const {
+    check_alive(env);
+    if (busy_) throw make_error(env, "BUSY", "another operation is running on this model");
+}
+
+Napi::Value NativeModel::call_extension(const Napi::CallbackInfo & info) {
+    auto fn = (ExtensionMethod)info.Data();
+    return fn(*this, info);
+}
+
+void NativeModel::op_finished(Napi::Env env) {
+    busy_ = false;
+    if (disposed_ && !freeing_) start_free(env);
+}
+
+// Frees the handles on a worker thread, then resolves every dispose() promise.
+void NativeModel::start_free(Napi::Env env) {
+    freeing_ = true;
+    busy_ = true;
+    ggpt_model * model = model_;
+    ggpt_context * ctx = ctx_;
+    model_ = nullptr;
+    ctx_ = nullptr;
+    struct FreeWorker : Napi::AsyncWorker {
+        FreeWorker(Napi::Env env, NativeModel * owner, ggpt_model * m, ggpt_context * c)
+            : Napi::AsyncWorker(env, "groundinggpt.dispose"), owner(owner), model(m), ctx(c) {
+            ref = Napi::Persistent(owner->Value());
+        }
+        void Execute() override {
+            ggpt_context_free(ctx);
+            ggpt_model_free(model);
+        }
+        void OnOK() override {
+            Napi::HandleScope scope(Env());
+            owner->busy_ = false;
+            auto waiters = std::move(owner->dispose_waiters_);
+            for (auto & d : waiters) d.Resolve(Env().Undefined());
+        }
+        NativeModel * owner;
+        Napi::ObjectReference ref;
+        ggpt_model * model;
+        ggpt_context * ctx;
+    };
+    (new FreeWorker(env, this, model, ctx))->Queue();
+}
+
+Napi::Value NativeModel::dispose(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    auto d = Napi::Promise::Deferred::New(env);
+    if (disposed_ && !busy_) {
+        d.Resolve(env.Undefined());  // already freed: no-op
+        return d.Promise();
+    }
+    dispose_waiters_.push_back(d);
+    if (!disposed_) {
+        disposed_ = true;
+        if (!busy_) start_free(env);  // else op_finished starts it
+    }
+    return d.Promise();
+}
+
+Napi::Value NativeModel::load(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    try {
+        if (!info[0].IsObject()) throw invalid(env, "expected an options object");
+        Napi::Object o = info[0].As<Napi::Object>();
+        CancelFlag cancel = cancel_flag(env, info[1]);
+        auto stream = Stream::create(env, info[2], "groundinggpt.loadProgress");
+        auto progress = std::make_shared<Progress>(stream, cancel);
+
+        struct Baton {
+            std::string llm, encoders;
+            ggpt_model_params mp;
+            ggpt_context_params cp;
+            Loaded loaded;
+        };
+        auto b = std::make_shared<Baton>();
+        b->llm = str(env, o, "llm", nullptr);
+        if (o.Has("encoders") && !o.Get("encoders").IsUndefined()) b->encoders = str(env, o, "encoders", nullptr);
+        b->mp = ggpt_model_default_params();
+        b->mp.n_gpu_layers = (int32_t)num(env, o, "gpuLayers", b->mp.n_gpu_layers);
+        b->mp.encoders_on_gpu = flag(env, o, "encodersOnGpu", true);
+        b->mp.use_mmap = flag(env, o, "useMmap", true);
+        b->mp.progress = Progress::progress_fn;
+        b->mp.progress_user = progress.get();
+        b->cp = ggpt_context_default_params();
+        b->cp.n_ctx = (uint32_t)num(env, o, "contextSize", 0);
+        b->cp.n_batch = (uint32_t)num(env, o, "batchSize", 512);
+        b->cp.n_ubatch = std::min<uint32_t>(b->cp.n_batch, 512);
+        b->cp.n_threads = (int32_t)num(env, o, "threads", 0);
+        b->cp.n_threads_batch = (int32_t)num(env, o, "threadsBatch", 0);
+        const std::string kv = str(env, o, "kvType", "f16");
+        b->cp.kv_type = kv == "f32" ? GGPT_KV_F32 : kv == "q8_0" ? GGPT_KV_Q8_0 : GGPT_KV_F16;
+        if (kv != "f16" && kv != "f32" && kv != "q8_0") throw invalid(env, "kvType must be 'f16', 'f32' or 'q8_0'");
+        const std::string fa = str(env, o, "flashAttn", "auto");
+        b->cp.flash_attn = fa == "on" ? 1 : fa == "off" ? 0 : -1;
+
+        Work work = [b, progress, cancel](std::string & err) {
+            b->mp.llm_path = b->llm.c_str();
+            b->mp.encoders_path = b->encoders.empty() ? nullptr : b->encoders.c_str();
+            char msg[1024];
+            ggpt_status st = ggpt_model_load(&b->mp, &b->loaded.model, msg, sizeof msg);
+            if (st != GGPT_OK) {
+                err = msg;
+                return st;
+            }
+            if (cancel->load()) {
+                err = "loading was aborted";
+                return GGPT_ERR_ABORTED;
+            }
+            st = ggpt_context_init(b->loaded.model, &b->cp, &b->loaded.ctx, msg, sizeof msg);
+            if (st != GGPT_OK) err = msg;
+            return st;
+        };
+        Done done = [b](Napi::Env env) -> Napi::Value {
+            return addon_data(env).model_ctor.New({Napi::External<Loaded>::New(env, &b->loaded)});
+        };
+        return run_detached(env, work, done, {stream});
+    } catch (const Napi::Error & e) {
+        auto d = Napi::Promise::Deferred::New(env);
+        d.Reject(e.Value());
+        return d.Promise();
+    }
+}
+
+// ---- synchronous methods --------------------------------------------------------------------------
+
+Napi::Value NativeModel::info(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    check_alive(env);
+    ggpt_model_info mi;
+    ggpt_model_get_info(model_, &mi);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("nVocab", mi.n_vocab);
+    o.Set("nEmbd", mi.n_embd);
+    o.Set("nLayer", mi.n_layer);
+    o.Set("nHead", mi.n_head);
+    o.Set("nCtxTrain", mi.n_ctx_train);
+    o.Set("nCtx", (double)ggpt_context_n_ctx(ctx_));
+    o.Set("kvBytes", (double)ggpt_context_kv_bytes(ctx_));
+    o.Set("tokenBos", mi.token_bos);
+    o.Set("tokenEos", mi.token_eos);
+    Napi::Array media = Napi::Array::New(env, 3);
+    Napi::Array rows = Napi::Array::New(env, 3);
+    Napi::Array has = Napi::Array::New(env, 3);
+    for (uint32_t m = 0; m < 3; m++) {
+        Napi::Array t = Napi::Array::New(env, 3);
+        for (uint32_t k = 0; k < 3; k++) t.Set(k, mi.media_tokens[m][k]);
+        media.Set(m, t);
+        rows.Set(m, mi.media_n_tokens[m]);
+        has.Set(m, mi.has_media[m]);
+    }
+    o.Set("mediaTokens", media);
+    o.Set("mediaRows", rows);
+    o.Set("hasMedia", has);
+    o.Set("llmParams", (double)mi.llm_n_params);
+    o.Set("llmBytes", (double)mi.llm_size_bytes);
+    o.Set("encodersParams", (double)mi.encoders_n_params);
+    o.Set("encodersBytes", (double)mi.encoders_size_bytes);
+    o.Set("llmDescription", mi.llm_desc);
+    o.Set("backend", mi.backend);
+    o.Set("imageSize", mi.image_size);
+    o.Set("videoFrameSize", mi.video_frame_size);
+    o.Set("videoMaxFrames", mi.video_max_frames);
+    o.Set("audioSampleRate", mi.audio_sample_rate);
+    o.Set("audioClips", mi.audio_n_clips);
+    o.Set("audioClipSeconds", mi.audio_clip_seconds);
+    return o;
+}
+
+Napi::Value NativeModel::tokenize(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    check_alive(env);
+    if (!info[0].IsString()) throw invalid(env, "expected a string");
+    const std::string text = info[0].As<Napi::String>().Utf8Value();
+    const bool add_bos = info[1].ToBoolean();
+    const bool parse_media = info[2].ToBoolean();
+    // SentencePiece gives at most one token per byte, plus the dummy prefix and BOS
+    std::vector<int32_t> ids(text.size() + 2);
+    int32_t n = ggpt_tokenize(model_, text.data(), text.size(), add_bos, parse_media, ids.data(), (int32_t)ids.size());
+    if (n < 0 && n != INT32_MIN) {
+        ids.resize((size_t)-n);
+        n = ggpt_tokenize(model_, text.data(), text.size(), add_bos, parse_media, ids.data(), (int32_t)ids.size());
+    }
+    if (n < 0) throw make_error(env, "INTERNAL", "tokenization failed");
+    Napi::Int32Array out = Napi::Int32Array::New(env, (size_t)n);
+    if (n > 0) memcpy(out.Data(), ids.data(), (size_t)n * sizeof(int32_t));
+    return out;
+}
+
+Napi::Value NativeModel::detokenize(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    check_alive(env);
+    Napi::Int32Array tokens = int32_array(env, info[0], "tokens");
+    const bool strip = info[1].ToBoolean();
+    std::string s(tokens.ElementLength() * 8 + 16, '\0');
+    int32_t n = ggpt_detokenize(model_, tokens.Data(), (int32_t)tokens.ElementLength(), strip, s.data(), (int32_t)s.size());
+    if (n < 0 && n != INT32_MIN) {
+        s.resize((size_t)-n);
+        n = ggpt_detokenize(model_, tokens.Data(), (int32_t)tokens.ElementLength(), strip, s.data(), (int32_t)s.size());
+    }
+    if (n < 0) throw make_error(env, "INTERNAL", "detokenization failed");
+    return Napi::String::New(env, s.data(), (size_t)n);
+}
+
+Napi::Value NativeModel::token_to_piece(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    check_alive(env);
+    if (!info[0].IsNumber()) throw invalid(env, "expected a token id");
+    const int32_t token = info[0].As<Napi::Number>().Int32Value();
+    char buf[256];
+    int32_t n = ggpt_token_to_piece(model_, token, buf, sizeof buf);
+    if (n == INT32_MIN) throw invalid(env, "token " + std::to_string(token) + " is not in the vocabulary");
+    if (n < 0) {
+        std::vector<char> big((size_t)-n);
+        n = ggpt_token_to_piece(model_, token, big.data(), (int32_t)big.size());
+        return Napi::Buffer<char>::Copy(env, big.data(), (size_t)std::max(n, 0));
+    }
+    return Napi::Buffer<char>::Copy(env, buf, (size_t)n);
+}
+
+Napi::Value NativeModel::logits(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    check_idle(env);
+    const float * l = ggpt_get_logits(ctx_);
+    if (!l) throw invalid(env, "no logits: evaluate a prompt first");
+    ggpt_model_info mi;
+    ggpt_model_get_info(model_, &mi);
+    Napi::Float32Array out = Napi::Float32Array::New(env, (size_t)mi.n_vocab);
+    memcpy(out.Data(), l, (size_t)mi.n_vocab * sizeof(float));
+    return out;
+}
+
+Napi::Value NativeModel::token_embeddings(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    check_idle(env);
+    Napi::Int32Array tokens = int32_array(env, info[0], "tokens");
+    ggpt_model_info mi;
+    ggpt_model_get_info(model_, &mi);
+    Napi::Float32Array out = Napi::Float32Array::New(env, tokens.ElementLength() * (size_t)mi.n_embd);
+    const ggpt_status st = ggpt_token_embeddings(ctx_, tokens.Data(), (int32_t)tokens.ElementLength(), out.Data());
+    if (st != GGPT_OK) throw status_error(env, st, ggpt_context_last_error(ctx_));
+    return out;
+}
+
+Napi::Value NativeModel::n_past(const Napi::CallbackInfo & info) {
+    check_idle(info.Env());
+    return Napi::Number::New(info.Env(), ggpt_context_n_past(ctx_));
+}
+
+Napi::Value NativeModel::clear(const Napi::CallbackInfo & info) {
+    check_idle(info.Env());
+    ggpt_context_clear(ctx_);
+    return info.Env().Undefined();
+}
+
+// ---- asynchronous methods -------------------------------------------------------------------------
+
+Napi::Value NativeModel::prompt(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    try {
+        check_alive(env);
+        if (!info[0].IsArray()) throw invalid(env, "expected an array of spans");
+        Napi::Array arr = info[0].As<Napi::Array>();
+        CancelFlag cancel = cancel_flag(env, info[1]);
+        auto stream = Stream::create(env, info[2], "groundinggpt.promptProgress");
+        auto progress = std::make_shared<Progress>(stream, cancel);
+        const int32_t n_embd = [&] {
+            ggpt_model_info mi;
+            ggpt_model_get_info(model_, &mi);
+            return mi.n_embd;
+        }();
+
+        // copies of the inputs: the worker must not touch JS memory
+        struct Baton {
+            std::vector<std::vector<int32_t>> tokens;
+            std::vector<std::vector<float>> embd;
+            std::vector<ggpt_span> spans;
+            ggpt_eval_result result{};
+        };
+        auto b = std::make_shared<Baton>();
+        const uint32_t n = arr.Length();
+        b->spans.resize(n);
+        for (uint32_t i = 0; i < n; i++) {
+            Napi::Value v = arr.Get(i);
+            if (!v.IsObject()) throw invalid(env, "span " + std::to_string(i) + " is not an object");
+            Napi::Object so = v.As<Napi::Object>();
+            ggpt_span & sp = b->spans[i];
+            memset(&sp, 0, sizeof sp);
+            if (so.Has("tokens")) {
+                Napi::Int32Array t = int32_array(env, so.Get("tokens"), "span tokens");
+                b->tokens.emplace_back(t.Data(), t.Data() + t.ElementLength());
+                sp.type = GGPT_SPAN_TOKENS;
+                sp.n = (int32_t)t.ElementLength();
+            } else if (so.Has("embd")) {
+                Napi::Value ev = so.Get("embd");
+                if (!ev.IsTypedArray() || ev.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+                    throw invalid(env, "span " + std::to_string(i) + ": embd must be a Float32Array");
+                Napi::Float32Array e = ev.As<Napi::Float32Array>();
+                const double rows = num(env, so, "rows", -1);
+                if (rows < 1 || rows != std::floor(rows) || (size_t)rows * (size_t)n_embd != e.ElementLength())
+                    throw invalid(env, "span " + std::to_string(i) + ": embd must hold rows x " + std::to_string(n_embd) +
+                                           " floats");
+                Napi::Value idv = so.Get("id");
+                bool lossless = true;
+                uint64_t id = 0;
+                if (idv.IsBigInt()) id = idv.As<Napi::BigInt>().Uint64Value(&lossless);
+                else if (!idv.IsUndefined()) throw invalid(env, "span " + std::to_string(i) + ": id must be a bigint");
+                b->embd.emplace_back(e.Data(), e.Data() + e.ElementLength());
+                sp.type = GGPT_SPAN_EMBD;
+                sp.n = (int32_t)rows;
+                sp.embd_id = id;
+            } else {
+                throw invalid(env, "span " + std::to_string(i) + " has neither tokens nor embd");
+            }
+        }
+        // pointers after every vector is in place
+        size_t ti = 0, ei = 0;
+        for (auto & sp : b->spans) {
+            if (sp.type == GGPT_SPAN_TOKENS) sp.tokens = b->tokens[ti++].data();
+            else sp.embd = b->embd[ei++].data();
+        }
+
+        ggpt_context * ctx = ctx_;
+        Work work = [b, ctx, cancel, progress](std::string & err) {
+            ggpt_eval_params ep = ggpt_eval_default_params();
+            ep.abort = cancel_abort_fn;
+            ep.abort_user = cancel.get();
+            ep.progress = Progress::progress_fn;
+            ep.progress_user = progress.get();
+            const ggpt_status st = ggpt_prompt(ctx, b->spans.data(), b->spans.size(), &ep, &b->result);
+            if (st != GGPT_OK) err = ggpt_context_last_error(ctx);
+            return st;
+        };
+        Done done = [b](Napi::Env env) -> Napi::Value {
+            Napi::Object o = Napi::Object::New(env);
+            o.Set("nPrompt", b->result.n_prompt);
+            o.Set("nReused", b->result.n_reused);
+            o.Set("nEvaluated", b->result.n_evaluated);
+            o.Set("ms", b->result.t_ms);
+            return o;
+        };
+        return run_op(env, work, done, {stream});
+    } catch (const Napi::Error & e) {
+        auto d = Napi::Promise::Deferred::New(env);
+        d.Reject(e.Value());
+        return d.Promise();
+    }
+}
+
+Napi::Value NativeModel::generate(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    try {
+        check_alive(env);
+        if (!info[0].IsObject()) throw invalid(env, "expected an options object");
+        Napi::Object o = info[0].As<Napi::Object>();
+        CancelFlag cancel = cancel_flag(env, info[1]);
+        auto stream = Stream::create(env, info[2], "groundinggpt.onToken");
+
+        struct Baton {
+            ggpt_generate_params p;
+            std::vector<std::string> stop;
+            std::vector<const char *> stop_ptrs;
+            ggpt_generate_result result{};
+            CancelFlag cancel;
+            std::shared_ptr<Stream> stream;
+            ~Baton() { ggpt_generate_result_free(&result); }
+        };
+        auto b = std::make_shared<Baton>();
+        b->cancel = cancel;
+        b->stream = stream;
+        ggpt_generate_params & p = b->p;
+        p = ggpt_generate_default_params();
+        p.max_tokens = (int32_t)num(env, o, "maxTokens", p.max_tokens);
+        p.temperature = (float)num(env, o, "temperature", p.temperature);
+        p.top_k = (int32_t)num(env, o, "topK", p.top_k);
+        p.top_p = (float)num(env, o, "topP", p.top_p);
+        p.min_p = (float)num(env, o, "minP", p.min_p);
+        p.repeat_penalty = (float)num(env, o, "repeatPenalty", p.repeat_penalty);
+        p.repeat_last_n = (int32_t)num(env, o, "repeatLastN", p.repeat_last_n);
+        p.seed = (uint32_t)(int64_t)num(env, o, "seed", (double)p.seed);
+        p.stop_at_eos = flag(env, o, "stopAtEos", true);
+        Napi::Value sv = o.Get("stop");
+        if (!sv.IsUndefined()) {
+            if (!sv.IsArray()) throw invalid(env, "option stop must be an array of strings");
+            Napi::Array sa = sv.As<Napi::Array>();
+            for (uint32_t i = 0; i < sa.Length(); i++) {
+                if (!sa.Get(i).IsString()) throw invalid(env, "option stop must be an array of strings");
+                b->stop.push_back(sa.Get(i).As<Napi::String>().Utf8Value());
+            }
+        }
+        for (auto & s : b->stop) b->stop_ptrs.push_back(s.c_str());
+        p.stop = b->stop_ptrs.empty() ? nullptr : b->stop_ptrs.data();
+        p.n_stop = b->stop_ptrs.size();
+        // abort when cancelled or when the token callback threw
+        p.abort = [](void * user) {
+            auto * bt = (Baton *)user;
+            return bt->cancel->load() || (bt->stream && bt->stream->failed.load());
+        };
+        p.abort_user = b.get();
+        if (stream) {
+            p.on_token = [](int32_t token, const char * text, size_t len, void * user) {
+                auto * bt = (Baton *)user;
+                std::string piece(text, len);
+                bt->stream->push([token, piece = std::move(piece)](Napi::Env env, Napi::Function fn) {
+                    fn.Call({Napi::Number::New(env, token), Napi::String::New(env, piece)});
+                });
+                return !bt->stream->failed.load();
+            };
+            p.on_token_user = b.get();
+        }
+
+        ggpt_context * ctx = ctx_;
+        Work work = [b, ctx](std::string & err) {
+            const ggpt_status st = ggpt_generate(ctx, &b->p, &b->result);
+            if (st != GGPT_OK) err = ggpt_context_last_error(ctx);
+            return st;
+        };
+        Done done = [b](Napi::Env env) -> Napi::Value {
+            Napi::Object o = Napi::Object::New(env);
+            Napi::Int32Array t = Napi::Int32Array::New(env, (size_t)b->result.n_tokens);
+            if (b->result.n_tokens > 0) memcpy(t.Data(), b->result.tokens, (size_t)b->result.n_tokens * sizeof(int32_t));
+            o.Set("tokens", t);
+            o.Set("text", Napi::String::New(env, b->result.text ? b->result.text : "", b->result.text_len));
+            const char * reason = "max_tokens";
+            switch (b->result.stop_reason) {
+                case GGPT_STOP_EOS: reason = "eos"; break;
+                case GGPT_STOP_STRING: reason = "stop"; break;
+                case GGPT_STOP_MAX_TOKENS: reason = "max_tokens"; break;
+                case GGPT_STOP_ABORTED: reason = "aborted"; break;
+                case GGPT_STOP_CONTEXT_FULL: reason = "context_full"; break;
+                case GGPT_STOP_NONE: break;
+            }
+            o.Set("stopReason", reason);
+            o.Set("ms", b->result.t_ms);
+            return o;
+        };
+        return run_op(env, work, done, {stream});
+    } catch (const Napi::Error & e) {
+        auto d = Napi::Promise::Deferred::New(env);
+        d.Reject(e.Value());
+        return d.Promise();
+    }
+}
+
+// ---- registration ---------------------------------------------------------------------------------
+
+static Napi::Value LoadModel(const Napi::CallbackInfo & info) { return NativeModel::load(info); }
+
+void RegisterModel(Napi::Env env, Napi::Object exports) {
+    register_cancel(env, exports);
+    addon_data(env).model_ctor = Napi::Persistent(NativeModel::define_class(env));
+    exports.Set("loadModel", Napi::Function::New(env, LoadModel, "loadModel"));
+}
+
+}  // namespace ggpt::addon

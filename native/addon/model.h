@@ -1,0 +1,175 @@
+// model.h (addon) - NativeModel: a ggpt_model plus one ggpt_context behind N-API, and the
+// pieces other addon files use to add methods to it (encode*, probe):
+//
+//   - NativeModel::RunOp   runs a lambda on a libuv worker thread while the model is marked busy
+//                          and settles a Promise on the main thread;
+//   - Stream / Progress    deliver values from the worker to a JS callback through an unref'd
+//                          thread-safe function, all of them before the Promise settles;
+//   - CancelFlag           the atomic flag behind a createCancel() object, polled by the core;
+//   - MethodRegistrar      adds an instance method from another file:
+//
+//       static Napi::Value EncodeImage(NativeModel & self, const Napi::CallbackInfo & info);
+//       static ggpt::addon::MethodRegistrar reg_encode_image("encodeImage", EncodeImage);
+//
+// Conventions (src/native.ts): errors carry `code` = the core's status name upper-cased, or
+// 'BUSY' / 'DISPOSED'; async methods never throw synchronously, they reject.
+#pragma once
+#include <napi.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "groundinggpt.h"
+
+namespace ggpt::addon {
+
+// ---- errors ------------------------------------------------------------------------------------
+
+// An Error with a `code` property.
+Napi::Error make_error(Napi::Env env, const std::string & code, const std::string & message);
+// code = ggpt_status_name(status) upper-cased ("INVALID_ARGUMENT", ...).
+Napi::Error status_error(Napi::Env env, ggpt_status status, const std::string & message);
+std::string status_code(ggpt_status status);
+
+// ---- cancellation ------------------------------------------------------------------------------
+
+using CancelFlag = std::shared_ptr<std::atomic<bool>>;
+
+// The flag of a createCancel() object (argument check included: throws INVALID_ARGUMENT).
+CancelFlag cancel_flag(Napi::Env env, const Napi::Value & value);
+// ggpt_abort_fn over a CancelFlag (user = std::atomic<bool>*).
+bool cancel_abort_fn(void * user);
+
+// ---- worker -> JS callbacks ----------------------------------------------------------------------
+
+// Values pushed on a worker thread and delivered to a JS function on the main thread, in order.
+// The thread-safe function is unref'd (never keeps the process alive) and push never blocks.
+// RunOp drains what is left before it settles, so every value arrives before the Promise.
+class Stream : public std::enable_shared_from_this<Stream> {
+public:
+    using Item = std::function<void(Napi::Env, Napi::Function)>;
+    // nullptr when fn is undefined/null; throws INVALID_ARGUMENT when it is not a function.
+    static std::shared_ptr<Stream> create(Napi::Env env, const Napi::Value & fn, const char * name);
+    ~Stream();
+
+    // worker thread: queue a call (the item calls the function with its arguments)
+    void push(Item item);
+    // main thread: run every queued item now
+    void drain(Napi::Env env);
+    // main thread: no more items (after a final drain)
+    void close();
+
+    // Set when the JS callback threw: the operation should stop (the error rejects its Promise).
+    std::atomic<bool> failed{false};
+    Napi::Value error(Napi::Env env) const { return error_.IsEmpty() ? env.Undefined() : error_.Value(); }
+
+private:
+    Napi::ThreadSafeFunction tsfn_;
+    Napi::FunctionReference fn_;
+    Napi::Reference<Napi::Value> error_;
+    std::mutex mutex_;
+    std::vector<Item> items_;
+    bool scheduled_ = false;
+    bool closed_ = false;
+};
+
+// Progress fractions through a Stream, coalesced: at most one pending value (the newest) and
+// only changes of at least 1/1000. progress_fn is a ggpt_progress_fn (user = Progress*): it
+// returns false when the cancel flag is set or the callback threw.
+class Progress {
+public:
+    Progress(std::shared_ptr<Stream> stream, CancelFlag cancel) : stream_(std::move(stream)), cancel_(std::move(cancel)) {}
+    static bool progress_fn(float fraction, void * user);
+    const std::shared_ptr<Stream> & stream() const { return stream_; }
+
+private:
+    std::shared_ptr<Stream> stream_;
+    CancelFlag cancel_;
+    std::mutex mutex_;
+    float last_ = -1.0f;
+    float pending_ = -1.0f;
+};
+
+// ---- the model -------------------------------------------------------------------------------
+
+class NativeModel : public Napi::ObjectWrap<NativeModel> {
+public:
+    // Builds the class (own methods + registered extensions); called once per environment.
+    static Napi::Function define_class(Napi::Env env);
+    // loadModel(options, cancel, onProgress?) -> Promise<NativeModel>
+    static Napi::Value load(const Napi::CallbackInfo & info);
+
+    explicit NativeModel(const Napi::CallbackInfo & info);
+    ~NativeModel() override;
+
+    ggpt_model * model() const { return model_; }
+    ggpt_context * ctx() const { return ctx_; }
+
+    // Work run on a worker thread: returns a status; on failure sets err (for a context call,
+    // ggpt_context_last_error(ctx) is the usual message).
+    using Work = std::function<ggpt_status(std::string & err)>;
+    // Builds the resolved value on the main thread after Work succeeded.
+    using Done = std::function<Napi::Value(Napi::Env)>;
+
+    // Starts an operation: rejects with DISPOSED after dispose(), BUSY while another operation
+    // runs; else runs work on a worker (the model's JS object is kept alive meanwhile), drains
+    // the streams, then resolves with done(env) or rejects with the status (or with the error a
+    // stream callback threw). Returns the Promise.
+    Napi::Value run_op(Napi::Env env, Work work, Done done, std::vector<std::shared_ptr<Stream>> streams = {});
+
+    // For synchronous methods that touch the context: throws DISPOSED / BUSY.
+    void check_idle(Napi::Env env) const;
+    // For synchronous methods that only read the model: throws DISPOSED.
+    void check_alive(Napi::Env env) const;
+
+    bool busy() const { return busy_; }
+    bool disposed() const { return disposed_; }
+
+private:
+    friend class OpWorker;
+    void op_finished(Napi::Env env);
+    void start_free(Napi::Env env);
+
+    Napi::Value info(const Napi::CallbackInfo & info);
+    Napi::Value tokenize(const Napi::CallbackInfo & info);
+    Napi::Value detokenize(const Napi::CallbackInfo & info);
+    Napi::Value token_to_piece(const Napi::CallbackInfo & info);
+    Napi::Value prompt(const Napi::CallbackInfo & info);
+    Napi::Value logits(const Napi::CallbackInfo & info);
+    Napi::Value token_embeddings(const Napi::CallbackInfo & info);
+    Napi::Value generate(const Napi::CallbackInfo & info);
+    Napi::Value n_past(const Napi::CallbackInfo & info);
+    Napi::Value clear(const Napi::CallbackInfo & info);
+    Napi::Value dispose(const Napi::CallbackInfo & info);
+    Napi::Value call_extension(const Napi::CallbackInfo & info);
+
+    ggpt_model * model_ = nullptr;
+    ggpt_context * ctx_ = nullptr;
+    bool busy_ = false;       // an operation's worker is running
+    bool disposed_ = false;   // dispose() was called (the handles may still be being freed)
+    bool freeing_ = false;
+    std::vector<Napi::Promise::Deferred> dispose_waiters_;
+};
+
+// Extension methods (other addon files): registered before the module initialises (static
+// initialisers), installed on NativeModel.prototype by define_class.
+using ExtensionMethod = Napi::Value (*)(NativeModel & self, const Napi::CallbackInfo & info);
+struct MethodRegistrar {
+    MethodRegistrar(const char * name, ExtensionMethod fn);
+};
+
+// Module functions of this area (addon.cpp calls it).
+void RegisterModel(Napi::Env env, Napi::Object exports);
+
+// Per-environment data: constructors.
+struct AddonData {
+    Napi::FunctionReference model_ctor;
+    Napi::FunctionReference cancel_ctor;
+};
+AddonData & addon_data(Napi::Env env);
+
+}  // namespace ggpt::addon
