@@ -40,7 +40,8 @@ export interface NativeCancel {
 export interface NativeLoadOptions {
   llm: string;
   encoders?: string;
-  gpuLayers: number;
+  /** Default: all layers when the build has a GPU backend, else 0. */
+  gpuLayers?: number;
   encodersOnGpu: boolean;
   useMmap: boolean;
   contextSize: number;
@@ -58,6 +59,8 @@ export interface NativeModelInfo {
   nHead: number;
   nCtxTrain: number;
   nCtx: number;
+  /** Bytes of the context's KV cache. */
+  kvBytes: number;
   tokenBos: number;
   tokenEos: number;
   /** [image, video, audio] x [patch, start, end] token ids */
@@ -144,6 +147,10 @@ export interface NativeModel {
   logits(): Float32Array;
   /** Input embeddings (token_embd rows) of tokens: tokens.length * nEmbd floats. */
   tokenEmbeddings(tokens: Int32Array): Float32Array;
+  /**
+   * Samples after the current sequence. A cancel resolves (not rejects) with stopReason
+   * 'aborted' and the partial result; a throwing onToken rejects with its error.
+   */
   generate(
     options: NativeGenerateOptions,
     cancel: NativeCancel,

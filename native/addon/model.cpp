@@ -521,6 +521,7 @@ Napi::Value NativeModel::generate(const Napi::CallbackInfo & info) {
         ggpt_context * ctx = ctx_;
         Work work = [b, ctx](std::string & err) {
             const ggpt_status st = ggpt_generate(ctx, &b->p, &b->result);
+            if (st == GGPT_ERR_ABORTED) return GGPT_OK;  // resolves with stopReason 'aborted'
             if (st != GGPT_OK) err = ggpt_context_last_error(ctx);
             return st;
         };
