@@ -4,7 +4,7 @@ import { parseBoxes, squareToImage } from '../src/parse/boxes';
 import { parseSpans } from '../src/parse/spans';
 import { InvalidInputError } from '../src/errors';
 
-const close = (t: Tap.Test, a: number, b: number, msg?: string) => t.ok(Math.abs(a - b) < 1e-9, `${msg ?? ''} ${a} ~ ${b}`);
+const close = (t: { ok(v: unknown, msg: string): unknown }, a: number, b: number, msg?: string) => t.ok(Math.abs(a - b) < 1e-9, `${msg ?? ''} ${a} ~ ${b}`);
 
 t.test('one box after a phrase, mapped on a landscape image (640x488: S=640, offset y = 76)', async (t) => {
   const r = parseBoxes('The dog[0.25, 0.5, 0.75, 0.9] is happy.', { width: 640, height: 488 });
