@@ -12,6 +12,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <atomic>
+#include <memory>
+#include <new>
+#include <system_error>
+#include <thread>
+
+#if !defined(GGPT_NO_SIMD) && (defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2))
+#define GGPT_PRE_SSE2 1
+#include <emmintrin.h>
+#endif
 
 namespace ggpt {
 
@@ -108,26 +118,232 @@ static inline uint8_t clip8(int32_t v) {
     return (uint8_t) (v >> k_pillow_precision);
 }
 
-// One horizontal pass over a padded row held as int32 RGBX quads ([side][4]) -> out_size*3 bytes.
-static void resample_row_h(const PillowAxis & ax, const int32_t * line, uint8_t * out) {
-    const int32_t half = 1 << (k_pillow_precision - 1);
-    for (int32_t xx = 0; xx < ax.out_size; ++xx) {
-        const int32_t * k = &ax.coeff[(size_t) xx * ax.ksize];
-        const int32_t * src = line + (size_t) ax.first[xx] * 4;
-        const int32_t n = ax.count[xx];
-        int32_t acc[4] = {half, half, half, half};
-        for (int32_t x = 0; x < n; ++x) {
-            const int32_t w = k[x];
-            for (int c = 0; c < 4; ++c) acc[c] += src[x * 4 + c] * w;  // 4 lanes: vectorises
+// ---- the two passes --------------------------------------------------------------------------
+//
+// Scalar reference: acc = 2^21 + sum(pixel * k) in int32, clip8. The SSE2 path computes the same
+// integer sums with pmaddwd on 16-bit operands: k = kh * 2^15 + kl with kl = k & 0x7fff and
+// kh = k >> 15 (both fit int16), sum = (sum(p*kh) << 15) + sum(p*kl) in wrapping int32 arithmetic,
+// which equals Pillow's int32 sum exactly (the true sum fits int32, so the modular result is it).
+
+namespace {
+
+#ifdef GGPT_PRE_SSE2
+struct V128 {  // std::vector<__m128i> drops the vector type's attributes (GCC warns)
+    __m128i v;
+};
+
+// (k0, k1) as two broadcast int16 pairs: low 15 bits, and the rest (k >> 15).
+inline void split_pair(int32_t k0, int32_t k1, V128 & lo, V128 & hi) {
+    lo.v = _mm_set1_epi32((int32_t) ((uint32_t) (k0 & 0x7fff) | ((uint32_t) (k1 & 0x7fff) << 16)));
+    const uint32_t h0 = (uint16_t) (int16_t) (k0 >> 15), h1 = (uint16_t) (int16_t) (k1 >> 15);
+    hi.v = _mm_set1_epi32((int32_t) (h0 | (h1 << 16)));
+}
+
+// 2^21 + (hi << 15) + lo, >> 22, clamped to [0, 255] by the saturating packs (= clip8)
+inline __m128i finish(__m128i lo, __m128i hi) {
+    const __m128i v = _mm_add_epi32(_mm_add_epi32(_mm_slli_epi32(hi, 15), lo), _mm_set1_epi32(1 << (k_pillow_precision - 1)));
+    return _mm_srai_epi32(v, k_pillow_precision);
+}
+#endif
+
+// Coefficients of the horizontal pass in the form the row loop wants (shared by all threads).
+struct HorizontalTables {
+    const PillowAxis & ax;
+#ifdef GGPT_PRE_SSE2
+    int32_t npair = 0;                    // tap pairs per output (ceil(ksize / 2))
+    std::vector<V128> klo, khi;           // [out][npair]
+#endif
+    explicit HorizontalTables(const PillowAxis & a) : ax(a) {
+#ifdef GGPT_PRE_SSE2
+        npair = (ax.ksize + 1) / 2;
+        klo.resize((size_t) ax.out_size * npair);
+        khi.resize((size_t) ax.out_size * npair);
+        for (int32_t xx = 0; xx < ax.out_size; ++xx) {
+            const int32_t * k = &ax.coeff[(size_t) xx * ax.ksize];
+            for (int32_t j = 0; j < npair; ++j) {
+                const int32_t k0 = 2 * j < ax.count[xx] ? k[2 * j] : 0;
+                const int32_t k1 = 2 * j + 1 < ax.count[xx] ? k[2 * j + 1] : 0;
+                split_pair(k0, k1, klo[(size_t) xx * npair + j], khi[(size_t) xx * npair + j]);
+            }
         }
-        out[xx * 3 + 0] = clip8(acc[0]);
-        out[xx * 3 + 1] = clip8(acc[1]);
-        out[xx * 3 + 2] = clip8(acc[2]);
+#endif
     }
+};
+
+// Per-thread buffers of the horizontal pass: one padded row as int16 RGBX, [side + 2][4] (two
+// zero pixels of slack for the odd tap of the last pair).
+struct HorizontalRow {
+    const HorizontalTables & t;
+    std::vector<int16_t> line;
+#ifdef GGPT_PRE_SSE2
+    std::vector<V128> even, odd;          // pixel pairs (2j, 2j+1) and (2j+1, 2j+2), interleaved
+#endif
+    HorizontalRow(const HorizontalTables & tables, int32_t side) : t(tables), line(((size_t) side + 2) * 4, 0) {
+#ifdef GGPT_PRE_SSE2
+        even.resize(((size_t) side + 2) / 2 + 1);
+        odd.resize(even.size());
+#endif
+    }
+
+    void set(int32_t x, const uint8_t * px) {
+        int16_t * q = &line[(size_t) x * 4];
+        q[0] = px[0], q[1] = px[1], q[2] = px[2], q[3] = 0;
+    }
+
+    // the padded row (line) -> out_size * 3 bytes
+    void run(uint8_t * out) {
+        const PillowAxis & ax = t.ax;
+#ifdef GGPT_PRE_SSE2
+        const int64_t * l64 = (const int64_t *) line.data();  // one RGBX pixel = 64 bits
+        const size_t n_px = line.size() / 4;
+        for (size_t j = 0; j + 1 < even.size(); ++j) {
+            const size_t a = 2 * j;
+            if (a + 1 < n_px)
+                even[j].v = _mm_unpacklo_epi16(_mm_loadl_epi64((const __m128i *) (l64 + a)),
+                                               _mm_loadl_epi64((const __m128i *) (l64 + a + 1)));
+            if (a + 2 < n_px)
+                odd[j].v = _mm_unpacklo_epi16(_mm_loadl_epi64((const __m128i *) (l64 + a + 1)),
+                                              _mm_loadl_epi64((const __m128i *) (l64 + a + 2)));
+        }
+        for (int32_t xx = 0; xx < ax.out_size; ++xx) {
+            const int32_t x0 = ax.first[xx];
+            const V128 * src = (x0 & 1) ? &odd[x0 >> 1] : &even[x0 >> 1];
+            const V128 * kl = &t.klo[(size_t) xx * t.npair];
+            const V128 * kh = &t.khi[(size_t) xx * t.npair];
+            const int32_t np = (ax.count[xx] + 1) / 2;
+            __m128i alo = _mm_setzero_si128(), ahi = _mm_setzero_si128();
+            for (int32_t j = 0; j < np; ++j) {
+                alo = _mm_add_epi32(alo, _mm_madd_epi16(src[j].v, kl[j].v));
+                ahi = _mm_add_epi32(ahi, _mm_madd_epi16(src[j].v, kh[j].v));
+            }
+            __m128i acc = finish(alo, ahi);
+            acc = _mm_packus_epi16(_mm_packs_epi32(acc, acc), acc);
+            const uint32_t v = (uint32_t) _mm_cvtsi128_si32(acc);
+            out[xx * 3 + 0] = (uint8_t) v;
+            out[xx * 3 + 1] = (uint8_t) (v >> 8);
+            out[xx * 3 + 2] = (uint8_t) (v >> 16);
+        }
+#else
+        const int32_t half = 1 << (k_pillow_precision - 1);
+        for (int32_t xx = 0; xx < ax.out_size; ++xx) {
+            const int32_t * k = &ax.coeff[(size_t) xx * ax.ksize];
+            const int16_t * src = &line[(size_t) ax.first[xx] * 4];
+            const int32_t n = ax.count[xx];
+            int32_t acc[4] = {half, half, half, half};
+            for (int32_t x = 0; x < n; ++x) {
+                const int32_t w = k[x];
+                for (int c = 0; c < 4; ++c) acc[c] += src[x * 4 + c] * w;
+            }
+            out[xx * 3 + 0] = clip8(acc[0]);
+            out[xx * 3 + 1] = clip8(acc[1]);
+            out[xx * 3 + 2] = clip8(acc[2]);
+        }
+#endif
+    }
+};
+
+// Vertical pass over output rows [yy0, yy1): out row yy = clip8(2^21 + sum_y rows[first + y] * k[y]).
+// Rows hold `row_bytes` bytes and are readable up to a multiple of 16.
+void vertical_pass(const PillowAxis & ax, const std::vector<const uint8_t *> & rows, int32_t y_first,
+                   size_t row_bytes, uint8_t * dst_img, int32_t yy0, int32_t yy1) {
+#ifdef GGPT_PRE_SSE2
+    const __m128i zero = _mm_setzero_si128();
+    const int32_t max_np = (ax.ksize + 1) / 2;
+    // scratch sized up front: no allocation inside the loop (threads must not throw)
+    std::vector<const uint8_t *> r(2 * (size_t) max_np);
+    std::vector<V128> kl(max_np), kh(max_np);
+    for (int32_t yy = yy0; yy < yy1; ++yy) {
+        const int32_t * k = &ax.coeff[(size_t) yy * ax.ksize];
+        const int32_t n = ax.count[yy], np = (n + 1) / 2;
+        const int32_t y0 = ax.first[yy] - y_first;
+        for (int32_t j = 0; j < np; ++j) {
+            const bool has1 = 2 * j + 1 < n;
+            r[2 * j] = rows[y0 + 2 * j];
+            r[2 * j + 1] = has1 ? rows[y0 + 2 * j + 1] : rows[y0 + 2 * j];   // weight 0 when absent
+            split_pair(k[2 * j], has1 ? k[2 * j + 1] : 0, kl[j], kh[j]);
+        }
+        uint8_t * dst = dst_img + (size_t) yy * row_bytes;
+        for (size_t i = 0; i < row_bytes; i += 8) {
+            __m128i alo0 = zero, alo1 = zero, ahi0 = zero, ahi1 = zero;
+            for (int32_t j = 0; j < np; ++j) {
+                const __m128i a = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *) (r[2 * j] + i)), zero);
+                const __m128i b = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *) (r[2 * j + 1] + i)), zero);
+                const __m128i p0 = _mm_unpacklo_epi16(a, b), p1 = _mm_unpackhi_epi16(a, b);
+                alo0 = _mm_add_epi32(alo0, _mm_madd_epi16(p0, kl[j].v));
+                alo1 = _mm_add_epi32(alo1, _mm_madd_epi16(p1, kl[j].v));
+                ahi0 = _mm_add_epi32(ahi0, _mm_madd_epi16(p0, kh[j].v));
+                ahi1 = _mm_add_epi32(ahi1, _mm_madd_epi16(p1, kh[j].v));
+            }
+            const __m128i b8 = _mm_packus_epi16(_mm_packs_epi32(finish(alo0, ahi0), finish(alo1, ahi1)), zero);
+            if (i + 8 <= row_bytes) {
+                _mm_storel_epi64((__m128i *) (dst + i), b8);
+            } else {
+                alignas(16) uint8_t tail[16];
+                _mm_store_si128((__m128i *) tail, b8);
+                std::memcpy(dst + i, tail, row_bytes - i);
+            }
+        }
+    }
+#else
+    const int32_t half = 1 << (k_pillow_precision - 1);
+    std::vector<int32_t> acc(row_bytes);
+    for (int32_t yy = yy0; yy < yy1; ++yy) {
+        const int32_t * k = &ax.coeff[(size_t) yy * ax.ksize];
+        const int32_t y0 = ax.first[yy] - y_first;
+        std::fill(acc.begin(), acc.end(), half);
+        for (int32_t y = 0; y < ax.count[yy]; ++y) {
+            const uint8_t * row = rows[y0 + y];
+            const int32_t w = k[y];
+            for (size_t i = 0; i < row_bytes; ++i) acc[i] += row[i] * w;
+        }
+        uint8_t * dst = dst_img + (size_t) yy * row_bytes;
+        for (size_t i = 0; i < row_bytes; ++i) dst[i] = clip8(acc[i]);
+    }
+#endif
+}
+
+// Runs fn(begin, end) over [0, n) split in n_threads contiguous parts; a part that throws makes
+// the whole call throw std::bad_alloc after every thread has joined.
+template <typename F> void parallel_for(int32_t n_threads, int32_t n, F fn) {
+    if (n_threads <= 1 || n < 2) {
+        fn(0, n);
+        return;
+    }
+    n_threads = std::min(n_threads, n);
+    std::vector<std::thread> th;
+    th.reserve(n_threads - 1);
+    std::atomic<bool> failed{false};
+    for (int32_t i = 1; i < n_threads; ++i) {
+        const int32_t b = (int32_t) ((int64_t) n * i / n_threads), e = (int32_t) ((int64_t) n * (i + 1) / n_threads);
+        try {
+            th.emplace_back([=, &failed] {
+                try {
+                    fn(b, e);
+                } catch (...) {  // an exception must not leave a thread (std::terminate)
+                    failed = true;
+                }
+            });
+        } catch (const std::system_error &) {  // no thread available: do the part here
+            fn(b, e);
+        }
+    }
+    fn(0, (int32_t) ((int64_t) n / n_threads));
+    for (auto & t : th) t.join();
+    if (failed) throw std::bad_alloc();
+}
+
+}  // namespace
+
+int32_t image_auto_threads(int32_t width, int32_t height) {
+    const int64_t px = (int64_t) width * height;
+    if (px < 2000000) return 1;  // ~10 ms of work or less: threads do not pay
+    const unsigned hc = std::thread::hardware_concurrency();
+    return (int32_t) std::max(1u, std::min(hc == 0 ? 1u : hc, 8u));
 }
 
 bool image_pad_resize(const ImagePreParams & p, const uint8_t * rgb, int32_t width, int32_t height,
-                      int32_t stride, uint8_t * resized, ImageGeometry * geometry, std::string & err) {
+                      int32_t stride, uint8_t * resized, ImageGeometry * geometry, std::string & err,
+                      int32_t n_threads) {
     if (!image_params_check(p, err)) return false;
     if (width <= 0 || height <= 0) {
         err = "image has no pixels (" + std::to_string(width) + "x" + std::to_string(height) + ")";
@@ -146,6 +362,7 @@ bool image_pad_resize(const ImagePreParams & p, const uint8_t * rgb, int32_t wid
         err = "image data or output is NULL";
         return false;
     }
+    if (n_threads <= 0) n_threads = image_auto_threads(width, height);
 
     const ImageGeometry g = image_geometry(width, height);
     if (geometry) *geometry = g;
@@ -153,79 +370,62 @@ bool image_pad_resize(const ImagePreParams & p, const uint8_t * rgb, int32_t wid
     uint8_t pad[3];
     image_pad_color(p, pad);
 
-    // A padded row as bytes (only used when no resampling is needed).
-    auto padded_row_bytes = [&](int32_t y, uint8_t * dst) {
-        for (int32_t x = 0; x < S; ++x) std::memcpy(dst + (size_t) x * 3, pad, 3);
-        if (y >= g.offset_y && y < g.offset_y + height)
-            std::memcpy(dst + (size_t) g.offset_x * 3, rgb + (size_t) (y - g.offset_y) * stride, (size_t) width * 3);
-    };
-
     if (S == out) {
         // Image.resize returns a copy when size and box already match: no filtering at all.
-        for (int32_t y = 0; y < S; ++y) padded_row_bytes(y, resized + (size_t) y * S * 3);
+        for (int32_t y = 0; y < S; ++y) {
+            uint8_t * dst = resized + (size_t) y * S * 3;
+            for (int32_t x = 0; x < S; ++x) std::memcpy(dst + (size_t) x * 3, pad, 3);
+            if (y >= g.offset_y && y < g.offset_y + height)
+                std::memcpy(dst + (size_t) g.offset_x * 3, rgb + (size_t) (y - g.offset_y) * stride, (size_t) width * 3);
+        }
         return true;
     }
 
     PillowAxis ax;  // both axes are S -> out: one table serves the horizontal and vertical pass
     pillow_axis_init(ax, S, out);
+    const HorizontalTables tables(ax);
 
     // Rows of the padded square the vertical pass reads (ImagingResampleInner: ybox_first/last).
     const int32_t y_first = ax.first[0];
     const int32_t y_last = ax.first[out - 1] + ax.count[out - 1];
     const int32_t n_rows = y_last - y_first;
 
-    // Horizontal pass: [n_rows][out*3], padding rows all point at one shared row.
+    // Horizontal pass into [n_rows][out*3] bytes (row stride a multiple of 16 for vector loads);
+    // padding rows all point at one shared row, computed once.
     const size_t row_bytes = (size_t) out * 3;
-    std::vector<int32_t> line((size_t) S * 4);
-    std::vector<uint8_t> pad_row, img_rows;
-    std::vector<const uint8_t *> rows(n_rows);
+    const size_t row_stride = (row_bytes + 15) / 16 * 16;
     const int32_t img_lo = std::max(y_first, g.offset_y), img_hi = std::min(y_last, g.offset_y + height);
-    if (img_hi > img_lo) img_rows.resize((size_t) (img_hi - img_lo) * row_bytes);
+    const int32_t n_img = std::max(0, img_hi - img_lo);
+    std::vector<uint8_t> pad_row(row_stride, 0), img_rows((size_t) n_img * row_stride, 0);
+    std::vector<const uint8_t *> rows(n_rows, pad_row.data());
+    for (int32_t y = img_lo; y < img_hi; ++y) rows[y - y_first] = &img_rows[(size_t) (y - img_lo) * row_stride];
 
-    auto fill_pad = [&](int32_t x0, int32_t x1) {
-        for (int32_t x = x0; x < x1; ++x) {
-            int32_t * q = &line[(size_t) x * 4];
-            q[0] = pad[0], q[1] = pad[1], q[2] = pad[2], q[3] = 0;
-        }
-    };
-    for (int32_t y = y_first; y < y_last; ++y) {
-        const bool in_image = y >= g.offset_y && y < g.offset_y + height;
-        if (!in_image) {
-            if (pad_row.empty()) {
-                pad_row.resize(row_bytes);
-                fill_pad(0, S);
-                resample_row_h(ax, line.data(), pad_row.data());
+    n_threads = std::max(1, std::min(n_threads, n_img / 64));   // at least 64 rows per thread
+    std::vector<std::unique_ptr<HorizontalRow>> work;
+    for (int32_t i = 0; i < n_threads; ++i) work.emplace_back(new HorizontalRow(tables, S));
+    if (n_rows > n_img) {  // some rows are padding
+        HorizontalRow & h = *work[0];
+        for (int32_t x = 0; x < S; ++x) h.set(x, pad);
+        h.run(pad_row.data());
+    }
+    parallel_for(n_threads, n_threads, [&](int32_t t0, int32_t t1) {
+        for (int32_t ti = t0; ti < t1; ++ti) {
+            HorizontalRow & h = *work[ti];
+            for (int32_t x = 0; x < g.offset_x; ++x) h.set(x, pad);
+            for (int32_t x = g.offset_x + width; x < S; ++x) h.set(x, pad);
+            const int32_t b = img_lo + (int32_t) ((int64_t) n_img * ti / n_threads);
+            const int32_t e = img_lo + (int32_t) ((int64_t) n_img * (ti + 1) / n_threads);
+            for (int32_t y = b; y < e; ++y) {
+                const uint8_t * src = rgb + (size_t) (y - g.offset_y) * stride;
+                for (int32_t x = 0; x < width; ++x) h.set(g.offset_x + x, src + (size_t) x * 3);
+                h.run(&img_rows[(size_t) (y - img_lo) * row_stride]);
             }
-            rows[y - y_first] = pad_row.data();
-            continue;
         }
-        fill_pad(0, g.offset_x);
-        fill_pad(g.offset_x + width, S);
-        const uint8_t * src = rgb + (size_t) (y - g.offset_y) * stride;
-        int32_t * q = &line[(size_t) g.offset_x * 4];
-        for (int32_t x = 0; x < width; ++x, q += 4, src += 3) {
-            q[0] = src[0], q[1] = src[1], q[2] = src[2], q[3] = 0;
-        }
-        uint8_t * dst = &img_rows[(size_t) (y - img_lo) * row_bytes];
-        resample_row_h(ax, line.data(), dst);
-        rows[y - y_first] = dst;
-    }
+    });
 
-    // Vertical pass: each output row is a weighted sum of whole temp rows (contiguous, vectorises).
-    const int32_t half = 1 << (k_pillow_precision - 1);
-    std::vector<int32_t> acc(row_bytes);
-    for (int32_t yy = 0; yy < out; ++yy) {
-        const int32_t * k = &ax.coeff[(size_t) yy * ax.ksize];
-        const int32_t y0 = ax.first[yy] - y_first;
-        std::fill(acc.begin(), acc.end(), half);
-        for (int32_t y = 0; y < ax.count[yy]; ++y) {
-            const uint8_t * r = rows[y0 + y];
-            const int32_t w = k[y];
-            for (size_t i = 0; i < row_bytes; ++i) acc[i] += r[i] * w;
-        }
-        uint8_t * dst = resized + (size_t) yy * row_bytes;
-        for (size_t i = 0; i < row_bytes; ++i) dst[i] = clip8(acc[i]);
-    }
+    parallel_for(out >= 128 ? n_threads : 1, out, [&](int32_t yy0, int32_t yy1) {
+        vertical_pass(ax, rows, y_first, row_bytes, resized, yy0, yy1);
+    });
     return true;
 }
 

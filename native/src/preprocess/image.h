@@ -44,9 +44,15 @@ void pillow_axis_init(PillowAxis & axis, int32_t in_size, int32_t out_size);
 
 // SPEC §2.2-2.3: pads the image (RGB8, `stride` bytes per row) to the square with the pad colour
 // and resizes it to p.size x p.size like Pillow's Image.resize(BICUBIC) on 8-bit RGB.
-// resized: p.size*p.size*3 bytes, HWC. Returns false with `err` set on invalid input.
+// resized: p.size*p.size*3 bytes, HWC. n_threads: 0 = image_auto_threads (the result does not
+// depend on it). Returns false with `err` set on invalid input; may throw std::bad_alloc.
 bool image_pad_resize(const ImagePreParams & p, const uint8_t * rgb, int32_t width, int32_t height,
-                      int32_t stride, uint8_t * resized, ImageGeometry * geometry, std::string & err);
+                      int32_t stride, uint8_t * resized, ImageGeometry * geometry, std::string & err,
+                      int32_t n_threads = 0);
+
+// Threads image_pad_resize uses by default: 1 below 2 Mpixel (thread start-up does not pay),
+// else the hardware concurrency, at most 8.
+int32_t image_auto_threads(int32_t width, int32_t height);
 
 // SPEC §2.4: CHW floats, ((u8 * (1/255) in double, cast to float) - mean) / std in float
 // (transformers' rescale + normalize). resized: HWC, size*size*3; pixels: 3*size*size.
