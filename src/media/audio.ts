@@ -181,11 +181,15 @@ async function decodeFile(file: string, kind: 'path' | 'buffer', label: string, 
       `Audio ${label} is truncated: its header states ${stated.toFixed(3)} s but only ${(n / sampleRate).toFixed(3)} s could be decoded`,
     );
   }
-  const all = Buffer.concat(chunks, bytes);
-  chunks.length = 0;
-  // Interleaved little-endian f32 -> planar channels.
+  // Interleaved little-endian f32 (every platform Node runs on is little-endian) -> planar.
   const inter = new Float32Array(n * channels);
-  new Uint8Array(inter.buffer).set(all);
+  const interBytes = new Uint8Array(inter.buffer);
+  let at = 0;
+  for (const c of chunks) {
+    interBytes.set(c, at);
+    at += c.length;
+  }
+  chunks.length = 0;
   const out: Float32Array[] = [];
   for (let c = 0; c < channels; c++) {
     const ch = new Float32Array(n);
