@@ -353,7 +353,11 @@ typedef struct ggpt_image_geometry {
 
 /* SPEC §2 steps 2-4: pad to the square with the CLIP-mean colour, Pillow-exact bicubic resize
  * to image_size, normalise. resized (image_size^2*3 bytes, HWC) and pixels (3*image_size^2
- * floats, CHW) may each be NULL. */
+ * floats, CHW) may each be NULL. model may be NULL (the released parameters: 336, CLIP mean/std).
+ * The resize equals Pillow's Image.resize(BICUBIC) byte for byte; pixels are
+ * ((u8 * (1/255) in double -> float) - mean) / std in float. Width and height must be in
+ * [1, 262144] and stride >= 3*width; images of 2 Mpixel and more use several threads.
+ * Errors: GGPT_ERR_INVALID_ARGUMENT (message in err). Any thread. */
 GGPT_API ggpt_status ggpt_image_preprocess(const ggpt_model * model, const ggpt_image_u8 * image,
                                            uint8_t * resized, float * pixels,
                                            ggpt_image_geometry * geometry, char * err,
@@ -374,10 +378,18 @@ typedef struct ggpt_audio_info {
 
 /* SPEC §4 steps 1-4: resample each channel to 16 kHz (torchaudio's windowed sinc), cut the clips,
  * in-place mean subtraction, Kaldi fbank of channel 0, pad/crop, normalise.
- * channels: n_channels pointers to n_samples floats in [-1, 1] at sample_rate.
+ * channels: n_channels (1..8) pointers to n_samples (> 0) finite floats, nominally in [-1, 1], at
+ * sample_rate (1000..768000 Hz: the range real audio uses; it also bounds the resampling kernel).
+ * NaN/Inf samples, other channel counts or rates -> GGPT_ERR_INVALID_ARGUMENT naming the problem.
  * fbank: n_clips * n_mels * target_len floats (3*128*204), may be NULL.
- * wave16k: n_channels * n_samples_16k floats (channel-major) when non-NULL and wave16k_cap is
- * large enough (else GGPT_ERR_INVALID_ARGUMENT); query the size with ggpt_audio_resampled_len. */
+ * wave16k: n_channels * n_samples_16k floats (channel-major), the resampled signal before the clip
+ * mean subtraction, when non-NULL and wave16k_cap is large enough (else GGPT_ERR_INVALID_ARGUMENT);
+ * query the size with ggpt_audio_resampled_len. Without wave16k only the clip windows are
+ * resampled (cost independent of the duration). A clip shorter than one 400-sample fbank window
+ * is zero-padded and info->padded set (upstream fails; callers warn). model may be NULL (the
+ * released parameters). Any thread. */
+/* Samples per channel after resampling to 16 kHz: ceil(16000*n/rate) with the rates reduced by
+ * their gcd (n itself at 16 kHz); -1 when the rate is out of range. */
 GGPT_API int64_t ggpt_audio_resampled_len(int64_t n_samples, int32_t sample_rate);
 GGPT_API ggpt_status ggpt_audio_preprocess(const ggpt_model * model, const float * const * channels,
                                            int32_t n_channels, int64_t n_samples,

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "groundinggpt.h"
 #include "preprocess/audio.h"
 #include "preprocess/image.h"
 
@@ -80,6 +81,34 @@ int main() {
         CHECK(rs.identity() && rs.out_len(12345) == 12345, "identity");
         ggpt::SincResampler r2(44100, 16000);
         CHECK(r2.orig() == 441 && r2.next() == 160 && r2.out_len(115110) == 41764, "44.1k length");
+    }
+    {  // C API: defaults without a model, errors as statuses with messages
+        std::vector<uint8_t> rgb(40 * 30 * 3, 200), resized(336 * 336 * 3);
+        std::vector<float> pixels(3 * 336 * 336);
+        ggpt_image_u8 img = {rgb.data(), 40, 30, 120};
+        ggpt_image_geometry geo{};
+        char err[256] = "";
+        CHECK(ggpt_image_preprocess(nullptr, &img, resized.data(), pixels.data(), &geo, err, sizeof err) == GGPT_OK, "%s", err);
+        CHECK(geo.side == 40 && geo.offset_x == 0 && geo.offset_y == 5, "geometry");
+        CHECK(ggpt_image_preprocess(nullptr, &img, nullptr, pixels.data(), nullptr, err, sizeof err) == GGPT_OK, "no resized");
+        img.stride = 100;
+        CHECK(ggpt_image_preprocess(nullptr, &img, resized.data(), nullptr, nullptr, err, sizeof err) == GGPT_ERR_INVALID_ARGUMENT &&
+                  std::string(err).find("stride") != std::string::npos, "stride error: %s", err);
+
+        std::vector<float> a(44100, 0.25f), fbank(3 * 128 * 204);
+        const float * ch[1] = {a.data()};
+        ggpt_audio_info info{};
+        CHECK(ggpt_audio_resampled_len(44100, 44100) == 16000 && ggpt_audio_resampled_len(10, 5) == -1, "resampled_len");
+        std::vector<float> wave(16000);
+        CHECK(ggpt_audio_preprocess(nullptr, ch, 1, 44100, 44100, fbank.data(), wave.data(), 16000, &info, err, sizeof err) == GGPT_OK,
+              "%s", err);
+        CHECK(info.n_samples_16k == 16000 && info.n_clips == 3 && info.clips[2].sample_end == 16000 && !info.padded, "info");
+        CHECK(ggpt_audio_preprocess(nullptr, ch, 1, 44100, 44100, fbank.data(), wave.data(), 15999, &info, err, sizeof err) ==
+                  GGPT_ERR_INVALID_ARGUMENT, "wave cap");
+        a[7] = NAN;
+        CHECK(ggpt_audio_preprocess(nullptr, ch, 1, 44100, 44100, fbank.data(), nullptr, 0, &info, err, sizeof err) ==
+                  GGPT_ERR_INVALID_ARGUMENT && std::string(err).find("sample 7 of channel 0 is NaN") != std::string::npos,
+              "NaN: %s", err);
     }
     std::printf(failures ? "%d failure(s)\n" : "all preprocess checks passed\n", failures);
     return failures ? 1 : 0;
