@@ -25,3 +25,6 @@ import { native } from './native';
 export function systemInfo(): string {
   return native().systemInfo();
 }
+
+export { convert } from './convert/index';
+export type { ConvertOptions, ConvertProgress, ConvertResult, ConvertType, HeadOverrides } from './convert/index';

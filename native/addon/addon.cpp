@@ -8,12 +8,16 @@ namespace ggpt::addon {
 void RegisterGlobal(Napi::Env env, Napi::Object exports);
 void RegisterPreprocess(Napi::Env env, Napi::Object exports);
 void RegisterModel(Napi::Env env, Napi::Object exports);  // model.cpp: createCancel, loadModel
+void RegisterNames(Napi::Env env, Napi::Object exports);
+void RegisterQuantize(Napi::Env env, Napi::Object exports);
 }  // namespace ggpt::addon
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
     ggpt::addon::RegisterGlobal(env, exports);
     ggpt::addon::RegisterPreprocess(env, exports);
     ggpt::addon::RegisterModel(env, exports);
+    ggpt::addon::RegisterNames(env, exports);
+    ggpt::addon::RegisterQuantize(env, exports);
     return exports;
 }
 

@@ -1,0 +1,235 @@
+/**
+ * convert(): a GroundingGPT checkpoint directory (+ the CLIP directory) -> a model directory:
+ * `llm.gguf` (llama architecture), `encoders.gguf` (the towers), `manifest.json`.
+ *
+ * Everything is validated (configs, every tensor's presence, dtype and shape, no unexpected
+ * tensors) before a byte is written; files are written to temporary names in the output folder
+ * and renamed only when all three are complete, so a failure or an abort leaves nothing behind.
+ * Tensors are streamed one at a time: memory stays near the size of the largest tensor.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { AbortError, ConversionError } from '../errors';
+import { writeGGUF } from '../gguf/writer';
+import { native, packageRoot } from '../native';
+import { tempPathFor } from '../util/atomic';
+import { invalid, isPlainObject } from '../util/validate';
+import { Checkpoint, SourceFile, openCheckpoint } from './checkpoint';
+import { EncoderType, HeadOverrides, planEncoders } from './encoders';
+import { LlmStorage, planLlm } from './llm';
+import { IGNORED_CLIP_TENSORS, IGNORED_MODEL_TENSORS } from './names';
+
+export type ConvertType = 'f32' | 'f16' | 'q8_0' | 'q4_k_m';
+export const CONVERT_TYPES: readonly ConvertType[] = ['f32', 'f16', 'q8_0', 'q4_k_m'];
+
+export interface ConvertProgress {
+  /** 'open': reading headers and validating; 'llm' / 'encoders': writing that file's tensors;
+   * 'quantize': libllama's quantiser running on the LLM; 'done'. */
+  stage: 'open' | 'llm' | 'quantize' | 'encoders' | 'done';
+  /** Fraction of the whole conversion, 0..1 (by bytes written; quantisation counted as the LLM's size). */
+  fraction: number;
+  /** The tensor just written (GGUF name), when stage is 'llm' or 'encoders'. */
+  tensor?: string;
+}
+
+export interface ConvertOptions {
+  /** GroundingGPT checkpoint directory (config.json, tokenizer.model, weights). */
+  model: string;
+  /** CLIP ViT-L/14-336 directory (config.json, pytorch_model.bin or model.safetensors). */
+  clip: string;
+  /** Output directory (created if needed); existing llm.gguf/encoders.gguf/manifest.json are replaced. */
+  out: string;
+  /** Weight type: 'f16' (default), 'f32', 'q8_0', 'q4_k_m' (LLM in Q4_K_M, towers in f16). */
+  type?: ConvertType;
+  onProgress?: (p: ConvertProgress) => void;
+  signal?: AbortSignal;
+  /** Head counts overriding SPEC §1's rules (head_dim 64 for Q-Formers/ImageBind, 88 for EVA,
+   * CLIP's config). */
+  overrides?: { heads?: HeadOverrides };
+  /** Threads for libllama's quantiser (q8_0 / q4_k_m); default: all cores. */
+  threads?: number;
+}
+
+export interface ConvertResult {
+  out: string;
+  llm: string;
+  encoders: string;
+  manifest: string;
+  type: ConvertType;
+  /** Sizes of the files written. */
+  bytes: { llm: number; encoders: number };
+}
+
+export const MODEL_FILES = {
+  llm: 'llm.gguf',
+  encoders: 'encoders.gguf',
+  manifest: 'manifest.json',
+} as const;
+
+const MODEL_SIDE_FILES = ['config.json', 'tokenizer.model', 'tokenizer_config.json', 'added_tokens.json', 'special_tokens_map.json'];
+const CLIP_SIDE_FILES = ['config.json', 'preprocessor_config.json'];
+
+export function toolVersion(): string {
+  try {
+    const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+function sideFiles(dir: string, names: string[]): SourceFile[] {
+  const out: SourceFile[] = [];
+  for (const name of names) {
+    try {
+      out.push({ name, bytes: fs.statSync(path.join(dir, name)).size });
+    } catch {
+      // optional file
+    }
+  }
+  return out;
+}
+
+/** Checks that every upstream tensor is converted or deliberately ignored. */
+function checkUnexpected(ck: Checkpoint, consumed: Set<string>, ignored: RegExp[], extraIgnored?: (name: string) => boolean): void {
+  for (const [name, t] of ck.tensors) {
+    if (consumed.has(name) || ignored.some((re) => re.test(name)) || extraIgnored?.(name)) continue;
+    throw new ConversionError(`${t.file}: unexpected tensor ${name} (not part of GroundingGPT's known layout)`, { file: t.file, tensor: name });
+  }
+}
+
+function validateOptions(options: ConvertOptions): Required<Pick<ConvertOptions, 'model' | 'clip' | 'out' | 'type'>> {
+  if (!isPlainObject(options)) throw invalid('an options object', 'options', options);
+  for (const k of ['model', 'clip', 'out'] as const) {
+    if (typeof options[k] !== 'string' || options[k].length === 0) throw invalid('a non-empty path string', `options.${k}`, options[k]);
+  }
+  const type = options.type ?? 'f16';
+  if (!CONVERT_TYPES.includes(type)) throw invalid(`one of ${CONVERT_TYPES.join(', ')}`, 'options.type', type);
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw invalid('a function', 'options.onProgress', options.onProgress);
+  if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) throw invalid('a positive integer', 'options.threads', options.threads);
+  return { model: options.model, clip: options.clip, out: options.out, type };
+}
+
+/**
+ * Converts a GroundingGPT checkpoint (+ CLIP) into a model directory loadable by `loadModel`.
+ * Throws ConversionError (with `file` and `tensor`) for bad inputs, AbortError when aborted.
+ */
+export async function convert(options: ConvertOptions): Promise<ConvertResult> {
+  const { model, clip, out, type } = validateOptions(options);
+  const signal = options.signal;
+  const checkAbort = () => {
+    if (signal?.aborted) throw new AbortError('Conversion aborted');
+  };
+  const progress = (p: ConvertProgress) => options.onProgress?.(p);
+  checkAbort();
+  progress({ stage: 'open', fraction: 0 });
+
+  const modelDir = path.resolve(model);
+  const clipDir = path.resolve(clip);
+  const outDir = path.resolve(out);
+  const llmStorage: LlmStorage = type === 'f32' || type === 'f16' ? type : 'lossless';
+  const encType: EncoderType = type === 'q4_k_m' ? 'f16' : type;
+
+  const temps: string[] = [];
+  let createdOut = false;
+  const cks: Checkpoint[] = [];
+  try {
+    const modelCk = await openCheckpoint(modelDir);
+    cks.push(modelCk);
+    const clipCk = await openCheckpoint(clipDir);
+    cks.push(clipCk);
+    const llm = planLlm(modelCk, modelDir, llmStorage);
+    const enc = await planEncoders(modelCk, clipCk, modelDir, clipDir, encType, {
+      overrides: options.overrides?.heads,
+      quantizeRows: encType === 'q8_0' ? (t, d, r, n) => native().quantizeRows(t, d, r, n) : undefined,
+    });
+    const consumedModel = new Set([...llm.consumed, ...enc.consumedModel]);
+    checkUnexpected(modelCk, consumedModel, IGNORED_MODEL_TENSORS);
+    const unusedClipLayer = (name: string) => {
+      const m = /^vision_model\.encoder\.layers\.(\d+)\./.exec(name);
+      return !!m && Number(m[1]) >= enc.clipBlocks && Number(m[1]) < enc.hparams.clip.n_layer_total;
+    };
+    checkUnexpected(clipCk, enc.consumedClip, IGNORED_CLIP_TENSORS, unusedClipLayer);
+    checkAbort();
+
+    if (!fs.existsSync(outDir)) {
+      fs.mkdirSync(outDir, { recursive: true });
+      createdOut = true;
+    } else if (!fs.statSync(outDir).isDirectory()) {
+      throw new ConversionError(`${outDir}: output path exists and is not a directory`, { file: outDir });
+    }
+    const dest = {
+      llm: path.join(outDir, MODEL_FILES.llm),
+      encoders: path.join(outDir, MODEL_FILES.encoders),
+      manifest: path.join(outDir, MODEL_FILES.manifest),
+    };
+    const tmp = { llm: tempPathFor(dest.llm), encoders: tempPathFor(dest.encoders), manifest: tempPathFor(dest.manifest) };
+    temps.push(tmp.llm, tmp.encoders, tmp.manifest);
+
+    // Progress by bytes: LLM tensors (+ the same again for quantisation) and encoders tensors.
+    const sum = (ts: { shape: readonly number[] }[]) => ts.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
+    const llmWork = sum(llm.tensors) * (llmStorage === 'lossless' ? 2 : 1);
+    const encWork = sum(enc.tensors);
+    const total = llmWork + encWork || 1;
+    const elemsBefore = (ts: { shape: readonly number[] }[], i: number) => sum(ts.slice(0, i + 1));
+
+    // LLM
+    const llmTarget = llmStorage === 'lossless' ? tempPathFor(path.join(outDir, 'llm-src.gguf')) : tmp.llm;
+    if (llmTarget !== tmp.llm) temps.push(llmTarget);
+    await writeGGUF(llmTarget, llm.kv, llm.tensors, {
+      checkAbort,
+      onTensor: (i, _n, name) => progress({ stage: 'llm', fraction: elemsBefore(llm.tensors, i) / total, tensor: name }),
+    });
+    if (llmStorage === 'lossless') {
+      checkAbort();
+      progress({ stage: 'quantize', fraction: llmWork / 2 / total });
+      try {
+        await native().quantizeLlm(llmTarget, tmp.llm, type as 'q8_0' | 'q4_k_m', options.threads ?? 0);
+      } catch (err) {
+        throw new ConversionError(`${dest.llm}: quantisation to ${type} failed (${(err as Error).message})`, { file: dest.llm, cause: err });
+      }
+      await fs.promises.rm(llmTarget, { force: true });
+    }
+    checkAbort();
+
+    // encoders
+    await writeGGUF(tmp.encoders, enc.kv, enc.tensors, {
+      checkAbort,
+      onTensor: (i, _n, name) => progress({ stage: 'encoders', fraction: (llmWork + elemsBefore(enc.tensors, i)) / total, tensor: name }),
+    });
+
+    // manifest (no timestamps: byte-identical on a re-run)
+    const bytes = { llm: fs.statSync(tmp.llm).size, encoders: fs.statSync(tmp.encoders).size };
+    const manifest = {
+      format: 'groundinggpt-model',
+      formatVersion: 1,
+      type,
+      tool: { name: 'groundinggpt', version: toolVersion() },
+      files: {
+        llm: { file: MODEL_FILES.llm, bytes: bytes.llm },
+        encoders: { file: MODEL_FILES.encoders, bytes: bytes.encoders },
+      },
+      sources: {
+        model: [...sideFiles(modelDir, MODEL_SIDE_FILES), ...modelCk.files],
+        clip: [...sideFiles(clipDir, CLIP_SIDE_FILES), ...clipCk.files],
+      },
+    };
+    await fs.promises.writeFile(tmp.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
+    checkAbort();
+
+    await fs.promises.rename(tmp.llm, dest.llm);
+    await fs.promises.rename(tmp.encoders, dest.encoders);
+    await fs.promises.rename(tmp.manifest, dest.manifest);
+    progress({ stage: 'done', fraction: 1 });
+    return { out: outDir, ...dest, type, bytes };
+  } catch (err) {
+    for (const t of temps) await fs.promises.rm(t, { force: true }).catch(() => undefined);
+    if (createdOut) await fs.promises.rmdir(outDir).catch(() => undefined);
+    throw err;
+  } finally {
+    for (const ck of cks) await ck.close();
+  }
+}
+
+export { ConversionError };
+export type { HeadOverrides };
