@@ -24,6 +24,7 @@ import {
   isPlainObject,
   number,
   oneOf,
+  optionalBoolean,
   optionalFunction,
   optionalInteger,
   optionalSignal,
@@ -118,6 +119,8 @@ export interface LoadModelOptions {
    * present, `encoders.gguf`), or the files themselves.
    */
   model: string | ModelFiles;
+  /** Load the towers of `encoders.gguf` (default true). false: text only, without their memory. */
+  loadEncoders?: boolean;
   /** CPU threads for generation and prompt processing. Default: the physical cores (about half the hardware threads). 1-512. */
   threads?: number;
   /** LLM layers offloaded to the GPU (-1 = all). Default: all when the build has a GPU backend, else 0. */
@@ -289,7 +292,9 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
   const kvType = oneOf<KvType>(o.kvType, 'options.kvType', ['f16', 'f32', 'q8_0'], 'f16');
   const flashAttn = oneOf(o.flashAttn, 'options.flashAttn', ['auto', 'on', 'off'] as const, 'auto');
   if (signal?.aborted) throw abortError(signal);
-  const files = resolveFiles(o.model);
+  const loadEncoders = optionalBoolean(o.loadEncoders, 'options.loadEncoders', true);
+  const resolved = resolveFiles(o.model);
+  const files: ModelFiles = loadEncoders ? resolved : { llm: resolved.llm };
   if (logger) setLogger(logger);
 
   const addon = native();

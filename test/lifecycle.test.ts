@@ -66,6 +66,16 @@ t.test('lifecycle', async (t) => {
     t.same((await model.generate(user, { maxTokens: 16, stop: [] })).tokens, greedyIds, 'still usable');
   });
 
+  t.test('load progress and abort during load', async (t) => {
+    const seen: number[] = [];
+    const model = await loadModel({ model: { llm: got.llm }, onProgress: (f) => seen.push(f) });
+    await model.dispose();
+    t.ok(seen.length > 0 && seen.every((f, i) => f >= 0 && f <= 1 && (i === 0 || f >= seen[i - 1])), 'monotonic fractions in [0, 1]');
+    t.equal(seen[seen.length - 1], 1);
+    const ac = new AbortController();
+    await t.rejects(loadModel({ model: { llm: got.llm }, signal: ac.signal, onProgress: () => ac.abort() }), AbortError);
+  });
+
   t.test('an already-aborted signal rejects at once', async (t) => {
     const model = await open(64);
     t.teardown(() => model.dispose());
