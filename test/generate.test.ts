@@ -180,6 +180,16 @@ t.test('Model.generate', async (t) => {
     t.same((await model.generate(user, { maxTokens: 16, stop: [] })).tokens, greedyIds);
   });
 
+  t.test('generation stops when the context is full', async (t) => {
+    const nCtx = model.info.contextSize;
+    let k = 1;
+    while (model.tokenize(model.promptText('word '.repeat(k + 1))).length <= nCtx - 3) k++;
+    const n = model.tokenize(model.promptText('word '.repeat(k))).length;
+    const r = await model.generate('word '.repeat(k), { maxTokens: 100, stop: [] });
+    t.equal(r.stopReason, 'context_full');
+    t.equal(r.tokens.length, nCtx - n + 1, 'fills the context, plus the token sampled from the last position');
+  });
+
   t.test('sampling is reproducible with a seed', async (t) => {
     const a = await model.generate(user, { maxTokens: 12, stop: [], temperature: 0.8, topK: 50, topP: 0.9, seed: 42 });
     const b = await model.generate(user, { maxTokens: 12, stop: [], temperature: 0.8, topK: 50, topP: 0.9, seed: 42 });
