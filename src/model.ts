@@ -217,10 +217,13 @@ export interface GenerateResult {
 export interface ModelInfo {
   /** libllama's description of the LLM, e.g. "llama 7B Q4_K - Medium". */
   description: string;
+  /** Tokens in the vocabulary (32009 for GroundingGPT-7B: LLaMA's 32000 + the 9 media tokens). */
   vocabSize: number;
   /** LLM width: also the width of every media feature row. */
   embeddingSize: number;
+  /** Transformer blocks of the LLM. */
   layers: number;
+  /** Attention heads per block. */
   heads: number;
   /** Context size of this model's context, in tokens. */
   contextSize: number;
@@ -230,11 +233,13 @@ export interface ModelInfo {
   backend: string;
   /** Compiled backends and CPU features. */
   systemInfo: string;
+  /** Parameter counts of the LLM and of the towers (0 without encoders). */
   parameters: { llm: number; encoders: number };
   /** Bytes of the weights and of the KV cache. */
   memory: { llm: number; encoders: number; kvCache: number };
   /** Per media kind: whether the encoders file has its tower, its token ids and feature rows per item. */
   media: Record<MediaKind, { available: boolean; rows: number; tokens: { start: number; patch: number; end: number } }>;
+  /** Beginning- and end-of-sequence token ids. */
   tokens: { bos: number; eos: number };
 }
 
