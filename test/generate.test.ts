@@ -94,6 +94,12 @@ t.test('full/text_only', async (t) => {
       addon.createCancel(),
     );
     t.same([again.nReused, again.nEvaluated], [ids.length, 0], 'same embd id: everything reused');
+    // bad spans are refused before libllama sees them, and the cache is untouched
+    await t.rejects(nm.prompt([{ tokens: Int32Array.from([1, nVocab]) }], addon.createCancel()), { code: 'INVALID_ARGUMENT', message: /token 1009 at index 1/ });
+    await t.rejects(nm.prompt([{ embd: new Float32Array(10), rows: 1, id: 1n }], addon.createCancel()), { code: 'INVALID_ARGUMENT' });
+    await t.rejects(nm.prompt([], addon.createCancel()), { code: 'INVALID_ARGUMENT', message: /empty/ });
+    await t.rejects(nm.prompt([{ tokens: new Int32Array(600).fill(5) }], addon.createCancel()), { code: 'CONTEXT_FULL' });
+    t.equal(nm.nPast(), ids.length);
   });
 });
 

@@ -4,10 +4,12 @@ import t from 'tap';
 import { goldenCase } from './helpers/golden';
 import { tinyLlm } from './helpers/model';
 import { AbortError, DisposedError, loadModel, type Model } from '../src/index';
+import { native } from '../src/native';
 
 const c = goldenCase('full/text_only');
 const greedyIds: number[] = c.greedy_token_ids;
 const user: string = c.user_text;
+const model0Ids: number[] = c.prompt_token_ids;
 
 t.test('lifecycle', async (t) => {
   const got = await tinyLlm();
@@ -137,6 +139,37 @@ t.test('lifecycle', async (t) => {
       })(),
       DisposedError,
     );
+  });
+
+  t.test('the event loop keeps turning while the core works', async (t) => {
+    const model = await open();
+    t.teardown(() => model.dispose());
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    await model.generate(longText, { maxTokens: 8, stop: [] });
+    clearInterval(timer);
+    t.ok(ticks > 5, `${ticks} timer ticks during prompt + generation`);
+  });
+
+  t.test('raw addon: BUSY for overlapping operations, DISPOSED after dispose', async (t) => {
+    const addon = native();
+    const nm = await addon.loadModel(
+      { llm: got.llm, encodersOnGpu: false, useMmap: true, contextSize: 2048, batchSize: 1, threads: 2, threadsBatch: 2, kvType: 'f16', flashAttn: 'auto' },
+      addon.createCancel(),
+    );
+    const ids = Int32Array.from(model0Ids);
+    const first = nm.prompt([{ tokens: ids }], addon.createCancel());
+    await t.rejects(nm.prompt([{ tokens: ids }], addon.createCancel()), { code: 'BUSY' });
+    t.throws(() => nm.logits(), { code: 'BUSY' });
+    await t.rejects(nm.prompt([{ tokens: ids }], {} as never), { code: 'INVALID_ARGUMENT' }, 'not a NativeCancel');
+    await t.rejects(nm.prompt([{ tokens: Int32Array.from([5000]) }], addon.createCancel()), { code: 'BUSY' });
+    t.equal(nm.tokenize('Hello world', true, true).length, 9, 'tokenize only reads the model: fine while busy');
+    const disposed = nm.dispose();
+    await first; // the running operation finishes (or is cancelled) before the memory goes
+    await disposed;
+    await nm.dispose();
+    t.throws(() => nm.tokenize('x', true, true), { code: 'DISPOSED' });
+    await t.rejects(nm.prompt([{ tokens: ids }], addon.createCancel()), { code: 'DISPOSED' });
   });
 
   t.test('await using disposes at the end of the scope', async (t) => {
