@@ -95,6 +95,8 @@ t.test('corrupt model files', async (t) => {
     t.ok(model.info.contextSize >= 64, `libllama rounds the context up (${model.info.contextSize})`);
 
     await t.rejects(loadModel({ model: { llm: got.llm }, contextSize: 1 << 20 }), { name: 'InvalidInputError', message: /outside \[8, 2048\]/ });
+    await t.rejects(loadModel({ model: { llm: got.llm }, kvType: 'q8_0' }), { name: 'InvalidInputError', message: /multiple of 32 \(this model's is 16\)/ });
+    await t.rejects(loadModel({ model: { llm: got.llm }, kvType: 'f16', flashAttn: 'on', contextSize: 4096 }), { name: 'InvalidInputError' });
     await t.rejects(model.generate('word '.repeat(100)), { name: 'InvalidInputError', message: /the prompt has \d+ positions but the context holds \d+/ });
     const bad: [unknown, string][] = [
       [{ temperature: -1 }, 'Expected a number between 0 and 100 for options.temperature but received -1 of type number'],

@@ -90,6 +90,15 @@ ggpt_status init_impl(ggpt_model * model, const ggpt_context_params * in, ggpt_c
         return GGPT_ERR_INVALID_ARGUMENT;
     }
 
+    if (kv == GGML_TYPE_Q8_0) {
+        const int32_t head_dim = llama_model_n_embd(model->llm) / std::max(1, llama_model_n_head(model->llm));
+        if (head_dim % (int32_t)ggml_blck_size(GGML_TYPE_Q8_0) != 0) {
+            err = "a q8_0 KV cache needs a head size that is a multiple of 32 (this model's is " +
+                  std::to_string(head_dim) + ")";
+            return GGPT_ERR_INVALID_ARGUMENT;
+        }
+    }
+
     std::unique_ptr<ggpt_context, void (*)(ggpt_context *)> ctx(new ggpt_context(), ggpt_context_free);
     ctx->model = model;
     ctx->params = p;
