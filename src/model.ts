@@ -32,6 +32,12 @@ import {
   string,
 } from './util/validate';
 
+// Node < 18.18 has no Symbol.asyncDispose (used by `await using`); define it as Node's own
+// polyfill does, so Model[Symbol.asyncDispose] is the same symbol newer runtimes use.
+if (typeof Symbol.asyncDispose !== 'symbol') {
+  Object.defineProperty(Symbol, 'asyncDispose', { value: Symbol.for('nodejs.asyncDispose') });
+}
+
 // ---- logging ---------------------------------------------------------------------------------------
 
 /** Severity of a log line of the native core, ggml or libllama. */

@@ -77,6 +77,29 @@ t.test('full/text_only', async (t) => {
     t.throws(() => nm.tokenEmbeddings(Int32Array.from([nVocab])), { code: 'INVALID_ARGUMENT' });
   });
 
+  t.test('token embeddings of a quantised model are its dequantised rows', async (t) => {
+    const q = await tinyLlm('q8_0');
+    if ('skip' in q) return;
+    const qm = await addon.loadModel(
+      { llm: q.llm, encodersOnGpu: false, useMmap: true, contextSize: 256, batchSize: 64, threads: 2, threadsBatch: 2, kvType: 'f32', flashAttn: 'auto' },
+      addon.createCancel(),
+    );
+    t.teardown(() => qm.dispose());
+    t.match(qm.info().llmDescription, /Q8_0/);
+    const ids = Int32Array.from({ length: nVocab }, (_, i) => i);
+    const ref = nm.tokenEmbeddings(ids);
+    const got8 = qm.tokenEmbeddings(ids);
+    // q8_0: blocks of 32 with scale d = amax/127 stored as f16, so each value is within half a
+    // step of the f32 one, plus up to 127 * d * 2^-11 for the rounded scale (~0.12 half-steps)
+    let worst = 0;
+    for (let b = 0; b < ref.length; b += 32) {
+      let amax = 0;
+      for (let i = b; i < b + 32; i++) amax = Math.max(amax, Math.abs(ref[i]));
+      for (let i = b; i < b + 32; i++) worst = Math.max(worst, Math.abs(got8[i] - ref[i]) / (amax / 127 / 2 + 1e-7));
+    }
+    t.ok(worst <= 1.15, `within half a quantisation step (worst ${worst.toFixed(3)} steps/2)`);
+  });
+
   t.test('an embedding span gives the same logits as the token span', async (t) => {
     const ids = Int32Array.from(promptIds);
     await nm.prompt([{ tokens: ids }], addon.createCancel());

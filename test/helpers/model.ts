@@ -10,16 +10,19 @@ interface ConvertFn {
   (options: { model: string; clip: string; out: string; type?: string }): Promise<unknown>;
 }
 
-let cached: Promise<{ llm: string } | { skip: string }> | undefined;
+const cached = new Map<string, Promise<{ llm: string } | { skip: string }>>();
 
 /**
- * Path of a converted tiny LLM GGUF (`llm.gguf` in a temp dir), or a skip reason when this
- * checkout has no converter yet. GROUNDINGGPT_TEST_LLM may name a ready file instead.
+ * Path of a converted tiny LLM GGUF (`llm.gguf` in a temp dir; f32 unless `type` says otherwise),
+ * or a skip reason when this checkout has no converter. GROUNDINGGPT_TEST_LLM may name a ready
+ * f32 file instead.
  */
-export function tinyLlm(): Promise<{ llm: string } | { skip: string }> {
-  cached ??= (async () => {
+export function tinyLlm(type: 'f32' | 'f16' | 'q8_0' | 'q4_k_m' = 'f32'): Promise<{ llm: string } | { skip: string }> {
+  let p = cached.get(type);
+  if (p) return p;
+  p = (async () => {
     const override = process.env.GROUNDINGGPT_TEST_LLM;
-    if (override) return { llm: path.resolve(override) };
+    if (override && type === 'f32') return { llm: path.resolve(override) };
     if (!fs.existsSync(convertModule)) {
       return { skip: 'needs the converter (src/convert) to make the tiny model; set GROUNDINGGPT_TEST_LLM to a converted tiny llm.gguf to run it anyway' };
     }
@@ -30,9 +33,10 @@ export function tinyLlm(): Promise<{ llm: string } | { skip: string }> {
       model: path.join(tinyDir, 'groundinggpt'),
       clip: path.join(tinyDir, 'clip'),
       out,
-      type: 'f32',
+      type,
     });
     return { llm: path.join(out, 'llm.gguf') };
   })();
-  return cached;
+  cached.set(type, p);
+  return p;
 }
