@@ -4,7 +4,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { tempDir } from './helpers/golden';
-import { GGUF_TYPE, retypeKey, truncateCopy } from './helpers/gguf_patch';
+import { GGUF_TYPE, renameKey, retypeKey, setU32, truncateCopy } from './helpers/gguf_patch';
 import { tinyLlm } from './helpers/model';
 import { InvalidInputError, ModelLoadError, loadModel } from '../src/index';
 
@@ -78,6 +78,26 @@ t.test('corrupt model files', async (t) => {
       file: f,
       message: `${f}: key 'ggpt.token.im_patch' has type f32, expected u32`,
     });
+  });
+
+  t.test('out-of-range values of our keys', async (t) => {
+    const f = path.join(dir, 'bad-ggpt-value.gguf');
+    setU32(got.llm, f, 'ggpt.token.vi_start', 5000);
+    await t.rejects(loadModel({ model: { llm: f } }), {
+      name: 'ModelLoadError',
+      message: `${f}: key 'ggpt.token.vi_start' = 5000 is not a token id (n_vocab 1009)`,
+    });
+    const g = path.join(dir, 'bad-ggpt-rows.gguf');
+    setU32(got.llm, g, 'ggpt.image_token_len', 0);
+    await t.rejects(loadModel({ model: { llm: g } }), { name: 'ModelLoadError', message: /'ggpt.image_token_len' = 0 is outside \[1, 65536\]/ });
+  });
+
+  t.test('missing media-token keys fall back to the vocabulary', async (t) => {
+    const f = path.join(dir, 'no-ggpt-key.gguf');
+    renameKey(got.llm, f, 'ggpt.token.so_patch', 'xxxx.token.so_patch');
+    const model = await loadModel({ model: { llm: f }, contextSize: 64 });
+    t.teardown(() => model.dispose());
+    t.equal(model.info.media.audio.tokens.patch, 1006, '<so_patch> found by its text');
   });
 
   t.test('wrong type of a libllama key', async (t) => {
