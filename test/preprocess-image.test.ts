@@ -1,6 +1,7 @@
 // SPEC §2 steps 2-4 in the core (native/src/preprocess/image.cpp): pad to the square with the
 // CLIP-mean colour, Pillow-exact bicubic resize, normalisation — against the golden fixtures.
 import t from 'tap';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -18,6 +19,30 @@ async function decode(file: string) {
   const { data, info } = await sharp(file).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
 }
+
+// Reference: sha256 of Pillow 9.4's output for pattern(w, h) (made once by hand, Python is not
+// used by the project):
+//   im = Image.frombytes('RGB', (w, h), pattern); S = max(w, h)
+//   bg = Image.new('RGB', (S, S), (122, 116, 104)); bg.paste(im, ((S - w) // 2, (S - h) // 2))
+//   hashlib.sha256(bg.resize((336, 336), Image.BICUBIC).tobytes()).hexdigest()
+function pattern(w: number, h: number): Uint8Array {
+  // (x*31 + y*17 + c*101 + ((x*y) >> 3)) & 255
+  const rgb = new Uint8Array(w * h * 3);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      for (let c = 0; c < 3; c++) rgb[(y * w + x) * 3 + c] = (x * 31 + y * 17 + c * 101 + Math.floor((x * y) / 8)) & 255;
+    }
+  }
+  return rgb;
+}
+const pillowCases: [number, number, string][] = [
+    [100, 60, 'bb4497a2568ccfa0bb711bcd893c6e46a06847812e9989222298d076df9ddf0c'], // upscale
+    [3, 1000, '18f4c7254ef0e3e97198b8f45a1f3d33c45fb93f18f42afbcf6d65dfa994ff26'],
+    [1000, 3, '2f3e4d9af1a902c9ba598f24ad9cce4921d53bc36db74eb5dd613168efd4332e'],
+    [337, 200, 'db9dcd83cca18c4f1490f283537f29375588663135bfae7924f808dda5d34e88'],
+    [1500, 1499, '1d43e6fa1a06b5ad3e78076e3c084a4d9f303d19f3a9c91414a550247fa27d91'],
+    [2600, 900, 'c34ed38b1c0e3a9a82d93b053ecc4721ed4028cf1dc1b8b5f1a0e526ad8dc2b2'], // >= 2 Mpx: threads
+];
 
 for (const id of ['image/dog_image', 'image/test1_jpeg']) {
   t.test(`golden ${id}: resized_u8 exact, pixel_values, padding`, async (t) => {
@@ -44,29 +69,31 @@ for (const id of ['image/dog_image', 'image/test1_jpeg']) {
 }
 
 t.test('synthetic images against Pillow: upscaling, thin strips, odd sizes, the threaded path', async (t) => {
-  // Reference: sha256 of Pillow 9.4's output for the same input (made once by hand, Python not
-  // used by the project):
-  //   im = Image.frombytes('RGB', (w, h), pattern); S = max(w, h)
-  //   bg = Image.new('RGB', (S, S), (122, 116, 104)); bg.paste(im, ((S - w) // 2, (S - h) // 2))
-  //   hashlib.sha256(bg.resize((336, 336), Image.BICUBIC).tobytes()).hexdigest()
-  // with pattern[(y*w + x)*3 + c] = (x*31 + y*17 + c*101 + ((x*y) >> 3)) & 255.
-  const cases: [number, number, string][] = [
-    [100, 60, 'bb4497a2568ccfa0bb711bcd893c6e46a06847812e9989222298d076df9ddf0c'], // upscale
-    [3, 1000, '18f4c7254ef0e3e97198b8f45a1f3d33c45fb93f18f42afbcf6d65dfa994ff26'],
-    [1000, 3, '2f3e4d9af1a902c9ba598f24ad9cce4921d53bc36db74eb5dd613168efd4332e'],
-    [337, 200, 'db9dcd83cca18c4f1490f283537f29375588663135bfae7924f808dda5d34e88'],
-    [1500, 1499, '1d43e6fa1a06b5ad3e78076e3c084a4d9f303d19f3a9c91414a550247fa27d91'],
-    [2600, 900, 'c34ed38b1c0e3a9a82d93b053ecc4721ed4028cf1dc1b8b5f1a0e526ad8dc2b2'], // >= 2 Mpx: threads
-  ];
-  for (const [w, h, sha] of cases) {
-    const rgb = new Uint8Array(w * h * 3);
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        for (let c = 0; c < 3; c++) rgb[(y * w + x) * 3 + c] = (x * 31 + y * 17 + c * 101 + Math.floor((x * y) / 8)) & 255;
-      }
-    }
-    const r = addon.imagePreprocess(rgb, w, h, w * 3);
+  for (const [w, h, sha] of pillowCases) {
+    const r = addon.imagePreprocess(pattern(w, h), w, h, w * 3);
     t.equal(createHash('sha256').update(r.resized).digest('hex'), sha, `${w}x${h}`);
+  }
+});
+
+t.test('the scalar and SSE2 code paths give the same bytes (GGPT_PREPROCESS_SIMD caps the path)', async (t) => {
+  // A child process per level: the level is read once per process. Level 2 (AVX2, where the
+  // CPU has it) is what this process ran above.
+  const script = `
+    const { createHash } = require('node:crypto');
+    const addon = require('node-gyp-build')(process.cwd());
+    const cases = JSON.parse(process.argv[1]);
+    const pattern = ${pattern.toString()};
+    const out = cases.map(([w, h]) => createHash('sha256').update(addon.imagePreprocess(pattern(w, h), w, h, w * 3).resized).digest('hex'));
+    process.stdout.write(JSON.stringify(out));`;
+  for (const level of ['0', '1']) {
+    const r = spawnSync(process.execPath, ['-e', script, JSON.stringify(pillowCases)], {
+      cwd: path.resolve(__dirname, '..'),
+      env: { ...process.env, GGPT_PREPROCESS_SIMD: level },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    t.equal(r.status, 0, r.stderr);
+    t.same(JSON.parse(r.stdout || '[]'), pillowCases.map((c) => c[2]), `level ${level}`);
   }
 });
 
