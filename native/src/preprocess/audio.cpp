@@ -369,8 +369,8 @@ bool audio_input_check(const float * const * channels, int32_t n_channels, int64
         err = "audio has no samples";
         return false;
     }
-    if (n_samples > ((int64_t) 1 << 40)) {
-        err = "audio has too many samples (" + std::to_string(n_samples) + ")";
+    if (n_samples > ((int64_t) 1 << 36)) {  // keeps new*n exact in double (torchaudio's length formula)
+        err = "audio has too many samples (" + std::to_string(n_samples) + "; at most 2^36)";
         return false;
     }
     if (!channels) {
