@@ -26,5 +26,5 @@ export function systemInfo(): string {
   return native().systemInfo();
 }
 
-export { convert } from './convert/index';
-export type { ConvertOptions, ConvertProgress, ConvertResult, ConvertType, HeadOverrides } from './convert/index';
+export { convert, synth } from './convert/index';
+export type { ConvertOptions, ConvertProgress, ConvertResult, ConvertType, HeadOverrides, SynthOptions, SynthResult, SynthSizes } from './convert/index';

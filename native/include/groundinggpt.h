@@ -462,7 +462,9 @@ GGPT_API ggpt_status ggpt_quantize_llm(const char * in_path, const char * out_pa
 
 /* Converts n_rows rows of n_per_row floats to a ggml type; returns the bytes written into out
  * (which must hold ggpt_row_size(type, n_per_row) * n_rows), or -1 when the type cannot hold
- * rows of that length. */
+ * rows of that length. Types: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K (the
+ * ones that need no importance matrix). Large inputs are split over up to 8 threads (same
+ * bytes). Thread-safe. */
 GGPT_API int64_t ggpt_row_size(int32_t type, int64_t n_per_row);
 GGPT_API int64_t ggpt_quantize_rows(int32_t type, const float * src, void * out, int64_t n_rows,
                                     int64_t n_per_row);

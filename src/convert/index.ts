@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { AbortError, ConversionError } from '../errors';
 import { writeGGUF } from '../gguf/writer';
-import { native, packageRoot } from '../native';
+import { native } from '../native';
 import { tempPathFor } from '../util/atomic';
 import { invalid, isPlainObject } from '../util/validate';
 import { Checkpoint, SourceFile, openCheckpoint } from './checkpoint';
@@ -19,8 +19,10 @@ import { EncoderType, HeadOverrides, planEncoders } from './encoders';
 import { LlmStorage, planLlm } from './llm';
 import { IGNORED_CLIP_TENSORS, IGNORED_MODEL_TENSORS } from './names';
 
-export type ConvertType = 'f32' | 'f16' | 'q8_0' | 'q4_k_m';
-export const CONVERT_TYPES: readonly ConvertType[] = ['f32', 'f16', 'q8_0', 'q4_k_m'];
+import { CONVERT_TYPES, ConvertType, MODEL_FILES, toolVersion } from './common';
+
+export { CONVERT_TYPES, MODEL_FILES, toolVersion };
+export type { ConvertType };
 
 export interface ConvertProgress {
   /** 'open': reading headers and validating; 'llm' / 'encoders': writing that file's tensors;
@@ -60,23 +62,8 @@ export interface ConvertResult {
   bytes: { llm: number; encoders: number };
 }
 
-export const MODEL_FILES = {
-  llm: 'llm.gguf',
-  encoders: 'encoders.gguf',
-  manifest: 'manifest.json',
-} as const;
-
 const MODEL_SIDE_FILES = ['config.json', 'tokenizer.model', 'tokenizer_config.json', 'added_tokens.json', 'special_tokens_map.json'];
 const CLIP_SIDE_FILES = ['config.json', 'preprocessor_config.json'];
-
-export function toolVersion(): string {
-  try {
-    const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version?: string };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
 
 function sideFiles(dir: string, names: string[]): SourceFile[] {
   const out: SourceFile[] = [];
@@ -233,3 +220,5 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
 
 export { ConversionError };
 export type { HeadOverrides };
+export { synth, SIZES_7B, SIZES_TINY } from './synth';
+export type { SynthOptions, SynthResult, SynthSizes } from './synth';

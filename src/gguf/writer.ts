@@ -36,8 +36,9 @@ export interface GGUFTensorPlan {
   /** PyTorch order; the file stores it reversed (ne[0] = last dim). */
   shape: readonly number[];
   type: number;
-  /** Produces exactly the tensor's bytes (row-major, in `type`). Called once, in order. */
-  data: () => Promise<Uint8Array> | Uint8Array;
+  /** Produces exactly the tensor's bytes (row-major, in `type`), whole or as consecutive chunks
+   * (so a large tensor never has to be held at once). Called once, in order. */
+  data: () => Promise<Uint8Array> | Uint8Array | AsyncIterable<Uint8Array>;
 }
 
 export interface GGUFWriteOptions {
@@ -185,12 +186,19 @@ export async function writeGGUF(
     for (let i = 0; i < tensors.length; i++) {
       options.checkAbort?.();
       const t = tensors[i];
-      const data = await t.data();
-      if (data.length !== sizes[i]) {
-        throw new Error(`GGUF writer: tensor ${t.name} produced ${data.length} bytes, expected ${sizes[i]}`);
-      }
       if (pos !== base + offsets[i]) throw new Error('GGUF writer: offset mismatch');
-      await write(data);
+      const data = await t.data();
+      let produced = 0;
+      const chunks: AsyncIterable<Uint8Array> | Uint8Array[] = data instanceof Uint8Array ? [data] : data;
+      for await (const chunk of chunks) {
+        produced += chunk.length;
+        if (produced > sizes[i]) break;
+        await write(chunk);
+        options.checkAbort?.();
+      }
+      if (produced !== sizes[i]) {
+        throw new Error(`GGUF writer: tensor ${t.name} produced ${produced > sizes[i] ? 'more than ' : ''}${produced} bytes, expected ${sizes[i]}`);
+      }
       const end = i + 1 < tensors.length ? base + offsets[i + 1] : base + dataBytes;
       if (end > pos) await write(Buffer.alloc(end - pos));
       options.onTensor?.(i, tensors.length, t.name, pos, base + dataBytes);

@@ -5,10 +5,13 @@
 #include "ggml.h"
 #include "llama.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "core/log.h"
 
@@ -107,8 +110,27 @@ int64_t ggpt_quantize_rows(int32_t type, const float * src, void * out, int64_t 
         std::memcpy(out, src, (size_t)(n_rows * n_per_row) * sizeof(float));
         return n_rows * row;
     }
+    // Rows are independent: large inputs are split over threads (same bytes as one call).
+    const int64_t n = n_rows * n_per_row;
+    const int n_threads = n >= (1 << 20) ? (int)std::min<int64_t>(std::max(1u, std::thread::hardware_concurrency()), std::min<int64_t>(8, n_rows)) : 1;
     try {
-        return (int64_t)ggml_quantize_chunk((ggml_type)type, src, out, 0, n_rows, n_per_row, nullptr);
+        ggml_quantize_init((ggml_type)type);
+        if (n_threads <= 1) return (int64_t)ggml_quantize_chunk((ggml_type)type, src, out, 0, n_rows, n_per_row, nullptr);
+        std::vector<std::thread> workers;
+        std::vector<size_t> done((size_t)n_threads, 0);
+        const int64_t per = (n_rows + n_threads - 1) / n_threads;
+        for (int t = 0; t < n_threads; t++) {
+            const int64_t r0 = t * per;
+            const int64_t nr = std::min(per, n_rows - r0);
+            if (nr <= 0) break;
+            workers.emplace_back([=, &done] {
+                done[(size_t)t] = ggml_quantize_chunk((ggml_type)type, src + r0 * n_per_row, (char *)out + r0 * row, 0, nr, n_per_row, nullptr);
+            });
+        }
+        int64_t total = 0;
+        for (auto & w : workers) w.join();
+        for (size_t d : done) total += (int64_t)d;
+        return total;
     } catch (...) {
         return -1;
     }
