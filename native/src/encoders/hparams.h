@@ -37,6 +37,7 @@ struct ClipHParams {
     int32_t image_size = 336, patch_size = 14;
     int32_t n_embd = 1024, n_ff = 4096, n_head = 16, n_block = 23;
     float eps = 1e-5f;
+    bool quick_gelu = true;  // MLP activation: quick_gelu x*sigmoid(1.702x) (CLIP), else exact GELU
     int32_t n_patches() const { return (image_size / patch_size) * (image_size / patch_size); }
 };
 

@@ -1,0 +1,110 @@
+// blocks.cpp - shared graph pieces (see blocks.h).
+#include "encoders/blocks.h"
+
+#include <cmath>
+
+namespace ggpt {
+
+void Graph::mark(ggml_tensor * t) {
+    marks[t] = n_marks++;
+}
+
+ggml_tensor * as_f32(ggml_context * ctx, ggml_tensor * t) {
+    return t->type == GGML_TYPE_F32 ? t : ggml_cast(ctx, t, GGML_TYPE_F32);
+}
+
+ggml_tensor * layer_norm(ggml_context * ctx, ggml_tensor * x, const NormW & n, float eps) {
+    x = ggml_norm(ctx, x, eps);
+    x = ggml_mul(ctx, x, n.w);
+    return ggml_add(ctx, x, n.b);
+}
+
+ggml_tensor * linear(ggml_context * ctx, ggml_tensor * x, const LinearW & l) {
+    x = ggml_mul_mat(ctx, l.w, x);
+    return l.b ? ggml_add(ctx, x, l.b) : x;
+}
+
+ggml_tensor * activation(ggml_context * ctx, ggml_tensor * x, Act act) {
+    switch (act) {
+        case Act::gelu_erf: return ggml_gelu_erf(ctx, x);
+        case Act::quick_gelu:
+            // x * sigmoid(1.702 x) = silu(1.702 x) / 1.702. ggml_gelu_quick would round its input to
+            // f16 for a table lookup on the CPU (about 5e-4 relative): too coarse for the golden.
+            x = ggml_scale(ctx, x, 1.702f);
+            x = ggml_silu(ctx, x);
+            return ggml_scale(ctx, x, 1.0f / 1.702f);
+    }
+    return x;
+}
+
+ggml_tensor * attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head,
+                        float scale) {
+    const int64_t W = q->ne[0], Tq = q->ne[1], Tk = k->ne[1], B = q->ne[2];
+    const int64_t D = W / n_head;
+    // split heads: [W, T, B] -> [D, H, T, B] -> [D, T, H, B]
+    auto heads = [&](ggml_tensor * t, int64_t T) {
+        t = ggml_view_4d(ctx, t, D, n_head, T, B, D * t->nb[0], t->nb[1], t->nb[2], 0);
+        return ggml_permute(ctx, t, 0, 2, 1, 3);
+    };
+    ggml_tensor * qh = heads(q, Tq);
+    ggml_tensor * kh = heads(k, Tk);
+    ggml_tensor * kq = ggml_mul_mat(ctx, kh, qh);  // [Tk, Tq, H, B]
+    kq = ggml_soft_max_ext(ctx, kq, nullptr, scale, 0.0f);
+    // values transposed: [D, H, Tk, B] -> [Tk, D, H, B]
+    ggml_tensor * vt = ggml_view_4d(ctx, v, D, n_head, Tk, B, D * v->nb[0], v->nb[1], v->nb[2], 0);
+    vt = ggml_cont(ctx, ggml_permute(ctx, vt, 1, 2, 0, 3));
+    ggml_tensor * o = ggml_mul_mat(ctx, vt, kq);  // [D, Tq, H, B]
+    o = ggml_permute(ctx, o, 0, 2, 1, 3);          // [D, H, Tq, B]
+    return ggml_cont_3d(ctx, o, W, Tq, B);
+}
+
+ggml_tensor * ffn(ggml_context * ctx, ggml_tensor * x, const LinearW & up, const LinearW & down, Act act) {
+    x = linear(ctx, x, up);
+    x = activation(ctx, x, act);
+    return linear(ctx, x, down);
+}
+
+ggml_tensor * vit_block(ggml_context * ctx, ggml_tensor * x, const VitBlockW & b, int n_head, float eps, Act act) {
+    const int64_t W = x->ne[0], T = x->ne[1], B = x->ne[2];
+    ggml_tensor * h = layer_norm(ctx, x, b.ln1, eps);
+    ggml_tensor *q, *k, *v;
+    if (b.qkv.w) {
+        ggml_tensor * qkv = linear(ctx, h, b.qkv);  // [3W, T, B]
+        const size_t es = ggml_element_size(qkv);
+        q = ggml_view_3d(ctx, qkv, W, T, B, qkv->nb[1], qkv->nb[2], 0);
+        k = ggml_view_3d(ctx, qkv, W, T, B, qkv->nb[1], qkv->nb[2], W * es);
+        v = ggml_view_3d(ctx, qkv, W, T, B, qkv->nb[1], qkv->nb[2], 2 * W * es);
+    } else {
+        q = linear(ctx, h, b.q);
+        k = linear(ctx, h, b.k);
+        v = linear(ctx, h, b.v);
+    }
+    if (b.bias_k) {
+        // nn.MultiheadAttention(add_bias_kv=True): one learned key/value row after the T projected ones
+        k = ggml_concat(ctx, k, ggml_repeat_4d(ctx, ggml_reshape_3d(ctx, b.bias_k, W, 1, 1), W, 1, B, 1), 1);
+        v = ggml_concat(ctx, v, ggml_repeat_4d(ctx, ggml_reshape_3d(ctx, b.bias_v, W, 1, 1), W, 1, B, 1), 1);
+    }
+    const float scale = 1.0f / std::sqrt((float)(W / n_head));
+    ggml_tensor * a = attention(ctx, q, k, v, n_head, scale);
+    x = ggml_add(ctx, x, linear(ctx, a, b.out));
+    h = layer_norm(ctx, x, b.ln2, eps);
+    return ggml_add(ctx, x, ffn(ctx, h, b.up, b.down, act));
+}
+
+ggml_tensor * patch_embed(ggml_context * ctx, ggml_tensor * img, ggml_tensor * kernel, int stride) {
+    const int64_t k0 = kernel->ne[0], k1 = kernel->ne[1], C = kernel->ne[2], OC = kernel->ne[3];
+    // [C*k1*k0, OW, OH, B], rows ordered like the flattened kernel (c, ky, kx)
+    ggml_tensor * cols = ggml_im2col(ctx, kernel, img, stride, stride, 0, 0, 1, 1, true, GGML_TYPE_F32);
+    const int64_t n_tok = cols->ne[1] * cols->ne[2], B = cols->ne[3];
+    ggml_tensor * y = ggml_mul_mat(ctx, ggml_reshape_2d(ctx, kernel, k0 * k1 * C, OC),
+                                   ggml_reshape_2d(ctx, cols, cols->ne[0], n_tok * B));
+    return ggml_reshape_3d(ctx, y, OC, n_tok, B);
+}
+
+ggml_tensor * prepend_cls(ggml_context * ctx, ggml_tensor * x, ggml_tensor * cls) {
+    const int64_t W = x->ne[0], B = x->ne[2];
+    ggml_tensor * c = ggml_repeat_4d(ctx, ggml_reshape_3d(ctx, cls, W, 1, 1), W, 1, B, 1);
+    return ggml_concat(ctx, c, x, 1);
+}
+
+}  // namespace ggpt

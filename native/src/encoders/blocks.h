@@ -1,0 +1,60 @@
+// blocks.h - graph pieces shared by the towers, written once: LayerNorm, Linear, multi-head
+// attention (self / cross, ImageBind's add_bias_kv), FFN, the pre-LN ViT block and the post-LN
+// BERT Q-Former. Activations are [width, tokens, batch] (ggml ne order); nothing here allocates.
+#pragma once
+#include <unordered_map>
+#include <vector>
+
+#include "ggml.h"
+
+#include "encoders/encoders.h"
+
+namespace ggpt {
+
+enum class Act {
+    gelu_erf,    // 0.5 x (1 + erf(x / sqrt 2)): nn.GELU(), BERT "gelu"
+    quick_gelu,  // x * sigmoid(1.702 x): CLIP
+};
+
+// A graph under construction: the ggml context it lives in and the tensors that mark progress
+// (block outputs, in execution order) for the scheduler's eval callback.
+struct Graph {
+    ggml_context * ctx = nullptr;
+    ggml_cgraph * gf = nullptr;
+    std::unordered_map<const ggml_tensor *, int> marks;  // tensor -> index
+    int n_marks = 0;
+
+    // Records `t` as a progress point and names it.
+    void mark(ggml_tensor * t);
+};
+
+// weight tables stored as f16 are cast to f32 before they are added
+ggml_tensor * as_f32(ggml_context * ctx, ggml_tensor * t);
+
+ggml_tensor * layer_norm(ggml_context * ctx, ggml_tensor * x, const NormW & n, float eps);
+
+// x [n_in, T, B] -> [n_out, T, B]
+ggml_tensor * linear(ggml_context * ctx, ggml_tensor * x, const LinearW & l);
+
+ggml_tensor * activation(ggml_context * ctx, ggml_tensor * x, Act act);
+
+// Multi-head scaled dot-product attention without mask. q [W, Tq, B], k and v [W, Tk, B] (views
+// with contiguous rows are fine) -> [W, Tq, B]. scale multiplies q.k before the softmax.
+ggml_tensor * attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head,
+                        float scale);
+
+// up -> activation -> down
+ggml_tensor * ffn(ggml_context * ctx, ggml_tensor * x, const LinearW & up, const LinearW & down, Act act);
+
+// Pre-LN block: x += out(attn(ln1(x))); x += ffn(ln2(x)). Fused qkv when b.qkv.w is set; the learned
+// bias_k/bias_v rows are appended to keys/values after projection when present.
+ggml_tensor * vit_block(ggml_context * ctx, ggml_tensor * x, const VitBlockW & b, int n_head, float eps, Act act);
+
+// Conv2d with kernel == stride-sized windows and no padding, as im2col + one matmul.
+// img [W, H, C, B], kernel [k, k, C, OC] -> tokens [OC, OW*OH, B] (row-major over output rows).
+ggml_tensor * patch_embed(ggml_context * ctx, ggml_tensor * img, ggml_tensor * kernel, int stride);
+
+// Prepends the class token: x [W, T, B], cls [W] -> [W, T + 1, B].
+ggml_tensor * prepend_cls(ggml_context * ctx, ggml_tensor * x, ggml_tensor * cls);
+
+}  // namespace ggpt

@@ -1,0 +1,127 @@
+// encoders.h - the three towers: their weights (immutable, in ggpt_model::enc) and the per-context
+// compute state (ggpt_context::enc_state). Weight fields are commented with the upstream module
+// they come from (SPEC §2-4); tensor names and GGUF keys are in names.h.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ggml-backend.h"
+#include "ggml.h"
+#include "groundinggpt.h"
+
+#include "encoders/hparams.h"
+
+namespace ggpt {
+
+// nn.LayerNorm: weight and bias, ggml ne [n]
+struct NormW {
+    ggml_tensor * w = nullptr;
+    ggml_tensor * b = nullptr;
+};
+
+// nn.Linear: weight ne [n_in, n_out], bias ne [n_out] (optional)
+struct LinearW {
+    ggml_tensor * w = nullptr;
+    ggml_tensor * b = nullptr;
+};
+
+// A pre-LN transformer block: x += attn(ln1(x)); x += ffn(ln2(x)). Used by CLIP (separate q/k/v),
+// EVA (fused qkv, bias = cat(q_bias, 0, v_bias)) and ImageBind (fused qkv + add_bias_kv).
+struct VitBlockW {
+    NormW ln1, ln2;
+    LinearW q, k, v;               // CLIP: self_attn.{q,k,v}_proj
+    LinearW qkv;                   // EVA attn.qkv / ImageBind attn.in_proj: ne [n_embd, 3*n_embd]
+    ggml_tensor * bias_k = nullptr;  // ImageBind add_bias_kv: extra key row, ne [n_embd]
+    ggml_tensor * bias_v = nullptr;  // extra value row, ne [n_embd]
+    LinearW out;                   // attention output projection
+    LinearW up, down;              // mlp.fc1, mlp.fc2
+};
+
+// A post-LN BERT layer of the BLIP-2 Q-Former with only the query branch (SPEC §3.5).
+struct QFormerBlockW {
+    LinearW q, k, v, o;  // attention.self.{query,key,value}, attention.output.dense
+    NormW ln;            // attention.output.LayerNorm
+    bool has_cross = false;
+    LinearW xq, xk, xv, xo;  // crossattention.*: xk/xv ne [kv_width, n_embd]
+    NormW xln;
+    LinearW up, down;  // intermediate_query.dense, output_query.dense
+    NormW ffn_ln;      // output_query.LayerNorm
+};
+
+struct QFormerW {
+    QFormerHParams hp;
+    ggml_tensor * query = nullptr;  // query_tokens, ne [n_embd, n_query]
+    NormW emb_ln;                   // bert.embeddings.LayerNorm
+    std::vector<QFormerBlockW> blocks;
+};
+
+// SPEC §2: CLIP ViT-L/14-336 (vision_model.*, blocks up to the selected layer) + MLP projector.
+struct ClipTower {
+    ClipHParams hp;
+    ggml_tensor * patch_w = nullptr;  // embeddings.patch_embedding, ne [p, p, 3, n_embd], no bias
+    ggml_tensor * cls = nullptr;      // embeddings.class_embedding, ne [n_embd]
+    ggml_tensor * pos = nullptr;      // embeddings.position_embedding, ne [n_embd, n_patches + 1]
+    NormW pre_ln;                     // pre_layrnorm
+    std::vector<VitBlockW> blocks;
+    LinearW proj0, proj2;             // mm_vision_projector.0 / .2 (GELU between)
+};
+
+// SPEC §3: EVA ViT-g + ln_vision, the per-frame Q-Former, frame positions, video Q-Former,
+// llama_proj.
+struct VideoTower {
+    EvaHParams hp;
+    int32_t max_frames = 64;
+    ggml_tensor * patch_w = nullptr;  // visual_encoder.patch_embed.proj, ne [p, p, 3, n_embd]
+    ggml_tensor * patch_b = nullptr;  // ne [n_embd]
+    ggml_tensor * cls = nullptr;      // cls_token, ne [n_embd]
+    ggml_tensor * pos = nullptr;      // pos_embed, ne [n_embd, n_patches + 1]
+    std::vector<VitBlockW> blocks;
+    NormW ln_vision;                  // model.ln_vision
+    QFormerW qf;                      // model.Qformer (+ query_tokens)
+    ggml_tensor * frame_pos = nullptr;  // video_frame_position_embedding, ne [qf n_embd, max_frames]
+    QFormerW vqf;                     // model.video_Qformer (+ video_query_tokens)
+    LinearW proj;                     // llama_proj
+};
+
+// SPEC §4: ImageBind-Huge audio preprocessor/trunk/head/postprocessor, audio Q-Former,
+// audio_llama_proj.
+struct AudioTower {
+    ImageBindHParams hp;
+    int32_t n_clips = 3;
+    ggml_tensor * patch_w = nullptr;  // rgbt_stem.proj (Conv2d 1->n_embd, no bias), ne [k, k, 1, n_embd]
+    NormW stem_ln;                    // rgbt_stem.norm_layer
+    ggml_tensor * cls = nullptr;      // cls_token, ne [n_embd]
+    ggml_tensor * pos = nullptr;      // pos_embedding_helper.pos_embed, ne [n_embd, n_tokens + 1]
+    std::vector<VitBlockW> blocks;
+    NormW head_ln;                    // modality_heads.audio.0
+    ggml_tensor * head_proj = nullptr;  // modality_heads.audio.2, ne [n_embd, out_dim]
+    ggml_tensor * clip_pos = nullptr;   // audio_position_embedding, ne [out_dim, n_pos >= n_clips]
+    QFormerW aqf;                     // model.audio_Qformer (+ audio_query_tokens)
+    LinearW proj;                     // audio_llama_proj
+    int32_t n_tokens() const {
+        return ((hp.n_mels - hp.kernel) / hp.stride + 1) * ((hp.target_len - hp.kernel) / hp.stride + 1);
+    }
+};
+
+struct Encoders {
+    std::string path;
+    bool has_media[3] = {false, false, false};  // indexed by ggpt_media
+    int32_t llm_n_embd = 0;                      // width of every feature row
+    ClipTower clip;
+    VideoTower video;
+    AudioTower audio;
+
+    ggml_context * ctx = nullptr;              // tensor metadata of the weights
+    ggml_backend_buffer_t buf = nullptr;       // the weights
+    ggml_backend_dev_t dev = nullptr;          // device that holds them (CPU or a GPU)
+    void * mapping = nullptr;                  // mmap of the file when the weights live in it
+    size_t mapping_size = 0;
+    int64_t n_params = 0, n_bytes = 0;
+    std::string backend_name;                  // "CPU", "CUDA0", ...
+
+    // feature rows one item produces: 576 / 64 / 8 for the released model
+    int32_t n_rows(ggpt_media m) const;
+};
+
+}  // namespace ggpt

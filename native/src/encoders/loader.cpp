@@ -1,0 +1,664 @@
+// loader.cpp - reads the encoders GGUF (names.h): every hyper-parameter through a typed, range-checked
+// getter and every tensor with its expected shape and allowed types, all before any weight is read
+// or any graph is built. A file a user controls can only produce GGPT_ERR_FORMAT / GGPT_ERR_IO with
+// the file and the key or tensor named, never a ggml assertion.
+#include <algorithm>
+#include <cinttypes>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+
+#if !defined(_WIN32)
+#  include <fcntl.h>
+#  include <sys/mman.h>
+#  include <sys/stat.h>
+#  include <unistd.h>
+#endif
+
+#include "ggml-backend.h"
+#include "ggml-cpu.h"
+#include "ggml.h"
+#include "gguf.h"
+
+#include "core/log.h"
+#include "core/model.h"
+#include "encoders/encoders.h"
+#include "names.h"
+
+namespace ggpt {
+
+namespace {
+
+namespace N = names;
+
+// What a tensor may be stored as.
+enum class Kind {
+    vec,    // norms, biases, class tokens, bias_k/v: f32 (they are tiny and added, not multiplied)
+    mat,    // Linear weights: f32, f16 or q8_0 (ggml_mul_mat takes each with f32 activations)
+    table,  // position tables, query tokens: f32 or f16 (added after a cast)
+    conv,   // patch-embedding kernels: f32 or f16 (im2col + matmul; 588 columns cannot be q8_0 blocks)
+};
+
+std::string subst(const char * tmpl, const char * qf, int i) {
+    std::string s = tmpl;
+    size_t p;
+    if (qf && (p = s.find("{qf}")) != std::string::npos) s.replace(p, 4, qf);
+    if ((p = s.find("{i}")) != std::string::npos) s.replace(p, 3, std::to_string(i));
+    return s;
+}
+
+std::string shape_str(const int64_t * ne, int n) {  // PyTorch order (outermost first)
+    std::string s = "[";
+    for (int i = n - 1; i >= 0; --i) {
+        s += std::to_string(ne[i]);
+        if (i) s += ", ";
+    }
+    return s + "]";
+}
+
+struct Loader {
+    std::string path;
+    gguf_context * gguf = nullptr;
+    ggml_context * meta = nullptr;  // tensor infos of the file (no data)
+    ggml_context * ctx = nullptr;   // our copies of the expected tensors
+    std::vector<std::pair<int64_t, ggml_tensor *>> tensors;  // gguf tensor id -> ours
+    std::set<std::string> used;
+    std::string err;
+    ggpt_status status = GGPT_OK;
+
+    ~Loader() {
+        if (gguf) gguf_free(gguf);
+        if (meta) ggml_free(meta);
+    }
+
+    bool ok() const { return status == GGPT_OK; }
+
+    void fail(ggpt_status st, const char * fmt, ...)
+#if defined(__GNUC__)
+        __attribute__((format(printf, 3, 4)))
+#endif
+    {
+        if (!ok()) return;  // keep the first error: later ones are often its consequences
+        char buf[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        status = st;
+        err = "encoders file " + path + ": " + buf;
+    }
+
+    // ---- keys ------------------------------------------------------------------------------
+
+    bool has(const std::string & key) const { return gguf_find_key(gguf, key.c_str()) >= 0; }
+
+    int64_t find(const std::string & key, gguf_type want) {
+        if (!ok()) return -1;
+        int64_t id = gguf_find_key(gguf, key.c_str());
+        if (id < 0) {
+            fail(GGPT_ERR_FORMAT, "missing key '%s'", key.c_str());
+            return -1;
+        }
+        gguf_type t = gguf_get_kv_type(gguf, id);
+        if (t != want) {
+            fail(GGPT_ERR_FORMAT, "key '%s' has type %s, expected %s", key.c_str(), gguf_type_name(t),
+                 gguf_type_name(want));
+            return -1;
+        }
+        return id;
+    }
+
+    // u32 in [lo, hi]; `why` completes "must be in [lo, hi]: ..."
+    int32_t u32(const std::string & key, int64_t lo, int64_t hi, const char * why) {
+        int64_t id = find(key, GGUF_TYPE_UINT32);
+        if (id < 0) return lo;
+        int64_t v = gguf_get_val_u32(gguf, id);
+        if (v < lo || v > hi) {
+            fail(GGPT_ERR_FORMAT, "key '%s' = %" PRId64 " must be in [%" PRId64 ", %" PRId64 "]: %s",
+                 key.c_str(), v, lo, hi, why);
+            return (int32_t)lo;
+        }
+        return (int32_t)v;
+    }
+
+    // f32 in (lo, hi] (lo exclusive: epsilons and scales must be positive)
+    float f32(const std::string & key, double lo, double hi, const char * why) {
+        int64_t id = find(key, GGUF_TYPE_FLOAT32);
+        if (id < 0) return (float)hi;
+        float v = gguf_get_val_f32(gguf, id);
+        if (!std::isfinite(v) || !(v > lo) || !(v <= hi)) {
+            fail(GGPT_ERR_FORMAT, "key '%s' = %g must be in (%g, %g]: %s", key.c_str(), (double)v, lo, hi, why);
+            return (float)hi;
+        }
+        return v;
+    }
+
+    // finite f32 without range
+    float f32_any(const std::string & key) {
+        int64_t id = find(key, GGUF_TYPE_FLOAT32);
+        if (id < 0) return 0.0f;
+        float v = gguf_get_val_f32(gguf, id);
+        if (!std::isfinite(v)) fail(GGPT_ERR_FORMAT, "key '%s' is not finite", key.c_str());
+        return v;
+    }
+
+    // f32[3] normalisation constants (std entries must be > 0)
+    void rgb(const std::string & key, float out[3], bool positive) {
+        int64_t id = find(key, GGUF_TYPE_ARRAY);
+        if (id < 0) return;
+        if (gguf_get_arr_type(gguf, id) != GGUF_TYPE_FLOAT32 || gguf_get_arr_n(gguf, id) != 3) {
+            fail(GGPT_ERR_FORMAT, "key '%s' must be an array of 3 f32 (one per RGB channel)", key.c_str());
+            return;
+        }
+        const float * v = (const float *)gguf_get_arr_data(gguf, id);
+        for (int c = 0; c < 3; ++c) {
+            if (!std::isfinite(v[c]) || (positive && !(v[c] > 0.0f))) {
+                fail(GGPT_ERR_FORMAT, "key '%s'[%d] = %g is not %s", key.c_str(), c, (double)v[c],
+                     positive ? "a positive number (it divides the pixels)" : "finite");
+                return;
+            }
+            out[c] = v[c];
+        }
+    }
+
+    std::string str(const std::string & key) {
+        int64_t id = find(key, GGUF_TYPE_STRING);
+        return id < 0 ? std::string() : std::string(gguf_get_val_str(gguf, id));
+    }
+
+    // ---- tensors ---------------------------------------------------------------------------
+
+    // Looks up `name` with the PyTorch-order shape `shape` (outermost first) and an allowed type.
+    ggml_tensor * tensor(const std::string & name, std::initializer_list<int64_t> shape, Kind kind) {
+        if (!ok()) return nullptr;
+        ggml_tensor * mt = ggml_get_tensor(meta, name.c_str());
+        if (!mt) {
+            fail(GGPT_ERR_FORMAT, "missing tensor '%s'", name.c_str());
+            return nullptr;
+        }
+        int64_t ne[GGML_MAX_DIMS] = {1, 1, 1, 1};
+        const int n = (int)shape.size();
+        int i = n - 1;
+        for (int64_t d : shape) ne[i--] = d;
+        bool same = true;
+        for (int d = 0; d < GGML_MAX_DIMS; ++d) same = same && mt->ne[d] == ne[d];
+        if (!same) {
+            fail(GGPT_ERR_FORMAT, "tensor '%s' has shape %s, expected %s", name.c_str(),
+                 shape_str(mt->ne, std::max(n, ggml_n_dims(mt))).c_str(), shape_str(ne, n).c_str());
+            return nullptr;
+        }
+        const ggml_type t = mt->type;
+        bool allowed = false;
+        const char * allowed_str = "";
+        switch (kind) {
+            case Kind::vec: allowed = t == GGML_TYPE_F32; allowed_str = "f32"; break;
+            case Kind::mat:
+                allowed = t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_Q8_0;
+                allowed_str = "f32, f16 or q8_0";
+                break;
+            case Kind::table:
+            case Kind::conv:
+                allowed = t == GGML_TYPE_F32 || t == GGML_TYPE_F16;
+                allowed_str = "f32 or f16";
+                break;
+        }
+        if (!allowed) {
+            fail(GGPT_ERR_FORMAT, "tensor '%s' has type %s, allowed: %s", name.c_str(), ggml_type_name(t), allowed_str);
+            return nullptr;
+        }
+        ggml_tensor * t2 = ggml_dup_tensor(ctx, mt);
+        ggml_set_name(t2, name.c_str());
+        tensors.emplace_back(gguf_find_tensor(gguf, name.c_str()), t2);
+        used.insert(name);
+        return t2;
+    }
+
+    ggml_tensor * t(const char * tmpl, const char * qf, int i, std::initializer_list<int64_t> shape, Kind kind) {
+        return tensor(subst(tmpl, qf, i), shape, kind);
+    }
+
+    NormW norm(const char * tw, const char * tb, const char * qf, int i, int64_t n) {
+        return {t(tw, qf, i, {n}, Kind::vec), t(tb, qf, i, {n}, Kind::vec)};
+    }
+
+    LinearW linear(const char * tw, const char * tb, const char * qf, int i, int64_t n_out, int64_t n_in) {
+        LinearW l;
+        l.w = t(tw, qf, i, {n_out, n_in}, Kind::mat);
+        if (tb) l.b = t(tb, qf, i, {n_out}, Kind::vec);
+        return l;
+    }
+};
+
+constexpr int64_t MAX_WIDTH = 65536;  // larger layers would overflow the int32 row counts of ggml ops
+
+void load_clip(Loader & L, ClipTower & c, int32_t llm_n_embd) {
+    ClipHParams & hp = c.hp;
+    hp.image_size = L.u32(N::KEY_CLIP_IMAGE_SIZE, 14, 4096, "the input side in pixels");
+    hp.patch_size = L.u32(N::KEY_CLIP_PATCH_SIZE, 1, 64, "the patch convolution kernel in pixels");
+    hp.n_embd = L.u32(N::KEY_CLIP_N_EMBD, 1, MAX_WIDTH, "the tower width");
+    hp.n_ff = L.u32(N::KEY_CLIP_N_FF, 1, 4 * MAX_WIDTH, "the MLP width");
+    hp.n_head = L.u32(N::KEY_CLIP_N_HEAD, 1, 1024, "the attention head count");
+    hp.n_block = L.u32(N::KEY_CLIP_N_BLOCK, 1, 1024, "the blocks up to the selected layer");
+    hp.eps = L.f32(N::KEY_CLIP_EPS, 0.0, 0.1, "a LayerNorm epsilon");
+    std::string act = L.str(N::KEY_CLIP_ACT);
+    if (L.ok()) {
+        if (act == "quick_gelu") hp.quick_gelu = true;
+        else if (act == "gelu") hp.quick_gelu = false;
+        else L.fail(GGPT_ERR_FORMAT, "key '%s' = '%s': supported activations are quick_gelu and gelu", N::KEY_CLIP_ACT, act.c_str());
+    }
+    if (!L.ok()) return;
+    if (hp.image_size % hp.patch_size != 0)
+        return L.fail(GGPT_ERR_FORMAT, "'%s' = %d is not a multiple of '%s' = %d: the image must split into whole patches",
+                      N::KEY_CLIP_IMAGE_SIZE, hp.image_size, N::KEY_CLIP_PATCH_SIZE, hp.patch_size);
+    if (hp.n_embd % hp.n_head != 0)
+        return L.fail(GGPT_ERR_FORMAT, "'%s' = %d does not divide '%s' = %d: heads split the width evenly",
+                      N::KEY_CLIP_N_HEAD, hp.n_head, N::KEY_CLIP_N_EMBD, hp.n_embd);
+    const int64_t W = hp.n_embd, F = hp.n_ff, p = hp.patch_size;
+    c.patch_w = L.tensor(N::CLIP_PATCH, {W, 3, p, p}, Kind::conv);
+    c.cls = L.tensor(N::CLIP_CLS, {W}, Kind::vec);
+    c.pos = L.tensor(N::CLIP_POS, {hp.n_patches() + 1, W}, Kind::table);
+    c.pre_ln = L.norm(N::CLIP_PRE_LN_W, N::CLIP_PRE_LN_B, nullptr, 0, W);
+    c.blocks.resize(hp.n_block);
+    for (int i = 0; i < hp.n_block && L.ok(); ++i) {
+        VitBlockW & b = c.blocks[i];
+        b.ln1 = L.norm(N::CLIP_BLK_LN1_W, N::CLIP_BLK_LN1_B, nullptr, i, W);
+        b.q = L.linear(N::CLIP_BLK_Q_W, N::CLIP_BLK_Q_B, nullptr, i, W, W);
+        b.k = L.linear(N::CLIP_BLK_K_W, N::CLIP_BLK_K_B, nullptr, i, W, W);
+        b.v = L.linear(N::CLIP_BLK_V_W, N::CLIP_BLK_V_B, nullptr, i, W, W);
+        b.out = L.linear(N::CLIP_BLK_O_W, N::CLIP_BLK_O_B, nullptr, i, W, W);
+        b.ln2 = L.norm(N::CLIP_BLK_LN2_W, N::CLIP_BLK_LN2_B, nullptr, i, W);
+        b.up = L.linear(N::CLIP_BLK_UP_W, N::CLIP_BLK_UP_B, nullptr, i, F, W);
+        b.down = L.linear(N::CLIP_BLK_DOWN_W, N::CLIP_BLK_DOWN_B, nullptr, i, W, F);
+    }
+    c.proj0 = L.linear(N::MMPROJ_0_W, N::MMPROJ_0_B, nullptr, 0, llm_n_embd, W);
+    c.proj2 = L.linear(N::MMPROJ_2_W, N::MMPROJ_2_B, nullptr, 0, llm_n_embd, llm_n_embd);
+}
+
+void load_qformer(Loader & L, QFormerW & q, const char * qf, int32_t kv_width_expected, const char * kv_from) {
+    QFormerHParams & hp = q.hp;
+    auto key = [&](const char * tmpl) { return subst(tmpl, qf, 0); };
+    hp.n_embd = L.u32(key(N::KEY_QF_N_EMBD), 1, MAX_WIDTH, "the Q-Former width");
+    hp.n_ff = L.u32(key(N::KEY_QF_N_FF), 1, 4 * MAX_WIDTH, "the query FFN width");
+    hp.n_head = L.u32(key(N::KEY_QF_N_HEAD), 1, 1024, "the attention head count");
+    hp.n_block = L.u32(key(N::KEY_QF_N_BLOCK), 1, 1024, "the BERT layer count");
+    hp.cross_freq = L.u32(key(N::KEY_QF_CROSS_FREQ), 1, 1024, "cross-attention runs in blocks i % freq == 0");
+    hp.n_query = L.u32(key(N::KEY_QF_N_QUERY), 1, 4096, "the learned query count (feature rows)");
+    hp.kv_width = L.u32(key(N::KEY_QF_KV_WIDTH), 1, MAX_WIDTH, "the width of the features it attends to");
+    hp.eps = L.f32(key(N::KEY_QF_EPS), 0.0, 0.1, "a LayerNorm epsilon");
+    if (!L.ok()) return;
+    if (hp.n_embd % hp.n_head != 0)
+        return L.fail(GGPT_ERR_FORMAT, "'%s' = %d does not divide '%s' = %d: heads split the width evenly",
+                      key(N::KEY_QF_N_HEAD).c_str(), hp.n_head, key(N::KEY_QF_N_EMBD).c_str(), hp.n_embd);
+    if (hp.kv_width != kv_width_expected)
+        return L.fail(GGPT_ERR_FORMAT, "'%s' = %d but the %s it attends to has width %d",
+                      key(N::KEY_QF_KV_WIDTH).c_str(), hp.kv_width, kv_from, kv_width_expected);
+    const int64_t W = hp.n_embd, F = hp.n_ff, KV = hp.kv_width;
+    q.query = L.t(N::QF_QUERY, qf, 0, {hp.n_query, W}, Kind::table);
+    q.emb_ln = L.norm(N::QF_EMB_LN_W, N::QF_EMB_LN_B, qf, 0, W);
+    q.blocks.resize(hp.n_block);
+    for (int i = 0; i < hp.n_block && L.ok(); ++i) {
+        QFormerBlockW & b = q.blocks[i];
+        b.q = L.linear(N::QF_BLK_Q_W, N::QF_BLK_Q_B, qf, i, W, W);
+        b.k = L.linear(N::QF_BLK_K_W, N::QF_BLK_K_B, qf, i, W, W);
+        b.v = L.linear(N::QF_BLK_V_W, N::QF_BLK_V_B, qf, i, W, W);
+        b.o = L.linear(N::QF_BLK_O_W, N::QF_BLK_O_B, qf, i, W, W);
+        b.ln = L.norm(N::QF_BLK_LN1_W, N::QF_BLK_LN1_B, qf, i, W);
+        b.has_cross = i % hp.cross_freq == 0;
+        if (b.has_cross) {
+            b.xq = L.linear(N::QF_BLK_XQ_W, N::QF_BLK_XQ_B, qf, i, W, W);
+            b.xk = L.linear(N::QF_BLK_XK_W, N::QF_BLK_XK_B, qf, i, W, KV);
+            b.xv = L.linear(N::QF_BLK_XV_W, N::QF_BLK_XV_B, qf, i, W, KV);
+            b.xo = L.linear(N::QF_BLK_XO_W, N::QF_BLK_XO_B, qf, i, W, W);
+            b.xln = L.norm(N::QF_BLK_XLN_W, N::QF_BLK_XLN_B, qf, i, W);
+        }
+        b.up = L.linear(N::QF_BLK_UP_W, N::QF_BLK_UP_B, qf, i, F, W);
+        b.down = L.linear(N::QF_BLK_DOWN_W, N::QF_BLK_DOWN_B, qf, i, W, F);
+        b.ffn_ln = L.norm(N::QF_BLK_FFN_LN_W, N::QF_BLK_FFN_LN_B, qf, i, W);
+    }
+}
+
+void load_video(Loader & L, VideoTower & v, VideoPreParams & pre, int32_t llm_n_embd) {
+    EvaHParams & hp = v.hp;
+    hp.image_size = L.u32(N::KEY_EVA_IMAGE_SIZE, 14, 4096, "the frame side in pixels");
+    hp.patch_size = L.u32(N::KEY_EVA_PATCH_SIZE, 1, 64, "the patch convolution kernel in pixels");
+    hp.n_embd = L.u32(N::KEY_EVA_N_EMBD, 1, MAX_WIDTH, "the tower width");
+    hp.n_ff = L.u32(N::KEY_EVA_N_FF, 1, 4 * MAX_WIDTH, "the MLP width");
+    hp.n_head = L.u32(N::KEY_EVA_N_HEAD, 1, 1024, "the attention head count");
+    hp.n_block = L.u32(N::KEY_EVA_N_BLOCK, 1, 1024, "the block count");
+    hp.eps = L.f32(N::KEY_EVA_EPS, 0.0, 0.1, "a LayerNorm epsilon");
+    hp.ln_vision_eps = L.f32(N::KEY_EVA_LN_VISION_EPS, 0.0, 0.1, "a LayerNorm epsilon");
+    v.max_frames = L.u32(N::KEY_VIDEO_MAX_FRAMES, 1, 1024, "frames sampled per video (frame position table)");
+    L.rgb(N::KEY_EVA_MEAN, pre.mean, false);
+    L.rgb(N::KEY_EVA_STD, pre.std, true);
+    if (!L.ok()) return;
+    pre.size = hp.image_size;
+    pre.max_frames = v.max_frames;
+    if (hp.image_size % hp.patch_size != 0)
+        return L.fail(GGPT_ERR_FORMAT, "'%s' = %d is not a multiple of '%s' = %d: the frame must split into whole patches",
+                      N::KEY_EVA_IMAGE_SIZE, hp.image_size, N::KEY_EVA_PATCH_SIZE, hp.patch_size);
+    if (hp.n_embd % hp.n_head != 0)
+        return L.fail(GGPT_ERR_FORMAT, "'%s' = %d does not divide '%s' = %d: heads split the width evenly",
+                      N::KEY_EVA_N_HEAD, hp.n_head, N::KEY_EVA_N_EMBD, hp.n_embd);
+    const int64_t W = hp.n_embd, F = hp.n_ff, p = hp.patch_size;
+    v.patch_w = L.tensor(N::EVA_PATCH_W, {W, 3, p, p}, Kind::conv);
+    v.patch_b = L.tensor(N::EVA_PATCH_B, {W}, Kind::vec);
+    v.cls = L.tensor(N::EVA_CLS, {W}, Kind::vec);
+    v.pos = L.tensor(N::EVA_POS, {hp.n_patches() + 1, W}, Kind::table);
+    v.blocks.resize(hp.n_block);
+    for (int i = 0; i < hp.n_block && L.ok(); ++i) {
+        VitBlockW & b = v.blocks[i];
+        b.ln1 = L.norm(N::EVA_BLK_LN1_W, N::EVA_BLK_LN1_B, nullptr, i, W);
+        b.qkv = L.linear(N::EVA_BLK_QKV_W, N::EVA_BLK_QKV_B, nullptr, i, 3 * W, W);
+        b.out = L.linear(N::EVA_BLK_O_W, N::EVA_BLK_O_B, nullptr, i, W, W);
+        b.ln2 = L.norm(N::EVA_BLK_LN2_W, N::EVA_BLK_LN2_B, nullptr, i, W);
+        b.up = L.linear(N::EVA_BLK_UP_W, N::EVA_BLK_UP_B, nullptr, i, F, W);
+        b.down = L.linear(N::EVA_BLK_DOWN_W, N::EVA_BLK_DOWN_B, nullptr, i, W, F);
+    }
+    v.ln_vision = L.norm(N::EVA_LN_VISION_W, N::EVA_LN_VISION_B, nullptr, 0, W);
+    load_qformer(L, v.qf, N::QF_PREFIXES[0], hp.n_embd, "EVA ViT");
+    if (!L.ok()) return;
+    load_qformer(L, v.vqf, N::QF_PREFIXES[1], v.qf.hp.n_embd, "frame Q-Former");
+    if (!L.ok()) return;
+    v.frame_pos = L.tensor(N::VIDEO_FRAME_POS, {v.max_frames, v.qf.hp.n_embd}, Kind::table);
+    v.proj = L.linear(N::VIDEO_PROJ_W, N::VIDEO_PROJ_B, nullptr, 0, llm_n_embd, v.vqf.hp.n_embd);
+}
+
+void load_audio(Loader & L, AudioTower & a, AudioPreParams & pre, int32_t llm_n_embd) {
+    ImageBindHParams & hp = a.hp;
+    hp.n_embd = L.u32(N::KEY_IB_N_EMBD, 1, MAX_WIDTH, "the tower width");
+    hp.n_ff = L.u32(N::KEY_IB_N_FF, 1, 4 * MAX_WIDTH, "the MLP width");
+    hp.n_head = L.u32(N::KEY_IB_N_HEAD, 1, 1024, "the attention head count");
+    hp.n_block = L.u32(N::KEY_IB_N_BLOCK, 1, 1024, "the block count");
+    hp.out_dim = L.u32(N::KEY_IB_OUT_DIM, 1, MAX_WIDTH, "the embedding width of the head");
+    hp.kernel = L.u32(N::KEY_IB_KERNEL, 1, 64, "the patch convolution kernel");
+    hp.stride = L.u32(N::KEY_IB_STRIDE, 1, 64, "the patch convolution stride");
+    hp.n_mels = L.u32(N::KEY_IB_N_MELS, 1, 1024, "mel bins per fbank frame");
+    hp.target_len = L.u32(N::KEY_IB_TARGET_LEN, 1, 16384, "fbank frames per clip");
+    hp.stem_eps = L.f32(N::KEY_IB_STEM_EPS, 0.0, 0.1, "a LayerNorm epsilon");
+    hp.eps = L.f32(N::KEY_IB_EPS, 0.0, 0.1, "a LayerNorm epsilon");
+    hp.logit_scale = L.f32(N::KEY_IB_LOGIT_SCALE, 0.0, 100.0, "ImageBind clamps its logit scale at 100");
+    pre.sample_rate = L.u32(N::KEY_AUDIO_SAMPLE_RATE, 1000, 384000, "the fbank sample rate in Hz");
+    a.n_clips = L.u32(N::KEY_AUDIO_N_CLIPS, 1, 8, "clips per sound (ggpt_audio_info holds at most 8)");
+    pre.clip_seconds = L.f32(N::KEY_AUDIO_CLIP_SECONDS, 0.0, 600.0, "the clip length in seconds");
+    pre.fbank_mean = L.f32_any(N::KEY_AUDIO_FBANK_MEAN);
+    pre.fbank_std = L.f32(N::KEY_AUDIO_FBANK_STD, 0.0, 1e6, "it divides the fbank");
+    if (!L.ok()) return;
+    pre.n_clips = a.n_clips;
+    pre.n_mels = hp.n_mels;
+    pre.target_len = hp.target_len;
+    if (hp.kernel > hp.n_mels || hp.kernel > hp.target_len)
+        return L.fail(GGPT_ERR_FORMAT, "'%s' = %d exceeds the fbank size %d x %d: the convolution needs one whole window",
+                      N::KEY_IB_KERNEL, hp.kernel, hp.n_mels, hp.target_len);
+    if (hp.n_embd % hp.n_head != 0)
+        return L.fail(GGPT_ERR_FORMAT, "'%s' = %d does not divide '%s' = %d: heads split the width evenly",
+                      N::KEY_IB_N_HEAD, hp.n_head, N::KEY_IB_N_EMBD, hp.n_embd);
+    const int64_t W = hp.n_embd, F = hp.n_ff, k = hp.kernel;
+    a.patch_w = L.tensor(N::IB_PATCH_W, {W, 1, k, k}, Kind::conv);
+    a.stem_ln = L.norm(N::IB_STEM_LN_W, N::IB_STEM_LN_B, nullptr, 0, W);
+    a.cls = L.tensor(N::IB_CLS, {W}, Kind::vec);
+    a.pos = L.tensor(N::IB_POS, {a.n_tokens() + 1, W}, Kind::table);
+    a.blocks.resize(hp.n_block);
+    for (int i = 0; i < hp.n_block && L.ok(); ++i) {
+        VitBlockW & b = a.blocks[i];
+        b.ln1 = L.norm(N::IB_BLK_LN1_W, N::IB_BLK_LN1_B, nullptr, i, W);
+        b.qkv = L.linear(N::IB_BLK_QKV_W, N::IB_BLK_QKV_B, nullptr, i, 3 * W, W);
+        b.bias_k = L.t(N::IB_BLK_BIAS_K, nullptr, i, {W}, Kind::vec);
+        b.bias_v = L.t(N::IB_BLK_BIAS_V, nullptr, i, {W}, Kind::vec);
+        b.out = L.linear(N::IB_BLK_O_W, N::IB_BLK_O_B, nullptr, i, W, W);
+        b.ln2 = L.norm(N::IB_BLK_LN2_W, N::IB_BLK_LN2_B, nullptr, i, W);
+        b.up = L.linear(N::IB_BLK_UP_W, N::IB_BLK_UP_B, nullptr, i, F, W);
+        b.down = L.linear(N::IB_BLK_DOWN_W, N::IB_BLK_DOWN_B, nullptr, i, W, F);
+    }
+    a.head_ln = L.norm(N::IB_HEAD_LN_W, N::IB_HEAD_LN_B, nullptr, 0, W);
+    a.head_proj = L.tensor(N::IB_HEAD_PROJ_W, {hp.out_dim, W}, Kind::mat);
+    load_qformer(L, a.aqf, N::QF_PREFIXES[2], hp.out_dim, "ImageBind head");
+    if (!L.ok()) return;
+    // audio_position_embedding has one row per clip position (8 upstream; 3 are used)
+    ggml_tensor * mt = ggml_get_tensor(L.meta, N::AUDIO_POS);
+    const int64_t n_pos = mt ? mt->ne[1] : a.n_clips;
+    if (mt && (n_pos < a.n_clips || n_pos > 4096))
+        return L.fail(GGPT_ERR_FORMAT, "tensor '%s' has %" PRId64 " rows: it needs one per clip (%d) and at most 4096",
+                      N::AUDIO_POS, n_pos, a.n_clips);
+    a.clip_pos = L.tensor(N::AUDIO_POS, {n_pos, hp.out_dim}, Kind::table);
+    a.proj = L.linear(N::AUDIO_PROJ_W, N::AUDIO_PROJ_B, nullptr, 0, llm_n_embd, a.aqf.hp.n_embd);
+}
+
+#if !defined(_WIN32)
+// Maps the whole file read-only; returns null on failure.
+void * map_file(const std::string & path, size_t size) {
+    int fd = open(path.c_str(), O_RDONLY);
+    if (fd < 0) return nullptr;
+    void * p = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) return nullptr;
+#  if defined(POSIX_MADV_WILLNEED)
+    posix_madvise(p, size, POSIX_MADV_WILLNEED);
+#  endif
+    return p;
+}
+#endif
+
+}  // namespace
+
+int32_t Encoders::n_rows(ggpt_media m) const {
+    switch (m) {
+        case GGPT_MEDIA_IMAGE: return has_media[m] ? clip.hp.n_patches() : 0;
+        case GGPT_MEDIA_VIDEO: return has_media[m] ? video.vqf.hp.n_query : 0;
+        case GGPT_MEDIA_AUDIO: return has_media[m] ? audio.aqf.hp.n_query : 0;
+    }
+    return 0;
+}
+
+void encoders_fill_info(const ggpt_model * model, ggpt_model_info * info) {
+    const Encoders & e = *model->enc;
+    for (int m = 0; m < 3; ++m) info->has_media[m] = e.has_media[m];
+    info->encoders_n_params = e.n_params;
+    info->encoders_size_bytes = e.n_bytes;
+}
+
+void encoders_free(Encoders * enc) {
+    if (!enc) return;
+    if (enc->buf) ggml_backend_buffer_free(enc->buf);
+    if (enc->ctx) ggml_free(enc->ctx);
+#if !defined(_WIN32)
+    if (enc->mapping) munmap(enc->mapping, enc->mapping_size);
+#endif
+    delete enc;
+}
+
+ggpt_status encoders_load(ggpt_model * model, const char * path, bool on_gpu, ggpt_progress_fn progress,
+                          void * progress_user, std::string & err) {
+    Loader L;
+    L.path = path ? path : "";
+    FILE * f = path ? fopen(path, "rb") : nullptr;
+    if (!f) {
+        err = "encoders file " + L.path + ": cannot open (" + strerror(errno) + ")";
+        return GGPT_ERR_IO;
+    }
+    fseek(f, 0, SEEK_END);
+    const int64_t file_size = ftell(f);
+    fclose(f);
+
+    gguf_init_params gp = {/*no_alloc*/ true, /*ctx*/ &L.meta};
+    L.gguf = gguf_init_from_file(path, gp);
+    if (!L.gguf) {
+        err = "encoders file " + L.path + ": not a valid GGUF file (bad header, truncated metadata or bad tensor info)";
+        return GGPT_ERR_FORMAT;
+    }
+
+    // ---- identity and version
+    {
+        int64_t id = L.find(N::KEY_ARCH, GGUF_TYPE_STRING);
+        if (id >= 0 && std::string(gguf_get_val_str(L.gguf, id)) != N::ARCH_VALUE)
+            L.fail(GGPT_ERR_FORMAT, "'%s' is '%s', expected '%s' (is this the LLM file?)", N::KEY_ARCH,
+                   gguf_get_val_str(L.gguf, id), N::ARCH_VALUE);
+        int32_t ver = L.u32(N::KEY_FORMAT_VERSION, 1, 1 << 30, "the format version");
+        if (L.ok() && ver != (int32_t)N::FORMAT_VERSION)
+            L.fail(GGPT_ERR_FORMAT, "format version %d is not supported by this build (it reads version %u): reconvert the model",
+                   ver, N::FORMAT_VERSION);
+    }
+    auto enc = std::unique_ptr<Encoders, EncodersDeleter>(new Encoders());
+    enc->path = L.path;
+    enc->llm_n_embd = L.u32(N::KEY_LLM_N_EMBD, 1, MAX_WIDTH, "the LLM width the projectors write");
+    if (L.ok() && model && model->n_embd > 0 && enc->llm_n_embd != model->n_embd)
+        L.fail(GGPT_ERR_FORMAT, "'%s' = %d but the LLM has width %d: the two files do not belong together",
+               N::KEY_LLM_N_EMBD, enc->llm_n_embd, model->n_embd);
+
+    // ---- towers present independently (each keyed by its width)
+    const size_t n_file_tensors = (size_t)gguf_get_n_tensors(L.gguf);
+    ggml_init_params ip = {ggml_tensor_overhead() * (n_file_tensors + 1), nullptr, /*no_alloc*/ true};
+    L.ctx = ggml_init(ip);
+    enc->ctx = L.ctx;
+    ImagePreParams image_pre;
+    VideoPreParams video_pre;
+    AudioPreParams audio_pre;
+    if (L.ok() && L.has(N::KEY_CLIP_N_EMBD)) {
+        load_clip(L, enc->clip, enc->llm_n_embd);
+        L.rgb(N::KEY_CLIP_MEAN, image_pre.mean, false);
+        L.rgb(N::KEY_CLIP_STD, image_pre.std, true);
+        image_pre.size = enc->clip.hp.image_size;
+        enc->has_media[GGPT_MEDIA_IMAGE] = true;
+    }
+    if (L.ok() && L.has(N::KEY_EVA_N_EMBD)) {
+        load_video(L, enc->video, video_pre, enc->llm_n_embd);
+        enc->has_media[GGPT_MEDIA_VIDEO] = true;
+    }
+    if (L.ok() && L.has(N::KEY_IB_N_EMBD)) {
+        load_audio(L, enc->audio, audio_pre, enc->llm_n_embd);
+        enc->has_media[GGPT_MEDIA_AUDIO] = true;
+    }
+    if (L.ok() && !enc->has_media[0] && !enc->has_media[1] && !enc->has_media[2])
+        L.fail(GGPT_ERR_FORMAT, "holds no tower (none of '%s', '%s', '%s')", N::KEY_CLIP_N_EMBD, N::KEY_EVA_N_EMBD,
+               N::KEY_IB_N_EMBD);
+    // the LLM reserves media_n_tokens rows per item; the towers must produce exactly that many
+    if (L.ok() && model && model->llm) {
+        static const char * keys[3] = {N::KEY_IMAGE_TOKEN_LEN, N::KEY_VIDEO_TOKEN_LEN, N::KEY_SOUND_TOKEN_LEN};
+        for (int m = 0; m < 3 && L.ok(); ++m) {
+            if (enc->has_media[m] && enc->n_rows((ggpt_media)m) != model->media.n_rows[m])
+                L.fail(GGPT_ERR_FORMAT, "the %s tower produces %d rows but the LLM file's '%s' is %d",
+                       m == 0 ? "image" : m == 1 ? "video" : "audio", enc->n_rows((ggpt_media)m), keys[m],
+                       model->media.n_rows[m]);
+        }
+    }
+    // every tensor of the file must be one we expect (a stray name means a converter mismatch)
+    for (int64_t i = 0; i < (int64_t)n_file_tensors && L.ok(); ++i) {
+        const char * name = gguf_get_tensor_name(L.gguf, i);
+        if (!L.used.count(name)) L.fail(GGPT_ERR_FORMAT, "unexpected tensor '%s'", name);
+    }
+    // the data of every tensor must lie inside the file (truncated downloads)
+    const size_t data_offset = gguf_get_data_offset(L.gguf);
+    for (auto & [id, t] : L.tensors) {
+        if (!L.ok()) break;
+        const size_t end = data_offset + gguf_get_tensor_offset(L.gguf, id) + ggml_nbytes(t);
+        if ((int64_t)end > file_size)
+            L.fail(GGPT_ERR_FORMAT, "truncated: tensor '%s' ends at byte %zu but the file has %" PRId64 " bytes",
+                   ggml_get_name(t), end, file_size);
+    }
+    if (!L.ok()) {
+        enc->ctx = nullptr;
+        ggml_free(L.ctx);
+        L.ctx = nullptr;
+        err = L.err;
+        return L.status;
+    }
+
+    // ---- weights into a backend buffer
+    ggml_backend_dev_t dev = on_gpu ? ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_GPU) : nullptr;
+    if (!dev) dev = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    if (!dev) {
+        err = "encoders: no CPU backend (ggpt_backend_init not called?)";
+        return GGPT_ERR_BACKEND;
+    }
+    enc->dev = dev;
+    enc->backend_name = ggml_backend_dev_name(dev);
+    for (auto & [id, t] : L.tensors) {
+        enc->n_params += ggml_nelements(t);
+        enc->n_bytes += ggml_nbytes(t);
+    }
+    const bool use_mmap = model ? model->params.use_mmap : true;
+    const bool is_cpu = ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_CPU;
+#if !defined(_WIN32)
+    // ggml's CPU buffers need 32-byte aligned bases; GGUF's default alignment is 32, a file may differ
+    if (is_cpu && use_mmap && data_offset % 32 == 0) {
+        enc->mapping = map_file(L.path, (size_t)file_size);
+        if (enc->mapping) {
+            enc->mapping_size = (size_t)file_size;
+            uint8_t * base = (uint8_t *)enc->mapping;
+            enc->buf = ggml_backend_cpu_buffer_from_ptr(base + data_offset, (size_t)file_size - data_offset);
+            for (auto & [id, t] : L.tensors) {
+                const ggml_status st = ggml_backend_tensor_alloc(enc->buf, t, base + data_offset + gguf_get_tensor_offset(L.gguf, id));
+                if (st != GGML_STATUS_SUCCESS) {
+                    err = "encoders: cannot place tensor '" + std::string(ggml_get_name(t)) + "' in the mapping";
+                    return GGPT_ERR_INTERNAL;
+                }
+            }
+            if (progress && !progress(1.0f, progress_user)) {
+                err = "encoders: loading aborted";
+                return GGPT_ERR_ABORTED;
+            }
+        }
+    }
+#endif
+    if (!enc->buf) {
+        enc->buf = ggml_backend_alloc_ctx_tensors_from_buft(L.ctx, ggml_backend_dev_buffer_type(dev));
+        if (!enc->buf) {
+            err = "encoders: cannot allocate " + std::to_string(enc->n_bytes >> 20) + " MiB for the tower weights on " +
+                  enc->backend_name;
+            return GGPT_ERR_OUT_OF_MEMORY;
+        }
+        ggml_backend_buffer_set_usage(enc->buf, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
+        FILE * fp = fopen(path, "rb");
+        if (!fp) {
+            err = "encoders file " + L.path + ": cannot open (" + strerror(errno) + ")";
+            return GGPT_ERR_IO;
+        }
+        std::vector<uint8_t> staging;
+        int64_t done = 0;
+        for (auto & [id, t] : L.tensors) {
+            const size_t n = ggml_nbytes(t);
+            const bool host = ggml_backend_buffer_is_host(enc->buf);
+            uint8_t * dst = (uint8_t *)t->data;
+            if (!host) {
+                staging.resize(n);
+                dst = staging.data();
+            }
+            const int64_t off = (int64_t)(data_offset + gguf_get_tensor_offset(L.gguf, id));
+#if defined(_WIN32)
+            const bool seek_ok = _fseeki64(fp, off, SEEK_SET) == 0;
+#else
+            const bool seek_ok = fseeko(fp, (off_t)off, SEEK_SET) == 0;
+#endif
+            if (!seek_ok || fread(dst, 1, n, fp) != n) {
+                fclose(fp);
+                err = "encoders file " + L.path + ": read error in tensor '" + ggml_get_name(t) + "'";
+                return GGPT_ERR_IO;
+            }
+            if (!host) ggml_backend_tensor_set(t, dst, 0, n);
+            done += (int64_t)n;
+            if (progress && !progress((float)done / (float)std::max<int64_t>(1, enc->n_bytes), progress_user)) {
+                fclose(fp);
+                err = "encoders: loading aborted";
+                return GGPT_ERR_ABORTED;
+            }
+        }
+        fclose(fp);
+    }
+    L.ctx = nullptr;  // owned by enc now
+
+    GGPT_LOG_I("encoders: %s: image %s, video %s, audio %s; %.1fM params, %.1f MiB on %s", L.path.c_str(),
+               enc->has_media[0] ? "yes" : "no", enc->has_media[1] ? "yes" : "no", enc->has_media[2] ? "yes" : "no",
+               enc->n_params / 1e6, enc->n_bytes / 1048576.0, enc->backend_name.c_str());
+    if (model) {
+        if (enc->has_media[GGPT_MEDIA_IMAGE]) model->image_pre = image_pre;
+        if (enc->has_media[GGPT_MEDIA_VIDEO]) model->video_pre = video_pre;
+        if (enc->has_media[GGPT_MEDIA_AUDIO]) model->audio_pre = audio_pre;
+        model->enc = std::move(enc);
+    }
+    return GGPT_OK;
+}
+
+}  // namespace ggpt

@@ -1,0 +1,391 @@
+// test_encoders - the towers against the golden outputs (../shared/golden/expected), and the
+// encoders loader against broken files. Usage:
+//   test_encoders <encoders.gguf> [golden expected dir] [tolerance scale] [--bad-files] [--frames-per-batch N]
+// Prints max abs / rel errors per probe; exits 1 when a probe is outside
+// |got - want| <= scale * (atol + rtol * |want|) with the manifest's atol 1e-4, rtol 1e-3.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "ggml.h"
+#include "gguf.h"
+#include "groundinggpt.h"
+
+#include "core/context.h"
+#include "core/model.h"
+#include "encoders/encode.h"
+#include "encoders/encoders.h"
+
+// default: ../shared/golden/expected from the repository root (run it from there)
+#define GGPT_GOLDEN_DIR std::string("../shared/golden/expected")
+
+namespace {
+
+struct Npy {
+    std::string descr;
+    std::vector<int64_t> shape;
+    std::vector<uint8_t> bytes;
+    int64_t numel() const {
+        int64_t n = 1;
+        for (auto d : shape) n *= d;
+        return n;
+    }
+    const float * f32() const { return (const float *)bytes.data(); }
+};
+
+// Minimal .npy reader: v1/v2 headers, C order, little-endian <f4 or |u1.
+bool read_npy(const std::string & path, Npy & out) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return false;
+    std::vector<char> all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    if (all.size() < 12 || std::memcmp(all.data(), "\x93NUMPY", 6) != 0) return false;
+    const int major = (uint8_t)all[6];
+    size_t hlen, hstart;
+    if (major == 1) {
+        hlen = (uint8_t)all[8] | ((uint8_t)all[9] << 8);
+        hstart = 10;
+    } else {
+        hlen = (uint8_t)all[8] | ((uint8_t)all[9] << 8) | ((uint8_t)all[10] << 16) | ((size_t)(uint8_t)all[11] << 24);
+        hstart = 12;
+    }
+    std::string h(all.data() + hstart, hlen);
+    auto d = h.find("'descr': '");
+    if (d == std::string::npos || h.find("'fortran_order': False") == std::string::npos) return false;
+    out.descr = h.substr(d + 10, h.find('\'', d + 10) - d - 10);
+    auto s = h.find("'shape': (");
+    auto e = h.find(')', s);
+    std::string dims = h.substr(s + 10, e - s - 10);
+    out.shape.clear();
+    for (size_t p = 0; p < dims.size();) {
+        while (p < dims.size() && (dims[p] == ' ' || dims[p] == ',')) ++p;
+        if (p >= dims.size()) break;
+        out.shape.push_back(std::strtoll(dims.c_str() + p, nullptr, 10));
+        while (p < dims.size() && dims[p] != ',') ++p;
+    }
+    out.bytes.assign(all.begin() + hstart + hlen, all.end());
+    return true;
+}
+
+int g_failures = 0;
+double g_scale = 1.0;
+
+void compare(const char * what, const float * got, const float * want, int64_t n) {
+    double max_abs = 0, max_rel = 0, worst = 0;
+    int64_t bad = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        const double a = got[i], b = want[i], diff = std::fabs(a - b);
+        max_abs = std::max(max_abs, diff);
+        max_rel = std::max(max_rel, diff / std::max(1e-6, std::fabs(b)));
+        const double lim = g_scale * (1e-4 + 1e-3 * std::fabs(b));
+        worst = std::max(worst, diff / lim);
+        if (!(diff <= lim)) ++bad;
+    }
+    if (const char * dump = getenv("GGPT_TEST_DUMP")) {  // raw f32 of each compared output, for debugging
+        std::string f = std::string(dump) + "/" + what + ".f32";
+        std::ofstream(f, std::ios::binary).write((const char *)got, n * sizeof(float));
+    }
+    printf("  %-28s n=%-8lld max_abs=%.3g max_rel=%.3g worst/tol=%.3f %s\n", what, (long long)n, max_abs, max_rel, worst,
+           bad ? "FAIL" : "ok");
+    if (bad) ++g_failures;
+}
+
+double now_ms() {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+Npy load(const std::string & dir, const char * file) {
+    Npy a;
+    if (!read_npy(dir + "/" + file, a)) {
+        fprintf(stderr, "cannot read %s/%s\n", dir.c_str(), file);
+        exit(2);
+    }
+    return a;
+}
+
+void check(ggpt_status st, ggpt_context & ctx, const char * what) {
+    if (st != GGPT_OK) {
+        fprintf(stderr, "%s: %s: %s\n", what, ggpt_status_name(st), ctx.last_error.c_str());
+        exit(1);
+    }
+}
+
+std::vector<float> probe(ggpt_context & ctx, ggpt_media m, const void * input, int n, const char * name) {
+    int64_t n_out = 0, shape[4];
+    int32_t nd = 0;
+    std::vector<float> out;
+    ggpt_status st = ggpt_encode_probe(&ctx, m, input, n, name, nullptr, 0, &n_out, shape, &nd, nullptr);
+    if (st != GGPT_ERR_INVALID_ARGUMENT || n_out <= 0) check(st, ctx, name);
+    out.resize(n_out);
+    check(ggpt_encode_probe(&ctx, m, input, n, name, out.data(), n_out, &n_out, shape, &nd, nullptr), ctx, name);
+    return out;
+}
+
+void test_image(ggpt_context & ctx, const std::string & dir) {
+    for (const char * id : {"dog_image", "test1_jpeg"}) {
+        printf("image %s\n", id);
+        std::string p = std::string("image_") + id + "_";
+        Npy pix = load(dir, (p + "pixel_values.npy").c_str());
+        std::vector<float> out, shape;
+        std::vector<int64_t> sh;
+        double t0 = now_ms();
+        check(ggpt::encode_probe_pixels(&ctx, pix.f32(), "clip_select_hidden", out, sh, nullptr), ctx, "clip_select_hidden");
+        Npy want = load(dir, (p + "clip_hidden_layer_m2.npy").c_str());
+        compare("clip_select_hidden", out.data(), want.f32(), want.numel());
+        check(ggpt::encode_probe_pixels(&ctx, pix.f32(), "image_features", out, sh, nullptr), ctx, "image_features");
+        want = load(dir, (p + "clip_patch_features.npy").c_str());
+        compare("image_features", out.data(), want.f32(), want.numel());
+        want = load(dir, (p + "projected.npy").c_str());
+        out.assign(want.numel(), 0.0f);
+        double t1 = now_ms();
+        check(ggpt::encode_image_pixels(&ctx, pix.f32(), out.data(), nullptr), ctx, "encode_image_pixels");
+        double t2 = now_ms();
+        compare("projected", out.data(), want.f32(), want.numel());
+        printf("  time: encode %.1f ms (first probe call %.1f ms)\n", t2 - t1, t1 - t0);
+    }
+}
+
+void test_video(ggpt_context & ctx, const std::string & dir) {
+    printf("video test3_mp4\n");
+    Npy fr = load(dir, "video_test3_mp4_frames_u8.npy");  // [3, T, H, W]
+    const int64_t C = fr.shape[0], T = fr.shape[1], H = fr.shape[2], W = fr.shape[3];
+    std::vector<std::vector<uint8_t>> frames(T, std::vector<uint8_t>(H * W * 3));
+    for (int64_t c = 0; c < C; ++c)
+        for (int64_t t = 0; t < T; ++t)
+            for (int64_t i = 0; i < H * W; ++i) frames[t][i * 3 + c] = fr.bytes[(c * T + t) * H * W + i];
+    std::vector<const uint8_t *> ptrs;
+    for (auto & f : frames) ptrs.push_back(f.data());
+
+    Npy want = load(dir, "video_test3_mp4_eva_ln_vision_first2.npy");
+    auto got = probe(ctx, GGPT_MEDIA_VIDEO, ptrs.data(), 2, "eva_ln_vision");
+    compare("eva_ln_vision (2 frames)", got.data(), want.f32(), want.numel());
+    want = load(dir, "video_test3_mp4_qformer_first2.npy");
+    got = probe(ctx, GGPT_MEDIA_VIDEO, ptrs.data(), 2, "qformer");
+    compare("qformer (2 frames)", got.data(), want.f32(), want.numel());
+    want = load(dir, "video_test3_mp4_video_qformer.npy");
+    double t0 = now_ms();
+    got = probe(ctx, GGPT_MEDIA_VIDEO, ptrs.data(), (int)T, "video_qformer");
+    double t1 = now_ms();
+    compare("video_qformer", got.data(), want.f32(), want.numel());
+    want = load(dir, "video_test3_mp4_embeds.npy");
+    got.assign(want.numel(), 0.0f);
+    check(ggpt_encode_video(&ctx, ptrs.data(), (int)T, got.data(), nullptr), ctx, "encode_video");
+    double t2 = now_ms();
+    compare("projected", got.data(), want.f32(), want.numel());
+    printf("  time: %lld frames: probe %.1f ms, encode %.1f ms\n", (long long)T, t1 - t0, t2 - t1);
+}
+
+void test_audio(ggpt_context & ctx, const std::string & dir) {
+    printf("audio dog_audio\n");
+    Npy fb = load(dir, "audio_dog_audio_fbank.npy");  // [3, 1, 128, 204]
+    const int n = (int)fb.shape[0];
+    Npy want = load(dir, "audio_dog_audio_imagebind_feature.npy");
+    auto got = probe(ctx, GGPT_MEDIA_AUDIO, fb.f32(), n, "imagebind_feature");
+    compare("imagebind_feature", got.data(), want.f32(), want.numel());
+    want = load(dir, "audio_dog_audio_imagebind_finalout.npy");
+    got = probe(ctx, GGPT_MEDIA_AUDIO, fb.f32(), n, "imagebind_out");
+    compare("imagebind_out", got.data(), want.f32(), want.numel());
+    want = load(dir, "audio_dog_audio_embeds.npy");
+    got.assign(want.numel(), 0.0f);
+    double t0 = now_ms();
+    check(ggpt_encode_audio(&ctx, fb.f32(), n, got.data(), nullptr), ctx, "encode_audio");
+    double t1 = now_ms();
+    compare("projected", got.data(), want.f32(), want.numel());
+    printf("  time: encode %.1f ms\n", t1 - t0);
+}
+
+// ---- broken files ---------------------------------------------------------------------------
+
+// Writes a copy of src with one change applied to its metadata/tensors (data copied as is).
+template <class Edit>
+void write_variant(const std::string & src, const std::string & dst, Edit edit) {
+    ggml_context * data_ctx = nullptr;
+    gguf_init_params gp = {false, &data_ctx};
+    gguf_context * in = gguf_init_from_file(src.c_str(), gp);
+    gguf_context * out = gguf_init_empty();
+    gguf_set_kv(out, in);
+    ggml_init_params ip = {ggml_tensor_overhead() * 4096, nullptr, true};
+    ggml_context * meta = ggml_init(ip);
+    for (int64_t i = 0; i < gguf_get_n_tensors(in); ++i) {
+        ggml_tensor * t = ggml_get_tensor(data_ctx, gguf_get_tensor_name(in, i));
+        ggml_tensor * t2 = edit(out, meta, t);
+        if (t2) gguf_add_tensor(out, t2);
+    }
+    gguf_write_to_file(out, dst.c_str(), false);
+    gguf_free(out);
+    gguf_free(in);
+    ggml_free(meta);
+    ggml_free(data_ctx);
+}
+
+void expect_load_error(const std::string & path, ggpt_status want, const char * must_contain) {
+    ggpt_model m;
+    std::string err;
+    ggpt_status st = ggpt::encoders_load(&m, path.c_str(), false, nullptr, nullptr, err);
+    const bool ok = st == want && err.find(must_contain) != std::string::npos && err.find(path) != std::string::npos;
+    printf("  %-4s %s -> %s: %s\n", ok ? "ok" : "FAIL", path.substr(path.rfind('/') + 1).c_str(), ggpt_status_name(st),
+           err.c_str());
+    if (!ok) ++g_failures;
+}
+
+void test_bad_files(const std::string & good) {
+    printf("bad encoders files\n");
+    const std::string tmp = "/tmp/ggpt_test_enc_" + std::to_string((long long)now_ms());
+    // truncated: the tensor data section cut short
+    {
+        std::ifstream f(good, std::ios::binary);
+        std::vector<char> all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        std::ofstream(tmp + "_trunc.gguf", std::ios::binary).write(all.data(), all.size() - 1000);
+        expect_load_error(tmp + "_trunc.gguf", GGPT_ERR_FORMAT, "truncated");
+        std::ofstream(tmp + "_trunc_head.gguf", std::ios::binary).write(all.data(), 100);
+        expect_load_error(tmp + "_trunc_head.gguf", GGPT_ERR_FORMAT, "not a valid GGUF");
+    }
+    auto keep = [](gguf_context *, ggml_context *, ggml_tensor * t) { return t; };
+    // wrong shape: an attention weight transposed-size
+    write_variant(good, tmp + "_shape.gguf", [](gguf_context *, ggml_context * meta, ggml_tensor * t) {
+        if (std::string(t->name) != "eva.blk.0.ffn_up.weight") return t;
+        ggml_tensor * r = ggml_new_tensor_2d(meta, t->type, t->ne[1], t->ne[0]);
+        ggml_set_name(r, t->name);
+        r->data = t->data;
+        return r;
+    });
+    expect_load_error(tmp + "_shape.gguf", GGPT_ERR_FORMAT, "eva.blk.0.ffn_up.weight");
+    // missing tensor
+    write_variant(good, tmp + "_missing.gguf", [](gguf_context *, ggml_context *, ggml_tensor * t) {
+        return std::string(t->name) == "imagebind.blk.1.attn_bias_v" ? nullptr : t;
+    });
+    expect_load_error(tmp + "_missing.gguf", GGPT_ERR_FORMAT, "missing tensor 'imagebind.blk.1.attn_bias_v'");
+    // wrong key type
+    write_variant(good, tmp + "_keytype.gguf", [](gguf_context * out, ggml_context *, ggml_tensor * t) {
+        gguf_set_val_f32(out, "ggpt.clip.head_count", 2.0f);
+        return t;
+    });
+    expect_load_error(tmp + "_keytype.gguf", GGPT_ERR_FORMAT, "'ggpt.clip.head_count' has type FLOAT32");
+    // out-of-range key
+    write_variant(good, tmp + "_range.gguf", [](gguf_context * out, ggml_context *, ggml_tensor * t) {
+        gguf_set_val_u32(out, "ggpt.qformer.head_count", 0);
+        return t;
+    });
+    expect_load_error(tmp + "_range.gguf", GGPT_ERR_FORMAT, "ggpt.qformer.head_count");
+    // wrong type for a norm
+    write_variant(good, tmp + "_type.gguf", [](gguf_context *, ggml_context * meta, ggml_tensor * t) {
+        if (std::string(t->name) != "clip.pre_ln.weight") return t;
+        ggml_tensor * r = ggml_new_tensor_1d(meta, GGML_TYPE_F16, t->ne[0]);
+        ggml_set_name(r, t->name);
+        r->data = t->data;
+        return r;
+    });
+    expect_load_error(tmp + "_type.gguf", GGPT_ERR_FORMAT, "clip.pre_ln.weight");
+    // wrong architecture
+    write_variant(good, tmp + "_arch.gguf", [](gguf_context * out, ggml_context *, ggml_tensor * t) {
+        gguf_set_val_str(out, "general.architecture", "llama");
+        return t;
+    });
+    expect_load_error(tmp + "_arch.gguf", GGPT_ERR_FORMAT, "general.architecture");
+    write_variant(good, tmp + "_ok.gguf", keep);
+    {
+        ggpt_model m;
+        std::string err;
+        ggpt_status st = ggpt::encoders_load(&m, (tmp + "_ok.gguf").c_str(), false, nullptr, nullptr, err);
+        printf("  %-4s unchanged copy loads: %s %s\n", st == GGPT_OK ? "ok" : "FAIL", ggpt_status_name(st), err.c_str());
+        if (st != GGPT_OK) ++g_failures;
+    }
+    expect_load_error(tmp + "_does_not_exist.gguf", GGPT_ERR_IO, "cannot open");
+    for (const char * s : {"_trunc", "_trunc_head", "_shape", "_missing", "_keytype", "_range", "_type", "_arch", "_ok"})
+        std::remove((tmp + s + ".gguf").c_str());
+}
+
+void test_bad_inputs(ggpt_context & ctx) {
+    printf("bad inputs\n");
+    const auto & enc = *ctx.model->enc;
+    std::vector<float> out(8 * 4096 * 64);
+    auto expect = [&](const char * what, ggpt_status st, ggpt_status want) {
+        const bool ok = st == want;
+        printf("  %-4s %s -> %s: %s\n", ok ? "ok" : "FAIL", what, ggpt_status_name(st), ctx.last_error.c_str());
+        if (!ok) ++g_failures;
+    };
+    std::vector<uint8_t> frame(enc.video.hp.image_size * enc.video.hp.image_size * 3, 128);
+    std::vector<const uint8_t *> frames(enc.video.max_frames + 1, frame.data());
+    expect("0 frames", ggpt_encode_video(&ctx, frames.data(), 0, out.data(), nullptr), GGPT_ERR_INVALID_ARGUMENT);
+    expect("too many frames", ggpt_encode_video(&ctx, frames.data(), enc.video.max_frames + 1, out.data(), nullptr),
+           GGPT_ERR_INVALID_ARGUMENT);
+    frames[1] = nullptr;
+    expect("NULL frame", ggpt_encode_video(&ctx, frames.data(), 2, out.data(), nullptr), GGPT_ERR_INVALID_ARGUMENT);
+    frames[1] = frame.data();
+    std::vector<float> fb(3 * 128 * 204, 0.0f);
+    expect("0 clips", ggpt_encode_audio(&ctx, fb.data(), 0, out.data(), nullptr), GGPT_ERR_INVALID_ARGUMENT);
+    expect("99 clips", ggpt_encode_audio(&ctx, fb.data(), 99, out.data(), nullptr), GGPT_ERR_INVALID_ARGUMENT);
+    fb[77] = NAN;
+    expect("NaN fbank", ggpt_encode_audio(&ctx, fb.data(), 3, out.data(), nullptr), GGPT_ERR_INVALID_ARGUMENT);
+    fb[77] = 0;
+    ggpt_image_u8 img = {frame.data(), 0, 0, 0};
+    expect("0x0 image", ggpt_encode_image(&ctx, &img, out.data(), nullptr), GGPT_ERR_INVALID_ARGUMENT);
+    int64_t n_out = 0;
+    expect("unknown probe", ggpt_encode_probe(&ctx, GGPT_MEDIA_AUDIO, fb.data(), 3, "nope", out.data(), 1, &n_out,
+                                              nullptr, nullptr, nullptr),
+           GGPT_ERR_INVALID_ARGUMENT);
+    expect("probe cap too small", ggpt_encode_probe(&ctx, GGPT_MEDIA_AUDIO, fb.data(), 3, "projected", out.data(), 1,
+                                                    &n_out, nullptr, nullptr, nullptr),
+           GGPT_ERR_INVALID_ARGUMENT);
+    // still usable afterwards
+    expect("audio after errors", ggpt_encode_audio(&ctx, fb.data(), 3, out.data(), nullptr), GGPT_OK);
+    // abort
+    ggpt_encode_params p = ggpt_encode_default_params();
+    p.abort = [](void *) { return true; };
+    expect("aborted video", ggpt_encode_video(&ctx, frames.data(), 2, out.data(), &p), GGPT_ERR_ABORTED);
+    int calls = 0;
+    p.abort = nullptr;
+    p.progress = [](float, void * u) { return ++*(int *)u < 2; };
+    p.progress_user = &calls;
+    expect("progress returns false", ggpt_encode_audio(&ctx, fb.data(), 3, out.data(), &p), GGPT_ERR_ABORTED);
+    expect("video after abort", ggpt_encode_video(&ctx, frames.data(), 2, out.data(), nullptr), GGPT_OK);
+}
+
+}  // namespace
+
+int main(int argc, char ** argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s <encoders.gguf> [golden expected dir] [tolerance scale] [--bad-files] [--threads N] [--frames-per-batch N]\n", argv[0]);
+        return 2;
+    }
+    std::string path = argv[1];
+    std::string dir = argc > 2 && argv[2][0] != '-' ? std::string(argv[2]) : GGPT_GOLDEN_DIR;
+    if (argc > 3 && argv[3][0] != '-') g_scale = atof(argv[3]);
+    bool bad_files = false;
+    int threads = 2, fpb = 0;
+    for (int i = 2; i < argc; ++i) {
+        if (!strcmp(argv[i], "--bad-files")) bad_files = true;
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--frames-per-batch") && i + 1 < argc) fpb = atoi(argv[++i]);
+    }
+    ggpt_backend_init();
+    ggpt_model model;
+    model.params.use_mmap = true;
+    std::string err;
+    double t0 = now_ms();
+    ggpt_status st = ggpt::encoders_load(&model, path.c_str(), true, nullptr, nullptr, err);
+    if (st != GGPT_OK) {
+        fprintf(stderr, "load: %s: %s\n", ggpt_status_name(st), err.c_str());
+        return 1;
+    }
+    printf("loaded %s in %.1f ms on %s (%.2fM params)\n", path.c_str(), now_ms() - t0, model.enc->backend_name.c_str(),
+           model.enc->n_params / 1e6);
+    ggpt_context ctx;
+    ctx.model = &model;
+    ctx.params.n_threads = threads;
+    ctx.params.n_threads_batch = threads;
+    if (model.enc->has_media[GGPT_MEDIA_IMAGE]) test_image(ctx, dir);
+    if (fpb > 0) ggpt::encoder_state_set_frames_per_batch(&ctx, fpb);
+    if (model.enc->has_media[GGPT_MEDIA_VIDEO]) test_video(ctx, dir);
+    if (model.enc->has_media[GGPT_MEDIA_AUDIO]) test_audio(ctx, dir);
+    if (bad_files) {
+        test_bad_inputs(ctx);
+        test_bad_files(path);
+    }
+    printf("%s (%d failures)\n", g_failures ? "FAILED" : "PASSED", g_failures);
+    return g_failures ? 1 : 0;
+}
