@@ -75,10 +75,12 @@ int g_failures = 0;
 double g_scale = 1.0;
 
 void compare(const char * what, const float * got, const float * want, int64_t n) {
-    double max_abs = 0, max_rel = 0, worst = 0;
+    double max_abs = 0, max_rel = 0, worst = 0, se = 0, ss = 0;
     int64_t bad = 0;
     for (int64_t i = 0; i < n; ++i) {
         const double a = got[i], b = want[i], diff = std::fabs(a - b);
+        se += diff * diff;
+        ss += b * b;
         max_abs = std::max(max_abs, diff);
         max_rel = std::max(max_rel, diff / std::max(1e-6, std::fabs(b)));
         const double lim = g_scale * (1e-4 + 1e-3 * std::fabs(b));
@@ -89,8 +91,8 @@ void compare(const char * what, const float * got, const float * want, int64_t n
         std::string f = std::string(dump) + "/" + what + ".f32";
         std::ofstream(f, std::ios::binary).write((const char *)got, n * sizeof(float));
     }
-    printf("  %-28s n=%-8lld max_abs=%.3g max_rel=%.3g worst/tol=%.3f %s\n", what, (long long)n, max_abs, max_rel, worst,
-           bad ? "FAIL" : "ok");
+    printf("  %-28s n=%-8lld max_abs=%.3g max_rel=%.3g rms_err/rms=%.2g worst/tol=%.3f %s\n", what, (long long)n, max_abs,
+           max_rel, std::sqrt(se / std::max(ss, 1e-30)), worst, bad ? "FAIL" : "ok");
     if (bad) ++g_failures;
 }
 
@@ -345,11 +347,50 @@ void test_bad_inputs(ggpt_context & ctx) {
     expect("video after abort", ggpt_encode_video(&ctx, frames.data(), 2, out.data(), nullptr), GGPT_OK);
 }
 
+// Times each tower on synthetic inputs (any model size; no comparison).
+void bench(ggpt_context & ctx, int n_frames, int reps) {
+    const auto & enc = *ctx.model->enc;
+    std::vector<float> out((size_t)4096 * 8192);
+    auto timeit = [&](const char * what, auto fn) {
+        double best = 1e30;
+        for (int r = 0; r < reps; ++r) {
+            double t0 = now_ms();
+            check(fn(), ctx, what);
+            best = std::min(best, now_ms() - t0);
+        }
+        printf("  bench %-24s %10.1f ms (best of %d)\n", what, best, reps);
+    };
+    if (enc.has_media[GGPT_MEDIA_IMAGE]) {
+        const int64_t S = enc.clip.hp.image_size;
+        std::vector<float> px(3 * S * S);
+        for (size_t i = 0; i < px.size(); ++i) px[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+        out.resize(std::max<size_t>(out.size(), (size_t)enc.clip.hp.n_patches() * enc.llm_n_embd));
+        timeit("image (CLIP + proj)", [&] { return ggpt::encode_image_pixels(&ctx, px.data(), out.data(), nullptr); });
+    }
+    if (enc.has_media[GGPT_MEDIA_VIDEO]) {
+        const int64_t S = enc.video.hp.image_size;
+        std::vector<std::vector<uint8_t>> frames(n_frames, std::vector<uint8_t>(S * S * 3));
+        std::vector<const uint8_t *> ptrs;
+        for (int t = 0; t < n_frames; ++t) {
+            for (size_t i = 0; i < frames[t].size(); ++i) frames[t][i] = (uint8_t)((i * 7 + t * 13) & 255);
+            ptrs.push_back(frames[t].data());
+        }
+        char what[64];
+        snprintf(what, sizeof what, "video (%d frames)", n_frames);
+        timeit(what, [&] { return ggpt_encode_video(&ctx, ptrs.data(), n_frames, out.data(), nullptr); });
+    }
+    if (enc.has_media[GGPT_MEDIA_AUDIO]) {
+        std::vector<float> fb((size_t)enc.audio.n_clips * enc.audio.hp.n_mels * enc.audio.hp.target_len);
+        for (size_t i = 0; i < fb.size(); ++i) fb[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+        timeit("audio (ImageBind + QF)", [&] { return ggpt_encode_audio(&ctx, fb.data(), enc.audio.n_clips, out.data(), nullptr); });
+    }
+}
+
 }  // namespace
 
 int main(int argc, char ** argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s <encoders.gguf> [golden expected dir] [tolerance scale] [--bad-files] [--threads N] [--frames-per-batch N]\n", argv[0]);
+        fprintf(stderr, "usage: %s <encoders.gguf> [golden expected dir] [tolerance scale] [--bad-files] [--threads N] [--frames-per-batch N] [--only image|video|audio] [--bench N_FRAMES [--reps N]]\n", argv[0]);
         return 2;
     }
     std::string path = argv[1];
@@ -357,10 +398,15 @@ int main(int argc, char ** argv) {
     if (argc > 3 && argv[3][0] != '-') g_scale = atof(argv[3]);
     bool bad_files = false;
     int threads = 2, fpb = 0;
+    std::string only;
+    int bench_frames = 0, reps = 1;
     for (int i = 2; i < argc; ++i) {
         if (!strcmp(argv[i], "--bad-files")) bad_files = true;
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         if (!strcmp(argv[i], "--frames-per-batch") && i + 1 < argc) fpb = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        if (!strcmp(argv[i], "--bench") && i + 1 < argc) bench_frames = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
     }
     ggpt_backend_init();
     ggpt_model model;
@@ -378,10 +424,15 @@ int main(int argc, char ** argv) {
     ctx.model = &model;
     ctx.params.n_threads = threads;
     ctx.params.n_threads_batch = threads;
-    if (model.enc->has_media[GGPT_MEDIA_IMAGE]) test_image(ctx, dir);
+    if (bench_frames > 0) {
+        if (fpb > 0) ggpt::encoder_state_set_frames_per_batch(&ctx, fpb);
+        bench(ctx, bench_frames, reps);
+        return 0;
+    }
+    if (model.enc->has_media[GGPT_MEDIA_IMAGE] && (only.empty() || only == "image")) test_image(ctx, dir);
     if (fpb > 0) ggpt::encoder_state_set_frames_per_batch(&ctx, fpb);
-    if (model.enc->has_media[GGPT_MEDIA_VIDEO]) test_video(ctx, dir);
-    if (model.enc->has_media[GGPT_MEDIA_AUDIO]) test_audio(ctx, dir);
+    if (model.enc->has_media[GGPT_MEDIA_VIDEO] && (only.empty() || only == "video")) test_video(ctx, dir);
+    if (model.enc->has_media[GGPT_MEDIA_AUDIO] && (only.empty() || only == "audio")) test_audio(ctx, dir);
     if (bad_files) {
         test_bad_inputs(ctx);
         test_bad_files(path);

@@ -20,8 +20,13 @@ ggml_tensor * layer_norm(ggml_context * ctx, ggml_tensor * x, const NormW & n, f
 }
 
 ggml_tensor * linear(ggml_context * ctx, ggml_tensor * x, const LinearW & l) {
+    // one [n_in, T*B] matmul rather than B matmuls of T rows (the CPU sgemm runs per 2-D slice)
+    const int64_t T = x->ne[1], B = x->ne[2];
+    const bool flat = B > 1 && x->ne[3] == 1 && ggml_is_contiguous(x);
+    if (flat) x = ggml_reshape_2d(ctx, x, x->ne[0], T * B);
     x = ggml_mul_mat(ctx, l.w, x);
-    return l.b ? ggml_add(ctx, x, l.b) : x;
+    if (l.b) x = ggml_add(ctx, x, l.b);
+    return flat ? ggml_reshape_3d(ctx, x, x->ne[0], T, B) : x;
 }
 
 ggml_tensor * activation(ggml_context * ctx, ggml_tensor * x, Act act) {
@@ -37,8 +42,9 @@ ggml_tensor * activation(ggml_context * ctx, ggml_tensor * x, Act act) {
     return x;
 }
 
-ggml_tensor * attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head,
+ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head,
                         float scale) {
+    ggml_context * ctx = g.ctx;
     const int64_t W = q->ne[0], Tq = q->ne[1], Tk = k->ne[1], B = q->ne[2];
     const int64_t D = W / n_head;
     // split heads: [W, T, B] -> [D, H, T, B] -> [D, T, H, B]
@@ -46,7 +52,14 @@ ggml_tensor * attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k, gg
         t = ggml_view_4d(ctx, t, D, n_head, T, B, D * t->nb[0], t->nb[1], t->nb[2], 0);
         return ggml_permute(ctx, t, 0, 2, 1, 3);
     };
-    ggml_tensor * qh = heads(q, Tq);
+    if (g.flash_attn) {
+        // fused softmax(q k^T * scale) v with f32 accumulation; result [D, H, Tq, B]
+        ggml_tensor * o = ggml_flash_attn_ext(ctx, heads(q, Tq), heads(k, Tk), heads(v, Tk), nullptr, scale, 0.0f, 0.0f);
+        ggml_flash_attn_ext_set_prec(o, GGML_PREC_F32);
+        return ggml_reshape_3d(ctx, o, W, Tq, B);
+    }
+    // q contiguous per head so the CPU matmul can take its tiled sgemm path (it needs src1 contiguous)
+    ggml_tensor * qh = ggml_cont(ctx, heads(q, Tq));
     ggml_tensor * kh = heads(k, Tk);
     ggml_tensor * kq = ggml_mul_mat(ctx, kh, qh);  // [Tk, Tq, H, B]
     kq = ggml_soft_max_ext(ctx, kq, nullptr, scale, 0.0f);
@@ -64,7 +77,8 @@ ggml_tensor * ffn(ggml_context * ctx, ggml_tensor * x, const LinearW & up, const
     return linear(ctx, x, down);
 }
 
-ggml_tensor * vit_block(ggml_context * ctx, ggml_tensor * x, const VitBlockW & b, int n_head, float eps, Act act) {
+ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_head, float eps, Act act) {
+    ggml_context * ctx = g.ctx;
     const int64_t W = x->ne[0], T = x->ne[1], B = x->ne[2];
     ggml_tensor * h = layer_norm(ctx, x, b.ln1, eps);
     ggml_tensor *q, *k, *v;
@@ -85,7 +99,7 @@ ggml_tensor * vit_block(ggml_context * ctx, ggml_tensor * x, const VitBlockW & b
         v = ggml_concat(ctx, v, ggml_repeat_4d(ctx, ggml_reshape_3d(ctx, b.bias_v, W, 1, 1), W, 1, B, 1), 1);
     }
     const float scale = 1.0f / std::sqrt((float)(W / n_head));
-    ggml_tensor * a = attention(ctx, q, k, v, n_head, scale);
+    ggml_tensor * a = attention(g, q, k, v, n_head, scale);
     x = ggml_add(ctx, x, linear(ctx, a, b.out));
     h = layer_norm(ctx, x, b.ln2, eps);
     return ggml_add(ctx, x, ffn(ctx, h, b.up, b.down, act));

@@ -23,6 +23,7 @@ struct Graph {
     ggml_cgraph * gf = nullptr;
     std::unordered_map<const ggml_tensor *, int> marks;  // tensor -> index
     int n_marks = 0;
+    bool flash_attn = false;  // attention through ggml_flash_attn_ext (CPU graphs)
 
     // Records `t` as a progress point and names it.
     void mark(ggml_tensor * t);
@@ -40,7 +41,7 @@ ggml_tensor * activation(ggml_context * ctx, ggml_tensor * x, Act act);
 
 // Multi-head scaled dot-product attention without mask. q [W, Tq, B], k and v [W, Tk, B] (views
 // with contiguous rows are fine) -> [W, Tq, B]. scale multiplies q.k before the softmax.
-ggml_tensor * attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head,
+ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head,
                         float scale);
 
 // up -> activation -> down
@@ -48,7 +49,7 @@ ggml_tensor * ffn(ggml_context * ctx, ggml_tensor * x, const LinearW & up, const
 
 // Pre-LN block: x += out(attn(ln1(x))); x += ffn(ln2(x)). Fused qkv when b.qkv.w is set; the learned
 // bias_k/bias_v rows are appended to keys/values after projection when present.
-ggml_tensor * vit_block(ggml_context * ctx, ggml_tensor * x, const VitBlockW & b, int n_head, float eps, Act act);
+ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_head, float eps, Act act);
 
 // Conv2d with kernel == stride-sized windows and no padding, as im2col + one matmul.
 // img [W, H, C, B], kernel [k, k, C, OC] -> tokens [OC, OW*OH, B] (row-major over output rows).

@@ -18,7 +18,7 @@ ggml_tensor * build_clip(Graph & g, const ClipTower & c, ggml_tensor * pixels) {
 
     // encoder layers 0 .. n_block-1; the file holds exactly the layers up to hidden_states[-2]
     for (size_t i = 0; i < c.blocks.size(); ++i) {
-        x = vit_block(ctx, x, c.blocks[i], hp.n_head, hp.eps, act);
+        x = vit_block(g, x, c.blocks[i], hp.n_head, hp.eps, act);
         ggml_format_name(x, "clip.blk.%zu", i);
         g.mark(x);
     }

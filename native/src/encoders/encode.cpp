@@ -3,12 +3,15 @@
 // reused across calls, progress per block, abort through the CPU backend and between chunks.
 // Every argument is validated here, before anything reaches ggml.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <chrono>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -33,12 +36,18 @@ struct EncoderState {
     std::vector<uint8_t> graph_mem;  // metadata of the graph being built
     int n_threads = 1;
     int frames_per_batch = 0;  // EVA frames per graph (0 = from the memory budget)
+    bool flash_attn = false;   // fused attention (CPU only: the GPU kernels want f16 K/V)
+
+    // GGPT_ENC_PROFILE=1: time every node and print a per-op summary to stderr (development aid)
+    bool profile = false;
+    double t_last = 0;
+    std::map<std::string, std::pair<double, int>> prof;
 
     // the call in progress
     const ggpt_encode_params * params = nullptr;
     const Graph * graph = nullptr;
     float p0 = 0.0f, p1 = 1.0f;  // progress range of the running graph
-    bool aborted = false;
+    std::atomic<bool> aborted{false};  // set from ggml's worker threads too
 
     ~EncoderState() {
         if (sched) ggml_backend_sched_free(sched);
@@ -86,8 +95,29 @@ bool cpu_abort_cb(void * data) {
     return s->aborted;
 }
 
+double now_us() {
+    return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 bool eval_cb(ggml_tensor * t, bool ask, void * data) {
     EncoderState * s = (EncoderState *)data;
+    if (s->profile) {
+        if (ask) return true;
+        const double now = now_us();
+        std::string key = ggml_op_desc(t);
+        if (t->op == GGML_OP_MUL_MAT) key += std::string(" ") + ggml_type_name(t->src[0]->type) + (ggml_is_contiguous(t->src[0]) ? "" : " nc0") + (ggml_is_contiguous(t->src[1]) ? "" : " nc1");
+        if (t->op == GGML_OP_MUL_MAT && getenv("GGPT_ENC_PROFILE")[0] == '2') {
+            char b[128];
+            snprintf(b, sizeof b, " %lldx%lld @ %lldx%lldx%lldx%lld", (long long)t->src[0]->ne[0], (long long)t->src[0]->ne[1],
+                     (long long)t->src[1]->ne[0], (long long)t->src[1]->ne[1], (long long)t->src[1]->ne[2], (long long)t->src[1]->ne[3]);
+            key += b;
+        }
+        auto & e = s->prof[key];
+        e.first += now - s->t_last;
+        e.second += 1;
+        s->t_last = now;
+        return true;
+    }
     auto it = s->graph->marks.find(t);
     if (ask) return it != s->graph->marks.end();
     if (it == s->graph->marks.end()) return true;
@@ -123,6 +153,8 @@ ggpt_status ensure_state(ggpt_context * ctx) {
     s->sched = ggml_backend_sched_new(backends, nullptr, n, s->graph_size, false, false);
     if (!s->sched) return fail(ctx, GGPT_ERR_BACKEND, "encoders: cannot create the backend scheduler");
     s->graph_mem.resize(ggml_tensor_overhead() * s->graph_size + ggml_graph_overhead_custom(s->graph_size, false));
+    s->profile = getenv("GGPT_ENC_PROFILE") != nullptr;
+    if (const char * env = getenv("GGPT_ENC_FLASH_ATTN")) s->flash_attn = !s->gpu && atoi(env) != 0;
     if (const char * env = getenv("GGPT_ENC_FRAMES_PER_BATCH")) s->frames_per_batch = std::max(0, atoi(env));
     ctx->enc_state = std::move(s);
     return GGPT_OK;
@@ -135,6 +167,7 @@ struct GraphScope {
         ggml_init_params ip = {s.graph_mem.size(), s.graph_mem.data(), /*no_alloc*/ true};
         g.ctx = ggml_init(ip);
         g.gf = ggml_new_graph_custom(g.ctx, s.graph_size, false);
+        g.flash_attn = s.flash_attn;
     }
     ~GraphScope() { ggml_free(g.ctx); }
 };
@@ -179,9 +212,19 @@ ggpt_status compute(ggpt_context * ctx, Graph & g, std::initializer_list<Input> 
     s.graph = &g;
     s.p0 = p0;
     s.p1 = p1;
-    const bool watch = s.params->progress || s.params->abort;
+    const bool watch = s.params->progress || s.params->abort || s.profile;
     ggml_backend_sched_set_eval_callback(s.sched, watch ? eval_cb : nullptr, &s);
+    s.t_last = now_us();
     const ggml_status st = ggml_backend_sched_graph_compute(s.sched, g.gf);
+    if (s.profile) {
+        double total = 0;
+        for (auto & kv : s.prof) total += kv.second.first;
+        for (auto & kv : s.prof)
+            fprintf(stderr, "[profile] %-32s %6d x %10.1f ms (%4.1f%%)\n", kv.first.c_str(), kv.second.second, kv.second.first / 1000,
+                    100 * kv.second.first / total);
+        fprintf(stderr, "[profile] total %.1f ms\n", total / 1000);
+        s.prof.clear();
+    }
     ggml_backend_sched_set_eval_callback(s.sched, nullptr, nullptr);
     s.graph = nullptr;
     if (s.aborted || st == GGML_STATUS_ABORTED) return fail(ctx, GGPT_ERR_ABORTED, "encode aborted");

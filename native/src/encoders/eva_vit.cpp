@@ -18,7 +18,7 @@ ggml_tensor * build_eva_qformer(Graph & g, const VideoTower & v, ggml_tensor * f
 
     // blocks: fused qkv with bias cat(q_bias, 0, v_bias), q scaled by head_dim^-0.5, exact GELU
     for (size_t i = 0; i < v.blocks.size(); ++i) {
-        x = vit_block(ctx, x, v.blocks[i], hp.n_head, hp.eps, Act::gelu_erf);
+        x = vit_block(g, x, v.blocks[i], hp.n_head, hp.eps, Act::gelu_erf);
         ggml_format_name(x, "eva.blk.%zu", i);
         g.mark(x);
     }

@@ -20,7 +20,7 @@ ggml_tensor * build_imagebind(Graph & g, const AudioTower & a, ggml_tensor * fba
 
     // trunk: no pre-transformer LN for audio; blocks x += MHA(LN1 x); x += MLP(LN2 x)
     for (size_t i = 0; i < a.blocks.size(); ++i) {
-        x = vit_block(ctx, x, a.blocks[i], hp.n_head, hp.eps, Act::gelu_erf);
+        x = vit_block(g, x, a.blocks[i], hp.n_head, hp.eps, Act::gelu_erf);
         ggml_format_name(x, "imagebind.blk.%zu", i);
         g.mark(x);
     }

@@ -11,13 +11,14 @@ namespace ggpt {
 // One post-LN BERT layer of the Q-Former (query branch only): video_llama/models/Qformer.py BertLayer
 // with query_length == all tokens: self-attention, cross-attention where present, intermediate_query
 // / output_query. No masks (all-ones attention masks upstream).
-static ggml_tensor * qformer_block(ggml_context * ctx, ggml_tensor * h, const QFormerBlockW & b, ggml_tensor * enc,
+static ggml_tensor * qformer_block(Graph & g, ggml_tensor * h, const QFormerBlockW & b, ggml_tensor * enc,
                                    int n_head, float eps) {
+    ggml_context * ctx = g.ctx;
     const float scale = 1.0f / std::sqrt((float)(h->ne[0] / n_head));
-    ggml_tensor * a = attention(ctx, linear(ctx, h, b.q), linear(ctx, h, b.k), linear(ctx, h, b.v), n_head, scale);
+    ggml_tensor * a = attention(g, linear(ctx, h, b.q), linear(ctx, h, b.k), linear(ctx, h, b.v), n_head, scale);
     h = layer_norm(ctx, ggml_add(ctx, h, linear(ctx, a, b.o)), b.ln, eps);
     if (b.has_cross) {
-        a = attention(ctx, linear(ctx, h, b.xq), linear(ctx, enc, b.xk), linear(ctx, enc, b.xv), n_head, scale);
+        a = attention(g, linear(ctx, h, b.xq), linear(ctx, enc, b.xk), linear(ctx, enc, b.xv), n_head, scale);
         h = layer_norm(ctx, ggml_add(ctx, h, linear(ctx, a, b.xo)), b.xln, eps);
     }
     return layer_norm(ctx, ggml_add(ctx, h, ffn(ctx, h, b.up, b.down, Act::gelu_erf)), b.ffn_ln, eps);
@@ -32,7 +33,7 @@ ggml_tensor * qformer(Graph & g, const QFormerW & q, ggml_tensor * enc, const ch
     if (B > 1) h = ggml_repeat_4d(ctx, h, hp.n_embd, hp.n_query, B, 1);
     else h = ggml_reshape_3d(ctx, h, hp.n_embd, hp.n_query, 1);
     for (size_t i = 0; i < q.blocks.size(); ++i) {
-        h = qformer_block(ctx, h, q.blocks[i], enc, hp.n_head, hp.eps);
+        h = qformer_block(g, h, q.blocks[i], enc, hp.n_head, hp.eps);
         ggml_format_name(h, "%s.blk.%zu", name, i);
         g.mark(h);
     }
