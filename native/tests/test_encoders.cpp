@@ -266,7 +266,7 @@ void test_bad_files(const std::string & good) {
         gguf_set_val_f32(out, "ggpt.clip.head_count", 2.0f);
         return t;
     });
-    expect_load_error(tmp + "_keytype.gguf", GGPT_ERR_FORMAT, "'ggpt.clip.head_count' has type FLOAT32");
+    expect_load_error(tmp + "_keytype.gguf", GGPT_ERR_FORMAT, "'ggpt.clip.head_count' has type f32");
     // out-of-range key
     write_variant(good, tmp + "_range.gguf", [](gguf_context * out, ggml_context *, ggml_tensor * t) {
         gguf_set_val_u32(out, "ggpt.qformer.head_count", 0);

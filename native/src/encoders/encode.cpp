@@ -12,6 +12,8 @@
 #include <string>
 #include <chrono>
 #include <map>
+#include <new>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -510,18 +512,22 @@ ggpt_status encode_probe_pixels(ggpt_context * ctx, const float * pixels, const 
 
 using namespace ggpt;
 
-extern "C" {
 
-ggpt_encode_params ggpt_encode_default_params(void) {
-    ggpt_encode_params p;
-    p.abort = nullptr;
-    p.abort_user = nullptr;
-    p.progress = nullptr;
-    p.progress_user = nullptr;
-    return p;
+// No C++ exception crosses the C API: allocation failures become GGPT_ERR_OUT_OF_MEMORY.
+template <class F>
+static ggpt_status guarded(ggpt_context * ctx, F && f) {
+    try {
+        return f();
+    } catch (const std::bad_alloc &) {
+        if (ctx) ctx->last_error = "encoders: out of memory";
+        return GGPT_ERR_OUT_OF_MEMORY;
+    } catch (const std::exception & e) {
+        if (ctx) ctx->last_error = std::string("encoders: ") + e.what();
+        return GGPT_ERR_INTERNAL;
+    }
 }
 
-ggpt_status ggpt_encode_image(ggpt_context * ctx, const ggpt_image_u8 * image, float * out,
+static ggpt_status ggpt_encode_image_impl(ggpt_context * ctx, const ggpt_image_u8 * image, float * out,
                               const ggpt_encode_params * params) {
     if (!ctx) return GGPT_ERR_INVALID_ARGUMENT;
     ggpt_status st = check_tower(ctx, GGPT_MEDIA_IMAGE);
@@ -534,7 +540,7 @@ ggpt_status ggpt_encode_image(ggpt_context * ctx, const ggpt_image_u8 * image, f
     return run_image(ctx, pixels.data(), out, nullptr);
 }
 
-ggpt_status ggpt_encode_video(ggpt_context * ctx, const uint8_t * const * frames, int32_t n_frames, float * out,
+static ggpt_status ggpt_encode_video_impl(ggpt_context * ctx, const uint8_t * const * frames, int32_t n_frames, float * out,
                               const ggpt_encode_params * params) {
     if (!ctx) return GGPT_ERR_INVALID_ARGUMENT;
     ggpt_status st = check_tower(ctx, GGPT_MEDIA_VIDEO);
@@ -546,7 +552,7 @@ ggpt_status ggpt_encode_video(ggpt_context * ctx, const uint8_t * const * frames
     return run_video(ctx, frames, n_frames, out, nullptr);
 }
 
-ggpt_status ggpt_encode_audio(ggpt_context * ctx, const float * fbank, int32_t n_clips, float * out,
+static ggpt_status ggpt_encode_audio_impl(ggpt_context * ctx, const float * fbank, int32_t n_clips, float * out,
                               const ggpt_encode_params * params) {
     if (!ctx) return GGPT_ERR_INVALID_ARGUMENT;
     ggpt_status st = check_tower(ctx, GGPT_MEDIA_AUDIO);
@@ -558,7 +564,7 @@ ggpt_status ggpt_encode_audio(ggpt_context * ctx, const float * fbank, int32_t n
     return run_audio(ctx, fbank, n_clips, out, nullptr);
 }
 
-ggpt_status ggpt_encode_probe(ggpt_context * ctx, ggpt_media media, const void * input, int32_t n_items,
+static ggpt_status ggpt_encode_probe_impl(ggpt_context * ctx, ggpt_media media, const void * input, int32_t n_items,
                               const char * name, float * out, int64_t cap, int64_t * n_out, int64_t shape[4],
                               int32_t * n_dims, const ggpt_encode_params * params) {
     if (!ctx) return GGPT_ERR_INVALID_ARGUMENT;
@@ -598,6 +604,40 @@ ggpt_status ggpt_encode_probe(ggpt_context * ctx, ggpt_media media, const void *
                     (long long)numel);
     std::memcpy(out, probe.data.data(), numel * sizeof(float));
     return GGPT_OK;
+}
+
+extern "C" {
+
+ggpt_encode_params ggpt_encode_default_params(void) {
+    ggpt_encode_params p;
+    p.abort = nullptr;
+    p.abort_user = nullptr;
+    p.progress = nullptr;
+    p.progress_user = nullptr;
+    return p;
+}
+
+ggpt_status ggpt_encode_image(ggpt_context * ctx, const ggpt_image_u8 * image, float * out,
+                              const ggpt_encode_params * params) {
+    return guarded(ctx, [&] { return ggpt_encode_image_impl(ctx, image, out, params); });
+}
+
+ggpt_status ggpt_encode_video(ggpt_context * ctx, const uint8_t * const * frames, int32_t n_frames, float * out,
+                              const ggpt_encode_params * params) {
+    return guarded(ctx, [&] { return ggpt_encode_video_impl(ctx, frames, n_frames, out, params); });
+}
+
+ggpt_status ggpt_encode_audio(ggpt_context * ctx, const float * fbank, int32_t n_clips, float * out,
+                              const ggpt_encode_params * params) {
+    return guarded(ctx, [&] { return ggpt_encode_audio_impl(ctx, fbank, n_clips, out, params); });
+}
+
+ggpt_status ggpt_encode_probe(ggpt_context * ctx, ggpt_media media, const void * input, int32_t n_items,
+                              const char * name, float * out, int64_t cap, int64_t * n_out, int64_t shape[4],
+                              int32_t * n_dims, const ggpt_encode_params * params) {
+    return guarded(ctx, [&] {
+        return ggpt_encode_probe_impl(ctx, media, input, n_items, name, out, cap, n_out, shape, n_dims, params);
+    });
 }
 
 const char * ggpt_probe_names(ggpt_media media) {

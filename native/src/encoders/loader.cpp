@@ -8,6 +8,8 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <new>
+#include <stdexcept>
 #include <set>
 #include <string>
 #include <vector>
@@ -470,8 +472,8 @@ void encoders_free(Encoders * enc) {
     delete enc;
 }
 
-ggpt_status encoders_load(ggpt_model * model, const char * path, bool on_gpu, ggpt_progress_fn progress,
-                          void * progress_user, std::string & err) {
+static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, bool on_gpu, ggpt_progress_fn progress,
+                                      void * progress_user, std::string & err) {
     Loader L;
     L.path = path ? path : "";
     FILE * f = path ? fopen(path, "rb") : nullptr;
@@ -659,6 +661,19 @@ ggpt_status encoders_load(ggpt_model * model, const char * path, bool on_gpu, gg
         model->enc = std::move(enc);
     }
     return GGPT_OK;
+}
+
+ggpt_status encoders_load(ggpt_model * model, const char * path, bool on_gpu, ggpt_progress_fn progress,
+                          void * progress_user, std::string & err) {
+    try {
+        return encoders_load_impl(model, path, on_gpu, progress, progress_user, err);
+    } catch (const std::bad_alloc &) {
+        err = std::string("encoders file ") + (path ? path : "") + ": out of memory while loading";
+        return GGPT_ERR_OUT_OF_MEMORY;
+    } catch (const std::exception & e) {
+        err = std::string("encoders file ") + (path ? path : "") + ": " + e.what();
+        return GGPT_ERR_INTERNAL;
+    }
 }
 
 }  // namespace ggpt
