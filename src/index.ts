@@ -16,7 +16,22 @@ export type {
   ModelInfo,
   StopReason,
   Timings,
+  GroundOptions,
+  GroundProgress,
+  GroundResult,
+  GroundTimings,
+  ImageGeometry,
+  MediaOptions,
+  Embedding,
+  ChatMedia,
+  ChatOptions,
 } from './model';
+export { Chat } from './chat';
+export { DEFAULT_FEATURE_CACHE_BYTES } from './features';
+export { decodeImage, decodeVideo, decodeAudio, probeVideo, sampleIndices, paddedSquare, drawBoxes, drawVideoStrip, drawWaveform } from './media/index';
+export type { ImageInput, RawImage, VideoInput, RawVideo, AudioInput, RawAudio, DecodedImage, DecodedVideo, DecodedAudio, VideoInfo } from './media/index';
+export { parseBoxes, parseSpans } from './parse/index';
+export type { Box, BoxFlag, GroundedBox, ParsedBoxes, GroundedSpan, SpanFlag, ParsedSpans } from './parse/index';
 export { SYSTEM_PROMPT, SEPARATOR, promptText, mediaBlocks, planSpans } from './prompt';
 export type { ChatTurn, MediaKind, PlannedSpan, PromptInput } from './prompt';
 import { native } from './native';

@@ -16,6 +16,15 @@ import {
   type NativeSpan,
   type NativeStopReason,
 } from './native';
+import { Chat } from './chat';
+import { kChatTurn, kPrepare } from './internal';
+import { DEFAULT_FEATURE_CACHE_BYTES, FeatureCache, contentHash, idFromHash, type MediaFeatures } from './features';
+import { decodeAudio, type AudioInput, type DecodeAudioOptions, type DecodedAudio } from './media/audio';
+import { decodeImage, paddedSquare, type DecodedImage, type ImageInput } from './media/image';
+import { decodeVideo, type DecodedVideo, type VideoInput } from './media/video';
+import { parseBoxes, type GroundedBox } from './parse/boxes';
+import type { MalformedLiteral } from './parse/literals';
+import { parseSpans, type GroundedSpan } from './parse/spans';
 import { SEPARATOR, checkUserText, planSpans, promptText, type ChatTurn, type MediaKind, type PlannedSpan } from './prompt';
 import { SerialQueue } from './util/queue';
 import {
@@ -149,6 +158,11 @@ export interface LoadModelOptions {
   signal?: AbortSignal;
   /** Installs a process-wide log sink first (see {@link setLogger}; level 'warn'). */
   logger?: Logger;
+  /**
+   * Bytes of projected features kept per model so that questions about the same image, video
+   * or sound encode it once (least recently used first out). Default 128 MiB; 0 disables it.
+   */
+  featureCacheBytes?: number;
 }
 
 /** Options of {@link Model.generate}. */
@@ -304,6 +318,7 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
   const flashAttn = oneOf(o.flashAttn, 'options.flashAttn', ['auto', 'on', 'off'] as const, 'auto');
   if (signal?.aborted) throw abortError(signal);
   const loadEncoders = optionalBoolean(o.loadEncoders, 'options.loadEncoders', true);
+  const featureCacheBytes = optionalInteger(o.featureCacheBytes, 'options.featureCacheBytes', 0, Number.MAX_SAFE_INTEGER, DEFAULT_FEATURE_CACHE_BYTES);
   const resolved = resolveFiles(o.model);
   const files: ModelFiles = loadEncoders ? resolved : { llm: resolved.llm };
   if (logger) setLogger(logger);
@@ -344,8 +359,137 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
     await nm.dispose();
     throw abortError(signal);
   }
-  return new Model(nm, files);
+  return new Model(nm, files, featureCacheBytes);
 }
+
+
+// ---- grounding -------------------------------------------------------------------------------------
+
+/** Progress of a grounding call, by stage. `fraction` is the stage's own progress in [0, 1]. */
+export interface GroundProgress {
+  stage: 'decode' | 'encode' | 'prompt' | 'generate';
+  fraction: number;
+  /** The media item being decoded or encoded. */
+  media?: MediaKind;
+}
+
+/** Options of the media decoders, shared by the grounding calls. */
+export interface MediaOptions {
+  /** Largest accepted image (or video frame) in pixels, width x height. Default 268,402,689 (0x3FFF²); false: no limit. */
+  limitInputPixels?: number | false;
+  /** ffmpeg to use for video and audio files (default: `FFMPEG_PATH`, then ffmpeg-static, then `ffmpeg` on PATH). */
+  ffmpegPath?: string;
+  /** ffprobe to use (default: `FFPROBE_PATH`, then next to ffmpeg, then `ffprobe` on PATH). */
+  ffprobePath?: string;
+  /** Frames sampled from a video at most (1-64, default 64 as upstream; the model's tower takes up to 64). */
+  maxFrames?: number;
+}
+
+/** Options of {@link Model.groundImage}, {@link Model.groundVideo}, {@link Model.groundAudio} and {@link Chat.send}. */
+export interface GroundOptions extends GenerateOptions, MediaOptions {
+  /** Stage progress (decode, encode, prompt, generate). */
+  onProgress?: (progress: GroundProgress) => void;
+}
+
+/** Time per stage in milliseconds, and throughput. */
+export interface GroundTimings extends Timings {
+  /** Decoding the media files (sharp, ffmpeg). */
+  decodeMs: number;
+  /** Preprocessing in the core before the towers (image pad+resize, audio resampling+fbank). */
+  preprocessMs: number;
+  /** Running the towers (0 when every item came from the feature cache). */
+  encodeMs: number;
+  /** Media items whose features came from the cache. */
+  cachedMedia: number;
+  /** Whole call. */
+  totalMs: number;
+}
+
+/** Geometry of the image the boxes refer to (SPEC §2: the padded square). */
+export interface ImageGeometry {
+  /** Size of the image as displayed (EXIF orientation applied). */
+  width: number;
+  height: number;
+  /** Side of the padded square, max(width, height). */
+  side: number;
+  /** Where the image sits in the square: ((side - width) // 2, (side - height) // 2). */
+  offsetX: number;
+  offsetY: number;
+}
+
+/** What a grounding call returns. */
+export interface GroundResult {
+  /** The model's answer as written (box and span literals included), trimmed. */
+  text: string;
+  /** The answer with box/span literals removed. */
+  answer: string;
+  /** Boxes mapped to the image (image and sound-localisation calls; else empty). */
+  boxes: GroundedBox[];
+  /** Time spans (video calls; else empty). */
+  segments: GroundedSpan[];
+  /** Generated token ids (stop/EOS token included). */
+  tokens: number[];
+  stopReason: StopReason;
+  timings: GroundTimings;
+  /** The untrimmed generated text and the literals that could not be parsed (kept out of boxes/segments). */
+  raw: { text: string; malformed: MalformedLiteral[] };
+  /** The image the boxes refer to. */
+  image?: ImageGeometry;
+  /** The video the segments refer to. */
+  video?: { duration: number; frameCount: number; fps: number; sampledFrames: number[]; times: number[] };
+  /** The sound: duration, rate, channels, and the three clip windows the tower saw. */
+  audio?: { duration: number; sampleRate: number; channels: number; clips: { start: number; end: number }[]; padded: boolean };
+}
+
+/** Features of one media item as {@link Model.embedImage} & co. return them. */
+export interface Embedding {
+  /** rows x embeddingSize floats, row-major: the LLM input embeddings that replace the patch tokens. */
+  data: Float32Array;
+  /** [rows, embeddingSize]: [576, 4096] image, [64, 4096] video, [8, 4096] audio for GroundingGPT-7B. */
+  shape: [number, number];
+}
+
+/** Media of a conversation: at most one of each kind, all in the first user turn (SPEC §5). */
+export interface ChatMedia {
+  image?: ImageInput;
+  video?: VideoInput;
+  audio?: AudioInput;
+}
+
+/** Options of {@link Model.createChat}. */
+export interface ChatOptions extends ChatMedia, MediaOptions {
+  /** Earlier turns to resume a conversation. */
+  history?: readonly ChatTurn[];
+  /** System text of the template (default: upstream's). */
+  system?: string;
+}
+
+/** Media decoded once and ready for the towers. */
+interface PreparedMedia {
+  image?: { decoded: DecodedImage; geometry: ImageGeometry };
+  video?: DecodedVideo;
+  audio?: { decoded: DecodedAudio; fbank: Float32Array; info: GroundResult['audio'] & object; hash: string };
+  decodeMs: number;
+  preprocessMs: number;
+}
+
+const GROUND_KINDS: readonly MediaKind[] = ['image', 'video', 'audio'];
+
+
+/** Validates the media-decoding options. */
+function parseMediaOptions(o: Record<string, unknown>): MediaOptions {
+  const out: MediaOptions = {};
+  if (o.limitInputPixels !== undefined) {
+    if (o.limitInputPixels !== false) integer(o.limitInputPixels, 'options.limitInputPixels', 1, Number.MAX_SAFE_INTEGER);
+    out.limitInputPixels = o.limitInputPixels as number | false;
+  }
+  if (o.ffmpegPath !== undefined) out.ffmpegPath = string(o.ffmpegPath, 'options.ffmpegPath');
+  if (o.ffprobePath !== undefined) out.ffprobePath = string(o.ffprobePath, 'options.ffprobePath');
+  if (o.maxFrames !== undefined) out.maxFrames = integer(o.maxFrames, 'options.maxFrames', 1, 64);
+  return out;
+}
+
+const now = () => performance.now();
 
 // ---- Model -----------------------------------------------------------------------------------------
 
@@ -369,15 +513,17 @@ export class Model {
   #disposed = false;
   #disposing: Promise<void> | undefined;
   #running: NativeCancel | undefined;
+  readonly #cache: FeatureCache;
 
   /** The files the model was loaded from. */
   readonly files: Readonly<ModelFiles>;
 
   /** @internal use {@link loadModel} */
-  constructor(nativeModel: NativeModel, files: ModelFiles) {
+  constructor(nativeModel: NativeModel, files: ModelFiles, featureCacheBytes = DEFAULT_FEATURE_CACHE_BYTES) {
     this.#native = nativeModel;
     this.#info = nativeModel.info() as NativeModelInfo;
     this.files = Object.freeze({ ...files });
+    this.#cache = new FeatureCache(featureCacheBytes);
   }
 
   /** Sizes, backends, memory. */
@@ -539,6 +685,104 @@ export class Model {
     return { result, [Symbol.asyncIterator]: () => iterator };
   }
 
+
+  /**
+   * Asks about an image: boxes `[x1, y1, x2, y2]` in the answer are mapped to pixels of the
+   * original image (as displayed: EXIF orientation applied).
+   *
+   * ```ts
+   * const r = await model.groundImage('photo.jpg', 'Where is the dog? Answer with [x1, y1, x2, y2].');
+   * for (const b of r.boxes) console.log(b.phrase, b.box);
+   * ```
+   *
+   * @param image - a path, the bytes of an encoded file, a sharp instance, or raw pixels
+   *   `{ data, width, height, channels }`
+   * @param prompt - the user's turn, verbatim
+   * @throws InvalidInputError for a bad image or options, AbortError, DisposedError
+   */
+  async groundImage(image: ImageInput, prompt: string, options?: GroundOptions): Promise<GroundResult> {
+    return this.#ground({ image }, prompt, options);
+  }
+
+  /**
+   * Asks about a video (64 frames sampled as upstream): `{s, e}` spans in the answer become
+   * segments in seconds.
+   *
+   * @param video - a path, or raw frames `{ frames: [{ data, width, height, channels }], fps?, duration? }`
+   * @throws InvalidInputError, FFmpegNotFoundError (a file and no ffmpeg), AbortError, DisposedError
+   */
+  async groundVideo(video: VideoInput, prompt: string, options?: GroundOptions): Promise<GroundResult> {
+    return this.#ground({ video }, prompt, options);
+  }
+
+  /**
+   * Asks about a sound. With `options.image` it localises the source: the prompt holds the sound
+   * block then the image block (SPEC §5) and the result carries boxes mapped to that image
+   * exactly like {@link groundImage}.
+   *
+   * @param audio - a path, the bytes of an encoded file, or raw PCM `{ samples, sampleRate }`
+   * @throws InvalidInputError, FFmpegNotFoundError, AbortError, DisposedError
+   */
+  async groundAudio(audio: AudioInput, prompt: string, options?: GroundOptions & { image?: ImageInput }): Promise<GroundResult> {
+    const o = optionsObject(options);
+    const media: ChatMedia = o.image === undefined ? { audio } : { audio, image: o.image as ImageInput };
+    return this.#ground(media, prompt, options);
+  }
+
+  /** Projected image features ([576, embeddingSize] for GroundingGPT-7B): what replaces the `<im_patch>` tokens. */
+  async embedImage(image: ImageInput, options?: MediaOptions & { signal?: AbortSignal }): Promise<Embedding> {
+    return this.#embed('image', { image }, options);
+  }
+
+  /** Projected video features ([64, embeddingSize]). */
+  async embedVideo(video: VideoInput, options?: MediaOptions & { signal?: AbortSignal }): Promise<Embedding> {
+    return this.#embed('video', { video }, options);
+  }
+
+  /** Projected sound features ([8, embeddingSize]). */
+  async embedAudio(audio: AudioInput, options?: MediaOptions & { signal?: AbortSignal }): Promise<Embedding> {
+    return this.#embed('audio', { audio }, options);
+  }
+
+  /**
+   * A multi-turn conversation about optional media (decoded once, encoded once; the KV cache
+   * keeps earlier turns). `history` resumes a conversation.
+   *
+   * ```ts
+   * const chat = model.createChat({ image: 'street.jpg' });
+   * const a = await chat.send('What is in this picture?');
+   * const b = await chat.send('Where is the red car? Answer with [x1, y1, x2, y2].');
+   * ```
+   */
+  createChat(options?: ChatOptions): Chat {
+    this.#alive();
+    const o = optionsObject(options);
+    const media: ChatMedia = {};
+    for (const k of GROUND_KINDS) if (o[k] !== undefined) (media as Record<string, unknown>)[k] = o[k];
+    const conv = this.#parseConversation(o);
+    const mediaOptions = parseMediaOptions(o);
+    for (const k of GROUND_KINDS) if (media[k] !== undefined) this.#requireTower(k);
+    return new Chat(this, media, mediaOptions, conv.history, conv.system);
+  }
+
+  /** @internal one turn of a {@link Chat}: media decoded once (prepared), history given. */
+  [kChatTurn](
+    media: ChatMedia,
+    prepared: () => Promise<PreparedMedia>,
+    text: string,
+    options: GroundOptions | undefined,
+    history: readonly ChatTurn[],
+    system: string | undefined,
+  ): Promise<GroundResult> {
+    const o = { ...optionsObject(options), history, ...(system !== undefined ? { system } : {}) };
+    return this.#ground(media, text, o, prepared);
+  }
+
+  /** @internal decodes chat media once. */
+  [kPrepare](media: ChatMedia, options: MediaOptions, signal?: AbortSignal, onProgress?: (p: GroundProgress) => void): Promise<PreparedMedia> {
+    return this.#prepare(media, options, signal, onProgress);
+  }
+
   /**
    * Frees the model. Safe at any time: a running call is cancelled and rejects with
    * DisposedError, queued calls reject with DisposedError; resolves once the native memory is
@@ -647,7 +891,14 @@ export class Model {
     onToken: ((piece: string, token: number) => void) | undefined,
     onStart?: (cancel: NativeCancel) => void,
   ): Promise<GenerateResult> {
-    const { signal } = parsed;
+    return this.#task(parsed.signal, async (cancel) => (await this.#evaluate(parsed, cancel, onToken)).result, onStart);
+  }
+
+  /**
+   * Runs `body` as one queued task with a native cancel flag linked to `signal`; maps native
+   * errors to the typed ones.
+   */
+  #task<T>(signal: AbortSignal | undefined, body: (cancel: NativeCancel) => Promise<T>, onStart?: (cancel: NativeCancel) => void): Promise<T> {
     return this.#queue.run(
       async () => {
         if (this.#disposed) throw new DisposedError();
@@ -655,10 +906,10 @@ export class Model {
         this.#running = cancel;
         onStart?.(cancel);
         try {
-          return await this.#evaluate(parsed, cancel, onToken);
+          return await body(cancel);
         } catch (err) {
           if (this.#disposed) throw new DisposedError();
-          if (signal?.aborted && errorCode(err) === 'ABORTED') throw abortError(signal);
+          if (signal?.aborted && (errorCode(err) === 'ABORTED' || err instanceof AbortError)) throw abortError(signal);
           throw mapNativeError(err, signal);
         } finally {
           unlink();
@@ -674,10 +925,17 @@ export class Model {
     parsed: ParsedGenerate,
     cancel: NativeCancel,
     onToken: ((piece: string, token: number) => void) | undefined,
-  ): Promise<GenerateResult> {
+    features: readonly MediaFeatures[] = [],
+  ): Promise<{ result: GenerateResult; raw: string }> {
     const { signal } = parsed;
-    const text = promptText({ system: parsed.system, history: parsed.history, user: parsed.user, mediaRows: this.#mediaRows() });
-    const spans = this.#spansFor(text);
+    const text = promptText({
+      system: parsed.system,
+      history: parsed.history,
+      user: parsed.user,
+      media: features.map((f) => f.kind),
+      mediaRows: this.#mediaRows(),
+    });
+    const spans = this.#spansFor(text, features);
     const evalResult = await this.#native.prompt(spans, cancel, parsed.onPromptProgress);
     const gen: NativeGenerateResult = await this.#native.generate(
       parsed.native,
@@ -690,7 +948,7 @@ export class Model {
     }
     const promptTokens = evalResult.nEvaluated;
     const generated = gen.tokens.length;
-    return {
+    const result: GenerateResult = {
       text: gen.text.trim(),
       tokens: Array.from(gen.tokens),
       stopReason: gen.stopReason as NativeStopReason,
@@ -704,16 +962,221 @@ export class Model {
         generateTokensPerSecond: gen.ms > 0 ? (generated * 1000) / gen.ms : 0,
       },
     };
+    return { result, raw: gen.text };
   }
 
-  /** Token spans of a text-only prompt (media placeholders are rejected: no features here). */
-  #spansFor(text: string): NativeSpan[] {
+  /** Native spans of a prompt: token runs, and the feature rows of each media placeholder. */
+  #spansFor(text: string, features: readonly MediaFeatures[] = []): NativeSpan[] {
     const ids = this.#native.tokenize(text, true, true);
     const t = this.#info.mediaTokens;
     const planned: PlannedSpan[] = planSpans(ids, { image: t[0][0], video: t[1][0], audio: t[2][0] });
     return planned.map((s) => {
-      if ('media' in s) throw new InvalidInputError(`This prompt needs ${s.media} features, which generate() does not take`);
-      return { tokens: s.tokens };
+      if (!('media' in s)) return { tokens: s.tokens };
+      const f = features.find((x) => x.kind === s.media);
+      if (!f) throw new InvalidInputError(`This prompt needs ${s.media} features, which this call does not have`);
+      if (f.rows !== s.rows) throw new InvalidInputError(`The ${s.media} block has ${s.rows} placeholders but the tower gave ${f.rows} rows`);
+      return { embd: f.data, rows: f.rows, id: f.id };
     });
   }
+
+  #requireTower(kind: MediaKind): void {
+    const m = GROUND_KINDS.indexOf(kind);
+    if (!this.#info.hasMedia[m]) {
+      throw new InvalidInputError(
+        this.files.encoders === undefined
+          ? `This model was loaded without encoders.gguf, so it cannot take ${kind} input`
+          : `${this.files.encoders} has no ${kind} tower`,
+      );
+    }
+  }
+
+  /** Decodes (and, for sound, preprocesses) the media of a call; no native model work. */
+  async #prepare(media: ChatMedia, options: MediaOptions, signal?: AbortSignal, onProgress?: (p: GroundProgress) => void): Promise<PreparedMedia> {
+    const t0 = now();
+    const out: PreparedMedia = { decodeMs: 0, preprocessMs: 0 };
+    const check = () => {
+      if (signal?.aborted) throw abortError(signal);
+      this.#alive();
+    };
+    check();
+    if (media.audio !== undefined) {
+      onProgress?.({ stage: 'decode', fraction: 0, media: 'audio' });
+      const decodeOptions: DecodeAudioOptions = { ...(signal ? { signal } : {}) };
+      if (options.ffmpegPath) decodeOptions.ffmpegPath = options.ffmpegPath;
+      if (options.ffprobePath) decodeOptions.ffprobePath = options.ffprobePath;
+      const decoded = await decodeAudio(media.audio, decodeOptions);
+      check();
+      const tp = now();
+      const pre = await native().audioPreprocess(decoded.channels, decoded.sampleRate, false);
+      out.preprocessMs += now() - tp;
+      const info = {
+        duration: decoded.duration,
+        sampleRate: decoded.sampleRate,
+        channels: decoded.channels.length,
+        clips: pre.info.clips.map((c) => ({ start: c.start, end: c.end })),
+        padded: pre.info.padded,
+      };
+      out.audio = { decoded, fbank: pre.fbank, info, hash: contentHash('audio', [pre.info.clips.length], [pre.fbank]) };
+      onProgress?.({ stage: 'decode', fraction: 1, media: 'audio' });
+    }
+    if (media.video !== undefined) {
+      onProgress?.({ stage: 'decode', fraction: 0, media: 'video' });
+      out.video = await decodeVideo(media.video, {
+        size: this.#info.videoFrameSize,
+        maxFrames: Math.min(options.maxFrames ?? this.#info.videoMaxFrames, this.#info.videoMaxFrames),
+        ...(options.limitInputPixels !== undefined ? { limitInputPixels: options.limitInputPixels } : {}),
+        ...(options.ffmpegPath ? { ffmpegPath: options.ffmpegPath } : {}),
+        ...(options.ffprobePath ? { ffprobePath: options.ffprobePath } : {}),
+        ...(signal ? { signal } : {}),
+        ...(onProgress ? { onProgress: (p) => onProgress({ stage: 'decode', media: 'video', fraction: p.total > 0 ? p.done / p.total : 1 }) } : {}),
+      });
+      check();
+    }
+    if (media.image !== undefined) {
+      onProgress?.({ stage: 'decode', fraction: 0, media: 'image' });
+      const decoded = await decodeImage(media.image, options.limitInputPixels !== undefined ? { limitInputPixels: options.limitInputPixels } : {});
+      check();
+      const sq = paddedSquare(decoded.width, decoded.height);
+      out.image = { decoded, geometry: { width: decoded.width, height: decoded.height, side: sq.side, offsetX: sq.offsetX, offsetY: sq.offsetY } };
+      onProgress?.({ stage: 'decode', fraction: 1, media: 'image' });
+    }
+    out.decodeMs = now() - t0 - out.preprocessMs;
+    return out;
+  }
+
+  /** Features of every prepared item (cache first, then the towers), in the queue. */
+  async #encodeAll(
+    prep: PreparedMedia,
+    cancel: NativeCancel,
+    onProgress?: (p: GroundProgress) => void,
+  ): Promise<{ features: MediaFeatures[]; encodeMs: number; cached: number }> {
+    const features: MediaFeatures[] = [];
+    let encodeMs = 0;
+    let cached = 0;
+    const width = this.#info.nEmbd;
+    const rowsOf = (kind: MediaKind) => this.#info.mediaRows[GROUND_KINDS.indexOf(kind)];
+    for (const kind of GROUND_KINDS) {
+      let hash: string;
+      let run: () => Promise<Float32Array>;
+      const progress = onProgress ? (fraction: number) => onProgress({ stage: 'encode', media: kind, fraction }) : undefined;
+      if (kind === 'image' && prep.image) {
+        const d = prep.image.decoded;
+        hash = contentHash('image', [d.width, d.height], [d.data]);
+        run = () => this.#native.encodeImage(d.data, d.width, d.height, d.width * 3, cancel, progress);
+      } else if (kind === 'video' && prep.video) {
+        const v = prep.video;
+        hash = contentHash('video', [v.frames.length, v.size], v.frames);
+        run = () => this.#native.encodeVideo(v.frames, cancel, progress);
+      } else if (kind === 'audio' && prep.audio) {
+        const a = prep.audio;
+        hash = a.hash;
+        run = () => this.#native.encodeAudio(a.fbank, a.info.clips.length, cancel, progress);
+      } else {
+        continue;
+      }
+      let f = this.#cache.get(hash);
+      if (f) {
+        cached++;
+      } else {
+        const t = now();
+        const data = await run();
+        encodeMs += now() - t;
+        f = { kind, data, rows: rowsOf(kind), width, hash, id: idFromHash(hash) };
+        if (data.length !== f.rows * width) throw new NativeError('internal', `${kind} tower returned ${data.length} floats, expected ${f.rows * width}`);
+        this.#cache.set(f);
+      }
+      features.push(f);
+    }
+    return { features, encodeMs, cached };
+  }
+
+  /** groundImage / groundVideo / groundAudio / chat turns. */
+  async #ground(media: ChatMedia, text: unknown, options: unknown, prepared?: () => Promise<PreparedMedia>): Promise<GroundResult> {
+    const t0 = now();
+    const parsed = this.#parseGenerate(text, options);
+    const o = optionsObject(options);
+    const mediaOptions = parseMediaOptions(o);
+    const onProgress = optionalFunction<(p: GroundProgress) => void>(o.onProgress, 'options.onProgress');
+    for (const k of GROUND_KINDS) if (media[k] !== undefined) this.#requireTower(k);
+    const { signal } = parsed;
+    const prep = prepared ? await prepared() : await this.#prepare(media, mediaOptions, signal, onProgress);
+    if (onProgress) {
+      const user = parsed.onPromptProgress;
+      parsed.onPromptProgress = (fraction) => {
+        user?.(fraction);
+        onProgress({ stage: 'prompt', fraction });
+      };
+    }
+    const { result, raw, encodeMs, cached } = await this.#task(signal, async (cancel) => {
+      const enc = await this.#encodeAll(prep, cancel, onProgress);
+      onProgress?.({ stage: 'prompt', fraction: 0 });
+      const userOnToken = parsed.onToken;
+      let n = 0;
+      const onToken =
+        onProgress || userOnToken
+          ? (piece: string, token: number) => {
+              userOnToken?.(piece, token);
+              if (onProgress && n++ === 0) onProgress({ stage: 'generate', fraction: 0 });
+            }
+          : undefined;
+      const r = await this.#evaluate(parsed, cancel, onToken, enc.features);
+      onProgress?.({ stage: 'generate', fraction: 1 });
+      return { ...r, encodeMs: enc.encodeMs, cached: enc.cached };
+    });
+
+    let answer = result.text;
+    const malformed: MalformedLiteral[] = [];
+    let boxes: GroundedBox[] = [];
+    let segments: GroundedSpan[] = [];
+    if (prep.image) {
+      const b = parseBoxes(answer, { width: prep.image.geometry.width, height: prep.image.geometry.height });
+      answer = b.answer;
+      boxes = b.boxes;
+      malformed.push(...b.malformed);
+    }
+    if (prep.video) {
+      const sp = parseSpans(answer, prep.video.duration);
+      answer = sp.answer;
+      segments = sp.segments;
+      malformed.push(...sp.malformed);
+    }
+    const out: GroundResult = {
+      text: result.text,
+      answer,
+      boxes,
+      segments,
+      tokens: result.tokens,
+      stopReason: result.stopReason,
+      timings: {
+        ...result.timings,
+        decodeMs: prep.decodeMs,
+        preprocessMs: prep.preprocessMs,
+        encodeMs,
+        cachedMedia: cached,
+        totalMs: now() - t0,
+      },
+      raw: { text: raw, malformed },
+    };
+    if (prep.image) out.image = { ...prep.image.geometry };
+    if (prep.video) {
+      const v = prep.video;
+      out.video = { duration: v.duration, frameCount: v.frameCount, fps: v.fps, sampledFrames: [...v.indices], times: [...v.times] };
+    }
+    if (prep.audio) out.audio = { ...prep.audio.info, clips: prep.audio.info.clips.map((c) => ({ ...c })) };
+    return out;
+  }
+
+  /** embedImage / embedVideo / embedAudio. */
+  async #embed(kind: MediaKind, media: ChatMedia, options: unknown): Promise<Embedding> {
+    this.#alive();
+    this.#requireTower(kind);
+    const o = optionsObject(options);
+    const signal = optionalSignal(o.signal, 'options.signal');
+    const prep = await this.#prepare(media, parseMediaOptions(o), signal);
+    const { features } = await this.#task(signal, (cancel) => this.#encodeAll(prep, cancel));
+    const f = features[0];
+    // a copy: the cache keeps its own
+    return { data: f.data.slice(), shape: [f.rows, f.width] };
+  }
+
 }
