@@ -16,7 +16,7 @@ const dogImage = path.join(mediaDir, 'dog_image.jpg');
 const dogAudio = path.join(mediaDir, 'dog_audio.wav');
 
 /** The 64 golden frames ([3, 64, 224, 224] u8, channel-major) as raw RGB frames. */
-function goldenFrames(): { data: Uint8Array; width: number; height: number; channels: number }[] {
+function goldenFrames(): { data: Uint8Array; width: number; height: number; channels: 3 }[] {
   const f = readExpected(goldenCase('video/test3_mp4').outputs.frames_u8.file);
   const [, n, h, w] = f.shape;
   const src = f.data as Uint8Array;
@@ -27,7 +27,7 @@ function goldenFrames(): { data: Uint8Array; width: number; height: number; chan
       const plane = src.subarray((c * n + i) * h * w, (c * n + i + 1) * h * w);
       for (let p = 0; p < h * w; p++) data[p * 3 + c] = plane[p];
     }
-    frames.push({ data, width: w, height: h, channels: 3 });
+    frames.push({ data, width: w, height: h, channels: 3 as const });
   }
   return frames;
 }
