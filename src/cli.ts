@@ -5,12 +5,19 @@
  *
  *   groundinggpt convert --model <dir> --clip <dir> --out <dir> [--type f32|f16|q8_0|q4_k_m]
  *   groundinggpt synth --preset tiny|7b --out <dir> [--type ...] [--seed N]
+ *   groundinggpt image <file> "<prompt>" [--model dir] [--draw out.png] [--json]
+ *   groundinggpt video <file> "<prompt>" [--model dir] [--draw strip.png] [--json]
+ *   groundinggpt audio <file> "<prompt>" [--image img] [--model dir] [--draw out.png] [--json]
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { GroundingGPTError } from './errors';
 import { toolVersion } from './convert/common';
 import { convert } from './convert/index';
 import { synth } from './convert/synth';
+import { loadModel, type GroundOptions, type GroundResult, type Model } from './model';
+import { decodeAudio } from './media/audio';
+import { drawBoxes, drawVideoStrip, drawWaveform } from './media/draw';
+import { decodeVideo } from './media/video';
 
 /** A subcommand: `run` receives the arguments after the command name. */
 export interface Command {
@@ -29,6 +36,25 @@ function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>)
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+}
+
+function parseWithPositionals(
+  argv: string[],
+  options: NonNullable<ParseArgsConfig['options']>,
+): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  try {
+    const r = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function numberOption(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} expects a number, got "${v}"`);
+  return n;
 }
 
 function intOption(v: string | undefined, name: string): number | undefined {
@@ -69,6 +95,123 @@ function abortOnSigint(): { signal: AbortSignal; dispose(): void } {
 }
 
 const TYPES_HELP = 'f32 | f16 (default) | q8_0 | q4_k_m';
+
+
+const GROUND_OPTIONS = {
+  model: { type: 'string' },
+  draw: { type: 'string' },
+  json: { type: 'boolean' },
+  'max-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  seed: { type: 'string' },
+  threads: { type: 'string' },
+  'context-size': { type: 'string' },
+  ffmpeg: { type: 'string' },
+  ffprobe: { type: 'string' },
+} as const;
+
+const GROUND_HELP = `  --model <dir>        model directory from convert/synth (default: $GROUNDINGGPT_MODEL)
+  --draw <file>        also write a picture of the result (.png, .jpg, .webp)
+  --json               print the whole result as JSON instead of the answer
+  --max-tokens <n>     most tokens to generate (default 512)
+  --temperature <t>    0 = greedy (default); upstream samples at 0.2
+  --seed <n>           sampling seed
+  --threads <n>        CPU threads (default: physical cores)
+  --context-size <n>   context size in tokens (default 4096)
+  --ffmpeg <path>      ffmpeg to use (default: $FFMPEG_PATH, ffmpeg-static, ffmpeg on PATH)
+  --ffprobe <path>     ffprobe to use`;
+
+/** Loads the model named by --model (or $GROUNDINGGPT_MODEL) with the CLI's options. */
+async function cliModel(values: Record<string, string | boolean | undefined>, signal: AbortSignal): Promise<Model> {
+  const dir = (values.model as string | undefined) ?? process.env.GROUNDINGGPT_MODEL;
+  if (!dir) throw new UsageError('--model is required (or set GROUNDINGGPT_MODEL)');
+  const threads = intOption(values.threads as string | undefined, 'threads');
+  const contextSize = intOption(values['context-size'] as string | undefined, 'context-size');
+  return loadModel({ model: dir, signal, ...(threads ? { threads } : {}), ...(contextSize ? { contextSize } : {}) });
+}
+
+function groundOptions(values: Record<string, string | boolean | undefined>, signal: AbortSignal, json: boolean): GroundOptions {
+  const o: GroundOptions = { signal };
+  const maxTokens = intOption(values['max-tokens'] as string | undefined, 'max-tokens');
+  const temperature = numberOption(values.temperature as string | undefined, 'temperature');
+  const seed = intOption(values.seed as string | undefined, 'seed');
+  if (maxTokens !== undefined) o.maxTokens = maxTokens;
+  if (temperature !== undefined) o.temperature = temperature;
+  if (seed !== undefined) o.seed = seed;
+  if (values.ffmpeg) o.ffmpegPath = values.ffmpeg as string;
+  if (values.ffprobe) o.ffprobePath = values.ffprobe as string;
+  // stream the answer to the terminal as it is generated
+  if (!json && process.stdout.isTTY) o.onToken = (piece) => process.stdout.write(piece);
+  return o;
+}
+
+function printResult(r: GroundResult, json: boolean, streamed: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(streamed ? '\n' : `${r.text}\n`);
+  for (const b of r.boxes) {
+    const { x1, y1, x2, y2 } = b.box;
+    process.stdout.write(`  box ${b.index}: ${b.phrase || '(no phrase)'}  [${[x1, y1, x2, y2].map((v) => v.toFixed(1)).join(', ')}] px${b.flags ? `  (${b.flags.join(', ')})` : ''}\n`);
+  }
+  for (const s of r.segments) {
+    process.stdout.write(`  span ${s.index}: ${s.phrase || '(no phrase)'}  ${s.start.toFixed(2)}s - ${s.end.toFixed(2)}s${s.flags ? `  (${s.flags.join(', ')})` : ''}\n`);
+  }
+}
+
+/** The image / video / audio commands: load, decode, ask, print, draw. */
+async function groundCommand(kind: 'image' | 'video' | 'audio', argv: string[]): Promise<void> {
+  const options = kind === 'audio' ? { ...GROUND_OPTIONS, image: { type: 'string' as const } } : GROUND_OPTIONS;
+  const { values, positionals } = parseWithPositionals(argv, options);
+  if (values.help) {
+    process.stdout.write(`${COMMANDS[kind].usage}\n`);
+    return;
+  }
+  if (positionals.length !== 2) throw new UsageError(`expected <file> and "<prompt>", got ${positionals.length} argument(s)`);
+  const [file, prompt] = positionals;
+  const json = values.json === true;
+  const sig = abortOnSigint();
+  let model: Model | undefined;
+  try {
+    model = await cliModel(values, sig.signal);
+    const o = groundOptions(values, sig.signal, json);
+    const streamed = o.onToken !== undefined;
+    let r: GroundResult;
+    if (kind === 'image') {
+      r = await model.groundImage(file, prompt, o);
+      printResult(r, json, streamed);
+      if (values.draw) {
+        await drawBoxes(file, r.boxes, values.draw as string);
+        process.stderr.write(`drew ${r.boxes.length} box(es) on ${values.draw}\n`);
+      }
+    } else if (kind === 'video') {
+      // decode once: the frames feed both the model and the picture
+      const v = await decodeVideo(file, { signal: sig.signal, ...(o.ffmpegPath ? { ffmpegPath: o.ffmpegPath } : {}), ...(o.ffprobePath ? { ffprobePath: o.ffprobePath } : {}) });
+      const frames = v.frames.map((data) => ({ data, width: v.size, height: v.size, channels: 3 as const }));
+      r = await model.groundVideo({ frames, fps: v.fps, duration: v.duration }, prompt, o);
+      r.video = { duration: v.duration, frameCount: v.frameCount, fps: v.fps, sampledFrames: v.indices, times: v.times };
+      printResult(r, json, streamed);
+      if (values.draw) {
+        await drawVideoStrip(v, r.segments, v.duration, values.draw as string);
+        process.stderr.write(`drew ${v.frames.length} frames and ${r.segments.length} span(s) on ${values.draw}\n`);
+      }
+    } else {
+      const image = values.image as string | undefined;
+      const a = await decodeAudio(file, { signal: sig.signal, ...(o.ffmpegPath ? { ffmpegPath: o.ffmpegPath } : {}), ...(o.ffprobePath ? { ffprobePath: o.ffprobePath } : {}) });
+      r = await model.groundAudio({ samples: a.channels, sampleRate: a.sampleRate }, prompt, { ...o, ...(image ? { image } : {}) });
+      printResult(r, json, streamed);
+      if (values.draw) {
+        if (image) await drawBoxes(image, r.boxes, values.draw as string);
+        else await drawWaveform(a.channels, a.sampleRate, r.audio?.clips ?? [], values.draw as string);
+        process.stderr.write(`drew ${image ? `${r.boxes.length} box(es)` : 'the waveform and its clips'} on ${values.draw}\n`);
+      }
+    }
+  } finally {
+    sig.dispose();
+    await model?.dispose();
+  }
+}
 
 export const COMMANDS: Record<string, Command> = {
   convert: {
@@ -154,6 +297,30 @@ export const COMMANDS: Record<string, Command> = {
         sig.dispose();
       }
     },
+  },
+  image: {
+    summary: 'ask about an image; boxes in the answer are mapped to the image\'s pixels',
+    usage: `groundinggpt image <file> "<prompt>" [options]
+
+${GROUND_HELP}`,
+    run: (argv) => groundCommand('image', argv),
+  },
+  video: {
+    summary: 'ask about a video (64 sampled frames); {s, e} spans become seconds',
+    usage: `groundinggpt video <file> "<prompt>" [options]
+
+  --draw <file>        a contact sheet of the sampled frames with the answered spans on a time axis
+${GROUND_HELP}`,
+    run: (argv) => groundCommand('video', argv),
+  },
+  audio: {
+    summary: 'ask about a sound, alone or with an image (--image: where the sound comes from)',
+    usage: `groundinggpt audio <file> "<prompt>" [options]
+
+  --image <file>       an image to localise the sound in (boxes are mapped to it)
+  --draw <file>        with --image: the boxes on the image; without: the waveform and its three clips
+${GROUND_HELP}`,
+    run: (argv) => groundCommand('audio', argv),
   },
 };
 

@@ -6,6 +6,9 @@ import path from 'node:path';
 import { tempDir } from './helpers/golden';
 import { GGUF_TYPE, renameKey, retypeKey, setU32, truncateCopy } from './helpers/gguf_patch';
 import { tinyLlm } from './helpers/model';
+import { readGGUF, readGGUFTensor } from '../src/gguf/reader';
+import { GGUFValueType } from '../src/gguf/types';
+import { writeGGUF, type GGUFValue } from '../src/gguf/writer';
 import { InvalidInputError, ModelLoadError, loadModel } from '../src/index';
 
 t.test('option validation (no model needed)', async (t) => {
@@ -107,6 +110,26 @@ t.test('corrupt model files', async (t) => {
     t.type(err, ModelLoadError);
     t.match((err as Error).message, /block_count/);
     t.comment((err as Error).message);
+  });
+
+  t.test('a vocabulary with a repeated piece (libllama would abort the process)', async (t) => {
+    const f = path.join(dir, 'dup-piece.gguf');
+    const g = await readGGUF(got.llm);
+    const kv: [string, GGUFValue][] = [];
+    for (const [key, v] of g.kv) {
+      if (key === 'general.alignment') continue;
+      if (key === 'tokenizer.ggml.tokens') {
+        const tokens = [...(v.value as string[])];
+        tokens[600] = tokens[601];
+        kv.push([key, { type: GGUFValueType.ARRAY, itemType: GGUFValueType.STRING, value: tokens }]);
+      } else {
+        kv.push([key, v.type === GGUFValueType.ARRAY ? { type: v.type, itemType: v.itemType as GGUFValueType, value: v.value as string[] } : ({ type: v.type, value: v.value } as GGUFValue)]);
+      }
+    }
+    await writeGGUF(f, kv, g.tensors.map((ti) => ({ name: ti.name, shape: ti.shape, type: ti.type, data: async () => new Uint8Array(await readGGUFTensor(g, ti.name)) })));
+    const err = await loadModel({ model: { llm: f } }).catch((e: unknown) => e);
+    t.type(err, ModelLoadError);
+    t.match((err as Error).message, /repeats the piece .* \(token 601\)/);
   });
 
   t.test('the process is fine and a good file still loads', async (t) => {

@@ -6,6 +6,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <unordered_set>
 
 #include "core/gguf_util.h"
 #include "core/log.h"
@@ -118,6 +119,30 @@ ggpt_status read_llm_extras(const std::string & path, int64_t fsize, LlmExtras &
         return GGPT_ERR_FORMAT;
     }
     if (!keys.opt_bool("tokenizer.ggml.add_space_prefix", x.add_space_prefix, true, err)) return GGPT_ERR_FORMAT;
+
+    // libllama asserts (aborting the process) on a vocabulary with repeated pieces: refuse it here.
+    {
+        const int64_t tok_id = gguf_find_key(g, "tokenizer.ggml.tokens");
+        if (tok_id < 0 || gguf_get_kv_type(g, tok_id) != GGUF_TYPE_ARRAY || gguf_get_arr_type(g, tok_id) != GGUF_TYPE_STRING) {
+            err = path + ": tokenizer.ggml.tokens is missing or not an array of strings";
+            return GGPT_ERR_FORMAT;
+        }
+        const size_t n_tok = gguf_get_arr_n(g, tok_id);
+        if (n_tok == 0) {
+            err = path + ": tokenizer.ggml.tokens is empty";
+            return GGPT_ERR_FORMAT;
+        }
+        std::unordered_set<std::string> seen;
+        seen.reserve(n_tok);
+        for (size_t i = 0; i < n_tok; i++) {
+            const char * piece = gguf_get_arr_str(g, tok_id, i);
+            if (!seen.insert(piece ? piece : "").second) {
+                err = path + ": tokenizer.ggml.tokens repeats the piece '" + std::string(piece ? piece : "") + "' (token " +
+                      std::to_string(i) + "): every piece must be unique";
+                return GGPT_ERR_FORMAT;
+            }
+        }
+    }
 
     for (int i = 0; i < 9; i++) {
         uint32_t v;
