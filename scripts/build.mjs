@@ -29,7 +29,7 @@ const portable = flag('portable', 'GROUNDINGGPT_PORTABLE');
 const debug = flag('debug');
 const tests = flag('tests');
 const configureOnly = flag('configure-only');
-const out = path.resolve(root, opt('out') ?? path.join('build', 'cmake'));
+const out = path.resolve(root, opt('out') ?? path.join('build', portable ? 'cmake-portable' : 'cmake'));
 const jobs = Number(opt('jobs') ?? process.env.GROUNDINGGPT_JOBS ?? os.availableParallelism?.() ?? os.cpus().length);
 const config = debug ? 'Debug' : 'Release';
 
@@ -62,4 +62,11 @@ fs.mkdirSync(dest, { recursive: true });
 const tmp = path.join(dest, `.groundinggpt.node.${process.pid}`);
 fs.copyFileSync(built, tmp);
 fs.renameSync(tmp, path.join(dest, 'groundinggpt.node'));
+// Portable builds ship ggml/libllama as shared libraries and the CPU variants as modules next to
+// the addon (prebuildify copies every .so/.dylib/.dll it finds there into prebuilds/).
+if (portable) {
+  for (const f of fs.readdirSync(path.join(out, config))) {
+    if (/\.(so(\.\d+)*|dylib|dll)$/.test(f)) fs.copyFileSync(path.join(out, config, f), path.join(dest, f));
+  }
+}
 process.stderr.write(`[build] ${path.relative(root, path.join(dest, 'groundinggpt.node'))}\n`);

@@ -7,6 +7,13 @@
 
 #include <atomic>
 #include <cstdarg>
+#if defined(GGPT_BACKEND_DL)
+#  if defined(_WIN32)
+#    include <windows.h>
+#  else
+#    include <dlfcn.h>
+#  endif
+#endif
 #include <cstdio>
 #include <mutex>
 #include <string>
@@ -53,6 +60,32 @@ void ggml_sink(ggml_log_level level, const char * text, void *) {
 }
 
 std::once_flag g_backend_once;
+
+#if defined(GGPT_BACKEND_DL)
+// Folder of the binary this code is linked into (the addon), where the portable build puts the
+// CPU-variant modules (libggml-cpu-<level>.so) and, with CUDA, libggml-cuda.
+std::string own_dir() {
+#  if defined(_WIN32)
+    HMODULE mod = nullptr;
+    char path[MAX_PATH] = {0};
+    if (GetModuleHandleExA(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                           reinterpret_cast<LPCSTR>(&own_dir), &mod) &&
+        GetModuleFileNameA(mod, path, MAX_PATH) > 0) {
+        std::string p(path);
+        size_t slash = p.find_last_of("\\/");
+        return slash == std::string::npos ? std::string(".") : p.substr(0, slash);
+    }
+#  else
+    Dl_info info;
+    if (dladdr(reinterpret_cast<void *>(&own_dir), &info) && info.dli_fname) {
+        std::string p(info.dli_fname);
+        size_t slash = p.find_last_of('/');
+        return slash == std::string::npos ? std::string(".") : p.substr(0, slash);
+    }
+#  endif
+    return ".";
+}
+#endif
 
 }  // namespace
 
@@ -113,7 +146,12 @@ void ggpt_backend_init(void) {
         ggml_log_set(ggml_sink, nullptr);
         llama_log_set(ggml_sink, nullptr);
         llama_backend_init();
+#if defined(GGPT_BACKEND_DL)
+        // portable build: pick the best CPU variant (and GPU backends) shipped next to us
+        ggml_backend_load_all_from_path(own_dir().c_str());
+#else
         ggml_backend_load_all();
+#endif
     });
 }
 
