@@ -63,10 +63,20 @@ const tmp = path.join(dest, `.groundinggpt.node.${process.pid}`);
 fs.copyFileSync(built, tmp);
 fs.renameSync(tmp, path.join(dest, 'groundinggpt.node'));
 // Portable builds ship ggml/libllama as shared libraries and the CPU variants as modules next to
-// the addon (prebuildify copies every .so/.dylib/.dll it finds there into prebuilds/).
+// the addon (prebuildify copies every .so/.dylib/.dll it finds there into prebuilds/). llama.cpp
+// puts them in <out>/bin; we copy each library under the name the loader asks for (its soname),
+// not the development links or fully versioned names.
 if (portable) {
-  for (const f of fs.readdirSync(path.join(out, config))) {
-    if (/\.(so(\.\d+)*|dylib|dll)$/.test(f)) fs.copyFileSync(path.join(out, config, f), path.join(dest, f));
+  for (const dir of [path.join(out, config), path.join(out, 'bin')]) {
+    if (!fs.existsSync(dir)) continue;
+    for (const f of fs.readdirSync(dir)) {
+      const full = path.join(dir, f);
+      const link = fs.lstatSync(full).isSymbolicLink();
+      const wanted =
+        /^libggml-cpu-.*\.so$/.test(f) || // CPU variant modules
+        /\.so\.\d+$/.test(f) || // sonames (libllama.so.0)
+        (/\.(dylib|dll)$/.test(f) && !link);
+      if (wanted) fs.copyFileSync(full, path.join(dest, f));
+    }
   }
 }
-process.stderr.write(`[build] ${path.relative(root, path.join(dest, 'groundinggpt.node'))}\n`);
