@@ -110,7 +110,7 @@ function crossFreq(ck: Checkpoint, bert: string, nBlock: number, qf: string): nu
 }
 
 /** Reads every hyper-parameter of the towers from configs and tensor shapes. */
-export function encodersHParams(model: Checkpoint, clip: Checkpoint, modelDir: string, clipDir: string, overrides: HeadOverrides = {}): EncodersHParams {
+export function encodersHParams(model: Checkpoint, modelDir: string, clipDir: string, overrides: HeadOverrides = {}): EncodersHParams {
   const cfgFile = path.join(modelDir, 'config.json');
   const cfg = readJson(cfgFile, true);
   const clipCfgFile = path.join(clipDir, 'config.json');
@@ -267,7 +267,7 @@ export async function planEncoders(
   type: EncoderType,
   options: { overrides?: HeadOverrides; quantizeRows?: RowQuantizer } = {},
 ): Promise<EncodersPlan> {
-  const h = encodersHParams(model, clip, modelDir, clipDir, options.overrides);
+  const h = encodersHParams(model, modelDir, clipDir, options.overrides);
   const logitT = need(model, N.IB_LOG_LOGIT_SCALE_FROM);
   checkFloat(logitT);
   const logitV = toFloat32(await logitT.read());

@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { AbortError, ConversionError } from '../errors';
-import { writeGGUF } from '../gguf/writer';
+import { tensorNBytes, writeGGUF } from '../gguf/writer';
 import { native } from '../native';
 import { tempPathFor } from '../util/atomic';
 import { invalid, isPlainObject } from '../util/validate';
@@ -18,6 +18,7 @@ import { Checkpoint, SourceFile, openCheckpoint } from './checkpoint';
 import { EncoderType, HeadOverrides, planEncoders } from './encoders';
 import { LlmStorage, planLlm } from './llm';
 import { IGNORED_CLIP_TENSORS, IGNORED_MODEL_TENSORS } from './names';
+import { llmTensorType } from './synth';
 
 import { CONVERT_TYPES, ConvertType, MODEL_FILES, toolVersion } from './common';
 
@@ -170,10 +171,26 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     if (llmStorage === 'lossless') {
       checkAbort();
       progress({ stage: 'quantize', fraction: llmWork / 2 / total });
+      // libllama writes its output tensor by tensor: its growing size against the size of the
+      // same types (synth's llmTensorType follows libllama's choices) gives the progress.
+      const expected = llm.tensors.reduce((a, t) => {
+        const n = tensorNBytes(t.shape, llmTensorType(t.name, t.shape, type, llm.hparams.n_layer));
+        return a + Math.max(0, n);
+      }, 0);
+      let quantizing = true;
+      const poll = setInterval(() => {
+        fs.promises.stat(tmp.llm).then(
+          (st) => quantizing && progress({ stage: 'quantize', fraction: (llmWork / 2) * (1 + Math.min(1, st.size / (expected || 1))) / total }),
+          () => undefined,
+        );
+      }, 1000);
       try {
         await native().quantizeLlm(llmTarget, tmp.llm, type as 'q8_0' | 'q4_k_m', options.threads ?? 0);
       } catch (err) {
         throw new ConversionError(`${dest.llm}: quantisation to ${type} failed (${(err as Error).message})`, { file: dest.llm, cause: err });
+      } finally {
+        quantizing = false;
+        clearInterval(poll);
       }
       await fs.promises.rm(llmTarget, { force: true });
     }
