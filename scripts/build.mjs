@@ -36,10 +36,20 @@ const config = debug ? 'Debug' : 'Release';
 fetchLlama();
 
 const cmakeJs = path.join(path.dirname(fileURLToPath(import.meta.resolve('cmake-js/package.json'))), 'bin', 'cmake-js');
-const args = [cmakeJs, configureOnly ? 'configure' : 'compile', '--out', out, '--config', config, '--parallel', String(jobs), '--log-level', 'warn',
-  `--CDGROUNDINGGPT_CUDA=${cuda ? 'ON' : 'OFF'}`,
-  `--CDGROUNDINGGPT_PORTABLE=${portable ? 'ON' : 'OFF'}`,
-  `--CDGROUNDINGGPT_TESTS=${tests ? 'ON' : 'OFF'}`];
+const options = {
+  GROUNDINGGPT_CUDA: cuda ? 'ON' : 'OFF',
+  GROUNDINGGPT_PORTABLE: portable ? 'ON' : 'OFF',
+  GROUNDINGGPT_TESTS: tests ? 'ON' : 'OFF',
+};
+// cmake-js passes -D options only when it configures a fresh tree: when an existing tree was
+// configured with other switches, configure it again.
+const cache = path.join(out, 'CMakeCache.txt');
+const stale =
+  fs.existsSync(cache) &&
+  Object.entries(options).some(([k, v]) => !new RegExp(`^${k}:BOOL=${v}$`, 'm').test(fs.readFileSync(cache, 'utf8')));
+const command = configureOnly ? 'configure' : stale ? 'rebuild' : 'compile';
+const args = [cmakeJs, command, '--out', out, '--config', config, '--parallel', String(jobs), '--log-level', 'warn',
+  ...Object.entries(options).map(([k, v]) => `--CD${k}=${v}`)];
 process.stderr.write(`[build] cmake-js ${config}${cuda ? ' +CUDA' : ''}${portable ? ' portable' : ' native'} -j${jobs} in ${path.relative(root, out)}\n`);
 // Node-API headers: cmake-js downloads them unless npm_config_nodedir names an installation that
 // has them. Point it at the running Node's own headers when they are installed (offline builds).
