@@ -6,7 +6,7 @@
 //
 //   node scripts/build.mjs [--cuda] [--portable] [--debug] [--tests] [--out <dir>] [--jobs N]
 //                          [--configure-only]
-//   env: GROUNDINGGPT_CUDA=1, GROUNDINGGPT_PORTABLE=1 (same as the flags), GROUNDINGGPT_JOBS
+//   env: GROUNDINGGPT_CUDA=1, GROUNDINGGPT_PORTABLE=1, GROUNDINGGPT_TESTS=1 (same as the flags), GROUNDINGGPT_JOBS
 //
 // The CMake tree lives in build/cmake (or --out); `npm run build` re-runs it incrementally.
 import { spawnSync } from 'node:child_process';
@@ -27,7 +27,7 @@ const opt = (name) => {
 const cuda = flag('cuda', 'GROUNDINGGPT_CUDA');
 const portable = flag('portable', 'GROUNDINGGPT_PORTABLE');
 const debug = flag('debug');
-const tests = flag('tests');
+const tests = flag('tests', 'GROUNDINGGPT_TESTS');
 const configureOnly = flag('configure-only');
 const out = path.resolve(root, opt('out') ?? path.join('build', portable ? 'cmake-portable' : 'cmake'));
 const jobs = Number(opt('jobs') ?? process.env.GROUNDINGGPT_JOBS ?? os.availableParallelism?.() ?? os.cpus().length);
@@ -47,7 +47,7 @@ const cache = path.join(out, 'CMakeCache.txt');
 const stale =
   fs.existsSync(cache) &&
   Object.entries(options).some(([k, v]) => !new RegExp(`^${k}:BOOL=${v}$`, 'm').test(fs.readFileSync(cache, 'utf8')));
-const command = configureOnly ? 'configure' : stale ? 'rebuild' : 'compile';
+const command = configureOnly ? 'configure' : 'compile';
 const args = [cmakeJs, command, '--out', out, '--config', config, '--parallel', String(jobs), '--log-level', 'warn',
   ...Object.entries(options).map(([k, v]) => `--CD${k}=${v}`)];
 process.stderr.write(`[build] cmake-js ${config}${cuda ? ' +CUDA' : ''}${portable ? ' portable' : ' native'} -j${jobs} in ${path.relative(root, out)}\n`);
@@ -57,6 +57,11 @@ const env = { ...process.env };
 if (!env.npm_config_nodedir) {
   const prefix = path.resolve(path.dirname(process.execPath), '..');
   if (fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))) env.npm_config_nodedir = prefix;
+}
+if (stale && !configureOnly) {
+  // configure in place (keeps the objects that are still valid), then build
+  const c = spawnSync(process.execPath, [args[0], 'configure', ...args.slice(2)], { cwd: root, stdio: 'inherit', env });
+  if (c.status !== 0) process.exit(c.status ?? 1);
 }
 const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit', env });
 if (r.status !== 0) process.exit(r.status ?? 1);

@@ -102,7 +102,17 @@ export function allclose(actual: ArrayLike<number>, expected: ArrayLike<number>,
   return { ok: maxExcess <= 0, maxAbs, maxExcess, worstIndex: worst, count: actual.length };
 }
 
-/** A fresh temporary directory under the OS temp dir (golden/ is read-only in CI). */
+const made: string[] = [];
+process.on('exit', () => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/**
+ * A fresh temporary directory under the OS temp dir (golden/ is read-only in CI), removed when
+ * the test process exits.
+ */
 export function tempDir(prefix = 'ggpt-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(d);
+  return d;
 }
