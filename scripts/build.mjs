@@ -8,7 +8,7 @@
 //                          [--configure-only]
 //   env: GROUNDINGGPT_CUDA=1, GROUNDINGGPT_PORTABLE=1, GROUNDINGGPT_TESTS=1 (same as the flags), GROUNDINGGPT_JOBS
 //
-// The CMake tree lives in build/cmake (or --out); `npm run build` re-runs it incrementally.
+// The CMake tree lives in build/cmake (or --out); `npm run compile` re-runs it incrementally.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';

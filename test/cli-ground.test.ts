@@ -22,7 +22,7 @@ async function groundinggpt(args: string[]): Promise<{ stdout: string; stderr: s
 }
 
 t.before(() => {
-  if (!fs.existsSync(cli)) throw new Error('lib/cli.js is missing: run `npm run build` first');
+  if (!fs.existsSync(cli)) throw new Error('lib/cli.js is missing: run `npm run compile` first');
 });
 
 t.test('image: boxes in pixels, --json, --draw', async (t) => {

@@ -72,7 +72,7 @@ t.test('convert and synth end to end (in process)', async (t) => {
 });
 
 const cli = path.join(root, 'lib', 'cli.js');
-t.test('the built bin (lib/cli.js) runs', { skip: fs.existsSync(cli) ? false : 'lib/ not built (npm run build:ts)' }, async (t) => {
+t.test('the built bin (lib/cli.js) runs', { skip: fs.existsSync(cli) ? false : 'lib/ not built (npm run compile:ts)' }, async (t) => {
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
   t.equal(pkg.bin.groundinggpt, 'lib/cli.js');
   t.match(fs.readFileSync(cli, 'utf8'), /^#!\/usr\/bin\/env node\n/, 'shebang');
