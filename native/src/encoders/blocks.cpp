@@ -38,6 +38,7 @@ ggml_tensor * activation(ggml_context * ctx, ggml_tensor * x, Act act) {
             x = ggml_scale(ctx, x, 1.702f);
             x = ggml_silu(ctx, x);
             return ggml_scale(ctx, x, 1.0f / 1.702f);
+        case Act::quick_gelu_lut: return ggml_gelu_quick(ctx, x);
     }
     return x;
 }

@@ -14,6 +14,8 @@ namespace ggpt {
 enum class Act {
     gelu_erf,    // 0.5 x (1 + erf(x / sqrt 2)): nn.GELU(), BERT "gelu"
     quick_gelu,  // x * sigmoid(1.702 x): CLIP
+    quick_gelu_lut,  // the same through ggml_gelu_quick (on the CPU an f16 lookup table, ~1e-3 relative):
+                     // used when the next matmul rounds its input to f16 / q8_0 anyway
 };
 
 // A graph under construction: the ggml context it lives in and the tensors that mark progress

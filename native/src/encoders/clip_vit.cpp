@@ -7,7 +7,10 @@ namespace ggpt {
 ggml_tensor * build_clip(Graph & g, const ClipTower & c, ggml_tensor * pixels) {
     ggml_context * ctx = g.ctx;
     const ClipHParams & hp = c.hp;
-    const Act act = hp.quick_gelu ? Act::quick_gelu : Act::gelu_erf;
+    // quick_gelu exactly with f32 weights; with f16 / q8_0 weights the MLP's down projection rounds
+    // its input to f16 / q8_0 anyway, so ggml's faster lookup-table version costs no real accuracy
+    const bool f32_down = c.blocks.empty() || c.blocks[0].down.w->type == GGML_TYPE_F32;
+    const Act act = !hp.quick_gelu ? Act::gelu_erf : f32_down ? Act::quick_gelu : Act::quick_gelu_lut;
 
     // CLIPVisionEmbeddings: patch conv (no bias), class token first, learned positions
     ggml_tensor * x = patch_embed(ctx, pixels, c.patch_w, hp.patch_size);  // [W, n_patches, 1]
