@@ -55,7 +55,12 @@ ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor
     };
     if (g.flash_attn) {
         // fused softmax(q k^T * scale) v with f32 accumulation; result [D, H, Tq, B]
-        ggml_tensor * o = ggml_flash_attn_ext(ctx, heads(q, Tq), heads(k, Tk), heads(v, Tk), nullptr, scale, 0.0f, 0.0f);
+        ggml_tensor * kh = heads(k, Tk), * vh = heads(v, Tk);
+        if (g.kv_f16) {
+            kh = ggml_cast(ctx, kh, GGML_TYPE_F16);
+            vh = ggml_cast(ctx, vh, GGML_TYPE_F16);
+        }
+        ggml_tensor * o = ggml_flash_attn_ext(ctx, heads(q, Tq), kh, vh, nullptr, scale, 0.0f, 0.0f);
         ggml_flash_attn_ext_set_prec(o, GGML_PREC_F32);
         return ggml_reshape_3d(ctx, o, W, Tq, B);
     }

@@ -26,6 +26,11 @@ struct Graph {
     std::unordered_map<const ggml_tensor *, int> marks;  // tensor -> index
     int n_marks = 0;
     bool flash_attn = false;  // attention through ggml_flash_attn_ext (CPU graphs)
+    bool kv_f16 = false;      // flash attention on f16 copies of K and V (set when the weights are
+                              // not f32: their matmuls already round activations to f16 / q8_0)
+
+    // Sets kv_f16 from a tower's matmul weight.
+    void weights_like(const ggml_tensor * w) { kv_f16 = w && w->type != GGML_TYPE_F32; }
 
     // Records `t` as a progress point and names it.
     void mark(ggml_tensor * t);

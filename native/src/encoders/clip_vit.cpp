@@ -6,6 +6,7 @@ namespace ggpt {
 
 ggml_tensor * build_clip(Graph & g, const ClipTower & c, ggml_tensor * pixels) {
     ggml_context * ctx = g.ctx;
+    g.weights_like(c.blocks.empty() ? nullptr : c.blocks[0].q.w);
     const ClipHParams & hp = c.hp;
     // quick_gelu exactly with f32 weights; with f16 / q8_0 weights the MLP's down projection rounds
     // its input to f16 / q8_0 anyway, so ggml's faster lookup-table version costs no real accuracy

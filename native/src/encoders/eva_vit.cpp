@@ -7,6 +7,7 @@ namespace ggpt {
 
 ggml_tensor * build_eva_qformer(Graph & g, const VideoTower & v, ggml_tensor * frames) {
     ggml_context * ctx = g.ctx;
+    g.weights_like(v.blocks.empty() ? nullptr : v.blocks[0].qkv.w);
     const EvaHParams & hp = v.hp;
 
     // PatchEmbed: Conv2d with bias; then cls_token and pos_embed

@@ -7,6 +7,7 @@ namespace ggpt {
 
 ggml_tensor * build_imagebind(Graph & g, const AudioTower & a, ggml_tensor * fbank) {
     ggml_context * ctx = g.ctx;
+    g.weights_like(a.blocks.empty() ? nullptr : a.blocks[0].qkv.w);
     const ImageBindHParams & hp = a.hp;
     const int64_t n_clips = fbank->ne[3];
 

@@ -27,6 +27,7 @@ static ggml_tensor * qformer_block(Graph & g, ggml_tensor * h, const QFormerBloc
 ggml_tensor * qformer(Graph & g, const QFormerW & q, ggml_tensor * enc, const char * name) {
     ggml_context * ctx = g.ctx;
     const QFormerHParams & hp = q.hp;
+    g.weights_like(q.blocks.empty() ? nullptr : q.blocks[0].q.w);
     const int64_t B = enc->ne[2];
     // bert.embeddings with query_embeds only: LayerNorm(query_tokens) (dropout is off)
     ggml_tensor * h = layer_norm(ctx, as_f32(ctx, q.query), q.emb_ln, hp.eps);  // [W, NQ]
