@@ -53,13 +53,17 @@ ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor
         t = ggml_view_4d(ctx, t, D, n_head, T, B, D * t->nb[0], t->nb[1], t->nb[2], 0);
         return ggml_permute(ctx, t, 0, 2, 1, 3);
     };
-    if (g.flash_attn) {
-        // fused softmax(q k^T * scale) v with f32 accumulation; result [D, H, Tq, B]
+    // ggml's CPU flash attention has a tiled kernel only for head sizes that are a multiple of the
+    // SIMD width (16 floats with AVX-512); others (EVA's 88) take a row-at-a-time loop ~10x slower
+    // than the matmul path below (zero-padding the heads to 96 for the tiled kernel measured
+    // slower than the matmul path too)
+    if (g.flash_attn && D % 16 == 0) {
         ggml_tensor * kh = heads(k, Tk), * vh = heads(v, Tk);
         if (g.kv_f16) {
             kh = ggml_cast(ctx, kh, GGML_TYPE_F16);
             vh = ggml_cast(ctx, vh, GGML_TYPE_F16);
         }
+        // fused softmax(q k^T * scale) v with f32 accumulation; result [D, H, Tq, B]
         ggml_tensor * o = ggml_flash_attn_ext(ctx, heads(q, Tq), kh, vh, nullptr, scale, 0.0f, 0.0f);
         ggml_flash_attn_ext_set_prec(o, GGML_PREC_F32);
         return ggml_reshape_3d(ctx, o, W, Tq, B);
