@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "ggml.h"
@@ -20,7 +21,10 @@
 #include "core/context.h"
 #include "core/model.h"
 #include "encoders/encode.h"
+#include "encoders/amx.h"
 #include "encoders/encoders.h"
+#include "ggml-backend.h"
+#include "ggml-cpu.h"
 
 // default: ../shared/golden/expected from the repository root (run it from there)
 #define GGPT_GOLDEN_DIR std::string("../shared/golden/expected")
@@ -349,6 +353,55 @@ void test_bad_inputs(ggpt_context & ctx) {
     expect("video after abort", ggpt_encode_video(&ctx, frames.data(), 2, out.data(), nullptr), GGPT_OK);
 }
 
+// The AMX-BF16 Linear against ggml's f32 matmul on shapes with row and column tails.
+void test_amx() {
+    if (!ggpt::amx_bf16_available()) {
+        printf("amx: not available on this CPU (skipped)\n");
+        return;
+    }
+    printf("amx-bf16 kernel\n");
+    for (auto [K, M, N] : {std::tuple<int, int, int>{96, 48, 37}, {64, 32, 1}, {1024, 4096, 77}, {32, 16, 33}}) {
+        ggml_init_params ip = {(size_t)256 << 20, nullptr, false};
+        ggml_context * ctx = ggml_init(ip);
+        ggml_tensor * w = ggml_new_tensor_2d(ctx, GGML_TYPE_F16, K, M);
+        ggml_tensor * w32 = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, K, M);
+        ggml_tensor * x = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, K, N);
+        ggml_tensor * b = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, M);
+        uint32_t seed = 12345;
+        auto rnd = [&] { seed = seed * 1664525u + 1013904223u; return ((seed >> 8) & 0xffff) / 32768.0f - 1.0f; };
+        for (int i = 0; i < K * M; ++i) {
+            ((ggml_fp16_t *)w->data)[i] = ggml_fp32_to_fp16(rnd());
+            ((float *)w32->data)[i] = ggml_fp16_to_fp32(((ggml_fp16_t *)w->data)[i]);
+        }
+        for (int i = 0; i < K * N; ++i) ((float *)x->data)[i] = rnd();
+        for (int i = 0; i < M; ++i) ((float *)b->data)[i] = rnd();
+        ggpt::AmxWeight aw;
+        ggpt::amx_pack(w, aw);
+        ggml_tensor * y = ggpt::amx_mul_mat(ctx, &aw, ggml_cast(ctx, x, GGML_TYPE_BF16), b);
+        ggml_tensor * r = ggml_add(ctx, ggml_mul_mat(ctx, w32, x), b);
+        ggml_cgraph * gf = ggml_new_graph(ctx);
+        ggml_build_forward_expand(gf, y);
+        ggml_build_forward_expand(gf, r);
+        ggml_backend_t be = ggml_backend_cpu_init();
+        ggml_backend_cpu_set_n_threads(be, 2);
+        ggml_backend_graph_compute(be, gf);
+        char what[64];
+        snprintf(what, sizeof what, "K=%d M=%d N=%d (rms)", K, M, N);
+        double se = 0, ss = 0;
+        for (int i = 0; i < M * N; ++i) {
+            const double d = ((float *)y->data)[i] - ((float *)r->data)[i];
+            se += d * d;
+            ss += (double)((float *)r->data)[i] * ((float *)r->data)[i];
+        }
+        const double rel = std::sqrt(se / ss);
+        const bool ok = rel < 1e-2;  // bf16 operands: ~3e-3 expected
+        printf("  %-4s %-28s rms_err/rms=%.2g\n", ok ? "ok" : "FAIL", what, rel);
+        if (!ok) ++g_failures;
+        ggml_backend_free(be);
+        ggml_free(ctx);
+    }
+}
+
 // Times each tower on synthetic inputs (any model size; no comparison).
 void bench(ggpt_context & ctx, int n_frames, int reps) {
     const auto & enc = *ctx.model->enc;
@@ -443,6 +496,7 @@ int main(int argc, char ** argv) {
     if (model.enc->has_media[GGPT_MEDIA_VIDEO] && (only.empty() || only == "video")) test_video(ctx, dir);
     if (model.enc->has_media[GGPT_MEDIA_AUDIO] && (only.empty() || only == "audio")) test_audio(ctx, dir);
     if (bad_files) {
+        test_amx();
         test_bad_inputs(ctx);
         test_bad_files(path);
     }

@@ -19,13 +19,26 @@ ggml_tensor * layer_norm(ggml_context * ctx, ggml_tensor * x, const NormW & n, f
     return ggml_add(ctx, x, n.b);
 }
 
-ggml_tensor * linear(ggml_context * ctx, ggml_tensor * x, const LinearW & l) {
+ggml_tensor * linear(Graph & g, ggml_tensor * x, const LinearW & l) {
+    ggml_context * ctx = g.ctx;
     // one [n_in, T*B] matmul rather than B matmuls of T rows (the CPU sgemm runs per 2-D slice)
+    ggml_tensor * const x_in = x;
     const int64_t T = x->ne[1], B = x->ne[2];
     const bool flat = B > 1 && x->ne[3] == 1 && ggml_is_contiguous(x);
     if (flat) x = ggml_reshape_2d(ctx, x, x->ne[0], T * B);
-    x = ggml_mul_mat(ctx, l.w, x);
-    if (l.b) x = ggml_add(ctx, x, l.b);
+    const AmxWeight * aw = nullptr;
+    if (g.amx) {
+        auto it = g.amx->find(l.w);
+        if (it != g.amx->end()) aw = &it->second;
+    }
+    if (aw && ggml_is_contiguous(x) && x->ne[2] == 1 && x->ne[3] == 1) {
+        ggml_tensor *& xb = g.bf16_of[x_in];
+        if (!xb) xb = ggml_cast(ctx, x, GGML_TYPE_BF16);
+        x = amx_mul_mat(ctx, aw, xb, l.b);  // bias added in the kernel
+    } else {
+        x = ggml_mul_mat(ctx, l.w, x);
+        if (l.b) x = ggml_add(ctx, x, l.b);
+    }
     return flat ? ggml_reshape_3d(ctx, x, x->ne[0], T, B) : x;
 }
 
@@ -81,10 +94,11 @@ ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor
     return ggml_cont_3d(ctx, o, W, Tq, B);
 }
 
-ggml_tensor * ffn(ggml_context * ctx, ggml_tensor * x, const LinearW & up, const LinearW & down, Act act) {
-    x = linear(ctx, x, up);
+ggml_tensor * ffn(Graph & g, ggml_tensor * x, const LinearW & up, const LinearW & down, Act act) {
+    ggml_context * ctx = g.ctx;
+    x = linear(g, x, up);
     x = activation(ctx, x, act);
-    return linear(ctx, x, down);
+    return linear(g, x, down);
 }
 
 ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_head, float eps, Act act) {
@@ -93,15 +107,15 @@ ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_h
     ggml_tensor * h = layer_norm(ctx, x, b.ln1, eps);
     ggml_tensor *q, *k, *v;
     if (b.qkv.w) {
-        ggml_tensor * qkv = linear(ctx, h, b.qkv);  // [3W, T, B]
+        ggml_tensor * qkv = linear(g, h, b.qkv);  // [3W, T, B]
         const size_t es = ggml_element_size(qkv);
         q = ggml_view_3d(ctx, qkv, W, T, B, qkv->nb[1], qkv->nb[2], 0);
         k = ggml_view_3d(ctx, qkv, W, T, B, qkv->nb[1], qkv->nb[2], W * es);
         v = ggml_view_3d(ctx, qkv, W, T, B, qkv->nb[1], qkv->nb[2], 2 * W * es);
     } else {
-        q = linear(ctx, h, b.q);
-        k = linear(ctx, h, b.k);
-        v = linear(ctx, h, b.v);
+        q = linear(g, h, b.q);
+        k = linear(g, h, b.k);
+        v = linear(g, h, b.v);
     }
     if (b.bias_k) {
         // nn.MultiheadAttention(add_bias_kv=True): one learned key/value row after the T projected ones
@@ -110,9 +124,9 @@ ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_h
     }
     const float scale = 1.0f / std::sqrt((float)(W / n_head));
     ggml_tensor * a = attention(g, q, k, v, n_head, scale);
-    x = ggml_add(ctx, x, linear(ctx, a, b.out));
+    x = ggml_add(ctx, x, linear(g, a, b.out));
     h = layer_norm(ctx, x, b.ln2, eps);
-    return ggml_add(ctx, x, ffn(ctx, h, b.up, b.down, act));
+    return ggml_add(ctx, x, ffn(g, h, b.up, b.down, act));
 }
 
 ggml_tensor * patch_embed(ggml_context * ctx, ggml_tensor * img, ggml_tensor * kernel, int stride) {

@@ -7,6 +7,7 @@
 
 #include "ggml.h"
 
+#include "encoders/amx.h"
 #include "encoders/encoders.h"
 
 namespace ggpt {
@@ -29,6 +30,10 @@ struct Graph {
     bool kv_f16 = false;      // flash attention on f16 copies of K and V (set when the weights are
                               // not f32: their matmuls already round activations to f16 / q8_0)
 
+    // Linear weights repacked for the AMX-BF16 matmul (CPU graphs when enabled), else null
+    const std::unordered_map<const ggml_tensor *, AmxWeight> * amx = nullptr;
+    std::unordered_map<const ggml_tensor *, ggml_tensor *> bf16_of;  // activations already cast (q/k/v share one)
+
     // Sets kv_f16 from a tower's matmul weight.
     void weights_like(const ggml_tensor * w) { kv_f16 = w && w->type != GGML_TYPE_F32; }
 
@@ -42,7 +47,7 @@ ggml_tensor * as_f32(ggml_context * ctx, ggml_tensor * t);
 ggml_tensor * layer_norm(ggml_context * ctx, ggml_tensor * x, const NormW & n, float eps);
 
 // x [n_in, T, B] -> [n_out, T, B]
-ggml_tensor * linear(ggml_context * ctx, ggml_tensor * x, const LinearW & l);
+ggml_tensor * linear(Graph & g, ggml_tensor * x, const LinearW & l);
 
 ggml_tensor * activation(ggml_context * ctx, ggml_tensor * x, Act act);
 
@@ -52,7 +57,7 @@ ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor
                         float scale);
 
 // up -> activation -> down
-ggml_tensor * ffn(ggml_context * ctx, ggml_tensor * x, const LinearW & up, const LinearW & down, Act act);
+ggml_tensor * ffn(Graph & g, ggml_tensor * x, const LinearW & up, const LinearW & down, Act act);
 
 // Pre-LN block: x += out(attn(ln1(x))); x += ffn(ln2(x)). Fused qkv when b.qkv.w is set; the learned
 // bias_k/bias_v rows are appended to keys/values after projection when present.

@@ -39,6 +39,7 @@ struct EncoderState {
     int n_threads = 1;
     int frames_per_batch = 0;  // EVA frames per graph (0 = from the memory budget)
     bool flash_attn = false;   // fused attention (CPU only: the GPU kernels want f16 K/V)
+    const std::unordered_map<const ggml_tensor *, AmxWeight> * amx = nullptr;  // CPU weights repacked
 
     // GGPT_ENC_PROFILE=1: time every node and print a per-op summary to stderr (development aid)
     bool profile = false;
@@ -155,6 +156,7 @@ ggpt_status ensure_state(ggpt_context * ctx) {
     s->sched = ggml_backend_sched_new(backends, nullptr, n, s->graph_size, false, false);
     if (!s->sched) return fail(ctx, GGPT_ERR_BACKEND, "encoders: cannot create the backend scheduler");
     s->graph_mem.resize(ggml_tensor_overhead() * s->graph_size + ggml_graph_overhead_custom(s->graph_size, false));
+    if (!s->gpu && !e.amx.empty()) s->amx = &e.amx;
     s->profile = getenv("GGPT_ENC_PROFILE") != nullptr;
     // CPU: fused attention (f32 K/V, f32 accumulation) is about 20% faster over a whole CLIP encode
     // than matmul + softmax + matmul here, at the same accuracy. GPU kernels want f16 K/V: off.
@@ -173,6 +175,7 @@ struct GraphScope {
         g.ctx = ggml_init(ip);
         g.gf = ggml_new_graph_custom(g.ctx, s.graph_size, false);
         g.flash_attn = s.flash_attn;
+        g.amx = s.amx;
     }
     ~GraphScope() { ggml_free(g.ctx); }
 };

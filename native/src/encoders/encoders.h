@@ -4,12 +4,14 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ggml-backend.h"
 #include "ggml.h"
 #include "groundinggpt.h"
 
+#include "encoders/amx.h"
 #include "encoders/hparams.h"
 
 namespace ggpt {
@@ -119,6 +121,8 @@ struct Encoders {
     size_t mapping_size = 0;
     int64_t n_params = 0, n_bytes = 0;
     std::string backend_name;                  // "CPU", "CUDA0", ...
+    // f16 Linear weights repacked for the AMX-BF16 matmul (CPU weights, AMX CPU, when enabled)
+    std::unordered_map<const ggml_tensor *, AmxWeight> amx;
 
     // feature rows one item produces: 576 / 64 / 8 for the released model
     int32_t n_rows(ggpt_media m) const;

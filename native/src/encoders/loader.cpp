@@ -3,10 +3,13 @@
 // or any graph is built. A file a user controls can only produce GGPT_ERR_FORMAT / GGPT_ERR_IO with
 // the file and the key or tensor named, never a ggml assertion.
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <cinttypes>
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <stdexcept>
@@ -69,6 +72,7 @@ struct Loader {
     ggml_context * ctx = nullptr;   // our copies of the expected tensors
     std::vector<std::pair<int64_t, ggml_tensor *>> tensors;  // gguf tensor id -> ours
     std::set<std::string> used;
+    std::vector<ggml_tensor *> mats;  // Linear weights (candidates for the AMX repack)
     std::string err;
     ggpt_status status = GGPT_OK;
 
@@ -216,6 +220,7 @@ struct Loader {
         ggml_set_name(t2, name.c_str());
         tensors.emplace_back(gguf_find_tensor(gguf, name.c_str()), t2);
         used.insert(name);
+        if (kind == Kind::mat) mats.push_back(t2);
         return t2;
     }
 
@@ -650,6 +655,28 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
         fclose(fp);
     }
     L.ctx = nullptr;  // owned by enc now
+
+    // AMX-BF16 on CPUs that have it (GGPT_ENC_AMX=0 turns it off): f16 Linear weights repacked
+    // for the tile unit, 2-3x faster over a whole tower than ggml's AVX-512 f16 matmul, at bf16
+    // rounding of weights and activations (relative RMS error ~5e-3 instead of ~8e-4 on the tiny
+    // golden model). f32 weights stay exact; q8_0 keeps ggml's kernels.
+    const char * amx_env = getenv("GGPT_ENC_AMX");
+    if (is_cpu && (!amx_env || atoi(amx_env) != 0) && amx_bf16_available()) {
+        std::vector<ggml_tensor *> todo;
+        for (ggml_tensor * w : L.mats)
+            if (w->type == GGML_TYPE_F16 && amx_can_pack(w)) todo.push_back(w);
+        for (ggml_tensor * w : todo) enc->amx[w];  // the map is filled before the threads write into it
+        std::atomic<size_t> next{0};
+        auto work = [&] {
+            for (size_t i; (i = next++) < todo.size();) amx_pack(todo[i], enc->amx[todo[i]]);
+        };
+        std::vector<std::thread> pool;
+        const unsigned nt = std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
+        for (unsigned t = 1; t < nt; ++t) pool.emplace_back(work);
+        work();
+        for (auto & th : pool) th.join();
+        GGPT_LOG_I("encoders: %zu f16 Linear weights repacked for AMX-BF16", enc->amx.size());
+    }
 
     GGPT_LOG_I("encoders: %s: image %s, video %s, audio %s; %.1fM params, %.1f MiB on %s", L.path.c_str(),
                enc->has_media[0] ? "yes" : "no", enc->has_media[1] ? "yes" : "no", enc->has_media[2] ? "yes" : "no",

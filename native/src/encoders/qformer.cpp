@@ -15,13 +15,13 @@ static ggml_tensor * qformer_block(Graph & g, ggml_tensor * h, const QFormerBloc
                                    int n_head, float eps) {
     ggml_context * ctx = g.ctx;
     const float scale = 1.0f / std::sqrt((float)(h->ne[0] / n_head));
-    ggml_tensor * a = attention(g, linear(ctx, h, b.q), linear(ctx, h, b.k), linear(ctx, h, b.v), n_head, scale);
-    h = layer_norm(ctx, ggml_add(ctx, h, linear(ctx, a, b.o)), b.ln, eps);
+    ggml_tensor * a = attention(g, linear(g, h, b.q), linear(g, h, b.k), linear(g, h, b.v), n_head, scale);
+    h = layer_norm(ctx, ggml_add(ctx, h, linear(g, a, b.o)), b.ln, eps);
     if (b.has_cross) {
-        a = attention(g, linear(ctx, h, b.xq), linear(ctx, enc, b.xk), linear(ctx, enc, b.xv), n_head, scale);
-        h = layer_norm(ctx, ggml_add(ctx, h, linear(ctx, a, b.xo)), b.xln, eps);
+        a = attention(g, linear(g, h, b.xq), linear(g, enc, b.xk), linear(g, enc, b.xv), n_head, scale);
+        h = layer_norm(ctx, ggml_add(ctx, h, linear(g, a, b.xo)), b.xln, eps);
     }
-    return layer_norm(ctx, ggml_add(ctx, h, ffn(ctx, h, b.up, b.down, Act::gelu_erf)), b.ffn_ln, eps);
+    return layer_norm(ctx, ggml_add(ctx, h, ffn(g, h, b.up, b.down, Act::gelu_erf)), b.ffn_ln, eps);
 }
 
 ggml_tensor * qformer(Graph & g, const QFormerW & q, ggml_tensor * enc, const char * name) {
@@ -53,7 +53,7 @@ ggml_tensor * build_video_tail(Graph & g, const VideoTower & v, ggml_tensor * fr
     ggml_tensor * h = qformer(g, v.vqf, x, "vqformer");  // [vqf W, vqf n_query, 1]
     h = ggml_reshape_2d(ctx, h, h->ne[0], h->ne[1]);
     ggml_set_name(h, "video_qformer");
-    ggml_tensor * out = linear(ctx, h, v.proj);
+    ggml_tensor * out = linear(g, h, v.proj);
     ggml_set_name(out, "projected");
     return out;
 }
@@ -68,7 +68,7 @@ ggml_tensor * build_audio_tail(Graph & g, const AudioTower & a, ggml_tensor * cl
     ggml_tensor * h = qformer(g, a.aqf, x, "aqformer");
     h = ggml_reshape_2d(ctx, h, h->ne[0], h->ne[1]);
     ggml_set_name(h, "audio_qformer");
-    ggml_tensor * out = linear(ctx, h, a.proj);
+    ggml_tensor * out = linear(g, h, a.proj);
     ggml_set_name(out, "projected");
     return out;
 }

@@ -1,0 +1,32 @@
+// amx.h - an AMX-BF16 matrix multiply for the towers' Linear layers on x86 CPUs that have it
+// (Sapphire Rapids and later): weights repacked once into bf16 tiles, activations rounded to bf16,
+// products accumulated in f32 by the tile unit. Several times the throughput of ggml's AVX-512
+// f16/f32 matmul; the price is bf16 rounding (8-bit mantissa) of both operands.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "ggml.h"
+
+namespace ggpt {
+
+// True when the CPU has AMX-TILE + AMX-BF16 and the OS granted this process the tile state.
+bool amx_bf16_available();
+
+// A Linear weight repacked for amx_mul_mat: [M/16][K/32] tiles of 16 k-pairs x 16 outputs x 2.
+struct AmxWeight {
+    int64_t K = 0, M = 0;  // inputs (multiple of 32), outputs (multiple of 16)
+    std::vector<uint16_t> data;
+};
+
+// Whether a weight (ne [K, M], f32 / f16 / bf16) can be packed.
+bool amx_can_pack(const ggml_tensor * w);
+
+// Packs w, whose data is readable on the host.
+void amx_pack(const ggml_tensor * w, AmxWeight & out);
+
+// y = W xb + bias for xb [K, N] bf16 (contiguous) and bias [M] f32 or null -> [M, N] f32.
+// A CPU custom op (ggml_custom_4d) over the context's threads.
+ggml_tensor * amx_mul_mat(ggml_context * ctx, const AmxWeight * w, ggml_tensor * xb, ggml_tensor * bias);
+
+}  // namespace ggpt
