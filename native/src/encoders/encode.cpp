@@ -25,7 +25,6 @@
 
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
-#include "ggml-cpu.h"
 #include "ggml.h"
 
 #include "core/context.h"
@@ -147,13 +146,21 @@ ggpt_status ensure_state(ggpt_context * ctx) {
         s->gpu = ggml_backend_dev_init(e.dev, nullptr);
         if (!s->gpu) return fail(ctx, GGPT_ERR_BACKEND, "encoders: cannot initialise the %s backend", e.backend_name.c_str());
     }
-    s->cpu = ggml_backend_cpu_init();
+    // The CPU backend through the registry only: in portable builds it is a module chosen at run
+    // time (one per instruction-set level), so its own functions cannot be linked directly.
+    ggml_backend_dev_t cpu_dev = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    s->cpu = cpu_dev ? ggml_backend_dev_init(cpu_dev, nullptr) : nullptr;
     if (!s->cpu) return fail(ctx, GGPT_ERR_BACKEND, "encoders: cannot initialise the CPU backend");
     int nt = ctx->params.n_threads_batch > 0 ? ctx->params.n_threads_batch : ctx->params.n_threads;
     if (nt <= 0) nt = (int)std::max(1u, std::thread::hardware_concurrency());
     s->n_threads = nt;
-    ggml_backend_cpu_set_n_threads(s->cpu, nt);
-    ggml_backend_cpu_set_abort_callback(s->cpu, cpu_abort_cb, s.get());
+    ggml_backend_reg_t cpu_reg = ggml_backend_dev_backend_reg(cpu_dev);
+    auto set_n_threads = (ggml_backend_set_n_threads_t)ggml_backend_reg_get_proc_address(cpu_reg, "ggml_backend_set_n_threads");
+    auto set_abort = (void (*)(ggml_backend_t, ggml_abort_callback, void *))ggml_backend_reg_get_proc_address(
+        cpu_reg, "ggml_backend_set_abort_callback");
+    if (!set_n_threads || !set_abort) return fail(ctx, GGPT_ERR_BACKEND, "encoders: the CPU backend lacks thread/abort controls");
+    set_n_threads(s->cpu, nt);
+    set_abort(s->cpu, cpu_abort_cb, s.get());
     ggml_backend_t backends[2];
     int n = 0;
     if (s->gpu) backends[n++] = s->gpu;

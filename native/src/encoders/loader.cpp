@@ -25,7 +25,6 @@
 #endif
 
 #include "ggml-backend.h"
-#include "ggml-cpu.h"
 #include "ggml.h"
 #include "gguf.h"
 
