@@ -1049,9 +1049,10 @@ export class Model {
     prep: PreparedMedia,
     cancel: NativeCancel,
     onProgress?: (p: GroundProgress) => void,
-  ): Promise<{ features: MediaFeatures[]; encodeMs: number; cached: number }> {
+  ): Promise<{ features: MediaFeatures[]; encodeMs: number; preprocessMs: number; cached: number }> {
     const features: MediaFeatures[] = [];
     let encodeMs = 0;
+    let preprocessMs = 0;
     let cached = 0;
     const width = this.#info.nEmbd;
     const rowsOf = (kind: MediaKind) => this.#info.mediaRows[GROUND_KINDS.indexOf(kind)];
@@ -1078,16 +1079,17 @@ export class Model {
       if (f) {
         cached++;
       } else {
-        const t = now();
         const data = await run();
-        encodeMs += now() - t;
+        const spent = this.#native.lastEncodeTimings();
+        encodeMs += spent.towerMs;
+        preprocessMs += spent.preprocessMs;
         f = { kind, data, rows: rowsOf(kind), width, hash, id: idFromHash(hash) };
         if (data.length !== f.rows * width) throw new NativeError('internal', `${kind} tower returned ${data.length} floats, expected ${f.rows * width}`);
         this.#cache.set(f);
       }
       features.push(f);
     }
-    return { features, encodeMs, cached };
+    return { features, encodeMs, preprocessMs, cached };
   }
 
   /** groundImage / groundVideo / groundAudio / chat turns. */
@@ -1107,7 +1109,7 @@ export class Model {
         onProgress({ stage: 'prompt', fraction });
       };
     }
-    const { result, raw, encodeMs, cached } = await this.#task(signal, async (cancel) => {
+    const { result, raw, encodeMs, preprocessMs, cached } = await this.#task(signal, async (cancel) => {
       const enc = await this.#encodeAll(prep, cancel, onProgress);
       onProgress?.({ stage: 'prompt', fraction: 0 });
       const userOnToken = parsed.onToken;
@@ -1121,7 +1123,7 @@ export class Model {
           : undefined;
       const r = await this.#evaluate(parsed, cancel, onToken, enc.features);
       onProgress?.({ stage: 'generate', fraction: 1 });
-      return { ...r, encodeMs: enc.encodeMs, cached: enc.cached };
+      return { ...r, encodeMs: enc.encodeMs, preprocessMs: enc.preprocessMs, cached: enc.cached };
     });
 
     let answer = result.text;
@@ -1150,7 +1152,7 @@ export class Model {
       timings: {
         ...result.timings,
         decodeMs: prep.decodeMs,
-        preprocessMs: prep.preprocessMs,
+        preprocessMs: prep.preprocessMs + preprocessMs,
         encodeMs,
         cachedMedia: cached,
         totalMs: now() - t0,

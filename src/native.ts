@@ -164,6 +164,8 @@ export interface NativeModel {
   encodeVideo(frames: Uint8Array[], cancel: NativeCancel, onProgress?: (f: number) => void): Promise<Float32Array>;
   /** fbank (clips x mels x frames) -> projected features. */
   encodeAudio(fbank: Float32Array, clips: number, cancel: NativeCancel, onProgress?: (f: number) => void): Promise<Float32Array>;
+  /** Wall times of the last settled encode* call: core preprocessing (images) and the tower, ms. */
+  lastEncodeTimings(): { preprocessMs: number; towerMs: number };
   /** A named intermediate of a tower (tests, research). Input as for encode*. */
   probe(
     media: 'image' | 'video' | 'audio',

@@ -170,6 +170,7 @@ t.test('full model cases at f32', async (t) => {
       t.same([...stages].sort(), allCached ? ['decode', 'generate', 'prompt'] : ['decode', 'encode', 'generate', 'prompt'], `${c.id}: progress stages`);
       t.ok((allCached ? r.timings.encodeMs === 0 : r.timings.encodeMs > 0) && r.timings.totalMs >= r.timings.encodeMs, `${c.id}: timings`);
       if (c.media.includes('image')) t.same(r.image, { width: 640, height: 848, side: 848, offsetX: 104, offsetY: 0 });
+      if (c.media.includes('image') && !allCached) t.ok(r.timings.preprocessMs > 0, `${c.id}: image preprocessing timed apart from the tower`);
       if (c.media.includes('audio')) t.equal(r.audio?.clips.length, 3);
     }
     // asking again about the same image: features from the cache, the prefix from the KV cache

@@ -270,7 +270,20 @@ Napi::Value Probe(NativeModel & self, const Napi::CallbackInfo & info) {
     }
 }
 
+// lastEncodeTimings(): { preprocessMs, towerMs } of the last encode* call (read after it settled).
+Napi::Value LastEncodeTimings(NativeModel & self, const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    self.check_alive(env);
+    double pre = 0.0, tower = 0.0;
+    ggpt_encode_last_timings(self.ctx(), &pre, &tower);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("preprocessMs", pre);
+    o.Set("towerMs", tower);
+    return o;
+}
+
 MethodRegistrar reg_encode_image("encodeImage", EncodeImage);
+MethodRegistrar reg_last_timings("lastEncodeTimings", LastEncodeTimings);
 MethodRegistrar reg_encode_video("encodeVideo", EncodeVideo);
 MethodRegistrar reg_encode_audio("encodeAudio", EncodeAudio);
 MethodRegistrar reg_probe("probe", Probe);

@@ -435,6 +435,11 @@ GGPT_API ggpt_status ggpt_encode_probe(ggpt_context * ctx, ggpt_media media, con
                                        int64_t * n_out, int64_t shape[4], int32_t * n_dims,
                                        const ggpt_encode_params * params);
 
+/* Wall times of the last successful ggpt_encode_image / _video / _audio on this context, in ms:
+ * preprocessing in the core (image pad + resize + normalise; 0 for video and audio, whose inputs
+ * come prepared) and the tower itself. Zeros before the first call. */
+GGPT_API void ggpt_encode_last_timings(const ggpt_context * ctx, double * preprocess_ms, double * tower_ms);
+
 /* Comma-separated names ggpt_encode_probe accepts for a media (static string). */
 GGPT_API const char * ggpt_probe_names(ggpt_media media);
 

@@ -57,6 +57,9 @@ struct EncoderState {
     float p0 = 0.0f, p1 = 1.0f;  // progress range of the running graph
     std::atomic<bool> aborted{false};  // set from ggml's worker threads too
 
+    // wall times of the last ggpt_encode_* call (ggpt_encode_last_timings)
+    double last_preprocess_ms = 0.0, last_tower_ms = 0.0;
+
     ~EncoderState() {
         if (sched) ggml_backend_sched_free(sched);
         if (gpu) ggml_backend_free(gpu);
@@ -553,10 +556,15 @@ static ggpt_status ggpt_encode_image_impl(ggpt_context * ctx, const ggpt_image_u
     if (st != GGPT_OK) return st;
     if (!out) return fail(ctx, GGPT_ERR_INVALID_ARGUMENT, "image: out is NULL");
     std::vector<float> pixels;
+    const double t0 = now_us();
     if ((st = image_pixels(ctx, image, pixels)) != GGPT_OK) return st;
+    const double t1 = now_us();
     const ggpt_encode_params defaults = ggpt_encode_default_params();
     CallScope scope(*ctx->enc_state, params, defaults);
-    return run_image(ctx, pixels.data(), out, nullptr);
+    st = run_image(ctx, pixels.data(), out, nullptr);
+    ctx->enc_state->last_preprocess_ms = (t1 - t0) / 1000.0;
+    ctx->enc_state->last_tower_ms = (now_us() - t1) / 1000.0;
+    return st;
 }
 
 static ggpt_status ggpt_encode_video_impl(ggpt_context * ctx, const uint8_t * const * frames, int32_t n_frames, float * out,
@@ -568,7 +576,11 @@ static ggpt_status ggpt_encode_video_impl(ggpt_context * ctx, const uint8_t * co
     if ((st = check_video(ctx, frames, n_frames)) != GGPT_OK) return st;
     const ggpt_encode_params defaults = ggpt_encode_default_params();
     CallScope scope(*ctx->enc_state, params, defaults);
-    return run_video(ctx, frames, n_frames, out, nullptr);
+    const double t0 = now_us();
+    st = run_video(ctx, frames, n_frames, out, nullptr);
+    ctx->enc_state->last_preprocess_ms = 0.0;  // frame normalisation is part of the tower's input stage
+    ctx->enc_state->last_tower_ms = (now_us() - t0) / 1000.0;
+    return st;
 }
 
 static ggpt_status ggpt_encode_audio_impl(ggpt_context * ctx, const float * fbank, int32_t n_clips, float * out,
@@ -580,7 +592,11 @@ static ggpt_status ggpt_encode_audio_impl(ggpt_context * ctx, const float * fban
     if ((st = check_audio(ctx, fbank, n_clips)) != GGPT_OK) return st;
     const ggpt_encode_params defaults = ggpt_encode_default_params();
     CallScope scope(*ctx->enc_state, params, defaults);
-    return run_audio(ctx, fbank, n_clips, out, nullptr);
+    const double t0 = now_us();
+    st = run_audio(ctx, fbank, n_clips, out, nullptr);
+    ctx->enc_state->last_preprocess_ms = 0.0;  // the fbank comes preprocessed (ggpt_audio_preprocess)
+    ctx->enc_state->last_tower_ms = (now_us() - t0) / 1000.0;
+    return st;
 }
 
 static ggpt_status ggpt_encode_probe_impl(ggpt_context * ctx, ggpt_media media, const void * input, int32_t n_items,
@@ -657,6 +673,12 @@ ggpt_status ggpt_encode_probe(ggpt_context * ctx, ggpt_media media, const void *
     return guarded(ctx, [&] {
         return ggpt_encode_probe_impl(ctx, media, input, n_items, name, out, cap, n_out, shape, n_dims, params);
     });
+}
+
+void ggpt_encode_last_timings(const ggpt_context * ctx, double * preprocess_ms, double * tower_ms) {
+    const bool have = ctx && ctx->enc_state;
+    if (preprocess_ms) *preprocess_ms = have ? ctx->enc_state->last_preprocess_ms : 0.0;
+    if (tower_ms) *tower_ms = have ? ctx->enc_state->last_tower_ms : 0.0;
 }
 
 const char * ggpt_probe_names(ggpt_media media) {
