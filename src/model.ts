@@ -433,6 +433,11 @@ export interface GroundResult {
   timings: GroundTimings;
   /** The untrimmed generated text and the literals that could not be parsed (kept out of boxes/segments). */
   raw: { text: string; malformed: MalformedLiteral[] };
+  /**
+   * Things done differently from upstream on purpose, e.g. a sound shorter than one fbank window
+   * (400 samples at 16 kHz) is padded with zeros where upstream fails (SPEC §4.3).
+   */
+  warnings: string[];
   /** The image the boxes refer to. */
   image?: ImageGeometry;
   /** The video the segments refer to. */
@@ -1013,7 +1018,8 @@ export class Model {
         duration: decoded.duration,
         sampleRate: decoded.sampleRate,
         channels: decoded.channels.length,
-        clips: pre.info.clips.map((c) => ({ start: c.start, end: c.end })),
+        // the window each clip covers, cut at the end of the sound (a 1 s sound: three clips of 0-1 s)
+        clips: pre.info.clips.map((c) => ({ start: c.start, end: Math.min(c.end, decoded.duration) })),
         padded: pre.info.padded,
       };
       out.audio = { decoded, fbank: pre.fbank, info, hash: contentHash('audio', [pre.info.clips.length], [pre.fbank]) };
@@ -1158,6 +1164,9 @@ export class Model {
         totalMs: now() - t0,
       },
       raw: { text: raw, malformed },
+      warnings: prep.audio?.info.padded
+        ? ['The sound is shorter than one fbank window (25 ms at 16 kHz): its clips were padded with zeros']
+        : [],
     };
     if (prep.image) out.image = { ...prep.image.geometry };
     if (prep.video) {
