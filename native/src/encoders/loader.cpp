@@ -675,6 +675,20 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
         work();
         for (auto & th : pool) th.join();
         GGPT_LOG_I("encoders: %zu f16 Linear weights repacked for AMX-BF16", enc->amx.size());
+#if defined(__linux__)
+        // The f16 originals of repacked weights are not read again: drop their pages from memory
+        // (they are file-backed, so a later read would simply fault them back in).
+        if (enc->mapping) {
+            const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+            size_t dropped = 0;
+            for (ggml_tensor * w : todo) {
+                const uintptr_t a = ((uintptr_t)w->data + page - 1) & ~(page - 1);
+                const uintptr_t b = ((uintptr_t)w->data + ggml_nbytes(w)) & ~(page - 1);
+                if (b > a && madvise((void *)a, b - a, MADV_DONTNEED) == 0) dropped += b - a;
+            }
+            GGPT_LOG_I("encoders: %.1f MiB of f16 weight pages released", dropped / 1048576.0);
+        }
+#endif
     }
 
     GGPT_LOG_I("encoders: %s: image %s, video %s, audio %s; %.1fM params, %.1f MiB on %s", L.path.c_str(),
