@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { tempDir } from './helpers/golden';
 import { GGUF_TYPE, renameKey, retypeKey, setU32, truncateCopy } from './helpers/gguf_patch';
-import { tinyLlm } from './helpers/model';
+import { tinyConverted } from './helpers/converted';
 import { readGGUF, readGGUFTensor } from '../src/gguf/reader';
 import { GGUFValueType } from '../src/gguf/types';
 import { writeGGUF, type GGUFValue } from '../src/gguf/writer';
@@ -49,11 +49,7 @@ t.test('missing files', async (t) => {
 });
 
 t.test('corrupt model files', async (t) => {
-  const got = await tinyLlm();
-  if ('skip' in got) {
-    t.skip(got.skip, () => undefined);
-    return;
-  }
+  const got = await tinyConverted();
   const dir = tempDir('ggpt-corrupt-');
   const size = fs.statSync(got.llm).size;
 

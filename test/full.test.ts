@@ -81,7 +81,6 @@ const cases: Case[] = [
 
 t.test('full model cases at f32', async (t) => {
   const files = await tinyConverted('f32');
-  if ('skip' in files) throw new Error(files.skip);
   const addon = native();
   const nm = await addon.loadModel(
     { ...files, encodersOnGpu: false, useMmap: true, contextSize: 2048, batchSize: 256, threads: 2, threadsBatch: 2, kvType: 'f32', flashAttn: 'auto' },

@@ -2,7 +2,7 @@
 // public generate() with streaming, stop strings and KV-cache reuse.
 import t from 'tap';
 import { allclose, goldenCase, readExpected } from './helpers/golden';
-import { tinyLlm } from './helpers/model';
+import { tinyConverted } from './helpers/converted';
 import { loadModel } from '../src/index';
 import { native, type NativeModel } from '../src/native';
 
@@ -13,11 +13,7 @@ const greedyIds: number[] = c.greedy_token_ids;
 const margins: number[] = c.greedy_top1_top2_margins;
 
 t.test('full/text_only', async (t) => {
-  const got = await tinyLlm();
-  if ('skip' in got) {
-    t.skip(got.skip, () => undefined);
-    return;
-  }
+  const got = await tinyConverted();
   const addon = native();
   const nm: NativeModel = await addon.loadModel(
     { llm: got.llm, encodersOnGpu: false, useMmap: true, contextSize: 512, batchSize: 64, threads: 2, threadsBatch: 2, kvType: 'f32', flashAttn: 'auto' },
@@ -78,8 +74,7 @@ t.test('full/text_only', async (t) => {
   });
 
   t.test('token embeddings of a quantised model are its dequantised rows', async (t) => {
-    const q = await tinyLlm('q8_0');
-    if ('skip' in q) return;
+    const q = await tinyConverted('q8_0');
     const qm = await addon.loadModel(
       { llm: q.llm, encodersOnGpu: false, useMmap: true, contextSize: 256, batchSize: 64, threads: 2, threadsBatch: 2, kvType: 'f32', flashAttn: 'auto' },
       addon.createCancel(),
@@ -127,11 +122,7 @@ t.test('full/text_only', async (t) => {
 });
 
 t.test('Model.generate', async (t) => {
-  const got = await tinyLlm();
-  if ('skip' in got) {
-    t.skip(got.skip, () => undefined);
-    return;
-  }
+  const got = await tinyConverted();
   const model = await loadModel({ model: { llm: got.llm }, kvType: 'f32', contextSize: 512, threads: 2 });
   t.teardown(() => model.dispose());
   const user: string = c.user_text;

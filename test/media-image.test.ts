@@ -7,7 +7,8 @@ import sharp from 'sharp';
 import { decodeImage, paddedSquare, DEFAULT_LIMIT_INPUT_PIXELS } from '../src/media/image';
 import { InvalidInputError } from '../src/errors';
 import { goldenCase, mediaDir, readExpected, tempDir } from './helpers/golden';
-import { makePng, padToSquare, pillowBicubicRgb, pngBombHeader } from './helpers/media';
+import { makePng, pngBombHeader } from './helpers/media';
+import { native } from '../src/native';
 
 const dog = path.join(mediaDir, 'dog_image.jpg');
 const test1 = path.join(mediaDir, 'test-1.jpeg');
@@ -28,10 +29,9 @@ t.test('golden images: size, padding geometry, and Pillow-exact resize of the de
     t.same([sq.offsetX, sq.offsetY], c.paste_offset_xy);
     t.equal(img.source.kind, 'path');
     t.equal(img.source.format, 'jpeg');
-    // Our decode + a JS transcription of Pillow's 8-bit bicubic must give the golden bytes exactly:
-    // this checks that sharp's JPEG decode equals Pillow's for these files.
-    const padded = padToSquare(img.data, img.width, img.height);
-    const resized = pillowBicubicRgb(padded.data, padded.side, padded.side, 336, 336);
+    // decodeImage + the core's Pillow-exact pad and resize must give the golden bytes exactly:
+    // this checks that decodeImage's JPEG decode equals Pillow's for these files.
+    const { resized } = native().imagePreprocess(img.data, img.width, img.height, img.width * 3);
     const golden = readExpected(npy).data as Uint8Array;
     let diff = 0;
     for (let i = 0; i < golden.length; i++) if (resized[i] !== golden[i]) diff++;

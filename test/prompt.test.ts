@@ -2,7 +2,7 @@
 // against the golden prompts of all five full/* cases and the manifest's tokenizer_cases.
 import t from 'tap';
 import { manifest, readExpected } from './helpers/golden';
-import { tinyLlm } from './helpers/model';
+import { tinyConverted } from './helpers/converted';
 import { loadModel, type Model } from '../src/index';
 import { SEPARATOR, planSpans, promptText, type MediaKind } from '../src/prompt';
 import { InvalidInputError } from '../src/errors';
@@ -43,11 +43,7 @@ t.test('later turns follow conversation.py SINGLE style', async (t) => {
 });
 
 t.test('with the tiny model', async (t) => {
-  const got = await tinyLlm();
-  if ('skip' in got) {
-    t.skip(got.skip, () => undefined);
-    return;
-  }
+  const got = await tinyConverted();
   const model: Model = await loadModel({ model: { llm: got.llm }, contextSize: 1024 });
   t.teardown(() => model.dispose());
 

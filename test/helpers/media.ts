@@ -1,6 +1,4 @@
-// Test media made on the fly: ffmpeg lavfi clips, hand-written PNG and WAV files, and a JS
-// reference of Pillow's 8-bit bicubic resize (to check decoded pixels against the golden
-// resized_u8 without Python).
+// Test media made on the fly: ffmpeg lavfi clips, hand-written PNG and WAV files.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -126,91 +124,4 @@ export function readWavInt16(file: string): { rate: number; channels: number; sa
     off += 8 + len + (len & 1);
   }
   throw new Error('no data chunk');
-}
-
-// ---- Pillow reference (Resample.c, 8-bit path), for the golden resized_u8 check ----
-
-const PRECISION_BITS = 32 - 8 - 2;
-
-function bicubic(x: number): number {
-  const a = -0.5;
-  x = Math.abs(x);
-  if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
-  if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
-  return 0;
-}
-
-function coeffs(inSize: number, outSize: number): { bounds: number[]; k: number[][] } {
-  const scale = inSize / outSize;
-  const filterscale = Math.max(scale, 1);
-  const support = 2 * filterscale;
-  const bounds: number[] = [];
-  const k: number[][] = [];
-  for (let xx = 0; xx < outSize; xx++) {
-    const center = (xx + 0.5) * scale;
-    const ss = 1 / filterscale;
-    let xmin = Math.trunc(center - support + 0.5);
-    if (xmin < 0) xmin = 0;
-    let xmax = Math.trunc(center + support + 0.5);
-    if (xmax > inSize) xmax = inSize;
-    xmax -= xmin;
-    const w: number[] = [];
-    let ww = 0;
-    for (let x = 0; x < xmax; x++) {
-      const v = bicubic((x + xmin - center + 0.5) * ss);
-      w.push(v);
-      ww += v;
-    }
-    const fixed = w.map((v) => {
-      const n = ww !== 0 ? v / ww : v;
-      return n < 0 ? Math.trunc(-0.5 + n * (1 << PRECISION_BITS)) : Math.trunc(0.5 + n * (1 << PRECISION_BITS));
-    });
-    bounds.push(xmin, xmax);
-    k.push(fixed);
-  }
-  return { bounds, k };
-}
-
-const clip8 = (ss: number) => Math.min(255, Math.max(0, Math.floor(ss / (1 << PRECISION_BITS))));
-
-/** Pillow `Image.resize((outW, outH), BICUBIC)` on RGB8: horizontal pass, then vertical. */
-export function pillowBicubicRgb(src: Uint8Array, w: number, h: number, outW: number, outH: number): Uint8Array {
-  const hc = coeffs(w, outW);
-  const tmp = new Uint8Array(outW * h * 3);
-  for (let y = 0; y < h; y++) {
-    for (let xx = 0; xx < outW; xx++) {
-      const xmin = hc.bounds[2 * xx];
-      const k = hc.k[xx];
-      for (let c = 0; c < 3; c++) {
-        let ss = 1 << (PRECISION_BITS - 1);
-        for (let x = 0; x < k.length; x++) ss += src[(y * w + x + xmin) * 3 + c] * k[x];
-        tmp[(y * outW + xx) * 3 + c] = clip8(ss);
-      }
-    }
-  }
-  const vc = coeffs(h, outH);
-  const out = new Uint8Array(outW * outH * 3);
-  for (let yy = 0; yy < outH; yy++) {
-    const ymin = vc.bounds[2 * yy];
-    const k = vc.k[yy];
-    for (let x = 0; x < outW; x++) {
-      for (let c = 0; c < 3; c++) {
-        let ss = 1 << (PRECISION_BITS - 1);
-        for (let y = 0; y < k.length; y++) ss += tmp[((y + ymin) * outW + x) * 3 + c] * k[y];
-        out[(yy * outW + x) * 3 + c] = clip8(ss);
-      }
-    }
-  }
-  return out;
-}
-
-/** SPEC §2.2: pastes RGB8 w x h into an S x S square of (122, 116, 104). */
-export function padToSquare(src: Uint8Array, w: number, h: number): { data: Uint8Array; side: number } {
-  const side = Math.max(w, h);
-  const ox = Math.floor((side - w) / 2);
-  const oy = Math.floor((side - h) / 2);
-  const data = new Uint8Array(side * side * 3);
-  for (let i = 0; i < side * side; i++) data.set([122, 116, 104], i * 3);
-  for (let y = 0; y < h; y++) data.set(src.subarray(y * w * 3, (y + 1) * w * 3), ((y + oy) * side + ox) * 3);
-  return { data, side };
 }
