@@ -29,13 +29,6 @@ ggpt_status ggpt_context::fail(ggpt_status status, const char * fmt, ...) {
 
 namespace {
 
-void write_err(char * err, size_t err_len, const std::string & msg) {
-    if (!err || err_len == 0) return;
-    const size_t n = std::min(msg.size(), err_len - 1);
-    memcpy(err, msg.data(), n);
-    err[n] = '\0';
-}
-
 // Physical cores, roughly: hardware threads, halved when there are enough of them to be SMT
 // siblings (generation is memory-bound; SMT siblings only contend).
 int32_t default_threads() {
@@ -155,7 +148,7 @@ ggpt_context_params ggpt_context_default_params(void) {
 ggpt_status ggpt_context_init(ggpt_model * model, const ggpt_context_params * params, ggpt_context ** out,
                               char * err, size_t err_len) {
     if (!out) {
-        write_err(err, err_len, "out is NULL");
+        ggpt::copy_error(err, err_len, "out is NULL");
         return GGPT_ERR_INVALID_ARGUMENT;
     }
     *out = nullptr;
@@ -170,7 +163,7 @@ ggpt_status ggpt_context_init(ggpt_model * model, const ggpt_context_params * pa
         st = GGPT_ERR_INTERNAL;
         msg = std::string("internal error while creating the context: ") + e.what();
     }
-    write_err(err, err_len, st == GGPT_OK ? std::string() : msg);
+    ggpt::copy_error(err, err_len, st == GGPT_OK ? std::string() : msg);
     return st;
 }
 

@@ -15,6 +15,8 @@
 #  endif
 #endif
 #include <cstdio>
+#include <cstring>
+#include <algorithm>
 #include <mutex>
 #include <string>
 
@@ -90,6 +92,13 @@ std::string own_dir() {
 }  // namespace
 
 namespace ggpt {
+
+void copy_error(char * err, size_t err_len, const std::string & msg) {
+    if (!err || err_len == 0) return;
+    const size_t n = std::min(msg.size(), err_len - 1);
+    memcpy(err, msg.data(), n);
+    err[n] = '\0';
+}
 
 void log(ggpt_log_level level, const char * fmt, ...) {
     if ((int)level < g_log_min.load()) return;

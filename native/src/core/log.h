@@ -4,7 +4,14 @@
 
 #include "groundinggpt.h"
 
+#include <cstddef>
+#include <string>
+
 namespace ggpt {
+// Writes msg into a caller's error buffer (truncated, NUL-terminated; nothing when err is NULL or
+// err_len is 0), for the C API functions that have no handle to keep a last error on.
+void copy_error(char * err, size_t err_len, const std::string & msg);
+
 void log(ggpt_log_level level, const char * fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

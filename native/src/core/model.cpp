@@ -19,13 +19,6 @@
 
 namespace {
 
-void write_err(char * err, size_t err_len, const std::string & msg) {
-    if (!err || err_len == 0) return;
-    const size_t n = std::min(msg.size(), err_len - 1);
-    memcpy(err, msg.data(), n);
-    err[n] = '\0';
-}
-
 bool has_gpu_device() {
     for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
         const auto type = ggml_backend_dev_type(ggml_backend_dev_get(i));
@@ -333,7 +326,7 @@ ggpt_model_params ggpt_model_default_params(void) {
 
 ggpt_status ggpt_model_load(const ggpt_model_params * params, ggpt_model ** out, char * err, size_t err_len) {
     if (!out) {
-        write_err(err, err_len, "out is NULL");
+        ggpt::copy_error(err, err_len, "out is NULL");
         return GGPT_ERR_INVALID_ARGUMENT;
     }
     *out = nullptr;
@@ -348,8 +341,8 @@ ggpt_status ggpt_model_load(const ggpt_model_params * params, ggpt_model ** out,
         st = GGPT_ERR_INTERNAL;
         msg = std::string("internal error while loading the model: ") + e.what();
     }
-    if (st != GGPT_OK) write_err(err, err_len, msg);
-    else write_err(err, err_len, "");
+    if (st != GGPT_OK) ggpt::copy_error(err, err_len, msg);
+    else ggpt::copy_error(err, err_len, "");
     return st;
 }
 

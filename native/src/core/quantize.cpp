@@ -17,12 +17,6 @@
 
 namespace {
 
-void set_err(char * err, size_t err_len, const std::string & msg) {
-    if (err && err_len > 0) {
-        std::snprintf(err, err_len, "%s", msg.c_str());
-    }
-}
-
 bool file_readable(const char * path) {
     FILE * f = std::fopen(path, "rb");
     if (!f) return false;
@@ -60,7 +54,7 @@ extern "C" {
 ggpt_status ggpt_quantize_llm(const char * in_path, const char * out_path, ggpt_ftype ftype, int32_t n_threads, char * err,
                               size_t err_len) {
     if (!in_path || !out_path) {
-        set_err(err, err_len, "in_path and out_path are required");
+        ggpt::copy_error(err, err_len, "in_path and out_path are required");
         return GGPT_ERR_INVALID_ARGUMENT;
     }
     llama_ftype lf;
@@ -70,11 +64,11 @@ ggpt_status ggpt_quantize_llm(const char * in_path, const char * out_path, ggpt_
         case GGPT_FTYPE_Q8_0: lf = LLAMA_FTYPE_MOSTLY_Q8_0; break;
         case GGPT_FTYPE_Q4_K_M: lf = LLAMA_FTYPE_MOSTLY_Q4_K_M; break;
         default:
-            set_err(err, err_len, "unsupported ftype " + std::to_string((int)ftype));
+            ggpt::copy_error(err, err_len, "unsupported ftype " + std::to_string((int)ftype));
             return GGPT_ERR_INVALID_ARGUMENT;
     }
     if (!file_readable(in_path)) {
-        set_err(err, err_len, std::string(in_path) + ": cannot open");
+        ggpt::copy_error(err, err_len, std::string(in_path) + ": cannot open");
         return GGPT_ERR_IO;
     }
     ggpt_backend_init();
@@ -84,11 +78,11 @@ ggpt_status ggpt_quantize_llm(const char * in_path, const char * out_path, ggpt_
     try {
         // llama_model_quantize catches its own exceptions and returns non-zero (details in the log)
         if (llama_model_quantize(in_path, out_path, &p) != 0) {
-            set_err(err, err_len, std::string("libllama could not quantize ") + in_path + " (see the log)");
+            ggpt::copy_error(err, err_len, std::string("libllama could not quantize ") + in_path + " (see the log)");
             return GGPT_ERR_FORMAT;
         }
     } catch (const std::exception & e) {
-        set_err(err, err_len, e.what());
+        ggpt::copy_error(err, err_len, e.what());
         return GGPT_ERR_INTERNAL;
     }
     GGPT_LOG_I("quantized %s -> %s", in_path, out_path);

@@ -7,10 +7,11 @@
 
 #include "core/model.h"
 #include "preprocess/audio.h"
+#include "core/log.h"
 #include "preprocess/image.h"
 
 static ggpt_status set_err(char * err, size_t err_len, ggpt_status st, const std::string & msg) {
-    if (err && err_len > 0) std::snprintf(err, err_len, "%s", msg.c_str());
+    ggpt::copy_error(err, err_len, msg);
     return st;
 }
 
