@@ -20,7 +20,7 @@ import { LlmStorage, planLlm } from './llm';
 import { IGNORED_CLIP_TENSORS, IGNORED_MODEL_TENSORS } from './names';
 import { llmTensorType } from './synth';
 
-import { CONVERT_TYPES, ConvertType, MODEL_FILES, toolVersion } from './common';
+import { CONVERT_TYPES, ConvertType, MODEL_FILES, modelPaths, publishModel, toolVersion } from './common';
 
 export { CONVERT_TYPES, MODEL_FILES, toolVersion };
 export type { ConvertType };
@@ -146,12 +146,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     } else if (!fs.statSync(outDir).isDirectory()) {
       throw new ConversionError(`${outDir}: output path exists and is not a directory`, { file: outDir });
     }
-    const dest = {
-      llm: path.join(outDir, MODEL_FILES.llm),
-      encoders: path.join(outDir, MODEL_FILES.encoders),
-      manifest: path.join(outDir, MODEL_FILES.manifest),
-    };
-    const tmp = { llm: tempPathFor(dest.llm), encoders: tempPathFor(dest.encoders), manifest: tempPathFor(dest.manifest) };
+    const { dest, tmp } = modelPaths(outDir);
     temps.push(tmp.llm, tmp.encoders, tmp.manifest);
 
     // Progress by bytes: LLM tensors (+ the same again for quantisation) and encoders tensors.
@@ -202,28 +197,13 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       onTensor: (i, _n, name) => progress({ stage: 'encoders', fraction: (llmWork + elemsBefore(enc.tensors, i)) / total, tensor: name }),
     });
 
-    // manifest (no timestamps: byte-identical on a re-run)
-    const bytes = { llm: fs.statSync(tmp.llm).size, encoders: fs.statSync(tmp.encoders).size };
-    const manifest = {
-      format: 'groundinggpt-model',
-      formatVersion: 1,
-      type,
-      tool: { name: 'groundinggpt', version: toolVersion() },
-      files: {
-        llm: { file: MODEL_FILES.llm, bytes: bytes.llm },
-        encoders: { file: MODEL_FILES.encoders, bytes: bytes.encoders },
-      },
+    checkAbort();
+    const bytes = await publishModel(tmp, dest, type, {
       sources: {
         model: [...sideFiles(modelDir, MODEL_SIDE_FILES), ...modelCk.files],
         clip: [...sideFiles(clipDir, CLIP_SIDE_FILES), ...clipCk.files],
       },
-    };
-    await fs.promises.writeFile(tmp.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
-    checkAbort();
-
-    await fs.promises.rename(tmp.llm, dest.llm);
-    await fs.promises.rename(tmp.encoders, dest.encoders);
-    await fs.promises.rename(tmp.manifest, dest.manifest);
+    });
     progress({ stage: 'done', fraction: 1 });
     return { out: outDir, ...dest, type, bytes };
   } catch (err) {

@@ -19,13 +19,12 @@ import { GGUFTensorPlan, GGUFValue, gv, writeGGUF } from '../gguf/writer';
 import { GGMLType, ggmlNBytes } from '../gguf/types';
 import { f32ToF16 } from '../gguf/float';
 import { native } from '../native';
-import { tempPathFor } from '../util/atomic';
 import { invalid, isPlainObject } from '../util/validate';
 import { ENCODER_CONSTANTS, EncodersHParams, encoderTensorType, encodersKv } from './encoders';
 import { LLAMA_FTYPE, LlmHParams, MEDIA_TOKENS, Vocab, llmKv } from './llm';
 import * as N from './names';
 import { PieceType } from './sentencepiece';
-import { CONVERT_TYPES, ConvertType, MODEL_FILES, toolVersion } from './common';
+import { CONVERT_TYPES, ConvertType, modelPaths, publishModel } from './common';
 
 export interface SynthSizes {
   llm: { n_vocab: number; n_embd: number; n_ff: number; n_layer: number; n_head: number; n_head_kv: number; n_ctx: number };
@@ -413,8 +412,7 @@ export async function synth(options: SynthOptions): Promise<SynthResult> {
     fs.mkdirSync(outDir, { recursive: true });
     created = true;
   }
-  const dest = { llm: path.join(outDir, MODEL_FILES.llm), encoders: path.join(outDir, MODEL_FILES.encoders), manifest: path.join(outDir, MODEL_FILES.manifest) };
-  const tmp = { llm: tempPathFor(dest.llm), encoders: tempPathFor(dest.encoders), manifest: tempPathFor(dest.manifest) };
+  const { dest, tmp } = modelPaths(outDir);
   const numel = (ts: GGUFTensorPlan[]) => ts.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
   const nLlm = numel(llmTensors);
   const total = nLlm + numel(encTensors);
@@ -429,21 +427,7 @@ export async function synth(options: SynthOptions): Promise<SynthResult> {
       checkAbort,
       onTensor: (i, _n, name) => options.onProgress?.({ stage: 'encoders', fraction: (nLlm + done(encTensors, i)) / total, tensor: name }),
     });
-    const manifest = {
-      format: 'groundinggpt-model',
-      formatVersion: 1,
-      type,
-      tool: { name: 'groundinggpt', version: toolVersion() },
-      files: {
-        llm: { file: MODEL_FILES.llm, bytes: fs.statSync(tmp.llm).size },
-        encoders: { file: MODEL_FILES.encoders, bytes: fs.statSync(tmp.encoders).size },
-      },
-      synthetic: { preset: options.preset, seed, sizes },
-    };
-    await fs.promises.writeFile(tmp.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
-    await fs.promises.rename(tmp.llm, dest.llm);
-    await fs.promises.rename(tmp.encoders, dest.encoders);
-    await fs.promises.rename(tmp.manifest, dest.manifest);
+    await publishModel(tmp, dest, type, { synthetic: { preset: options.preset, seed, sizes } });
   } catch (err) {
     for (const f of Object.values(tmp)) await fs.promises.rm(f, { force: true }).catch(() => undefined);
     if (created) await fs.promises.rmdir(outDir).catch(() => undefined);
