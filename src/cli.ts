@@ -119,7 +119,7 @@ const GROUND_HELP = `  --model <dir>        model directory from convert/synth (
   --threads <n>        CPU threads (default: physical cores)
   --context-size <n>   context size in tokens (default 4096)
   --ffmpeg <path>      ffmpeg to use (default: $FFMPEG_PATH, ffmpeg-static, ffmpeg on PATH)
-  --ffprobe <path>     ffprobe to use`;
+  --ffprobe <path>     ffprobe to use (optional: without one ffmpeg probes)`;
 
 /** Loads the model named by --model (or $GROUNDINGGPT_MODEL) with the CLI's options. */
 async function cliModel(values: Record<string, string | boolean | undefined>, signal: AbortSignal): Promise<Model> {

@@ -58,7 +58,7 @@ export class DisposedError extends GroundingGPTError {
   }
 }
 
-/** ffmpeg/ffprobe are needed for this input and none was found (the message lists what was tried). */
+/** ffmpeg is needed for this input and none was found (the message lists what was tried; ffprobe is optional). */
 export class FFmpegNotFoundError extends GroundingGPTError {
   constructor(message: string) {
     super('FFMPEG_NOT_FOUND', message);

@@ -379,7 +379,7 @@ export interface MediaOptions {
   limitInputPixels?: number | false;
   /** ffmpeg to use for video and audio files (default: `FFMPEG_PATH`, then ffmpeg-static, then `ffmpeg` on PATH). */
   ffmpegPath?: string;
-  /** ffprobe to use (default: `FFPROBE_PATH`, then next to ffmpeg, then `ffprobe` on PATH). */
+  /** ffprobe to use (default: `FFPROBE_PATH`, then next to ffmpeg, then `ffprobe` on PATH); optional: without one, files are probed with ffmpeg alone. */
   ffprobePath?: string;
   /** Frames sampled from a video at most (1-64, default 64 as upstream; the model's tower takes up to 64). */
   maxFrames?: number;

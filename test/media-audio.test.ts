@@ -1,4 +1,5 @@
 // Audio decoding (SPEC §4.1): native rate, all channels, int16 exact, raw PCM, bad inputs.
+// test/media-ffmpeg-only.test.ts runs these tests again with ffmpeg alone (no ffprobe).
 import t from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -7,7 +8,7 @@ import { decodeAudio, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from '../src/media/audi
 import { runningChildren } from '../src/media/ffmpeg';
 import { AbortError, InvalidInputError } from '../src/errors';
 import { goldenCase, mediaDir, tempDir } from './helpers/golden';
-import { makeMedia, makeWav, readWavInt16 } from './helpers/media';
+import { makeMedia, makeWav, prober, readWavInt16 } from './helpers/media';
 
 const dogWav = path.join(mediaDir, 'dog_audio.wav');
 const tmp = tempDir('ggpt-audio-');
@@ -20,6 +21,8 @@ t.test('golden WAV: native rate, both channels, exactly int16 / 32768', async (t
   t.same([a.channels.length, a.channels[0].length], c.torchaudio_load.shape);
   t.equal(a.duration, 115110 / 44100);
   t.equal(a.source.codec, 'pcm_s16le');
+  t.equal(a.source.format, 'wav');
+  t.equal(a.source.prober, prober());
   const riff = readWavInt16(dogWav);
   t.equal(riff.channels, 2);
   let mismatches = 0;

@@ -1,9 +1,10 @@
-// ffmpeg/ffprobe resolution order, FFmpegNotFoundError messages, child process lifetime.
+// ffmpeg/ffprobe resolution order, FFmpegNotFoundError messages, a missing ffprobe (not an error),
+// child process lifetime, splitting ffmpeg's tagged log.
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { resolveFFmpeg, resolveFFmpegOnly, runProcess, runningChildren, stderrTail } from '../src/media/ffmpeg';
+import { resolveFFmpeg, resolveFFmpegOnly, runProcess, runningChildren, splitTaggedLog, stderrTail, TAGGED_LOG_ARGS } from '../src/media/ffmpeg';
 import { decodeVideo } from '../src/media/video';
 import { decodeAudio } from '../src/media/audio';
 import { AbortError, FFmpegNotFoundError, InvalidInputError } from '../src/errors';
@@ -101,20 +102,30 @@ t.test('ffmpeg missing everywhere: FFmpegNotFoundError listing what was tried', 
   });
 });
 
-t.test('ffprobe missing: FFmpegNotFoundError listing what was tried', async (t) => {
+t.test('ffprobe missing: not an error, the probe falls back to ffmpeg alone', async (t) => {
   const lone = path.join(tmp, 'lone');
   fs.mkdirSync(lone);
   fs.symlinkSync(realFFmpeg, path.join(lone, 'ffmpeg'));
   await withEnv({ FFMPEG_PATH: undefined, FFPROBE_PATH: '/nonexistent/env-ffprobe', PATH: emptyDir }, async () => {
-    t.throws(() => resolveFFmpeg({ ffmpegPath: path.join(lone, 'ffmpeg'), ffprobePath: '/nonexistent/opt-ffprobe' }), {
-      name: 'FFmpegNotFoundError',
-      message: new RegExp(
-        'ffprobe is needed .* Tried: option ffprobePath = /nonexistent/opt-ffprobe \\(not found\\); ' +
-          'env FFPROBE_PATH = /nonexistent/env-ffprobe \\(not found\\); next to ffmpeg = .*lone/ffprobe \\(not found\\); ' +
-          `'ffprobe' on PATH \\(not found in ${emptyDir}\\)`,
-      ),
-    });
-    await t.rejects(decodeVideo(path.join(mediaDir, 'test-3.mp4'), { ffmpegPath: path.join(lone, 'ffmpeg') }), FFmpegNotFoundError);
+    const r = resolveFFmpeg({ ffmpegPath: path.join(lone, 'ffmpeg'), ffprobePath: '/nonexistent/opt-ffprobe' });
+    t.equal(r.ffmpeg, path.join(lone, 'ffmpeg'));
+    t.equal(r.ffprobe, undefined);
+    t.equal(r.ffprobeSource, undefined);
+    t.same(r.ffprobeTried, [
+      'option ffprobePath = /nonexistent/opt-ffprobe (not found)',
+      'env FFPROBE_PATH = /nonexistent/env-ffprobe (not found)',
+      `next to ffmpeg = ${path.join(lone, 'ffprobe')} (not found)`,
+      `'ffprobe' on PATH (not found in ${emptyDir})`,
+    ]);
+    const v = await decodeVideo(path.join(mediaDir, 'test-3.mp4'), { ffmpegPath: path.join(lone, 'ffmpeg'), maxFrames: 2 });
+    t.equal(v.info?.prober, 'ffmpeg');
+    t.equal(v.frameCount, 240);
+    const a = await decodeAudio(path.join(mediaDir, 'dog_audio.wav'), { ffmpegPath: path.join(lone, 'ffmpeg') });
+    t.same([a.source.prober, a.sampleRate, a.channels.length], ['ffmpeg', 44100, 2]);
+  });
+  // With ffprobe found, it is used.
+  await withEnv({ FFMPEG_PATH: undefined, FFPROBE_PATH: undefined }, async () => {
+    t.equal((await decodeVideo(path.join(mediaDir, 'test-3.mp4'), { ffmpegPath: path.join(lone, 'ffmpeg'), ffprobePath: realFFprobe, maxFrames: 2 })).info?.prober, 'ffprobe');
   });
 });
 
@@ -155,6 +166,36 @@ t.test('runProcess: exit codes, stderr, spawn failure, abort kills the child', a
   );
   t.throws(() => process.kill(pid2, 0), { code: 'ESRCH' });
   t.same(runningChildren(), []);
+  // A consumer that has enough (returns false): the child is killed, the run resolves.
+  let pid3 = 0;
+  let seen = 0;
+  const stop = await runProcess(realFFmpeg, ['-hide_banner', '-nostdin', '-f', 'lavfi', '-i', 'sine', '-f', 's16le', 'pipe:1'], {
+    onSpawn: (id) => (pid3 = id),
+    onStdout: (chunk) => {
+      seen += chunk.length;
+      return seen < 100000 ? undefined : false;
+    },
+  });
+  t.equal(stop.stopped, true);
+  t.equal(stop.signal, 'SIGKILL');
+  t.throws(() => process.kill(pid3, 0), { code: 'ESRCH' });
+  t.equal(ok.stopped, false);
+  t.same(runningChildren(), []);
+});
+
+t.test('splitTaggedLog: the info lines and the error lines of a tagged ffmpeg log', async (t) => {
+  const r = await runProcess(realFFmpeg, ['-hide_banner', '-nostdin', ...TAGGED_LOG_ARGS, '-i', path.join(mediaDir, 'test-3.mp4'), '-map', '0:s:0', '-f', 'null', '-']);
+  t.not(r.code, 0);
+  const log = splitTaggedLog(r.stderr);
+  t.match(log.info[0], /^Input #0, mov,mp4,m4a,3gp,3g2,mj2, from '.*test-3\.mp4':$/);
+  t.ok(log.info.includes('  Duration: 00:00:10.03, start: 0.000000, bitrate: 527 kb/s'));
+  t.match(log.errors, /Stream map '0:s:0' matches no streams/);
+  t.notMatch(log.errors, /Duration|\[(info|error)\]/);
+  // Lines from a context keep it; untagged lines (a value's continuation) belong to neither.
+  t.same(splitTaggedLog('[mp3 @ 0x55d0c0a1b2c0] [error] Header missing\n[info] Input #0\n                    : Stream #0:5\n[warning] odd\n'), {
+    info: ['Input #0'],
+    errors: '[mp3 @ 0x55d0c0a1b2c0] Header missing',
+  });
 });
 
 t.test('nothing keeps the event loop alive after a decode', async (t) => {

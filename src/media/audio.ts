@@ -3,9 +3,12 @@
  * the NATIVE sample rate with every channel kept. No resampling here: the core resamples to
  * 16 kHz with torchaudio's algorithm.
  *
- * ffmpeg writes `-f f32le` (no `-ar`, no `-ac`): its sample-format conversion is exact for
- * integer PCM (int16 -> v / 32768, what torchaudio's loader gives). The channel count and rate
- * come from ffprobe first, and the output is checked against them.
+ * ffmpeg writes 32-bit float WAV to a pipe (`-c:a pcm_f32le -f wav`, no `-ar`, no `-ac`): its
+ * sample-format conversion is exact for integer PCM (int16 -> v / 32768, what torchaudio's loader
+ * gives), and the rate and channel count are read from the WAV header it writes, so decoding needs
+ * no probe. With ffprobe, the file is probed first (audio stream, stated duration, codec,
+ * container); without it (ffmpeg-static ships none) the same facts come from the description of
+ * the input ffmpeg prints while it decodes (src/media/probe.ts: parseInputDump).
  *
  * Limits (InvalidInputError outside them): sample rate 1000..768000 Hz, 1..8 channels, at least one
  * sample, every sample finite, at most `maxDuration` seconds (default 3600; all of the signal is
@@ -16,8 +19,8 @@ import os from 'node:os';
 import nodePath from 'node:path';
 import { AbortError, InvalidInputError } from '../errors';
 import { invalid, isPlainObject, optionalSignal, optionsObject } from '../util/validate';
-import { resolveFFmpegOnly, runProcess, stderrTail, type FFmpegOptions } from './ffmpeg';
-import { checkMediaFile, probeMedia } from './probe';
+import { resolveFFmpeg, runProcess, splitTaggedLog, stderrTail, TAGGED_LOG_ARGS, type FFmpegOptions } from './ffmpeg';
+import { cannotRead, checkMediaFile, parseInputDump, probeMedia, type ProbedMedia } from './probe';
 
 export const MIN_SAMPLE_RATE = 1000;
 export const MAX_SAMPLE_RATE = 768000;
@@ -51,7 +54,14 @@ export interface DecodedAudio {
   /** Seconds = samples / sampleRate. */
   duration: number;
   /** Where it came from. */
-  source: { kind: 'path' | 'buffer' | 'raw'; path?: string; codec?: string; format?: string };
+  source: {
+    kind: 'path' | 'buffer' | 'raw';
+    path?: string;
+    codec?: string;
+    format?: string;
+    /** Files: what probed them, ffprobe or (no ffprobe found) ffmpeg alone. */
+    prober?: ProbedMedia['prober'];
+  };
 }
 
 function checkRate(rate: unknown, name: string): number {
@@ -96,6 +106,27 @@ function checkRaw(v: Record<string, unknown>, maxDuration: number): DecodedAudio
 }
 
 /**
+ * Walks the chunks of a RIFF/WAVE header up to `data`: where the payloads of `fmt ` and `data`
+ * start, and their declared lengths. undefined when `buf` is not RIFF/WAVE; no `data` when `buf`
+ * ends before it.
+ */
+function riffChunks(buf: Buffer): { fmt?: { at: number; len: number }; data?: { at: number; len: number } } | undefined {
+  if (buf.length < 12 || buf.toString('latin1', 0, 4) !== 'RIFF' || buf.toString('latin1', 8, 12) !== 'WAVE') return undefined;
+  const out: ReturnType<typeof riffChunks> = {};
+  for (let off = 12; off + 8 <= buf.length; ) {
+    const id = buf.toString('latin1', off, off + 4);
+    const len = buf.readUInt32LE(off + 4);
+    if (id === 'fmt ') out.fmt = { at: off + 8, len };
+    if (id === 'data') {
+      out.data = { at: off + 8, len };
+      break;
+    }
+    off += 8 + len + (len & 1);
+  }
+  return out;
+}
+
+/**
  * For a RIFF/WAVE file: bytes its `data` chunk declares beyond the end of the file (0 when it is
  * complete, not a WAV, or written for streaming with a placeholder size).
  */
@@ -105,68 +136,113 @@ async function wavMissingBytes(file: string): Promise<number> {
     const { size } = await fh.stat();
     const head = Buffer.alloc(Math.min(size, 64 * 1024));
     await fh.read(head, 0, head.length, 0);
-    if (head.length < 12 || head.toString('latin1', 0, 4) !== 'RIFF' || head.toString('latin1', 8, 12) !== 'WAVE') return 0;
-    let off = 12;
-    while (off + 8 <= head.length) {
-      const id = head.toString('latin1', off, off + 4);
-      const len = head.readUInt32LE(off + 4);
-      if (id === 'data') {
-        if (len === 0 || len === 0xffffffff) return 0;
-        return Math.max(0, off + 8 + len - size);
-      }
-      off += 8 + len + (len & 1);
-    }
-    return 0;
+    const data = riffChunks(head)?.data;
+    if (!data || data.len === 0 || data.len === 0xffffffff) return 0;
+    return Math.max(0, data.at + data.len - size);
   } finally {
     await fh.close();
   }
 }
 
-async function decodeFile(file: string, kind: 'path' | 'buffer', label: string, o: Record<string, unknown>, signal: AbortSignal | undefined, maxDuration: number): Promise<DecodedAudio> {
-  const missing = await wavMissingBytes(file);
-  if (missing > 0) throw new InvalidInputError(`Audio ${label} is truncated: its WAV header declares ${missing} more bytes of samples than the file holds`);
-  const probe = await probeMedia(file, 'Audio', { ...(o as FFmpegOptions), signal, countPackets: false });
+/**
+ * The header of the float WAV ffmpeg writes on its stdout: rate, channels and where the samples
+ * start (the sizes are placeholders on a pipe: the samples run to the end of the stream).
+ * undefined while more bytes are needed.
+ */
+function readWavHeader(head: Buffer, label: string): { channels: number; sampleRate: number; dataAt: number } | undefined {
+  const bad = (why: string) => new InvalidInputError(`Cannot decode audio ${label}: ffmpeg wrote ${why}`);
+  const chunks = riffChunks(head);
+  if (!chunks) {
+    if (head.length >= 12) throw bad('no WAV header');
+    return undefined;
+  }
+  if (!chunks.data) {
+    if (head.length > 64 * 1024) throw bad('a WAV header without samples');
+    return undefined;
+  }
+  const f = chunks.fmt;
+  if (!f || f.len < 16 || f.at + f.len > chunks.data.at) throw bad('a WAV header without a format');
+  // WAVE_FORMAT_IEEE_FLOAT, or WAVE_FORMAT_EXTENSIBLE whose sub-format GUID starts with it
+  const tag = head.readUInt16LE(f.at);
+  const float = tag === 3 || (tag === 0xfffe && f.len >= 26 && head.readUInt16LE(f.at + 24) === 3);
+  if (!float || head.readUInt16LE(f.at + 14) !== 32) throw bad('a WAV format other than 32-bit float');
+  return { channels: head.readUInt16LE(f.at + 2), sampleRate: head.readUInt32LE(f.at + 4), dataAt: chunks.data.at };
+}
+
+/** Throws unless `probe` has an audio stream whose stated duration fits; returns that stream. */
+function audioStream(probe: ProbedMedia, label: string, maxDuration: number) {
   const a = probe.streams.find((s) => s.type === 'audio');
   if (!a) {
     const video = probe.streams.some((s) => s.type === 'video' && !s.attachedPic);
     throw new InvalidInputError(`Not audio: ${label} has no audio stream${video ? ' (only a video or picture stream)' : ''}`);
   }
-  const channels = a.channels ?? 0;
-  const sampleRate = a.sampleRate ?? 0;
-  if (channels < 1) throw new InvalidInputError(`Cannot decode ${label}: its audio stream states no channel count`);
-  if (channels > MAX_CHANNELS) throw new InvalidInputError(`Audio ${label} has ${channels} channels; at most ${MAX_CHANNELS} are supported`);
-  if (sampleRate < MIN_SAMPLE_RATE || sampleRate > MAX_SAMPLE_RATE) {
-    throw new InvalidInputError(`Audio ${label} has a sample rate of ${sampleRate} Hz, outside ${MIN_SAMPLE_RATE}..${MAX_SAMPLE_RATE} Hz`);
-  }
   const stated = a.duration ?? probe.duration;
   if (stated !== undefined && stated > maxDuration * 1.01 + 1) {
     throw new InvalidInputError(`Audio ${label} lasts ${stated.toFixed(1)} s, longer than maxDuration = ${maxDuration} s`);
   }
+  return { codec: a.codec, stated };
+}
 
-  const ffmpeg = resolveFFmpegOnly(o as FFmpegOptions).path;
-  const maxBytes = Math.ceil(maxDuration * sampleRate + 1) * channels * 4;
+async function decodeFile(file: string, kind: 'path' | 'buffer', label: string, o: Record<string, unknown>, signal: AbortSignal | undefined, maxDuration: number): Promise<DecodedAudio> {
+  const missing = await wavMissingBytes(file);
+  if (missing > 0) throw new InvalidInputError(`Audio ${label} is truncated: its WAV header declares ${missing} more bytes of samples than the file holds`);
+  const ff = resolveFFmpeg(o as FFmpegOptions);
+  // With ffprobe the file is looked at before decoding; without, ffmpeg describes it on stderr.
+  let probe = ff.ffprobe === undefined ? undefined : await probeMedia(file, 'Audio', { ...(o as FFmpegOptions), signal, countPackets: false });
+  if (probe) audioStream(probe, label, maxDuration);
+
+  let head: Buffer | undefined = Buffer.alloc(0);
+  let header: ReturnType<typeof readWavHeader>;
+  let maxBytes = Infinity;
   const chunks: Buffer[] = [];
   let bytes = 0;
   const res = await runProcess(
-    ffmpeg,
-    ['-hide_banner', '-nostdin', '-v', 'error', '-i', file, '-map', `0:${a.index}`, '-vn', '-sn', '-dn', '-c:a', 'pcm_f32le', '-f', 'f32le', 'pipe:1'],
+    ff.ffmpeg,
+    [
+      '-hide_banner', '-nostdin', ...TAGGED_LOG_ARGS,
+      '-i', file,
+      '-map', '0:a:0', '-vn', '-sn', '-dn', '-map_metadata', '-1', '-fflags', '+bitexact',
+      '-c:a', 'pcm_f32le', '-f', 'wav', 'pipe:1',
+    ],
     {
       signal,
       onStdout: (chunk) => {
+        if (head) {
+          head = Buffer.concat([head, chunk]);
+          header = readWavHeader(head, label);
+          if (!header) return;
+          const { channels, sampleRate } = header;
+          if (channels < 1) throw new InvalidInputError(`Cannot decode ${label}: its audio stream has no channels`);
+          if (channels > MAX_CHANNELS) throw new InvalidInputError(`Audio ${label} has ${channels} channels; at most ${MAX_CHANNELS} are supported`);
+          if (sampleRate < MIN_SAMPLE_RATE || sampleRate > MAX_SAMPLE_RATE) {
+            throw new InvalidInputError(`Audio ${label} has a sample rate of ${sampleRate} Hz, outside ${MIN_SAMPLE_RATE}..${MAX_SAMPLE_RATE} Hz`);
+          }
+          maxBytes = Math.ceil(maxDuration * sampleRate + 1) * channels * 4;
+          chunk = head.subarray(header.dataAt);
+          head = undefined;
+        }
         bytes += chunk.length;
-        if (bytes > maxBytes) throw new InvalidInputError(`Audio ${label} is longer than maxDuration = ${maxDuration} s`);
+        if (bytes > maxBytes) return false;
         chunks.push(chunk);
       },
     },
   );
   if (signal?.aborted) throw new AbortError();
-  if (res.code !== 0) {
-    throw new InvalidInputError(`Cannot decode audio ${label}: ${stderrTail(res.stderr) || `ffmpeg exited with code ${res.code}`}`);
+  const log = splitTaggedLog(res.stderr);
+  if (!probe) {
+    probe = parseInputDump(log.info, file);
+    if (!probe) throw cannotRead(file, 'Audio', log.errors, res.code, 'ffmpeg');
   }
-  // ffmpeg goes on after a bad packet (exit code 0); at -v error such lines mean damaged data.
-  if (/Error while decoding|Invalid data found|Invalid PCM packet|corrupt/i.test(res.stderr)) {
-    throw new InvalidInputError(`Cannot decode audio ${label}: the file is corrupt or truncated (${stderrTail(res.stderr, 2)})`);
+  const { codec, stated } = audioStream(probe, label, maxDuration);
+  if (res.stopped) throw new InvalidInputError(`Audio ${label} is longer than maxDuration = ${maxDuration} s`);
+  if (res.code !== 0 || !header) {
+    throw new InvalidInputError(`Cannot decode audio ${label}: ${stderrTail(log.errors) || `ffmpeg exited with code ${res.code}`}`);
   }
+  // ffmpeg goes on after a bad packet (exit code 0); such error lines mean damaged data.
+  if (/Error while decoding|Invalid data found|Invalid PCM packet|corrupt/i.test(log.errors)) {
+    throw new InvalidInputError(`Cannot decode audio ${label}: the file is corrupt or truncated (${stderrTail(log.errors, 2)})`);
+  }
+  const { channels, sampleRate } = header;
   const frameBytes = 4 * channels;
   if (bytes % frameBytes !== 0) {
     throw new InvalidInputError(`Cannot decode audio ${label}: ffmpeg returned ${bytes} bytes, not whole frames of ${channels} channels`);
@@ -201,7 +277,7 @@ async function decodeFile(file: string, kind: 'path' | 'buffer', label: string, 
     channels: out,
     sampleRate,
     duration: n / sampleRate,
-    source: { kind, path: kind === 'path' ? file : undefined, codec: a.codec, format: probe.format },
+    source: { kind, path: kind === 'path' ? file : undefined, codec, format: probe.format, prober: probe.prober },
   };
 }
 

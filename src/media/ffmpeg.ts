@@ -7,8 +7,10 @@
  * - ffprobe: `options.ffprobePath` > env `FFPROBE_PATH` > `ffprobe` in the folder of the resolved
  *            ffmpeg > `ffprobe` on `PATH`.
  * A candidate that does not work is skipped (and reported) rather than fatal, so a stale
- * `FFMPEG_PATH` does not hide a working system ffmpeg; when none works the error
- * (`FFmpegNotFoundError`) lists every candidate tried and why it was rejected.
+ * `FFMPEG_PATH` does not hide a working system ffmpeg; when no ffmpeg works the error
+ * (`FFmpegNotFoundError`) lists every candidate tried and why it was rejected. ffprobe is optional:
+ * without it files are probed with ffmpeg alone (src/media/probe.ts), so the ffmpeg binary of
+ * `ffmpeg-static` (which ships no ffprobe) is enough.
  *
  * Child processes are spawned with argument arrays (never a shell), stdin closed unless data is
  * piped, stderr collected (its tail goes into error messages). A process is killed (SIGKILL) when
@@ -32,11 +34,14 @@ export interface FFmpegOptions {
 /** The executables found, and where they came from. */
 export interface ResolvedFFmpeg {
   ffmpeg: string;
-  ffprobe: string;
+  /** ffprobe, or undefined when none was found (files are then probed with ffmpeg alone). */
+  ffprobe?: string;
   /** Which rule gave ffmpeg: 'option' | 'env' | 'ffmpeg-static' | 'path'. */
   ffmpegSource: 'option' | 'env' | 'ffmpeg-static' | 'path';
-  /** Which rule gave ffprobe: 'option' | 'env' | 'beside-ffmpeg' | 'path'. */
-  ffprobeSource: 'option' | 'env' | 'beside-ffmpeg' | 'path';
+  /** Which rule gave ffprobe: 'option' | 'env' | 'beside-ffmpeg' | 'path'; undefined without ffprobe. */
+  ffprobeSource?: 'option' | 'env' | 'beside-ffmpeg' | 'path';
+  /** Without ffprobe: every candidate tried and why it was rejected. */
+  ffprobeTried?: string[];
 }
 
 const exeSuffix = process.platform === 'win32' ? '.exe' : '';
@@ -137,8 +142,8 @@ export function resolveFFmpegOnly(options: FFmpegOptions = {}): { path: string; 
 }
 
 /**
- * Resolves both executables.
- * @throws FFmpegNotFoundError listing every candidate tried (for the one that is missing).
+ * Resolves ffmpeg and, when there is one, ffprobe (a missing ffprobe is not an error).
+ * @throws FFmpegNotFoundError listing every candidate tried when there is no ffmpeg.
  */
 export function resolveFFmpeg(options: FFmpegOptions = {}): ResolvedFFmpeg {
   const ff = resolveFFmpegOnly(options);
@@ -159,10 +164,7 @@ export function resolveFFmpeg(options: FFmpegOptions = {}): ResolvedFFmpeg {
   if (besideOk) return done(besideOk, 'beside-ffmpeg');
   const onPath = searchPath('ffprobe', tried);
   if (onPath) return done(onPath, 'path');
-  throw new FFmpegNotFoundError(
-    `ffprobe is needed to read this input and was not found (ffmpeg: ${ff.path}). Tried: ${tried.join('; ')}. ` +
-      'Install ffmpeg with ffprobe (e.g. apt-get install ffmpeg) or pass ffprobePath / set FFPROBE_PATH.',
-  );
+  return { ffmpeg: ff.path, ffmpegSource: ff.source, ffprobeTried: tried };
 }
 
 /** pids of the ffmpeg/ffprobe children this module started and that have not exited yet. */
@@ -177,8 +179,11 @@ export function runningChildren(): number[] {
 export interface RunOptions {
   /** Aborts the run: the child is killed and the promise rejects with `AbortError`. */
   signal?: AbortSignal;
-  /** Called with every stdout chunk; throwing kills the child and rejects with that error. */
-  onStdout?: (chunk: Buffer) => void;
+  /**
+   * Called with every stdout chunk; throwing kills the child and rejects with that error;
+   * returning false kills it too, but the run resolves (with `stopped: true`).
+   */
+  onStdout?: (chunk: Buffer) => void | false;
   /** Bytes written to the child's stdin (then closed); without it stdin is ignored. */
   stdin?: Uint8Array;
   /** Called once the child has started. */
@@ -196,6 +201,8 @@ export interface RunResult {
   stderr: string;
   /** stdout, when no `onStdout` consumer was given. */
   stdout: Buffer;
+  /** Whether `onStdout` returned false (the child was killed on purpose). */
+  stopped: boolean;
 }
 
 /**
@@ -218,6 +225,7 @@ export function runProcess(file: string, args: readonly string[], options: RunOp
       shell: false,
     });
     let failure: unknown;
+    let stopped = false;
     let stderrChunks: Buffer[] = [];
     let stderrBytes = 0;
     const stdoutChunks: Buffer[] = [];
@@ -236,13 +244,16 @@ export function runProcess(file: string, args: readonly string[], options: RunOp
       }
     }
     child.stdout!.on('data', (chunk: Buffer) => {
-      if (failure !== undefined) return;
+      if (failure !== undefined || stopped) return;
       if (!onStdout) {
         stdoutChunks.push(chunk);
         return;
       }
       try {
-        onStdout(chunk);
+        if (onStdout(chunk) === false) {
+          stopped = true;
+          child.kill('SIGKILL');
+        }
       } catch (err) {
         kill(err);
       }
@@ -276,7 +287,7 @@ export function runProcess(file: string, args: readonly string[], options: RunOp
       }
       let stderr = Buffer.concat(stderrChunks);
       if (stderr.length > maxStderr) stderr = stderr.subarray(stderr.length - maxStderr);
-      resolve({ code, signal: sig, stderr: stderr.toString('utf8'), stdout: Buffer.concat(stdoutChunks) });
+      resolve({ code, signal: sig, stderr: stderr.toString('utf8'), stdout: Buffer.concat(stdoutChunks), stopped });
     });
   });
 }
@@ -289,4 +300,29 @@ export function stderrTail(stderr: string, lines = 4): string {
     .map((l) => l.replace(/^\[([^\]@]+?) @ 0x[0-9a-f]+\]\s*/i, '$1: ').trim())
     .filter((l, i, all) => l.length > 0 && all.indexOf(l) === i);
   return kept.slice(-lines).join(' | ');
+}
+
+/**
+ * Arguments that make ffmpeg describe its input on stderr (`Input #0, ...`, printed at the info
+ * level) with a `[level]` tag at the start of every line, so that the description and the errors
+ * can be told apart ({@link splitTaggedLog}). `repeat`: no "Last message repeated" folding.
+ */
+export const TAGGED_LOG_ARGS = ['-loglevel', 'repeat+level+info', '-nostats'] as const;
+
+/**
+ * Splits a stderr written with {@link TAGGED_LOG_ARGS}: `info` = the lines ffmpeg itself logged at
+ * the info level (no `[demuxer @ 0x...]` context), tag removed; `errors` = the error, fatal and
+ * panic lines (what `-v error` would print), tag removed, context kept.
+ */
+export function splitTaggedLog(stderr: string): { info: string[]; errors: string } {
+  const info: string[] = [];
+  const errors: string[] = [];
+  for (const line of stderr.split(/\r?\n/)) {
+    // '[mp3 @ 0x55d0c0a1b2c0] [error] Header missing' or '[info]   Duration: ...'
+    const m = /^((?:\[[^\]]*? @ 0x[0-9a-f]+\] )*)\[(\w+)\] (.*)$/i.exec(line);
+    if (!m) continue;
+    if (m[2] === 'info' && m[1] === '') info.push(m[3]);
+    else if (m[2] === 'error' || m[2] === 'fatal' || m[2] === 'panic') errors.push(m[1] + m[3]);
+  }
+  return { info, errors: errors.join('\n') };
 }

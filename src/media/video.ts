@@ -4,8 +4,9 @@
  *
  * Decisions (documented for users):
  * - vlen = packets of the video stream counted by demuxing the whole file (ffprobe
- *   -count_packets), as decord does; falls back to the container's nb_frames, then to
- *   round(duration x fps) when the demuxer reports no count.
+ *   -count_packets, or without ffprobe an ffmpeg stream copy: src/media/probe.ts), as decord
+ *   does; falls back to the container's nb_frames, then to round(duration x fps) when the
+ *   demuxer reports no count.
  * - Frames are selected by decoded frame number (`select=eq(n,i)+...`), so frame i is the i-th
  *   frame in presentation order, as decord's `get_batch` indexes them.
  * - `scale=224:224:flags=bilinear`, rgb24, no crop, aspect ratio not kept (SPEC §3.2). The
@@ -70,6 +71,8 @@ export interface VideoInfo {
   timing: 'container' | 'derived' | 'assumed';
   /** Whether the file also has an audio stream. */
   hasAudio: boolean;
+  /** What probed the file: ffprobe, or ffmpeg alone when no ffprobe was found (fps then to 0.01). */
+  prober: 'ffprobe' | 'ffmpeg';
 }
 
 /** Options of {@link probeVideo}. */
@@ -98,7 +101,8 @@ function readPixelLimit(v: unknown): number | false {
 }
 
 /**
- * Probes a video file with ffprobe (demuxes every packet to count frames).
+ * Probes a video file with ffprobe, or ffmpeg alone without one (demuxes every packet to count
+ * frames).
  * @throws InvalidInputError (not a video, no frames, audio only, frame over the pixel limit),
  *   FFmpegNotFoundError, AbortError.
  */
@@ -155,6 +159,7 @@ export async function probeVideo(path: string, opts?: ProbeVideoOptions): Promis
     duration: duration!,
     timing,
     hasAudio: p.streams.some((s) => s.type === 'audio'),
+    prober: p.prober,
   };
 }
 

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { resolveFFmpeg } from '../../src/media/ffmpeg';
 
 export const FFMPEG = fs.existsSync('/usr/bin/ffmpeg') ? '/usr/bin/ffmpeg' : 'ffmpeg';
 
@@ -124,4 +125,10 @@ export function readWavInt16(file: string): { rate: number; channels: number; sa
     off += 8 + len + (len & 1);
   }
   throw new Error('no data chunk');
+}
+
+/** What probes media files in this test process: 'ffprobe', or 'ffmpeg' when none is reachable
+ * (test/helpers/ffmpeg-only.ts). */
+export function prober(): 'ffprobe' | 'ffmpeg' {
+  return resolveFFmpeg().ffprobe === undefined ? 'ffmpeg' : 'ffprobe';
 }
