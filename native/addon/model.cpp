@@ -6,7 +6,7 @@
 
 namespace ggpt::addon {
 
-Napi::Value run_detached(Napi::Env env, NativeModel::Work work, NativeModel::Done done,
+Napi::Value run_detached(Napi::Env env, std::shared_ptr<Executor> exec, NativeModel::Work work, NativeModel::Done done,
                          std::vector<std::shared_ptr<Stream>> streams);
 void register_cancel(Napi::Env env, Napi::Object exports);
 
@@ -53,6 +53,7 @@ Napi::Int32Array int32_array(Napi::Env env, const Napi::Value & v, const char * 
 struct Loaded {
     ggpt_model * model = nullptr;
     ggpt_context * ctx = nullptr;
+    std::shared_ptr<Executor> exec;
     ~Loaded() {
         ggpt_context_free(ctx);
         ggpt_model_free(model);
@@ -92,6 +93,7 @@ NativeModel::NativeModel(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Nat
     auto * loaded = info[0].As<Napi::External<Loaded>>().Data();
     model_ = loaded->model;
     ctx_ = loaded->ctx;
+    exec_ = std::move(loaded->exec);
     loaded->model = nullptr;
     loaded->ctx = nullptr;
 }
@@ -141,6 +143,7 @@ void NativeModel::start_free(Napi::Env env) {
         void OnOK() override {
             Napi::HandleScope scope(Env());
             owner->busy_ = false;
+            owner->exec_.reset();  // idle now: joins the compute thread
             auto waiters = std::move(owner->dispose_waiters_);
             for (auto & d : waiters) d.Resolve(Env().Undefined());
         }
@@ -183,6 +186,7 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo & info) {
             Loaded loaded;
         };
         auto b = std::make_shared<Baton>();
+        b->loaded.exec = std::make_shared<Executor>();
         b->llm = str(env, o, "llm", nullptr);
         if (o.Has("encoders") && !o.Get("encoders").IsUndefined()) b->encoders = str(env, o, "encoders", nullptr);
         b->mp = ggpt_model_default_params();
@@ -223,7 +227,7 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo & info) {
         Done done = [b](Napi::Env env) -> Napi::Value {
             return addon_data(env).model_ctor.New({Napi::External<Loaded>::New(env, &b->loaded)});
         };
-        return run_detached(env, work, done, {stream});
+        return run_detached(env, b->loaded.exec, work, done, {stream});
     } catch (const Napi::Error & e) {
         auto d = Napi::Promise::Deferred::New(env);
         d.Reject(e.Value());

@@ -1,8 +1,8 @@
 // model.h (addon) - NativeModel: a ggpt_model plus one ggpt_context behind N-API, and the
 // pieces other addon files use to add methods to it (encode*, probe):
 //
-//   - NativeModel::RunOp   runs a lambda on a libuv worker thread while the model is marked busy
-//                          and settles a Promise on the main thread;
+//   - NativeModel::RunOp   runs a lambda on the model's compute thread (Executor) while the model
+//                          is marked busy and settles a Promise on the main thread;
 //   - Stream / Progress    deliver values from the worker to a JS callback through an unref'd
 //                          thread-safe function, all of them before the Promise settles;
 //   - CancelFlag           the atomic flag behind a createCancel() object, polled by the core;
@@ -17,10 +17,12 @@
 #include <napi.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "groundinggpt.h"
@@ -94,6 +96,36 @@ private:
     float pending_ = -1.0f;
 };
 
+// ---- the model's compute thread ----------------------------------------------------------------
+
+// One native thread that runs every blocking operation of one model, from loading to freeing.
+// ggml's CPU backend parallelises with OpenMP, and libgomp keeps one thread team per *calling*
+// thread: were the operations run on whichever libuv pool thread is free, a process would soon
+// hold a team per pool thread, more OpenMP threads than CPUs, and libgomp would switch to its
+// throttled spin mode where every barrier inside a graph sleeps on a futex (measured: ~11,000
+// context switches for 16 generated tokens instead of 2, prompt processing ~10 % slower). The
+// libuv worker of an operation hands the work to this thread and waits for it.
+class Executor {
+public:
+    Executor();
+    ~Executor();  // joins the thread (it is idle by then: every user holds a reference)
+    Executor(const Executor &) = delete;
+    Executor & operator=(const Executor &) = delete;
+
+    // Runs fn on the compute thread and returns when it has finished. fn must not throw.
+    void run(const std::function<void()> & fn);
+
+private:
+    void loop();
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    const std::function<void()> * job_ = nullptr;
+    bool job_done_ = false;
+    bool stop_ = false;
+    std::mutex run_mutex_;  // one job at a time
+    std::thread thread_;
+};
+
 // ---- the model -------------------------------------------------------------------------------
 
 class NativeModel : public Napi::ObjectWrap<NativeModel> {
@@ -107,6 +139,7 @@ public:
     ~NativeModel() override;
 
     ggpt_model * model() const { return model_; }
+    const std::shared_ptr<Executor> & executor() const { return exec_; }
     ggpt_context * ctx() const { return ctx_; }
 
     // Work run on a worker thread: returns a status; on failure sets err (for a context call,
@@ -149,6 +182,7 @@ private:
 
     ggpt_model * model_ = nullptr;
     ggpt_context * ctx_ = nullptr;
+    std::shared_ptr<Executor> exec_;  // the thread that loaded the model runs all its work
     bool busy_ = false;       // an operation's worker is running
     bool disposed_ = false;   // dispose() was called (the handles may still be being freed)
     bool freeing_ = false;

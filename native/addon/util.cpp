@@ -158,14 +158,55 @@ bool Progress::progress_fn(float fraction, void * user) {
     return true;
 }
 
+// ---- the compute thread --------------------------------------------------------------------------
+
+Executor::Executor() : thread_([this] { loop(); }) {}
+
+Executor::~Executor() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+void Executor::run(const std::function<void()> & fn) {
+    std::lock_guard<std::mutex> one(run_mutex_);
+    std::unique_lock<std::mutex> lock(mutex_);
+    job_ = &fn;
+    job_done_ = false;
+    cv_.notify_all();
+    cv_.wait(lock, [this] { return job_done_; });
+    job_ = nullptr;
+}
+
+void Executor::loop() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+        cv_.wait(lock, [this] { return stop_ || (job_ && !job_done_); });
+        if (job_ && !job_done_) {
+            const std::function<void()> * fn = job_;
+            lock.unlock();
+            (*fn)();
+            lock.lock();
+            job_done_ = true;
+            cv_.notify_all();
+            continue;
+        }
+        if (stop_) return;
+    }
+}
+
 // ---- the operation worker ------------------------------------------------------------------------
 
 class OpWorker : public Napi::AsyncWorker {
 public:
-    OpWorker(Napi::Env env, NativeModel * owner, NativeModel::Work work, NativeModel::Done done,
-             std::vector<std::shared_ptr<Stream>> streams, Napi::Promise::Deferred deferred)
+    OpWorker(Napi::Env env, NativeModel * owner, std::shared_ptr<Executor> exec, NativeModel::Work work,
+             NativeModel::Done done, std::vector<std::shared_ptr<Stream>> streams, Napi::Promise::Deferred deferred)
         : Napi::AsyncWorker(env, "groundinggpt"),
           owner_(owner),
+          exec_(std::move(exec)),
           work_(std::move(work)),
           done_(std::move(done)),
           streams_(std::move(streams)),
@@ -174,15 +215,22 @@ public:
     }
 
     void Execute() override {
-        try {
-            status_ = work_(err_);
-        } catch (const std::bad_alloc &) {
-            status_ = GGPT_ERR_OUT_OF_MEMORY;
-            err_ = "out of memory";
-        } catch (const std::exception & e) {
-            status_ = GGPT_ERR_INTERNAL;
-            err_ = e.what();
-        }
+        const std::function<void()> fn = [this] {
+            try {
+                status_ = work_(err_);
+            } catch (const std::bad_alloc &) {
+                status_ = GGPT_ERR_OUT_OF_MEMORY;
+                err_ = "out of memory";
+            } catch (const std::exception & e) {
+                status_ = GGPT_ERR_INTERNAL;
+                err_ = e.what();
+            } catch (...) {
+                status_ = GGPT_ERR_INTERNAL;
+                err_ = "unknown native exception";
+            }
+        };
+        if (exec_) exec_->run(fn);
+        else fn();
     }
 
     void OnOK() override {
@@ -218,6 +266,7 @@ public:
 
 private:
     NativeModel * owner_;
+    std::shared_ptr<Executor> exec_;
     Napi::ObjectReference owner_ref_;
     NativeModel::Work work_;
     NativeModel::Done done_;
@@ -235,16 +284,16 @@ Napi::Value NativeModel::run_op(Napi::Env env, Work work, Done done, std::vector
         deferred.Reject(make_error(env, "BUSY", "another operation is running on this model").Value());
     } else {
         busy_ = true;
-        (new OpWorker(env, this, std::move(work), std::move(done), std::move(streams), deferred))->Queue();
+        (new OpWorker(env, this, exec_, std::move(work), std::move(done), std::move(streams), deferred))->Queue();
     }
     return deferred.Promise();
 }
 
-// A worker without an owner (loadModel).
-Napi::Value run_detached(Napi::Env env, NativeModel::Work work, NativeModel::Done done,
+// A worker without an owner (loadModel: exec is the new model's compute thread).
+Napi::Value run_detached(Napi::Env env, std::shared_ptr<Executor> exec, NativeModel::Work work, NativeModel::Done done,
                          std::vector<std::shared_ptr<Stream>> streams) {
     auto deferred = Napi::Promise::Deferred::New(env);
-    (new OpWorker(env, nullptr, std::move(work), std::move(done), std::move(streams), deferred))->Queue();
+    (new OpWorker(env, nullptr, std::move(exec), std::move(work), std::move(done), std::move(streams), deferred))->Queue();
     return deferred.Promise();
 }
 
