@@ -353,15 +353,18 @@ void test_bad_inputs(ggpt_context & ctx) {
     expect("video after abort", ggpt_encode_video(&ctx, frames.data(), 2, out.data(), nullptr), GGPT_OK);
 }
 
-// The AMX-BF16 Linear against ggml's f32 matmul on shapes with row and column tails.
+// The AMX-BF16 Linear against ggml's f32 matmul on shapes with row and column tails, several row
+// chunks and both thread splits; its fused activations and bf16 output against ggml's own ops
+// applied to its plain output.
 void test_amx() {
     if (!ggpt::amx_bf16_available()) {
         printf("amx: not available on this CPU (skipped)\n");
         return;
     }
     printf("amx-bf16 kernel\n");
-    for (auto [K, M, N] : {std::tuple<int, int, int>{96, 48, 37}, {64, 32, 1}, {1024, 4096, 77}, {32, 16, 33}}) {
-        ggml_init_params ip = {(size_t)256 << 20, nullptr, false};
+    for (auto [K, M, N] : {std::tuple<int, int, int>{96, 48, 37}, {64, 32, 1}, {1024, 4096, 77}, {32, 16, 33},
+                           {768, 3072, 700}, {3072, 80, 300}}) {
+        ggml_init_params ip = {(size_t)512 << 20, nullptr, false};
         ggml_context * ctx = ggml_init(ip);
         ggml_tensor * w = ggml_new_tensor_2d(ctx, GGML_TYPE_F16, K, M);
         ggml_tensor * w32 = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, K, M);
@@ -377,15 +380,22 @@ void test_amx() {
         for (int i = 0; i < M; ++i) ((float *)b->data)[i] = rnd();
         ggpt::AmxWeight aw;
         ggpt::amx_pack(w, aw);
-        ggml_tensor * y = ggpt::amx_mul_mat(ctx, &aw, ggml_cast(ctx, x, GGML_TYPE_BF16), b);
+        ggml_tensor * xb = ggml_cast(ctx, x, GGML_TYPE_BF16);
+        ggml_tensor * y = ggpt::amx_mul_mat(ctx, &aw, xb, b);
         ggml_tensor * r = ggml_add(ctx, ggml_mul_mat(ctx, w32, x), b);
+        // fused epilogues vs ggml on y (the same products): exact GELU, quick GELU, bf16 store
+        ggml_tensor * y_gelu = ggpt::amx_mul_mat(ctx, &aw, xb, b, ggpt::AmxAct::gelu_erf);
+        ggml_tensor * r_gelu = ggml_gelu_erf(ctx, y);
+        ggml_tensor * y_quick = ggpt::amx_mul_mat(ctx, &aw, xb, b, ggpt::AmxAct::quick_gelu);
+        ggml_tensor * r_quick = ggml_mul(ctx, y, ggml_sigmoid(ctx, ggml_scale(ctx, y, 1.702f)));
+        ggml_tensor * y_bf16 = ggpt::amx_mul_mat(ctx, &aw, xb, b, ggpt::AmxAct::gelu_erf, GGML_TYPE_BF16);
+        ggml_tensor * y_bf16_f32 = ggml_cast(ctx, y_bf16, GGML_TYPE_F32);
         ggml_cgraph * gf = ggml_new_graph(ctx);
-        ggml_build_forward_expand(gf, y);
-        ggml_build_forward_expand(gf, r);
+        for (ggml_tensor * t : {y, r, y_gelu, r_gelu, y_quick, r_quick, y_bf16_f32}) ggml_build_forward_expand(gf, t);
         ggml_backend_t be = ggml_backend_cpu_init();
         ggml_backend_cpu_set_n_threads(be, 2);
         ggml_backend_graph_compute(be, gf);
-        char what[64];
+        char what[96];
         snprintf(what, sizeof what, "K=%d M=%d N=%d (rms)", K, M, N);
         double se = 0, ss = 0;
         for (int i = 0; i < M * N; ++i) {
@@ -397,6 +407,20 @@ void test_amx() {
         const bool ok = rel < 1e-2;  // bf16 operands: ~3e-3 expected
         printf("  %-4s %-28s rms_err/rms=%.2g\n", ok ? "ok" : "FAIL", what, rel);
         if (!ok) ++g_failures;
+        // max |a - b| / (1 + |b|) over the outputs
+        auto worst = [&](const ggml_tensor * a, const ggml_tensor * bt) {
+            double m = 0;
+            for (int i = 0; i < M * N; ++i) {
+                const double vb = ((const float *)bt->data)[i];
+                m = std::max(m, std::fabs(((const float *)a->data)[i] - vb) / (1.0 + std::fabs(vb)));
+            }
+            return m;
+        };
+        const double e_gelu = worst(y_gelu, r_gelu), e_quick = worst(y_quick, r_quick), e_bf16 = worst(y_bf16_f32, y_gelu);
+        const bool ok2 = e_gelu < 1e-6 && e_quick < 1e-6 && e_bf16 < 6e-3;  // bf16 rounding: at most 2^-8 relative
+        printf("  %-4s K=%d M=%d N=%d fused gelu %.2g, quick_gelu %.2g, bf16 store %.2g\n", ok2 ? "ok" : "FAIL", K, M, N,
+               e_gelu, e_quick, e_bf16);
+        if (!ok2) ++g_failures;
         ggml_backend_free(be);
         ggml_free(ctx);
     }

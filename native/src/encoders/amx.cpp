@@ -25,6 +25,7 @@ void amx_pack(const ggml_tensor * w, AmxWeight & out) {
     const int64_t K = w->ne[0], M = w->ne[1], KC = K / 32;
     out.K = K;
     out.M = M;
+    for (int a = 0; a < 3; ++a) out.ops[a] = AmxOp{&out, (AmxAct)a};
     out.data.resize((size_t)M * K);
     std::vector<float> rows((size_t)16 * K);
     std::vector<uint16_t> rb((size_t)16 * K);
@@ -127,51 +128,128 @@ GGPT_AMX_TARGET void kernel(const uint16_t * a, int64_t lda, const uint16_t * b0
     }
 }
 
+// ---- the epilogue: bias, activation, f32 or bf16 store, 16 floats at a time -----------------------
+
+// GCC 12 reports the _mm512_undefined_ps() inside its own min/max/scalef/roundscale intrinsics
+// as maybe-uninitialized at -O3 (a false positive of the header)
+#  pragma GCC diagnostic push
+#  pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#  define GGPT_AVX512_TARGET __attribute__((target("avx512f,avx512bf16,avx512vl")))
+
+// e^x for x in [-87, 88] (clamped), ~1 ulp: 2^n * p(r), r = x - n ln2 in [-ln2/2, ln2/2], p of
+// degree 7 (Taylor; the first dropped term is < 5e-9 relative).
+GGPT_AVX512_TARGET inline __m512 exp16(__m512 x) {
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-87.0f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+// 0.5 x (1 + erf(x / sqrt 2)), erf by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7)
+GGPT_AVX512_TARGET inline __m512 gelu_erf16(__m512 x) {
+    const __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f));
+    const __m512 az = _mm512_abs_ps(z);
+    const __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(az, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
+    __m512 p = _mm512_set1_ps(1.061405429f);
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
+    p = _mm512_mul_ps(p, t);
+    // erf(|z|) = 1 - p e^{-z^2}; erf(z) carries z's sign
+    const __m512 e = _mm512_fnmadd_ps(p, exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), az), az)), _mm512_set1_ps(1.0f));
+    const __m512 erf = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(e),
+        _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32((int)0x80000000u))));
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(_mm512_set1_ps(1.0f), erf));
+}
+
+// x sigmoid(1.702 x) = x / (1 + e^{-1.702 x})
+GGPT_AVX512_TARGET inline __m512 quick_gelu16(__m512 x) {
+    const __m512 e = exp16(_mm512_mul_ps(x, _mm512_set1_ps(-1.702f)));
+    return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+// rows x (16 * MT) block c (stride 32) -> y (row stride ldy elements, f32 or bf16)
+GGPT_AVX512_TARGET void epilogue(const float * c, int64_t rows, int MT, const float * bias, AmxAct act, void * y,
+                                 bool bf16, int64_t ldy) {
+    for (int64_t r = 0; r < rows; ++r) {
+        for (int h = 0; h < MT; ++h) {
+            __m512 v = _mm512_load_ps(c + r * 32 + h * 16);
+            if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias + h * 16));
+            if (act == AmxAct::gelu_erf) v = gelu_erf16(v);
+            else if (act == AmxAct::quick_gelu) v = quick_gelu16(v);
+            if (bf16) {
+                _mm256_storeu_si256((__m256i *)((uint16_t *)y + r * ldy + h * 16), (__m256i)_mm512_cvtneps_pbh(v));
+            } else {
+                _mm512_storeu_ps((float *)y + r * ldy + h * 16, v);
+            }
+        }
+    }
+}
+
+// ---- the op -------------------------------------------------------------------------------------
+
+// Work split: each thread owns a contiguous range of 32-output column blocks (its slice of the
+// packed weight stays in its own core's cache) and of row blocks, and sweeps its rows in chunks of
+// ~512 KiB of activations, so a weight block is reused across a whole chunk of rows from L2
+// instead of being streamed from L3 / memory once per 32 rows. Columns are split first (at
+// least 2 blocks per thread), the rest of the threads split the rows.
 GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
-    const AmxWeight * w = (const AmxWeight *)ud;
+    const AmxOp * op = (const AmxOp *)ud;
+    const AmxWeight * w = op->w;
     const ggml_tensor * x = dst->src[0];  // bf16 [K, N], contiguous
     const float * bias = dst->src[1] ? (const float *)dst->src[1]->data : nullptr;  // [M] or none
+    const bool out_bf16 = dst->type == GGML_TYPE_BF16;
     const int64_t K = w->K, M = w->M, N = x->ne[1], KC = K / 32;
     const uint16_t * xa = (const uint16_t *)x->data;
-    float * y = (float *)dst->data;
     const int64_t NB = (N + 31) / 32, MB = (M + 31) / 32;  // 32x32 output blocks
+    // threads as a tm x tn grid: tm (a divisor of nth) column groups of at least 2 blocks each
+    int tm = 1;
+    for (int d = 1; d <= nth; ++d)
+        if (nth % d == 0 && MB >= 2 * d) tm = d;
+    const int tn = nth / tm, im = ith % tm, in = ith / tm;
+    const int64_t mb0 = MB * im / tm, mb1 = MB * (im + 1) / tm;
+    const int64_t nb0 = NB * in / tn, nb1 = NB * (in + 1) / tn;
+    if (mb0 >= mb1 || nb0 >= nb1) return;
+    const int64_t chunk = std::max<int64_t>(1, (512 * 1024) / (32 * K * 2));  // row blocks per chunk
     // ggml's own AMX kernels (the LLM's quantised matmuls) configure the tiles once per thread and
     // assume the configuration stays: keep whatever this thread had and put it back afterwards
     TileConfig saved;
     _tile_storeconfig(&saved);
     load_config();
-    // rows past N (last block) come from a zero-padded copy; outputs past N go to a scratch
+    // rows past N (last block) come from a zero-padded copy
     thread_local std::vector<uint16_t> apad;
-    thread_local std::vector<float> cpad;
-    for (int64_t job = ith; job < NB * MB; job += nth) {
-        const int64_t nb = job / MB, mb = job % MB;
-        const int64_t n0 = nb * 32, m0 = mb * 32, rows = std::min<int64_t>(32, N - n0);
-        const int MT = M - m0 >= 32 ? 2 : 1;
-        const uint16_t * a = xa + n0 * K;
-        if (rows < 32) {
-            apad.assign((size_t)32 * K, 0);
-            std::memcpy(apad.data(), a, (size_t)rows * K * 2);
-            a = apad.data();
-        }
-        const uint16_t * b0 = w->data.data() + (size_t)(2 * mb) * KC * 512;
-        const uint16_t * b1 = b0 + (size_t)KC * 512;
-        float * c = y + n0 * M + m0;
-        int64_t ldc = M;
-        if (rows < 32) {
-            cpad.assign(32 * 32, 0.0f);
-            c = cpad.data();
-            ldc = 32;
-        }
-        if (MT == 2) kernel<2>(a, K, b0, b1, KC, c, ldc);
-        else kernel<1>(a, K, b0, b1, KC, c, ldc);
-        if (rows < 32) {
-            for (int64_t r = 0; r < rows; ++r)
-                std::memcpy(y + (n0 + r) * M + m0, cpad.data() + r * 32, (size_t)MT * 16 * sizeof(float));
-        }
-        if (bias) {  // while the block is in cache
-            for (int64_t r = 0; r < rows; ++r) {
-                float * yr = y + (n0 + r) * M + m0;
-                for (int j = 0; j < MT * 16; ++j) yr[j] += bias[m0 + j];
+    alignas(64) float cbuf[32 * 32];
+    for (int64_t nc = nb0; nc < nb1; nc += chunk) {
+        const int64_t nc1 = std::min(nb1, nc + chunk);
+        for (int64_t mb = mb0; mb < mb1; ++mb) {
+            const int64_t m0 = mb * 32;
+            const int MT = M - m0 >= 32 ? 2 : 1;
+            const uint16_t * b0 = w->data.data() + (size_t)(2 * mb) * KC * 512;
+            const uint16_t * b1 = b0 + (size_t)KC * 512;
+            for (int64_t nb = nc; nb < nc1; ++nb) {
+                const int64_t n0 = nb * 32, rows = std::min<int64_t>(32, N - n0);
+                const uint16_t * a = xa + n0 * K;
+                if (rows < 32) {
+                    apad.assign((size_t)32 * K, 0);
+                    std::memcpy(apad.data(), a, (size_t)rows * K * 2);
+                    a = apad.data();
+                }
+                if (MT == 2) kernel<2>(a, K, b0, b1, KC, cbuf, 32);
+                else kernel<1>(a, K, b0, b1, KC, cbuf, 32);
+                void * y = out_bf16 ? (void *)((uint16_t *)dst->data + n0 * M + m0) : (void *)((float *)dst->data + n0 * M + m0);
+                epilogue(cbuf, rows, MT, bias ? bias + m0 : nullptr, op->act, y, out_bf16, M);
             }
         }
     }
@@ -183,19 +261,24 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     }
 }
 
+#  pragma GCC diagnostic pop
+
 }  // namespace
 
-ggml_tensor * amx_mul_mat(ggml_context * ctx, const AmxWeight * w, ggml_tensor * xb, ggml_tensor * bias) {
+ggml_tensor * amx_mul_mat(ggml_context * ctx, const AmxWeight * w, ggml_tensor * xb, ggml_tensor * bias, AmxAct act,
+                          ggml_type out) {
     ggml_tensor * args[2] = {xb, bias};
-    return ggml_custom_4d(ctx, GGML_TYPE_F32, w->M, xb->ne[1], 1, 1, args, bias ? 2 : 1, amx_op, GGML_N_TASKS_MAX,
-                          (void *)w);
+    return ggml_custom_4d(ctx, out == GGML_TYPE_BF16 ? GGML_TYPE_BF16 : GGML_TYPE_F32, w->M, xb->ne[1], 1, 1, args,
+                          bias ? 2 : 1, amx_op, GGML_N_TASKS_MAX, (void *)&w->ops[(int)act]);
 }
 
 #else
 
 bool amx_bf16_available() { return false; }
 
-ggml_tensor * amx_mul_mat(ggml_context *, const AmxWeight *, ggml_tensor *, ggml_tensor *) { return nullptr; }
+ggml_tensor * amx_mul_mat(ggml_context *, const AmxWeight *, ggml_tensor *, ggml_tensor *, AmxAct, ggml_type) {
+    return nullptr;
+}
 
 #endif
 

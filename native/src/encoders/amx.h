@@ -13,10 +13,26 @@ namespace ggpt {
 // True when the CPU has AMX-TILE + AMX-BF16 and the OS granted this process the tile state.
 bool amx_bf16_available();
 
+// What the matmul does to its output block while it is in cache: + bias, then this activation.
+enum class AmxAct : uint8_t { none, gelu_erf, quick_gelu };
+
+struct AmxWeight;
+// The custom op's parameters (one per activation x output type, stored in the weight).
+struct AmxOp {
+    const AmxWeight * w = nullptr;
+    AmxAct act = AmxAct::none;
+};
+
 // A Linear weight repacked for amx_mul_mat: [M/16][K/32] tiles of 16 k-pairs x 16 outputs x 2.
+// Packed in place (amx_pack) and never moved: the ops point at it.
 struct AmxWeight {
     int64_t K = 0, M = 0;  // inputs (multiple of 32), outputs (multiple of 16)
     std::vector<uint16_t> data;
+    AmxOp ops[3];  // by AmxAct
+
+    AmxWeight() = default;
+    AmxWeight(const AmxWeight &) = delete;
+    AmxWeight & operator=(const AmxWeight &) = delete;
 };
 
 // Whether a weight (ne [K, M], f32 / f16 / bf16) can be packed.
@@ -25,8 +41,11 @@ bool amx_can_pack(const ggml_tensor * w);
 // Packs w, whose data is readable on the host.
 void amx_pack(const ggml_tensor * w, AmxWeight & out);
 
-// y = W xb + bias for xb [K, N] bf16 (contiguous) and bias [M] f32 or null -> [M, N] f32.
-// A CPU custom op (ggml_custom_4d) over the context's threads.
-ggml_tensor * amx_mul_mat(ggml_context * ctx, const AmxWeight * w, ggml_tensor * xb, ggml_tensor * bias);
+// y = act(W xb + bias) for xb [K, N] bf16 (contiguous) and bias [M] f32 or null -> [M, N] of
+// type out (f32, or bf16 when the next consumer is another amx_mul_mat: the rounding it would do
+// anyway). A CPU custom op (ggml_custom_4d) over the context's threads. gelu_erf is erf-exact to
+// ~2e-7 absolute; quick_gelu is x * sigmoid(1.702 x) in f32 (no f16 table).
+ggml_tensor * amx_mul_mat(ggml_context * ctx, const AmxWeight * w, ggml_tensor * xb, ggml_tensor * bias,
+                          AmxAct act = AmxAct::none, ggml_type out = GGML_TYPE_F32);
 
 }  // namespace ggpt

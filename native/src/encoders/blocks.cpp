@@ -19,27 +19,47 @@ ggml_tensor * layer_norm(ggml_context * ctx, ggml_tensor * x, const NormW & n, f
     return ggml_add(ctx, x, n.b);
 }
 
-ggml_tensor * linear(Graph & g, ggml_tensor * x, const LinearW & l) {
+namespace {
+
+const AmxWeight * amx_of(const Graph & g, const ggml_tensor * w) {
+    if (!g.amx || !w) return nullptr;
+    auto it = g.amx->find(w);
+    return it != g.amx->end() ? &it->second : nullptr;
+}
+
+AmxAct amx_act(Act act) { return act == Act::gelu_erf ? AmxAct::gelu_erf : AmxAct::quick_gelu; }
+
+// Linear with, on the AMX path, an activation fused into the matmul (fuse_act) and a bf16 result
+// (bf16_out) for a next AMX matmul. *fused says whether the activation was applied.
+ggml_tensor * linear_impl(Graph & g, ggml_tensor * x, const LinearW & l, const Act * fuse_act, bool bf16_out,
+                          bool * fused) {
     ggml_context * ctx = g.ctx;
+    if (fused) *fused = false;
     // one [n_in, T*B] matmul rather than B matmuls of T rows (the CPU sgemm runs per 2-D slice)
     ggml_tensor * const x_in = x;
     const int64_t T = x->ne[1], B = x->ne[2];
     const bool flat = B > 1 && x->ne[3] == 1 && ggml_is_contiguous(x);
     if (flat) x = ggml_reshape_2d(ctx, x, x->ne[0], T * B);
-    const AmxWeight * aw = nullptr;
-    if (g.amx) {
-        auto it = g.amx->find(l.w);
-        if (it != g.amx->end()) aw = &it->second;
-    }
+    const AmxWeight * aw = amx_of(g, l.w);
     if (aw && ggml_is_contiguous(x) && x->ne[2] == 1 && x->ne[3] == 1) {
         ggml_tensor *& xb = g.bf16_of[x_in];
-        if (!xb) xb = ggml_cast(ctx, x, GGML_TYPE_BF16);
-        x = amx_mul_mat(ctx, aw, xb, l.b);  // bias added in the kernel
+        if (!xb) xb = x->type == GGML_TYPE_BF16 ? x : ggml_cast(ctx, x, GGML_TYPE_BF16);
+        // bias (and the activation) applied in the kernel
+        x = amx_mul_mat(ctx, aw, xb, l.b, fuse_act ? amx_act(*fuse_act) : AmxAct::none,
+                        bf16_out ? GGML_TYPE_BF16 : GGML_TYPE_F32);
+        if (fused) *fused = fuse_act != nullptr;
     } else {
+        if (x->type != GGML_TYPE_F32) x = ggml_cast(ctx, x, GGML_TYPE_F32);
         x = ggml_mul_mat(ctx, l.w, x);
         if (l.b) x = ggml_add(ctx, x, l.b);
     }
     return flat ? ggml_reshape_3d(ctx, x, x->ne[0], T, B) : x;
+}
+
+}  // namespace
+
+ggml_tensor * linear(Graph & g, ggml_tensor * x, const LinearW & l) {
+    return linear_impl(g, x, l, nullptr, false, nullptr);
 }
 
 ggml_tensor * activation(ggml_context * ctx, ggml_tensor * x, Act act) {
@@ -95,9 +115,11 @@ ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor
 }
 
 ggml_tensor * ffn(Graph & g, ggml_tensor * x, const LinearW & up, const LinearW & down, Act act) {
-    ggml_context * ctx = g.ctx;
-    x = linear(g, x, up);
-    x = activation(ctx, x, act);
+    // on the AMX path the activation runs in the up projection's epilogue, and its result stays
+    // bf16 when the down projection is AMX too (it would round its input to bf16 anyway)
+    bool fused = false;
+    x = linear_impl(g, x, up, &act, amx_of(g, down.w) != nullptr, &fused);
+    if (!fused) x = activation(g.ctx, x, act);
     return linear(g, x, down);
 }
 

@@ -32,9 +32,7 @@ ggml_tensor * build_clip(Graph & g, const ClipTower & c, ggml_tensor * pixels) {
 
     // select_feature 'patch': drop the class token (rows 1..T-1 are contiguous)
     ggml_tensor * feat = ggml_view_2d(ctx, x, W, T - 1, x->nb[1], x->nb[1]);
-    ggml_tensor * y = linear(g, feat, c.proj0);
-    y = ggml_gelu_erf(ctx, y);
-    y = linear(g, y, c.proj2);  // [llm_n_embd, n_patches]
+    ggml_tensor * y = ffn(g, feat, c.proj0, c.proj2, Act::gelu_erf);  // [llm_n_embd, n_patches]
     ggml_set_name(y, "projected");
     return y;
 }
