@@ -13,7 +13,7 @@ import { native, type NativeModel } from '../src/native';
 // Weight types other than f32 quantise weights (and, in ggml's CPU matmul, activations: f16 or
 // q8_0 blocks), so they are compared by error relative to the output's RMS and by max |diff|.
 // Measured on the tiny model: f16 rms ratio <= 8e-4, max |diff| <= 6e-3 with ggml's f16 matmul;
-// on CPUs with AMX-BF16 the f16 Linear layers run in bf16 (native/src/encoders/amx.h): <= 6.1e-3
+// on CPUs with AMX-BF16 the f16 Linear layers and attention run in bf16 (native/src/encoders/amx.h): <= 6.1e-3
 // and <= 0.031; q8_0 <= 2.2e-2 and <= 0.11 (outputs have RMS ~1-2.5). Bounds: about twice that.
 const LOOSE: Record<'f16' | 'q8_0', { rms: number; maxAbs: number }> = {
   f16: { rms: 1.2e-2, maxAbs: 0.06 },

@@ -4,7 +4,11 @@
 #include "encoders/amx.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
 
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
 #  define GGPT_AMX 1
@@ -15,6 +19,14 @@
 #endif
 
 namespace ggpt {
+
+// f32 -> bf16, round to nearest even (NaN kept quiet)
+static inline uint16_t to_bf16(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 64);
+    return (uint16_t)((u + (0x7fffu + ((u >> 16) & 1u))) >> 16);
+}
 
 bool amx_can_pack(const ggml_tensor * w) {
     return w && ggml_n_dims(w) == 2 && w->ne[0] % 32 == 0 && w->ne[1] % 16 == 0 &&
@@ -30,13 +42,6 @@ void amx_pack(const ggml_tensor * w, AmxWeight & out) {
     std::vector<float> rows((size_t)16 * K);
     std::vector<uint16_t> rb((size_t)16 * K);
     uint16_t * dst = out.data.data();
-    // f32 -> bf16, round to nearest even (NaN kept quiet)
-    auto to_bf16 = [](float f) -> uint16_t {
-        uint32_t u;
-        std::memcpy(&u, &f, 4);
-        if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 64);
-        return (uint16_t)((u + (0x7fffu + ((u >> 16) & 1u))) >> 16);
-    };
     // per block of 16 outputs: its 16 weight rows in f32, then tiles (mb, kc) written in order;
     // tile row r = k pair (k = 32 kc + 2r, +1), column c = output 16 mb + c
     for (int64_t mb = 0; mb < M / 16; ++mb) {
@@ -82,7 +87,7 @@ struct alignas(64) TileConfig {
     uint8_t rows[16] = {};
 };
 
-#  define GGPT_AMX_TARGET __attribute__((target("amx-tile,amx-bf16,avx512f")))
+#  define GGPT_AMX_TARGET __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bf16,avx512vl")))
 
 GGPT_AMX_TARGET void load_config() {
     TileConfig cfg;
@@ -261,6 +266,106 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     }
 }
 
+
+// ---- attention ------------------------------------------------------------------------------------
+
+struct AttnParams {
+    int n_head;
+    float scale;
+};
+
+// Per (batch, head): K and V packed as tile operands once, then per block of 32 queries
+// S = (scale q) k^T on the tiles, a row softmax in f32 (vectorised exp), P rounded to bf16 and
+// O = P v on the tiles, normalised by the f32 row sums. Head size and key count are zero-padded to
+// multiples of 32 (padded keys are masked out of the softmax).
+GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud) {
+    const AttnParams * p = (const AttnParams *)ud;
+    const ggml_tensor * q = dst->src[0], * k = dst->src[1], * v = dst->src[2];
+    const int64_t W = q->ne[0], Tq = q->ne[1], Tk = k->ne[1], B = q->ne[2], H = p->n_head, D = W / H;
+    const int64_t Dp = (D + 31) / 32 * 32, Tkp = (Tk + 31) / 32 * 32, KCd = Dp / 32, KCk = Tkp / 32;
+    auto at = [](const ggml_tensor * t, int64_t i0, int64_t i1, int64_t i2) {
+        return *(const float *)((const char *)t->data + i0 * 4 + i1 * t->nb[1] + i2 * t->nb[2]);
+    };
+    thread_local std::vector<uint16_t> kp, vp, qa, pa;
+    thread_local std::vector<float> sb, ob, inv;
+    kp.assign((size_t)Tkp * Dp, 0);
+    vp.assign((size_t)Dp * Tkp, 0);
+    qa.assign((size_t)32 * Dp, 0);
+    pa.assign((size_t)32 * Tkp, 0);
+    sb.resize((size_t)32 * Tkp);
+    ob.resize((size_t)32 * Dp);
+    inv.resize(32);
+    TileConfig saved;
+    _tile_storeconfig(&saved);
+    load_config();
+    const __m512 scale = _mm512_set1_ps(p->scale);
+    for (int64_t job = ith; job < H * B; job += nth) {
+        const int64_t b = job / H, h = job % H;
+        // K as the "weight" of S = Q K^T: outputs = keys, reduction = head dims; V as the weight of
+        // O = P V: outputs = head dims, reduction = keys (same tile layout as amx_pack)
+        for (int64_t j = 0; j < Tk; ++j)
+            for (int64_t d = 0; d < D; ++d) {
+                const uint16_t kb = to_bf16(at(k, h * D + d, j, b)), vb = to_bf16(at(v, h * D + d, j, b));
+                kp[(((j / 16) * KCd + d / 32) * 16 + (d % 32) / 2) * 32 + (j % 16) * 2 + (d & 1)] = kb;
+                vp[(((d / 16) * KCk + j / 32) * 16 + (j % 32) / 2) * 32 + (d % 16) * 2 + (j & 1)] = vb;
+            }
+        for (int64_t q0 = 0; q0 < Tq; q0 += 32) {
+            const int64_t rows = std::min<int64_t>(32, Tq - q0);
+            for (int64_t r = 0; r < 32; ++r)
+                for (int64_t d = 0; d < Dp; d += 16) {
+                    __m512 x = _mm512_setzero_ps();
+                    if (r < rows && d < D) {
+                        alignas(64) float tmp[16] = {};
+                        for (int64_t e = 0; e < 16 && d + e < D; ++e) tmp[e] = at(q, h * D + d + e, q0 + r, b);
+                        x = _mm512_mul_ps(_mm512_load_ps(tmp), scale);
+                    }
+                    _mm256_storeu_si256((__m256i *)(qa.data() + r * Dp + d), (__m256i)_mm512_cvtneps_pbh(x));
+                }
+            for (int64_t jb = 0; jb < Tkp / 32; ++jb) {
+                const uint16_t * b0 = kp.data() + (size_t)(2 * jb) * KCd * 512;
+                kernel<2>(qa.data(), Dp, b0, b0 + (size_t)KCd * 512, KCd, sb.data() + jb * 32, Tkp);
+            }
+            for (int64_t r = 0; r < 32; ++r) {
+                float * srow = sb.data() + r * Tkp;
+                uint16_t * prow = pa.data() + r * Tkp;
+                if (r >= rows) {
+                    std::memset(prow, 0, (size_t)Tkp * 2);
+                    continue;
+                }
+                __m512 mx = _mm512_set1_ps(-INFINITY);
+                for (int64_t j = 0; j < Tk; j += 16) {
+                    const __mmask16 m = Tk - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (Tk - j)) - 1);
+                    mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, srow + j));
+                }
+                const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+                __m512 sum = _mm512_setzero_ps();
+                for (int64_t j = 0; j < Tkp; j += 16) {
+                    const __mmask16 m = j >= Tk ? (__mmask16)0 : Tk - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (Tk - j)) - 1);
+                    const __m512 e = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_loadu_ps(srow + j), vmax)));
+                    sum = _mm512_add_ps(sum, e);
+                    _mm256_storeu_si256((__m256i *)(prow + j), (__m256i)_mm512_cvtneps_pbh(e));
+                }
+                inv[r] = 1.0f / _mm512_reduce_add_ps(sum);
+            }
+            for (int64_t db = 0; db < Dp / 32; ++db) {
+                const uint16_t * b0 = vp.data() + (size_t)(2 * db) * KCk * 512;
+                kernel<2>(pa.data(), Tkp, b0, b0 + (size_t)KCk * 512, KCk, ob.data() + db * 32, Dp);
+            }
+            for (int64_t r = 0; r < rows; ++r) {
+                float * out = (float *)dst->data + ((b * Tq + q0 + r) * W + h * D);
+                const float * o = ob.data() + r * Dp;
+                for (int64_t d = 0; d < D; ++d) out[d] = o[d] * inv[r];
+            }
+        }
+    }
+    if (saved.palette != 0) {
+        __asm__ __volatile__("" : : "r"(&saved) : "memory");
+        _tile_loadconfig(&saved);
+    } else {
+        _tile_release();
+    }
+}
+
 #  pragma GCC diagnostic pop
 
 }  // namespace
@@ -272,6 +377,21 @@ ggml_tensor * amx_mul_mat(ggml_context * ctx, const AmxWeight * w, ggml_tensor *
                           bias ? 2 : 1, amx_op, GGML_N_TASKS_MAX, (void *)&w->ops[(int)act]);
 }
 
+ggml_tensor * amx_attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head, float scale) {
+    // the op's parameters live as long as the process: one entry per (heads, scale) pair in use
+    static std::mutex mutex;
+    static std::map<std::pair<int, float>, std::unique_ptr<AttnParams>> params;
+    AttnParams * p;
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        auto & slot = params[{n_head, scale}];
+        if (!slot) slot.reset(new AttnParams{n_head, scale});
+        p = slot.get();
+    }
+    ggml_tensor * args[3] = {q, k, v};
+    return ggml_custom_4d(ctx, GGML_TYPE_F32, q->ne[0], q->ne[1], q->ne[2], 1, args, 3, amx_attn_op, GGML_N_TASKS_MAX, p);
+}
+
 #else
 
 bool amx_bf16_available() { return false; }
@@ -279,6 +399,8 @@ bool amx_bf16_available() { return false; }
 ggml_tensor * amx_mul_mat(ggml_context *, const AmxWeight *, ggml_tensor *, ggml_tensor *, AmxAct, ggml_type) {
     return nullptr;
 }
+
+ggml_tensor * amx_attention(ggml_context *, ggml_tensor *, ggml_tensor *, ggml_tensor *, int, float) { return nullptr; }
 
 #endif
 

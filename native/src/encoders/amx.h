@@ -48,4 +48,11 @@ void amx_pack(const ggml_tensor * w, AmxWeight & out);
 ggml_tensor * amx_mul_mat(ggml_context * ctx, const AmxWeight * w, ggml_tensor * xb, ggml_tensor * bias,
                           AmxAct act = AmxAct::none, ggml_type out = GGML_TYPE_F32);
 
+// softmax(scale q k^T) v per head for q [W, Tq, B], k and v [W, Tk, B] (f32, rows contiguous: views
+// of a fused qkv are fine), W = n_head x head size (any head size) -> [W, Tq, B] f32, heads
+// side by side in each row. q, k, P and v are rounded to bf16 for the tile products; the softmax
+// and the normalisation are f32. No mask. A CPU custom op over the context's threads.
+ggml_tensor * amx_attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head,
+                            float scale);
+
 }  // namespace ggpt

@@ -86,6 +86,11 @@ ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor
         t = ggml_view_4d(ctx, t, D, n_head, T, B, D * t->nb[0], t->nb[1], t->nb[2], 0);
         return ggml_permute(ctx, t, 0, 2, 1, 3);
     };
+    // AMX-BF16 where the Linear layers use it (same precision trade-off, GGPT_ENC_AMX=0 turns both off)
+    if (g.amx && q->type == GGML_TYPE_F32 && k->type == GGML_TYPE_F32 && v->type == GGML_TYPE_F32 &&
+        q->nb[0] == 4 && k->nb[0] == 4 && v->nb[0] == 4 && q->ne[3] == 1 && k->ne[2] == B && v->ne[1] == Tk) {
+        return amx_attention(ctx, q, k, v, n_head, scale);
+    }
     // ggml's CPU flash attention has a tiled kernel only for head sizes that are a multiple of the
     // SIMD width (16 floats with AVX-512); others (EVA's 88) take a row-at-a-time loop ~10x slower
     // than the matmul path below (zero-padding the heads to 96 for the tiled kernel measured

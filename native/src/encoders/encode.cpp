@@ -4,7 +4,7 @@
 // Every argument is validated here, before anything reaches ggml.
 //
 // Environment knobs (development and benchmarks; the defaults are the tuned choices):
-//   GGPT_ENC_AMX=0              f16 Linear layers through ggml's matmul instead of AMX-BF16 (loader.cpp)
+//   GGPT_ENC_AMX=0              f16 Linear layers and attention through ggml's kernels instead of AMX-BF16 (loader.cpp)
 //   GGPT_ENC_FLASH_ATTN=0|1     fused attention on the CPU (default 1; GPUs never)
 //   GGPT_ENC_FRAMES_PER_BATCH=N EVA frames per graph (default: ~0.5 GiB of activations on the CPU)
 //   GGPT_ENC_PROFILE=1|2        per-op time summary on stderr (2: matmuls by shape); slows small ops
