@@ -431,8 +431,9 @@ void test_amx() {
 void test_amx_attention() {
     if (!ggpt::amx_bf16_available()) return;
     printf("amx-bf16 attention\n");
-    for (auto [H, D, Tq, Tk, B] : {std::tuple<int, int, int, int, int>{2, 64, 37, 37, 2}, {16, 88, 257, 257, 1},
-                                  {12, 64, 32, 257, 3}, {3, 32, 1, 5, 1}}) {
+    for (auto [H, D, Tq, Tk, B, with_bias] :
+         {std::tuple<int, int, int, int, int, bool>{2, 64, 37, 37, 2, false}, {16, 88, 257, 257, 1, false},
+          {12, 64, 32, 257, 3, false}, {3, 32, 1, 5, 1, false}, {12, 64, 229, 229, 3, true}}) {
         const int W = H * D;
         ggml_init_params ip = {(size_t)256 << 20, nullptr, false};
         ggml_context * ctx = ggml_init(ip);
@@ -447,13 +448,25 @@ void test_amx_attention() {
         ggml_tensor * k = ggml_view_3d(ctx, qkv, W, Tk, B, qkv->nb[1], qkv->nb[2], W * 4);
         ggml_tensor * v = ggml_view_3d(ctx, qkv, W, Tk, B, qkv->nb[1], qkv->nb[2], 2 * W * 4);
         const float scale = 1.0f / std::sqrt((float)D);
-        ggml_tensor * y = ggpt::amx_attention(ctx, q, k, v, H, scale);
+        ggml_tensor * bk = nullptr, * bv = nullptr;
+        if (with_bias) {  // ImageBind's add_bias_kv: one learned row after the projected keys / values
+            bk = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, W);
+            bv = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, W);
+            for (int i = 0; i < W; ++i) ((float *)bk->data)[i] = rnd(), ((float *)bv->data)[i] = rnd();
+        }
+        ggml_tensor * y = ggpt::amx_attention(ctx, q, k, v, H, scale, bk, bv);
+        int64_t Tkr = Tk;
+        if (with_bias) {
+            k = ggml_concat(ctx, k, ggml_repeat_4d(ctx, ggml_reshape_3d(ctx, bk, W, 1, 1), W, 1, B, 1), 1);
+            v = ggml_concat(ctx, v, ggml_repeat_4d(ctx, ggml_reshape_3d(ctx, bv, W, 1, 1), W, 1, B, 1), 1);
+            Tkr = Tk + 1;
+        }
         // reference: [D, H, T, B] -> [D, T, H, B] per head
         auto heads = [&](ggml_tensor * t, int64_t T) {
             return ggml_cont(ctx, ggml_permute(ctx, ggml_view_4d(ctx, t, D, H, T, B, D * 4, t->nb[1], t->nb[2], 0), 0, 2, 1, 3));
         };
-        ggml_tensor * kq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, heads(k, Tk), heads(q, Tq)), nullptr, scale, 0.0f);
-        ggml_tensor * vt = ggml_cont(ctx, ggml_transpose(ctx, heads(v, Tk)));  // [Tk, D, H, B]
+        ggml_tensor * kq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, heads(k, Tkr), heads(q, Tq)), nullptr, scale, 0.0f);
+        ggml_tensor * vt = ggml_cont(ctx, ggml_transpose(ctx, heads(v, Tkr)));  // [Tk, D, H, B]
         ggml_tensor * o = ggml_mul_mat(ctx, vt, kq);                               // [D, Tq, H, B]
         ggml_tensor * r = ggml_cont_3d(ctx, ggml_permute(ctx, o, 0, 2, 1, 3), W, Tq, B);
         ggml_cgraph * gf = ggml_new_graph(ctx);
@@ -470,7 +483,8 @@ void test_amx_attention() {
         }
         const double rel = std::sqrt(se / ss);
         const bool ok = rel < 2e-2;  // bf16 q, k, P, v with logits up to ~|8|: ~5e-3 expected
-        printf("  %-4s H=%d D=%d Tq=%d Tk=%d B=%d rms_err/rms=%.2g\n", ok ? "ok" : "FAIL", H, D, Tq, Tk, B, rel);
+        printf("  %-4s H=%d D=%d Tq=%d Tk=%d B=%d%s rms_err/rms=%.2g\n", ok ? "ok" : "FAIL", H, D, Tq, Tk, B,
+               with_bias ? " +bias_kv" : "", rel);
         if (!ok) ++g_failures;
         ggml_backend_free(be);
         ggml_free(ctx);

@@ -100,9 +100,11 @@ GGPT_AMX_TARGET void load_config() {
     _tile_loadconfig(&cfg);
 }
 
-// C[n0:n0+32, m0:m0+16*MT] = A[n0:n0+32, :] W[m0:..]^T. a: 32 rows of K bf16 (stride lda elements);
-// b: the packed weight at m-block mb; c: 32 rows x 16*MT floats, stride ldc floats.
-template <int MT>
+// C[n0:n0+32, m0:m0+16*MT] = A[n0:n0+32, :] W[m0:..]^T. a: 32 rows of K bf16, either row-major
+// (stride lda elements) or, PACKED, as KC consecutive 32x32 panels (2 KiB each: the two 16-row
+// tiles of one k chunk, contiguous); b: the packed weight at m-block mb; c: 32 rows x 16*MT floats,
+// stride ldc floats.
+template <int MT, bool PACKED = false>
 GGPT_AMX_TARGET void kernel(const uint16_t * a, int64_t lda, const uint16_t * b0, const uint16_t * b1, int64_t KC,
                             float * c, int64_t ldc) {
     _tile_zero(0);
@@ -111,10 +113,15 @@ GGPT_AMX_TARGET void kernel(const uint16_t * a, int64_t lda, const uint16_t * b0
         _tile_zero(2);
         _tile_zero(3);
     }
-    const int64_t sa = lda * 2;
+    const int64_t sa = PACKED ? 64 : lda * 2;
     for (int64_t kc = 0; kc < KC; ++kc) {
-        _tile_loadd(4, a + kc * 32, sa);
-        _tile_loadd(5, a + 16 * lda + kc * 32, sa);
+        if (PACKED) {
+            _tile_loadd(4, a + kc * 1024, sa);
+            _tile_loadd(5, a + kc * 1024 + 512, sa);
+        } else {
+            _tile_loadd(4, a + kc * 32, sa);
+            _tile_loadd(5, a + 16 * lda + kc * 32, sa);
+        }
         _tile_loadd(6, b0 + kc * 512, 64);
         _tile_dpbf16ps(0, 4, 6);
         _tile_dpbf16ps(1, 5, 6);
@@ -233,11 +240,23 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     TileConfig saved;
     _tile_storeconfig(&saved);
     load_config();
-    // rows past N (last block) come from a zero-padded copy
-    thread_local std::vector<uint16_t> apad;
+    // each chunk of rows is first copied into 32x32 panels (contiguous tile loads; rows past N zero)
+    thread_local std::vector<uint16_t> apack;
+    apack.resize((size_t)chunk * 32 * K);
     alignas(64) float cbuf[32 * 32];
     for (int64_t nc = nb0; nc < nb1; nc += chunk) {
         const int64_t nc1 = std::min(nb1, nc + chunk);
+        for (int64_t nb = nc; nb < nc1; ++nb) {
+            uint16_t * pan = apack.data() + (size_t)(nb - nc) * 32 * K;
+            for (int64_t r = 0; r < 32; ++r) {
+                const int64_t n = nb * 32 + r;
+                for (int64_t kc = 0; kc < KC; ++kc) {
+                    uint16_t * d = pan + kc * 1024 + r * 32;
+                    if (n < N) std::memcpy(d, xa + n * K + kc * 32, 64);
+                    else std::memset(d, 0, 64);
+                }
+            }
+        }
         for (int64_t mb = mb0; mb < mb1; ++mb) {
             const int64_t m0 = mb * 32;
             const int MT = M - m0 >= 32 ? 2 : 1;
@@ -245,14 +264,9 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
             const uint16_t * b1 = b0 + (size_t)KC * 512;
             for (int64_t nb = nc; nb < nc1; ++nb) {
                 const int64_t n0 = nb * 32, rows = std::min<int64_t>(32, N - n0);
-                const uint16_t * a = xa + n0 * K;
-                if (rows < 32) {
-                    apad.assign((size_t)32 * K, 0);
-                    std::memcpy(apad.data(), a, (size_t)rows * K * 2);
-                    a = apad.data();
-                }
-                if (MT == 2) kernel<2>(a, K, b0, b1, KC, cbuf, 32);
-                else kernel<1>(a, K, b0, b1, KC, cbuf, 32);
+                const uint16_t * a = apack.data() + (size_t)(nb - nc) * 32 * K;
+                if (MT == 2) kernel<2, true>(a, K, b0, b1, KC, cbuf, 32);
+                else kernel<1, true>(a, K, b0, b1, KC, cbuf, 32);
                 void * y = out_bf16 ? (void *)((uint16_t *)dst->data + n0 * M + m0) : (void *)((float *)dst->data + n0 * M + m0);
                 epilogue(cbuf, rows, MT, bias ? bias + m0 : nullptr, op->act, y, out_bf16, M);
             }
@@ -281,7 +295,11 @@ struct AttnParams {
 GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     const AttnParams * p = (const AttnParams *)ud;
     const ggml_tensor * q = dst->src[0], * k = dst->src[1], * v = dst->src[2];
-    const int64_t W = q->ne[0], Tq = q->ne[1], Tk = k->ne[1], B = q->ne[2], H = p->n_head, D = W / H;
+    // optional learned extra key / value row after the projected ones ([W] f32 each)
+    const float * bias_k = dst->src[3] ? (const float *)dst->src[3]->data : nullptr;
+    const float * bias_v = dst->src[4] ? (const float *)dst->src[4]->data : nullptr;
+    const int64_t Tk0 = k->ne[1], Tk = Tk0 + (bias_k ? 1 : 0);
+    const int64_t W = q->ne[0], Tq = q->ne[1], B = q->ne[2], H = p->n_head, D = W / H;
     const int64_t Dp = (D + 31) / 32 * 32, Tkp = (Tk + 31) / 32 * 32, KCd = Dp / 32, KCk = Tkp / 32;
     auto at = [](const ggml_tensor * t, int64_t i0, int64_t i1, int64_t i2) {
         return *(const float *)((const char *)t->data + i0 * 4 + i1 * t->nb[1] + i2 * t->nb[2]);
@@ -305,7 +323,9 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
         // O = P V: outputs = head dims, reduction = keys (same tile layout as amx_pack)
         for (int64_t j = 0; j < Tk; ++j)
             for (int64_t d = 0; d < D; ++d) {
-                const uint16_t kb = to_bf16(at(k, h * D + d, j, b)), vb = to_bf16(at(v, h * D + d, j, b));
+                const int64_t i = h * D + d;
+                const uint16_t kb = to_bf16(j < Tk0 ? at(k, i, j, b) : bias_k[i]);
+                const uint16_t vb = to_bf16(j < Tk0 ? at(v, i, j, b) : bias_v[i]);
                 kp[(((j / 16) * KCd + d / 32) * 16 + (d % 32) / 2) * 32 + (j % 16) * 2 + (d & 1)] = kb;
                 vp[(((d / 16) * KCk + j / 32) * 16 + (j % 32) / 2) * 32 + (d % 16) * 2 + (j & 1)] = vb;
             }
@@ -377,7 +397,8 @@ ggml_tensor * amx_mul_mat(ggml_context * ctx, const AmxWeight * w, ggml_tensor *
                           bias ? 2 : 1, amx_op, GGML_N_TASKS_MAX, (void *)&w->ops[(int)act]);
 }
 
-ggml_tensor * amx_attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head, float scale) {
+ggml_tensor * amx_attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head, float scale,
+                            ggml_tensor * bias_k, ggml_tensor * bias_v) {
     // the op's parameters live as long as the process: one entry per (heads, scale) pair in use
     static std::mutex mutex;
     static std::map<std::pair<int, float>, std::unique_ptr<AttnParams>> params;
@@ -388,8 +409,9 @@ ggml_tensor * amx_attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k
         if (!slot) slot.reset(new AttnParams{n_head, scale});
         p = slot.get();
     }
-    ggml_tensor * args[3] = {q, k, v};
-    return ggml_custom_4d(ctx, GGML_TYPE_F32, q->ne[0], q->ne[1], q->ne[2], 1, args, 3, amx_attn_op, GGML_N_TASKS_MAX, p);
+    ggml_tensor * args[5] = {q, k, v, bias_k, bias_v};
+    return ggml_custom_4d(ctx, GGML_TYPE_F32, q->ne[0], q->ne[1], q->ne[2], 1, args, bias_k ? 5 : 3, amx_attn_op,
+                          GGML_N_TASKS_MAX, p);
 }
 
 #else
@@ -400,7 +422,10 @@ ggml_tensor * amx_mul_mat(ggml_context *, const AmxWeight *, ggml_tensor *, ggml
     return nullptr;
 }
 
-ggml_tensor * amx_attention(ggml_context *, ggml_tensor *, ggml_tensor *, ggml_tensor *, int, float) { return nullptr; }
+ggml_tensor * amx_attention(ggml_context *, ggml_tensor *, ggml_tensor *, ggml_tensor *, int, float, ggml_tensor *,
+                            ggml_tensor *) {
+    return nullptr;
+}
 
 #endif
 

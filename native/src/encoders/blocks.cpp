@@ -76,10 +76,11 @@ ggml_tensor * activation(ggml_context * ctx, ggml_tensor * x, Act act) {
     return x;
 }
 
-ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head,
-                        float scale) {
+ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head, float scale,
+                        ggml_tensor * bias_k, ggml_tensor * bias_v) {
     ggml_context * ctx = g.ctx;
-    const int64_t W = q->ne[0], Tq = q->ne[1], Tk = k->ne[1], B = q->ne[2];
+    const int64_t W = q->ne[0], Tq = q->ne[1], B = q->ne[2];
+    const int64_t Tk = k->ne[1] + (bias_k ? 1 : 0);
     const int64_t D = W / n_head;
     // split heads: [W, T, B] -> [D, H, T, B] -> [D, T, H, B]
     auto heads = [&](ggml_tensor * t, int64_t T) {
@@ -88,8 +89,15 @@ ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor
     };
     // AMX-BF16 where the Linear layers use it (same precision trade-off, GGPT_ENC_AMX=0 turns both off)
     if (g.amx && q->type == GGML_TYPE_F32 && k->type == GGML_TYPE_F32 && v->type == GGML_TYPE_F32 &&
-        q->nb[0] == 4 && k->nb[0] == 4 && v->nb[0] == 4 && q->ne[3] == 1 && k->ne[2] == B && v->ne[1] == Tk) {
-        return amx_attention(ctx, q, k, v, n_head, scale);
+        q->nb[0] == 4 && k->nb[0] == 4 && v->nb[0] == 4 && q->ne[3] == 1 && k->ne[2] == B && v->ne[1] == k->ne[1] &&
+        (!bias_k || (bias_k->type == GGML_TYPE_F32 && bias_v->type == GGML_TYPE_F32 && ggml_nelements(bias_k) == W &&
+                     ggml_nelements(bias_v) == W && ggml_is_contiguous(bias_k) && ggml_is_contiguous(bias_v)))) {
+        return amx_attention(ctx, q, k, v, n_head, scale, bias_k, bias_v);
+    }
+    if (bias_k) {
+        // the learned key / value row after the Tk projected ones, for every batch item
+        k = ggml_concat(ctx, k, ggml_repeat_4d(ctx, ggml_reshape_3d(ctx, bias_k, W, 1, 1), W, 1, B, 1), 1);
+        v = ggml_concat(ctx, v, ggml_repeat_4d(ctx, ggml_reshape_3d(ctx, bias_v, W, 1, 1), W, 1, B, 1), 1);
     }
     // ggml's CPU flash attention has a tiled kernel only for head sizes that are a multiple of the
     // SIMD width (16 floats with AVX-512); others (EVA's 88) take a row-at-a-time loop ~10x slower
@@ -144,13 +152,9 @@ ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_h
         k = linear(g, h, b.k);
         v = linear(g, h, b.v);
     }
-    if (b.bias_k) {
-        // nn.MultiheadAttention(add_bias_kv=True): one learned key/value row after the T projected ones
-        k = ggml_concat(ctx, k, ggml_repeat_4d(ctx, ggml_reshape_3d(ctx, b.bias_k, W, 1, 1), W, 1, B, 1), 1);
-        v = ggml_concat(ctx, v, ggml_repeat_4d(ctx, ggml_reshape_3d(ctx, b.bias_v, W, 1, 1), W, 1, B, 1), 1);
-    }
+    // nn.MultiheadAttention(add_bias_kv=True): one learned key/value row after the T projected ones
     const float scale = 1.0f / std::sqrt((float)(W / n_head));
-    ggml_tensor * a = attention(g, q, k, v, n_head, scale);
+    ggml_tensor * a = attention(g, q, k, v, n_head, scale, b.bias_k, b.bias_v);
     x = ggml_add(ctx, x, linear(g, a, b.out));
     h = layer_norm(ctx, x, b.ln2, eps);
     return ggml_add(ctx, x, ffn(g, h, b.up, b.down, act));
