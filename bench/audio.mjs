@@ -13,7 +13,7 @@
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import {
-  fail, goldenMedia, groundRun, load1, memory, modelFiles, parseArgs, pm, ratio, root, runInfo, runTimed, splitStages, stats, table, waitForQuiet, writeResult,
+  fail, foreignCpu, goldenMedia, groundRun, load1, memory, modelFiles, parseArgs, pm, ratio, root, runInfo, runTimed, splitStages, stats, table, waitForQuiet, writeResult,
 } from './common.mjs';
 
 const require = createRequire(import.meta.url);
@@ -34,6 +34,7 @@ const files = modelFiles(a.model);
 if (!files.encoders) fail(`no encoders.gguf in ${a.model}`);
 const info = await runInfo({ bench: 'audio', args: a, files });
 info.load1BeforeMeasuring = await waitForQuiet(a.maxLoad, a.waitMin);
+let mon = foreignCpu(); // other processes' CPU while we measure (cores)
 
 // ---- ours -----------------------------------------------------------------------------------
 const tl = performance.now();
@@ -88,6 +89,8 @@ const ourMem = memory();
 await model.dispose();
 const ours = Object.fromEntries(Object.keys(runs[0]).map((k) => [k, stats(runs.map((x) => x[k]))]));
 
+info.foreignCoresOurs = mon.stop();
+mon = foreignCpu();
 // ---- upstream PyTorch -----------------------------------------------------------------------
 let upstream = null;
 if (!a.skipUpstream) {
@@ -98,6 +101,7 @@ if (!a.skipUpstream) {
   const r = await runTimed('/usr/bin/python3', args, { timeoutMs: 3600_000 });
   if (r.code !== 0) fail(`upstream tower failed (${r.code}):\n${r.stderr.slice(-3000)}`);
   const j = JSON.parse(r.stdout.trim().split('\n').pop());
+  console.error(`[upstream] saved ${writeResult(`audio-upstream`, j)}`);
   const s = (x) => x.stages_s;
   upstream = {
     raw: j,
@@ -109,6 +113,7 @@ if (!a.skipUpstream) {
 }
 info.load1AtEnd = load1();
 
+info.foreignCoresPeer = mon.stop();
 // ---- report ---------------------------------------------------------------------------------
 console.log(`\n## Audio: ${path.basename(a.audio)} (${decoded.duration.toFixed(2)} s, ${decoded.sampleRate} Hz, ${decoded.channels.length} ch), ${a.threads} threads, ${a.reps} reps\n`);
 console.log(`model load ${loadMs.toFixed(0)} ms; peak RSS ours ${ourMem.hwmMiB.toFixed(0)} MiB` +
@@ -129,6 +134,6 @@ table(['stage', 'ours ms', 'upstream f32 ms', 'upstream/ours'], [
   ['time to first token', pm(ours.ttftMs, 0), '', ''],
   ['total groundAudio', pm(ours.totalMs, 0), '', ''],
 ]);
-console.log(`load1: start ${info.load1AtStart}, measuring ${info.load1BeforeMeasuring}, upstream ${info.load1BeforeUpstream ?? '-'}, end ${info.load1AtEnd}`);
+console.log(`load1: start ${info.load1AtStart}, measuring ${info.load1BeforeMeasuring}, upstream ${info.load1BeforeUpstream ?? '-'}, end ${info.load1AtEnd}; other processes' CPU while measuring: ours ${info.foreignCoresOurs.toFixed(2)} cores, peer ${info.foreignCoresPeer.toFixed(2)} cores`);
 const file = writeResult('audio', { info, ours: { loadMs, runs, stats: ours, peakRssMiB: ourMem.hwmMiB, preprocessOnly: { all: preAll, fbankOnly: preFbank } }, upstream, ratios });
 console.log(`result: ${file}`);

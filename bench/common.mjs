@@ -76,21 +76,57 @@ export function load1() {
   return Number(fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
 }
 
+/** Busy and total jiffies of the machine, and this process's own (with reaped children). */
+function cpuSample() {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = f[3] + (f[4] || 0);
+  const total = f.slice(0, 8).reduce((x, y) => x + y, 0);
+  const st = fs.readFileSync('/proc/self/stat', 'utf8');
+  const v = st.slice(st.lastIndexOf(')') + 2).split(' ').map(Number);
+  const self = v[11] + v[12] + v[13] + v[14]; // utime stime cutime cstime
+  return { busy: total - idle, total, self };
+}
+
 /**
- * Waits until the 1-minute load average is below `max` (other jobs on this 2-core machine skew
- * every number), checking every 30 s for at most `minutes`. Returns the load seen; warns and goes
- * on when it never drops.
+ * Counts the CPU that other processes use while we measure: `stop()` returns the cores (0..n)
+ * that processes other than this one and its reaped children kept busy on average.
+ */
+export function foreignCpu() {
+  const a = cpuSample();
+  return {
+    stop() {
+      const b = cpuSample();
+      const ncpu = os.cpus().length;
+      const total = b.total - a.total;
+      if (total <= 0) return 0;
+      return Math.max(0, ((b.busy - a.busy - (b.self - a.self)) / total) * ncpu);
+    },
+  };
+}
+
+/**
+ * Waits until the machine is quiet: 1-minute load average below `max` AND, over 10 s, less than
+ * 0.25 cores busy (the load average lags; a compile that just started shows only in the second
+ * test). Checks every 30 s for at most `minutes`; warns and goes on when it never gets quiet.
+ * Returns the load seen.
  */
 export async function waitForQuiet(max, minutes) {
   if (!(max > 0)) return load1();
   const until = Date.now() + minutes * 60_000;
+  const busyNow = async () => {
+    const m = foreignCpu();
+    await new Promise((r) => setTimeout(r, 10_000));
+    return m.stop();
+  };
   let l = load1();
-  while (l >= max && Date.now() < until) {
-    console.error(`[bench] load ${l.toFixed(2)} >= ${max}: waiting (until ${new Date(until).toTimeString().slice(0, 8)})`);
-    await new Promise((r) => setTimeout(r, 30_000));
+  let busy = l < max ? await busyNow() : 2;
+  while ((l >= max || busy >= 0.25) && Date.now() < until) {
+    console.error(`[bench] load ${l.toFixed(2)}, ${busy.toFixed(2)} cores busy: waiting (until ${new Date(until).toTimeString().slice(0, 8)})`);
+    await new Promise((r) => setTimeout(r, 20_000));
     l = load1();
+    busy = l < max ? await busyNow() : 2;
   }
-  if (l >= max) console.error(`[bench] WARNING: load still ${l.toFixed(2)}; measuring anyway (numbers are suspect)`);
+  if (l >= max || busy >= 0.25) console.error(`[bench] WARNING: load ${l.toFixed(2)}, ${busy.toFixed(2)} cores busy; measuring anyway (numbers are suspect)`);
   return l;
 }
 
@@ -174,6 +210,7 @@ export async function runInfo(extra) {
     lscpu: await lscpuSummary(),
     node: process.version,
     load1AtStart: load1(),
+    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(UV_THREADPOOL_SIZE|OMP_|GOMP_|GGPT_|GGML_|OPENBLAS_)/.test(k))),
     ...extra,
   };
 }

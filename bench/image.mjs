@@ -22,7 +22,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import {
-  fail, goldenMedia, groundRun, load1, memory, modelFiles, parseArgs, pm, ratio, requirePeer, runInfo, runTimed, splitStages, stats, table, waitForQuiet, writeResult,
+  fail, foreignCpu, goldenMedia, groundRun, load1, memory, modelFiles, parseArgs, pm, ratio, requirePeer, runInfo, runTimed, splitStages, stats, table, waitForQuiet, writeResult,
 } from './common.mjs';
 
 const require = createRequire(import.meta.url);
@@ -45,6 +45,7 @@ if (!files.encoders) fail(`no encoders.gguf in ${a.model}`);
 if (!a.skipPeer && !fs.existsSync(a.mmproj)) fail(`no mmproj at ${a.mmproj}\n${usage}`);
 const info = await runInfo({ bench: 'image', args: a, files });
 info.load1BeforeMeasuring = await waitForQuiet(a.maxLoad, a.waitMin);
+let mon = foreignCpu(); // other processes' CPU while we measure (cores)
 
 // ---- ours -----------------------------------------------------------------------------------
 const tl = performance.now();
@@ -87,6 +88,8 @@ const ourMem = memory();
 await model.dispose();
 const ours = Object.fromEntries(Object.keys(runs[0]).map((k) => [k, stats(runs.map((x) => x[k]))]));
 
+info.foreignCoresOurs = mon.stop();
+mon = foreignCpu();
 // ---- llama-mtmd-cli -------------------------------------------------------------------------
 const tsOf = (line) => {
   const m = line.match(/^(\d+)\.(\d+)\.(\d+)\.(\d+) /);
@@ -134,6 +137,7 @@ if (!a.skipPeer) {
 }
 info.load1AtEnd = load1();
 
+info.foreignCoresPeer = mon.stop();
 // ---- report ---------------------------------------------------------------------------------
 const p = peer?.stats;
 const ratios = p
@@ -156,6 +160,6 @@ table(['stage', 'ours ms', 'llama-mtmd-cli ms', 'ours/theirs', 'target'], [
   ['total groundImage', pm(ours.totalMs, 0), '', '', ''],
 ]);
 if (peer) console.log(`\nmtmd log: ${(peer.runs[0].log ?? []).slice(0, 12).join(' | ')}`);
-console.log(`load1: start ${info.load1AtStart}, measuring ${info.load1BeforeMeasuring}, peer ${info.load1BeforePeer ?? '-'}, end ${info.load1AtEnd}`);
+console.log(`load1: start ${info.load1AtStart}, measuring ${info.load1BeforeMeasuring}, peer ${info.load1BeforePeer ?? '-'}, end ${info.load1AtEnd}; other processes' CPU while measuring: ours ${info.foreignCoresOurs.toFixed(2)} cores, peer ${info.foreignCoresPeer.toFixed(2)} cores`);
 const file = writeResult('image', { info, ours: { loadMs, runs, stats: ours, peakRssMiB: ourMem.hwmMiB }, peer, ratios });
 console.log(`result: ${file}`);

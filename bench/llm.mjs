@@ -14,7 +14,7 @@
 //         the prompt's logits, the next N each cost one single-token llama_decode, like llama-bench's
 //         N single-token decodes; t/s = N / generate ms (sampling and detokenising included).
 import { createRequire } from 'node:module';
-import { fail, load1, memory, modelFiles, parseArgs, pm, ratio, requirePeer, runInfo, runTimed, stats, table, waitForQuiet, writeResult } from './common.mjs';
+import { fail, foreignCpu, load1, memory, modelFiles, parseArgs, pm, ratio, requirePeer, runInfo, runTimed, stats, table, waitForQuiet, writeResult } from './common.mjs';
 
 const require = createRequire(import.meta.url);
 const { native } = require('../lib/native.js');
@@ -36,6 +36,7 @@ addon.setLogger((level, text) => logLines.push(text.trimEnd()), 1);
 
 const info = await runInfo({ bench: 'llm', args: a, files, systemInfo: addon.systemInfo() });
 info.load1BeforeMeasuring = await waitForQuiet(a.maxLoad, a.waitMin);
+let mon = foreignCpu(); // other processes' CPU while we measure (cores)
 
 // ---- ours -----------------------------------------------------------------------------------
 const cancel = () => addon.createCancel();
@@ -97,6 +98,8 @@ for (const n of ppSizes) {
 const ourMem = memory();
 await m.dispose();
 
+info.foreignCoresOurs = mon.stop();
+mon = foreignCpu();
 // ---- llama-bench ----------------------------------------------------------------------------
 let peer = null;
 if (!a.skipPeer) {
@@ -124,6 +127,7 @@ if (!a.skipPeer) {
 }
 info.load1AtEnd = load1();
 
+info.foreignCoresPeer = mon.stop();
 // ---- report ---------------------------------------------------------------------------------
 const tests = [...ppSizes.map((n) => `pp${n}`), `tg${a.tg}`];
 console.log(`\n## LLM (${mi.llmDescription}), ${a.threads} threads, batch/ubatch ${a.batch}/${a.ubatch}, flash-attn ${a.flashAttn}, KV ${a.kv}, ${a.reps} reps\n`);
@@ -139,6 +143,6 @@ table(['test', 'ours t/s', 'llama-bench t/s', 'ours/theirs', 'target'], tests.ma
 }));
 console.log(`\nour libllama log: ${ourLog.join(' | ')}`);
 if (peer) console.log(`peer log: ${peer.log.join(' | ')}`);
-console.log(`load1: start ${info.load1AtStart}, measuring ${info.load1BeforeMeasuring}, end ${info.load1AtEnd}`);
+console.log(`load1: start ${info.load1AtStart}, measuring ${info.load1BeforeMeasuring}, end ${info.load1AtEnd}; other processes' CPU while measuring: ours ${info.foreignCoresOurs.toFixed(2)} cores, peer ${info.foreignCoresPeer.toFixed(2)} cores`);
 const file = writeResult('llm', { info, ours: { loadMs, results: ours, peakRssMiB: ourMem.hwmMiB, log: ourLog, description: mi.llmDescription }, peer, ratios });
 console.log(`result: ${file}`);
