@@ -1,0 +1,1 @@
+from .modeling_outputs import ModelOutput  # noqa: F401
