@@ -8,6 +8,9 @@
 //
 //   node bench/image.mjs --model /tmp/conv-7b/q4 --mmproj /tmp/bench-models/mmproj-clip-l336-mlp-f16.gguf [--threads 2] [--reps 3]
 //
+// --reps rounds alternate the two sides (ours: load, warm-up call, timed call, dispose; then one
+// llama-mtmd-cli run); ratios are taken per round.
+//
 // Definitions (both sides: model already loaded, towers warm, same system prompt, greedy):
 //   encode : CLIP + projector on the preprocessed image. Ours = groundImage's encode stage minus
 //            the pad+resize+normalise time (timed separately through the addon's imagePreprocess on
@@ -22,7 +25,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import {
-  fail, foreignCpu, goldenMedia, groundRun, load1, memory, modelFiles, parseArgs, pm, ratio, requirePeer, runInfo, runTimed, splitStages, stats, table, waitForQuiet, writeResult,
+  fail, foreignCpu, goldenMedia, groundRun, load1, memory, modelFiles, parseArgs, pm, requirePeer, runInfo, runTimed, splitStages, stats, table, waitForQuiet, writeResult,
 } from './common.mjs';
 
 const require = createRequire(import.meta.url);
@@ -45,51 +48,53 @@ if (!files.encoders) fail(`no encoders.gguf in ${a.model}`);
 if (!a.skipPeer && !fs.existsSync(a.mmproj)) fail(`no mmproj at ${a.mmproj}\n${usage}`);
 const info = await runInfo({ bench: 'image', args: a, files });
 info.load1BeforeMeasuring = await waitForQuiet(a.maxLoad, a.waitMin);
-let mon = foreignCpu(); // other processes' CPU while we measure (cores)
 
 // ---- ours -----------------------------------------------------------------------------------
-const tl = performance.now();
-const model = await loadModel({ model: a.model, threads: a.threads, featureCacheBytes: 0 });
-const loadMs = performance.now() - tl;
+// Rounds alternate the two sides (so the drift of a shared VM host hits both alike): each round
+// loads our model, makes one untimed warm-up call and one timed call, disposes it (both sides
+// never hold 10 GB at once), then runs llama-mtmd-cli once. Ratios are per round.
 const addon = native();
 const img = await decodeImage(a.image);
 const graphs = [[0, 1, 24, [['clip', 23]]]]; // marks: embeddings, then 23 CLIP layers; the projector follows
-
-const runs = [];
-for (let r = -1; r < a.reps; r++) {
-  const res = await groundRun((o) => model.groundImage(a.image, a.question, o), { run: r + 1, systemPrompt: SYSTEM_PROMPT, maxTokens: a.maxTokens });
-  const t = res.timings;
-  const tp = performance.now();
-  addon.imagePreprocess(img.data, img.width, img.height, img.width * 3);
-  const preprocessMs = performance.now() - tp;
-  const split = splitStages(res.events, t.decodeMs + t.preprocessMs, graphs);
-  const row = {
-    decodeMs: t.decodeMs,
-    preprocessMs,
-    encodeMs: t.encodeMs,
-    clipProjMs: t.encodeMs - preprocessMs,
-    clipMs: split ? split.clip - preprocessMs : NaN,
-    projMs: split ? t.encodeMs - split.clip : NaN,
-    promptMs: t.promptMs,
-    promptTokens: t.promptTokens,
-    promptTps: t.promptTokensPerSecond,
-    generateMs: t.generateMs,
-    generatedTokens: t.generatedTokens,
-    generateTps: t.generateTokensPerSecond,
-    ttftMs: res.ttftMs,
-    totalMs: t.totalMs,
-  };
-  console.error(`[ours] ${r < 0 ? 'warm-up' : `run ${r + 1}`}: decode ${row.decodeMs.toFixed(1)} ms, preprocess ${row.preprocessMs.toFixed(1)}, ` +
-    `encode ${row.encodeMs.toFixed(0)} (CLIP ${row.clipMs.toFixed(0)}, projector ${row.projMs.toFixed(0)}), prompt ${row.promptTokens} tok ${row.promptMs.toFixed(0)} ms, ` +
-    `${row.generatedTokens} tok at ${row.generateTps.toFixed(2)} t/s, TTFT ${row.ttftMs.toFixed(0)} ms`);
-  if (r >= 0) runs.push(row);
+const loadTimes = [];
+let ourMem = null;
+async function oursRound(round) {
+  const tl = performance.now();
+  const model = await loadModel({ model: a.model, threads: a.threads, featureCacheBytes: 0 });
+  loadTimes.push(performance.now() - tl);
+  let row = null;
+  for (let r = -1; r < 1; r++) {
+    const res = await groundRun((o) => model.groundImage(a.image, a.question, o), { run: 2 * round + r + 1, systemPrompt: SYSTEM_PROMPT, maxTokens: a.maxTokens });
+    const t = res.timings;
+    const tp = performance.now();
+    addon.imagePreprocess(img.data, img.width, img.height, img.width * 3);
+    const preprocessMs = performance.now() - tp;
+    const split = splitStages(res.events, t.decodeMs + t.preprocessMs, graphs);
+    row = {
+      decodeMs: t.decodeMs,
+      preprocessMs,
+      encodeMs: t.encodeMs,
+      clipProjMs: t.encodeMs - preprocessMs,
+      clipMs: split ? split.clip - preprocessMs : NaN,
+      projMs: split ? t.encodeMs - split.clip : NaN,
+      promptMs: t.promptMs,
+      promptTokens: t.promptTokens,
+      promptTps: t.promptTokensPerSecond,
+      generateMs: t.generateMs,
+      generatedTokens: t.generatedTokens,
+      generateTps: t.generateTokensPerSecond,
+      ttftMs: res.ttftMs,
+      totalMs: t.totalMs,
+    };
+    console.error(`[ours] round ${round + 1} ${r < 0 ? 'warm-up' : 'timed'}: decode ${row.decodeMs.toFixed(1)} ms, preprocess ${row.preprocessMs.toFixed(1)}, ` +
+      `encode ${row.encodeMs.toFixed(0)} (CLIP ${row.clipMs.toFixed(0)}, projector ${row.projMs.toFixed(0)}), prompt ${row.promptTokens} tok ${row.promptMs.toFixed(0)} ms, ` +
+      `${row.generatedTokens} tok at ${row.generateTps.toFixed(2)} t/s, TTFT ${row.ttftMs.toFixed(0)} ms`);
+  }
+  ourMem = memory();
+  await model.dispose();
+  return row;
 }
-const ourMem = memory();
-await model.dispose();
-const ours = Object.fromEntries(Object.keys(runs[0]).map((k) => [k, stats(runs.map((x) => x[k]))]));
 
-info.foreignCoresOurs = mon.stop();
-mon = foreignCpu();
 // ---- llama-mtmd-cli -------------------------------------------------------------------------
 const tsOf = (line) => {
   const m = line.match(/^(\d+)\.(\d+)\.(\d+)\.(\d+) /);
@@ -114,34 +119,51 @@ function parseMtmd(log) {
   return d;
 }
 
+const peerBin = a.skipPeer ? null : requirePeer('llama-mtmd-cli');
+const peerArgs = ['-m', files.llm, '--mmproj', a.mmproj, '--image', a.image, '-p', a.question, '-sys', SYSTEM_PROMPT, '-n', String(a.maxTokens), '--temp', '0',
+  '-t', String(a.threads), '--chat-template', 'vicuna', '--perf', '-lv', '4', '--log-timestamps'];
+if (peerBin) console.error(`[peer] ${peerBin} ${peerArgs.map((x) => (/\s/.test(x) ? JSON.stringify(x) : x)).join(' ')}`);
+async function peerRound(round) {
+  const res = await runTimed(peerBin, peerArgs);
+  if (res.code !== 0) fail(`llama-mtmd-cli failed (${res.code}):\n${res.stderr.slice(-3000)}`);
+  const d = parseMtmd(res.stderr + '\n' + res.stdout);
+  d.peakRssMiB = res.peakRssMiB;
+  d.wallMs = res.wallMs;
+  console.error(`[peer] round ${round + 1}: encode ${d.encodeMs} ms, image prefill ${d.imagePrefillMs} ms (${d.imageTokens} tok), prompt eval ${d.promptEvalMs} ms / ${d.promptTokens} tok, ` +
+    `decode ${d.decodeTps?.toFixed(2)} t/s, TTFT ${d.ttftMs?.toFixed(0)} ms`);
+  return d;
+}
+
+const runs = [];
+const prs = [];
+let foreignOurs = 0;
+let foreignPeer = 0;
+for (let round = 0; round < a.reps; round++) {
+  let mon = foreignCpu();
+  runs.push(await oursRound(round));
+  foreignOurs += mon.stop() / a.reps;
+  if (!peerBin) continue;
+  if (round === 0) info.load1BeforePeer = load1();
+  mon = foreignCpu();
+  prs.push(await peerRound(round));
+  foreignPeer += mon.stop() / a.reps;
+}
+info.foreignCoresOurs = foreignOurs;
+info.foreignCoresPeer = foreignPeer;
+const loadMs = stats(loadTimes).mean;
+const ours = Object.fromEntries(Object.keys(runs[0]).map((k) => [k, stats(runs.map((x) => x[k]))]));
 let peer = null;
-if (!a.skipPeer) {
-  const bin = requirePeer('llama-mtmd-cli');
-  const args = ['-m', files.llm, '--mmproj', a.mmproj, '--image', a.image, '-p', a.question, '-sys', SYSTEM_PROMPT, '-n', String(a.maxTokens), '--temp', '0',
-    '-t', String(a.threads), '--chat-template', 'vicuna', '--perf', '-lv', '4', '--log-timestamps'];
-  info.load1BeforePeer = load1();
-  console.error(`[peer] ${bin} ${args.map((x) => (/\s/.test(x) ? JSON.stringify(x) : x)).join(' ')}`);
-  const prs = [];
-  for (let r = 0; r < a.reps; r++) {
-    const res = await runTimed(bin, args);
-    if (res.code !== 0) fail(`llama-mtmd-cli failed (${res.code}):\n${res.stderr.slice(-3000)}`);
-    const d = parseMtmd(res.stderr + '\n' + res.stdout);
-    d.peakRssMiB = res.peakRssMiB;
-    d.wallMs = res.wallMs;
-    console.error(`[peer] run ${r + 1}: encode ${d.encodeMs} ms, image prefill ${d.imagePrefillMs} ms (${d.imageTokens} tok), prompt eval ${d.promptEvalMs} ms / ${d.promptTokens} tok, ` +
-      `decode ${d.decodeTps?.toFixed(2)} t/s, TTFT ${d.ttftMs?.toFixed(0)} ms`);
-    prs.push(d);
-  }
+if (peerBin) {
   const col = (k) => stats(prs.map((x) => x[k]).filter((x) => Number.isFinite(x)));
-  peer = { command: [bin, ...args], runs: prs, stats: Object.fromEntries(['encodeMs', 'imagePrefillMs', 'promptEvalMs', 'promptTokens', 'decodeTps', 'ttftMs', 'peakRssMiB'].map((k) => [k, col(k)])) };
+  peer = { command: [peerBin, ...peerArgs], runs: prs, stats: Object.fromEntries(['encodeMs', 'imagePrefillMs', 'promptEvalMs', 'promptTokens', 'decodeTps', 'ttftMs', 'peakRssMiB'].map((k) => [k, col(k)])) };
 }
 info.load1AtEnd = load1();
-
-info.foreignCoresPeer = mon.stop();
 // ---- report ---------------------------------------------------------------------------------
 const p = peer?.stats;
+// per-round ratios (each round's two sides ran back to back)
+const perRound = (ok, pk) => stats(runs.map((x, i) => x[ok] / prs[i][pk]).filter((x) => Number.isFinite(x)));
 const ratios = p
-  ? { encode: ratio(ours.clipProjMs, p.encodeMs), encodeInclPreprocess: ratio(ours.encodeMs, p.encodeMs), ttft: ratio(ours.ttftMs, p.ttftMs), decode: ratio(ours.generateTps, p.decodeTps) }
+  ? { encode: perRound('clipProjMs', 'encodeMs'), encodeInclPreprocess: perRound('encodeMs', 'encodeMs'), ttft: perRound('ttftMs', 'ttftMs'), decode: perRound('generateTps', 'decodeTps') }
   : {};
 const fr = (x) => (x ? `${x.mean.toFixed(3)} ± ${x.sd.toFixed(3)}` : 'n/a');
 console.log(`\n## Image: ${path.basename(a.image)} (${img.width}x${img.height}), ${a.threads} threads, ${a.reps} reps, ${a.maxTokens} new tokens\n`);

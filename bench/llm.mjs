@@ -7,14 +7,15 @@
 //
 //   node bench/llm.mjs --model /tmp/conv-7b/q4 [--threads 2] [--reps 3] [--flash-attn auto]
 //
-// What is timed on our side (each repetition starts from an empty KV cache, after one warm-up):
+// --reps rounds alternate the two sides (ours once per test, then llama-bench -r 1); ratios are per
+// round. What is timed on our side (each run starts from an empty KV cache, after one warm-up):
 //   ppN : ggpt_prompt of [BOS, N-1 random tokens] (llama-bench's test_prompt: BOS + random ids),
 //         in batches of --batch positions, logits of the last one; t/s = N / ms.
 //   tgN : after a 1-token prompt (BOS), generate(N+1 greedy tokens): the first token is sampled from
 //         the prompt's logits, the next N each cost one single-token llama_decode, like llama-bench's
 //         N single-token decodes; t/s = N / generate ms (sampling and detokenising included).
 import { createRequire } from 'node:module';
-import { fail, foreignCpu, load1, memory, modelFiles, parseArgs, pm, ratio, requirePeer, runInfo, runTimed, stats, table, waitForQuiet, writeResult } from './common.mjs';
+import { fail, foreignCpu, load1, memory, modelFiles, parseArgs, pm, requirePeer, runInfo, runTimed, stats, table, waitForQuiet, writeResult } from './common.mjs';
 
 const require = createRequire(import.meta.url);
 const { native } = require('../lib/native.js');
@@ -36,7 +37,6 @@ addon.setLogger((level, text) => logLines.push(text.trimEnd()), 1);
 
 const info = await runInfo({ bench: 'llm', args: a, files, systemInfo: addon.systemInfo() });
 info.load1BeforeMeasuring = await waitForQuiet(a.maxLoad, a.waitMin);
-let mon = foreignCpu(); // other processes' CPU while we measure (cores)
 
 // ---- ours -----------------------------------------------------------------------------------
 const cancel = () => addon.createCancel();
@@ -70,66 +70,67 @@ const randomTokens = (n) => {
   return t;
 };
 
-const ours = {};
-for (const n of ppSizes) {
-  const tps = [];
-  for (let r = -1; r < a.reps; r++) {
-    m.clear();
+// Rounds alternate between the two sides (ours: one timed run of every test; llama-bench -r 1,
+// which warms up on its own), so that the drift of a shared VM host hits both alike; the ratio is
+// taken per round. The first round of ours is preceded by one untimed run of every test.
+const tests = [...ppSizes.map((n) => `pp${n}`), `tg${a.tg}`];
+const oursSamples = Object.fromEntries(tests.map((t) => [t, []]));
+const peerSamples = Object.fromEntries(tests.map((t) => [t, []]));
+const genOpts = { maxTokens: a.tg + 1, temperature: 0, topK: 0, topP: 1, minP: 0, repeatPenalty: 1, repeatLastN: 0, seed: 0, stop: [], stopAtEos: false };
+async function oursOnce(test) {
+  m.clear();
+  if (test.startsWith('pp')) {
+    const n = Number(test.slice(2));
     const res = await m.prompt([{ tokens: randomTokens(n) }], cancel());
-    if (res.nEvaluated !== n) fail(`pp${n}: evaluated ${res.nEvaluated} positions, expected ${n}`);
-    if (r >= 0) tps.push((n / res.ms) * 1000);
+    if (res.nEvaluated !== n) fail(`${test}: evaluated ${res.nEvaluated} positions, expected ${n}`);
+    return (n / res.ms) * 1000;
   }
-  ours[`pp${n}`] = stats(tps);
-  console.error(`[ours] pp${n} ${pm(ours[`pp${n}`])} t/s`);
+  await m.prompt([{ tokens: Int32Array.of(mi.tokenBos) }], cancel());
+  const g = await m.generate(genOpts, cancel());
+  if (g.tokens.length !== a.tg + 1) fail(`tg: generated ${g.tokens.length} tokens (${g.stopReason}), expected ${a.tg + 1}`);
+  return (a.tg / g.ms) * 1000;
 }
-{
-  const tps = [];
-  const genOpts = { maxTokens: a.tg + 1, temperature: 0, topK: 0, topP: 1, minP: 0, repeatPenalty: 1, repeatLastN: 0, seed: 0, stop: [], stopAtEos: false };
-  for (let r = -1; r < a.reps; r++) {
-    m.clear();
-    await m.prompt([{ tokens: Int32Array.of(mi.tokenBos) }], cancel());
-    const g = await m.generate(genOpts, cancel());
-    if (g.tokens.length !== a.tg + 1) fail(`tg: generated ${g.tokens.length} tokens (${g.stopReason}), expected ${a.tg + 1}`);
-    if (r >= 0) tps.push((a.tg / g.ms) * 1000);
-  }
-  ours[`tg${a.tg}`] = stats(tps);
-  console.error(`[ours] tg${a.tg} ${pm(ours[`tg${a.tg}`])} t/s`);
-}
-const ourMem = memory();
-await m.dispose();
-
-info.foreignCoresOurs = mon.stop();
-mon = foreignCpu();
-// ---- llama-bench ----------------------------------------------------------------------------
+const peerBin = a.skipPeer ? null : requirePeer('llama-bench');
+const peerArgs = ['-m', files.llm, '-t', String(a.threads), '-r', '1', '-p', ppSizes.join(','), '-n', String(a.tg),
+  '-b', String(a.batch), '-ub', String(a.ubatch), '-fa', a.flashAttn, '-ctk', a.kv, '-ctv', a.kv, '-o', 'json'];
 let peer = null;
-if (!a.skipPeer) {
-  const bin = requirePeer('llama-bench');
-  const args = ['-m', files.llm, '-t', String(a.threads), '-r', String(a.reps), '-p', ppSizes.join(','), '-n', String(a.tg),
-    '-b', String(a.batch), '-ub', String(a.ubatch), '-fa', a.flashAttn, '-ctk', a.kv, '-ctv', a.kv, '-o', 'json'];
-  info.load1BeforePeer = load1();
-  console.error(`[peer] ${bin} ${args.join(' ')}`);
-  const r = await runTimed(bin, args);
+let foreignOurs = 0;
+let foreignPeer = 0;
+for (const t of tests) await oursOnce(t); // warm-up
+for (let round = 0; round < a.reps; round++) {
+  let mon = foreignCpu();
+  for (const t of tests) oursSamples[t].push(await oursOnce(t));
+  foreignOurs += mon.stop() / a.reps;
+  console.error(`[ours] round ${round + 1}: ${tests.map((t) => `${t} ${oursSamples[t].at(-1).toFixed(2)}`).join(', ')} t/s`);
+  if (!peerBin) continue;
+  if (round === 0) info.load1BeforePeer = load1();
+  mon = foreignCpu();
+  const r = await runTimed(peerBin, peerArgs);
+  foreignPeer += mon.stop() / a.reps;
   if (r.code !== 0) fail(`llama-bench failed (${r.code}):\n${r.stderr.slice(-2000)}`);
   const rows = JSON.parse(r.stdout);
-  const theirs = {};
   for (const row of rows) {
     const test = row.n_gen === 0 ? `pp${row.n_prompt}` : `tg${row.n_gen}`;
-    theirs[test] = { ...stats(row.samples_ts), flashAttn: row.flash_attn, nBatch: row.n_batch, nUbatch: row.n_ubatch, typeK: row.type_k, threads: row.n_threads };
+    peerSamples[test]?.push(row.samples_ts[0]);
   }
-  peer = {
-    command: [bin, ...args].join(' '),
-    results: theirs,
-    peakRssMiB: r.peakRssMiB,
-    wallMs: r.wallMs,
+  console.error(`[peer] round ${round + 1}: ${tests.map((t) => `${t} ${(peerSamples[t].at(-1) ?? NaN).toFixed(2)}`).join(', ')} t/s`);
+  peer ??= {
+    command: [peerBin, ...peerArgs].join(' '),
+    peakRssMiB: 0,
     log: r.stderr.split('\n').filter((l) => /Flash Attention|flash_attn|model buffer size|REPACK|AMX|n_ubatch/.test(l)).slice(0, 20),
-    build: rows[0] && { commit: rows[0].build_commit, number: rows[0].build_number, cpu: rows[0].cpu_info, backends: rows[0].backends },
+    build: rows[0] && { commit: rows[0].build_commit, number: rows[0].build_number, cpu: rows[0].cpu_info, backends: rows[0].backends,
+      flashAttn: rows[0].flash_attn, nBatch: rows[0].n_batch, nUbatch: rows[0].n_ubatch, typeK: rows[0].type_k, threads: rows[0].n_threads },
   };
+  peer.peakRssMiB = Math.max(peer.peakRssMiB, r.peakRssMiB);
 }
+const ours = Object.fromEntries(tests.map((t) => [t, stats(oursSamples[t])]));
+if (peer) peer.results = Object.fromEntries(tests.map((t) => [t, stats(peerSamples[t])]));
+const ourMem = memory();
+await m.dispose();
+info.foreignCoresOurs = foreignOurs;
+info.foreignCoresPeer = foreignPeer;
 info.load1AtEnd = load1();
-
-info.foreignCoresPeer = mon.stop();
 // ---- report ---------------------------------------------------------------------------------
-const tests = [...ppSizes.map((n) => `pp${n}`), `tg${a.tg}`];
 console.log(`\n## LLM (${mi.llmDescription}), ${a.threads} threads, batch/ubatch ${a.batch}/${a.ubatch}, flash-attn ${a.flashAttn}, KV ${a.kv}, ${a.reps} reps\n`);
 console.log(`load (LLM, mmap, context ${contextSize}): ${loadMs.toFixed(0)} ms; peak RSS ours ${ourMem.hwmMiB.toFixed(0)} MiB` +
   (peer ? `, llama-bench ${peer.peakRssMiB.toFixed(0)} MiB` : ''));
@@ -137,7 +138,8 @@ const ratios = {};
 table(['test', 'ours t/s', 'llama-bench t/s', 'ours/theirs', 'target'], tests.map((t) => {
   const o = ours[t];
   const p = peer?.results[t];
-  const rr = p ? ratio(o, p) : null;
+  // per-round ratios (each round's two sides ran back to back)
+  const rr = p ? stats(oursSamples[t].map((x, i) => x / peerSamples[t][i])) : null;
   ratios[t] = rr;
   return [t, pm(o), p ? pm(p) : 'n/a', rr ? `${rr.mean.toFixed(3)} ± ${rr.sd.toFixed(3)}` : 'n/a', '>= 0.98'];
 }));

@@ -39,6 +39,20 @@ namespace {
 
 namespace N = names;
 
+// Drops the whole pages inside [data, data + n) of a read-only file mapping from this process's
+// memory (a later read faults them back in from the file); returns the bytes released.
+size_t release_pages(const void * data, size_t n) {
+#if defined(__linux__)
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t a = ((uintptr_t)data + page - 1) & ~(page - 1);
+    const uintptr_t b = ((uintptr_t)data + n) & ~(page - 1);
+    if (b > a && madvise((void *)a, b - a, MADV_DONTNEED) == 0) return b - a;
+#else
+    (void)data, (void)n;
+#endif
+    return 0;
+}
+
 // What a tensor may be stored as.
 enum class Kind {
     vec,    // norms, biases, class tokens, bias_k/v: f32 (they are tiny and added, not multiplied)
@@ -665,9 +679,16 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
         for (ggml_tensor * w : L.mats)
             if (w->type == GGML_TYPE_F16 && amx_can_pack(w)) todo.push_back(w);
         for (ggml_tensor * w : todo) enc->amx[w];  // the map is filled before the threads write into it
-        std::atomic<size_t> next{0};
+        // The f16 originals of repacked weights are not read again: each one's pages are dropped
+        // from memory right after its repack (they are file-backed, so a later read would simply
+        // fault them back in), so the peak holds the bf16 copies and only a few f16 tensors.
+        const bool drop = enc->mapping != nullptr;
+        std::atomic<size_t> next{0}, dropped{0};
         auto work = [&] {
-            for (size_t i; (i = next++) < todo.size();) amx_pack(todo[i], enc->amx[todo[i]]);
+            for (size_t i; (i = next++) < todo.size();) {
+                amx_pack(todo[i], enc->amx[todo[i]]);
+                if (drop) dropped += release_pages(todo[i]->data, ggml_nbytes(todo[i]));
+            }
         };
         std::vector<std::thread> pool;
         const unsigned nt = std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
@@ -675,20 +696,7 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
         work();
         for (auto & th : pool) th.join();
         GGPT_LOG_I("encoders: %zu f16 Linear weights repacked for AMX-BF16", enc->amx.size());
-#if defined(__linux__)
-        // The f16 originals of repacked weights are not read again: drop their pages from memory
-        // (they are file-backed, so a later read would simply fault them back in).
-        if (enc->mapping) {
-            const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-            size_t dropped = 0;
-            for (ggml_tensor * w : todo) {
-                const uintptr_t a = ((uintptr_t)w->data + page - 1) & ~(page - 1);
-                const uintptr_t b = ((uintptr_t)w->data + ggml_nbytes(w)) & ~(page - 1);
-                if (b > a && madvise((void *)a, b - a, MADV_DONTNEED) == 0) dropped += b - a;
-            }
-            GGPT_LOG_I("encoders: %.1f MiB of f16 weight pages released", dropped / 1048576.0);
-        }
-#endif
+        if (drop) GGPT_LOG_I("encoders: %.1f MiB of f16 weight pages released", dropped / 1048576.0);
     }
 
     GGPT_LOG_I("encoders: %s: image %s, video %s, audio %s; %.1fM params, %.1f MiB on %s", L.path.c_str(),
