@@ -108,18 +108,48 @@ ggpt_status prompt_impl(ggpt_context * ctx, const ggpt_span * spans, size_t n_sp
         ~ClearAbort() { ctx->op_abort = nullptr, ctx->op_abort_user = nullptr; }
     } clear_abort{ctx};
 
+    // With media in the sequence every position goes in as an embedding (text rows dequantised
+    // from token_embd exactly as libllama's own lookup does), so a batch runs across span
+    // boundaries: an image prompt of ~725 positions is 2 ubatches of 512 + 213 instead of 4
+    // (system text, 512 + 64 image rows, question), and small ubatches are the slow ones.
+    bool any_embd = false;
+    for (size_t s = 0; s < n_spans; s++) any_embd = any_embd || spans[s].type == GGPT_SPAN_EMBD;
+
     size_t span = 0, span_start = 0;  // span holding position `pos`
     size_t pos = keep;
     while (pos < want.size()) {
         while (pos >= span_start + (size_t)spans[span].n) span_start += (size_t)spans[span++].n;
-        const ggpt_span & sp = spans[span];
-        const bool embd = sp.type == GGPT_SPAN_EMBD;
-        const size_t in_span = pos - span_start;
-        const int32_t n = (int32_t)std::min<size_t>((size_t)n_batch, (size_t)sp.n - in_span);
-        llama_batch & b = embd ? ctx->batch_embd : ctx->batch_tok;
+        int32_t n;
+        llama_batch * bp;
+        if (any_embd) {
+            n = (int32_t)std::min<size_t>((size_t)n_batch, want.size() - pos);
+            bp = &ctx->batch_embd;
+            // rows [pos, pos + n) span by span
+            size_t p = pos, s = span, s_start = span_start;
+            while (p < pos + (size_t)n) {
+                while (p >= s_start + (size_t)spans[s].n) s_start += (size_t)spans[s++].n;
+                const ggpt_span & sp = spans[s];
+                const size_t in_span = p - s_start;
+                const size_t cnt = std::min<size_t>(pos + (size_t)n - p, (size_t)sp.n - in_span);
+                float * dst = bp->embd + (p - pos) * (size_t)n_embd;
+                if (sp.type == GGPT_SPAN_EMBD) {
+                    memcpy(dst, sp.embd + in_span * (size_t)n_embd, cnt * (size_t)n_embd * sizeof(float));
+                } else {
+                    st = ggpt_token_embeddings(ctx, sp.tokens + in_span, (int32_t)cnt, dst);
+                    if (st != GGPT_OK) break;
+                }
+                p += cnt;
+            }
+            if (st != GGPT_OK) break;
+        } else {
+            const ggpt_span & sp = spans[span];
+            const size_t in_span = pos - span_start;
+            n = (int32_t)std::min<size_t>((size_t)n_batch, (size_t)sp.n - in_span);
+            bp = &ctx->batch_tok;
+            memcpy(bp->token, sp.tokens + in_span, (size_t)n * sizeof(int32_t));
+        }
+        llama_batch & b = *bp;
         b.n_tokens = n;
-        if (embd) memcpy(b.embd, sp.embd + in_span * (size_t)n_embd, (size_t)n * n_embd * sizeof(float));
-        else memcpy(b.token, sp.tokens + in_span, (size_t)n * sizeof(int32_t));
         for (int32_t i = 0; i < n; i++) {
             b.pos[i] = (llama_pos)(pos + i);
             b.n_seq_id[i] = 1;
