@@ -251,8 +251,10 @@ typedef struct ggpt_eval_result {
 
 /* Makes the context hold exactly the given sequence (spans in order) and the logits of its
  * last position. The longest prefix already in the KV cache (same tokens, same embd_id rows) is
- * kept; the rest is removed and evaluated in batches of at most n_batch positions (one span type
- * per batch). Token spans go through llama_batch.token, embedding spans through llama_batch.embd.
+ * kept; the rest is removed and evaluated in batches of at most n_batch positions. A sequence of
+ * tokens only goes through llama_batch.token; one with an embedding span goes through
+ * llama_batch.embd throughout (token rows dequantised from token_embd, as libllama's own lookup
+ * does), so its batches run across span boundaries.
  * If every position matches, the last one is evaluated again for its logits (unless they are
  * still current). Checked first (nothing touched on failure): span sizes and pointers, token
  * ids, total <= n_ctx (GGPT_ERR_CONTEXT_FULL). On abort (GGPT_ERR_ABORTED: the abort function,
