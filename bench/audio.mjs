@@ -13,7 +13,7 @@
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import {
-  fail, foreignCpu, goldenMedia, groundRun, load1, memory, modelFiles, parseArgs, pm, ratio, root, runInfo, runTimed, splitStages, stats, table, waitForQuiet, writeResult,
+  fail, foreignCpu, goldenMedia, groundRun, llmStages, load1, memory, parseArgs, pm, ratio, root, runTimed, splitStages, stats, table, towerBenchStart, writeResult,
 } from './common.mjs';
 
 const require = createRequire(import.meta.url);
@@ -29,11 +29,7 @@ const a = parseArgs(
   },
   usage,
 );
-if (!a.model) fail(usage);
-const files = modelFiles(a.model);
-if (!files.encoders) fail(`no encoders.gguf in ${a.model}`);
-const info = await runInfo({ bench: 'audio', args: a, files });
-info.load1BeforeMeasuring = await waitForQuiet(a.maxLoad, a.waitMin);
+const { files, info } = await towerBenchStart('audio', a, usage);
 let mon = foreignCpu(); // other processes' CPU while we measure (cores)
 
 // ---- ours -----------------------------------------------------------------------------------
@@ -59,14 +55,7 @@ for (let r = -1; r < a.reps; r++) {
     encodeMs: t.encodeMs,
     trunkMs: split?.trunk ?? NaN,
     tailMs: split ? t.encodeMs - split.trunk : NaN,
-    promptMs: t.promptMs,
-    promptTokens: t.promptTokens,
-    promptTps: t.promptTokensPerSecond,
-    generateMs: t.generateMs,
-    generatedTokens: t.generatedTokens,
-    generateTps: t.generateTokensPerSecond,
-    ttftMs: res.ttftMs,
-    totalMs: t.totalMs,
+    ...llmStages(res),
   };
   console.error(`[ours] ${r < 0 ? 'warm-up' : `run ${r + 1}`}: decode ${row.decodeMs.toFixed(1)} ms, resample+fbank ${row.preprocessMs.toFixed(1)}, ` +
     `tower ${row.encodeMs.toFixed(0)} ms (trunk ${row.trunkMs.toFixed(0)}, Q-Former+proj ${row.tailMs.toFixed(0)}), prompt ${row.promptTokens} tok ${row.promptMs.toFixed(0)} ms, ` +

@@ -261,3 +261,32 @@ export function splitStages(events, encodeStartMs, graphs) {
   }
   return out;
 }
+
+/** The prompt / generation / end-to-end fields of a row, from a groundRun result. */
+export function llmStages(res) {
+  const t = res.timings;
+  return {
+    promptMs: t.promptMs,
+    promptTokens: t.promptTokens,
+    reusedTokens: t.reusedTokens,
+    promptTps: t.promptTokensPerSecond,
+    generateMs: t.generateMs,
+    generatedTokens: t.generatedTokens,
+    generateTps: t.generateTokensPerSecond,
+    ttftMs: res.ttftMs,
+    totalMs: t.totalMs,
+  };
+}
+
+/**
+ * Common start of the tower benches: checks --model has an encoders.gguf, records the run info,
+ * waits for a quiet machine. Returns { files, info }.
+ */
+export async function towerBenchStart(bench, a, usage) {
+  if (!a.model) fail(usage);
+  const files = modelFiles(a.model);
+  if (!files.encoders) fail(`no encoders.gguf in ${a.model}`);
+  const info = await runInfo({ bench, args: a, files });
+  info.load1BeforeMeasuring = await waitForQuiet(a.maxLoad, a.waitMin);
+  return { files, info };
+}

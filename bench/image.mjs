@@ -25,7 +25,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import {
-  fail, foreignCpu, goldenMedia, groundRun, load1, memory, modelFiles, parseArgs, pm, requirePeer, runInfo, runTimed, splitStages, stats, table, waitForQuiet, writeResult,
+  fail, foreignCpu, goldenMedia, groundRun, llmStages, load1, memory, parseArgs, pm, requirePeer, runTimed, splitStages, stats, table, towerBenchStart, writeResult,
 } from './common.mjs';
 
 const require = createRequire(import.meta.url);
@@ -42,12 +42,8 @@ const a = parseArgs(
   },
   usage,
 );
-if (!a.model) fail(usage);
-const files = modelFiles(a.model);
-if (!files.encoders) fail(`no encoders.gguf in ${a.model}`);
 if (!a.skipPeer && !fs.existsSync(a.mmproj)) fail(`no mmproj at ${a.mmproj}\n${usage}`);
-const info = await runInfo({ bench: 'image', args: a, files });
-info.load1BeforeMeasuring = await waitForQuiet(a.maxLoad, a.waitMin);
+const { files, info } = await towerBenchStart('image', a, usage);
 
 // ---- ours -----------------------------------------------------------------------------------
 // Rounds alternate the two sides (so the drift of a shared VM host hits both alike): each round
@@ -77,14 +73,7 @@ async function oursRound(round) {
       clipProjMs: t.encodeMs - preprocessMs,
       clipMs: split ? split.clip - preprocessMs : NaN,
       projMs: split ? t.encodeMs - split.clip : NaN,
-      promptMs: t.promptMs,
-      promptTokens: t.promptTokens,
-      promptTps: t.promptTokensPerSecond,
-      generateMs: t.generateMs,
-      generatedTokens: t.generatedTokens,
-      generateTps: t.generateTokensPerSecond,
-      ttftMs: res.ttftMs,
-      totalMs: t.totalMs,
+      ...llmStages(res),
     };
     console.error(`[ours] round ${round + 1} ${r < 0 ? 'warm-up' : 'timed'}: decode ${row.decodeMs.toFixed(1)} ms, preprocess ${row.preprocessMs.toFixed(1)}, ` +
       `encode ${row.encodeMs.toFixed(0)} (CLIP ${row.clipMs.toFixed(0)}, projector ${row.projMs.toFixed(0)}), prompt ${row.promptTokens} tok ${row.promptMs.toFixed(0)} ms, ` +

@@ -14,7 +14,7 @@
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import {
-  fail, foreignCpu, goldenMedia, groundRun, load1, memory, modelFiles, parseArgs, pm, ratio, root, runInfo, runTimed, splitStages, stats, table, waitForQuiet, writeResult,
+  fail, foreignCpu, goldenMedia, groundRun, llmStages, load1, memory, parseArgs, pm, ratio, root, runTimed, splitStages, stats, table, towerBenchStart, writeResult,
 } from './common.mjs';
 
 const require = createRequire(import.meta.url);
@@ -30,11 +30,7 @@ const a = parseArgs(
   },
   usage,
 );
-if (!a.model) fail(usage);
-const files = modelFiles(a.model);
-if (!files.encoders) fail(`no encoders.gguf in ${a.model}`);
-const info = await runInfo({ bench: 'video', args: a, files });
-info.load1BeforeMeasuring = await waitForQuiet(a.maxLoad, a.waitMin);
+const { files, info } = await towerBenchStart('video', a, usage);
 let mon = foreignCpu(); // other processes' CPU while we measure (cores)
 
 // ---- ours -----------------------------------------------------------------------------------
@@ -69,15 +65,7 @@ for (let r = -1; r < a.reps; r++) {
     evaMs: split?.eva ?? NaN,
     qformerMs: split?.qformer ?? NaN,
     videoQformerMs: split ? t.encodeMs - split.eva - split.qformer : NaN,
-    promptMs: t.promptMs,
-    promptTokens: t.promptTokens,
-    reusedTokens: t.reusedTokens,
-    promptTps: t.promptTokensPerSecond,
-    generateMs: t.generateMs,
-    generatedTokens: t.generatedTokens,
-    generateTps: t.generateTokensPerSecond,
-    ttftMs: res.ttftMs,
-    totalMs: t.totalMs,
+    ...llmStages(res),
   };
   console.error(`[ours] ${r < 0 ? 'warm-up' : `run ${r + 1}`}: decode ${row.decodeMs.toFixed(0)} ms, encode ${row.encodeMs.toFixed(0)} ms ` +
     `(EVA ${row.evaMs.toFixed(0)}, Q-Former ${row.qformerMs.toFixed(0)}, video Q-Former+proj ${row.videoQformerMs.toFixed(0)}), ` +
