@@ -89,16 +89,31 @@ struct alignas(64) TileConfig {
 
 #  define GGPT_AMX_TARGET __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bf16,avx512vl")))
 
-GGPT_AMX_TARGET void load_config() {
-    TileConfig cfg;
-    for (int t = 0; t < 8; ++t) {
-        cfg.rows[t] = 16;
-        cfg.colsb[t] = 64;
+// Our 16x64-byte tile configuration for the lifetime of the scope. ggml's own AMX kernels (the
+// LLM's quantised matmuls) configure the tiles once per thread and assume the configuration
+// stays, so whatever this thread had is put back afterwards.
+struct TileScope {
+    TileConfig saved;
+    GGPT_AMX_TARGET TileScope() {
+        _tile_storeconfig(&saved);
+        TileConfig cfg;
+        for (int t = 0; t < 8; ++t) {
+            cfg.rows[t] = 16;
+            cfg.colsb[t] = 64;
+        }
+        // GCC 12 does not see that ldtilecfg reads cfg and may drop the stores (llama.cpp #20824)
+        __asm__ __volatile__("" : : "r"(&cfg) : "memory");
+        _tile_loadconfig(&cfg);
     }
-    // GCC 12 does not see that ldtilecfg reads cfg and may drop the stores (llama.cpp #20824)
-    __asm__ __volatile__("" : : "r"(&cfg) : "memory");
-    _tile_loadconfig(&cfg);
-}
+    GGPT_AMX_TARGET ~TileScope() {
+        if (saved.palette != 0) {
+            __asm__ __volatile__("" : : "r"(&saved) : "memory");
+            _tile_loadconfig(&saved);
+        } else {
+            _tile_release();
+        }
+    }
+};
 
 // C[n0:n0+32, m0:m0+16*MT] = A[n0:n0+32, :] W[m0:..]^T. a: 32 rows of K bf16, either row-major
 // (stride lda elements) or, PACKED, as KC consecutive 32x32 panels (2 KiB each: the two 16-row
@@ -186,6 +201,11 @@ GGPT_AVX512_TARGET inline __m512 gelu_erf16(__m512 x) {
     return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(_mm512_set1_ps(1.0f), erf));
 }
 
+// the first min(max(n, 0), 16) lanes
+inline __mmask16 lanes(int64_t n) {
+    return n <= 0 ? (__mmask16)0 : n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+}
+
 // x sigmoid(1.702 x) = x / (1 + e^{-1.702 x})
 GGPT_AVX512_TARGET inline __m512 quick_gelu16(__m512 x) {
     const __m512 e = exp16(_mm512_mul_ps(x, _mm512_set1_ps(-1.702f)));
@@ -235,11 +255,7 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     const int64_t nb0 = NB * in / tn, nb1 = NB * (in + 1) / tn;
     if (mb0 >= mb1 || nb0 >= nb1) return;
     const int64_t chunk = std::max<int64_t>(1, (512 * 1024) / (32 * K * 2));  // row blocks per chunk
-    // ggml's own AMX kernels (the LLM's quantised matmuls) configure the tiles once per thread and
-    // assume the configuration stays: keep whatever this thread had and put it back afterwards
-    TileConfig saved;
-    _tile_storeconfig(&saved);
-    load_config();
+    TileScope tiles;
     // each chunk of rows is first copied into 32x32 panels (contiguous tile loads; rows past N zero)
     thread_local std::vector<uint16_t> apack;
     apack.resize((size_t)chunk * 32 * K);
@@ -271,12 +287,6 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
                 epilogue(cbuf, rows, MT, bias ? bias + m0 : nullptr, op->act, y, out_bf16, M);
             }
         }
-    }
-    if (saved.palette != 0) {
-        __asm__ __volatile__("" : : "r"(&saved) : "memory");
-        _tile_loadconfig(&saved);
-    } else {
-        _tile_release();
     }
 }
 
@@ -313,9 +323,7 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
     sb.resize((size_t)32 * Tkp);
     ob.resize((size_t)32 * Dp);
     inv.resize(32);
-    TileConfig saved;
-    _tile_storeconfig(&saved);
-    load_config();
+    TileScope tiles;
     const __m512 scale = _mm512_set1_ps(p->scale);
     for (int64_t job = ith; job < H * B; job += nth) {
         const int64_t b = job / H, h = job % H;
@@ -354,13 +362,13 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
                 }
                 __m512 mx = _mm512_set1_ps(-INFINITY);
                 for (int64_t j = 0; j < Tk; j += 16) {
-                    const __mmask16 m = Tk - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (Tk - j)) - 1);
+                    const __mmask16 m = lanes(Tk - j);
                     mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, srow + j));
                 }
                 const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
                 __m512 sum = _mm512_setzero_ps();
                 for (int64_t j = 0; j < Tkp; j += 16) {
-                    const __mmask16 m = j >= Tk ? (__mmask16)0 : Tk - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (Tk - j)) - 1);
+                    const __mmask16 m = lanes(Tk - j);
                     const __m512 e = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_loadu_ps(srow + j), vmax)));
                     sum = _mm512_add_ps(sum, e);
                     _mm256_storeu_si256((__m256i *)(prow + j), (__m256i)_mm512_cvtneps_pbh(e));
@@ -377,12 +385,6 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
                 for (int64_t d = 0; d < D; ++d) out[d] = o[d] * inv[r];
             }
         }
-    }
-    if (saved.palette != 0) {
-        __asm__ __volatile__("" : : "r"(&saved) : "memory");
-        _tile_loadconfig(&saved);
-    } else {
-        _tile_release();
     }
 }
 
