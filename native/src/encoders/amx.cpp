@@ -87,7 +87,7 @@ struct alignas(64) TileConfig {
     uint8_t rows[16] = {};
 };
 
-#  define GGPT_AMX_TARGET __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bf16,avx512vl")))
+#  define GGPT_AMX_TARGET __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512bf16,avx512vl")))
 
 // Our 16x64-byte tile configuration for the lifetime of the scope. ggml's own AMX kernels (the
 // LLM's quantised matmuls) configure the tiles once per thread and assume the configuration
@@ -257,7 +257,9 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     const int64_t chunk = std::max<int64_t>(1, (512 * 1024) / (32 * K * 2));  // row blocks per chunk
     TileScope tiles;
     // each chunk of rows is first copied into 32x32 panels (contiguous tile loads; rows past N zero)
-    thread_local std::vector<uint16_t> apack;
+    // per-thread scratch; one reference, so the module's dynamic TLS is looked up once per call
+    thread_local std::vector<uint16_t> tls_apack;
+    std::vector<uint16_t> & apack = tls_apack;
     apack.resize((size_t)chunk * 32 * K);
     alignas(64) float cbuf[32 * 32];
     for (int64_t nc = nb0; nc < nb1; nc += chunk) {
@@ -311,11 +313,16 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
     const int64_t Tk0 = k->ne[1], Tk = Tk0 + (bias_k ? 1 : 0);
     const int64_t W = q->ne[0], Tq = q->ne[1], B = q->ne[2], H = p->n_head, D = W / H;
     const int64_t Dp = (D + 31) / 32 * 32, Tkp = (Tk + 31) / 32 * 32, KCd = Dp / 32, KCk = Tkp / 32;
-    auto at = [](const ggml_tensor * t, int64_t i0, int64_t i1, int64_t i2) {
-        return *(const float *)((const char *)t->data + i0 * 4 + i1 * t->nb[1] + i2 * t->nb[2]);
+    // per-thread scratch; references, so the module's dynamic TLS is looked up once per call and not
+    // inside the loops
+    struct Scratch {
+        std::vector<uint16_t> kp, vp, qa, pa;
+        std::vector<float> sb, ob, inv;
     };
-    thread_local std::vector<uint16_t> kp, vp, qa, pa;
-    thread_local std::vector<float> sb, ob, inv;
+    thread_local Scratch tls;
+    Scratch & scr = tls;
+    std::vector<uint16_t> &kp = scr.kp, &vp = scr.vp, &qa = scr.qa, &pa = scr.pa;
+    std::vector<float> &sb = scr.sb, &ob = scr.ob, &inv = scr.inv;
     kp.assign((size_t)Tkp * Dp, 0);
     vp.assign((size_t)Dp * Tkp, 0);
     qa.assign((size_t)32 * Dp, 0);
@@ -325,30 +332,58 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
     inv.resize(32);
     TileScope tiles;
     const __m512 scale = _mm512_set1_ps(p->scale);
+    // dword r of a 32-element bf16 chunk (head dims 2r, 2r+1) goes to tile row r: 16 dwords apart
+    const __m512i krow = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                            _mm512_set1_epi32(16));
+    // interleave two 16-word halves: a0 b0 a1 b1 ...
+    alignas(64) int16_t ilv_idx[32];
+    for (int i = 0; i < 16; ++i) {
+        ilv_idx[2 * i] = (int16_t)i;
+        ilv_idx[2 * i + 1] = (int16_t)(16 + i);
+    }
+    const __m512i ilv = _mm512_load_si512(ilv_idx);
+    auto row = [](const ggml_tensor * t, int64_t i1, int64_t i2) {
+        return (const float *)((const char *)t->data + i1 * t->nb[1] + i2 * t->nb[2]);
+    };
     for (int64_t job = ith; job < H * B; job += nth) {
         const int64_t b = job / H, h = job % H;
+        auto key = [&](int64_t j) { return (j < Tk0 ? row(k, j, b) : bias_k) + h * D; };
+        auto val = [&](int64_t j) { return (j < Tk0 ? row(v, j, b) : bias_v) + h * D; };
         // K as the "weight" of S = Q K^T: outputs = keys, reduction = head dims; V as the weight of
-        // O = P V: outputs = head dims, reduction = keys (same tile layout as amx_pack)
-        for (int64_t j = 0; j < Tk; ++j)
-            for (int64_t d = 0; d < D; ++d) {
-                const int64_t i = h * D + d;
-                const uint16_t kb = to_bf16(j < Tk0 ? at(k, i, j, b) : bias_k[i]);
-                const uint16_t vb = to_bf16(j < Tk0 ? at(v, i, j, b) : bias_v[i]);
-                kp[(((j / 16) * KCd + d / 32) * 16 + (d % 32) / 2) * 32 + (j % 16) * 2 + (d & 1)] = kb;
-                vp[(((d / 16) * KCk + j / 32) * 16 + (j % 32) / 2) * 32 + (d % 16) * 2 + (j & 1)] = vb;
+        // O = P V: outputs = head dims, reduction = keys (same tile layout as amx_pack). Lanes past
+        // D and keys past Tk stay zero.
+        int32_t * kd = (int32_t *)kp.data();
+        for (int64_t j = 0; j < Tk; ++j) {
+            const float * src = key(j);
+            for (int64_t kc = 0; kc < KCd; ++kc) {
+                const int64_t d0 = kc * 32;
+                const __m512 lo = _mm512_maskz_loadu_ps(lanes(D - d0), src + d0);
+                const __m512 hi = _mm512_maskz_loadu_ps(lanes(D - d0 - 16), src + d0 + 16);
+                const __m512i w = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+                _mm512_i32scatter_epi32(kd + ((j / 16) * KCd + kc) * 256 + j % 16, krow, w, 4);
             }
+        }
+        for (int64_t j = 0; j < Tk; j += 2) {
+            const float * s0 = val(j);
+            const float * s1 = j + 1 < Tk ? val(j + 1) : nullptr;
+            for (int64_t dd = 0; dd < Dp / 16; ++dd) {
+                const __mmask16 m = lanes(D - dd * 16);
+                const __m512 a = _mm512_maskz_loadu_ps(m, s0 + dd * 16);
+                const __m512 c = s1 ? _mm512_maskz_loadu_ps(m, s1 + dd * 16) : _mm512_setzero_ps();
+                const __m512i w = _mm512_permutexvar_epi16(ilv, (__m512i)_mm512_cvtne2ps_pbh(c, a));
+                _mm512_storeu_si512(vp.data() + (((dd * KCk + j / 32) * 16 + (j % 32) / 2) * 32), w);
+            }
+        }
         for (int64_t q0 = 0; q0 < Tq; q0 += 32) {
             const int64_t rows = std::min<int64_t>(32, Tq - q0);
-            for (int64_t r = 0; r < 32; ++r)
+            for (int64_t r = 0; r < 32; ++r) {
+                const float * src = r < rows ? row(q, q0 + r, b) + h * D : nullptr;
                 for (int64_t d = 0; d < Dp; d += 16) {
-                    __m512 x = _mm512_setzero_ps();
-                    if (r < rows && d < D) {
-                        alignas(64) float tmp[16] = {};
-                        for (int64_t e = 0; e < 16 && d + e < D; ++e) tmp[e] = at(q, h * D + d + e, q0 + r, b);
-                        x = _mm512_mul_ps(_mm512_load_ps(tmp), scale);
-                    }
+                    const __m512 x = src ? _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes(D - d), src + d), scale)
+                                         : _mm512_setzero_ps();
                     _mm256_storeu_si256((__m256i *)(qa.data() + r * Dp + d), (__m256i)_mm512_cvtneps_pbh(x));
                 }
+            }
             for (int64_t jb = 0; jb < Tkp / 32; ++jb) {
                 const uint16_t * b0 = kp.data() + (size_t)(2 * jb) * KCd * 512;
                 kernel<2>(qa.data(), Dp, b0, b0 + (size_t)KCd * 512, KCd, sb.data() + jb * 32, Tkp);

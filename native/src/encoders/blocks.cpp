@@ -136,7 +136,8 @@ ggml_tensor * ffn(Graph & g, ggml_tensor * x, const LinearW & up, const LinearW 
     return linear(g, x, down);
 }
 
-ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_head, float eps, Act act) {
+ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_head, float eps, Act act,
+                        bool first_only) {
     ggml_context * ctx = g.ctx;
     const int64_t W = x->ne[0], T = x->ne[1], B = x->ne[2];
     ggml_tensor * h = layer_norm(ctx, x, b.ln1, eps);
@@ -154,6 +155,10 @@ ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_h
     }
     // nn.MultiheadAttention(add_bias_kv=True): one learned key/value row after the T projected ones
     const float scale = 1.0f / std::sqrt((float)(W / n_head));
+    if (first_only) {
+        q = ggml_view_3d(ctx, q, W, 1, B, q->nb[1], q->nb[2], 0);
+        x = ggml_view_3d(ctx, x, W, 1, B, x->nb[1], x->nb[2], 0);
+    }
     ggml_tensor * a = attention(g, q, k, v, n_head, scale, b.bias_k, b.bias_v);
     x = ggml_add(ctx, x, linear(g, a, b.out));
     h = layer_norm(ctx, x, b.ln2, eps);

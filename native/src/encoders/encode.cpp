@@ -123,6 +123,12 @@ bool eval_cb(ggml_tensor * t, bool ask, void * data) {
                      (long long)t->src[1]->ne[0], (long long)t->src[1]->ne[1], (long long)t->src[1]->ne[2], (long long)t->src[1]->ne[3]);
             key += b;
         }
+        if (t->op == GGML_OP_CUSTOM && getenv("GGPT_ENC_PROFILE")[0] == '2') {
+            char b[128];  // our AMX ops: Linear (src x [, bias]) or attention (q, k, v [, bias_k, bias_v])
+            snprintf(b, sizeof b, " %s %lldx%lld <- %lldx%lld", t->src[2] ? "attn" : "linear", (long long)t->ne[0],
+                     (long long)t->ne[1], (long long)t->src[0]->ne[0], (long long)t->src[0]->ne[1]);
+            key += b;
+        }
         auto & e = s->prof[key];
         e.first += now - s->t_last;
         e.second += 1;

@@ -19,14 +19,16 @@ ggml_tensor * build_imagebind(Graph & g, const AudioTower & a, ggml_tensor * fba
     x = ggml_add(ctx, x, as_f32(ctx, a.pos));
     g.mark(x);
 
-    // trunk: no pre-transformer LN for audio; blocks x += MHA(LN1 x); x += MLP(LN2 x)
+    // trunk: no pre-transformer LN for audio; blocks x += MHA(LN1 x); x += MLP(LN2 x). The head
+    // reads only the class token, so the last block computes that row alone.
     for (size_t i = 0; i < a.blocks.size(); ++i) {
-        x = vit_block(g, x, a.blocks[i], hp.n_head, hp.eps, Act::gelu_erf);
+        x = vit_block(g, x, a.blocks[i], hp.n_head, hp.eps, Act::gelu_erf, i + 1 == a.blocks.size());
         ggml_format_name(x, "imagebind.blk.%zu", i);
         g.mark(x);
     }
 
-    // head: LayerNorm, SelectElement(0) (the class token), Linear without bias
+    // head: LayerNorm, SelectElement(0) (the class token; x is [W, 1, n_clips] by now), Linear
+    // without bias
     x = layer_norm(ctx, x, a.head_ln, hp.eps);
     ggml_tensor * feat = ggml_view_2d(ctx, x, x->ne[0], n_clips, x->nb[2], 0);  // [W, n_clips]
     feat = ggml_cont(ctx, feat);
