@@ -25,3 +25,20 @@ t.test('GROUNDINGGPT_CUDA=1 configures with ggml-cuda', { skip: hasNvcc ? false 
   t.match(cache, /GROUNDINGGPT_CUDA:BOOL=ON/);
   t.ok(fs.existsSync(path.join(out, 'llama.cpp', 'ggml', 'src', 'ggml-cuda')), 'ggml-cuda is part of the build tree');
 });
+
+// patches/ggml-amx-scratch-on-stack.patch: ggml's AMX kernels kept ~64 KiB of scratch in
+// `static thread_local` arrays, and inside a dlopen'd addon every access to them is a
+// __tls_get_addr call (~5 % of prompt processing). The addon's TLS segment stays small.
+t.test('the addon has no large thread-local storage', async (t) => {
+  const addon = path.join(root, 'build', 'Release', 'groundinggpt.node');
+  if (!fs.existsSync(addon)) return t.skip('no local build of the addon');
+  const b = fs.readFileSync(addon);
+  if (b.readUInt32BE(0) !== 0x7f454c46 || b[4] !== 2 || b[5] !== 1) return t.skip('not a 64-bit little-endian ELF');
+  const phoff = Number(b.readBigUInt64LE(0x20)), phentsize = b.readUInt16LE(0x36), phnum = b.readUInt16LE(0x38);
+  let tls = 0;
+  for (let i = 0; i < phnum; i++) {
+    const ph = phoff + i * phentsize;
+    if (b.readUInt32LE(ph) === 7 /* PT_TLS */) tls = Number(b.readBigUInt64LE(ph + 0x28)); // p_memsz
+  }
+  t.ok(tls < 4096, `TLS segment ${tls} bytes (< 4096)`);
+});
