@@ -29,11 +29,11 @@ t.test('GROUNDINGGPT_CUDA=1 configures with ggml-cuda', { skip: hasNvcc ? false 
 // patches/ggml-amx-scratch-on-stack.patch: ggml's AMX kernels kept ~64 KiB of scratch in
 // `static thread_local` arrays, and inside a dlopen'd addon every access to them is a
 // __tls_get_addr call (~5 % of prompt processing). The addon's TLS segment stays small.
-t.test('the addon has no large thread-local storage', async (t) => {
-  const addon = path.join(root, 'build', 'Release', 'groundinggpt.node');
-  if (!fs.existsSync(addon)) return t.skip('no local build of the addon');
-  const b = fs.readFileSync(addon);
-  if (b.readUInt32BE(0) !== 0x7f454c46 || b[4] !== 2 || b[5] !== 1) return t.skip('not a 64-bit little-endian ELF');
+const addon = path.join(root, 'build', 'Release', 'groundinggpt.node');
+const elf = fs.existsSync(addon) ? fs.readFileSync(addon) : null;
+const isElf64le = !!elf && elf.readUInt32BE(0) === 0x7f454c46 && elf[4] === 2 && elf[5] === 1;
+t.test('the addon has no large thread-local storage', { skip: !elf ? 'no local build of the addon' : !isElf64le ? 'not a 64-bit little-endian ELF' : false }, async (t) => {
+  const b = elf!;
   const phoff = Number(b.readBigUInt64LE(0x20)), phentsize = b.readUInt16LE(0x36), phnum = b.readUInt16LE(0x38);
   let tls = 0;
   for (let i = 0; i < phnum; i++) {
