@@ -290,3 +290,28 @@ export async function towerBenchStart(bench, a, usage) {
   info.load1BeforeMeasuring = await waitForQuiet(a.maxLoad, a.waitMin);
   return { files, info };
 }
+
+/**
+ * Runs `reps` rounds that alternate the two sides back to back (ours, then the peer unless
+ * `peer` is null), so the drift of a shared VM host hits both alike. Records in `info` the other
+ * processes' CPU during each side (mean cores) and the load before the first peer run.
+ * Returns { ours: [...], peer: [...] }: what each call returned, in round order.
+ */
+export async function alternateRounds(reps, ours, peer, info) {
+  const out = { ours: [], peer: [] };
+  let foreignOurs = 0;
+  let foreignPeer = 0;
+  for (let round = 0; round < reps; round++) {
+    let mon = foreignCpu();
+    out.ours.push(await ours(round));
+    foreignOurs += mon.stop() / reps;
+    if (!peer) continue;
+    if (round === 0) info.load1BeforePeer = load1();
+    mon = foreignCpu();
+    out.peer.push(await peer(round));
+    foreignPeer += mon.stop() / reps;
+  }
+  info.foreignCoresOurs = foreignOurs;
+  info.foreignCoresPeer = foreignPeer;
+  return out;
+}

@@ -25,7 +25,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import {
-  fail, foreignCpu, goldenMedia, groundRun, llmStages, load1, memory, parseArgs, pm, requirePeer, runTimed, splitStages, stats, table, towerBenchStart, writeResult,
+  alternateRounds, fail, goldenMedia, groundRun, llmStages, load1, memory, parseArgs, pm, requirePeer, runTimed, splitStages, stats, table, towerBenchStart, writeResult,
 } from './common.mjs';
 
 const require = createRequire(import.meta.url);
@@ -123,22 +123,7 @@ async function peerRound(round) {
   return d;
 }
 
-const runs = [];
-const prs = [];
-let foreignOurs = 0;
-let foreignPeer = 0;
-for (let round = 0; round < a.reps; round++) {
-  let mon = foreignCpu();
-  runs.push(await oursRound(round));
-  foreignOurs += mon.stop() / a.reps;
-  if (!peerBin) continue;
-  if (round === 0) info.load1BeforePeer = load1();
-  mon = foreignCpu();
-  prs.push(await peerRound(round));
-  foreignPeer += mon.stop() / a.reps;
-}
-info.foreignCoresOurs = foreignOurs;
-info.foreignCoresPeer = foreignPeer;
+const { ours: runs, peer: prs } = await alternateRounds(a.reps, oursRound, peerBin && peerRound, info);
 const loadMs = stats(loadTimes).mean;
 const ours = Object.fromEntries(Object.keys(runs[0]).map((k) => [k, stats(runs.map((x) => x[k]))]));
 let peer = null;

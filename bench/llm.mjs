@@ -15,7 +15,7 @@
 //         the prompt's logits, the next N each cost one single-token llama_decode, like llama-bench's
 //         N single-token decodes; t/s = N / generate ms (sampling and detokenising included).
 import { createRequire } from 'node:module';
-import { fail, foreignCpu, load1, memory, modelFiles, parseArgs, pm, requirePeer, runInfo, runTimed, stats, table, waitForQuiet, writeResult } from './common.mjs';
+import { alternateRounds, fail, load1, memory, modelFiles, parseArgs, pm, requirePeer, runInfo, runTimed, stats, table, waitForQuiet, writeResult } from './common.mjs';
 
 const require = createRequire(import.meta.url);
 const { native } = require('../lib/native.js');
@@ -94,19 +94,13 @@ const peerBin = a.skipPeer ? null : requirePeer('llama-bench');
 const peerArgs = ['-m', files.llm, '-t', String(a.threads), '-r', '1', '-p', ppSizes.join(','), '-n', String(a.tg),
   '-b', String(a.batch), '-ub', String(a.ubatch), '-fa', a.flashAttn, '-ctk', a.kv, '-ctv', a.kv, '-o', 'json'];
 let peer = null;
-let foreignOurs = 0;
-let foreignPeer = 0;
 for (const t of tests) await oursOnce(t); // warm-up
-for (let round = 0; round < a.reps; round++) {
-  let mon = foreignCpu();
+async function oursRound(round) {
   for (const t of tests) oursSamples[t].push(await oursOnce(t));
-  foreignOurs += mon.stop() / a.reps;
   console.error(`[ours] round ${round + 1}: ${tests.map((t) => `${t} ${oursSamples[t].at(-1).toFixed(2)}`).join(', ')} t/s`);
-  if (!peerBin) continue;
-  if (round === 0) info.load1BeforePeer = load1();
-  mon = foreignCpu();
+}
+async function peerRound(round) {
   const r = await runTimed(peerBin, peerArgs);
-  foreignPeer += mon.stop() / a.reps;
   if (r.code !== 0) fail(`llama-bench failed (${r.code}):\n${r.stderr.slice(-2000)}`);
   const rows = JSON.parse(r.stdout);
   for (const row of rows) {
@@ -123,12 +117,11 @@ for (let round = 0; round < a.reps; round++) {
   };
   peer.peakRssMiB = Math.max(peer.peakRssMiB, r.peakRssMiB);
 }
+await alternateRounds(a.reps, oursRound, peerBin && peerRound, info);
 const ours = Object.fromEntries(tests.map((t) => [t, stats(oursSamples[t])]));
 if (peer) peer.results = Object.fromEntries(tests.map((t) => [t, stats(peerSamples[t])]));
 const ourMem = memory();
 await m.dispose();
-info.foreignCoresOurs = foreignOurs;
-info.foreignCoresPeer = foreignPeer;
 info.load1AtEnd = load1();
 // ---- report ---------------------------------------------------------------------------------
 console.log(`\n## LLM (${mi.llmDescription}), ${a.threads} threads, batch/ubatch ${a.batch}/${a.ubatch}, flash-attn ${a.flashAttn}, KV ${a.kv}, ${a.reps} reps\n`);
