@@ -124,12 +124,12 @@ ggpt_status prompt_impl(ggpt_context * ctx, const ggpt_span * spans, size_t n_sp
         if (any_embd) {
             n = (int32_t)std::min<size_t>((size_t)n_batch, want.size() - pos);
             bp = &ctx->batch_embd;
-            // rows [pos, pos + n) span by span
-            size_t p = pos, s = span, s_start = span_start;
+            // rows [pos, pos + n) span by span (span / span_start follow along)
+            size_t p = pos;
             while (p < pos + (size_t)n) {
-                while (p >= s_start + (size_t)spans[s].n) s_start += (size_t)spans[s++].n;
-                const ggpt_span & sp = spans[s];
-                const size_t in_span = p - s_start;
+                while (p >= span_start + (size_t)spans[span].n) span_start += (size_t)spans[span++].n;
+                const ggpt_span & sp = spans[span];
+                const size_t in_span = p - span_start;
                 const size_t cnt = std::min<size_t>(pos + (size_t)n - p, (size_t)sp.n - in_span);
                 float * dst = bp->embd + (p - pos) * (size_t)n_embd;
                 if (sp.type == GGPT_SPAN_EMBD) {

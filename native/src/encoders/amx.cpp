@@ -320,9 +320,8 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
         std::vector<float> sb, ob, inv;
     };
     thread_local Scratch tls;
-    Scratch & scr = tls;
-    std::vector<uint16_t> &kp = scr.kp, &vp = scr.vp, &qa = scr.qa, &pa = scr.pa;
-    std::vector<float> &sb = scr.sb, &ob = scr.ob, &inv = scr.inv;
+    std::vector<uint16_t> &kp = tls.kp, &vp = tls.vp, &qa = tls.qa, &pa = tls.pa;
+    std::vector<float> &sb = tls.sb, &ob = tls.ob, &inv = tls.inv;
     kp.assign((size_t)Tkp * Dp, 0);
     vp.assign((size_t)Dp * Tkp, 0);
     qa.assign((size_t)32 * Dp, 0);

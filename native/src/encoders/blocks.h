@@ -63,8 +63,9 @@ ggml_tensor * ffn(Graph & g, ggml_tensor * x, const LinearW & up, const LinearW 
 // Pre-LN block: x += out(attn(ln1(x))); x += ffn(ln2(x)). Fused qkv when b.qkv.w is set; the learned
 // bias_k/bias_v rows are appended to keys/values after projection when present. first_only: only
 // the first token of each item is wanted downstream (a class-token head after the last block):
-// keys and values still come from every token, but the query, the output projection and the MLP
-// run for that row alone, and the result is [W, 1, B] (the same values as row 0 of the full block).
+// keys and values still come from every token, but attention (that row's query), the output
+// projection and the MLP run for that row alone, and the result is [W, 1, B] (the same values as
+// row 0 of the full block).
 ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_head, float eps, Act act,
                         bool first_only = false);
 

@@ -46,8 +46,9 @@ struct EncoderState {
     bool flash_attn = false;   // fused attention (CPU only: the GPU kernels want f16 K/V)
     const std::unordered_map<const ggml_tensor *, AmxWeight> * amx = nullptr;  // CPU weights repacked
 
-    // GGPT_ENC_PROFILE=1: time every node and print a per-op summary to stderr (development aid)
-    bool profile = false;
+    // GGPT_ENC_PROFILE=1: time every node and print a per-op summary to stderr (development aid);
+    // profile_shapes (=2): matmuls and our AMX ops keyed by shape too
+    bool profile = false, profile_shapes = false;
     double t_last = 0;
     std::map<std::string, std::pair<double, int>> prof;
 
@@ -117,13 +118,13 @@ bool eval_cb(ggml_tensor * t, bool ask, void * data) {
         const double now = now_us();
         std::string key = ggml_op_desc(t);
         if (t->op == GGML_OP_MUL_MAT) key += std::string(" ") + ggml_type_name(t->src[0]->type) + (ggml_is_contiguous(t->src[0]) ? "" : " nc0") + (ggml_is_contiguous(t->src[1]) ? "" : " nc1");
-        if (t->op == GGML_OP_MUL_MAT && getenv("GGPT_ENC_PROFILE")[0] == '2') {
+        if (t->op == GGML_OP_MUL_MAT && s->profile_shapes) {
             char b[128];
             snprintf(b, sizeof b, " %lldx%lld @ %lldx%lldx%lldx%lld", (long long)t->src[0]->ne[0], (long long)t->src[0]->ne[1],
                      (long long)t->src[1]->ne[0], (long long)t->src[1]->ne[1], (long long)t->src[1]->ne[2], (long long)t->src[1]->ne[3]);
             key += b;
         }
-        if (t->op == GGML_OP_CUSTOM && getenv("GGPT_ENC_PROFILE")[0] == '2') {
+        if (t->op == GGML_OP_CUSTOM && s->profile_shapes) {
             char b[128];  // our AMX ops: Linear (src x [, bias]) or attention (q, k, v [, bias_k, bias_v])
             snprintf(b, sizeof b, " %s %lldx%lld <- %lldx%lld", t->src[2] ? "attn" : "linear", (long long)t->ne[0],
                      (long long)t->ne[1], (long long)t->src[0]->ne[0], (long long)t->src[0]->ne[1]);
@@ -179,7 +180,9 @@ ggpt_status ensure_state(ggpt_context * ctx) {
     if (!s->sched) return fail(ctx, GGPT_ERR_BACKEND, "encoders: cannot create the backend scheduler");
     s->graph_mem.resize(ggml_tensor_overhead() * s->graph_size + ggml_graph_overhead_custom(s->graph_size, false));
     if (!s->gpu && !e.amx.empty()) s->amx = &e.amx;
-    s->profile = getenv("GGPT_ENC_PROFILE") != nullptr;
+    const char * prof = getenv("GGPT_ENC_PROFILE");
+    s->profile = prof != nullptr;
+    s->profile_shapes = prof && prof[0] == '2';
     // CPU: fused attention (f32 K/V, f32 accumulation) is about 20% faster over a whole CLIP encode
     // than matmul + softmax + matmul here, at the same accuracy. GPU kernels want f16 K/V: off.
     s->flash_attn = !s->gpu;
