@@ -235,9 +235,19 @@ ggpt_status compute(ggpt_context * ctx, Graph & g, std::initializer_list<Input> 
         return fail(ctx, GGPT_ERR_INTERNAL, "encoders: graph too large (%d nodes)", ggml_graph_n_nodes(g.gf));
     ggml_backend_sched_reset(s.sched);
     // plan the allocation for this graph: the allocator would otherwise reuse the previous plan of a
-    // same-shaped graph whose output flags (probes) differ, and compute in place over an output
-    if (!ggml_backend_sched_reserve(s.sched, g.gf))
-        return fail(ctx, GGPT_ERR_OUT_OF_MEMORY, "encoders: cannot allocate the compute buffers");
+    // same-shaped graph whose output flags (probes) differ, and compute in place over an output.
+    // Reserving splits the graph, which points every source that crosses backends (the input, on
+    // the CPU, under the first GPU op) at a copy made in the scheduler's own context; the next
+    // split frees that context. So the graph's own sources are put back before the real split:
+    // otherwise, with weights on a GPU, the towers read a stale copy instead of their input.
+    const int n_nodes = ggml_graph_n_nodes(g.gf);
+    std::vector<ggml_tensor *> srcs((size_t)n_nodes * GGML_MAX_SRC);
+    for (int i = 0; i < n_nodes; ++i)
+        std::copy_n(ggml_graph_node(g.gf, i)->src, GGML_MAX_SRC, srcs.begin() + (size_t)i * GGML_MAX_SRC);
+    const bool reserved = ggml_backend_sched_reserve(s.sched, g.gf);
+    for (int i = 0; i < n_nodes; ++i)
+        std::copy_n(srcs.begin() + (size_t)i * GGML_MAX_SRC, GGML_MAX_SRC, ggml_graph_node(g.gf, i)->src);
+    if (!reserved) return fail(ctx, GGPT_ERR_OUT_OF_MEMORY, "encoders: cannot allocate the compute buffers");
     ggml_backend_sched_reset(s.sched);
     if (!ggml_backend_sched_alloc_graph(s.sched, g.gf))
         return fail(ctx, GGPT_ERR_OUT_OF_MEMORY, "encoders: cannot allocate the compute buffers");
