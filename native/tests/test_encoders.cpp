@@ -23,6 +23,8 @@
 #include "encoders/encode.h"
 #include "encoders/amx.h"
 #include "encoders/encoders.h"
+#include "encoders/graphs.h"
+#include "ggml-alloc.h"
 #include "ggml-backend.h"
 #include "ggml-cpu.h"
 
@@ -537,22 +539,148 @@ void bench(ggpt_context & ctx, int n_frames, int reps) {
     }
 }
 
+
+// --compare-gpu: the image and audio graphs of a CPU-loaded model computed node by node on the CPU
+// and on the GPU backend (ggml_backend_compare_graph_backend); prints the first nodes whose results
+// differ (relative RMS above 1e-2: TF32 alone gives ~2e-3), with their sources' layouts; then
+// checks the weights the loader places on the GPU against the CPU load. A tool for finding which
+// op a GPU backend computes differently (without a GPU it compares the CPU with itself). It needs
+// an f32 model (no AMX, no flash attention: the GPU graph's settings).
+struct CompareState {
+    int printed = 0;
+    int n_checked = 0;
+};
+
+void describe(const char * label, const ggml_tensor * t) {
+    printf("    %s %-14s %-24s %s ne [%lld %lld %lld %lld] nb [%zu %zu %zu %zu]%s\n", label, ggml_op_desc(t), ggml_get_name(t),
+           ggml_type_name(t->type), (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3], t->nb[0],
+           t->nb[1], t->nb[2], t->nb[3], ggml_is_contiguous(t) ? "" : " (non-contiguous)");
+}
+
+bool compare_cb(int i, ggml_tensor * t1, ggml_tensor * t2, void * ud) {
+    CompareState & st = *(CompareState *)ud;
+    if (t1->type != GGML_TYPE_F32 || !ggml_is_contiguous(t1)) return true;
+    const int64_t n = ggml_nelements(t1);
+    std::vector<float> a(n), b(n);
+    ggml_backend_tensor_get(t1, a.data(), 0, n * 4);
+    ggml_backend_tensor_get(t2, b.data(), 0, n * 4);
+    double se = 0, sr = 0;
+    for (int64_t j = 0; j < n; ++j) {
+        se += (a[j] - b[j]) * (double)(a[j] - b[j]);
+        sr += a[j] * (double)a[j];
+    }
+    const double rel = std::sqrt(se / std::max(sr, 1e-30));
+    ++st.n_checked;
+    if (!(rel <= 1e-2)) {  // TF32 matmuls on CUDA differ by ~2e-3
+        printf("  node %d: rms err / rms %.3g\n", i, rel);
+        describe("node", t1);
+        for (int k = 0; k < GGML_MAX_SRC && t1->src[k]; ++k) describe(k == 0 ? "src0" : k == 1 ? "src1" : "srcN", t1->src[k]);
+        ++g_failures;
+        return ++st.printed < 4;
+    }
+    return true;
+}
+
+void compare_gpu(const std::string & path, const std::string & dir) {
+    ggml_backend_dev_t gdev = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_GPU);
+    if (!gdev) {
+        printf("compare-gpu: no GPU device: the CPU against itself (checks the tool)\n");
+        gdev = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    }
+    ggpt_model model;
+    model.params.use_mmap = true;
+    std::string err;
+    if (ggpt::encoders_load(&model, path.c_str(), false, nullptr, nullptr, err) != GGPT_OK) {
+        printf("compare-gpu: load: %s\n", err.c_str());
+        ++g_failures;
+        return;
+    }
+    const ggpt::Encoders & e = *model.enc;
+    ggml_backend_t cpu = ggml_backend_cpu_init(), gpu = ggml_backend_dev_init(gdev, nullptr);
+    for (const char * which : {"audio", "image"}) {
+        Npy in;
+        const std::string file = std::string(which) == "audio" ? "audio_dog_audio_fbank.npy" : "image_dog_image_pixel_values.npy";
+        if (!read_npy(dir + "/" + file, in)) {
+            printf("compare-gpu: cannot read %s\n", file.c_str());
+            ++g_failures;
+            continue;
+        }
+        const size_t n_nodes = 16384;
+        std::vector<uint8_t> mem(ggml_tensor_overhead() * n_nodes + ggml_graph_overhead_custom(n_nodes, false));
+        ggml_init_params ip = {mem.size(), mem.data(), true};
+        ggpt::Graph g;
+        g.ctx = ggml_init(ip);
+        g.gf = ggml_new_graph_custom(g.ctx, n_nodes, false);
+        ggml_tensor * inp;
+        ggml_tensor * y;
+        if (std::string(which) == "audio") {
+            inp = ggml_new_tensor_4d(g.ctx, GGML_TYPE_F32, e.audio.hp.target_len, e.audio.hp.n_mels, 1, 3);
+            y = ggpt::build_audio_tail(g, e.audio, ggpt::build_imagebind(g, e.audio, inp));
+        } else {
+            const int64_t S = e.clip.hp.image_size;
+            inp = ggml_new_tensor_4d(g.ctx, GGML_TYPE_F32, S, S, 3, 1);
+            y = ggpt::build_clip(g, e.clip, inp);
+        }
+        ggml_set_input(inp);
+        ggml_set_output(y);
+        ggml_build_forward_expand(g.gf, y);
+        ggml_gallocr_t ga = ggml_gallocr_new(ggml_backend_cpu_buffer_type());
+        if (!ggml_gallocr_alloc_graph(ga, g.gf) || (size_t)ggml_nbytes(inp) != in.bytes.size()) {
+            printf("compare-gpu %s: cannot allocate the graph or input size mismatch\n", which);
+            ++g_failures;
+        } else {
+            std::memcpy(inp->data, in.bytes.data(), in.bytes.size());
+            CompareState st;
+            printf("compare-gpu %s: %d nodes\n", which, ggml_graph_n_nodes(g.gf));
+            ggml_backend_compare_graph_backend(cpu, gpu, g.gf, compare_cb, &st, nullptr, 0);
+            printf("compare-gpu %s: %d nodes checked, %d differ\n", which, st.n_checked, st.printed);
+        }
+        ggml_gallocr_free(ga);
+        ggml_free(g.ctx);
+    }
+    ggml_backend_free(gpu);
+    ggml_backend_free(cpu);
+
+    // the weights as the loader placed them on the GPU, against the CPU load
+    ggpt_model gmodel;
+    gmodel.params.use_mmap = true;
+    if (ggpt::encoders_load(&gmodel, path.c_str(), true, nullptr, nullptr, err) != GGPT_OK) {
+        printf("compare-gpu: GPU load: %s\n", err.c_str());
+        ++g_failures;
+        return;
+    }
+    int n_w = 0, bad_w = 0;
+    for (ggml_tensor * t = ggml_get_first_tensor(e.ctx); t; t = ggml_get_next_tensor(e.ctx, t)) {
+        ggml_tensor * u = ggml_get_tensor(gmodel.enc->ctx, ggml_get_name(t));
+        const size_t n = ggml_nbytes(t);
+        std::vector<uint8_t> a(n), b(n);
+        ggml_backend_tensor_get(t, a.data(), 0, n);
+        if (u && ggml_nbytes(u) == n) ggml_backend_tensor_get(u, b.data(), 0, n);
+        ++n_w;
+        if (!u || ggml_nbytes(u) != n || a != b) {
+            if (++bad_w <= 5) printf("  weight %s differs after the GPU load\n", ggml_get_name(t));
+        }
+    }
+    printf("compare-gpu weights on %s: %d tensors, %d differ\n", gmodel.enc->backend_name.c_str(), n_w, bad_w);
+    g_failures += bad_w;
+}
 }  // namespace
 
 int main(int argc, char ** argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s <encoders.gguf> [golden expected dir] [tolerance scale] [--bad-files] [--threads N] [--frames-per-batch N] [--only image|video|audio] [--bench N_FRAMES [--reps N]]\n", argv[0]);
+        fprintf(stderr, "usage: %s <encoders.gguf> [golden expected dir] [tolerance scale] [--bad-files] [--compare-gpu] [--threads N] [--frames-per-batch N] [--only image|video|audio] [--bench N_FRAMES [--reps N]]\n", argv[0]);
         return 2;
     }
     std::string path = argv[1];
     std::string dir = argc > 2 && argv[2][0] != '-' ? std::string(argv[2]) : GGPT_GOLDEN_DIR;
     if (argc > 3 && argv[3][0] != '-') g_scale = atof(argv[3]);
-    bool bad_files = false;
+    bool bad_files = false, compare = false;
     int threads = 2, fpb = 0;
     std::string only;
     int bench_frames = 0, reps = 1;
     for (int i = 2; i < argc; ++i) {
         if (!strcmp(argv[i], "--bad-files")) bad_files = true;
+        if (!strcmp(argv[i], "--compare-gpu")) compare = true;
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         if (!strcmp(argv[i], "--frames-per-batch") && i + 1 < argc) fpb = atoi(argv[++i]);
         if (!strcmp(argv[i], "--only") && i + 1 < argc) g_only = only = argv[++i];
@@ -560,6 +688,11 @@ int main(int argc, char ** argv) {
         if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
     }
     ggpt_backend_init();
+    if (compare) {
+        compare_gpu(path, dir);
+        printf("%s (%d failures)\n", g_failures ? "FAILED" : "PASSED", g_failures);
+        return g_failures ? 1 : 0;
+    }
     ggpt_model model;
     model.params.use_mmap = true;
     std::string err;
