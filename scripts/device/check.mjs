@@ -6,7 +6,7 @@
 // tolerances. Then the public API on the GPU: groundImage / groundAudio / groundVideo give the
 // same greedy ids, streaming, AbortSignal, a bad input leaves the model usable, dispose.
 //
-//   node scripts/device/check.mjs <golden dir> <carry dir> [--cpu]
+//   node scripts/device/check.mjs <golden dir> <carry dir> [--cpu] [--tol-scale N]
 // (--cpu: the same checks on the CPU backend, to check the script itself where there is no GPU.)
 // Exit code 1 when any check fails.
 import fs from 'node:fs';
@@ -20,6 +20,9 @@ const { planSpans, promptText } = require('../../lib/prompt.js');
 
 const [golden, carry] = process.argv.slice(2);
 const cpu = process.argv.includes('--cpu');
+// --tol-scale N: the manifest's tolerances times N (ggml's CUDA backend runs f32 matmuls as TF32)
+const tolIdx = process.argv.indexOf('--tol-scale');
+const tolScale = tolIdx > 0 ? Number(process.argv[tolIdx + 1]) : 1;
 const expected = path.join(golden, 'expected');
 const media = path.join(golden, 'media');
 const manifest = JSON.parse(fs.readFileSync(path.join(expected, 'manifest.json'), 'utf8'));
@@ -47,7 +50,8 @@ function npy(file) {
 }
 
 /** max |a - b| and whether every |a - b| <= atol + rtol |b| (numpy.allclose). */
-function close(a, b, spec) {
+function close(a, b, spec0) {
+  const spec = { atol: spec0.atol * tolScale, rtol: (spec0.rtol ?? 0) * tolScale };
   let maxAbs = 0;
   let ok = a.length === b.length;
   for (let i = 0; i < Math.min(a.length, b.length); i++) {
@@ -61,7 +65,7 @@ const goldenCase = (id) => manifest.cases.find((c) => c.id === id);
 const cmp = (label, got, c, name) => {
   const spec = c.outputs[name];
   const r = close(got, npy(spec.file).data, spec);
-  check(r.ok, `${label}: max |diff| ${r.maxAbs.toExponential(3)} (atol ${spec.atol}, rtol ${spec.rtol ?? 0})`);
+  check(r.ok, `${label}: max |diff| ${r.maxAbs.toExponential(3)} (atol ${spec.atol * tolScale}, rtol ${(spec.rtol ?? 0) * tolScale})`);
 };
 
 /** The 64 golden frames ([3, 64, 224, 224] u8, channel-major) as raw RGB frames. */
