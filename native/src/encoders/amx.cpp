@@ -28,22 +28,27 @@ static inline uint16_t to_bf16(float f) {
     return (uint16_t)((u + (0x7fffu + ((u >> 16) & 1u))) >> 16);
 }
 
-bool amx_can_pack(const ggml_tensor * w) {
-    return w && ggml_n_dims(w) == 2 && w->ne[0] % 32 == 0 && w->ne[1] % 16 == 0 &&
+bool amx_can_pack(const ggml_tensor * w, bool int8) {
+    return w && ggml_n_dims(w) == 2 && w->ne[0] % (int8 ? 64 : 32) == 0 && w->ne[1] % 16 == 0 &&
            (w->type == GGML_TYPE_F32 || w->type == GGML_TYPE_F16 || w->type == GGML_TYPE_BF16);
 }
 
-void amx_pack(const ggml_tensor * w, AmxWeight & out) {
+void amx_pack(const ggml_tensor * w, AmxWeight & out, bool int8) {
     const int64_t K = w->ne[0], M = w->ne[1], KC = K / 32;
     out.K = K;
     out.M = M;
+    out.int8 = int8;
     for (int a = 0; a < 3; ++a) out.ops[a] = AmxOp{&out, (AmxAct)a};
-    out.data.resize((size_t)M * K);
+    out.data.resize(int8 ? (size_t)M * K / 2 : (size_t)M * K);
+    if (int8) out.scale.resize(M);
     std::vector<float> rows((size_t)16 * K);
     std::vector<uint16_t> rb((size_t)16 * K);
+    std::vector<int8_t> rq(int8 ? (size_t)16 * K : 0);
     uint16_t * dst = out.data.data();
+    int8_t * dst8 = (int8_t *)out.data.data();
     // per block of 16 outputs: its 16 weight rows in f32, then tiles (mb, kc) written in order;
-    // tile row r = k pair (k = 32 kc + 2r, +1), column c = output 16 mb + c
+    // bf16 tile row r = k pair (k = 32 kc + 2r, +1), int8 tile row r = k quad (k = 64 kc + 4r ..
+    // + 3); column c = output 16 mb + c
     for (int64_t mb = 0; mb < M / 16; ++mb) {
         for (int64_t c = 0; c < 16; ++c) {
             const int64_t m = mb * 16 + c;
@@ -53,6 +58,21 @@ void amx_pack(const ggml_tensor * w, AmxWeight & out) {
                 case GGML_TYPE_BF16: ggml_bf16_to_fp32_row((const ggml_bf16_t *)w->data + m * K, row, K); break;
                 default: std::memcpy(row, (const float *)w->data + m * K, K * sizeof(float)); break;
             }
+        }
+        if (int8) {
+            for (int64_t c = 0; c < 16; ++c) {
+                const float * row = rows.data() + c * K;
+                float amax = 0.0f;
+                for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(row[k]));
+                const float scale = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+                out.scale[mb * 16 + c] = scale;
+                for (int64_t k = 0; k < K; ++k) rq[c * K + k] = (int8_t)std::lrint(std::min(127.0f, std::max(-127.0f, row[k] * inv)));
+            }
+            for (int64_t kc = 0; kc < K / 64; ++kc)
+                for (int64_t r = 0; r < 16; ++r)
+                    for (int64_t c = 0; c < 16; ++c)
+                        for (int64_t j = 0; j < 4; ++j) *dst8++ = rq[c * K + kc * 64 + 4 * r + j];
+            continue;
         }
         for (size_t i = 0; i < rb.size(); ++i) rb[i] = to_bf16(rows[i]);
         for (int64_t kc = 0; kc < KC; ++kc)
@@ -79,6 +99,14 @@ bool amx_bf16_available() {
     return ok;
 }
 
+bool amx_int8_available() {
+    static const bool ok = [] {
+        unsigned a, b, c, d;
+        return amx_bf16_available() && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 25));
+    }();
+    return ok;
+}
+
 namespace {
 
 struct alignas(64) TileConfig {
@@ -87,7 +115,7 @@ struct alignas(64) TileConfig {
     uint8_t rows[16] = {};
 };
 
-#  define GGPT_AMX_TARGET __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512bf16,avx512vl")))
+#  define GGPT_AMX_TARGET __attribute__((target("amx-tile,amx-bf16,amx-int8,avx512f,avx512bw,avx512bf16,avx512vl")))
 
 // Our 16x64-byte tile configuration for the lifetime of the scope. ggml's own AMX kernels (the
 // LLM's quantised matmuls) configure the tiles once per thread and assume the configuration
@@ -115,11 +143,20 @@ struct TileScope {
     }
 };
 
+// tile c += a b: bf16 pairs into f32, or int8 quads into int32 (a macro: the intrinsics paste
+// their tile numbers into the instruction text, so they must be literals)
+#  define GGPT_TILE_DP(i8, c, a, b)                \
+      do {                                         \
+          if constexpr (i8) _tile_dpbssd(c, a, b); \
+          else _tile_dpbf16ps(c, a, b);            \
+      } while (0)
+
 // C[n0:n0+32, m0:m0+16*MT] = A[n0:n0+32, :] W[m0:..]^T. a: 32 rows of K bf16, either row-major
 // (stride lda elements) or, PACKED, as KC consecutive 32x32 panels (2 KiB each: the two 16-row
 // tiles of one k chunk, contiguous); b: the packed weight at m-block mb; c: 32 rows x 16*MT floats,
-// stride ldc floats.
-template <int MT, bool PACKED = false>
+// stride ldc floats. I8 (PACKED only): the same 2 KiB panels and 1 KiB weight tiles hold 32 rows x
+// 64 k int8, KC = K / 64, and c receives int32 sums.
+template <int MT, bool PACKED = false, bool I8 = false>
 GGPT_AMX_TARGET void kernel(const uint16_t * a, int64_t lda, const uint16_t * b0, const uint16_t * b1, int64_t KC,
                             float * c, int64_t ldc) {
     _tile_zero(0);
@@ -138,12 +175,12 @@ GGPT_AMX_TARGET void kernel(const uint16_t * a, int64_t lda, const uint16_t * b0
             _tile_loadd(5, a + 16 * lda + kc * 32, sa);
         }
         _tile_loadd(6, b0 + kc * 512, 64);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 5, 6);
+        GGPT_TILE_DP(I8, 0, 4, 6);
+        GGPT_TILE_DP(I8, 1, 5, 6);
         if (MT == 2) {
             _tile_loadd(7, b1 + kc * 512, 64);
-            _tile_dpbf16ps(2, 4, 7);
-            _tile_dpbf16ps(3, 5, 7);
+            GGPT_TILE_DP(I8, 2, 4, 7);
+            GGPT_TILE_DP(I8, 3, 5, 7);
         }
     }
     const int64_t sc = ldc * 4;
@@ -212,12 +249,17 @@ GGPT_AVX512_TARGET inline __m512 quick_gelu16(__m512 x) {
     return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
 }
 
-// rows x (16 * MT) block c (stride 32) -> y (row stride ldy elements, f32 or bf16)
+// rows x (16 * MT) block c (stride 32) -> y (row stride ldy elements, f32 or bf16). With rs and ws
+// (int8), c holds int32 sums, scaled by row scale rs[r] times column scale ws[col].
 GGPT_AVX512_TARGET void epilogue(const float * c, int64_t rows, int MT, const float * bias, AmxAct act, void * y,
-                                 bool bf16, int64_t ldy) {
+                                 bool bf16, int64_t ldy, const float * rs = nullptr, const float * ws = nullptr) {
     for (int64_t r = 0; r < rows; ++r) {
         for (int h = 0; h < MT; ++h) {
             __m512 v = _mm512_load_ps(c + r * 32 + h * 16);
+            if (rs) {
+                const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(rs[r]), _mm512_loadu_ps(ws + h * 16));
+                v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_castps_si512(v)), scale);
+            }
             if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias + h * 16));
             if (act == AmxAct::gelu_erf) v = gelu_erf16(v);
             else if (act == AmxAct::quick_gelu) v = quick_gelu16(v);
@@ -228,6 +270,26 @@ GGPT_AVX512_TARGET void epilogue(const float * c, int64_t rows, int MT, const fl
             }
         }
     }
+}
+
+// 16 bf16 -> f32
+GGPT_AVX512_TARGET inline __m512 load_bf16x16(const uint16_t * p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+}
+
+// One activation row (K bf16) -> int8 with its own symmetric scale (returned), written as the
+// row's 64-byte slices of consecutive 2 KiB panels (dst: the row's slice in the first one).
+
+GGPT_AVX512_TARGET float quantize_row_i8(const uint16_t * x, int64_t K, int8_t * dst) {
+    __m512 amax = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k += 16) amax = _mm512_max_ps(amax, _mm512_abs_ps(load_bf16x16(x + k)));
+    const float m = _mm512_reduce_max_ps(amax);
+    const __m512 inv = _mm512_set1_ps(m > 0.0f ? 127.0f / m : 0.0f);
+    for (int64_t k = 0; k < K; k += 16) {
+        const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(load_bf16x16(x + k), inv));  // nearest even, |q| <= 127
+        _mm_storeu_si128((__m128i *)(dst + (k / 64) * 2048 + k % 64), _mm512_cvtsepi32_epi8(q));
+    }
+    return m / 127.0f;
 }
 
 // ---- the op -------------------------------------------------------------------------------------
@@ -243,7 +305,7 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     const ggml_tensor * x = dst->src[0];  // bf16 [K, N], contiguous
     const float * bias = dst->src[1] ? (const float *)dst->src[1]->data : nullptr;  // [M] or none
     const bool out_bf16 = dst->type == GGML_TYPE_BF16;
-    const int64_t K = w->K, M = w->M, N = x->ne[1], KC = K / 32;
+    const int64_t K = w->K, M = w->M, N = x->ne[1], KC = K / (w->int8 ? 64 : 32);
     const uint16_t * xa = (const uint16_t *)x->data;
     const int64_t NB = (N + 31) / 32, MB = (M + 31) / 32;  // 32x32 output blocks
     // threads as a tm x tn grid: tm (a divisor of nth) column groups of at least 2 blocks each
@@ -258,16 +320,27 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     TileScope tiles;
     // each chunk of rows is first copied into 32x32 panels (contiguous tile loads; rows past N zero)
     // per-thread scratch; one reference, so the module's dynamic TLS is looked up once per call
+    // (int8: half the elements, and one scale per row)
     thread_local std::vector<uint16_t> tls_apack;
+    thread_local std::vector<float> tls_ascale;
     std::vector<uint16_t> & apack = tls_apack;
-    apack.resize((size_t)chunk * 32 * K);
+    std::vector<float> & ascale = tls_ascale;
+    const int64_t pan_elems = KC * 1024;  // one 32-row panel, in uint16 units (2 KiB per k chunk)
+    apack.resize((size_t)chunk * pan_elems);
+    if (w->int8) ascale.resize((size_t)chunk * 32);
     alignas(64) float cbuf[32 * 32];
     for (int64_t nc = nb0; nc < nb1; nc += chunk) {
         const int64_t nc1 = std::min(nb1, nc + chunk);
         for (int64_t nb = nc; nb < nc1; ++nb) {
-            uint16_t * pan = apack.data() + (size_t)(nb - nc) * 32 * K;
+            uint16_t * pan = apack.data() + (size_t)(nb - nc) * pan_elems;
             for (int64_t r = 0; r < 32; ++r) {
                 const int64_t n = nb * 32 + r;
+                if (w->int8) {
+                    ascale[(nb - nc) * 32 + r] = n < N ? quantize_row_i8(xa + n * K, K, (int8_t *)pan + r * 64) : 0.0f;
+                    if (n >= N)
+                        for (int64_t kc = 0; kc < KC; ++kc) std::memset((int8_t *)pan + kc * 2048 + r * 64, 0, 64);
+                    continue;
+                }
                 for (int64_t kc = 0; kc < KC; ++kc) {
                     uint16_t * d = pan + kc * 1024 + r * 32;
                     if (n < N) std::memcpy(d, xa + n * K + kc * 32, 64);
@@ -282,11 +355,17 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
             const uint16_t * b1 = b0 + (size_t)KC * 512;
             for (int64_t nb = nc; nb < nc1; ++nb) {
                 const int64_t n0 = nb * 32, rows = std::min<int64_t>(32, N - n0);
-                const uint16_t * a = apack.data() + (size_t)(nb - nc) * 32 * K;
-                if (MT == 2) kernel<2, true>(a, K, b0, b1, KC, cbuf, 32);
-                else kernel<1, true>(a, K, b0, b1, KC, cbuf, 32);
+                const uint16_t * a = apack.data() + (size_t)(nb - nc) * pan_elems;
+                if (w->int8) {
+                    if (MT == 2) kernel<2, true, true>(a, K, b0, b1, KC, cbuf, 32);
+                    else kernel<1, true, true>(a, K, b0, b1, KC, cbuf, 32);
+                } else {
+                    if (MT == 2) kernel<2, true>(a, K, b0, b1, KC, cbuf, 32);
+                    else kernel<1, true>(a, K, b0, b1, KC, cbuf, 32);
+                }
                 void * y = out_bf16 ? (void *)((uint16_t *)dst->data + n0 * M + m0) : (void *)((float *)dst->data + n0 * M + m0);
-                epilogue(cbuf, rows, MT, bias ? bias + m0 : nullptr, op->act, y, out_bf16, M);
+                epilogue(cbuf, rows, MT, bias ? bias + m0 : nullptr, op->act, y, out_bf16, M,
+                         w->int8 ? ascale.data() + (nb - nc) * 32 : nullptr, w->int8 ? w->scale.data() + m0 : nullptr);
             }
         }
     }
@@ -453,6 +532,7 @@ ggml_tensor * amx_attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k
 #else
 
 bool amx_bf16_available() { return false; }
+bool amx_int8_available() { return false; }
 
 ggml_tensor * amx_mul_mat(ggml_context *, const AmxWeight *, ggml_tensor *, ggml_tensor *, AmxAct, ggml_type) {
     return nullptr;

@@ -672,9 +672,12 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
     // AMX-BF16 on CPUs that have it (GGPT_ENC_AMX=0 turns it off): f16 Linear weights repacked
     // for the tile unit, 2-3x faster over a whole tower than ggml's AVX-512 f16 matmul, at bf16
     // rounding of weights and activations (relative RMS error ~5e-3 instead of ~8e-4 on the tiny
-    // golden model). f32 weights stay exact; q8_0 keeps ggml's kernels.
+    // golden model). f32 weights stay exact; q8_0 keeps ggml's kernels. GGPT_ENC_AMX=int8
+    // (experimental): int8 weights and activation rows on the tile unit's int8 path where K is a
+    // multiple of 64, ~1.4x faster again, at ~4x the bf16 error.
     const char * amx_env = getenv("GGPT_ENC_AMX");
-    if (is_cpu && (!amx_env || atoi(amx_env) != 0) && amx_bf16_available()) {
+    const bool int8 = amx_env && !strcmp(amx_env, "int8") && amx_int8_available();
+    if (is_cpu && (!amx_env || atoi(amx_env) != 0 || int8) && amx_bf16_available()) {
         std::vector<ggml_tensor *> todo;
         for (ggml_tensor * w : L.mats)
             if (w->type == GGML_TYPE_F16 && amx_can_pack(w)) todo.push_back(w);
@@ -686,7 +689,7 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
         std::atomic<size_t> next{0}, dropped{0};
         auto work = [&] {
             for (size_t i; (i = next++) < todo.size();) {
-                amx_pack(todo[i], enc->amx[todo[i]]);
+                amx_pack(todo[i], enc->amx[todo[i]], int8 && amx_can_pack(todo[i], true));
                 if (drop) dropped += release_pages(todo[i]->data, ggml_nbytes(todo[i]));
             }
         };
@@ -695,7 +698,7 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
         for (unsigned t = 1; t < nt; ++t) pool.emplace_back(work);
         work();
         for (auto & th : pool) th.join();
-        GGPT_LOG_I("encoders: %zu f16 Linear weights repacked for AMX-BF16", enc->amx.size());
+        GGPT_LOG_I("encoders: %zu f16 Linear weights repacked for AMX-%s", enc->amx.size(), int8 ? "INT8" : "BF16");
         if (drop) GGPT_LOG_I("encoders: %.1f MiB of f16 weight pages released", dropped / 1048576.0);
     }
 
