@@ -279,7 +279,6 @@ GGPT_AVX512_TARGET inline __m512 load_bf16x16(const uint16_t * p) {
 
 // One activation row (K bf16) -> int8 with its own symmetric scale (returned), written as the
 // row's 64-byte slices of consecutive 2 KiB panels (dst: the row's slice in the first one).
-
 GGPT_AVX512_TARGET float quantize_row_i8(const uint16_t * x, int64_t K, int8_t * dst) {
     __m512 amax = _mm512_setzero_ps();
     for (int64_t k = 0; k < K; k += 16) amax = _mm512_max_ps(amax, _mm512_abs_ps(load_bf16x16(x + k)));
@@ -329,6 +328,9 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     apack.resize((size_t)chunk * pan_elems);
     if (w->int8) ascale.resize((size_t)chunk * 32);
     alignas(64) float cbuf[32 * 32];
+    // 32 or 16 (the last block of an M that is not a multiple of 32) output columns at a time
+    auto * const kern2 = w->int8 ? kernel<2, true, true> : kernel<2, true>;
+    auto * const kern1 = w->int8 ? kernel<1, true, true> : kernel<1, true>;
     for (int64_t nc = nb0; nc < nb1; nc += chunk) {
         const int64_t nc1 = std::min(nb1, nc + chunk);
         for (int64_t nb = nc; nb < nc1; ++nb) {
@@ -356,13 +358,7 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
             for (int64_t nb = nc; nb < nc1; ++nb) {
                 const int64_t n0 = nb * 32, rows = std::min<int64_t>(32, N - n0);
                 const uint16_t * a = apack.data() + (size_t)(nb - nc) * pan_elems;
-                if (w->int8) {
-                    if (MT == 2) kernel<2, true, true>(a, K, b0, b1, KC, cbuf, 32);
-                    else kernel<1, true, true>(a, K, b0, b1, KC, cbuf, 32);
-                } else {
-                    if (MT == 2) kernel<2, true>(a, K, b0, b1, KC, cbuf, 32);
-                    else kernel<1, true>(a, K, b0, b1, KC, cbuf, 32);
-                }
+                (MT == 2 ? kern2 : kern1)(a, K, b0, b1, KC, cbuf, 32);
                 void * y = out_bf16 ? (void *)((uint16_t *)dst->data + n0 * M + m0) : (void *)((float *)dst->data + n0 * M + m0);
                 epilogue(cbuf, rows, MT, bias ? bias + m0 : nullptr, op->act, y, out_bf16, M,
                          w->int8 ? ascale.data() + (nb - nc) * 32 : nullptr, w->int8 ? w->scale.data() + m0 : nullptr);
