@@ -395,8 +395,16 @@ void test_amx() {
         ggml_tensor * r_quick = ggml_mul(ctx, y, ggml_sigmoid(ctx, ggml_scale(ctx, y, 1.702f)));
         ggml_tensor * y_bf16 = ggpt::amx_mul_mat(ctx, &aw, xb, b, ggpt::AmxAct::gelu_erf, GGML_TYPE_BF16);
         ggml_tensor * y_bf16_f32 = ggml_cast(ctx, y_bf16, GGML_TYPE_F32);
+        // a residual added in the epilogue, after the activation (without a bias too)
+        ggml_tensor * res = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, M, N);
+        for (int i = 0; i < M * N; ++i) ((float *)res->data)[i] = 4 * rnd();
+        ggml_tensor * y_res = ggpt::amx_mul_mat(ctx, &aw, xb, b, ggpt::AmxAct::gelu_erf, GGML_TYPE_F32, res);
+        ggml_tensor * r_res = ggml_add(ctx, res, y_gelu);
+        ggml_tensor * y_res_nb = ggpt::amx_mul_mat(ctx, &aw, xb, nullptr, ggpt::AmxAct::none, GGML_TYPE_F32, res);
+        ggml_tensor * r_res_nb = ggml_add(ctx, res, ggml_sub(ctx, y, ggml_repeat(ctx, b, y)));
         ggml_cgraph * gf = ggml_new_graph(ctx);
-        for (ggml_tensor * t : {y, r, y_gelu, r_gelu, y_quick, r_quick, y_bf16_f32}) ggml_build_forward_expand(gf, t);
+        for (ggml_tensor * t : {y, r, y_gelu, r_gelu, y_quick, r_quick, y_bf16_f32, y_res, r_res, y_res_nb, r_res_nb})
+            ggml_build_forward_expand(gf, t);
         ggml_backend_t be = ggml_backend_cpu_init();
         ggml_backend_cpu_set_n_threads(be, 2);
         ggml_backend_graph_compute(be, gf);
@@ -422,13 +430,56 @@ void test_amx() {
             return m;
         };
         const double e_gelu = worst(y_gelu, r_gelu), e_quick = worst(y_quick, r_quick), e_bf16 = worst(y_bf16_f32, y_gelu);
-        const bool ok2 = e_gelu < 1e-6 && e_quick < 1e-6 && e_bf16 < 6e-3;  // bf16 rounding: at most 2^-8 relative
-        printf("  %-4s K=%d M=%d N=%d fused gelu %.2g, quick_gelu %.2g, bf16 store %.2g\n", ok2 ? "ok" : "FAIL", K, M, N,
-               e_gelu, e_quick, e_bf16);
+        const double e_res = std::max(worst(y_res, r_res), worst(y_res_nb, r_res_nb));
+        // bf16 rounding: at most 2^-8 relative; the residual, one f32 add (bias removed again: ~1e-6)
+        const bool ok2 = e_gelu < 1e-6 && e_quick < 1e-6 && e_bf16 < 6e-3 && e_res < 1e-5;
+        printf("  %-4s K=%d M=%d N=%d fused gelu %.2g, quick_gelu %.2g, bf16 store %.2g, residual %.2g\n", ok2 ? "ok" : "FAIL",
+               K, M, N, e_gelu, e_quick, e_bf16, e_res);
         if (!ok2) ++g_failures;
         ggml_backend_free(be);
         ggml_free(ctx);
     }
+    }
+}
+
+// The LayerNorm -> bf16 op against ggml's norm, mul, add: widths on and off the 16-lane grid, a
+// batch dimension, rows of a non-contiguous view, large offsets (mean >> spread).
+void test_amx_layer_norm() {
+    if (!ggpt::amx_bf16_available()) return;
+    printf("amx layer norm -> bf16\n");
+    for (auto [W, T, B] : {std::tuple<int, int, int>{768, 229, 3}, {88, 5, 2}, {16, 1, 1}, {1408, 7, 1}}) {
+        ggml_init_params ip = {(size_t)64 << 20, nullptr, false};
+        ggml_context * ctx = ggml_init(ip);
+        uint32_t seed = 777;
+        auto rnd = [&] { seed = seed * 1664525u + 1013904223u; return ((seed >> 8) & 0xffff) / 32768.0f - 1.0f; };
+        // x is every other row of a [W, 2T, B] tensor (rows contiguous, the tensor not)
+        ggml_tensor * big = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, W, 2 * T, B);
+        for (int64_t i = 0; i < ggml_nelements(big); ++i) ((float *)big->data)[i] = 30.0f + 3 * rnd();
+        ggml_tensor * x = ggml_view_3d(ctx, big, W, T, B, 2 * big->nb[1], big->nb[2], 0);
+        ggml_tensor * w = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, W);
+        ggml_tensor * b = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, W);
+        for (int i = 0; i < W; ++i) {
+            ((float *)w->data)[i] = 1 + rnd();
+            ((float *)b->data)[i] = rnd();
+        }
+        ggml_tensor * y = ggml_cast(ctx, ggpt::amx_layer_norm_bf16(ctx, x, w, b, 1e-6f), GGML_TYPE_F32);
+        ggml_tensor * r = ggml_add(ctx, ggml_mul(ctx, ggml_norm(ctx, ggml_cont(ctx, x), 1e-6f), w), b);
+        ggml_cgraph * gf = ggml_new_graph(ctx);
+        ggml_build_forward_expand(gf, y);
+        ggml_build_forward_expand(gf, r);
+        ggml_backend_t be = ggml_backend_cpu_init();
+        ggml_backend_cpu_set_n_threads(be, 2);
+        ggml_backend_graph_compute(be, gf);
+        double m = 0;
+        for (int64_t i = 0; i < ggml_nelements(r); ++i) {
+            const double vb = ((const float *)r->data)[i];
+            m = std::max(m, std::fabs(((const float *)y->data)[i] - vb) / (1.0 + std::fabs(vb)));
+        }
+        const bool ok = m < 5e-3;  // the bf16 rounding of the result (2^-8 relative at most)
+        printf("  %-4s W=%d T=%d B=%d max |diff| / (1 + |ref|) = %.2g\n", ok ? "ok" : "FAIL", W, T, B, m);
+        if (!ok) ++g_failures;
+        ggml_backend_free(be);
+        ggml_free(ctx);
     }
 }
 
@@ -723,6 +774,7 @@ int main(int argc, char ** argv) {
     if (model.enc->has_media[GGPT_MEDIA_AUDIO] && (only.empty() || only == "audio")) test_audio(ctx, dir);
     if (bad_files) {
         test_amx();
+        test_amx_layer_norm();
         test_amx_attention();
         test_bad_inputs(ctx);
         test_bad_files(path);

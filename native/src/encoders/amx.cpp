@@ -38,7 +38,7 @@ void amx_pack(const ggml_tensor * w, AmxWeight & out, bool int8) {
     out.K = K;
     out.M = M;
     out.int8 = int8;
-    for (int a = 0; a < 3; ++a) out.ops[a] = AmxOp{&out, (AmxAct)a};
+    for (int i = 0; i < 12; ++i) out.ops[i] = AmxOp{&out, (AmxAct)(i / 4), (i & 2) != 0, (i & 1) != 0};
     out.data.resize(int8 ? (size_t)M * K / 2 : (size_t)M * K);
     if (int8) out.scale.resize(M);
     std::vector<float> rows((size_t)16 * K);
@@ -251,8 +251,9 @@ GGPT_AVX512_TARGET inline __m512 quick_gelu16(__m512 x) {
 
 // rows x (16 * MT) block c (stride 32) -> y (row stride ldy elements, f32 or bf16). With rs and ws
 // (int8), c holds int32 sums, scaled by row scale rs[r] times column scale ws[col].
+// res (f32, row stride ldy, or null) is added last.
 GGPT_AVX512_TARGET void epilogue(const float * c, int64_t rows, int MT, const float * bias, AmxAct act, void * y,
-                                 bool bf16, int64_t ldy, const float * rs = nullptr, const float * ws = nullptr) {
+                                 bool bf16, int64_t ldy, const float * rs, const float * ws, const float * res) {
     for (int64_t r = 0; r < rows; ++r) {
         for (int h = 0; h < MT; ++h) {
             __m512 v = _mm512_load_ps(c + r * 32 + h * 16);
@@ -263,6 +264,7 @@ GGPT_AVX512_TARGET void epilogue(const float * c, int64_t rows, int MT, const fl
             if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias + h * 16));
             if (act == AmxAct::gelu_erf) v = gelu_erf16(v);
             else if (act == AmxAct::quick_gelu) v = quick_gelu16(v);
+            if (res) v = _mm512_add_ps(v, _mm512_loadu_ps(res + r * ldy + h * 16));
             if (bf16) {
                 _mm256_storeu_si256((__m256i *)((uint16_t *)y + r * ldy + h * 16), (__m256i)_mm512_cvtneps_pbh(v));
             } else {
@@ -302,7 +304,9 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     const AmxOp * op = (const AmxOp *)ud;
     const AmxWeight * w = op->w;
     const ggml_tensor * x = dst->src[0];  // bf16 [K, N], contiguous
-    const float * bias = dst->src[1] ? (const float *)dst->src[1]->data : nullptr;  // [M] or none
+    const float * bias = op->has_bias ? (const float *)dst->src[1]->data : nullptr;  // [M] or none
+    // [M, N] f32 added after the activation (a residual connection), or none
+    const float * res = op->has_res ? (const float *)dst->src[op->has_bias ? 2 : 1]->data : nullptr;
     const bool out_bf16 = dst->type == GGML_TYPE_BF16;
     const int64_t K = w->K, M = w->M, N = x->ne[1], KC = K / (w->int8 ? 64 : 32);
     const uint16_t * xa = (const uint16_t *)x->data;
@@ -361,7 +365,8 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
                 (MT == 2 ? kern2 : kern1)(a, K, b0, b1, KC, cbuf, 32);
                 void * y = out_bf16 ? (void *)((uint16_t *)dst->data + n0 * M + m0) : (void *)((float *)dst->data + n0 * M + m0);
                 epilogue(cbuf, rows, MT, bias ? bias + m0 : nullptr, op->act, y, out_bf16, M,
-                         w->int8 ? ascale.data() + (nb - nc) * 32 : nullptr, w->int8 ? w->scale.data() + m0 : nullptr);
+                         w->int8 ? ascale.data() + (nb - nc) * 32 : nullptr, w->int8 ? w->scale.data() + m0 : nullptr,
+                         res ? res + n0 * M + m0 : nullptr);
             }
         }
     }
@@ -497,15 +502,71 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
     }
 }
 
+// ---- LayerNorm -> bf16 ------------------------------------------------------------------------------
+
+// Rows split evenly over the threads; per row: mean, then the variance of (x - mean) (two passes
+// over a row that is in L1), then (x - mean) / sqrt(var + eps) * w + b rounded to bf16.
+GGPT_AMX_TARGET void amx_ln_op(ggml_tensor * dst, int ith, int nth, void * ud) {
+    const ggml_tensor * x = dst->src[0];
+    const float * w = (const float *)dst->src[1]->data;
+    const float * b = (const float *)dst->src[2]->data;
+    float eps;
+    const uintptr_t bits = (uintptr_t)ud;
+    std::memcpy(&eps, &bits, sizeof eps);
+    const int64_t W = x->ne[0], rows = ggml_nrows(x), n1 = x->ne[1], n2 = x->ne[2];
+    const int64_t r0 = rows * ith / nth, r1 = rows * (ith + 1) / nth;
+    const int64_t full = W / 16 * 16;
+    const __mmask16 tail = lanes(W - full);
+    for (int64_t r = r0; r < r1; ++r) {
+        const int64_t i1 = r % n1, i2 = (r / n1) % n2, i3 = r / (n1 * n2);
+        const float * xr = (const float *)((const char *)x->data + i1 * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3]);
+        uint16_t * y = (uint16_t *)dst->data + r * W;
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t k = 0; k < full; k += 16) acc = _mm512_add_ps(acc, _mm512_loadu_ps(xr + k));
+        if (tail) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(tail, xr + full));
+        const float mean = _mm512_reduce_add_ps(acc) / (float)W;
+        const __m512 vm = _mm512_set1_ps(mean);
+        acc = _mm512_setzero_ps();
+        for (int64_t k = 0; k < full; k += 16) {
+            const __m512 d = _mm512_sub_ps(_mm512_loadu_ps(xr + k), vm);
+            acc = _mm512_fmadd_ps(d, d, acc);
+        }
+        if (tail) {
+            const __m512 d = _mm512_maskz_sub_ps(tail, _mm512_maskz_loadu_ps(tail, xr + full), vm);
+            acc = _mm512_fmadd_ps(d, d, acc);
+        }
+        const __m512 inv = _mm512_set1_ps(1.0f / std::sqrt(_mm512_reduce_add_ps(acc) / (float)W + eps));
+        for (int64_t k = 0; k < W; k += 16) {
+            const __mmask16 m = lanes(W - k);
+            const __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, xr + k), vm), inv);
+            const __m512 v = _mm512_fmadd_ps(d, _mm512_maskz_loadu_ps(m, w + k), _mm512_maskz_loadu_ps(m, b + k));
+            _mm256_mask_storeu_epi16((__m256i *)(y + k), m, (__m256i)_mm512_cvtneps_pbh(v));
+        }
+    }
+}
+
 #  pragma GCC diagnostic pop
 
 }  // namespace
 
 ggml_tensor * amx_mul_mat(ggml_context * ctx, const AmxWeight * w, ggml_tensor * xb, ggml_tensor * bias, AmxAct act,
-                          ggml_type out) {
-    ggml_tensor * args[2] = {xb, bias};
-    return ggml_custom_4d(ctx, out == GGML_TYPE_BF16 ? GGML_TYPE_BF16 : GGML_TYPE_F32, w->M, xb->ne[1], 1, 1, args,
-                          bias ? 2 : 1, amx_op, GGML_N_TASKS_MAX, (void *)&w->ops[(int)act]);
+                          ggml_type out, ggml_tensor * res) {
+    ggml_tensor * args[3] = {xb};
+    int n = 1;
+    if (bias) args[n++] = bias;
+    if (res) args[n++] = res;
+    const AmxOp * op = &w->ops[(int)act * 4 + (bias ? 2 : 0) + (res ? 1 : 0)];
+    return ggml_custom_4d(ctx, out == GGML_TYPE_BF16 ? GGML_TYPE_BF16 : GGML_TYPE_F32, w->M, xb->ne[1], 1, 1, args, n,
+                          amx_op, GGML_N_TASKS_MAX, (void *)op);
+}
+
+ggml_tensor * amx_layer_norm_bf16(ggml_context * ctx, ggml_tensor * x, ggml_tensor * w, ggml_tensor * b, float eps) {
+    static_assert(sizeof(float) == sizeof(int32_t), "eps travels as the op's userdata bits");
+    uintptr_t bits = 0;
+    std::memcpy(&bits, &eps, sizeof eps);
+    ggml_tensor * args[3] = {x, w, b};
+    return ggml_custom_4d(ctx, GGML_TYPE_BF16, x->ne[0], x->ne[1], x->ne[2], x->ne[3], args, 3, amx_ln_op,
+                          GGML_N_TASKS_MAX, (void *)bits);
 }
 
 ggml_tensor * amx_attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head, float scale,
@@ -530,7 +591,12 @@ ggml_tensor * amx_attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k
 bool amx_bf16_available() { return false; }
 bool amx_int8_available() { return false; }
 
-ggml_tensor * amx_mul_mat(ggml_context *, const AmxWeight *, ggml_tensor *, ggml_tensor *, AmxAct, ggml_type) {
+ggml_tensor * amx_mul_mat(ggml_context *, const AmxWeight *, ggml_tensor *, ggml_tensor *, AmxAct, ggml_type,
+                          ggml_tensor *) {
+    return nullptr;
+}
+
+ggml_tensor * amx_layer_norm_bf16(ggml_context *, ggml_tensor *, ggml_tensor *, ggml_tensor *, float) {
     return nullptr;
 }
 

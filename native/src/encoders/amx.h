@@ -19,10 +19,11 @@ bool amx_int8_available();
 enum class AmxAct : uint8_t { none, gelu_erf, quick_gelu };
 
 struct AmxWeight;
-// The custom op's parameters (one per activation x output type, stored in the weight).
+// The custom op's parameters (one per activation x bias x residual, stored in the weight).
 struct AmxOp {
     const AmxWeight * w = nullptr;
     AmxAct act = AmxAct::none;
+    bool has_bias = false, has_res = false;
 };
 
 // A Linear weight repacked for amx_mul_mat. bf16: [M/16][K/32] tiles of 16 k-pairs x 16 outputs
@@ -34,7 +35,7 @@ struct AmxWeight {
     bool int8 = false;
     std::vector<uint16_t> data;
     std::vector<float> scale;  // int8: per output
-    AmxOp ops[3];  // by AmxAct
+    AmxOp ops[12];  // [act][bias][residual]
 
     AmxWeight() = default;
     AmxWeight(const AmxWeight &) = delete;
@@ -50,12 +51,18 @@ bool amx_can_pack(const ggml_tensor * w, bool int8 = false);
 // ~1e-2 relative error instead of ~5e-3.
 void amx_pack(const ggml_tensor * w, AmxWeight & out, bool int8 = false);
 
-// y = act(W xb + bias) for xb [K, N] bf16 (contiguous) and bias [M] f32 or null -> [M, N] of
-// type out (f32, or bf16 when the next consumer is another amx_mul_mat: the rounding it would do
-// anyway). A CPU custom op (ggml_custom_4d) over the context's threads. gelu_erf is erf-exact to
-// ~2e-7 absolute; quick_gelu is x * sigmoid(1.702 x) in f32 (no f16 table).
+// y = act(W xb + bias) + res for xb [K, N] bf16 (contiguous), bias [M] f32 or null and res [M, N]
+// f32 (contiguous) or null -> [M, N] of type out (f32, or bf16 when the next consumer is another
+// amx_mul_mat: the rounding it would do anyway). A CPU custom op (ggml_custom_4d) over the
+// context's threads. gelu_erf is erf-exact to ~2e-7 absolute; quick_gelu is x * sigmoid(1.702 x)
+// in f32 (no f16 table).
 ggml_tensor * amx_mul_mat(ggml_context * ctx, const AmxWeight * w, ggml_tensor * xb, ggml_tensor * bias,
-                          AmxAct act = AmxAct::none, ggml_type out = GGML_TYPE_F32);
+                          AmxAct act = AmxAct::none, ggml_type out = GGML_TYPE_F32, ggml_tensor * res = nullptr);
+
+// LayerNorm over rows (ne[0]) of x (f32, rows contiguous) with weight w and bias b ([ne0] f32),
+// statistics in f32 (two passes), result rounded to bf16 ([ne0, ne1, ne2] contiguous): the input
+// of the next amx_mul_mat, in one pass instead of ggml's norm, mul, add and cast.
+ggml_tensor * amx_layer_norm_bf16(ggml_context * ctx, ggml_tensor * x, ggml_tensor * w, ggml_tensor * b, float eps);
 
 // softmax(scale q k^T) v per head for q [W, Tq, B], k and v [W, Tk, B] (f32, rows contiguous: views
 // of a fused qkv are fine), W = n_head x head size (any head size) -> [W, Tq, B] f32, heads

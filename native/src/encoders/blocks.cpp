@@ -29,10 +29,24 @@ const AmxWeight * amx_of(const Graph & g, const ggml_tensor * w) {
 
 AmxAct amx_act(Act act) { return act == Act::gelu_erf ? AmxAct::gelu_erf : AmxAct::quick_gelu; }
 
-// Linear with, on the AMX path, an activation fused into the matmul (fuse_act) and a bf16 result
-// (bf16_out) for a next AMX matmul. *fused says whether the activation was applied.
+// LayerNorm whose result only feeds the AMX matmuls of `consumers`: straight to bf16 in one pass
+// when they are all AMX (and fusion is on), else the ggml ops.
+ggml_tensor * layer_norm_for(Graph & g, ggml_tensor * x, const NormW & n, float eps,
+                             std::initializer_list<const ggml_tensor *> consumers) {
+    bool amx = g.fuse && x->type == GGML_TYPE_F32 && x->nb[0] == sizeof(float) && n.w && n.b &&
+               n.w->type == GGML_TYPE_F32 && n.b->type == GGML_TYPE_F32 && ggml_is_contiguous(n.w) &&
+               ggml_is_contiguous(n.b) && ggml_nelements(n.w) == x->ne[0] && ggml_nelements(n.b) == x->ne[0];
+    for (const ggml_tensor * w : consumers) amx = amx && amx_of(g, w);
+    if (!amx) return layer_norm(g.ctx, x, n, eps);
+    ggml_tensor * y = amx_layer_norm_bf16(g.ctx, x, n.w, n.b, eps);
+    return y ? y : layer_norm(g.ctx, x, n, eps);
+}
+
+// Linear with, on the AMX path, an activation fused into the matmul (fuse_act), a bf16 result
+// (bf16_out) for a next AMX matmul, and res (or null) added at the end (a residual connection;
+// in the matmul's epilogue when it can be). *fused says whether the activation was applied.
 ggml_tensor * linear_impl(Graph & g, ggml_tensor * x, const LinearW & l, const Act * fuse_act, bool bf16_out,
-                          bool * fused) {
+                          bool * fused, ggml_tensor * res = nullptr) {
     ggml_context * ctx = g.ctx;
     if (fused) *fused = false;
     // one [n_in, T*B] matmul rather than B matmuls of T rows (the CPU sgemm runs per 2-D slice)
@@ -44,22 +58,28 @@ ggml_tensor * linear_impl(Graph & g, ggml_tensor * x, const LinearW & l, const A
     if (aw && ggml_is_contiguous(x) && x->ne[2] == 1 && x->ne[3] == 1) {
         ggml_tensor *& xb = g.bf16_of[x_in];
         if (!xb) xb = x->type == GGML_TYPE_BF16 ? x : ggml_cast(ctx, x, GGML_TYPE_BF16);
+        // the residual in the epilogue: f32, contiguous, the output's shape
+        const bool fuse_res = res && g.fuse && !bf16_out && res->type == GGML_TYPE_F32 && ggml_is_contiguous(res) &&
+                              res->ne[0] == aw->M && ggml_nelements(res) == aw->M * x->ne[1];
         // bias (and the activation) applied in the kernel
         x = amx_mul_mat(ctx, aw, xb, l.b, fuse_act ? amx_act(*fuse_act) : AmxAct::none,
-                        bf16_out ? GGML_TYPE_BF16 : GGML_TYPE_F32);
+                        bf16_out ? GGML_TYPE_BF16 : GGML_TYPE_F32,
+                        fuse_res ? ggml_reshape_2d(ctx, res, aw->M, x->ne[1]) : nullptr);
         if (fused) *fused = fuse_act != nullptr;
+        if (fuse_res) res = nullptr;
     } else {
         if (x->type != GGML_TYPE_F32) x = ggml_cast(ctx, x, GGML_TYPE_F32);
         x = ggml_mul_mat(ctx, l.w, x);
         if (l.b) x = ggml_add(ctx, x, l.b);
     }
-    return flat ? ggml_reshape_3d(ctx, x, x->ne[0], T, B) : x;
+    if (flat) x = ggml_reshape_3d(ctx, x, x->ne[0], T, B);
+    return res ? ggml_add(ctx, res, x) : x;
 }
 
 }  // namespace
 
-ggml_tensor * linear(Graph & g, ggml_tensor * x, const LinearW & l) {
-    return linear_impl(g, x, l, nullptr, false, nullptr);
+ggml_tensor * linear(Graph & g, ggml_tensor * x, const LinearW & l, ggml_tensor * res) {
+    return linear_impl(g, x, l, nullptr, false, nullptr, res);
 }
 
 ggml_tensor * activation(ggml_context * ctx, ggml_tensor * x, Act act) {
@@ -127,20 +147,20 @@ ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor
     return ggml_cont_3d(ctx, o, W, Tq, B);
 }
 
-ggml_tensor * ffn(Graph & g, ggml_tensor * x, const LinearW & up, const LinearW & down, Act act) {
+ggml_tensor * ffn(Graph & g, ggml_tensor * x, const LinearW & up, const LinearW & down, Act act, ggml_tensor * res) {
     // on the AMX path the activation runs in the up projection's epilogue, and its result stays
     // bf16 when the down projection is AMX too (it would round its input to bf16 anyway)
     bool fused = false;
     x = linear_impl(g, x, up, &act, amx_of(g, down.w) != nullptr, &fused);
     if (!fused) x = activation(g.ctx, x, act);
-    return linear(g, x, down);
+    return linear(g, x, down, res);
 }
 
 ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_head, float eps, Act act,
                         bool first_only) {
     ggml_context * ctx = g.ctx;
     const int64_t W = x->ne[0], T = x->ne[1], B = x->ne[2];
-    ggml_tensor * h = layer_norm(ctx, x, b.ln1, eps);
+    ggml_tensor * h = b.qkv.w ? layer_norm_for(g, x, b.ln1, eps, {b.qkv.w}) : layer_norm_for(g, x, b.ln1, eps, {b.q.w, b.k.w, b.v.w});
     ggml_tensor *q, *k, *v;
     if (b.qkv.w) {
         ggml_tensor * qkv = linear(g, h, b.qkv);  // [3W, T, B]
@@ -160,9 +180,9 @@ ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_h
         x = ggml_view_3d(ctx, x, W, 1, B, x->nb[1], x->nb[2], 0);
     }
     ggml_tensor * a = attention(g, q, k, v, n_head, scale, b.bias_k, b.bias_v);
-    x = ggml_add(ctx, x, linear(g, a, b.out));
-    h = layer_norm(ctx, x, b.ln2, eps);
-    return ggml_add(ctx, x, ffn(g, h, b.up, b.down, act));
+    x = linear(g, a, b.out, x);
+    h = layer_norm_for(g, x, b.ln2, eps, {b.up.w});
+    return ffn(g, h, b.up, b.down, act, x);
 }
 
 ggml_tensor * patch_embed(ggml_context * ctx, ggml_tensor * img, ggml_tensor * kernel, int stride) {

@@ -33,6 +33,9 @@ struct Graph {
     // Linear weights repacked for the AMX-BF16 matmul (CPU graphs when enabled), else null
     const std::unordered_map<const ggml_tensor *, AmxWeight> * amx = nullptr;
     std::unordered_map<const ggml_tensor *, ggml_tensor *> bf16_of;  // activations already cast (q/k/v share one)
+    // with amx: LayerNorms that feed AMX matmuls write bf16 directly, and residual adds run in the
+    // matmul's epilogue (fewer passes over the activations; off only to measure the difference)
+    bool fuse = true;
 
     // Sets kv_f16 from a tower's matmul weight.
     void weights_like(const ggml_tensor * w) { kv_f16 = w && w->type != GGML_TYPE_F32; }
@@ -46,8 +49,8 @@ ggml_tensor * as_f32(ggml_context * ctx, ggml_tensor * t);
 
 ggml_tensor * layer_norm(ggml_context * ctx, ggml_tensor * x, const NormW & n, float eps);
 
-// x [n_in, T, B] -> [n_out, T, B]
-ggml_tensor * linear(Graph & g, ggml_tensor * x, const LinearW & l);
+// x [n_in, T, B] -> [n_out, T, B], + res when given (a residual connection, added in the AMX epilogue)
+ggml_tensor * linear(Graph & g, ggml_tensor * x, const LinearW & l, ggml_tensor * res = nullptr);
 
 ggml_tensor * activation(ggml_context * ctx, ggml_tensor * x, Act act);
 
@@ -57,8 +60,9 @@ ggml_tensor * activation(ggml_context * ctx, ggml_tensor * x, Act act);
 ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head, float scale,
                         ggml_tensor * bias_k = nullptr, ggml_tensor * bias_v = nullptr);
 
-// up -> activation -> down
-ggml_tensor * ffn(Graph & g, ggml_tensor * x, const LinearW & up, const LinearW & down, Act act);
+// up -> activation -> down, + res when given (a residual connection, added in the AMX epilogue)
+ggml_tensor * ffn(Graph & g, ggml_tensor * x, const LinearW & up, const LinearW & down, Act act,
+                  ggml_tensor * res = nullptr);
 
 // Pre-LN block: x += out(attn(ln1(x))); x += ffn(ln2(x)). Fused qkv when b.qkv.w is set; the learned
 // bias_k/bias_v rows are appended to keys/values after projection when present. first_only: only

@@ -44,6 +44,7 @@ struct EncoderState {
     int n_threads = 1;
     int frames_per_batch = 0;  // EVA frames per graph (0 = from the memory budget)
     bool flash_attn = false;   // fused attention (CPU only: the GPU kernels want f16 K/V)
+    bool fuse = true;          // AMX path: LayerNorm -> bf16 and residual adds fused (GGPT_ENC_FUSE=0: off)
     const std::unordered_map<const ggml_tensor *, AmxWeight> * amx = nullptr;  // CPU weights repacked
 
     // GGPT_ENC_PROFILE=1: time every node and print a per-op summary to stderr (development aid);
@@ -187,6 +188,7 @@ ggpt_status ensure_state(ggpt_context * ctx) {
     // than matmul + softmax + matmul here, at the same accuracy. GPU kernels want f16 K/V: off.
     s->flash_attn = !s->gpu;
     if (const char * env = getenv("GGPT_ENC_FLASH_ATTN")) s->flash_attn = !s->gpu && atoi(env) != 0;
+    if (const char * env = getenv("GGPT_ENC_FUSE")) s->fuse = atoi(env) != 0;
     if (const char * env = getenv("GGPT_ENC_FRAMES_PER_BATCH")) s->frames_per_batch = std::max(0, atoi(env));
     ctx->enc_state = std::move(s);
     return GGPT_OK;
@@ -201,6 +203,7 @@ struct GraphScope {
         g.gf = ggml_new_graph_custom(g.ctx, s.graph_size, false);
         g.flash_attn = s.flash_attn;
         g.amx = s.amx;
+        g.fuse = s.fuse;
     }
     ~GraphScope() { ggml_free(g.ctx); }
 };

@@ -16,12 +16,12 @@ static ggml_tensor * qformer_block(Graph & g, ggml_tensor * h, const QFormerBloc
     ggml_context * ctx = g.ctx;
     const float scale = 1.0f / std::sqrt((float)(h->ne[0] / n_head));
     ggml_tensor * a = attention(g, linear(g, h, b.q), linear(g, h, b.k), linear(g, h, b.v), n_head, scale);
-    h = layer_norm(ctx, ggml_add(ctx, h, linear(g, a, b.o)), b.ln, eps);
+    h = layer_norm(ctx, linear(g, a, b.o, h), b.ln, eps);
     if (b.has_cross) {
         a = attention(g, linear(g, h, b.xq), linear(g, enc, b.xk), linear(g, enc, b.xv), n_head, scale);
-        h = layer_norm(ctx, ggml_add(ctx, h, linear(g, a, b.xo)), b.xln, eps);
+        h = layer_norm(ctx, linear(g, a, b.xo, h), b.xln, eps);
     }
-    return layer_norm(ctx, ggml_add(ctx, h, ffn(g, h, b.up, b.down, Act::gelu_erf)), b.ffn_ln, eps);
+    return layer_norm(ctx, ffn(g, h, b.up, b.down, Act::gelu_erf, h), b.ffn_ln, eps);
 }
 
 ggml_tensor * qformer(Graph & g, const QFormerW & q, ggml_tensor * enc, const char * name) {
