@@ -452,6 +452,8 @@ export interface Embedding {
   data: Float32Array;
   /** [rows, embeddingSize]: [576, 4096] image, [64, 4096] video, [8, 4096] audio for GroundingGPT-7B. */
   shape: [number, number];
+  /** Wall times, ms: decoding and preprocessing the input (`prepareMs`), running the tower (`encodeMs`: 0 when the features came from the feature cache). */
+  timings: { prepareMs: number; encodeMs: number };
 }
 
 /** Media of a conversation: at most one of each kind, all in the first user turn (SPEC §5). */
@@ -1183,11 +1185,13 @@ export class Model {
     this.#requireTower(kind);
     const o = optionsObject(options);
     const signal = optionalSignal(o.signal, 'options.signal');
+    const t0 = now();
     const prep = await this.#prepare(media, parseMediaOptions(o), signal);
-    const { features } = await this.#task(signal, (cancel) => this.#encodeAll(prep, cancel));
+    const t1 = now();
+    const { features, encodeMs, preprocessMs } = await this.#task(signal, (cancel) => this.#encodeAll(prep, cancel));
     const f = features[0];
     // a copy: the cache keeps its own
-    return { data: f.data.slice(), shape: [f.rows, f.width] };
+    return { data: f.data.slice(), shape: [f.rows, f.width], timings: { prepareMs: t1 - t0 + preprocessMs, encodeMs } };
   }
 
 }

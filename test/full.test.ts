@@ -179,4 +179,28 @@ t.test('full model cases at f32', async (t) => {
     t.equal(again.timings.encodeMs, 0);
     t.ok(again.timings.reusedTokens > 576, `KV prefix reused (${again.timings.reusedTokens} positions)`);
   });
+
+  await t.test('embedImage / embedVideo / embedAudio: the features the turns use, with timings', async (t) => {
+    const model = await loadModel({ model: files, kvType: 'f32', threads: 2, contextSize: 2048 });
+    t.teardown(() => model.dispose());
+    const want = {
+      image: await imageFeatures(nm),
+      video: await nm.encodeVideo(goldenFrames().map((f) => f.data), cancel()),
+      audio: await audioFeatures(nm),
+    };
+    const got = {
+      image: await model.embedImage(dogImage),
+      video: await model.embedVideo({ frames: goldenFrames(), fps: 24, duration: 10 }),
+      audio: await model.embedAudio(dogAudio),
+    };
+    for (const k of ['image', 'video', 'audio'] as const) {
+      t.same(got[k].shape, [rows[k], nEmbd], `${k}: shape`);
+      const r = allclose(got[k].data, want[k], 1e-6);
+      t.ok(r.ok, `${k}: the native encode's features (max |diff| ${r.maxAbs.toExponential(2)})`);
+      t.ok(got[k].timings.encodeMs > 0 && got[k].timings.prepareMs > 0, `${k}: timings ${JSON.stringify(got[k].timings)}`);
+    }
+    const again = await model.embedImage(dogImage);
+    t.equal(again.timings.encodeMs, 0, 'a second embedImage comes from the feature cache');
+    t.same(again.data, got.image.data);
+  });
 });
