@@ -315,3 +315,52 @@ export async function alternateRounds(reps, ours, peer, info) {
   info.foreignCoresPeer = foreignPeer;
   return out;
 }
+
+/**
+ * A long-lived helper process that answers one JSON line per request line (bench/upstream/towers.py
+ * --serve): `next()` resolves with the next JSON line it prints, `send(line)` writes a request,
+ * `close()` ends its input and resolves with { code, stderr, last } (last: its final JSON line).
+ */
+export function lineServer(cmd, args) {
+  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let buf = '';
+  let stderr = '';
+  const lines = [];
+  const waiters = [];
+  let exited = null;
+  const settle = () => {
+    while (waiters.length && (lines.length || exited)) {
+      const w = waiters.shift();
+      if (lines.length) w.resolve(JSON.parse(lines.shift()));
+      else w.reject(new Error(`${path.basename(cmd)} exited (${exited.code}):\n${stderr.slice(-3000)}`));
+    }
+  };
+  child.stdout.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i).trim();
+      buf = buf.slice(i + 1);
+      if (line.startsWith('{')) lines.push(line);
+    }
+    settle();
+  });
+  child.stderr.on('data', (d) => (stderr += d));
+  const closed = new Promise((resolve) => child.on('close', (code) => {
+    exited = { code };
+    settle();
+    resolve(code);
+  }));
+  return {
+    next: () => new Promise((resolve, reject) => {
+      waiters.push({ resolve, reject });
+      settle();
+    }),
+    send: (line) => child.stdin.write(`${line}\n`),
+    close: async () => {
+      child.stdin.end();
+      const code = await closed;
+      return { code, stderr, last: lines.length ? JSON.parse(lines[lines.length - 1]) : null };
+    },
+  };
+}

@@ -15,6 +15,10 @@ mirrors LEGOLlamaModel.__init__ (lego/LEGO.py lines 32-61). timm / transformers 
 iopath come from bench/upstream/shims (not installable here).
 
 Prints one JSON object on stdout: per-stage and total seconds per timed run, peak RSS.
+
+--serve (for pairing with our runs): after the build and the warm-up prints {"ready": true} and
+then, for each line "run" on stdin, runs the tower once and prints that run's JSON line; at "quit"
+or end of input, the final JSON object as above.
 """
 import argparse
 import ast
@@ -38,6 +42,7 @@ ap.add_argument("--reps", type=int, default=3)
 ap.add_argument("--frames", type=int, default=64)
 ap.add_argument("--warmup-frames", type=int, default=4, help="frames of the untimed warm-up run (video)")
 ap.add_argument("--seed", type=int, default=0)
+ap.add_argument("--serve", action="store_true", help="one run per 'run' line on stdin (see above)")
 args = ap.parse_args()
 
 # Debian's OpenBLAS 0.3.21 does not recognise this Xeon under KVM and falls back to its generic
@@ -200,12 +205,24 @@ with torch.no_grad():
     warm_s = time.perf_counter() - t0
     stages.take()
     x = make_input(args.frames)
-    for r in range(args.reps):
+
+    def timed_run():
         t0 = time.perf_counter()
-        out, _ = forward(holder, x)
-        total = time.perf_counter() - t0
-        runs.append({"total_s": total, "stages_s": stages.take()})
-        print(f"[upstream {args.tower}] run {r + 1}/{args.reps}: {total:.2f} s", file=sys.stderr, flush=True)
+        o, _ = forward(holder, x)
+        runs.append({"total_s": time.perf_counter() - t0, "stages_s": stages.take()})
+        return o
+
+    if args.serve:
+        print(json.dumps({"ready": True}), flush=True)
+        for line in sys.stdin:
+            if line.strip() != "run":
+                break
+            out = timed_run()
+            print(json.dumps(runs[-1]), flush=True)
+    else:
+        for r in range(args.reps):
+            out = timed_run()
+            print(f"[upstream {args.tower}] run {r + 1}/{args.reps}: {runs[-1]['total_s']:.2f} s", file=sys.stderr, flush=True)
 
 print(json.dumps({
     "tower": args.tower,
