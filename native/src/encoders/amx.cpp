@@ -431,8 +431,15 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
         // K as the "weight" of S = Q K^T: outputs = keys, reduction = head dims; V as the weight of
         // O = P V: outputs = head dims, reduction = keys (same tile layout as amx_pack). Lanes past
         // D and keys past Tk stay zero.
+        // rows of one head are 256 B out of every few KiB (q, k and v interleaved per token): the
+        // hardware prefetchers do not follow that, so the rows a few steps ahead are prefetched
+        constexpr int64_t ahead = 6;
+        auto prefetch = [&](const float * r) {
+            for (int64_t d = 0; d < D; d += 16) _mm_prefetch((const char *)(r + d), _MM_HINT_T0);
+        };
         int32_t * kd = (int32_t *)kp.data();
         for (int64_t j = 0; j < Tk; ++j) {
+            if (j + ahead < Tk) prefetch(key(j + ahead));
             const float * src = key(j);
             for (int64_t kc = 0; kc < KCd; ++kc) {
                 const int64_t d0 = kc * 32;
@@ -443,6 +450,8 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
             }
         }
         for (int64_t j = 0; j < Tk; j += 2) {
+            if (j + ahead < Tk) prefetch(val(j + ahead));
+            if (j + ahead + 1 < Tk) prefetch(val(j + ahead + 1));
             const float * s0 = val(j);
             const float * s1 = j + 1 < Tk ? val(j + 1) : nullptr;
             for (int64_t dd = 0; dd < Dp / 16; ++dd) {
@@ -456,6 +465,7 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
         for (int64_t q0 = 0; q0 < Tq; q0 += 32) {
             const int64_t rows = std::min<int64_t>(32, Tq - q0);
             for (int64_t r = 0; r < 32; ++r) {
+                if (r + ahead < rows) prefetch(row(q, q0 + r + ahead, b) + h * D);
                 const float * src = r < rows ? row(q, q0 + r, b) + h * D : nullptr;
                 for (int64_t d = 0; d < Dp; d += 16) {
                     const __m512 x = src ? _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes(D - d), src + d), scale)
@@ -556,8 +566,9 @@ ggml_tensor * amx_mul_mat(ggml_context * ctx, const AmxWeight * w, ggml_tensor *
     if (bias) args[n++] = bias;
     if (res) args[n++] = res;
     const AmxOp * op = &w->ops[(int)act * 4 + (bias ? 2 : 0) + (res ? 1 : 0)];
-    return ggml_custom_4d(ctx, out == GGML_TYPE_BF16 ? GGML_TYPE_BF16 : GGML_TYPE_F32, w->M, xb->ne[1], 1, 1, args, n,
-                          amx_op, GGML_N_TASKS_MAX, (void *)op);
+    ggml_tensor * y = ggml_custom_4d(ctx, out == GGML_TYPE_BF16 ? GGML_TYPE_BF16 : GGML_TYPE_F32, w->M, xb->ne[1], 1, 1,
+                                     args, n, amx_op, GGML_N_TASKS_MAX, (void *)op);
+    return ggml_set_name(y, w->int8 ? "amx_linear_i8" : "amx_linear");
 }
 
 ggml_tensor * amx_layer_norm_bf16(ggml_context * ctx, ggml_tensor * x, ggml_tensor * w, ggml_tensor * b, float eps) {
@@ -565,8 +576,9 @@ ggml_tensor * amx_layer_norm_bf16(ggml_context * ctx, ggml_tensor * x, ggml_tens
     uintptr_t bits = 0;
     std::memcpy(&bits, &eps, sizeof eps);
     ggml_tensor * args[3] = {x, w, b};
-    return ggml_custom_4d(ctx, GGML_TYPE_BF16, x->ne[0], x->ne[1], x->ne[2], x->ne[3], args, 3, amx_ln_op,
-                          GGML_N_TASKS_MAX, (void *)bits);
+    return ggml_set_name(ggml_custom_4d(ctx, GGML_TYPE_BF16, x->ne[0], x->ne[1], x->ne[2], x->ne[3], args, 3, amx_ln_op,
+                                        GGML_N_TASKS_MAX, (void *)bits),
+                         "amx_layer_norm");
 }
 
 ggml_tensor * amx_attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head, float scale,
@@ -582,8 +594,9 @@ ggml_tensor * amx_attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k
         p = slot.get();
     }
     ggml_tensor * args[5] = {q, k, v, bias_k, bias_v};
-    return ggml_custom_4d(ctx, GGML_TYPE_F32, q->ne[0], q->ne[1], q->ne[2], 1, args, bias_k ? 5 : 3, amx_attn_op,
-                          GGML_N_TASKS_MAX, p);
+    return ggml_set_name(ggml_custom_4d(ctx, GGML_TYPE_F32, q->ne[0], q->ne[1], q->ne[2], 1, args, bias_k ? 5 : 3,
+                                        amx_attn_op, GGML_N_TASKS_MAX, p),
+                         "amx_attention");
 }
 
 #else

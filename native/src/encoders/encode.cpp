@@ -126,9 +126,9 @@ bool eval_cb(ggml_tensor * t, bool ask, void * data) {
             key += b;
         }
         if (t->op == GGML_OP_CUSTOM && s->profile_shapes) {
-            char b[128];  // our AMX ops: Linear (src x [, bias]) or attention (q, k, v [, bias_k, bias_v])
-            snprintf(b, sizeof b, " %s %lldx%lld <- %lldx%lld", t->src[2] ? "attn" : "linear", (long long)t->ne[0],
-                     (long long)t->ne[1], (long long)t->src[0]->ne[0], (long long)t->src[0]->ne[1]);
+            char b[160];  // our AMX ops, by the name they were given (amx_linear, ...) unless renamed since
+            snprintf(b, sizeof b, " %s %lldx%lld <- %lldx%lld", t->name, (long long)t->ne[0], (long long)t->ne[1],
+                     (long long)t->src[0]->ne[0], (long long)t->src[0]->ne[1]);
             key += b;
         }
         auto & e = s->prof[key];
