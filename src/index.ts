@@ -9,6 +9,7 @@ export type {
   GenerateResult,
   GenerationStream,
   KvType,
+  TowerMatmul,
   LoadModelOptions,
   LogLevel,
   Logger,

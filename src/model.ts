@@ -127,6 +127,9 @@ export interface ModelFiles {
 /** KV-cache element type. */
 export type KvType = 'f16' | 'f32' | 'q8_0';
 
+/** How the towers' Linear layers multiply on the CPU: see {@link LoadModelOptions.towerMatmul}. */
+export type TowerMatmul = 'auto' | 'ggml' | 'int8';
+
 /** Options of {@link loadModel}. */
 export interface LoadModelOptions {
   /**
@@ -152,6 +155,16 @@ export interface LoadModelOptions {
   kvType?: KvType;
   /** Flash attention: 'auto' (default), 'on', 'off'. */
   flashAttn?: 'auto' | 'on' | 'off';
+  /**
+   * How the towers' Linear layers multiply on the CPU (f16 encoders; f32 weights always stay f32):
+   * - 'auto' (default): the tile unit's bf16 path (AMX-BF16) on CPUs that have it, at bf16
+   *   rounding of weights and activations (~5e-3 relative error), else ggml's kernels;
+   * - 'ggml': ggml's f16 kernels only (~1e-3 relative error; 2-3x slower on AMX CPUs);
+   * - 'int8' (experimental): the tile unit's int8 path (AMX-INT8; int8 weights per output row and
+   *   int8 activation rows), ~1.4x faster than 'auto' at about 4x its error (1e-2 to 3e-2 relative
+   *   on random weights; not measured on the released ones); 'auto' on CPUs without AMX-INT8.
+   */
+  towerMatmul?: TowerMatmul;
   /** Load progress in [0, 1] (LLM file, then encoders). */
   onProgress?: (fraction: number) => void;
   /** Aborts the load (rejects with AbortError). */
@@ -316,6 +329,7 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
   const batchSize = optionalInteger(o.batchSize, 'options.batchSize', 1, 8192, 512);
   const kvType = oneOf<KvType>(o.kvType, 'options.kvType', ['f16', 'f32', 'q8_0'], 'f16');
   const flashAttn = oneOf(o.flashAttn, 'options.flashAttn', ['auto', 'on', 'off'] as const, 'auto');
+  const towerMatmul = oneOf<TowerMatmul>(o.towerMatmul, 'options.towerMatmul', ['auto', 'ggml', 'int8'], 'auto');
   if (signal?.aborted) throw abortError(signal);
   const loadEncoders = optionalBoolean(o.loadEncoders, 'options.loadEncoders', true);
   const featureCacheBytes = optionalInteger(o.featureCacheBytes, 'options.featureCacheBytes', 0, Number.MAX_SAFE_INTEGER, DEFAULT_FEATURE_CACHE_BYTES);
@@ -334,6 +348,7 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
         ...(gpuLayers !== undefined ? { gpuLayers } : {}),
         encodersOnGpu: true,
         useMmap: true,
+        towerMatmul,
         contextSize,
         batchSize,
         threads,

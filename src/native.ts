@@ -44,6 +44,8 @@ export interface NativeLoadOptions {
   gpuLayers?: number;
   encodersOnGpu: boolean;
   useMmap: boolean;
+  /** The towers' CPU Linear layers (see LoadModelOptions.towerMatmul). Default 'auto'. */
+  towerMatmul?: 'auto' | 'ggml' | 'int8';
   contextSize: number;
   batchSize: number;
   threads: number;

@@ -28,6 +28,10 @@ t.test('option validation (no model needed)', async (t) => {
     name: 'InvalidInputError',
     message: 'Expected one of "f16", "f32", "q8_0" for options.kvType but received "f8" of type string',
   });
+  await t.rejects(loadModel({ model: '/x', towerMatmul: 'fp8' as never }), {
+    name: 'InvalidInputError',
+    message: 'Expected one of "auto", "ggml", "int8" for options.towerMatmul but received "fp8" of type string',
+  });
   await t.rejects(loadModel({ model: '/x', contextSize: 4.5 }), {
     name: 'InvalidInputError',
     message: 'Expected an integer between 8 and 1048576 for options.contextSize but received 4.5 of type number',

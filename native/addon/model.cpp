@@ -193,6 +193,9 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo & info) {
         b->mp.n_gpu_layers = (int32_t)num(env, o, "gpuLayers", b->mp.n_gpu_layers);
         b->mp.encoders_on_gpu = flag(env, o, "encodersOnGpu", true);
         b->mp.use_mmap = flag(env, o, "useMmap", true);
+        const std::string tm = str(env, o, "towerMatmul", "auto");
+        if (tm != "auto" && tm != "ggml" && tm != "int8") throw invalid(env, "towerMatmul must be 'auto', 'ggml' or 'int8'");
+        b->mp.encoders_matmul = tm == "ggml" ? GGPT_ENC_MATMUL_GGML : tm == "int8" ? GGPT_ENC_MATMUL_INT8 : GGPT_ENC_MATMUL_AUTO;
         b->mp.progress = Progress::progress_fn;
         b->mp.progress_user = progress.get();
         b->cp = ggpt_context_default_params();

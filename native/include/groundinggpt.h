@@ -100,6 +100,17 @@ typedef bool (*ggpt_abort_fn)(void * user);
 /* ------------------------------------------------------------------------------------------ */
 /* Model                                                                                      */
 
+/* How the towers' Linear layers multiply on the CPU (f16 weights; f32 weights always stay f32). */
+typedef enum ggpt_encoders_matmul {
+    GGPT_ENC_MATMUL_AUTO  = 0, /* AMX-BF16 where the CPU has it (bf16 rounding, ~5e-3 relative),
+                                  else ggml's kernels. The GGPT_ENC_AMX environment variable
+                                  (0 / int8) still applies (tests, benchmarks). Default.          */
+    GGPT_ENC_MATMUL_GGML  = 1, /* ggml's f16 kernels only (~1e-3 relative; 2-3x slower on AMX)    */
+    GGPT_ENC_MATMUL_INT8  = 2, /* experimental: AMX-INT8 (int8 weights per output row, int8
+                                  activation rows) where K is a multiple of 64, ~1.4x faster than
+                                  AMX-BF16 at ~4x its error; AUTO on CPUs without AMX-INT8        */
+} ggpt_encoders_matmul;
+
 typedef struct ggpt_model_params {
     const char * llm_path;        /* LLM GGUF (llama architecture). Required.                   */
     const char * encoders_path;   /* encoders GGUF, or NULL for a text-only model.              */
@@ -107,6 +118,7 @@ typedef struct ggpt_model_params {
                                      the build has no GPU backend, else -1.                     */
     bool         encoders_on_gpu; /* put the tower weights on the GPU when one exists (def true)*/
     bool         use_mmap;        /* default true                                               */
+    int32_t      encoders_matmul; /* ggpt_encoders_matmul: the towers' Linear layers on the CPU  */
     ggpt_progress_fn progress;    /* load progress (LLM then encoders), may be NULL             */
     void *       progress_user;
 } ggpt_model_params;

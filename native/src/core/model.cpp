@@ -188,6 +188,10 @@ ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::
         err = "n_gpu_layers must be -1 (all) or >= 0";
         return GGPT_ERR_INVALID_ARGUMENT;
     }
+    if (params->encoders_matmul < GGPT_ENC_MATMUL_AUTO || params->encoders_matmul > GGPT_ENC_MATMUL_INT8) {
+        err = "encoders_matmul must be GGPT_ENC_MATMUL_AUTO, _GGML or _INT8";
+        return GGPT_ERR_INVALID_ARGUMENT;
+    }
     ggpt_backend_init();
 
     const std::string llm_path = params->llm_path;
@@ -292,7 +296,8 @@ ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::
     model->tok.init(model->vocab, x.add_space_prefix, x.media_ids, 9);
 
     if (!enc_path.empty()) {
-        st = ggpt::encoders_load(model.get(), enc_path.c_str(), params->encoders_on_gpu, enc_progress, &lp, err);
+        st = ggpt::encoders_load(model.get(), enc_path.c_str(), params->encoders_on_gpu, enc_progress, &lp, err,
+                                 params->encoders_matmul);
         if (st != GGPT_OK) {
             if (lp.aborted) {
                 err = "loading was aborted";
@@ -319,6 +324,7 @@ ggpt_model_params ggpt_model_default_params(void) {
     p.n_gpu_layers = has_gpu_device() ? -1 : 0;
     p.encoders_on_gpu = true;
     p.use_mmap = true;
+    p.encoders_matmul = GGPT_ENC_MATMUL_AUTO;
     p.progress = nullptr;
     p.progress_user = nullptr;
     return p;

@@ -62,8 +62,9 @@ namespace ggpt {
 // Loads the encoders GGUF into model->enc and fills model->{image,video,audio}_pre
 // (native/src/encoders/loader.cpp). Checks every key and tensor before anything is built;
 // on failure returns a status and sets err (naming the file and the key or tensor).
+// matmul: a ggpt_encoders_matmul (CPU Linear layers).
 ggpt_status encoders_load(ggpt_model * model, const char * path, bool on_gpu, ggpt_progress_fn progress,
-                          void * progress_user, std::string & err);
+                          void * progress_user, std::string & err, int matmul = GGPT_ENC_MATMUL_AUTO);
 
 // Fills the encoder fields of ggpt_model_get_info (has_media, encoders_n_params,
 // encoders_size_bytes) from model->enc; called only when model->enc is set.

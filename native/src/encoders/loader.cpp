@@ -491,7 +491,7 @@ void encoders_free(Encoders * enc) {
 }
 
 static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, bool on_gpu, ggpt_progress_fn progress,
-                                      void * progress_user, std::string & err) {
+                                      void * progress_user, std::string & err, int matmul) {
     Loader L;
     L.path = path ? path : "";
     FILE * f = path ? fopen(path, "rb") : nullptr;
@@ -669,15 +669,16 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
     }
     L.ctx = nullptr;  // owned by enc now
 
-    // AMX-BF16 on CPUs that have it (GGPT_ENC_AMX=0 turns it off): f16 Linear weights repacked
-    // for the tile unit, 2-3x faster over a whole tower than ggml's AVX-512 f16 matmul, at bf16
-    // rounding of weights and activations (relative RMS error ~5e-3 instead of ~8e-4 on the tiny
-    // golden model). f32 weights stay exact; q8_0 keeps ggml's kernels. GGPT_ENC_AMX=int8
-    // (experimental): int8 weights and activation rows on the tile unit's int8 path where K is a
-    // multiple of 64, ~1.4x faster again, at ~4x the bf16 error.
-    const char * amx_env = getenv("GGPT_ENC_AMX");
-    const bool int8 = amx_env && !strcmp(amx_env, "int8") && amx_int8_available();
-    if (is_cpu && (!amx_env || atoi(amx_env) != 0 || int8) && amx_bf16_available()) {
+    // AMX-BF16 on CPUs that have it (matmul AUTO; GGML or GGPT_ENC_AMX=0 turn it off): f16 Linear
+    // weights repacked for the tile unit, 2-3x faster over a whole tower than ggml's AVX-512 f16
+    // matmul, at bf16 rounding of weights and activations (relative RMS error ~5e-3 instead of
+    // ~8e-4 on the tiny golden model). f32 weights stay exact; q8_0 keeps ggml's kernels. INT8 or
+    // GGPT_ENC_AMX=int8 (experimental): int8 weights and activation rows on the tile unit's int8
+    // path where K is a multiple of 64, ~1.4x faster again, at ~4x the bf16 error.
+    const char * amx_env = matmul == GGPT_ENC_MATMUL_AUTO ? getenv("GGPT_ENC_AMX") : nullptr;
+    const bool int8 = (matmul == GGPT_ENC_MATMUL_INT8 || (amx_env && !strcmp(amx_env, "int8"))) && amx_int8_available();
+    const bool amx = matmul != GGPT_ENC_MATMUL_GGML && (!amx_env || atoi(amx_env) != 0 || int8);
+    if (is_cpu && amx && amx_bf16_available()) {
         std::vector<ggml_tensor *> todo;
         for (ggml_tensor * w : L.mats)
             if (w->type == GGML_TYPE_F16 && amx_can_pack(w)) todo.push_back(w);
@@ -715,9 +716,9 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
 }
 
 ggpt_status encoders_load(ggpt_model * model, const char * path, bool on_gpu, ggpt_progress_fn progress,
-                          void * progress_user, std::string & err) {
+                          void * progress_user, std::string & err, int matmul) {
     try {
-        return encoders_load_impl(model, path, on_gpu, progress, progress_user, err);
+        return encoders_load_impl(model, path, on_gpu, progress, progress_user, err, matmul);
     } catch (const std::bad_alloc &) {
         err = std::string("encoders file ") + (path ? path : "") + ": out of memory while loading";
         return GGPT_ERR_OUT_OF_MEMORY;
