@@ -25,11 +25,11 @@ const require = createRequire(import.meta.url);
 const { loadModel, decodeAudio, SYSTEM_PROMPT } = require('../lib/index.js');
 const { native } = require('../lib/native.js');
 
-const usage = `usage: node bench/audio.mjs --model <dir> [--threads 2] [--reps 3] [--pairs 10] [--audio <file>] [--max-tokens 16]
+const usage = `usage: node bench/audio.mjs --model <dir> [--threads 2] [--reps 3] [--pairs 10] [--tower-matmul auto|ggml|int8] [--audio <file>] [--max-tokens 16]
   [--upstream <GroundingGPT checkout>] [--skip-upstream] [--max-load 1.2] [--wait-min 40]`;
 const a = parseArgs(
   {
-    model: '', threads: 2, reps: 3, pairs: 10, audio: path.join(goldenMedia, 'dog_audio.wav'), maxTokens: 16,
+    model: '', threads: 2, reps: 3, pairs: 10, towerMatmul: 'auto', audio: path.join(goldenMedia, 'dog_audio.wav'), maxTokens: 16,
     upstream: '/tmp/groundinggpt-upstream', skipUpstream: false, maxLoad: 1.2, waitMin: 40,
   },
   usage,
@@ -39,7 +39,7 @@ let mon = foreignCpu(); // other processes' CPU while we measure (cores)
 
 // ---- ours -----------------------------------------------------------------------------------
 const tl = performance.now();
-const model = await loadModel({ model: a.model, threads: a.threads, featureCacheBytes: 0 });
+const model = await loadModel({ model: a.model, threads: a.threads, featureCacheBytes: 0, towerMatmul: a.towerMatmul });
 const loadMs = performance.now() - tl;
 const question = 'What is making this sound?';
 // one graph: 13 ImageBind marks (stem, 12 blocks), then 2 audio Q-Former layers
@@ -136,7 +136,7 @@ if (server) {
 }
 info.load1AtEnd = load1();
 // ---- report ---------------------------------------------------------------------------------
-console.log(`\n## Audio: ${path.basename(a.audio)} (${decoded.duration.toFixed(2)} s, ${decoded.sampleRate} Hz, ${decoded.channels.length} ch), ${a.threads} threads, ${a.reps} groundAudio runs, ${a.pairs} tower pairs\n`);
+console.log(`\n## Audio: ${path.basename(a.audio)} (${decoded.duration.toFixed(2)} s, ${decoded.sampleRate} Hz, ${decoded.channels.length} ch), ${a.threads} threads, towerMatmul ${a.towerMatmul}, ${a.reps} groundAudio runs, ${a.pairs} tower pairs\n`);
 console.log(`model load ${loadMs.toFixed(0)} ms; peak RSS ours ${ourMem.hwmMiB.toFixed(0)} MiB` +
   (upstream ? `, upstream ${upstream.peakRssMiB.toFixed(0)} MiB (torch ${upstream.raw.torch}, ${upstream.raw.threads} threads; ImageBind-Huge built whole, other modalities dropped before timing)` : ''));
 const rr = (k) => (upstream ? ratio(upstream[k], ours[k]) : null);
