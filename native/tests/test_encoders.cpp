@@ -487,7 +487,8 @@ void test_amx_layer_norm() {
 // and query counts off the 32 grid, batches, q/k/v as views of one fused qkv tensor.
 void test_amx_attention() {
     if (!ggpt::amx_bf16_available()) return;
-    printf("amx-bf16 attention\n");
+    printf("amx-bf16 attention (f32 in and out, then bf16 in and out)\n");
+    for (const bool b16 : {false, true})
     for (auto [H, D, Tq, Tk, B, with_bias] :
          {std::tuple<int, int, int, int, int, bool>{2, 64, 37, 37, 2, false}, {16, 88, 257, 257, 1, false},
           {12, 64, 32, 257, 3, false}, {3, 32, 1, 5, 1, false}, {12, 64, 229, 229, 3, true}}) {
@@ -511,7 +512,16 @@ void test_amx_attention() {
             bv = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, W);
             for (int i = 0; i < W; ++i) ((float *)bk->data)[i] = rnd(), ((float *)bv->data)[i] = rnd();
         }
-        ggml_tensor * y = ggpt::amx_attention(ctx, q, k, v, H, scale, bk, bv);
+        ggml_tensor * y;
+        if (b16) {  // the same data rounded to bf16 first (a bf16 matmul result), the output bf16 too
+            ggml_tensor * qkv16 = ggml_cast(ctx, qkv, GGML_TYPE_BF16), * qs16 = ggml_cast(ctx, qs, GGML_TYPE_BF16);
+            ggml_tensor * q16 = fused ? ggml_view_3d(ctx, qkv16, W, Tq, B, qkv16->nb[1], qkv16->nb[2], 0) : qs16;
+            ggml_tensor * k16 = ggml_view_3d(ctx, qkv16, W, Tk, B, qkv16->nb[1], qkv16->nb[2], W * 2);
+            ggml_tensor * v16 = ggml_view_3d(ctx, qkv16, W, Tk, B, qkv16->nb[1], qkv16->nb[2], 2 * W * 2);
+            y = ggml_cast(ctx, ggpt::amx_attention(ctx, q16, k16, v16, H, scale, bk, bv, GGML_TYPE_BF16), GGML_TYPE_F32);
+        } else {
+            y = ggpt::amx_attention(ctx, q, k, v, H, scale, bk, bv);
+        }
         int64_t Tkr = Tk;
         if (with_bias) {
             k = ggml_concat(ctx, k, ggml_repeat_4d(ctx, ggml_reshape_3d(ctx, bk, W, 1, 1), W, 1, B, 1), 1);
@@ -540,8 +550,8 @@ void test_amx_attention() {
         }
         const double rel = std::sqrt(se / ss);
         const bool ok = rel < 2e-2;  // bf16 q, k, P, v with logits up to ~|8|: ~5e-3 expected
-        printf("  %-4s H=%d D=%d Tq=%d Tk=%d B=%d%s rms_err/rms=%.2g\n", ok ? "ok" : "FAIL", H, D, Tq, Tk, B,
-               with_bias ? " +bias_kv" : "", rel);
+        printf("  %-4s %s H=%d D=%d Tq=%d Tk=%d B=%d%s rms_err/rms=%.2g\n", ok ? "ok" : "FAIL", b16 ? "bf16" : "f32 ", H, D,
+               Tq, Tk, B, with_bias ? " +bias_kv" : "", rel);
         if (!ok) ++g_failures;
         ggml_backend_free(be);
         ggml_free(ctx);

@@ -375,6 +375,12 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
 
 // ---- attention ------------------------------------------------------------------------------------
 
+// elements i .. i + 15 (the lanes of m, the rest zero) of a row of f32 or (in16) bf16, as f32
+GGPT_AMX_TARGET inline __m512 load16_f32_or_bf16(const void * r, int64_t i, __mmask16 m, bool in16) {
+    return in16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)r + i)), 16))
+                : _mm512_maskz_loadu_ps(m, (const float *)r + i);
+}
+
 struct AttnParams {
     int n_head;
     float scale;
@@ -392,16 +398,31 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
     const float * bias_v = dst->src[4] ? (const float *)dst->src[4]->data : nullptr;
     const int64_t Tk0 = k->ne[1], Tk = Tk0 + (bias_k ? 1 : 0);
     const int64_t W = q->ne[0], Tq = q->ne[1], B = q->ne[2], H = p->n_head, D = W / H;
+    // q, k, v all f32 or all bf16 (a bf16 matmul result: the same rounding as below); the output
+    // f32 or bf16 (for a next AMX matmul)
+    const bool in16 = q->type == GGML_TYPE_BF16, out16 = dst->type == GGML_TYPE_BF16;
+    const size_t es = in16 ? 2 : 4;
     const int64_t Dp = (D + 31) / 32 * 32, Tkp = (Tk + 31) / 32 * 32, KCd = Dp / 32, KCk = Tkp / 32;
     // per-thread scratch; references, so the module's dynamic TLS is looked up once per call and not
     // inside the loops
     struct Scratch {
-        std::vector<uint16_t> kp, vp, qa, pa;
+        std::vector<uint16_t> kp, vp, qa, pa, bias16;
         std::vector<float> sb, ob, inv;
     };
     thread_local Scratch tls;
-    std::vector<uint16_t> &kp = tls.kp, &vp = tls.vp, &qa = tls.qa, &pa = tls.pa;
+    std::vector<uint16_t> &kp = tls.kp, &vp = tls.vp, &qa = tls.qa, &pa = tls.pa, &bias16 = tls.bias16;
     std::vector<float> &sb = tls.sb, &ob = tls.ob, &inv = tls.inv;
+    // with bf16 inputs the learned key / value rows are rounded to bf16 once (so every row has one type)
+    if (in16 && bias_k) {
+        bias16.resize((size_t)2 * W);
+        for (int64_t i = 0; i < W; ++i) {
+            bias16[i] = to_bf16(bias_k[i]);
+            bias16[W + i] = to_bf16(bias_v[i]);
+        }
+    }
+    const void * bk = in16 && bias_k ? (const void *)bias16.data() : (const void *)bias_k;
+    const void * bv = in16 && bias_k ? (const void *)(bias16.data() + W) : (const void *)bias_v;
+    auto ld = [in16](const void * r, int64_t i, __mmask16 m) { return load16_f32_or_bf16(r, i, m, in16); };
     kp.assign((size_t)Tkp * Dp, 0);
     vp.assign((size_t)Dp * Tkp, 0);
     qa.assign((size_t)32 * Dp, 0);
@@ -421,30 +442,31 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
         ilv_idx[2 * i + 1] = (int16_t)(16 + i);
     }
     const __m512i ilv = _mm512_load_si512(ilv_idx);
-    auto row = [](const ggml_tensor * t, int64_t i1, int64_t i2) {
-        return (const float *)((const char *)t->data + i1 * t->nb[1] + i2 * t->nb[2]);
+    // element h * D of row (i1, i2): head h's slice
+    auto row = [es](const ggml_tensor * t, int64_t i1, int64_t i2, int64_t h, int64_t D) {
+        return (const void *)((const char *)t->data + i1 * t->nb[1] + i2 * t->nb[2] + h * D * es);
     };
     for (int64_t job = ith; job < H * B; job += nth) {
         const int64_t b = job / H, h = job % H;
-        auto key = [&](int64_t j) { return (j < Tk0 ? row(k, j, b) : bias_k) + h * D; };
-        auto val = [&](int64_t j) { return (j < Tk0 ? row(v, j, b) : bias_v) + h * D; };
+        auto key = [&](int64_t j) { return j < Tk0 ? row(k, j, b, h, D) : (const void *)((const char *)bk + h * D * es); };
+        auto val = [&](int64_t j) { return j < Tk0 ? row(v, j, b, h, D) : (const void *)((const char *)bv + h * D * es); };
         // K as the "weight" of S = Q K^T: outputs = keys, reduction = head dims; V as the weight of
         // O = P V: outputs = head dims, reduction = keys (same tile layout as amx_pack). Lanes past
         // D and keys past Tk stay zero.
         // rows of one head are 256 B out of every few KiB (q, k and v interleaved per token): the
         // hardware prefetchers do not follow that, so the rows a few steps ahead are prefetched
         constexpr int64_t ahead = 6;
-        auto prefetch = [&](const float * r) {
-            for (int64_t d = 0; d < D; d += 16) _mm_prefetch((const char *)(r + d), _MM_HINT_T0);
+        auto prefetch = [&](const void * r) {
+            for (int64_t d = 0; d < (int64_t)(D * es); d += 64) _mm_prefetch((const char *)r + d, _MM_HINT_T0);
         };
         int32_t * kd = (int32_t *)kp.data();
         for (int64_t j = 0; j < Tk; ++j) {
             if (j + ahead < Tk) prefetch(key(j + ahead));
-            const float * src = key(j);
+            const void * src = key(j);
             for (int64_t kc = 0; kc < KCd; ++kc) {
                 const int64_t d0 = kc * 32;
-                const __m512 lo = _mm512_maskz_loadu_ps(lanes(D - d0), src + d0);
-                const __m512 hi = _mm512_maskz_loadu_ps(lanes(D - d0 - 16), src + d0 + 16);
+                const __m512 lo = ld(src, d0, lanes(D - d0));
+                const __m512 hi = ld(src, d0 + 16, lanes(D - d0 - 16));
                 const __m512i w = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
                 _mm512_i32scatter_epi32(kd + ((j / 16) * KCd + kc) * 256 + j % 16, krow, w, 4);
             }
@@ -452,12 +474,12 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
         for (int64_t j = 0; j < Tk; j += 2) {
             if (j + ahead < Tk) prefetch(val(j + ahead));
             if (j + ahead + 1 < Tk) prefetch(val(j + ahead + 1));
-            const float * s0 = val(j);
-            const float * s1 = j + 1 < Tk ? val(j + 1) : nullptr;
+            const void * s0 = val(j);
+            const void * s1 = j + 1 < Tk ? val(j + 1) : nullptr;
             for (int64_t dd = 0; dd < Dp / 16; ++dd) {
                 const __mmask16 m = lanes(D - dd * 16);
-                const __m512 a = _mm512_maskz_loadu_ps(m, s0 + dd * 16);
-                const __m512 c = s1 ? _mm512_maskz_loadu_ps(m, s1 + dd * 16) : _mm512_setzero_ps();
+                const __m512 a = ld(s0, dd * 16, m);
+                const __m512 c = s1 ? ld(s1, dd * 16, m) : _mm512_setzero_ps();
                 const __m512i w = _mm512_permutexvar_epi16(ilv, (__m512i)_mm512_cvtne2ps_pbh(c, a));
                 _mm512_storeu_si512(vp.data() + (((dd * KCk + j / 32) * 16 + (j % 32) / 2) * 32), w);
             }
@@ -465,11 +487,10 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
         for (int64_t q0 = 0; q0 < Tq; q0 += 32) {
             const int64_t rows = std::min<int64_t>(32, Tq - q0);
             for (int64_t r = 0; r < 32; ++r) {
-                if (r + ahead < rows) prefetch(row(q, q0 + r + ahead, b) + h * D);
-                const float * src = r < rows ? row(q, q0 + r, b) + h * D : nullptr;
+                if (r + ahead < rows) prefetch(row(q, q0 + r + ahead, b, h, D));
+                const void * src = r < rows ? row(q, q0 + r, b, h, D) : nullptr;
                 for (int64_t d = 0; d < Dp; d += 16) {
-                    const __m512 x = src ? _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes(D - d), src + d), scale)
-                                         : _mm512_setzero_ps();
+                    const __m512 x = src ? _mm512_mul_ps(ld(src, d, lanes(D - d)), scale) : _mm512_setzero_ps();
                     _mm256_storeu_si256((__m256i *)(qa.data() + r * Dp + d), (__m256i)_mm512_cvtneps_pbh(x));
                 }
             }
@@ -504,9 +525,15 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
                 kernel<2>(pa.data(), Tkp, b0, b0 + (size_t)KCk * 512, KCk, ob.data() + db * 32, Dp);
             }
             for (int64_t r = 0; r < rows; ++r) {
-                float * out = (float *)dst->data + ((b * Tq + q0 + r) * W + h * D);
+                const int64_t at = (b * Tq + q0 + r) * W + h * D;
                 const float * o = ob.data() + r * Dp;
-                for (int64_t d = 0; d < D; ++d) out[d] = o[d] * inv[r];
+                const __m512 s = _mm512_set1_ps(inv[r]);
+                for (int64_t d = 0; d < D; d += 16) {
+                    const __mmask16 m = lanes(D - d);
+                    const __m512 x = _mm512_mul_ps(_mm512_loadu_ps(o + d), s);
+                    if (out16) _mm256_mask_storeu_epi16((uint16_t *)dst->data + at + d, m, (__m256i)_mm512_cvtneps_pbh(x));
+                    else _mm512_mask_storeu_ps((float *)dst->data + at + d, m, x);
+                }
             }
         }
     }
@@ -582,7 +609,7 @@ ggml_tensor * amx_layer_norm_bf16(ggml_context * ctx, ggml_tensor * x, ggml_tens
 }
 
 ggml_tensor * amx_attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head, float scale,
-                            ggml_tensor * bias_k, ggml_tensor * bias_v) {
+                            ggml_tensor * bias_k, ggml_tensor * bias_v, ggml_type out) {
     // the op's parameters live as long as the process: one entry per (heads, scale) pair in use
     static std::mutex mutex;
     static std::map<std::pair<int, float>, std::unique_ptr<AttnParams>> params;
@@ -594,8 +621,8 @@ ggml_tensor * amx_attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k
         p = slot.get();
     }
     ggml_tensor * args[5] = {q, k, v, bias_k, bias_v};
-    return ggml_set_name(ggml_custom_4d(ctx, GGML_TYPE_F32, q->ne[0], q->ne[1], q->ne[2], 1, args, bias_k ? 5 : 3,
-                                        amx_attn_op, GGML_N_TASKS_MAX, p),
+    return ggml_set_name(ggml_custom_4d(ctx, out == GGML_TYPE_BF16 ? GGML_TYPE_BF16 : GGML_TYPE_F32, q->ne[0], q->ne[1],
+                                        q->ne[2], 1, args, bias_k ? 5 : 3, amx_attn_op, GGML_N_TASKS_MAX, p),
                          "amx_attention");
 }
 
@@ -614,7 +641,7 @@ ggml_tensor * amx_layer_norm_bf16(ggml_context *, ggml_tensor *, ggml_tensor *, 
 }
 
 ggml_tensor * amx_attention(ggml_context *, ggml_tensor *, ggml_tensor *, ggml_tensor *, int, float, ggml_tensor *,
-                            ggml_tensor *) {
+                            ggml_tensor *, ggml_type) {
     return nullptr;
 }
 

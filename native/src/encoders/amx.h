@@ -64,13 +64,14 @@ ggml_tensor * amx_mul_mat(ggml_context * ctx, const AmxWeight * w, ggml_tensor *
 // of the next amx_mul_mat, in one pass instead of ggml's norm, mul, add and cast.
 ggml_tensor * amx_layer_norm_bf16(ggml_context * ctx, ggml_tensor * x, ggml_tensor * w, ggml_tensor * b, float eps);
 
-// softmax(scale q k^T) v per head for q [W, Tq, B], k and v [W, Tk, B] (f32, rows contiguous: views
-// of a fused qkv are fine), W = n_head x head size (any head size) -> [W, Tq, B] f32, heads
-// side by side in each row. q, k, P and v are rounded to bf16 for the tile products; the softmax
-// and the normalisation are f32. No mask. bias_k / bias_v ([W] f32, both or neither): one extra
-// key / value row after the Tk given (nn.MultiheadAttention's add_bias_kv). A CPU custom op over
-// the context's threads.
+// softmax(scale q k^T) v per head for q [W, Tq, B], k and v [W, Tk, B] (all f32 or all bf16, rows
+// contiguous: views of a fused qkv are fine), W = n_head x head size (any head size) -> [W, Tq, B]
+// of type out (f32, or bf16 for a next amx_mul_mat), heads side by side in each row. q, k, P and v
+// are rounded to bf16 for the tile products; the softmax and the normalisation are f32. No mask.
+// bias_k / bias_v ([W] f32, both or neither): one extra key / value row after the Tk given
+// (nn.MultiheadAttention's add_bias_kv). A CPU custom op over the context's threads.
 ggml_tensor * amx_attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head,
-                            float scale, ggml_tensor * bias_k = nullptr, ggml_tensor * bias_v = nullptr);
+                            float scale, ggml_tensor * bias_k = nullptr, ggml_tensor * bias_v = nullptr,
+                            ggml_type out = GGML_TYPE_F32);
 
 }  // namespace ggpt

@@ -97,7 +97,7 @@ ggml_tensor * activation(ggml_context * ctx, ggml_tensor * x, Act act) {
 }
 
 ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head, float scale,
-                        ggml_tensor * bias_k, ggml_tensor * bias_v) {
+                        ggml_tensor * bias_k, ggml_tensor * bias_v, bool bf16_out) {
     ggml_context * ctx = g.ctx;
     const int64_t W = q->ne[0], Tq = q->ne[1], B = q->ne[2];
     const int64_t Tk = k->ne[1] + (bias_k ? 1 : 0);
@@ -108,12 +108,17 @@ ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor
         return ggml_permute(ctx, t, 0, 2, 1, 3);
     };
     // AMX-BF16 where the Linear layers use it (same precision trade-off, GGPT_ENC_AMX=0 turns both off)
-    if (g.amx && q->type == GGML_TYPE_F32 && k->type == GGML_TYPE_F32 && v->type == GGML_TYPE_F32 &&
-        q->nb[0] == 4 && k->nb[0] == 4 && v->nb[0] == 4 && q->ne[3] == 1 && k->ne[2] == B && v->ne[1] == k->ne[1] &&
+    const bool f32_or_bf16 = q->type == GGML_TYPE_F32 || q->type == GGML_TYPE_BF16;
+    if (g.amx && f32_or_bf16 && k->type == q->type && v->type == q->type && q->nb[0] == ggml_type_size(q->type) &&
+        k->nb[0] == q->nb[0] && v->nb[0] == q->nb[0] && q->ne[3] == 1 && k->ne[2] == B && v->ne[1] == k->ne[1] &&
         (!bias_k || (bias_k->type == GGML_TYPE_F32 && bias_v->type == GGML_TYPE_F32 && ggml_nelements(bias_k) == W &&
                      ggml_nelements(bias_v) == W && ggml_is_contiguous(bias_k) && ggml_is_contiguous(bias_v)))) {
-        return amx_attention(ctx, q, k, v, n_head, scale, bias_k, bias_v);
+        return amx_attention(ctx, q, k, v, n_head, scale, bias_k, bias_v, bf16_out ? GGML_TYPE_BF16 : GGML_TYPE_F32);
     }
+    // (the ggml paths below take f32)
+    if (q->type != GGML_TYPE_F32) q = ggml_cast(ctx, q, GGML_TYPE_F32);
+    if (k->type != GGML_TYPE_F32) k = ggml_cast(ctx, k, GGML_TYPE_F32);
+    if (v->type != GGML_TYPE_F32) v = ggml_cast(ctx, v, GGML_TYPE_F32);
     if (bias_k) {
         // the learned key / value row after the Tk projected ones, for every batch item
         k = ggml_concat(ctx, k, ggml_repeat_4d(ctx, ggml_reshape_3d(ctx, bias_k, W, 1, 1), W, 1, B, 1), 1);
@@ -162,16 +167,20 @@ ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_h
     const int64_t W = x->ne[0], T = x->ne[1], B = x->ne[2];
     ggml_tensor * h = b.qkv.w ? layer_norm_for(g, x, b.ln1, eps, {b.qkv.w}) : layer_norm_for(g, x, b.ln1, eps, {b.q.w, b.k.w, b.v.w});
     ggml_tensor *q, *k, *v;
+    // with AMX matmuls and attention (and fusion on), q, k, v and the attention output stay bf16:
+    // the rounding the attention and the output projection would do anyway, in half the memory
+    const bool amx_qkv = g.fuse && g.amx && (b.qkv.w ? amx_of(g, b.qkv.w) != nullptr : amx_of(g, b.q.w) && amx_of(g, b.k.w) && amx_of(g, b.v.w));
+    const bool bf16_attn_out = amx_qkv && amx_of(g, b.out.w);
     if (b.qkv.w) {
-        ggml_tensor * qkv = linear(g, h, b.qkv);  // [3W, T, B]
+        ggml_tensor * qkv = linear_impl(g, h, b.qkv, nullptr, amx_qkv, nullptr);  // [3W, T, B]
         const size_t es = ggml_element_size(qkv);
         q = ggml_view_3d(ctx, qkv, W, T, B, qkv->nb[1], qkv->nb[2], 0);
         k = ggml_view_3d(ctx, qkv, W, T, B, qkv->nb[1], qkv->nb[2], W * es);
         v = ggml_view_3d(ctx, qkv, W, T, B, qkv->nb[1], qkv->nb[2], 2 * W * es);
     } else {
-        q = linear(g, h, b.q);
-        k = linear(g, h, b.k);
-        v = linear(g, h, b.v);
+        q = linear_impl(g, h, b.q, nullptr, amx_qkv, nullptr);
+        k = linear_impl(g, h, b.k, nullptr, amx_qkv, nullptr);
+        v = linear_impl(g, h, b.v, nullptr, amx_qkv, nullptr);
     }
     // nn.MultiheadAttention(add_bias_kv=True): one learned key/value row after the T projected ones
     const float scale = 1.0f / std::sqrt((float)(W / n_head));
@@ -179,7 +188,7 @@ ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_h
         q = ggml_view_3d(ctx, q, W, 1, B, q->nb[1], q->nb[2], 0);
         x = ggml_view_3d(ctx, x, W, 1, B, x->nb[1], x->nb[2], 0);
     }
-    ggml_tensor * a = attention(g, q, k, v, n_head, scale, b.bias_k, b.bias_v);
+    ggml_tensor * a = attention(g, q, k, v, n_head, scale, b.bias_k, b.bias_v, bf16_attn_out);
     x = linear(g, a, b.out, x);
     h = layer_norm_for(g, x, b.ln2, eps, {b.up.w});
     return ffn(g, h, b.up, b.down, act, x);

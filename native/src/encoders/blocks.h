@@ -55,10 +55,11 @@ ggml_tensor * linear(Graph & g, ggml_tensor * x, const LinearW & l, ggml_tensor 
 ggml_tensor * activation(ggml_context * ctx, ggml_tensor * x, Act act);
 
 // Multi-head scaled dot-product attention without mask. q [W, Tq, B], k and v [W, Tk, B] (views
-// with contiguous rows are fine) -> [W, Tq, B]. scale multiplies q.k before the softmax. bias_k /
-// bias_v ([W], both or neither): a learned extra key / value row after the Tk projected ones.
+// with contiguous rows are fine; f32, or bf16 from an AMX matmul) -> [W, Tq, B]. scale multiplies
+// q.k before the softmax. bias_k / bias_v ([W], both or neither): a learned extra key / value row
+// after the Tk projected ones. bf16_out: a bf16 result on the AMX path (for an AMX matmul next).
 ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head, float scale,
-                        ggml_tensor * bias_k = nullptr, ggml_tensor * bias_v = nullptr);
+                        ggml_tensor * bias_k = nullptr, ggml_tensor * bias_v = nullptr, bool bf16_out = false);
 
 // up -> activation -> down, + res when given (a residual connection, added in the AMX epilogue)
 ggml_tensor * ffn(Graph & g, ggml_tensor * x, const LinearW & up, const LinearW & down, Act act,
