@@ -177,18 +177,9 @@ t.test('towerMatmul: ggml, auto and int8 on the f16 model', async (t) => {
   const bound = { ggml: 2e-3, auto: 1.2e-2, int8: 5e-2 };
   for (const mode of ['ggml', 'auto', 'int8'] as const) {
     const nm = await open(files, mode);
-    const rel = (got: Float32Array, want: Float32Array) => {
-      let se = 0;
-      let ss = 0;
-      for (let i = 0; i < want.length; i++) {
-        se += (got[i] - want[i]) ** 2;
-        ss += want[i] ** 2;
-      }
-      return Math.sqrt(se / ss);
-    };
-    const ra = rel(await nm.encodeAudio(fbank, 3, addon.createCancel()), readExpected(o.audio_embeds.file).data as Float32Array);
+    const ra = rmsRatio(await nm.encodeAudio(fbank, 3, addon.createCancel()), readExpected(o.audio_embeds.file).data as Float32Array);
     const pr = await nm.probe('image', decoded, 'projected', addon.createCancel());
-    const ri = rel(pr.data, readExpected(img.projected.file).data as Float32Array);
+    const ri = rmsRatio(pr.data, readExpected(img.projected.file).data as Float32Array);
     t.ok(ra <= bound[mode] && ri <= bound[mode], `${mode}: rms error / rms audio ${ra.toExponential(2)}, image ${ri.toExponential(2)} (<= ${bound[mode]})`);
     await nm.dispose();
   }

@@ -358,6 +358,16 @@ void test_bad_inputs(ggpt_context & ctx) {
 // The AMX-BF16 Linear against ggml's f32 matmul on shapes with row and column tails, several row
 // chunks and both thread splits; its fused activations and bf16 output against ggml's own ops
 // applied to its plain output.
+// Computes the graphs of `outs` (tensors of a context with memory) on the CPU backend, 2 threads.
+void compute_on_cpu(ggml_context * ctx, std::initializer_list<ggml_tensor *> outs) {
+    ggml_cgraph * gf = ggml_new_graph(ctx);
+    for (ggml_tensor * t : outs) ggml_build_forward_expand(gf, t);
+    ggml_backend_t be = ggml_backend_cpu_init();
+    ggml_backend_cpu_set_n_threads(be, 2);
+    ggml_backend_graph_compute(be, gf);
+    ggml_backend_free(be);
+}
+
 void test_amx() {
     if (!ggpt::amx_bf16_available()) {
         printf("amx: not available on this CPU (skipped)\n");
@@ -402,12 +412,7 @@ void test_amx() {
         ggml_tensor * r_res = ggml_add(ctx, res, y_gelu);
         ggml_tensor * y_res_nb = ggpt::amx_mul_mat(ctx, &aw, xb, nullptr, ggpt::AmxAct::none, GGML_TYPE_F32, res);
         ggml_tensor * r_res_nb = ggml_add(ctx, res, ggml_sub(ctx, y, ggml_repeat(ctx, b, y)));
-        ggml_cgraph * gf = ggml_new_graph(ctx);
-        for (ggml_tensor * t : {y, r, y_gelu, r_gelu, y_quick, r_quick, y_bf16_f32, y_res, r_res, y_res_nb, r_res_nb})
-            ggml_build_forward_expand(gf, t);
-        ggml_backend_t be = ggml_backend_cpu_init();
-        ggml_backend_cpu_set_n_threads(be, 2);
-        ggml_backend_graph_compute(be, gf);
+        compute_on_cpu(ctx, {y, r, y_gelu, r_gelu, y_quick, r_quick, y_bf16_f32, y_res, r_res, y_res_nb, r_res_nb});
         char what[96];
         snprintf(what, sizeof what, "K=%d M=%d N=%d (rms)", K, M, N);
         double se = 0, ss = 0;
@@ -436,7 +441,6 @@ void test_amx() {
         printf("  %-4s K=%d M=%d N=%d fused gelu %.2g, quick_gelu %.2g, bf16 store %.2g, residual %.2g\n", ok2 ? "ok" : "FAIL",
                K, M, N, e_gelu, e_quick, e_bf16, e_res);
         if (!ok2) ++g_failures;
-        ggml_backend_free(be);
         ggml_free(ctx);
     }
     }
@@ -464,12 +468,7 @@ void test_amx_layer_norm() {
         }
         ggml_tensor * y = ggml_cast(ctx, ggpt::amx_layer_norm_bf16(ctx, x, w, b, 1e-6f), GGML_TYPE_F32);
         ggml_tensor * r = ggml_add(ctx, ggml_mul(ctx, ggml_norm(ctx, ggml_cont(ctx, x), 1e-6f), w), b);
-        ggml_cgraph * gf = ggml_new_graph(ctx);
-        ggml_build_forward_expand(gf, y);
-        ggml_build_forward_expand(gf, r);
-        ggml_backend_t be = ggml_backend_cpu_init();
-        ggml_backend_cpu_set_n_threads(be, 2);
-        ggml_backend_graph_compute(be, gf);
+        compute_on_cpu(ctx, {y, r});
         double m = 0;
         for (int64_t i = 0; i < ggml_nelements(r); ++i) {
             const double vb = ((const float *)r->data)[i];
@@ -478,7 +477,6 @@ void test_amx_layer_norm() {
         const bool ok = m < 5e-3;  // the bf16 rounding of the result (2^-8 relative at most)
         printf("  %-4s W=%d T=%d B=%d max |diff| / (1 + |ref|) = %.2g\n", ok ? "ok" : "FAIL", W, T, B, m);
         if (!ok) ++g_failures;
-        ggml_backend_free(be);
         ggml_free(ctx);
     }
 }
@@ -536,12 +534,7 @@ void test_amx_attention() {
         ggml_tensor * vt = ggml_cont(ctx, ggml_transpose(ctx, heads(v, Tkr)));  // [Tk, D, H, B]
         ggml_tensor * o = ggml_mul_mat(ctx, vt, kq);                               // [D, Tq, H, B]
         ggml_tensor * r = ggml_cont_3d(ctx, ggml_permute(ctx, o, 0, 2, 1, 3), W, Tq, B);
-        ggml_cgraph * gf = ggml_new_graph(ctx);
-        ggml_build_forward_expand(gf, y);
-        ggml_build_forward_expand(gf, r);
-        ggml_backend_t be = ggml_backend_cpu_init();
-        ggml_backend_cpu_set_n_threads(be, 2);
-        ggml_backend_graph_compute(be, gf);
+        compute_on_cpu(ctx, {y, r});
         double se = 0, ss = 0;
         for (int64_t i = 0; i < ggml_nelements(r); ++i) {
             const double d = ((float *)y->data)[i] - ((float *)r->data)[i];
@@ -553,7 +546,6 @@ void test_amx_attention() {
         printf("  %-4s %s H=%d D=%d Tq=%d Tk=%d B=%d%s rms_err/rms=%.2g\n", ok ? "ok" : "FAIL", b16 ? "bf16" : "f32 ", H, D,
                Tq, Tk, B, with_bias ? " +bias_kv" : "", rel);
         if (!ok) ++g_failures;
-        ggml_backend_free(be);
         ggml_free(ctx);
     }
 }
