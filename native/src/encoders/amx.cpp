@@ -377,8 +377,9 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
 
 // elements i .. i + 15 (the lanes of m, the rest zero) of a row of f32 or (in16) bf16, as f32
 GGPT_AMX_TARGET inline __m512 load16_f32_or_bf16(const void * r, int64_t i, __mmask16 m, bool in16) {
-    return in16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)r + i)), 16))
-                : _mm512_maskz_loadu_ps(m, (const float *)r + i);
+    if (!in16) return _mm512_maskz_loadu_ps(m, (const float *)r + i);
+    const __m512i w = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)r + i));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
 }
 
 struct AttnParams {

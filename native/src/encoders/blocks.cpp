@@ -165,11 +165,13 @@ ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_h
                         bool first_only) {
     ggml_context * ctx = g.ctx;
     const int64_t W = x->ne[0], T = x->ne[1], B = x->ne[2];
-    ggml_tensor * h = b.qkv.w ? layer_norm_for(g, x, b.ln1, eps, {b.qkv.w}) : layer_norm_for(g, x, b.ln1, eps, {b.q.w, b.k.w, b.v.w});
+    ggml_tensor * h = b.qkv.w ? layer_norm_for(g, x, b.ln1, eps, {b.qkv.w})
+                              : layer_norm_for(g, x, b.ln1, eps, {b.q.w, b.k.w, b.v.w});
     ggml_tensor *q, *k, *v;
     // with AMX matmuls and attention (and fusion on), q, k, v and the attention output stay bf16:
     // the rounding the attention and the output projection would do anyway, in half the memory
-    const bool amx_qkv = g.fuse && g.amx && (b.qkv.w ? amx_of(g, b.qkv.w) != nullptr : amx_of(g, b.q.w) && amx_of(g, b.k.w) && amx_of(g, b.v.w));
+    const bool amx_qkv = g.fuse && g.amx &&
+                         (b.qkv.w ? amx_of(g, b.qkv.w) != nullptr : amx_of(g, b.q.w) && amx_of(g, b.k.w) && amx_of(g, b.v.w));
     const bool bf16_attn_out = amx_qkv && amx_of(g, b.out.w);
     if (b.qkv.w) {
         ggml_tensor * qkv = linear_impl(g, h, b.qkv, nullptr, amx_qkv, nullptr);  // [3W, T, B]
