@@ -113,6 +113,7 @@ const pairs = await alternateRounds(
       }
     : null,
   info,
+  server ? [server.pid] : [],
 );
 const ourMem = memory();
 await model.dispose();

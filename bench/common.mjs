@@ -76,26 +76,36 @@ export function load1() {
   return Number(fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
 }
 
-/** Busy and total jiffies of the machine, and this process's own (with reaped children). */
-function cpuSample() {
+/** utime + stime + cutime + cstime of a process (jiffies); 0 once it is gone. */
+function processJiffies(pid) {
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const v = st.slice(st.lastIndexOf(')') + 2).split(' ').map(Number);
+    return v[11] + v[12] + v[13] + v[14];
+  } catch {
+    return 0;
+  }
+}
+
+/** Busy and total jiffies of the machine, and this process's own (with reaped children) plus those of `pids`. */
+function cpuSample(pids) {
   const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   const idle = f[3] + (f[4] || 0);
   const total = f.slice(0, 8).reduce((x, y) => x + y, 0);
-  const st = fs.readFileSync('/proc/self/stat', 'utf8');
-  const v = st.slice(st.lastIndexOf(')') + 2).split(' ').map(Number);
-  const self = v[11] + v[12] + v[13] + v[14]; // utime stime cutime cstime
+  const self = ['self', ...pids].reduce((s, p) => s + processJiffies(p), 0);
   return { busy: total - idle, total, self };
 }
 
 /**
  * Counts the CPU that other processes use while we measure: `stop()` returns the cores (0..n)
- * that processes other than this one and its reaped children kept busy on average.
+ * that processes other than this one, its reaped children and `pids` (a live peer that is being
+ * measured) kept busy on average.
  */
-export function foreignCpu() {
-  const a = cpuSample();
+export function foreignCpu(pids = []) {
+  const a = cpuSample(pids);
   return {
     stop() {
-      const b = cpuSample();
+      const b = cpuSample(pids);
       const ncpu = os.cpus().length;
       const total = b.total - a.total;
       if (total <= 0) return 0;
@@ -294,10 +304,11 @@ export async function towerBenchStart(bench, a, usage) {
 /**
  * Runs `reps` rounds that alternate the two sides back to back (ours, then the peer unless
  * `peer` is null), so the drift of a shared VM host hits both alike. Records in `info` the other
- * processes' CPU during each side (mean cores) and the load before the first peer run.
+ * processes' CPU during each side (mean cores; during the peer's side not counting `peerPids`, a
+ * long-lived peer process) and the load before the first peer run.
  * Returns { ours: [...], peer: [...] }: what each call returned, in round order.
  */
-export async function alternateRounds(reps, ours, peer, info) {
+export async function alternateRounds(reps, ours, peer, info, peerPids = []) {
   const out = { ours: [], peer: [] };
   let foreignOurs = 0;
   let foreignPeer = 0;
@@ -307,7 +318,7 @@ export async function alternateRounds(reps, ours, peer, info) {
     foreignOurs += mon.stop() / reps;
     if (!peer) continue;
     if (round === 0) info.load1BeforePeer = load1();
-    mon = foreignCpu();
+    mon = foreignCpu(peerPids);
     out.peer.push(await peer(round));
     foreignPeer += mon.stop() / reps;
   }
@@ -323,6 +334,7 @@ export async function alternateRounds(reps, ours, peer, info) {
  */
 export function lineServer(cmd, args) {
   const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const { pid } = child;
   let buf = '';
   let stderr = '';
   const lines = [];
@@ -352,6 +364,7 @@ export function lineServer(cmd, args) {
     resolve(code);
   }));
   return {
+    pid,
     next: () => new Promise((resolve, reject) => {
       waiters.push({ resolve, reject });
       settle();
