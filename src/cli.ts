@@ -14,7 +14,7 @@ import { GroundingGPTError } from './errors';
 import { toolVersion } from './convert/common';
 import { convert } from './convert/index';
 import { synth } from './convert/synth';
-import { loadModel, type GroundOptions, type GroundResult, type Model } from './model';
+import { loadModel, type GroundOptions, type GroundResult, type Model, type TowerMatmul } from './model';
 import { decodeAudio } from './media/audio';
 import { drawBoxes, drawVideoStrip, drawWaveform } from './media/draw';
 import { decodeVideo } from './media/video';
@@ -106,6 +106,7 @@ const GROUND_OPTIONS = {
   seed: { type: 'string' },
   threads: { type: 'string' },
   'context-size': { type: 'string' },
+  'tower-matmul': { type: 'string' },
   ffmpeg: { type: 'string' },
   ffprobe: { type: 'string' },
 } as const;
@@ -118,6 +119,7 @@ const GROUND_HELP = `  --model <dir>        model directory from convert/synth (
   --seed <n>           sampling seed
   --threads <n>        CPU threads (default: physical cores)
   --context-size <n>   context size in tokens (default 4096)
+  --tower-matmul <m>   the towers' CPU matmuls: auto (default), ggml, int8 (experimental)
   --ffmpeg <path>      ffmpeg to use (default: $FFMPEG_PATH, ffmpeg-static, ffmpeg on PATH)
   --ffprobe <path>     ffprobe to use (optional: without one ffmpeg probes)`;
 
@@ -127,7 +129,17 @@ async function cliModel(values: Record<string, string | boolean | undefined>, si
   if (!dir) throw new UsageError('--model is required (or set GROUNDINGGPT_MODEL)');
   const threads = intOption(values.threads as string | undefined, 'threads');
   const contextSize = intOption(values['context-size'] as string | undefined, 'context-size');
-  return loadModel({ model: dir, signal, ...(threads ? { threads } : {}), ...(contextSize ? { contextSize } : {}) });
+  const towerMatmul = values['tower-matmul'] as string | undefined;
+  if (towerMatmul !== undefined && !['auto', 'ggml', 'int8'].includes(towerMatmul)) {
+    throw new UsageError(`--tower-matmul must be auto, ggml or int8 (got "${towerMatmul}")`);
+  }
+  return loadModel({
+    model: dir,
+    signal,
+    ...(threads ? { threads } : {}),
+    ...(contextSize ? { contextSize } : {}),
+    ...(towerMatmul ? { towerMatmul: towerMatmul as TowerMatmul } : {}),
+  });
 }
 
 function groundOptions(values: Record<string, string | boolean | undefined>, signal: AbortSignal, json: boolean): GroundOptions {

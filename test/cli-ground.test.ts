@@ -105,4 +105,16 @@ t.test('usage errors exit with 2 and a message', async (t) => {
   await t.rejects(groundinggpt(['image', dogImage, 'q']), { code: 2, stderr: /--model is required/ });
   const model = await riggedModel([' x']);
   await t.rejects(groundinggpt(['image', path.join(mediaDir, 'nope.jpg'), 'q', '--model', model]), { code: 1, stderr: /INVALID_INPUT/ });
+  await t.rejects(groundinggpt(['image', dogImage, 'q', '--model', model, '--tower-matmul', 'fp8']), {
+    code: 2,
+    stderr: /--tower-matmul must be auto, ggml or int8 \(got "fp8"\)/,
+  });
+});
+
+t.test('--tower-matmul ggml and int8 load and answer', async (t) => {
+  const model = await riggedModel([' The', ' dog', ' [0.20, 0.10, 0.70, 0.90]', '.']);
+  for (const m of ['ggml', 'int8']) {
+    const r = JSON.parse((await groundinggpt(['image', dogImage, 'Where is the dog?', '--model', model, '--json', '--tower-matmul', m])).stdout);
+    t.equal(r.boxes.length, 1, `${m}: the rigged answer's box`);
+  }
 });
