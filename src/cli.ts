@@ -14,7 +14,7 @@ import { GroundingGPTError } from './errors';
 import { toolVersion } from './convert/common';
 import { convert } from './convert/index';
 import { synth } from './convert/synth';
-import { loadModel, type GroundOptions, type GroundResult, type Model, type TowerMatmul } from './model';
+import { loadModel, TOWER_MATMULS, type GroundOptions, type GroundResult, type Model, type TowerMatmul } from './model';
 import { decodeAudio } from './media/audio';
 import { drawBoxes, drawVideoStrip, drawWaveform } from './media/draw';
 import { decodeVideo } from './media/video';
@@ -129,16 +129,16 @@ async function cliModel(values: Record<string, string | boolean | undefined>, si
   if (!dir) throw new UsageError('--model is required (or set GROUNDINGGPT_MODEL)');
   const threads = intOption(values.threads as string | undefined, 'threads');
   const contextSize = intOption(values['context-size'] as string | undefined, 'context-size');
-  const towerMatmul = values['tower-matmul'] as string | undefined;
-  if (towerMatmul !== undefined && !['auto', 'ggml', 'int8'].includes(towerMatmul)) {
-    throw new UsageError(`--tower-matmul must be auto, ggml or int8 (got "${towerMatmul}")`);
+  const towerMatmul = values['tower-matmul'] as TowerMatmul | undefined;
+  if (towerMatmul !== undefined && !TOWER_MATMULS.includes(towerMatmul)) {
+    throw new UsageError(`--tower-matmul must be ${TOWER_MATMULS.slice(0, -1).join(', ')} or ${TOWER_MATMULS.at(-1)} (got "${towerMatmul}")`);
   }
   return loadModel({
     model: dir,
     signal,
     ...(threads ? { threads } : {}),
     ...(contextSize ? { contextSize } : {}),
-    ...(towerMatmul ? { towerMatmul: towerMatmul as TowerMatmul } : {}),
+    ...(towerMatmul ? { towerMatmul } : {}),
   });
 }
 

@@ -127,8 +127,10 @@ export interface ModelFiles {
 /** KV-cache element type. */
 export type KvType = 'f16' | 'f32' | 'q8_0';
 
+/** The values of {@link LoadModelOptions.towerMatmul}. */
+export const TOWER_MATMULS = ['auto', 'ggml', 'int8'] as const;
 /** How the towers' Linear layers multiply on the CPU: see {@link LoadModelOptions.towerMatmul}. */
-export type TowerMatmul = 'auto' | 'ggml' | 'int8';
+export type TowerMatmul = (typeof TOWER_MATMULS)[number];
 
 /** Options of {@link loadModel}. */
 export interface LoadModelOptions {
@@ -329,7 +331,7 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
   const batchSize = optionalInteger(o.batchSize, 'options.batchSize', 1, 8192, 512);
   const kvType = oneOf<KvType>(o.kvType, 'options.kvType', ['f16', 'f32', 'q8_0'], 'f16');
   const flashAttn = oneOf(o.flashAttn, 'options.flashAttn', ['auto', 'on', 'off'] as const, 'auto');
-  const towerMatmul = oneOf<TowerMatmul>(o.towerMatmul, 'options.towerMatmul', ['auto', 'ggml', 'int8'], 'auto');
+  const towerMatmul = oneOf<TowerMatmul>(o.towerMatmul, 'options.towerMatmul', TOWER_MATMULS, 'auto');
   if (signal?.aborted) throw abortError(signal);
   const loadEncoders = optionalBoolean(o.loadEncoders, 'options.loadEncoders', true);
   const featureCacheBytes = optionalInteger(o.featureCacheBytes, 'options.featureCacheBytes', 0, Number.MAX_SAFE_INTEGER, DEFAULT_FEATURE_CACHE_BYTES);

@@ -16,6 +16,7 @@
  *   code 'BUSY' as a safety net.
  */
 import path from 'node:path';
+import type { TowerMatmul } from './model';
 
 /** Status codes of the core (ggpt_status), as error `code`s. */
 export type NativeStatus =
@@ -45,7 +46,7 @@ export interface NativeLoadOptions {
   encodersOnGpu: boolean;
   useMmap: boolean;
   /** The towers' CPU Linear layers (see LoadModelOptions.towerMatmul). Default 'auto'. */
-  towerMatmul?: 'auto' | 'ggml' | 'int8';
+  towerMatmul?: TowerMatmul;
   contextSize: number;
   batchSize: number;
   threads: number;

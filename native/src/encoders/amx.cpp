@@ -199,7 +199,7 @@ GGPT_AMX_TARGET void kernel(const uint16_t * a, int64_t lda, const uint16_t * b0
 #  pragma GCC diagnostic push
 #  pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-#  define GGPT_AVX512_TARGET __attribute__((target("avx512f,avx512bf16,avx512vl")))
+#  define GGPT_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16,avx512vl")))
 
 // e^x for x in [-87, 88] (clamped), ~1 ulp: 2^n * p(r), r = x - n ln2 in [-ln2/2, ln2/2], p of
 // degree 7 (Taylor; the first dropped term is < 5e-9 relative).
@@ -274,9 +274,9 @@ GGPT_AVX512_TARGET void epilogue(const float * c, int64_t rows, int MT, const fl
     }
 }
 
-// 16 bf16 -> f32
-GGPT_AVX512_TARGET inline __m512 load_bf16x16(const uint16_t * p) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+// 16 bf16 (the lanes of m; the rest 0) -> f32
+GGPT_AVX512_TARGET inline __m512 load_bf16x16(const uint16_t * p, __mmask16 m = 0xffff) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
 }
 
 // One activation row (K bf16) -> int8 with its own symmetric scale (returned), written as the
@@ -377,9 +377,7 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
 
 // elements i .. i + 15 (the lanes of m, the rest zero) of a row of f32 or (in16) bf16, as f32
 GGPT_AMX_TARGET inline __m512 load16_f32_or_bf16(const void * r, int64_t i, __mmask16 m, bool in16) {
-    if (!in16) return _mm512_maskz_loadu_ps(m, (const float *)r + i);
-    const __m512i w = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)r + i));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+    return in16 ? load_bf16x16((const uint16_t *)r + i, m) : _mm512_maskz_loadu_ps(m, (const float *)r + i);
 }
 
 struct AttnParams {
@@ -444,13 +442,13 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
     }
     const __m512i ilv = _mm512_load_si512(ilv_idx);
     // element h * D of row (i1, i2): head h's slice
-    auto row = [es](const ggml_tensor * t, int64_t i1, int64_t i2, int64_t h, int64_t D) {
+    auto row = [es, D](const ggml_tensor * t, int64_t i1, int64_t i2, int64_t h) {
         return (const void *)((const char *)t->data + i1 * t->nb[1] + i2 * t->nb[2] + h * D * es);
     };
     for (int64_t job = ith; job < H * B; job += nth) {
         const int64_t b = job / H, h = job % H;
-        auto key = [&](int64_t j) { return j < Tk0 ? row(k, j, b, h, D) : (const void *)((const char *)bk + h * D * es); };
-        auto val = [&](int64_t j) { return j < Tk0 ? row(v, j, b, h, D) : (const void *)((const char *)bv + h * D * es); };
+        auto key = [&](int64_t j) { return j < Tk0 ? row(k, j, b, h) : (const void *)((const char *)bk + h * D * es); };
+        auto val = [&](int64_t j) { return j < Tk0 ? row(v, j, b, h) : (const void *)((const char *)bv + h * D * es); };
         // K as the "weight" of S = Q K^T: outputs = keys, reduction = head dims; V as the weight of
         // O = P V: outputs = head dims, reduction = keys (same tile layout as amx_pack). Lanes past
         // D and keys past Tk stay zero.
@@ -488,8 +486,8 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
         for (int64_t q0 = 0; q0 < Tq; q0 += 32) {
             const int64_t rows = std::min<int64_t>(32, Tq - q0);
             for (int64_t r = 0; r < 32; ++r) {
-                if (r + ahead < rows) prefetch(row(q, q0 + r + ahead, b, h, D));
-                const void * src = r < rows ? row(q, q0 + r, b, h, D) : nullptr;
+                if (r + ahead < rows) prefetch(row(q, q0 + r + ahead, b, h));
+                const void * src = r < rows ? row(q, q0 + r, b, h) : nullptr;
                 for (int64_t d = 0; d < Dp; d += 16) {
                     const __m512 x = src ? _mm512_mul_ps(ld(src, d, lanes(D - d)), scale) : _mm512_setzero_ps();
                     _mm256_storeu_si256((__m256i *)(qa.data() + r * Dp + d), (__m256i)_mm512_cvtneps_pbh(x));
@@ -553,24 +551,18 @@ GGPT_AMX_TARGET void amx_ln_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     std::memcpy(&eps, &bits, sizeof eps);
     const int64_t W = x->ne[0], rows = ggml_nrows(x), n1 = x->ne[1], n2 = x->ne[2];
     const int64_t r0 = rows * ith / nth, r1 = rows * (ith + 1) / nth;
-    const int64_t full = W / 16 * 16;
-    const __mmask16 tail = lanes(W - full);
     for (int64_t r = r0; r < r1; ++r) {
         const int64_t i1 = r % n1, i2 = (r / n1) % n2, i3 = r / (n1 * n2);
         const float * xr = (const float *)((const char *)x->data + i1 * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3]);
         uint16_t * y = (uint16_t *)dst->data + r * W;
+        // 16 lanes at a time, the last step masked (lanes past W are 0 and stay out of the sums)
         __m512 acc = _mm512_setzero_ps();
-        for (int64_t k = 0; k < full; k += 16) acc = _mm512_add_ps(acc, _mm512_loadu_ps(xr + k));
-        if (tail) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(tail, xr + full));
-        const float mean = _mm512_reduce_add_ps(acc) / (float)W;
-        const __m512 vm = _mm512_set1_ps(mean);
+        for (int64_t k = 0; k < W; k += 16) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(lanes(W - k), xr + k));
+        const __m512 vm = _mm512_set1_ps(_mm512_reduce_add_ps(acc) / (float)W);
         acc = _mm512_setzero_ps();
-        for (int64_t k = 0; k < full; k += 16) {
-            const __m512 d = _mm512_sub_ps(_mm512_loadu_ps(xr + k), vm);
-            acc = _mm512_fmadd_ps(d, d, acc);
-        }
-        if (tail) {
-            const __m512 d = _mm512_maskz_sub_ps(tail, _mm512_maskz_loadu_ps(tail, xr + full), vm);
+        for (int64_t k = 0; k < W; k += 16) {
+            const __mmask16 m = lanes(W - k);
+            const __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, xr + k), vm);
             acc = _mm512_fmadd_ps(d, d, acc);
         }
         const __m512 inv = _mm512_set1_ps(1.0f / std::sqrt(_mm512_reduce_add_ps(acc) / (float)W + eps));

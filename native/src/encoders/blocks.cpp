@@ -29,17 +29,13 @@ const AmxWeight * amx_of(const Graph & g, const ggml_tensor * w) {
 
 AmxAct amx_act(Act act) { return act == Act::gelu_erf ? AmxAct::gelu_erf : AmxAct::quick_gelu; }
 
-// LayerNorm whose result only feeds the AMX matmuls of `consumers`: straight to bf16 in one pass
-// when they are all AMX (and fusion is on), else the ggml ops.
-ggml_tensor * layer_norm_for(Graph & g, ggml_tensor * x, const NormW & n, float eps,
-                             std::initializer_list<const ggml_tensor *> consumers) {
-    bool amx = g.fuse && x->type == GGML_TYPE_F32 && x->nb[0] == sizeof(float) && n.w && n.b &&
-               n.w->type == GGML_TYPE_F32 && n.b->type == GGML_TYPE_F32 && ggml_is_contiguous(n.w) &&
-               ggml_is_contiguous(n.b) && ggml_nelements(n.w) == x->ne[0] && ggml_nelements(n.b) == x->ne[0];
-    for (const ggml_tensor * w : consumers) amx = amx && amx_of(g, w);
-    if (!amx) return layer_norm(g.ctx, x, n, eps);
-    ggml_tensor * y = amx_layer_norm_bf16(g.ctx, x, n.w, n.b, eps);
-    return y ? y : layer_norm(g.ctx, x, n, eps);
+// LayerNorm, straight to bf16 in one pass when its result only feeds AMX matmuls (to_amx) and the
+// tensors suit the fused op, else the ggml ops.
+ggml_tensor * layer_norm_for(Graph & g, ggml_tensor * x, const NormW & n, float eps, bool to_amx) {
+    const bool fused = to_amx && x->type == GGML_TYPE_F32 && x->nb[0] == sizeof(float) && n.w && n.b &&
+                       n.w->type == GGML_TYPE_F32 && n.b->type == GGML_TYPE_F32 && ggml_is_contiguous(n.w) &&
+                       ggml_is_contiguous(n.b) && ggml_nelements(n.w) == x->ne[0] && ggml_nelements(n.b) == x->ne[0];
+    return fused ? amx_layer_norm_bf16(g.ctx, x, n.w, n.b, eps) : layer_norm(g.ctx, x, n, eps);
 }
 
 // Linear with, on the AMX path, an activation fused into the matmul (fuse_act), a bf16 result
@@ -165,14 +161,13 @@ ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_h
                         bool first_only) {
     ggml_context * ctx = g.ctx;
     const int64_t W = x->ne[0], T = x->ne[1], B = x->ne[2];
-    ggml_tensor * h = b.qkv.w ? layer_norm_for(g, x, b.ln1, eps, {b.qkv.w})
-                              : layer_norm_for(g, x, b.ln1, eps, {b.q.w, b.k.w, b.v.w});
-    ggml_tensor *q, *k, *v;
-    // with AMX matmuls and attention (and fusion on), q, k, v and the attention output stay bf16:
-    // the rounding the attention and the output projection would do anyway, in half the memory
+    // with AMX matmuls (and fusion on) the LayerNorms write bf16, and q, k, v and the attention
+    // output stay bf16: the rounding the AMX matmuls and attention would do anyway, in half the memory
     const bool amx_qkv = g.fuse && g.amx &&
                          (b.qkv.w ? amx_of(g, b.qkv.w) != nullptr : amx_of(g, b.q.w) && amx_of(g, b.k.w) && amx_of(g, b.v.w));
     const bool bf16_attn_out = amx_qkv && amx_of(g, b.out.w);
+    ggml_tensor * h = layer_norm_for(g, x, b.ln1, eps, amx_qkv);
+    ggml_tensor *q, *k, *v;
     if (b.qkv.w) {
         ggml_tensor * qkv = linear_impl(g, h, b.qkv, nullptr, amx_qkv, nullptr);  // [3W, T, B]
         const size_t es = ggml_element_size(qkv);
@@ -192,7 +187,7 @@ ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_h
     }
     ggml_tensor * a = attention(g, q, k, v, n_head, scale, b.bias_k, b.bias_v, bf16_attn_out);
     x = linear(g, a, b.out, x);
-    h = layer_norm_for(g, x, b.ln2, eps, {b.up.w});
+    h = layer_norm_for(g, x, b.ln2, eps, g.fuse && amx_of(g, b.up.w));
     return ffn(g, h, b.up, b.down, act, x);
 }
 

@@ -33,8 +33,9 @@ struct Graph {
     // Linear weights repacked for the AMX-BF16 matmul (CPU graphs when enabled), else null
     const std::unordered_map<const ggml_tensor *, AmxWeight> * amx = nullptr;
     std::unordered_map<const ggml_tensor *, ggml_tensor *> bf16_of;  // activations already cast (q/k/v share one)
-    // with amx: LayerNorms that feed AMX matmuls write bf16 directly, and residual adds run in the
-    // matmul's epilogue (fewer passes over the activations; off only to measure the difference)
+    // with amx: LayerNorms that feed AMX matmuls write bf16 directly, q, k, v and the attention
+    // output stay bf16 between AMX ops, and residual adds run in the matmul's epilogue (fewer
+    // passes over the activations; off only to measure the difference)
     bool fuse = true;
 
     // Sets kv_f16 from a tower's matmul weight.

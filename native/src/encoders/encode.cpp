@@ -44,7 +44,7 @@ struct EncoderState {
     int n_threads = 1;
     int frames_per_batch = 0;  // EVA frames per graph (0 = from the memory budget)
     bool flash_attn = false;   // fused attention (CPU only: the GPU kernels want f16 K/V)
-    bool fuse = true;          // AMX path: LayerNorm -> bf16 and residual adds fused (GGPT_ENC_FUSE=0: off)
+    bool fuse = true;          // AMX path fusions, see Graph::fuse (GGPT_ENC_FUSE=0: off)
     const std::unordered_map<const ggml_tensor *, AmxWeight> * amx = nullptr;  // CPU weights repacked
 
     // GGPT_ENC_PROFILE=1: time every node and print a per-op summary to stderr (development aid);
