@@ -324,9 +324,9 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     // each chunk of rows is first copied into 32x32 panels (contiguous tile loads; rows past N zero)
     // per-thread scratch; one reference, so the module's dynamic TLS is looked up once per call
     // (int8: half the elements, and one scale per row)
-    thread_local std::vector<uint16_t> tls_apack;
+    thread_local AlignedVector<uint16_t> tls_apack;
     thread_local std::vector<float> tls_ascale;
-    std::vector<uint16_t> & apack = tls_apack;
+    AlignedVector<uint16_t> & apack = tls_apack;
     std::vector<float> & ascale = tls_ascale;
     const int64_t pan_elems = KC * 1024;  // one 32-row panel, in uint16 units (2 KiB per k chunk)
     apack.resize((size_t)chunk * pan_elems);
@@ -405,12 +405,16 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
     // per-thread scratch; references, so the module's dynamic TLS is looked up once per call and not
     // inside the loops
     struct Scratch {
-        std::vector<uint16_t> kp, vp, qa, pa, bias16;
-        std::vector<float> sb, ob, inv;
+        AlignedVector<uint16_t> kp, vp, qa, pa;  // tile operands
+        AlignedVector<float> sb, ob;              // tile results
+        std::vector<uint16_t> bias16;
+        std::vector<float> inv;
     };
     thread_local Scratch tls;
-    std::vector<uint16_t> &kp = tls.kp, &vp = tls.vp, &qa = tls.qa, &pa = tls.pa, &bias16 = tls.bias16;
-    std::vector<float> &sb = tls.sb, &ob = tls.ob, &inv = tls.inv;
+    AlignedVector<uint16_t> &kp = tls.kp, &vp = tls.vp, &qa = tls.qa, &pa = tls.pa;
+    AlignedVector<float> &sb = tls.sb, &ob = tls.ob;
+    std::vector<uint16_t> & bias16 = tls.bias16;
+    std::vector<float> & inv = tls.inv;
     // with bf16 inputs the learned key / value rows are rounded to bf16 once (so every row has one type)
     if (in16 && bias_k) {
         bias16.resize((size_t)2 * W);

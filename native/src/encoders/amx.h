@@ -3,7 +3,9 @@
 // products accumulated in f32 by the tile unit. Several times the throughput of ggml's AVX-512
 // f16/f32 matmul; the price is bf16 rounding (8-bit mantissa) of both operands.
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <new>
 #include <vector>
 
 #include "ggml.h"
@@ -17,6 +19,20 @@ bool amx_int8_available();
 
 // What the matmul does to its output block while it is in cache: + bias, then this activation.
 enum class AmxAct : uint8_t { none, gelu_erf, quick_gelu };
+
+// Storage on 64-byte boundaries for tile operands: a tile row (64 bytes) then sits in one cache
+// line instead of straddling two (glibc starts large blocks 16 bytes past a page boundary), which
+// halves the cache lines that every tile load touches.
+template <class T> struct CacheAligned {
+    using value_type = T;
+    CacheAligned() = default;
+    template <class U> CacheAligned(const CacheAligned<U> &) {}
+    T * allocate(size_t n) { return static_cast<T *>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+    void deallocate(T * p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+    template <class U> bool operator==(const CacheAligned<U> &) const { return true; }
+    template <class U> bool operator!=(const CacheAligned<U> &) const { return false; }
+};
+template <class T> using AlignedVector = std::vector<T, CacheAligned<T>>;
 
 struct AmxWeight;
 // The custom op's parameters (one per activation x bias x residual, stored in the weight).
@@ -33,7 +49,7 @@ struct AmxOp {
 struct AmxWeight {
     int64_t K = 0, M = 0;  // inputs (multiple of 32; 64 for int8), outputs (multiple of 16)
     bool int8 = false;
-    std::vector<uint16_t> data;
+    AlignedVector<uint16_t> data;
     std::vector<float> scale;  // int8: per output
     AmxOp ops[12];  // [act][bias][residual]
 
