@@ -348,9 +348,13 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
             for (int64_t r = 0; r < 32; ++r) {
                 const int64_t n = nb * 32 + r;
                 if (w->int8) {
-                    ascale[(nb - nc) * 32 + r] = n < N ? quantize_row_i8(xa + n * K, K, (int8_t *)pan + r * 64) : 0.0f;
-                    if (n >= N)
+                    float & scale = ascale[(nb - nc) * 32 + r];
+                    if (n < N) {
+                        scale = quantize_row_i8(xa + n * K, K, (int8_t *)pan + r * 64);
+                    } else {
+                        scale = 0.0f;
                         for (int64_t kc = 0; kc < KC; ++kc) std::memset((int8_t *)pan + kc * 2048 + r * 64, 0, 64);
+                    }
                     continue;
                 }
                 for (int64_t kc = 0; kc < KC; ++kc) {
@@ -431,7 +435,6 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
     }
     const void * bk = in16 && bias_k ? (const void *)bias16.data() : (const void *)bias_k;
     const void * bv = in16 && bias_k ? (const void *)(bias16.data() + W) : (const void *)bias_v;
-    auto ld = [in16](const void * r, int64_t i, __mmask16 m) { return load16_f32_or_bf16(r, i, m, in16); };
     kp.assign((size_t)Tkp * Dp, 0);
     vp.assign((size_t)Dp * Tkp, 0);
     qa.assign((size_t)32 * Dp, 0);
@@ -476,8 +479,8 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
             const void * src = key(j);
             for (int64_t kc = 0; kc < KCd; ++kc) {
                 const int64_t d0 = kc * 32;
-                const __m512 lo = ld(src, d0, lanes(D - d0));
-                const __m512 hi = ld(src, d0 + 16, lanes(D - d0 - 16));
+                const __m512 lo = load16_f32_or_bf16(src, d0, lanes(D - d0), in16);
+                const __m512 hi = load16_f32_or_bf16(src, d0 + 16, lanes(D - d0 - 16), in16);
                 const __m512i w = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
                 _mm512_i32scatter_epi32(kd + ((j / 16) * KCd + kc) * 256 + j % 16, krow, w, 4);
             }
@@ -489,8 +492,8 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
             const void * s1 = j + 1 < Tk ? val(j + 1) : nullptr;
             for (int64_t dd = 0; dd < Dp / 16; ++dd) {
                 const __mmask16 m = lanes(D - dd * 16);
-                const __m512 a = ld(s0, dd * 16, m);
-                const __m512 c = s1 ? ld(s1, dd * 16, m) : _mm512_setzero_ps();
+                const __m512 a = load16_f32_or_bf16(s0, dd * 16, m, in16);
+                const __m512 c = s1 ? load16_f32_or_bf16(s1, dd * 16, m, in16) : _mm512_setzero_ps();
                 const __m512i w = _mm512_permutexvar_epi16(ilv, (__m512i)_mm512_cvtne2ps_pbh(c, a));
                 _mm512_storeu_si512(vp.data() + (((dd * KCk + j / 32) * 16 + (j % 32) / 2) * 32), w);
             }
@@ -501,7 +504,7 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
                 if (r + ahead < rows) prefetch(row(q, q0 + r + ahead, b, h));
                 const void * src = r < rows ? row(q, q0 + r, b, h) : nullptr;
                 for (int64_t d = 0; d < Dp; d += 16) {
-                    const __m512 x = src ? _mm512_mul_ps(ld(src, d, lanes(D - d)), scale) : _mm512_setzero_ps();
+                    const __m512 x = src ? _mm512_mul_ps(load16_f32_or_bf16(src, d, lanes(D - d), in16), scale) : _mm512_setzero_ps();
                     _mm256_storeu_si256((__m256i *)(qa.data() + r * Dp + d), (__m256i)_mm512_cvtneps_pbh(x));
                 }
             }

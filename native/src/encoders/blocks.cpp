@@ -163,7 +163,7 @@ ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_h
     const int64_t W = x->ne[0], T = x->ne[1], B = x->ne[2];
     // with AMX matmuls (and fusion on) the LayerNorms write bf16, and q, k, v and the attention
     // output stay bf16: the rounding the AMX matmuls and attention would do anyway, in half the memory
-    const bool amx_qkv = g.fuse && g.amx &&
+    const bool amx_qkv = g.fuse &&
                          (b.qkv.w ? amx_of(g, b.qkv.w) != nullptr : amx_of(g, b.q.w) && amx_of(g, b.k.w) && amx_of(g, b.v.w));
     const bool bf16_attn_out = amx_qkv && amx_of(g, b.out.w);
     ggml_tensor * h = layer_norm_for(g, x, b.ln1, eps, amx_qkv);
