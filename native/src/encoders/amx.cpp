@@ -151,47 +151,6 @@ struct TileScope {
           else _tile_dpbf16ps(c, a, b);            \
       } while (0)
 
-// C[n0:n0+32, m0:m0+16*MT] = A[n0:n0+32, :] W[m0:..]^T. a: 32 rows of K bf16, either row-major
-// (stride lda elements) or, PACKED, as KC consecutive 32x32 panels (2 KiB each: the two 16-row
-// tiles of one k chunk, contiguous); b: the packed weight at m-block mb; c: 32 rows x 16*MT floats,
-// stride ldc floats. I8 (PACKED only): the same 2 KiB panels and 1 KiB weight tiles hold 32 rows x
-// 64 k int8, KC = K / 64, and c receives int32 sums.
-template <int MT, bool PACKED = false, bool I8 = false>
-GGPT_AMX_TARGET void kernel(const uint16_t * a, int64_t lda, const uint16_t * b0, const uint16_t * b1, int64_t KC,
-                            float * c, int64_t ldc) {
-    _tile_zero(0);
-    _tile_zero(1);
-    if (MT == 2) {
-        _tile_zero(2);
-        _tile_zero(3);
-    }
-    const int64_t sa = PACKED ? 64 : lda * 2;
-    for (int64_t kc = 0; kc < KC; ++kc) {
-        if (PACKED) {
-            _tile_loadd(4, a + kc * 1024, sa);
-            _tile_loadd(5, a + kc * 1024 + 512, sa);
-        } else {
-            _tile_loadd(4, a + kc * 32, sa);
-            _tile_loadd(5, a + 16 * lda + kc * 32, sa);
-        }
-        _tile_loadd(6, b0 + kc * 512, 64);
-        GGPT_TILE_DP(I8, 0, 4, 6);
-        GGPT_TILE_DP(I8, 1, 5, 6);
-        if (MT == 2) {
-            _tile_loadd(7, b1 + kc * 512, 64);
-            GGPT_TILE_DP(I8, 2, 4, 7);
-            GGPT_TILE_DP(I8, 3, 5, 7);
-        }
-    }
-    const int64_t sc = ldc * 4;
-    _tile_stored(0, c, sc);
-    _tile_stored(1, c + 16 * ldc, sc);
-    if (MT == 2) {
-        _tile_stored(2, c + 16, sc);
-        _tile_stored(3, c + 16 * ldc + 16, sc);
-    }
-}
-
 // ---- the epilogue: bias, activation, f32 or bf16 store, 16 floats at a time -----------------------
 
 // GCC 12 reports the _mm512_undefined_ps() inside its own min/max/scalef/roundscale intrinsics
@@ -249,26 +208,38 @@ GGPT_AVX512_TARGET inline __m512 quick_gelu16(__m512 x) {
     return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
 }
 
-// rows x (16 * MT) block c (stride 32) -> y (row stride ldy elements, f32 or bf16). With rs and ws
-// (int8), c holds int32 sums, scaled by row scale rs[r] times column scale ws[col].
-// res (f32, row stride ldy, or null) is added last.
-GGPT_AVX512_TARGET void epilogue(const float * c, int64_t rows, int MT, const float * bias, AmxAct act, void * y,
-                                 bool bf16, int64_t ldy, const float * rs, const float * ws, const float * res) {
-    for (int64_t r = 0; r < rows; ++r) {
-        for (int h = 0; h < MT; ++h) {
-            __m512 v = _mm512_load_ps(c + r * 32 + h * 16);
-            if (rs) {
-                const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(rs[r]), _mm512_loadu_ps(ws + h * 16));
+// A finished rows x (16 * MT) block c (stride 32) on its way to y (row stride ldy elements, f32
+// or bf16): + bias, the activation, + res (f32, row stride ldy, or null). With rs and ws (int8),
+// c holds int32 sums, scaled by row scale rs[r] times column scale ws[col] first.
+struct Pending {
+    const float * c = nullptr;
+    int64_t rows = 0;
+    int MT = 2;
+    const float * bias = nullptr;
+    AmxAct act = AmxAct::none;
+    void * y = nullptr;
+    bool bf16 = false;
+    int64_t ldy = 0;
+    const float * rs = nullptr, * ws = nullptr, * res = nullptr;
+};
+
+// rows [r0, r1) of p
+GGPT_AVX512_TARGET inline void epilogue(const Pending & p, int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+        for (int h = 0; h < p.MT; ++h) {
+            __m512 v = _mm512_load_ps(p.c + r * 32 + h * 16);
+            if (p.rs) {
+                const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(p.rs[r]), _mm512_loadu_ps(p.ws + h * 16));
                 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_castps_si512(v)), scale);
             }
-            if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias + h * 16));
-            if (act == AmxAct::gelu_erf) v = gelu_erf16(v);
-            else if (act == AmxAct::quick_gelu) v = quick_gelu16(v);
-            if (res) v = _mm512_add_ps(v, _mm512_loadu_ps(res + r * ldy + h * 16));
-            if (bf16) {
-                _mm256_storeu_si256((__m256i *)((uint16_t *)y + r * ldy + h * 16), (__m256i)_mm512_cvtneps_pbh(v));
+            if (p.bias) v = _mm512_add_ps(v, _mm512_loadu_ps(p.bias + h * 16));
+            if (p.act == AmxAct::gelu_erf) v = gelu_erf16(v);
+            else if (p.act == AmxAct::quick_gelu) v = quick_gelu16(v);
+            if (p.res) v = _mm512_add_ps(v, _mm512_loadu_ps(p.res + r * p.ldy + h * 16));
+            if (p.bf16) {
+                _mm256_storeu_si256((__m256i *)((uint16_t *)p.y + r * p.ldy + h * 16), (__m256i)_mm512_cvtneps_pbh(v));
             } else {
-                _mm512_storeu_ps((float *)y + r * ldy + h * 16, v);
+                _mm512_storeu_ps((float *)p.y + r * p.ldy + h * 16, v);
             }
         }
     }
@@ -291,6 +262,57 @@ GGPT_AVX512_TARGET float quantize_row_i8(const uint16_t * x, int64_t K, int8_t *
         _mm_storeu_si128((__m128i *)(dst + (k / 64) * 2048 + k % 64), _mm512_cvtsepi32_epi8(q));
     }
     return m / 127.0f;
+}
+
+// C[n0:n0+32, m0:m0+16*MT] = A[n0:n0+32, :] W[m0:..]^T. a: 32 rows of K bf16, either row-major
+// (stride lda elements) or, PACKED, as KC consecutive 32x32 panels (2 KiB each: the two 16-row
+// tiles of one k chunk, contiguous); b: the packed weight at m-block mb; c: 32 rows x 16*MT floats,
+// stride ldc floats. I8 (PACKED only): the same 2 KiB panels and 1 KiB weight tiles hold 32 rows x
+// 64 k int8, KC = K / 64, and c receives int32 sums.
+// With pend, the previous block's epilogue runs a few rows per k chunk in between the tile
+// products: the vector units work while the tile unit does, instead of after it (the tiles are not
+// renamed and the reorder buffer holds only a few hundred instructions, so an epilogue after the
+// products would wait for them, and the next block's products for the epilogue).
+template <int MT, bool PACKED = false, bool I8 = false>
+GGPT_AMX_TARGET void kernel(const uint16_t * a, int64_t lda, const uint16_t * b0, const uint16_t * b1, int64_t KC,
+                            float * c, int64_t ldc, const Pending * pend = nullptr) {
+    _tile_zero(0);
+    _tile_zero(1);
+    if (MT == 2) {
+        _tile_zero(2);
+        _tile_zero(3);
+    }
+    const int64_t sa = PACKED ? 64 : lda * 2;
+    // rows of the pending epilogue per k chunk
+    const int64_t prow = pend ? (pend->rows + KC - 1) / KC : 0;
+    for (int64_t kc = 0; kc < KC; ++kc) {
+        if (PACKED) {
+            _tile_loadd(4, a + kc * 1024, sa);
+            _tile_loadd(5, a + kc * 1024 + 512, sa);
+        } else {
+            _tile_loadd(4, a + kc * 32, sa);
+            _tile_loadd(5, a + 16 * lda + kc * 32, sa);
+        }
+        _tile_loadd(6, b0 + kc * 512, 64);
+        GGPT_TILE_DP(I8, 0, 4, 6);
+        GGPT_TILE_DP(I8, 1, 5, 6);
+        if (MT == 2) {
+            _tile_loadd(7, b1 + kc * 512, 64);
+            GGPT_TILE_DP(I8, 2, 4, 7);
+            GGPT_TILE_DP(I8, 3, 5, 7);
+        }
+        if (pend) {
+            const int64_t r0 = kc * prow;
+            if (r0 < pend->rows) epilogue(*pend, r0, std::min(pend->rows, r0 + prow));
+        }
+    }
+    const int64_t sc = ldc * 4;
+    _tile_stored(0, c, sc);
+    _tile_stored(1, c + 16 * ldc, sc);
+    if (MT == 2) {
+        _tile_stored(2, c + 16, sc);
+        _tile_stored(3, c + 16 * ldc + 16, sc);
+    }
 }
 
 // ---- the op -------------------------------------------------------------------------------------
@@ -337,7 +359,10 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     const int64_t pan_elems = KC * 1024;  // one 32-row panel, in uint16 units (2 KiB per k chunk)
     apack.resize((size_t)chunk * pan_elems);
     if (w->int8) ascale.resize((size_t)chunk * 32);
-    alignas(64) float cbuf[32 * 32];
+    // two result buffers: a block's epilogue runs during the next block's products
+    alignas(64) float cbuf[2][32 * 32];
+    int cur = 0;
+    Pending pend;
     // 32 or 16 (the last block of an M that is not a multiple of 32) output columns at a time
     auto * const kern2 = w->int8 ? kernel<2, true, true> : kernel<2, true>;
     auto * const kern1 = w->int8 ? kernel<1, true, true> : kernel<1, true>;
@@ -372,13 +397,24 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
             for (int64_t nb = nc; nb < nc1; ++nb) {
                 const int64_t n0 = nb * 32, rows = std::min<int64_t>(32, N - n0);
                 const uint16_t * a = apack.data() + (size_t)(nb - nc) * pan_elems;
-                (MT == 2 ? kern2 : kern1)(a, K, b0, b1, KC, cbuf, 32);
-                void * y = out_bf16 ? (void *)((uint16_t *)dst->data + n0 * M + m0) : (void *)((float *)dst->data + n0 * M + m0);
-                epilogue(cbuf, rows, MT, bias ? bias + m0 : nullptr, op->act, y, out_bf16, M,
-                         w->int8 ? ascale.data() + (nb - nc) * 32 : nullptr, w->int8 ? w->scale.data() + m0 : nullptr,
-                         res ? res + n0 * M + m0 : nullptr);
+                (MT == 2 ? kern2 : kern1)(a, K, b0, b1, KC, cbuf[cur], 32, pend.rows ? &pend : nullptr);
+                pend.c = cbuf[cur];
+                pend.rows = rows;
+                pend.MT = MT;
+                pend.bias = bias ? bias + m0 : nullptr;
+                pend.act = op->act;
+                pend.y = out_bf16 ? (void *)((uint16_t *)dst->data + n0 * M + m0) : (void *)((float *)dst->data + n0 * M + m0);
+                pend.bf16 = out_bf16;
+                pend.ldy = M;
+                pend.rs = w->int8 ? ascale.data() + (nb - nc) * 32 : nullptr;
+                pend.ws = w->int8 ? w->scale.data() + m0 : nullptr;
+                pend.res = res ? res + n0 * M + m0 : nullptr;
+                cur ^= 1;
             }
         }
+        // the chunk's last block, before the panels are overwritten (its scales live there)
+        epilogue(pend, 0, pend.rows);
+        pend.rows = 0;
     }
 }
 
