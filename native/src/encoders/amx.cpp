@@ -179,22 +179,57 @@ GGPT_AVX512_TARGET inline __m512 exp16(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
-// 0.5 x (1 + erf(x / sqrt 2)), erf by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7)
+// GELU(x) = x Phi(x) with q(a) = Phi(-a) = erfc(a / sqrt 2) / 2 for a = |x| < 6 in 16 pieces of
+// width 3/8: piece i a degree-5 polynomial in u = 8a/3 - i - 1/2 in [-1/2, 1/2], interpolating q
+// at the 6 Chebyshev points (from std::erfc in double, once per process). |q error| <= 4e-8, about
+// f32 rounding; q(6) = 1e-9, so q = 0 beyond. Then x Phi(x) = x q for x < 0 and x - x q otherwise:
+// the negative tail is computed directly, not as 1 + erf (which cancels), and no division or
+// exponential: the coefficients come from the 16-entry tables by a lane permute.
+struct GeluTable {
+    alignas(64) float c[6][16];  // c[j][i]: coefficient of u^j in piece i
+    GeluTable() {
+        constexpr int n = 6;
+        for (int i = 0; i < 16; ++i) {
+            double v[n][n + 1];  // Vandermonde rows at the Chebyshev points, q appended
+            for (int k = 0; k < n; ++k) {
+                const double u = 0.5 * std::cos((2 * k + 1) * 3.14159265358979323846 / (2 * n)), a = (i + 0.5 + u) * 0.375;
+                for (int j = 0; j < n; ++j) v[k][j] = std::pow(u, j);
+                v[k][n] = 0.5 * std::erfc(a / std::sqrt(2.0));
+            }
+            for (int col = 0; col < n; ++col) {  // Gauss-Jordan with partial pivoting
+                int piv = col;
+                for (int r = col + 1; r < n; ++r)
+                    if (std::fabs(v[r][col]) > std::fabs(v[piv][col])) piv = r;
+                for (int j = 0; j <= n; ++j) std::swap(v[col][j], v[piv][j]);
+                for (int r = 0; r < n; ++r) {
+                    if (r == col) continue;
+                    const double f = v[r][col] / v[col][col];
+                    for (int j = col; j <= n; ++j) v[r][j] -= f * v[col][j];
+                }
+            }
+            for (int j = 0; j < n; ++j) c[j][i] = (float)(v[j][n] / v[j][j]);
+        }
+    }
+};
+const GeluTable gelu_table;
+
 GGPT_AVX512_TARGET inline __m512 gelu_erf16(__m512 x) {
-    const __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f));
-    const __m512 az = _mm512_abs_ps(z);
-    const __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(az, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
-    __m512 p = _mm512_set1_ps(1.061405429f);
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
-    p = _mm512_mul_ps(p, t);
-    // erf(|z|) = 1 - p e^{-z^2}; erf(z) carries z's sign
-    const __m512 e = _mm512_fnmadd_ps(p, exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), az), az)), _mm512_set1_ps(1.0f));
-    const __m512 erf = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(e),
-        _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32((int)0x80000000u))));
-    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(_mm512_set1_ps(1.0f), erf));
+    const __m512 a = _mm512_abs_ps(x);
+    // piece index i = floor(t) (clamped: a >= 6 is masked out below), u = t - i - 1/2
+    const __m512 t = _mm512_min_ps(_mm512_mul_ps(a, _mm512_set1_ps(16.0f / 6.0f)), _mm512_set1_ps(15.999999f));
+    const __m512 f = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __m512i i = _mm512_cvttps_epi32(f);
+    const __m512 u = _mm512_sub_ps(t, _mm512_add_ps(f, _mm512_set1_ps(0.5f)));
+    const GeluTable & g = gelu_table;
+    __m512 q = _mm512_permutexvar_ps(i, _mm512_load_ps(g.c[5]));
+    q = _mm512_fmadd_ps(q, u, _mm512_permutexvar_ps(i, _mm512_load_ps(g.c[4])));
+    q = _mm512_fmadd_ps(q, u, _mm512_permutexvar_ps(i, _mm512_load_ps(g.c[3])));
+    q = _mm512_fmadd_ps(q, u, _mm512_permutexvar_ps(i, _mm512_load_ps(g.c[2])));
+    q = _mm512_fmadd_ps(q, u, _mm512_permutexvar_ps(i, _mm512_load_ps(g.c[1])));
+    q = _mm512_fmadd_ps(q, u, _mm512_permutexvar_ps(i, _mm512_load_ps(g.c[0])));
+    // x q, 0 where |x| >= 6; x - x q where x >= 0 (and for NaN, which then stays NaN)
+    const __m512 xq = _mm512_maskz_mul_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(6.0f), _CMP_LT_OQ), x, q);
+    return _mm512_mask_sub_ps(xq, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NLT_UQ), x, xq);
 }
 
 // the first min(max(n, 0), 16) lanes
