@@ -285,6 +285,46 @@ GGPT_AVX512_TARGET inline __m512 load_bf16x16(const uint16_t * p, __mmask16 m = 
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
 }
 
+// 2^x for x <= 0 (below -127: 0): 2^n 2^r, n = round(x), r in [-1/2, 1/2], 2^r by its degree-6
+// Taylor polynomial (relative error <= 2e-7)
+GGPT_AVX512_TARGET inline __m512 exp2_16(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-127.0f));
+    const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 r = _mm512_sub_ps(x, n);
+    __m512 p = _mm512_set1_ps(1.5403530393381608e-4f);  // ln2^k / k!, k = 6 .. 0
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3333558146428443e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(9.6181291076284772e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.5504108664821580e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(2.4022650695910071e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(6.9314718055994531e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+// r[i][j] -> r[j][i] for 16 x 16 dwords: pairs within 128-bit lanes, then quads, then the lanes
+GGPT_AVX512_TARGET inline void transpose16x16(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);      // per lane: r_i[0] r_i+1[0] r_i[1] r_i+1[1]
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);  // r_i[2] r_i+1[2] r_i[3] r_i+1[3]
+    }
+    __m512i u[16];  // u[4g + k], lane l: element 4l + k of rows 4g .. 4g + 3
+    for (int g = 0; g < 4; ++g) {
+        u[4 * g] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
+        u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
+        u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
+        u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
+    }
+    for (int k = 0; k < 4; ++k) {
+        const __m512i lo01 = _mm512_shuffle_i32x4(u[k], u[4 + k], 0x44), hi01 = _mm512_shuffle_i32x4(u[k], u[4 + k], 0xee);
+        const __m512i lo23 = _mm512_shuffle_i32x4(u[8 + k], u[12 + k], 0x44), hi23 = _mm512_shuffle_i32x4(u[8 + k], u[12 + k], 0xee);
+        r[k] = _mm512_shuffle_i32x4(lo01, lo23, 0x88);
+        r[4 + k] = _mm512_shuffle_i32x4(lo01, lo23, 0xdd);
+        r[8 + k] = _mm512_shuffle_i32x4(hi01, hi23, 0x88);
+        r[12 + k] = _mm512_shuffle_i32x4(hi01, hi23, 0xdd);
+    }
+}
+
 // One activation row (K bf16) -> int8 with its own symmetric scale (returned), written as the
 // row's 64-byte slices of consecutive 2 KiB panels (dst: the row's slice in the first one).
 GGPT_AVX512_TARGET float quantize_row_i8(const uint16_t * x, int64_t K, int8_t * dst) {
@@ -467,9 +507,10 @@ struct AttnParams {
 };
 
 // Per (batch, head): K and V packed as tile operands once, then per block of 32 queries
-// S = (scale q) k^T on the tiles, a row softmax in f32 (vectorised exp), P rounded to bf16 and
-// O = P v on the tiles, normalised by the f32 row sums. Head size and key count are zero-padded to
-// multiples of 32 (padded keys are masked out of the softmax).
+// S = q k^T on the tiles (bf16 q straight from its rows when the head size is a multiple of 32),
+// a row softmax in f32 with the scale folded into its exponent (2^(c s - c max)), P rounded to
+// bf16 and O = P v on the tiles, normalised by the f32 row sums. Head size and key count are
+// zero-padded to multiples of 32 (padded keys are masked out of the softmax).
 GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     const AttnParams * p = (const AttnParams *)ud;
     const ggml_tensor * q = dst->src[0], * k = dst->src[1], * v = dst->src[2];
@@ -514,10 +555,9 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
     ob.resize((size_t)32 * Dp);
     inv.resize(32);
     TileScope tiles;
-    const __m512 scale = _mm512_set1_ps(p->scale);
-    // dword r of a 32-element bf16 chunk (head dims 2r, 2r+1) goes to tile row r: 16 dwords apart
-    const __m512i krow = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                            _mm512_set1_epi32(16));
+    // the softmax in base 2: p = 2^(c s - c max) with c = scale log2(e), the same as e^(scale (s - max))
+    const float c2 = p->scale * 1.44269504088896341f;
+    const __m512 vc2 = _mm512_set1_ps(c2);
     // interleave two 16-word halves: a0 b0 a1 b1 ...
     alignas(64) int16_t ilv_idx[32];
     for (int i = 0; i < 16; ++i) {
@@ -529,6 +569,10 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
     auto row = [es, D](const ggml_tensor * t, int64_t i1, int64_t i2, int64_t h) {
         return (const void *)((const char *)t->data + i1 * t->nb[1] + i2 * t->nb[2] + h * D * es);
     };
+    // bf16 q with whole 32-dim chunks is a tile operand as it stands: full blocks of 32 queries are
+    // loaded from q's rows directly (row stride qs elements); the rest go through qa
+    const bool q_direct = in16 && D % 32 == 0;
+    const int64_t qs = q->nb[1] / 2;
     // a contiguous range of (batch item, head) jobs per thread: the rows of few batch items, which
     // a row-split matmul before (amx_op) mostly wrote on the same core (~1 % of the audio tower)
     for (int64_t job = H * B * ith / nth; job < H * B * (ith + 1) / nth; ++job) {
@@ -544,16 +588,31 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
         auto prefetch = [&](const void * r) {
             for (int64_t d = 0; d < (int64_t)(D * es); d += 64) _mm_prefetch((const char *)r + d, _MM_HINT_T0);
         };
+        // K: per 16 keys and 32 head dims, the keys' 16-dword rows (dword r = dims 2r, 2r + 1)
+        // transposed in registers into the tile's 16 rows (row r = dims 2r, 2r + 1 of each key)
         int32_t * kd = (int32_t *)kp.data();
-        for (int64_t j = 0; j < Tk; ++j) {
-            if (j + ahead < Tk) prefetch(key(j + ahead));
-            const void * src = key(j);
+        for (int64_t j0 = 0; j0 < Tk; j0 += 16) {
+            for (int64_t j = j0 + 16; j < std::min(Tk, j0 + 32); ++j) prefetch(key(j));  // the next 16
             for (int64_t kc = 0; kc < KCd; ++kc) {
                 const int64_t d0 = kc * 32;
-                const __m512 lo = load16_f32_or_bf16(src, d0, lanes(D - d0), in16);
-                const __m512 hi = load16_f32_or_bf16(src, d0 + 16, lanes(D - d0 - 16), in16);
-                const __m512i w = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
-                _mm512_i32scatter_epi32(kd + ((j / 16) * KCd + kc) * 256 + j % 16, krow, w, 4);
+                __m512i r[16];
+                for (int64_t i = 0; i < 16; ++i) {
+                    const int64_t j = j0 + i;
+                    if (j >= Tk) {
+                        r[i] = _mm512_setzero_si512();
+                    } else if (in16) {
+                        const int64_t n = std::min<int64_t>(32, D - d0);
+                        r[i] = _mm512_maskz_loadu_epi16(n >= 32 ? ~(__mmask32)0 : (((__mmask32)1 << n) - 1),
+                                                        (const uint16_t *)key(j) + d0);
+                    } else {
+                        const __m512 lo = load16_f32_or_bf16(key(j), d0, lanes(D - d0), false);
+                        const __m512 hi = load16_f32_or_bf16(key(j), d0 + 16, lanes(D - d0 - 16), false);
+                        r[i] = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+                    }
+                }
+                transpose16x16(r);
+                int32_t * t = kd + ((j0 / 16) * KCd + kc) * 256;
+                for (int i = 0; i < 16; ++i) _mm512_store_si512(t + i * 16, r[i]);
             }
         }
         for (int64_t j = 0; j < Tk; j += 2) {
@@ -571,39 +630,57 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
         }
         for (int64_t q0 = 0; q0 < Tq; q0 += 32) {
             const int64_t rows = std::min<int64_t>(32, Tq - q0);
-            for (int64_t r = 0; r < 32; ++r) {
-                if (r + ahead < rows) prefetch(row(q, q0 + r + ahead, b, h));
-                const void * src = r < rows ? row(q, q0 + r, b, h) : nullptr;
-                for (int64_t d = 0; d < Dp; d += 16) {
-                    const __m512 x = src ? _mm512_mul_ps(load16_f32_or_bf16(src, d, lanes(D - d), in16), scale) : _mm512_setzero_ps();
-                    _mm256_storeu_si256((__m256i *)(qa.data() + r * Dp + d), (__m256i)_mm512_cvtneps_pbh(x));
+            const bool direct = q_direct && rows == 32;
+            if (!direct) {
+                for (int64_t r = 0; r < 32; ++r) {
+                    if (r + ahead < rows) prefetch(row(q, q0 + r + ahead, b, h));
+                    const void * src = r < rows ? row(q, q0 + r, b, h) : nullptr;
+                    for (int64_t d = 0; d < Dp; d += 16) {
+                        const __m512 x = src ? load16_f32_or_bf16(src, d, lanes(D - d), in16) : _mm512_setzero_ps();
+                        _mm256_storeu_si256((__m256i *)(qa.data() + r * Dp + d), (__m256i)_mm512_cvtneps_pbh(x));
+                    }
                 }
             }
+            const uint16_t * qt = direct ? (const uint16_t *)row(q, q0, b, h) : qa.data();
             for (int64_t jb = 0; jb < Tkp / 32; ++jb) {
                 const uint16_t * b0 = kp.data() + (size_t)(2 * jb) * KCd * 512;
-                kernel<2>(qa.data(), Dp, b0, b0 + (size_t)KCd * 512, KCd, sb.data() + jb * 32, Tkp);
+                kernel<2>(qt, direct ? qs : Dp, b0, b0 + (size_t)KCd * 512, KCd, sb.data() + jb * 32, Tkp);
             }
+            // per row: the max (two accumulators), then 2^(c s - c max) rounded to bf16 into P and
+            // summed in f32, 32 keys at a time; keys past Tk stay 0 in P
             for (int64_t r = 0; r < 32; ++r) {
-                float * srow = sb.data() + r * Tkp;
+                const float * srow = sb.data() + r * Tkp;
                 uint16_t * prow = pa.data() + r * Tkp;
                 if (r >= rows) {
                     std::memset(prow, 0, (size_t)Tkp * 2);
                     continue;
                 }
-                __m512 mx = _mm512_set1_ps(-INFINITY);
-                for (int64_t j = 0; j < Tk; j += 16) {
-                    const __mmask16 m = lanes(Tk - j);
-                    mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, srow + j));
+                __m512 mx0 = _mm512_set1_ps(-INFINITY), mx1 = mx0;
+                int64_t j = 0;
+                for (; j + 32 <= Tk; j += 32) {
+                    mx0 = _mm512_max_ps(mx0, _mm512_loadu_ps(srow + j));
+                    mx1 = _mm512_max_ps(mx1, _mm512_loadu_ps(srow + j + 16));
                 }
-                const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
-                __m512 sum = _mm512_setzero_ps();
-                for (int64_t j = 0; j < Tkp; j += 16) {
+                for (; j < Tk; j += 16) {
                     const __mmask16 m = lanes(Tk - j);
-                    const __m512 e = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_loadu_ps(srow + j), vmax)));
-                    sum = _mm512_add_ps(sum, e);
+                    mx0 = _mm512_mask_max_ps(mx0, m, mx0, _mm512_maskz_loadu_ps(m, srow + j));
+                }
+                const __m512 cmax = _mm512_set1_ps(c2 * _mm512_reduce_max_ps(_mm512_max_ps(mx0, mx1)));
+                __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+                for (j = 0; j + 32 <= Tk; j += 32) {
+                    const __m512 e0 = exp2_16(_mm512_fmsub_ps(_mm512_loadu_ps(srow + j), vc2, cmax));
+                    const __m512 e1 = exp2_16(_mm512_fmsub_ps(_mm512_loadu_ps(srow + j + 16), vc2, cmax));
+                    s0 = _mm512_add_ps(s0, e0);
+                    s1 = _mm512_add_ps(s1, e1);
+                    _mm512_storeu_si512(prow + j, (__m512i)_mm512_cvtne2ps_pbh(e1, e0));
+                }
+                for (; j < Tk; j += 16) {
+                    const __mmask16 m = lanes(Tk - j);
+                    const __m512 e = _mm512_maskz_mov_ps(m, exp2_16(_mm512_fmsub_ps(_mm512_loadu_ps(srow + j), vc2, cmax)));
+                    s0 = _mm512_add_ps(s0, e);
                     _mm256_storeu_si256((__m256i *)(prow + j), (__m256i)_mm512_cvtneps_pbh(e));
                 }
-                inv[r] = 1.0f / _mm512_reduce_add_ps(sum);
+                inv[r] = 1.0f / _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
             }
             for (int64_t db = 0; db < Dp / 32; ++db) {
                 const uint16_t * b0 = vp.data() + (size_t)(2 * db) * KCk * 512;
