@@ -28,13 +28,18 @@ static inline uint16_t to_bf16(float f) {
     return (uint16_t)((u + (0x7fffu + ((u >> 16) & 1u))) >> 16);
 }
 
+// outputs: the last dimension; inputs: all the others
+static int64_t amx_outputs(const ggml_tensor * w) { return w->ne[ggml_n_dims(w) - 1]; }
+
 bool amx_can_pack(const ggml_tensor * w, bool int8) {
-    return w && ggml_n_dims(w) == 2 && w->ne[0] % (int8 ? 64 : 32) == 0 && w->ne[1] % 16 == 0 &&
+    if (!w || ggml_n_dims(w) < 2 || !ggml_is_contiguous(w)) return false;
+    const int64_t M = amx_outputs(w), K = ggml_nelements(w) / M;
+    return K % (int8 ? 64 : 32) == 0 && M % 16 == 0 &&
            (w->type == GGML_TYPE_F32 || w->type == GGML_TYPE_F16 || w->type == GGML_TYPE_BF16);
 }
 
 void amx_pack(const ggml_tensor * w, AmxWeight & out, bool int8) {
-    const int64_t K = w->ne[0], M = w->ne[1], KC = K / 32;
+    const int64_t M = amx_outputs(w), K = ggml_nelements(w) / M, KC = K / 32;
     out.K = K;
     out.M = M;
     out.int8 = int8;

@@ -58,7 +58,8 @@ struct AmxWeight {
     AmxWeight & operator=(const AmxWeight &) = delete;
 };
 
-// Whether a weight (ne [K, M], f32 / f16 / bf16) can be packed (as int8: K a multiple of 64).
+// Whether a weight (ne [K, M], f32 / f16 / bf16, contiguous; or a conv kernel [k, k, C, M] as the
+// matrix [k k C, M] that im2col multiplies) can be packed (as int8: K a multiple of 64).
 bool amx_can_pack(const ggml_tensor * w, bool int8 = false);
 
 // Packs w, whose data is readable on the host, as bf16 or, with int8, as 8-bit integers per

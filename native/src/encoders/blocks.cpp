@@ -191,13 +191,17 @@ ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_h
     return ffn(g, h, b.up, b.down, act, x);
 }
 
-ggml_tensor * patch_embed(ggml_context * ctx, ggml_tensor * img, ggml_tensor * kernel, int stride) {
+ggml_tensor * patch_embed(Graph & g, ggml_tensor * img, ggml_tensor * kernel, int stride) {
+    ggml_context * ctx = g.ctx;
     const int64_t k0 = kernel->ne[0], k1 = kernel->ne[1], C = kernel->ne[2], OC = kernel->ne[3];
     // [C*k1*k0, OW, OH, B], rows ordered like the flattened kernel (c, ky, kx)
     ggml_tensor * cols = ggml_im2col(ctx, kernel, img, stride, stride, 0, 0, 1, 1, true, GGML_TYPE_F32);
     const int64_t n_tok = cols->ne[1] * cols->ne[2], B = cols->ne[3];
-    ggml_tensor * y = ggml_mul_mat(ctx, ggml_reshape_2d(ctx, kernel, k0 * k1 * C, OC),
-                                   ggml_reshape_2d(ctx, cols, cols->ne[0], n_tok * B));
+    cols = ggml_reshape_2d(ctx, cols, cols->ne[0], n_tok * B);
+    // on the AMX path when the kernel was repacked (k k C a multiple of 32: ImageBind's 16 x 16)
+    const AmxWeight * aw = amx_of(g, kernel);
+    ggml_tensor * y = aw ? amx_mul_mat(ctx, aw, ggml_cast(ctx, cols, GGML_TYPE_BF16), nullptr)
+                         : ggml_mul_mat(ctx, ggml_reshape_2d(ctx, kernel, k0 * k1 * C, OC), cols);
     return ggml_reshape_3d(ctx, y, OC, n_tok, B);
 }
 

@@ -75,9 +75,10 @@ ggml_tensor * ffn(Graph & g, ggml_tensor * x, const LinearW & up, const LinearW 
 ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_head, float eps, Act act,
                         bool first_only = false);
 
-// Conv2d with kernel == stride-sized windows and no padding, as im2col + one matmul.
-// img [W, H, C, B], kernel [k, k, C, OC] -> tokens [OC, OW*OH, B] (row-major over output rows).
-ggml_tensor * patch_embed(ggml_context * ctx, ggml_tensor * img, ggml_tensor * kernel, int stride);
+// Conv2d with kernel == stride-sized windows and no padding, as im2col + one matmul (an AMX one
+// when the kernel was repacked). img [W, H, C, B], kernel [k, k, C, OC] -> tokens [OC, OW*OH, B]
+// (row-major over output rows).
+ggml_tensor * patch_embed(Graph & g, ggml_tensor * img, ggml_tensor * kernel, int stride);
 
 // Prepends the class token: x [W, T, B], cls [W] -> [W, T + 1, B].
 ggml_tensor * prepend_cls(ggml_context * ctx, ggml_tensor * x, ggml_tensor * cls);

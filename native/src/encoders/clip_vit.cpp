@@ -14,7 +14,7 @@ ggml_tensor * build_clip(Graph & g, const ClipTower & c, ggml_tensor * pixels) {
     const Act act = !hp.quick_gelu ? Act::gelu_erf : f32_down ? Act::quick_gelu : Act::quick_gelu_lut;
 
     // CLIPVisionEmbeddings: patch conv (no bias), class token first, learned positions
-    ggml_tensor * x = patch_embed(ctx, pixels, c.patch_w, hp.patch_size);  // [W, n_patches, 1]
+    ggml_tensor * x = patch_embed(g, pixels, c.patch_w, hp.patch_size);  // [W, n_patches, 1]
     x = prepend_cls(ctx, x, c.cls);                                         // [W, n_patches + 1, 1]
     x = ggml_add(ctx, x, as_f32(ctx, c.pos));
     x = layer_norm(ctx, x, c.pre_ln, hp.eps);  // pre_layrnorm

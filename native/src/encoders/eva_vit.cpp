@@ -11,7 +11,7 @@ ggml_tensor * build_eva_qformer(Graph & g, const VideoTower & v, ggml_tensor * f
     const EvaHParams & hp = v.hp;
 
     // PatchEmbed: Conv2d with bias; then cls_token and pos_embed
-    ggml_tensor * x = patch_embed(ctx, frames, v.patch_w, hp.patch_size);  // [W, n_patches, B]
+    ggml_tensor * x = patch_embed(g, frames, v.patch_w, hp.patch_size);  // [W, n_patches, B]
     x = ggml_add(ctx, x, v.patch_b);
     x = prepend_cls(ctx, x, v.cls);  // [W, n_patches + 1, B]
     x = ggml_add(ctx, x, as_f32(ctx, v.pos));

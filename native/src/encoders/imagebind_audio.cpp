@@ -13,7 +13,7 @@ ggml_tensor * build_imagebind(Graph & g, const AudioTower & a, ggml_tensor * fba
 
     // rgbt_stem: Conv2d(1 -> W, kernel k, stride s, no bias) over [n_mels, target_len], tokens
     // row-major over mel rows then time; norm_layer (LayerNorm, stem eps); cls token; positions
-    ggml_tensor * x = patch_embed(ctx, fbank, a.patch_w, hp.stride);  // [W, n_tokens, n_clips]
+    ggml_tensor * x = patch_embed(g, fbank, a.patch_w, hp.stride);  // [W, n_tokens, n_clips]
     x = layer_norm(ctx, x, a.stem_ln, hp.stem_eps);
     x = prepend_cls(ctx, x, a.cls);
     x = ggml_add(ctx, x, as_f32(ctx, a.pos));

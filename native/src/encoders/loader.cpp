@@ -85,7 +85,7 @@ struct Loader {
     ggml_context * ctx = nullptr;   // our copies of the expected tensors
     std::vector<std::pair<int64_t, ggml_tensor *>> tensors;  // gguf tensor id -> ours
     std::set<std::string> used;
-    std::vector<ggml_tensor *> mats;  // Linear weights (candidates for the AMX repack)
+    std::vector<ggml_tensor *> mats;  // Linear weights and conv kernels (candidates for the AMX repack)
     std::string err;
     ggpt_status status = GGPT_OK;
 
@@ -233,7 +233,7 @@ struct Loader {
         ggml_set_name(t2, name.c_str());
         tensors.emplace_back(gguf_find_tensor(gguf, name.c_str()), t2);
         used.insert(name);
-        if (kind == Kind::mat) mats.push_back(t2);
+        if (kind == Kind::mat || kind == Kind::conv) mats.push_back(t2);
         return t2;
     }
 
