@@ -356,8 +356,8 @@ void test_bad_inputs(ggpt_context & ctx) {
 }
 
 // The AMX-BF16 Linear against ggml's f32 matmul on shapes with row and column tails, several row
-// chunks and both thread splits; its fused activations and bf16 output against ggml's own ops
-// applied to its plain output.
+// chunks and both thread splits (shared work items, columns), run twice; its fused activations
+// and bf16 output against ggml's own ops applied to its plain output.
 // Computes the graphs of `outs` (tensors of a context with memory) on the CPU backend, 2 threads.
 void compute_on_cpu(ggml_context * ctx, std::initializer_list<ggml_tensor *> outs) {
     ggml_cgraph * gf = ggml_new_graph(ctx);
@@ -425,6 +425,18 @@ void test_amx() {
         const bool ok = rel < 1e-2;  // bf16 operands: ~3e-3 expected; int8 rows (uniform data): ~5e-3
         printf("  %-4s %-28s rms_err/rms=%.2g\n", ok ? "ok" : "FAIL", what, rel);
         if (!ok) ++g_failures;
+        // the same nodes run again (the two-thread work sharing keeps state in the op between runs)
+        // give the same result
+        {
+            const std::vector<float> first((const float *)y->data, (const float *)y->data + (size_t)M * N);
+            std::memset(y->data, 0, ggml_nbytes(y));
+            compute_on_cpu(ctx, {y});
+            const bool same = std::memcmp(first.data(), y->data, ggml_nbytes(y)) == 0;
+            if (!same) {
+                printf("  FAIL %-28s second run differs\n", what);
+                ++g_failures;
+            }
+        }
         // max |a - b| / (1 + |b|) over the outputs
         auto worst = [&](const ggml_tensor * a, const ggml_tensor * bt) {
             double m = 0;
@@ -535,6 +547,13 @@ void test_amx_attention() {
         ggml_tensor * o = ggml_mul_mat(ctx, vt, kq);                               // [D, Tq, H, B]
         ggml_tensor * r = ggml_cont_3d(ctx, ggml_permute(ctx, o, 0, 2, 1, 3), W, Tq, B);
         compute_on_cpu(ctx, {y, r});
+        // a second run of the same nodes (the two-thread work sharing keeps state in the op)
+        const std::vector<float> first((const float *)y->data, (const float *)y->data + ggml_nelements(y));
+        compute_on_cpu(ctx, {y});
+        if (std::memcmp(first.data(), y->data, ggml_nbytes(y)) != 0) {
+            printf("  FAIL attention H=%d D=%d: second run differs\n", H, D);
+            ++g_failures;
+        }
         double se = 0, ss = 0;
         for (int64_t i = 0; i < ggml_nelements(r); ++i) {
             const double d = ((float *)y->data)[i] - ((float *)r->data)[i];

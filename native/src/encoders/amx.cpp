@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
 #  define GGPT_AMX 1
@@ -162,6 +163,7 @@ struct TileScope {
 // as maybe-uninitialized at -O3 (a false positive of the header)
 #  pragma GCC diagnostic push
 #  pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#  pragma GCC diagnostic ignored "-Wuninitialized"
 
 #  define GGPT_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16,avx512vl")))
 
@@ -395,16 +397,50 @@ GGPT_AMX_TARGET void kernel(const uint16_t * a, int64_t lda, const uint16_t * b0
     }
 }
 
+// Work sharing between two threads through a counter pair kept in the op's own parameters (the
+// last 16 bytes of op_params; ggml's custom-op parameters take the first 24): thread 0 takes items
+// 0, 1, 2, ... and thread 1 items n - 1, n - 2, ..., so each starts on its own half and, where they
+// meet, the one that is ahead takes over what is left. On a shared host the tile unit's rate
+// varies per core (by 4x on the machine we measure on), and a static split waits for the slower
+// core. The last thread to finish resets the counters for the next run of the graph.
+struct TwoWay {
+    uint64_t * taken;  // low half: items taken from the front, high half: from the back
+    int32_t * done;
+    int64_t n;
+    int ith;
+    TwoWay(ggml_tensor * dst, int64_t n_items, int ith_) : n(n_items), ith(ith_) {
+        char * const spare = (char *)&dst->op_params[12];
+        taken = (uint64_t *)(((uintptr_t)spare + 7) & ~(uintptr_t)7);
+        done = (int32_t *)(taken + 1);
+    }
+    // the next item, or -1 when none is left
+    int64_t next() {
+        const uint64_t old = __atomic_fetch_add(taken, ith == 0 ? 1ull : 1ull << 32, __ATOMIC_RELAXED);
+        const int64_t front = (int64_t)(old & 0xffffffffu), back = (int64_t)(old >> 32);
+        if (front + back >= n) return -1;
+        return ith == 0 ? front : n - 1 - back;
+    }
+    TwoWay(const TwoWay &) = delete;
+    TwoWay & operator=(const TwoWay &) = delete;
+    ~TwoWay() {
+        if (__atomic_add_fetch(done, 1, __ATOMIC_ACQ_REL) == 2) {
+            __atomic_store_n(taken, 0, __ATOMIC_RELAXED);
+            __atomic_store_n(done, 0, __ATOMIC_RELEASE);
+        }
+    }
+};
+
 // ---- the op -------------------------------------------------------------------------------------
 
-// Work split: each thread owns a contiguous range of 32-row blocks and of 32-output column blocks,
-// and sweeps its rows in chunks of ~512 KiB of activations, so a weight block is reused across a
-// whole chunk of rows from L2 instead of being streamed from L3 / memory once per 32 rows. With at
-// least 2 row blocks per thread, shared evenly, the threads split the rows only: a thread then
-// reads the rows that it wrote itself in the op before (LayerNorm, the previous matmul, the
-// residual) from its own core's cache rather than another core's (3-5% of the audio tower on 2
-// cores). Otherwise (a class token, a Q-Former's queries, a row count that does not share evenly)
-// they split the columns (at least 2 blocks each), and the rest of the threads the rows.
+// Work split: rows are swept in chunks of ~512 KiB of activations, so a weight block is reused
+// across a whole chunk of rows from L2 instead of being streamed from L3 / memory once per 32 rows.
+// Two threads (at least 4 row blocks) share work items of a chunk x 8 column blocks from both ends
+// (TwoWay): each starts on its half of the rows, which it mostly wrote itself in the op before
+// (LayerNorm, the previous matmul, the residual) and finds in its own core's cache, and the faster
+// core takes over the slower one's rest. Otherwise each thread owns a contiguous range of row blocks
+// and of column blocks: with at least 2 row blocks per thread, shared evenly, the rows only (same
+// locality); else (a class token, a Q-Former's queries, a row count that does not share evenly)
+// the columns (at least 2 blocks each), and the rest of the threads the rows.
 GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     const AmxOp * op = (const AmxOp *)ud;
     const AmxWeight * w = op->w;
@@ -416,17 +452,6 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     const int64_t K = w->K, M = w->M, N = x->ne[1], KC = K / (w->int8 ? 64 : 32);
     const uint16_t * xa = (const uint16_t *)x->data;
     const int64_t NB = (N + 31) / 32, MB = (M + 31) / 32;  // 32x32 output blocks
-    // threads as a tm x tn grid: rows only (tm = 1) when every thread gets at least 2 row blocks
-    // and the busiest at most 5% more than an even share; else tm (a divisor of nth) column groups
-    // of at least 2 blocks each
-    const bool by_rows = NB >= 2 * nth && 20 * ((NB + nth - 1) / nth) * nth <= 21 * NB;
-    int tm = 1;
-    for (int d = 1; d <= nth && !by_rows; ++d)
-        if (nth % d == 0 && MB >= 2 * d) tm = d;
-    const int tn = nth / tm, im = ith % tm, in = ith / tm;
-    const int64_t mb0 = MB * im / tm, mb1 = MB * (im + 1) / tm;
-    const int64_t nb0 = NB * in / tn, nb1 = NB * (in + 1) / tn;
-    if (mb0 >= mb1 || nb0 >= nb1) return;
     const int64_t chunk = std::max<int64_t>(1, (512 * 1024) / (32 * K * 2));  // row blocks per chunk
     TileScope tiles;
     // each chunk of rows is first copied into 32x32 panels (contiguous tile loads; rows past N zero)
@@ -446,8 +471,8 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     // 32 or 16 (the last block of an M that is not a multiple of 32) output columns at a time
     auto * const kern2 = w->int8 ? kernel<2, true, true> : kernel<2, true>;
     auto * const kern1 = w->int8 ? kernel<1, true, true> : kernel<1, true>;
-    for (int64_t nc = nb0; nc < nb1; nc += chunk) {
-        const int64_t nc1 = std::min(nb1, nc + chunk);
+    // row blocks [nc, nc1) (at most a chunk) into the panels
+    auto pack = [&](int64_t nc, int64_t nc1) {
         for (int64_t nb = nc; nb < nc1; ++nb) {
             uint16_t * pan = apack.data() + (size_t)(nb - nc) * pan_elems;
             for (int64_t r = 0; r < 32; ++r) {
@@ -469,6 +494,9 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
                 }
             }
         }
+    };
+    // output blocks [nc, nc1) x [mb0, mb1), rows nc.. packed; the last epilogue before returning
+    auto run = [&](int64_t nc, int64_t nc1, int64_t mb0, int64_t mb1) {
         for (int64_t mb = mb0; mb < mb1; ++mb) {
             const int64_t m0 = mb * 32;
             const int MT = M - m0 >= 32 ? 2 : 1;
@@ -492,9 +520,44 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
                 cur ^= 1;
             }
         }
-        // the chunk's last block, before the panels are overwritten (its scales live there)
         epilogue(pend, 0, pend.rows);
         pend.rows = 0;
+    };
+    const bool by_rows = NB >= 2 * nth && 20 * ((NB + nth - 1) / nth) * nth <= 21 * NB;
+    if (nth == 2 && NB >= 4) {
+        // two threads: work items of a chunk of row blocks x G column blocks, thread 0 from the
+        // front of the first half of the rows, thread 1 from the back of the second (TwoWay; the
+        // halves need not be even: the sharing evens them out)
+        const int64_t G = 8, n_groups = (MB + G - 1) / G;
+        const int64_t half = NB / 2;
+        const int64_t nch0 = (half + chunk - 1) / chunk, nch1 = (NB - half + chunk - 1) / chunk;
+        const int64_t cb0 = (half + nch0 - 1) / nch0, cb1 = (NB - half + nch1 - 1) / nch1;
+        TwoWay share(dst, (nch0 + nch1) * n_groups, ith);
+        int64_t packed = -1;
+        for (int64_t it; (it = share.next()) >= 0;) {
+            const int64_t c = it / n_groups, g = it % n_groups;  // chunk (of both halves), column group
+            const int64_t nc = c < nch0 ? c * cb0 : half + (c - nch0) * cb1;
+            const int64_t nc1 = c < nch0 ? std::min(half, nc + cb0) : std::min(NB, nc + cb1);
+            if (c != packed) pack(nc, nc1);
+            packed = c;
+            run(nc, nc1, g * G, std::min(MB, (g + 1) * G));
+        }
+        return;
+    }
+    // else threads as a tm x tn grid: rows only (tm = 1) when every thread gets at least 2 row
+    // blocks and the busiest at most 5% more than an even share; else tm (a divisor of nth) column
+    // groups of at least 2 blocks each
+    int tm = 1;
+    for (int d = 1; d <= nth && !by_rows; ++d)
+        if (nth % d == 0 && MB >= 2 * d) tm = d;
+    const int tn = nth / tm, im = ith % tm, in = ith / tm;
+    const int64_t mb0 = MB * im / tm, mb1 = MB * (im + 1) / tm;
+    const int64_t nb0 = NB * in / tn, nb1 = NB * (in + 1) / tn;
+    if (mb0 >= mb1 || nb0 >= nb1) return;
+    for (int64_t nc = nb0; nc < nb1; nc += chunk) {
+        const int64_t nc1 = std::min(nb1, nc + chunk);
+        pack(nc, nc1);
+        run(nc, nc1, mb0, mb1);
     }
 }
 
@@ -578,9 +641,14 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
     // loaded from q's rows directly (row stride qs elements); the rest go through qa
     const bool q_direct = in16 && D % 32 == 0;
     const int64_t qs = q->nb[1] / 2;
-    // a contiguous range of (batch item, head) jobs per thread: the rows of few batch items, which
-    // a row-split matmul before (amx_op) mostly wrote on the same core (~1 % of the audio tower)
-    for (int64_t job = H * B * ith / nth; job < H * B * (ith + 1) / nth; ++job) {
+    // (batch item, head) jobs: with two threads shared from both ends (TwoWay), else a contiguous
+    // range per thread; either way a thread mostly reads rows of few batch items, which the
+    // matmul before (amx_op) wrote on the same core (~1 % of the audio tower)
+    std::optional<TwoWay> share;
+    if (nth == 2) share.emplace(dst, H * B, ith);
+    for (int64_t n_done = 0;; ++n_done) {
+        const int64_t job = share ? share->next() : H * B * ith / nth + n_done;
+        if (share ? job < 0 : job >= H * B * (ith + 1) / nth) break;
         const int64_t b = job / H, h = job % H;
         auto key = [&](int64_t j) { return j < Tk0 ? row(k, j, b, h) : (const void *)((const char *)bk + h * D * es); };
         auto val = [&](int64_t j) { return j < Tk0 ? row(v, j, b, h) : (const void *)((const char *)bv + h * D * es); };
