@@ -776,7 +776,7 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
 
 // ---- LayerNorm -> bf16 ------------------------------------------------------------------------------
 
-// Rows split evenly over the threads; per row: mean, then the variance of (x - mean) (two passes
+// Rows in pieces shared by the threads; per row: mean, then the variance of (x - mean) (two passes
 // over a row that is in L1), then (x - mean) / sqrt(var + eps) * w + b rounded to bf16.
 GGPT_AMX_TARGET void amx_ln_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     const ggml_tensor * x = dst->src[0];
@@ -786,27 +786,35 @@ GGPT_AMX_TARGET void amx_ln_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     const uintptr_t bits = (uintptr_t)ud;
     std::memcpy(&eps, &bits, sizeof eps);
     const int64_t W = x->ne[0], rows = ggml_nrows(x), n1 = x->ne[1], n2 = x->ne[2];
-    const int64_t r0 = rows * ith / nth, r1 = rows * (ith + 1) / nth;
-    for (int64_t r = r0; r < r1; ++r) {
-        const int64_t i1 = r % n1, i2 = (r / n1) % n2, i3 = r / (n1 * n2);
-        const float * xr = (const float *)((const char *)x->data + i1 * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3]);
-        uint16_t * y = (uint16_t *)dst->data + r * W;
-        // 16 lanes at a time, the last step masked (lanes past W are 0 and stay out of the sums)
-        __m512 acc = _mm512_setzero_ps();
-        for (int64_t k = 0; k < W; k += 16) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(lanes(W - k), xr + k));
-        const __m512 vm = _mm512_set1_ps(_mm512_reduce_add_ps(acc) / (float)W);
-        acc = _mm512_setzero_ps();
-        for (int64_t k = 0; k < W; k += 16) {
-            const __mmask16 m = lanes(W - k);
-            const __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, xr + k), vm);
-            acc = _mm512_fmadd_ps(d, d, acc);
-        }
-        const __m512 inv = _mm512_set1_ps(1.0f / std::sqrt(_mm512_reduce_add_ps(acc) / (float)W + eps));
-        for (int64_t k = 0; k < W; k += 16) {
-            const __mmask16 m = lanes(W - k);
-            const __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, xr + k), vm), inv);
-            const __m512 v = _mm512_fmadd_ps(d, _mm512_maskz_loadu_ps(m, w + k), _mm512_maskz_loadu_ps(m, b + k));
-            _mm256_mask_storeu_epi16((__m256i *)(y + k), m, (__m256i)_mm512_cvtneps_pbh(v));
+    // rows in pieces of 16, with two threads shared from both ends (TwoWay), else a range each
+    constexpr int64_t piece = 16;
+    const int64_t n_pieces = (rows + piece - 1) / piece;
+    std::optional<TwoWay> share;
+    if (nth == 2) share.emplace(dst, n_pieces, ith);
+    for (int64_t n_done = 0;; ++n_done) {
+        const int64_t pc = share ? share->next() : n_pieces * ith / nth + n_done;
+        if (share ? pc < 0 : pc >= n_pieces * (ith + 1) / nth) break;
+        for (int64_t r = pc * piece; r < std::min(rows, (pc + 1) * piece); ++r) {
+            const int64_t i1 = r % n1, i2 = (r / n1) % n2, i3 = r / (n1 * n2);
+            const float * xr = (const float *)((const char *)x->data + i1 * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3]);
+            uint16_t * y = (uint16_t *)dst->data + r * W;
+            // 16 lanes at a time, the last step masked (lanes past W are 0 and stay out of the sums)
+            __m512 acc = _mm512_setzero_ps();
+            for (int64_t k = 0; k < W; k += 16) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(lanes(W - k), xr + k));
+            const __m512 vm = _mm512_set1_ps(_mm512_reduce_add_ps(acc) / (float)W);
+            acc = _mm512_setzero_ps();
+            for (int64_t k = 0; k < W; k += 16) {
+                const __mmask16 m = lanes(W - k);
+                const __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, xr + k), vm);
+                acc = _mm512_fmadd_ps(d, d, acc);
+            }
+            const __m512 inv = _mm512_set1_ps(1.0f / std::sqrt(_mm512_reduce_add_ps(acc) / (float)W + eps));
+            for (int64_t k = 0; k < W; k += 16) {
+                const __mmask16 m = lanes(W - k);
+                const __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, xr + k), vm), inv);
+                const __m512 v = _mm512_fmadd_ps(d, _mm512_maskz_loadu_ps(m, w + k), _mm512_maskz_loadu_ps(m, b + k));
+                _mm256_mask_storeu_epi16((__m256i *)(y + k), m, (__m256i)_mm512_cvtneps_pbh(v));
+            }
         }
     }
 }
