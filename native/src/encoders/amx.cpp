@@ -9,7 +9,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
 #  define GGPT_AMX 1
@@ -167,21 +166,18 @@ struct TileScope {
 
 #  define GGPT_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16,avx512vl")))
 
-// e^x for x in [-87, 88] (clamped), ~1 ulp: 2^n * p(r), r = x - n ln2 in [-ln2/2, ln2/2], p of
-// degree 7 (Taylor; the first dropped term is < 5e-9 relative).
-GGPT_AVX512_TARGET inline __m512 exp16(__m512 x) {
-    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-87.0f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 5040);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+// 2^x (below -127: 0; above 128: +inf): 2^n 2^r, n = round(x), r in [-1/2, 1/2], 2^r by its
+// degree-6 Taylor polynomial (relative error <= 2e-7). The softmax's and quick GELU's exponential.
+GGPT_AVX512_TARGET inline __m512 exp2_16(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-127.0f));
+    const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 r = _mm512_sub_ps(x, n);
+    __m512 p = _mm512_set1_ps(1.5403530393381608e-4f);  // ln2^k / k!, k = 6 .. 0
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3333558146428443e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(9.6181291076284772e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.5504108664821580e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(2.4022650695910071e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(6.9314718055994531e-1f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     return _mm512_scalef_ps(p, n);
 }
@@ -244,9 +240,9 @@ inline __mmask16 lanes(int64_t n) {
     return n <= 0 ? (__mmask16)0 : n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
 }
 
-// x sigmoid(1.702 x) = x / (1 + e^{-1.702 x})
+// x sigmoid(1.702 x) = x / (1 + e^{-1.702 x}), e^{-1.702 x} = 2^{-1.702 log2(e) x}
 GGPT_AVX512_TARGET inline __m512 quick_gelu16(__m512 x) {
-    const __m512 e = exp16(_mm512_mul_ps(x, _mm512_set1_ps(-1.702f)));
+    const __m512 e = exp2_16(_mm512_mul_ps(x, _mm512_set1_ps(-1.702f * 1.44269504088896341f)));
     return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
 }
 
@@ -290,22 +286,6 @@ GGPT_AVX512_TARGET inline void epilogue(const Pending & p, int64_t r0, int64_t r
 // 16 bf16 (the lanes of m; the rest 0) -> f32
 GGPT_AVX512_TARGET inline __m512 load_bf16x16(const uint16_t * p, __mmask16 m = 0xffff) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
-}
-
-// 2^x for x <= 0 (below -127: 0): 2^n 2^r, n = round(x), r in [-1/2, 1/2], 2^r by its degree-6
-// Taylor polynomial (relative error <= 2e-7)
-GGPT_AVX512_TARGET inline __m512 exp2_16(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-127.0f));
-    const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m512 r = _mm512_sub_ps(x, n);
-    __m512 p = _mm512_set1_ps(1.5403530393381608e-4f);  // ln2^k / k!, k = 6 .. 0
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3333558146428443e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(9.6181291076284772e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.5504108664821580e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(2.4022650695910071e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(6.9314718055994531e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
 }
 
 // r[i][j] -> r[j][i] for 16 x 16 dwords: pairs within 128-bit lanes, then quads, then the lanes
@@ -397,37 +377,48 @@ GGPT_AMX_TARGET void kernel(const uint16_t * a, int64_t lda, const uint16_t * b0
     }
 }
 
-// Work sharing between two threads through a counter pair kept in the op's own parameters (the
-// last 16 bytes of op_params; ggml's custom-op parameters take the first 24): thread 0 takes items
-// 0, 1, 2, ... and thread 1 items n - 1, n - 2, ..., so each starts on its own half and, where they
-// meet, the one that is ahead takes over what is left. On a shared host the tile unit's rate
-// varies per core (by 4x on the machine we measure on), and a static split waits for the slower
-// core. The last thread to finish resets the counters for the next run of the graph.
-struct TwoWay {
-    uint64_t * taken;  // low half: items taken from the front, high half: from the back
-    int32_t * done;
-    int64_t n;
-    int ith;
-    TwoWay(ggml_tensor * dst, int64_t n_items, int ith_) : n(n_items), ith(ith_) {
-        char * const spare = (char *)&dst->op_params[12];
-        taken = (uint64_t *)(((uintptr_t)spare + 7) & ~(uintptr_t)7);
-        done = (int32_t *)(taken + 1);
+// Items 0 .. n - 1 of an op handed out to its threads. With two threads, through a counter pair
+// kept in the op's own parameters (the last 16 bytes of op_params; ggml's custom-op parameters take
+// the first 24): thread 0 takes items 0, 1, 2, ... and thread 1 items n - 1, n - 2, ..., so each
+// starts on its own half and, where they meet, the one that is ahead takes over what is left. On a
+// shared host the tile unit's rate varies per core (by 4x on the machine we measure on), and a
+// static split waits for the slower core. The last thread to finish resets the counters for the
+// next run of the graph. With any other thread count, a contiguous range per thread.
+class WorkShare {
+  public:
+    WorkShare(ggml_tensor * dst, int64_t n, int ith, int nth) : n_(n), ith_(ith) {
+        if (nth == 2) {
+            char * const spare = (char *)&dst->op_params[12];
+            taken_ = (uint64_t *)(((uintptr_t)spare + 7) & ~(uintptr_t)7);
+            done_ = (int32_t *)(taken_ + 1);
+        } else {
+            next_ = n * ith / nth;
+            end_ = n * (ith + 1) / nth;
+        }
+    }
+    WorkShare(const WorkShare &) = delete;
+    WorkShare & operator=(const WorkShare &) = delete;
+    ~WorkShare() {
+        if (taken_ && __atomic_add_fetch(done_, 1, __ATOMIC_ACQ_REL) == 2) {
+            __atomic_store_n(taken_, 0, __ATOMIC_RELAXED);
+            __atomic_store_n(done_, 0, __ATOMIC_RELEASE);
+        }
     }
     // the next item, or -1 when none is left
     int64_t next() {
-        const uint64_t old = __atomic_fetch_add(taken, ith == 0 ? 1ull : 1ull << 32, __ATOMIC_RELAXED);
+        if (!taken_) return next_ < end_ ? next_++ : -1;
+        // low half: items taken from the front, high half: from the back
+        const uint64_t old = __atomic_fetch_add(taken_, ith_ == 0 ? 1ull : 1ull << 32, __ATOMIC_RELAXED);
         const int64_t front = (int64_t)(old & 0xffffffffu), back = (int64_t)(old >> 32);
-        if (front + back >= n) return -1;
-        return ith == 0 ? front : n - 1 - back;
+        if (front + back >= n_) return -1;
+        return ith_ == 0 ? front : n_ - 1 - back;
     }
-    TwoWay(const TwoWay &) = delete;
-    TwoWay & operator=(const TwoWay &) = delete;
-    ~TwoWay() {
-        if (__atomic_add_fetch(done, 1, __ATOMIC_ACQ_REL) == 2) {
-            __atomic_store_n(taken, 0, __ATOMIC_RELAXED);
-            __atomic_store_n(done, 0, __ATOMIC_RELEASE);
-        }
-    }
+
+  private:
+    uint64_t * taken_ = nullptr;
+    int32_t * done_ = nullptr;
+    int64_t n_, next_ = 0, end_ = 0;
+    int ith_;
 };
 
 // ---- the op -------------------------------------------------------------------------------------
@@ -435,7 +426,7 @@ struct TwoWay {
 // Work split: rows are swept in chunks of ~512 KiB of activations, so a weight block is reused
 // across a whole chunk of rows from L2 instead of being streamed from L3 / memory once per 32 rows.
 // Two threads (at least 4 row blocks) share work items of a chunk x 8 column blocks from both ends
-// (TwoWay): each starts on its half of the rows, which it mostly wrote itself in the op before
+// (WorkShare): each starts on its half of the rows, which it mostly wrote itself in the op before
 // (LayerNorm, the previous matmul, the residual) and finds in its own core's cache, and the faster
 // core takes over the slower one's rest. Otherwise each thread owns a contiguous range of row blocks
 // and of column blocks: with at least 2 row blocks per thread, shared evenly, the rows only (same
@@ -523,16 +514,15 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
         epilogue(pend, 0, pend.rows);
         pend.rows = 0;
     };
-    const bool by_rows = NB >= 2 * nth && 20 * ((NB + nth - 1) / nth) * nth <= 21 * NB;
     if (nth == 2 && NB >= 4) {
         // two threads: work items of a chunk of row blocks x G column blocks, thread 0 from the
-        // front of the first half of the rows, thread 1 from the back of the second (TwoWay; the
+        // front of the first half of the rows, thread 1 from the back of the second (WorkShare; the
         // halves need not be even: the sharing evens them out)
         const int64_t G = 8, n_groups = (MB + G - 1) / G;
         const int64_t half = NB / 2;
         const int64_t nch0 = (half + chunk - 1) / chunk, nch1 = (NB - half + chunk - 1) / chunk;
         const int64_t cb0 = (half + nch0 - 1) / nch0, cb1 = (NB - half + nch1 - 1) / nch1;
-        TwoWay share(dst, (nch0 + nch1) * n_groups, ith);
+        WorkShare share(dst, (nch0 + nch1) * n_groups, ith, nth);
         int64_t packed = -1;
         for (int64_t it; (it = share.next()) >= 0;) {
             const int64_t c = it / n_groups, g = it % n_groups;  // chunk (of both halves), column group
@@ -547,6 +537,7 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     // else threads as a tm x tn grid: rows only (tm = 1) when every thread gets at least 2 row
     // blocks and the busiest at most 5% more than an even share; else tm (a divisor of nth) column
     // groups of at least 2 blocks each
+    const bool by_rows = NB >= 2 * nth && 20 * ((NB + nth - 1) / nth) * nth <= 21 * NB;
     int tm = 1;
     for (int d = 1; d <= nth && !by_rows; ++d)
         if (nth % d == 0 && MB >= 2 * d) tm = d;
@@ -641,14 +632,10 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
     // loaded from q's rows directly (row stride qs elements); the rest go through qa
     const bool q_direct = in16 && D % 32 == 0;
     const int64_t qs = q->nb[1] / 2;
-    // (batch item, head) jobs: with two threads shared from both ends (TwoWay), else a contiguous
-    // range per thread; either way a thread mostly reads rows of few batch items, which the
-    // matmul before (amx_op) wrote on the same core (~1 % of the audio tower)
-    std::optional<TwoWay> share;
-    if (nth == 2) share.emplace(dst, H * B, ith);
-    for (int64_t n_done = 0;; ++n_done) {
-        const int64_t job = share ? share->next() : H * B * ith / nth + n_done;
-        if (share ? job < 0 : job >= H * B * (ith + 1) / nth) break;
+    // (batch item, head) jobs (WorkShare): a thread mostly reads rows of few batch items, which
+    // the matmul before (amx_op) wrote on the same core (~1 % of the audio tower)
+    WorkShare share(dst, H * B, ith, nth);
+    for (int64_t job; (job = share.next()) >= 0;) {
         const int64_t b = job / H, h = job % H;
         auto key = [&](int64_t j) { return j < Tk0 ? row(k, j, b, h) : (const void *)((const char *)bk + h * D * es); };
         auto val = [&](int64_t j) { return j < Tk0 ? row(v, j, b, h) : (const void *)((const char *)bv + h * D * es); };
@@ -667,16 +654,15 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
         for (int64_t j0 = 0; j0 < Tk; j0 += 16) {
             for (int64_t j = j0 + 16; j < std::min(Tk, j0 + 32); ++j) prefetch(key(j));  // the next 16
             for (int64_t kc = 0; kc < KCd; ++kc) {
-                const int64_t d0 = kc * 32;
+                const int64_t d0 = kc * 32, nd = std::min<int64_t>(32, D - d0);  // head dims in this chunk
+                const __mmask32 dm = nd >= 32 ? ~(__mmask32)0 : (((__mmask32)1 << nd) - 1);
                 __m512i r[16];
                 for (int64_t i = 0; i < 16; ++i) {
                     const int64_t j = j0 + i;
                     if (j >= Tk) {
                         r[i] = _mm512_setzero_si512();
                     } else if (in16) {
-                        const int64_t n = std::min<int64_t>(32, D - d0);
-                        r[i] = _mm512_maskz_loadu_epi16(n >= 32 ? ~(__mmask32)0 : (((__mmask32)1 << n) - 1),
-                                                        (const uint16_t *)key(j) + d0);
+                        r[i] = _mm512_maskz_loadu_epi16(dm, (const uint16_t *)key(j) + d0);
                     } else {
                         const __m512 lo = load16_f32_or_bf16(key(j), d0, lanes(D - d0), false);
                         const __m512 hi = load16_f32_or_bf16(key(j), d0 + 16, lanes(D - d0 - 16), false);
@@ -786,14 +772,10 @@ GGPT_AMX_TARGET void amx_ln_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     const uintptr_t bits = (uintptr_t)ud;
     std::memcpy(&eps, &bits, sizeof eps);
     const int64_t W = x->ne[0], rows = ggml_nrows(x), n1 = x->ne[1], n2 = x->ne[2];
-    // rows in pieces of 16, with two threads shared from both ends (TwoWay), else a range each
+    // rows in pieces of 16 (WorkShare)
     constexpr int64_t piece = 16;
-    const int64_t n_pieces = (rows + piece - 1) / piece;
-    std::optional<TwoWay> share;
-    if (nth == 2) share.emplace(dst, n_pieces, ith);
-    for (int64_t n_done = 0;; ++n_done) {
-        const int64_t pc = share ? share->next() : n_pieces * ith / nth + n_done;
-        if (share ? pc < 0 : pc >= n_pieces * (ith + 1) / nth) break;
+    WorkShare share(dst, (rows + piece - 1) / piece, ith, nth);
+    for (int64_t pc; (pc = share.next()) >= 0;) {
         for (int64_t r = pc * piece; r < std::min(rows, (pc + 1) * piece); ++r) {
             const int64_t i1 = r % n1, i2 = (r / n1) % n2, i3 = r / (n1 * n2);
             const float * xr = (const float *)((const char *)x->data + i1 * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3]);
