@@ -163,7 +163,7 @@ export interface LoadModelOptions {
    *   rounding of weights and activations (~5e-3 relative error), else ggml's kernels;
    * - 'ggml': ggml's f16 kernels only (~1e-3 relative error; 2-3x slower on AMX CPUs);
    * - 'int8' (experimental): the tile unit's int8 path (AMX-INT8; int8 weights per output row and
-   *   int8 activation rows), ~1.4x faster than 'auto' at about 4x its error (1e-2 to 3e-2 relative
+   *   int8 activation rows), ~1.3x faster than 'auto' at about 4x its error (1e-2 to 3e-2 relative
    *   on random weights; not measured on the released ones); 'auto' on CPUs without AMX-INT8.
    */
   towerMatmul?: TowerMatmul;

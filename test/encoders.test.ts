@@ -9,6 +9,7 @@ import { allclose, goldenCase, mediaDir, readExpected, tempDir } from './helpers
 import { tinyConverted, type TinyFiles } from './helpers/converted';
 import { retypeKey, GGUF_TYPE, truncateCopy } from './helpers/gguf_patch';
 import { native, type NativeModel } from '../src/native';
+import type { TowerMatmul } from '../src/model';
 
 // Weight types other than f32 quantise weights (and, in ggml's CPU matmul, activations: f16 or
 // q8_0 blocks), so they are compared by error relative to the output's RMS and by max |diff|.
@@ -22,7 +23,7 @@ const LOOSE: Record<'f16' | 'q8_0', { rms: number; maxAbs: number }> = {
 
 const addon = native();
 
-async function open(files: TinyFiles, towerMatmul: 'auto' | 'ggml' | 'int8' = 'auto'): Promise<NativeModel> {
+async function open(files: TinyFiles, towerMatmul: TowerMatmul = 'auto'): Promise<NativeModel> {
   return addon.loadModel(
     {
       llm: files.llm,

@@ -107,7 +107,7 @@ typedef enum ggpt_encoders_matmul {
                                   (0 / int8) still applies (tests, benchmarks). Default.          */
     GGPT_ENC_MATMUL_GGML  = 1, /* ggml's f16 kernels only (~1e-3 relative; 2-3x slower on AMX)    */
     GGPT_ENC_MATMUL_INT8  = 2, /* experimental: AMX-INT8 (int8 weights per output row, int8
-                                  activation rows) where K is a multiple of 64, ~1.4x faster than
+                                  activation rows) where K is a multiple of 64, ~1.3x faster than
                                   AMX-BF16 at ~4x its error; AUTO on CPUs without AMX-INT8        */
 } ggpt_encoders_matmul;
 

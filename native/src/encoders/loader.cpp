@@ -674,7 +674,7 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
     // matmul, at bf16 rounding of weights and activations (relative RMS error ~5e-3 instead of
     // ~8e-4 on the tiny golden model). f32 weights stay exact; q8_0 keeps ggml's kernels. INT8 or
     // GGPT_ENC_AMX=int8 (experimental): int8 weights and activation rows on the tile unit's int8
-    // path where K is a multiple of 64, ~1.4x faster again, at ~4x the bf16 error.
+    // path where K is a multiple of 64, ~1.3x faster again, at ~4x the bf16 error.
     const char * amx_env = matmul == GGPT_ENC_MATMUL_AUTO ? getenv("GGPT_ENC_AMX") : nullptr;
     const bool int8 = (matmul == GGPT_ENC_MATMUL_INT8 || (amx_env && !strcmp(amx_env, "int8"))) && amx_int8_available();
     const bool amx = matmul != GGPT_ENC_MATMUL_GGML && (!amx_env || atoi(amx_env) != 0 || int8);
