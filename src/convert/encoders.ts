@@ -10,7 +10,7 @@ import { GGUFTensorPlan, GGUFValue, gv } from '../gguf/writer';
 import { GGMLType } from '../gguf/types';
 import { Checkpoint } from './checkpoint';
 import * as N from './names';
-import { Json, checkFloat, checkShape, encodeFloat, intField, need, numField, readF32, readJson } from './util';
+import { Json, checkF16Range, checkFloat, checkShape, configMatchesTensor, encodeFloat, intField, need, numField, readF32, readJson } from './util';
 import { TensorEntry, toFloat32 } from './tensor';
 
 /** Head counts that override SPEC §1's rules (e.g. for a differently shaped model). */
@@ -110,7 +110,7 @@ function crossFreq(ck: Checkpoint, bert: string, nBlock: number, qf: string): nu
 }
 
 /** Reads every hyper-parameter of the towers from configs and tensor shapes. */
-export function encodersHParams(model: Checkpoint, modelDir: string, clipDir: string, overrides: HeadOverrides = {}): EncodersHParams {
+export function encodersHParams(model: Checkpoint, clip: Checkpoint, modelDir: string, clipDir: string, overrides: HeadOverrides = {}): EncodersHParams {
   const cfgFile = path.join(modelDir, 'config.json');
   const cfg = readJson(cfgFile, true);
   const clipCfgFile = path.join(clipDir, 'config.json');
@@ -118,38 +118,56 @@ export function encodersHParams(model: Checkpoint, modelDir: string, clipDir: st
   const vc = (clipCfgAll.vision_config ?? clipCfgAll) as Json;
   const ppFile = path.join(clipDir, 'preprocessor_config.json');
   const pp = readJson(ppFile, false);
-  const floats3 = (v: unknown, fallback: number[], what: string): number[] => {
+  const floats3 = (v: unknown, fallback: number[], what: string, positive: boolean): number[] => {
     if (v === undefined) return fallback;
-    if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number')) throw new ConversionError(`${ppFile}: ${what} is not 3 numbers`, { file: ppFile });
+    if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0))) {
+      throw new ConversionError(`${ppFile}: "${what}" is not 3 finite${positive ? ' positive' : ''} numbers (${JSON.stringify(v)})`, { file: ppFile });
+    }
     return v as number[];
   };
 
-  // CLIP: sizes from its vision config; blocks kept = hidden_states index of mm_vision_select_layer
-  const clipLayers = intField(vc, 'num_hidden_layers', clipCfgFile);
-  const select = intField(cfg, 'mm_vision_select_layer', cfgFile, -2);
+  // CLIP: sizes from its vision config, each checked against the CLIP checkpoint's tensors
+  // before use; blocks kept = hidden_states index of mm_vision_select_layer
+  const clipLayers = intField(vc, 'num_hidden_layers', clipCfgFile, undefined, [1, 1024]);
+  const select = intField(cfg, 'mm_vision_select_layer', cfgFile, -2, [-1024, 1024]);
   const clipBlocks = select < 0 ? clipLayers + 1 + select : select;
   if (clipBlocks < 1 || clipBlocks > clipLayers) {
     throw new ConversionError(`${cfgFile}: mm_vision_select_layer ${select} is outside the ${clipLayers} CLIP layers`, { file: cfgFile });
   }
-  const clipEmbd = intField(vc, 'hidden_size', clipCfgFile);
-  const clipHeads = overrides.clip ?? intField(vc, 'num_attention_heads', clipCfgFile);
+  const clipEmbd = intField(vc, 'hidden_size', clipCfgFile, undefined, [1, 1 << 16]);
+  const clipHeads = overrides.clip ?? intField(vc, 'num_attention_heads', clipCfgFile, undefined, [1, clipEmbd]);
   if (clipEmbd % clipHeads !== 0) throw new ConversionError(`${clipCfgFile}: hidden_size ${clipEmbd} is not a multiple of ${clipHeads} heads`, { file: clipCfgFile });
   const act = vc.hidden_act ?? 'quick_gelu';
   if (act !== 'quick_gelu' && act !== 'gelu') throw new ConversionError(`${clipCfgFile}: hidden_act ${String(act)} is not supported`, { file: clipCfgFile });
   const clipH = {
-    image_size: intField(vc, 'image_size', clipCfgFile),
-    patch: intField(vc, 'patch_size', clipCfgFile),
+    image_size: intField(vc, 'image_size', clipCfgFile, undefined, [1, 1 << 14]),
+    patch: intField(vc, 'patch_size', clipCfgFile, undefined, [1, 1 << 10]),
     n_embd: clipEmbd,
-    n_ff: intField(vc, 'intermediate_size', clipCfgFile),
+    n_ff: intField(vc, 'intermediate_size', clipCfgFile, undefined, [1, 1 << 20]),
     n_head: clipHeads,
     n_block: clipBlocks,
     n_layer_total: clipLayers,
-    eps: numField(vc, 'layer_norm_eps', clipCfgFile, 1e-5),
+    eps: numField(vc, 'layer_norm_eps', clipCfgFile, 1e-5, { above: 0, below: 1 }),
     act: act as string,
-    mean: floats3(pp?.image_mean, OPENAI_MEAN, 'image_mean'),
-    std: floats3(pp?.image_std, OPENAI_STD, 'image_std'),
+    mean: floats3(pp?.image_mean, OPENAI_MEAN, 'image_mean', false),
+    std: floats3(pp?.image_std, OPENAI_STD, 'image_std', true),
   };
   if (clipH.image_size % clipH.patch !== 0) throw new ConversionError(`${clipCfgFile}: image_size is not a multiple of patch_size`, { file: clipCfgFile });
+  const clipCls = need(clip, 'vision_model.embeddings.class_embedding');
+  configMatchesTensor(clipCfgFile, 'hidden_size', clipEmbd, clipCls, clipCls.shape[clipCls.shape.length - 1] ?? 0, 'values');
+  const clipPatchW = need(clip, 'vision_model.embeddings.patch_embedding.weight');
+  configMatchesTensor(clipCfgFile, 'patch_size', clipH.patch, clipPatchW, clipPatchW.shape[clipPatchW.shape.length - 1] ?? 0, 'columns');
+  const clipPos = need(clip, 'vision_model.embeddings.position_embedding.weight');
+  const clipNPos = (clipH.image_size / clipH.patch) ** 2 + 1;
+  if (clipPos.shape[0] !== clipNPos) {
+    throw new ConversionError(
+      `${clipCfgFile}: "image_size" = ${clipH.image_size} with "patch_size" = ${clipH.patch} needs ${clipNPos} positions but tensor ` +
+        `${clipPos.name} (in ${clipPos.file}) has ${clipPos.shape[0]}`,
+      { file: clipCfgFile, tensor: clipPos.name },
+    );
+  }
+  const clipFc1 = need(clip, 'vision_model.encoder.layers.0.mlp.fc1.weight');
+  configMatchesTensor(clipCfgFile, 'intermediate_size', clipH.n_ff, clipFc1, clipFc1.shape[0], 'rows');
 
   // EVA ViT-g: sizes from tensor shapes
   const evaCls = need(model, 'model.visual_encoder.cls_token');
@@ -182,7 +200,9 @@ export function encodersHParams(model: Checkpoint, modelDir: string, clipDir: st
   const ibNPos = ibPos.shape[ibPos.shape.length - 2] ?? 0;
   // stride: the one whose token grid (mels x frames) matches the position embedding (10 upstream)
   const grid = (s: number) => (Math.floor((IB_N_MELS - kernel) / s) + 1) * (Math.floor((IB_TARGET_LEN - kernel) / s) + 1);
-  const strides = [10, ...Array.from({ length: kernel }, (_, i) => i + 1)].filter((s) => kernel <= IB_N_MELS && grid(s) === ibNPos - 1);
+  const strides = Number.isInteger(kernel) && kernel >= 1 && kernel <= IB_N_MELS
+    ? [10, ...Array.from({ length: kernel }, (_, i) => i + 1)].filter((s) => grid(s) === ibNPos - 1)
+    : [];
   if (strides.length === 0) {
     throw new ConversionError(`${ibPos.file}: ${ibPos.name} has ${ibNPos} positions, which no stem stride gives for kernel ${kernel} on ${IB_N_MELS}x${IB_TARGET_LEN}`, {
       file: ibPos.file,
@@ -241,7 +261,7 @@ export function encodersHParams(model: Checkpoint, modelDir: string, clipDir: st
     throw new ConversionError(`${audioPos.file}: ${audioPos.name} has ${audioPos.shape[0]} rows, ${AUDIO_CLIPS} clips need as many`, { file: audioPos.file, tensor: audioPos.name });
   }
   return {
-    llm_n_embd: intField(cfg, 'hidden_size', cfgFile),
+    llm_n_embd: intField(cfg, 'hidden_size', cfgFile, undefined, [1, 1 << 16]),
     clip: clipH,
     eva: evaH,
     qf,
@@ -267,7 +287,7 @@ export async function planEncoders(
   type: EncoderType,
   options: { overrides?: HeadOverrides; quantizeRows?: RowQuantizer } = {},
 ): Promise<EncodersPlan> {
-  const h = encodersHParams(model, modelDir, clipDir, options.overrides);
+  const h = encodersHParams(model, clip, modelDir, clipDir, options.overrides);
   const logitT = need(model, N.IB_LOG_LOGIT_SCALE_FROM);
   checkFloat(logitT);
   const logitV = toFloat32(await logitT.read());
@@ -318,7 +338,9 @@ export async function planEncoders(
           const nPerRow = shape[shape.length - 1];
           return (options.quantizeRows as RowQuantizer)(ggmlType, v, v.length / nPerRow, nPerRow);
         }
-        return encodeFloat(v, ggmlType);
+        const bytes = encodeFloat(v, ggmlType);
+        if (ggmlType === GGMLType.F16) checkF16Range(t, bytes, v);
+        return bytes;
       },
     });
   };

@@ -94,7 +94,23 @@ function validateOptions(options: ConvertOptions): Required<Pick<ConvertOptions,
   const type = options.type ?? 'f16';
   if (!CONVERT_TYPES.includes(type)) throw invalid(`one of ${CONVERT_TYPES.join(', ')}`, 'options.type', type);
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw invalid('a function', 'options.onProgress', options.onProgress);
-  if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) throw invalid('a positive integer', 'options.threads', options.threads);
+  if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1 || options.threads > 1024)) {
+    throw invalid('an integer between 1 and 1024', 'options.threads', options.threads);
+  }
+  if (options.overrides !== undefined) {
+    if (!isPlainObject(options.overrides)) throw invalid('an object { heads? }', 'options.overrides', options.overrides);
+    const heads = options.overrides.heads;
+    if (heads !== undefined) {
+      if (!isPlainObject(heads)) throw invalid('an object of head counts', 'options.overrides.heads', heads);
+      const keys: (keyof HeadOverrides)[] = ['clip', 'eva', 'qformer', 'vqformer', 'aqformer', 'imagebind'];
+      for (const [k, v] of Object.entries(heads)) {
+        if (!(keys as string[]).includes(k)) throw invalid(`one of ${keys.join(', ')}`, 'a key of options.overrides.heads', k);
+        if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 4096)) {
+          throw invalid('an integer between 1 and 4096', `options.overrides.heads.${k}`, v);
+        }
+      }
+    }
+  }
   return { model: options.model, clip: options.clip, out: options.out, type };
 }
 
@@ -130,6 +146,16 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     const enc = await planEncoders(modelCk, clipCk, modelDir, clipDir, encType, {
       overrides: options.overrides?.heads,
       quantizeRows: encType === 'q8_0' ? (t, d, r, n) => native().quantizeRows(t, d, r, n) : undefined,
+    });
+    // the LLM reserves image/video/sound_token_len rows per item: the towers must give as many
+    const towerRows = [(enc.hparams.clip.image_size / enc.hparams.clip.patch) ** 2, enc.hparams.qf.vqformer.n_query, enc.hparams.qf.aqformer.n_query];
+    const lenKeys = ['image_token_len', 'video_token_len', 'sound_token_len'];
+    const towers = ['image tower (CLIP patches)', 'video tower (video Q-Former queries)', 'audio tower (audio Q-Former queries)'];
+    llm.lens.forEach((n, m) => {
+      if (n !== towerRows[m]) {
+        const cfgFile = path.join(modelDir, 'config.json');
+        throw new ConversionError(`${cfgFile}: "${lenKeys[m]}" = ${n} but the ${towers[m]} produces ${towerRows[m]} rows`, { file: cfgFile });
+      }
     });
     const consumedModel = new Set([...llm.consumed, ...enc.consumedModel]);
     checkUnexpected(modelCk, consumedModel, IGNORED_MODEL_TENSORS);

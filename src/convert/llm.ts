@@ -13,7 +13,7 @@ import { Checkpoint } from './checkpoint';
 import * as N from './names';
 import { PieceType, SentencePieceModel, readSentencePiece } from './sentencepiece';
 import { TensorEntry, toFloat32 } from './tensor';
-import { Json, checkFloat, checkShape, intField, need, numField, readJson } from './util';
+import { Json, checkF16Range, checkFiniteData, checkFloat, checkShape, configMatchesTensor, intField, need, numField, readJson, squeezeLeading } from './util';
 
 /** The nine media tokens in names.h order, with their config.json keys where upstream has one. */
 export const MEDIA_TOKENS: { name: string; key: string; configKey?: string }[] = [
@@ -39,22 +39,36 @@ export interface LlmHParams extends N.LlmDims {
   rope_scaling?: { type: 'linear'; factor: number };
 }
 
+/**
+ * Accepted ranges of the LLM's config values: wide enough for any LLaMA-family model (vocabularies
+ * of 32k-256k, widths up to 16k, 128 layers), narrow enough that a wrong value fails here instead
+ * of sizing an allocation; libllama's GGUF keys are u32.
+ */
+export const LLM_CONFIG_RANGES = {
+  vocab_size: [1, 1 << 21],
+  hidden_size: [2, 1 << 16],
+  intermediate_size: [1, 1 << 20],
+  num_attention_heads: [1, 1 << 12],
+  num_hidden_layers: [1, 1024],
+  max_position_embeddings: [1, 1 << 24],
+  media_token_len: [1, 65536],
+} as const;
+
 export function llmHParams(cfg: Json, file: string): LlmHParams {
-  const n_head = intField(cfg, 'num_attention_heads', file);
+  const R = LLM_CONFIG_RANGES;
+  const n_embd = intField(cfg, 'hidden_size', file, undefined, R.hidden_size);
+  const n_head = intField(cfg, 'num_attention_heads', file, undefined, [R.num_attention_heads[0], Math.min(R.num_attention_heads[1], n_embd)]);
   const h: LlmHParams = {
-    n_vocab: intField(cfg, 'vocab_size', file),
-    n_embd: intField(cfg, 'hidden_size', file),
-    n_ff: intField(cfg, 'intermediate_size', file),
+    n_vocab: intField(cfg, 'vocab_size', file, undefined, R.vocab_size),
+    n_embd,
+    n_ff: intField(cfg, 'intermediate_size', file, undefined, R.intermediate_size),
     n_head,
-    n_head_kv: intField(cfg, 'num_key_value_heads', file, n_head),
-    n_layer: intField(cfg, 'num_hidden_layers', file),
-    n_ctx_train: intField(cfg, 'max_position_embeddings', file, 2048),
-    rms_eps: numField(cfg, 'rms_norm_eps', file, 1e-6),
-    rope_theta: numField(cfg, 'rope_theta', file, 10000),
+    n_head_kv: intField(cfg, 'num_key_value_heads', file, n_head, [1, n_head]),
+    n_layer: intField(cfg, 'num_hidden_layers', file, undefined, R.num_hidden_layers),
+    n_ctx_train: intField(cfg, 'max_position_embeddings', file, 2048, R.max_position_embeddings),
+    rms_eps: numField(cfg, 'rms_norm_eps', file, 1e-6, { above: 0, below: 1 }),
+    rope_theta: numField(cfg, 'rope_theta', file, 10000, { above: 0, below: 1e12 }),
   };
-  for (const [k, v] of Object.entries(h)) {
-    if (typeof v === 'number' && !(v > 0)) throw new ConversionError(`${file}: ${k} must be positive (${v})`, { file });
-  }
   if (h.n_embd % h.n_head !== 0 || (h.n_embd / h.n_head) % 2 !== 0) {
     throw new ConversionError(`${file}: hidden_size ${h.n_embd} is not a multiple of 2 * num_attention_heads (${h.n_head})`, { file });
   }
@@ -62,7 +76,7 @@ export function llmHParams(cfg: Json, file: string): LlmHParams {
   const rs = cfg.rope_scaling as { type?: unknown; rope_type?: unknown; factor?: unknown } | null | undefined;
   if (rs) {
     const type = rs.type ?? rs.rope_type;
-    if (type !== 'linear' || typeof rs.factor !== 'number') {
+    if (type !== 'linear' || typeof rs.factor !== 'number' || !(rs.factor > 0 && rs.factor <= 1024)) {
       throw new ConversionError(`${file}: rope_scaling ${JSON.stringify(rs)} is not supported (only linear)`, { file });
     }
     h.rope_scaling = { type: 'linear', factor: rs.factor };
@@ -144,7 +158,7 @@ export function buildVocab(modelDir: string, cfg: Json, nVocab: number, sp?: Sen
   const cfgFile = path.join(modelDir, 'config.json');
   const media = MEDIA_TOKENS.map((m) => {
     const fromVocab = idOf.get(m.name);
-    const fromCfg = m.configKey && cfg[m.configKey] !== undefined ? intField(cfg, m.configKey, cfgFile) : undefined;
+    const fromCfg = m.configKey && cfg[m.configKey] !== undefined ? intField(cfg, m.configKey, cfgFile, undefined, [0, nVocab - 1]) : undefined;
     if (fromVocab !== undefined && fromCfg !== undefined && fromVocab !== fromCfg) {
       throw new ConversionError(`${cfgFile}: ${m.configKey} = ${fromCfg} but the tokenizer gives ${m.name} id ${fromVocab}`, { file: cfgFile });
     }
@@ -254,6 +268,43 @@ export interface LlmPlan {
   vocab: Vocab;
   /** general.file_type written (llama_ftype) */
   fileType: number;
+  /** Feature rows per image, video and sound item (config image/video/sound_token_len). */
+  lens: [number, number, number];
+}
+
+/**
+ * The config's sizes against the checkpoint's tensor shapes (read from the headers): vocab_size
+ * and hidden_size against the token embeddings, num_hidden_layers against the blocks present,
+ * intermediate_size against the first gate projection, the head counts against the first k
+ * projection. Each mismatch names the config file, the key and the tensor.
+ */
+export function checkLlmConfig(ck: Checkpoint, h: LlmHParams, cfgFile: string): void {
+  const emb = need(ck, 'model.embed_tokens.weight');
+  const es = squeezeLeading(emb.shape);
+  if (es.length !== 2) checkShape(emb, [h.n_vocab, h.n_embd]);
+  configMatchesTensor(cfgFile, 'hidden_size', h.n_embd, emb, es[1], 'columns');
+  configMatchesTensor(cfgFile, 'vocab_size', h.n_vocab, emb, es[0], 'rows');
+  const idx = new Set<number>();
+  for (const name of ck.tensors.keys()) {
+    const m = /^model\.layers\.(\d+)\./.exec(name);
+    if (m) idx.add(Number(m[1]));
+  }
+  const blocks = idx.size === 0 ? 0 : Math.max(...idx) + 1;
+  if (blocks !== h.n_layer) {
+    const where = blocks === 0 ? 'no blocks (model.layers.*)' : `blocks model.layers.0 to model.layers.${blocks - 1}`;
+    throw new ConversionError(`${cfgFile}: "num_hidden_layers" = ${h.n_layer} but the checkpoint (${ck.dir}) has ${where}`, { file: cfgFile });
+  }
+  const gate = need(ck, 'model.layers.0.mlp.gate_proj.weight');
+  configMatchesTensor(cfgFile, 'intermediate_size', h.n_ff, gate, gate.shape[0], 'rows');
+  const k = need(ck, 'model.layers.0.self_attn.k_proj.weight');
+  const hd = h.n_embd / h.n_head;
+  if (k.shape[0] !== hd * h.n_head_kv) {
+    throw new ConversionError(
+      `${cfgFile}: "num_key_value_heads" = ${h.n_head_kv} with heads of ${hd} (hidden_size / num_attention_heads) needs ` +
+        `${hd * h.n_head_kv} rows but tensor ${k.name} (in ${k.file}) has ${k.shape[0]}`,
+      { file: cfgFile, tensor: k.name },
+    );
+  }
 }
 
 /** Validates the LLM tensors of a GroundingGPT checkpoint and plans the LLM GGUF. */
@@ -261,11 +312,14 @@ export function planLlm(ck: Checkpoint, modelDir: string, storage: LlmStorage): 
   const cfgFile = path.join(modelDir, 'config.json');
   const cfg = readJson(cfgFile, true);
   const h = llmHParams(cfg, cfgFile);
+  // the config against the tensors before anything is sized from it (vocabulary, block list)
+  checkLlmConfig(ck, h, cfgFile);
   const vocab = buildVocab(modelDir, cfg, h.n_vocab);
+  const lenRange = LLM_CONFIG_RANGES.media_token_len;
   const lens: [number, number, number] = [
-    intField(cfg, 'image_token_len', cfgFile, 576),
-    intField(cfg, 'video_token_len', cfgFile, 64),
-    intField(cfg, 'sound_token_len', cfgFile, 8),
+    intField(cfg, 'image_token_len', cfgFile, 576, lenRange),
+    intField(cfg, 'video_token_len', cfgFile, 64, lenRange),
+    intField(cfg, 'sound_token_len', cfgFile, 8, lenRange),
   ];
   const consumed = new Set<string>();
   const specs: { spec: (typeof N.LLM_GLOBAL_TENSORS)[number]; i?: number }[] = [
@@ -295,12 +349,20 @@ export function planLlm(ck: Checkpoint, modelDir: string, storage: LlmStorage): 
       type,
       data: async () => {
         const d = await t.read();
+        checkFiniteData(t, d);
         let bytes: Uint8Array;
         if ((type === GGMLType.BF16 && d.dtype === 'BF16') || (type === GGMLType.F16 && d.dtype === 'F16') || (type === GGMLType.F32 && d.dtype === 'F32')) {
           bytes = d.bytes;
         } else {
           const f = toFloat32(d);
-          bytes = type === GGMLType.F16 ? f32ToF16(f) : new Uint8Array(f.buffer);
+          if (type === GGMLType.F16) {
+            bytes = f32ToF16(f);
+            checkF16Range(t, bytes, f);
+          } else {
+            // F64 beyond f32's range becomes infinite here
+            if (d.dtype === 'F64') checkFiniteData(t, { dtype: 'F32', shape: d.shape, bytes: new Uint8Array(f.buffer) });
+            bytes = new Uint8Array(f.buffer);
+          }
         }
         if (spec.permute) bytes = permuteRopeRows(bytes, shape[0], spec.permute === 'q' ? h.n_head : h.n_head_kv);
         return bytes;
@@ -309,6 +371,6 @@ export function planLlm(ck: Checkpoint, modelDir: string, storage: LlmStorage): 
   });
   const has = (type: GGMLType) => tensors.some((t) => t.type === type);
   const fileType = has(GGMLType.BF16) ? LLAMA_FTYPE.BF16 : has(GGMLType.F16) ? LLAMA_FTYPE.F16 : LLAMA_FTYPE.F32;
-  return { kv: llmKv(h, vocab, fileType, lens), tensors, consumed, hparams: h, vocab, fileType };
+  return { kv: llmKv(h, vocab, fileType, lens), tensors, consumed, hparams: h, vocab, fileType, lens };
 }
 

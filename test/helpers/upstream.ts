@@ -485,6 +485,7 @@ export function writeUpstreamModel(
     num_attention_heads: s.llm.n_head,
     num_key_value_heads: s.llm.n_head_kv,
     max_frame: s.max_frames,
+    video_token_len: s.vqformer.n_query,
     sound_token_len: s.sound_token_len,
     mm_vision_hidden_size: s.clip.n_embd,
     torch_dtype: s.llmDtype === 'BF16' ? 'bfloat16' : 'float32',
