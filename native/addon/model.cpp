@@ -6,8 +6,11 @@
 
 namespace ggpt::addon {
 
+// with the cancel flag the environment's teardown sets; on_error may add properties to the
+// rejection error of a failed work (util.cpp)
 Napi::Value run_detached(Napi::Env env, std::shared_ptr<Executor> exec, NativeModel::Work work, NativeModel::Done done,
-                         std::vector<std::shared_ptr<Stream>> streams);
+                         std::vector<std::shared_ptr<Stream>> streams, std::function<void(Napi::Env, Napi::Object)> on_error,
+                         CancelFlag cancel);
 void register_cancel(Napi::Env env, Napi::Object exports);
 
 namespace {
@@ -96,10 +99,18 @@ NativeModel::NativeModel(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Nat
     exec_ = std::move(loaded->exec);
     loaded->model = nullptr;
     loaded->ctx = nullptr;
+    state_ = env_state(info.Env());
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    state_->models.insert(this);
 }
 
 NativeModel::~NativeModel() {
-    // garbage-collected without dispose(): no worker can be running (each holds a reference)
+    // garbage-collected without dispose() (or after the environment's teardown freed the handles):
+    // no operation can be running (each holds a reference)
+    if (state_) {
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        state_->models.erase(this);
+    }
     ggpt_context_free(ctx_);
     ggpt_model_free(model_);
 }
@@ -121,38 +132,6 @@ Napi::Value NativeModel::call_extension(const Napi::CallbackInfo & info) {
 void NativeModel::op_finished(Napi::Env env) {
     busy_ = false;
     if (disposed_ && !freeing_) start_free(env);
-}
-
-// Frees the handles on a worker thread, then resolves every dispose() promise.
-void NativeModel::start_free(Napi::Env env) {
-    freeing_ = true;
-    busy_ = true;
-    ggpt_model * model = model_;
-    ggpt_context * ctx = ctx_;
-    model_ = nullptr;
-    ctx_ = nullptr;
-    struct FreeWorker : Napi::AsyncWorker {
-        FreeWorker(Napi::Env env, NativeModel * owner, ggpt_model * m, ggpt_context * c)
-            : Napi::AsyncWorker(env, "groundinggpt.dispose"), owner(owner), model(m), ctx(c) {
-            ref = Napi::Persistent(owner->Value());
-        }
-        void Execute() override {
-            ggpt_context_free(ctx);
-            ggpt_model_free(model);
-        }
-        void OnOK() override {
-            Napi::HandleScope scope(Env());
-            owner->busy_ = false;
-            owner->exec_.reset();  // idle now: joins the compute thread
-            auto waiters = std::move(owner->dispose_waiters_);
-            for (auto & d : waiters) d.Resolve(Env().Undefined());
-        }
-        NativeModel * owner;
-        Napi::ObjectReference ref;
-        ggpt_model * model;
-        ggpt_context * ctx;
-    };
-    (new FreeWorker(env, this, model, ctx))->Queue();
 }
 
 Napi::Value NativeModel::dispose(const Napi::CallbackInfo & info) {
@@ -230,7 +209,7 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo & info) {
         Done done = [b](Napi::Env env) -> Napi::Value {
             return addon_data(env).model_ctor.New({Napi::External<Loaded>::New(env, &b->loaded)});
         };
-        return run_detached(env, b->loaded.exec, work, done, {stream});
+        return run_detached(env, b->loaded.exec, work, done, {stream}, nullptr, cancel);
     } catch (const Napi::Error & e) {
         auto d = Napi::Promise::Deferred::New(env);
         d.Reject(e.Value());
@@ -455,7 +434,7 @@ Napi::Value NativeModel::prompt(const Napi::CallbackInfo & info) {
             o.Set("ms", b->result.t_ms);
             return o;
         };
-        return run_op(env, work, done, {stream});
+        return run_op(env, work, done, {stream}, cancel);
     } catch (const Napi::Error & e) {
         auto d = Napi::Promise::Deferred::New(env);
         d.Reject(e.Value());
@@ -517,8 +496,13 @@ Napi::Value NativeModel::generate(const Napi::CallbackInfo & info) {
             p.on_token = [](int32_t token, const char * text, size_t len, void * user) {
                 auto * bt = (Baton *)user;
                 std::string piece(text, len);
-                bt->stream->push([token, piece = std::move(piece)](Napi::Env env, Napi::Function fn) {
-                    fn.Call({Napi::Number::New(env, token), Napi::String::New(env, piece)});
+                bt->stream->push([token, piece = std::move(piece)](napi_env env, std::vector<napi_value> & args) {
+                    napi_value t, p;
+                    if (napi_create_int32(env, token, &t) != napi_ok ||
+                        napi_create_string_utf8(env, piece.data(), piece.size(), &p) != napi_ok)
+                        return false;
+                    args = {t, p};
+                    return true;
                 });
                 return !bt->stream->failed.load();
             };
@@ -551,7 +535,7 @@ Napi::Value NativeModel::generate(const Napi::CallbackInfo & info) {
             o.Set("ms", b->result.t_ms);
             return o;
         };
-        return run_op(env, work, done, {stream});
+        return run_op(env, work, done, {stream}, cancel);
     } catch (const Napi::Error & e) {
         auto d = Napi::Promise::Deferred::New(env);
         d.Reject(e.Value());
@@ -564,6 +548,7 @@ Napi::Value NativeModel::generate(const Napi::CallbackInfo & info) {
 static Napi::Value LoadModel(const Napi::CallbackInfo & info) { return NativeModel::load(info); }
 
 void RegisterModel(Napi::Env env, Napi::Object exports) {
+    env_state(env);  // registers the environment's cleanup hook before any thread-safe function exists
     register_cancel(env, exports);
     addon_data(env).model_ctor = Napi::Persistent(NativeModel::define_class(env));
     exports.Set("loadModel", Napi::Function::New(env, LoadModel, "loadModel"));

@@ -1,7 +1,7 @@
 // model.h (addon) - NativeModel: a ggpt_model plus one ggpt_context behind N-API, and the
 // pieces other addon files use to add methods to it (encode*, probe):
 //
-//   - NativeModel::RunOp   runs a lambda on the model's compute thread (Executor) while the model
+//   - NativeModel::run_op  runs a lambda on the model's compute thread (Executor) while the model
 //                          is marked busy and settles a Promise on the main thread;
 //   - Stream / Progress    deliver values from the worker to a JS callback through an unref'd
 //                          thread-safe function, all of them before the Promise settles;
@@ -13,16 +13,25 @@
 //
 // Conventions (src/native.ts): errors carry `code` = the core's status name upper-cased, or
 // 'BUSY' / 'DISPOSED'; async methods never throw synchronously, they reject.
+//
+// Environment teardown (docs/RELIABILITY.md, "Environment teardown"): a Worker ended by
+// terminate(), a Worker that returns without dispose(), an Electron renderer closing, all tear
+// down their Node-API environment while an operation may run. Nothing here may throw into Node
+// then, nor call JS: an EnvState per environment knows its models and running operations, and its
+// cleanup hook cancels the operations, waits for their jobs, frees the models and joins their
+// compute threads. process.exit() runs no cleanup hooks: an atexit handler cancels and waits.
 #pragma once
 #include <napi.h>
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "groundinggpt.h"
@@ -50,17 +59,20 @@ bool cancel_abort_fn(void * user);
 
 // Values pushed on a worker thread and delivered to a JS function on the main thread, in order.
 // The thread-safe function is unref'd (never keeps the process alive) and push never blocks.
-// RunOp drains what is left before it settles, so every value arrives before the Promise.
+// The operation drains what is left before it settles, so every value arrives before the Promise.
+// The thread-safe function owns a reference to its Stream until Node finalizes it (after close(),
+// or when the environment is torn down); after that push() is a no-op.
 class Stream : public std::enable_shared_from_this<Stream> {
 public:
-    using Item = std::function<void(Napi::Env, Napi::Function)>;
+    // Fills the arguments of one call (plain Node-API values); false: no call.
+    using Item = std::function<bool(napi_env, std::vector<napi_value> & args)>;
     // nullptr when fn is undefined/null; throws INVALID_ARGUMENT when it is not a function.
     static std::shared_ptr<Stream> create(Napi::Env env, const Napi::Value & fn, const char * name);
-    ~Stream();
 
-    // worker thread: queue a call (the item calls the function with its arguments)
+    // worker thread: queue a call
     void push(Item item);
-    // main thread: run every queued item now
+    // main thread: make every queued call now (never throws: a throwing callback sets failed and
+    // its exception is cleared and kept as error(); when JS cannot run, failed is set too)
     void drain(Napi::Env env);
     // main thread: no more items (after a final drain)
     void close();
@@ -70,7 +82,10 @@ public:
     Napi::Value error(Napi::Env env) const { return error_.IsEmpty() ? env.Undefined() : error_.Value(); }
 
 private:
-    Napi::ThreadSafeFunction tsfn_;
+    static void call_js(napi_env env, napi_value fn, void * context, void * data);
+    static void finalize(napi_env env, void * data, void * hint);
+
+    napi_threadsafe_function tsfn_ = nullptr;  // null once Node finalized it
     Napi::FunctionReference fn_;
     Napi::Reference<Napi::Value> error_;
     std::mutex mutex_;
@@ -103,30 +118,47 @@ private:
 // thread: were the operations run on whichever libuv pool thread is free, a process would soon
 // hold a team per pool thread, more OpenMP threads than CPUs, and libgomp would switch to its
 // throttled spin mode where every barrier inside a graph sleeps on a futex (measured: ~11,000
-// context switches for 16 generated tokens instead of 2, prompt processing ~10 % slower). The
-// libuv worker of an operation hands the work to this thread and waits for it.
+// context switches for 16 generated tokens instead of 2, prompt processing ~10 % slower).
+// Operations post their job here and return; no libuv pool thread waits for it, so neither
+// process.exit() (which joins the pool) nor a Worker's teardown (which waits for pool work) is
+// held up by a long generation: both cancel it instead (EnvState).
 class Executor {
 public:
     Executor();
-    ~Executor();  // joins the thread (it is idle by then: every user holds a reference)
+    ~Executor();  // runs what is queued, then joins the thread (detaches when called on it)
     Executor(const Executor &) = delete;
     Executor & operator=(const Executor &) = delete;
 
-    // Runs fn on the compute thread and returns when it has finished. fn must not throw.
-    void run(const std::function<void()> & fn);
+    // Queues fn to run on the compute thread after the jobs before it. fn must not throw.
+    void post(std::function<void()> fn);
 
 private:
     void loop();
     std::mutex mutex_;
     std::condition_variable cv_;
-    const std::function<void()> * job_ = nullptr;
-    bool job_done_ = false;
+    std::deque<std::function<void()>> jobs_;
     bool stop_ = false;
-    std::mutex run_mutex_;  // one job at a time
     std::thread thread_;
 };
 
 // ---- the model -------------------------------------------------------------------------------
+
+class NativeModel;
+struct Op;  // util.cpp: one operation between its start and its settling
+
+// The models and running operations of one Node-API environment (util.cpp). Created with the
+// module (RegisterModel), which registers its cleanup hook; kept in a process-wide list for the
+// atexit handler.
+struct EnvState {
+    EnvState();
+    ~EnvState();
+    std::mutex mutex;
+    std::condition_variable cv;                // an operation's job finished
+    bool closing = false;                      // teardown or process exit began: nothing settles
+    std::unordered_set<Op *> ops;              // started and not settled (or abandoned)
+    std::unordered_set<NativeModel *> models;  // alive (NativeModel registers itself)
+};
+std::shared_ptr<EnvState> env_state(Napi::Env env);
 
 class NativeModel : public Napi::ObjectWrap<NativeModel> {
 public:
@@ -142,17 +174,23 @@ public:
     const std::shared_ptr<Executor> & executor() const { return exec_; }
     ggpt_context * ctx() const { return ctx_; }
 
-    // Work run on a worker thread: returns a status; on failure sets err (for a context call,
+    // Work run on the compute thread: returns a status; on failure sets err (for a context call,
     // ggpt_context_last_error(ctx) is the usual message).
     using Work = std::function<ggpt_status(std::string & err)>;
     // Builds the resolved value on the main thread after Work succeeded.
     using Done = std::function<Napi::Value(Napi::Env)>;
 
     // Starts an operation: rejects with DISPOSED after dispose(), BUSY while another operation
-    // runs; else runs work on a worker (the model's JS object is kept alive meanwhile), drains
-    // the streams, then resolves with done(env) or rejects with the status (or with the error a
-    // stream callback threw). Returns the Promise.
-    Napi::Value run_op(Napi::Env env, Work work, Done done, std::vector<std::shared_ptr<Stream>> streams = {});
+    // runs; else runs work on the compute thread (the model's JS object is kept alive meanwhile),
+    // drains the streams, then resolves with done(env) or rejects with the status (or with the
+    // error a stream callback threw). cancel is the flag the work's abort callbacks poll: the
+    // environment's teardown sets it. Returns the Promise.
+    Napi::Value run_op(Napi::Env env, Work work, Done done, std::vector<std::shared_ptr<Stream>> streams = {},
+                       CancelFlag cancel = nullptr);
+
+    // Environment teardown (EnvState's cleanup hook, no operation running): frees the handles and
+    // joins the compute thread. The object stays, disposed.
+    void env_teardown();
 
     // For synchronous methods that touch the context: throws DISPOSED / BUSY.
     void check_idle(Napi::Env env) const;
@@ -163,7 +201,9 @@ public:
     bool disposed() const { return disposed_; }
 
 private:
-    friend class OpWorker;
+    friend struct Op;
+    friend class CallOp;
+    friend class FreeOp;
     void op_finished(Napi::Env env);
     void start_free(Napi::Env env);
 
@@ -183,10 +223,11 @@ private:
     ggpt_model * model_ = nullptr;
     ggpt_context * ctx_ = nullptr;
     std::shared_ptr<Executor> exec_;  // the thread that loaded the model runs all its work
-    bool busy_ = false;       // an operation's worker is running
+    bool busy_ = false;       // an operation is running
     bool disposed_ = false;   // dispose() was called (the handles may still be being freed)
     bool freeing_ = false;
     std::vector<Napi::Promise::Deferred> dispose_waiters_;
+    std::shared_ptr<EnvState> state_;
 };
 
 // Extension methods (other addon files): registered before the module initialises (static
@@ -199,10 +240,11 @@ struct MethodRegistrar {
 // Module functions of this area (addon.cpp calls it).
 void RegisterModel(Napi::Env env, Napi::Object exports);
 
-// Per-environment data: constructors.
+// Per-environment data: constructors, models and operations.
 struct AddonData {
     Napi::FunctionReference model_ctor;
     Napi::FunctionReference cancel_ctor;
+    std::shared_ptr<EnvState> state;
 };
 AddonData & addon_data(Napi::Env env);
 

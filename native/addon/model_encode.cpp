@@ -147,7 +147,7 @@ Napi::Value run_encode(Napi::Env env, NativeModel & self, ggpt_media m, const Na
         std::memcpy(a.Data(), out->data(), out->size() * sizeof(float));
         return a;
     };
-    return self.run_op(env, work, done, {stream});
+    return self.run_op(env, work, done, {stream}, cancel);
 }
 
 // encodeImage(rgb, width, height, stride, cancel, onProgress?)
@@ -264,7 +264,7 @@ Napi::Value Probe(NativeModel & self, const Napi::CallbackInfo & info) {
             o.Set("shape", shape);
             return o;
         };
-        return self.run_op(env, work, done);
+        return self.run_op(env, work, done, {}, cancel);
     } catch (const Napi::Error & e) {
         return rejected(env, e);
     }

@@ -139,7 +139,23 @@ protected:
             err_ = e.what();
         }
     }
+    // Nothing may throw out of these: at an environment's teardown (a Worker ended while this ran)
+    // JS cannot run, settling fails, and an exception would reach Node and abort the process.
     void OnOK() override {
+        try {
+            settle();
+        } catch (...) {
+        }
+    }
+    void OnError(const Napi::Error & e) override {
+        try {
+            deferred_.Reject(e.Value());
+        } catch (...) {
+        }
+    }
+
+private:
+    void settle() {
         Napi::Env env = Env();
         if (!ok_) {
             deferred_.Reject(status_error(env, status_, "audioPreprocess: " + err_).Value());
@@ -173,9 +189,7 @@ protected:
         out.Set("info", inf);
         deferred_.Resolve(out);
     }
-    void OnError(const Napi::Error & e) override { deferred_.Reject(e.Value()); }
 
-private:
     float * fbank_ptr_ = nullptr;
     float * wave_ptr_ = nullptr;
     Napi::Reference<Napi::Float32Array> fbank_;

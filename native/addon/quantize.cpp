@@ -36,15 +36,25 @@ public:
         status_ = ggpt_quantize_llm(in_.c_str(), out_.c_str(), ftype_, threads_, err, sizeof err);
         message_ = err;
     }
+    // Nothing may throw out of these: at an environment's teardown (a Worker ended while this ran)
+    // JS cannot run, settling fails, and an exception would reach Node and abort the process.
     void OnOK() override {
-        Napi::Env env = Env();
-        if (status_ == GGPT_OK) {
-            deferred_.Resolve(env.Undefined());
-        } else {
-            deferred_.Reject(status_error(env, status_, message_).Value());
+        try {
+            Napi::Env env = Env();
+            if (status_ == GGPT_OK) {
+                deferred_.Resolve(env.Undefined());
+            } else {
+                deferred_.Reject(status_error(env, status_, message_).Value());
+            }
+        } catch (...) {
         }
     }
-    void OnError(const Napi::Error & e) override { deferred_.Reject(e.Value()); }
+    void OnError(const Napi::Error & e) override {
+        try {
+            deferred_.Reject(e.Value());
+        } catch (...) {
+        }
+    }
 
 private:
     Napi::Promise::Deferred deferred_;

@@ -1,7 +1,11 @@
-// util.cpp (addon) - errors, cancel objects, worker->JS streams, the generic operation worker.
+// util.cpp (addon) - errors, cancel objects, worker->JS streams, operations on the compute threads,
+// environment teardown and process exit.
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <unordered_set>
 
 #include "model.h"
 
@@ -84,25 +88,50 @@ std::shared_ptr<Stream> Stream::create(Napi::Env env, const Napi::Value & fn, co
     if (!fn.IsFunction()) throw make_error(env, "INVALID_ARGUMENT", std::string("expected a function for ") + name);
     auto s = std::make_shared<Stream>();
     s->fn_ = Napi::Persistent(fn.As<Napi::Function>());
-    s->tsfn_ = Napi::ThreadSafeFunction::New(env, fn.As<Napi::Function>(), name, 0, 1);
-    s->tsfn_.Unref(env);
+    // the thread-safe function keeps its Stream until Node finalizes it
+    auto * holder = new std::shared_ptr<Stream>(s);
+    napi_status st = napi_create_threadsafe_function(env, nullptr, nullptr, Napi::String::New(env, name), 0, 1, holder,
+                                                     &Stream::finalize, holder, &Stream::call_js, &s->tsfn_);
+    if (st != napi_ok) {
+        delete holder;
+        throw make_error(env, "INTERNAL", std::string("could not create the thread-safe function for ") + name);
+    }
+    napi_unref_threadsafe_function(env, s->tsfn_);
     return s;
 }
 
-Stream::~Stream() {
-    if (!closed_) tsfn_.Abort();
+// Node calls this on the main thread for each wake-up, and with env == nullptr for wake-ups still
+// queued when the environment goes away.
+void Stream::call_js(napi_env env, napi_value, void * context, void *) {
+    if (!env) return;
+    try {
+        (*(std::shared_ptr<Stream> *)context)->drain(Napi::Env(env));
+    } catch (...) {
+        // nothing may unwind into Node (the environment may be stopping)
+    }
+}
+
+void Stream::finalize(napi_env, void * data, void *) {
+    auto * holder = (std::shared_ptr<Stream> *)data;
+    {
+        std::lock_guard<std::mutex> lock((*holder)->mutex_);
+        (*holder)->tsfn_ = nullptr;
+        (*holder)->closed_ = true;
+        (*holder)->items_.clear();
+    }
+    delete holder;
 }
 
 void Stream::push(Item item) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (closed_ || failed.load()) return;
+    if (closed_ || !tsfn_ || failed.load()) return;
     items_.push_back(std::move(item));
     if (scheduled_) return;  // one wake-up drains everything queued until then
     scheduled_ = true;
-    auto self = shared_from_this();
-    tsfn_.NonBlockingCall([self](Napi::Env env, Napi::Function) {
-        if (env) self->drain(env);
-    });
+    // under the lock: finalize() (which also takes it) cannot free the function meanwhile
+    if (napi_call_threadsafe_function(tsfn_, nullptr, napi_tsfn_nonblocking) != napi_ok) {
+        items_.clear();  // the environment is closing: nobody will read them
+    }
 }
 
 void Stream::drain(Napi::Env env) {
@@ -113,17 +142,42 @@ void Stream::drain(Napi::Env env) {
         scheduled_ = false;
     }
     if (items.empty() || fn_.IsEmpty()) return;
-    Napi::HandleScope scope(env);
-    Napi::Function fn = fn_.Value();
+    // Plain Node-API calls: node-addon-api's Function::Call turns a failed call into a Napi::Error,
+    // which aborts the process when the environment is being torn down.
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) {
+        failed.store(true);
+        return;
+    }
+    napi_value fn = nullptr, undefined = nullptr;
+    if (napi_get_reference_value(env, fn_.operator napi_ref(), &fn) != napi_ok || !fn ||
+        napi_get_undefined(env, &undefined) != napi_ok)
+        failed.store(true);
+    std::vector<napi_value> args;
     for (Item & item : items) {
         if (failed.load()) break;
+        args.clear();
+        bool call = false;
         try {
-            item(env, fn);
-        } catch (const Napi::Error & e) {
-            error_ = Napi::Reference<Napi::Value>::New(e.Value(), 1);
+            call = item(env, args);
+        } catch (...) {
             failed.store(true);
+            break;
+        }
+        if (!call) continue;
+        napi_value result;
+        if (napi_call_function(env, undefined, fn, args.size(), args.data(), &result) == napi_ok) continue;
+        // the callback threw (its exception becomes the operation's error), or JS cannot run
+        failed.store(true);
+        bool pending = false;
+        napi_value exc;
+        if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+            napi_get_and_clear_last_exception(env, &exc) == napi_ok) {
+            napi_ref ref;
+            if (napi_create_reference(env, exc, 1, &ref) == napi_ok) error_ = Napi::Reference<Napi::Value>(env, ref);
         }
     }
+    napi_close_handle_scope(env, scope);
 }
 
 void Stream::close() {
@@ -131,7 +185,7 @@ void Stream::close() {
     if (closed_) return;
     closed_ = true;
     items_.clear();
-    tsfn_.Release();
+    if (tsfn_) napi_release_threadsafe_function(tsfn_, napi_tsfn_release);
 }
 
 bool Progress::progress_fn(float fraction, void * user) {
@@ -145,14 +199,17 @@ bool Progress::progress_fn(float fraction, void * user) {
     const bool queued = p->pending_ >= 0;
     p->pending_ = fraction;
     if (!queued) {
-        p->stream_->push([p](Napi::Env env, Napi::Function fn) {
+        p->stream_->push([p](napi_env env, std::vector<napi_value> & args) {
             float f;
             {
                 std::lock_guard<std::mutex> lock(p->mutex_);
                 f = p->pending_;
                 p->pending_ = -1.0f;
             }
-            if (f >= 0) fn.Call({Napi::Number::New(env, f)});
+            napi_value v;
+            if (f < 0 || napi_create_double(env, f, &v) != napi_ok) return false;
+            args.push_back(v);
+            return true;
         });
     }
     return true;
@@ -168,74 +225,259 @@ Executor::~Executor() {
         stop_ = true;
     }
     cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
+    if (!thread_.joinable()) return;
+    if (thread_.get_id() == std::this_thread::get_id()) thread_.detach();  // never join oneself
+    else thread_.join();
 }
 
-void Executor::run(const std::function<void()> & fn) {
-    std::lock_guard<std::mutex> one(run_mutex_);
-    std::unique_lock<std::mutex> lock(mutex_);
-    job_ = &fn;
-    job_done_ = false;
+void Executor::post(std::function<void()> fn) {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        jobs_.push_back(std::move(fn));
+    }
     cv_.notify_all();
-    cv_.wait(lock, [this] { return job_done_; });
-    job_ = nullptr;
 }
 
 void Executor::loop() {
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
-        cv_.wait(lock, [this] { return stop_ || (job_ && !job_done_); });
-        if (job_ && !job_done_) {
-            const std::function<void()> * fn = job_;
-            lock.unlock();
-            (*fn)();
-            lock.lock();
-            job_done_ = true;
-            cv_.notify_all();
-            continue;
-        }
-        if (stop_) return;
+        cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;  // stop_ and nothing left
+        std::function<void()> fn = std::move(jobs_.front());
+        jobs_.pop_front();
+        lock.unlock();
+        fn();
+        fn = nullptr;  // its captures go here, on this thread, before the next job
+        lock.lock();
     }
 }
 
-// ---- the operation worker ------------------------------------------------------------------------
+// ---- operations ------------------------------------------------------------------------------------
 
-class OpWorker : public Napi::AsyncWorker {
+// One operation: created on the main thread, its work runs as a job on the compute thread, then
+// a ref'd thread-safe function (it keeps the process alive meanwhile) brings it back to the main
+// thread to be settled. Owned by its EnvState's op list until then; deleted by complete() or by
+// the environment's cleanup hook (abandon()).
+struct Op {
+    Op(const std::shared_ptr<EnvState> & st, const char * kind) : state(st), kind(kind) {}
+    virtual ~Op() = default;
+
+    std::shared_ptr<EnvState> state;
+    const char * kind;
+    std::shared_ptr<Executor> exec;
+    CancelFlag cancel;  // set at teardown / exit
+    napi_threadsafe_function tsfn = nullptr;
+    bool finished = false;  // state->mutex: the job has returned
+
+    virtual void run() = 0;                  // compute thread; must not throw
+    virtual void settle(Napi::Env env) = 0;  // main thread, JS may fail: may throw, caught
+    virtual void abandon() {}                // teardown: drop references without calling JS
+
+    void cancel_for_teardown() {
+        if (cancel) cancel->store(true);
+    }
+
+    // Main thread: registers the operation and posts its job. false (the operation deleted) when
+    // the environment is already closing.
+    static bool start(Napi::Env env, Op * op);
+
+private:
+    static void complete(napi_env env, napi_value, void * context, void * data);
+};
+
+// ---- environments: teardown and process exit -------------------------------------------------------
+
+namespace {
+
+std::mutex g_states_mutex;
+std::unordered_set<EnvState *> * g_states = new std::unordered_set<EnvState *>();  // never freed: used at exit
+
+// process.exit() (or a return from main) runs no environment cleanup hooks: Node calls exit()
+// while the compute threads may still run an operation, and exit() then destroys static objects
+// that they use (ggml's backend registry, libllama's tables, ...). This handler (std::atexit runs
+// it before the destructors of the statics constructed before it was registered) stops every
+// running operation through its cancel flag and waits until its job has returned. The threads
+// stay, idle; the models are not freed (the process is ending).
+void on_process_exit() {
+    std::lock_guard<std::mutex> g(g_states_mutex);
+    for (EnvState * st : *g_states) {
+        std::lock_guard<std::mutex> lock(st->mutex);
+        st->closing = true;
+    }
+    for (EnvState * st : *g_states) {
+        std::unique_lock<std::mutex> lock(st->mutex);
+        for (Op * op : st->ops) op->cancel_for_teardown();
+        st->cv.wait(lock, [st] {
+            for (Op * op : st->ops)
+                if (!op->finished) return false;
+            return true;
+        });
+    }
+}
+
+// Registers on_process_exit again after each of the first operations has settled, so that it
+// also runs before the destructors of the function-local statics those operations constructed.
+void register_exit_handler() {
+    static std::atomic<int> registered{0};
+    if (registered.fetch_add(1) < 64) std::atexit(on_process_exit);
+}
+
+bool teardown_debug() {
+    static const bool on = [] {
+        const char * v = std::getenv("GGPT_DEBUG_TEARDOWN");
+        return v && *v && *v != '0';
+    }();
+    return on;
+}
+
+// The environment's cleanup hook: JS can no longer run. The operations' thread-safe functions
+// were created after this hook was registered, so Node has already marked them closing (their
+// hooks run first) and frees them only after this returns.
+void env_cleanup(void * arg) {
+    auto * st = (EnvState *)arg;
+    std::vector<Op *> ops;
+    std::vector<NativeModel *> models;
+    size_t running = 0;
+    {
+        std::unique_lock<std::mutex> lock(st->mutex);
+        st->closing = true;
+        for (Op * op : st->ops) {
+            if (!op->finished) running++;
+            op->cancel_for_teardown();
+        }
+        st->cv.wait(lock, [st] {
+            for (Op * op : st->ops)
+                if (!op->finished) return false;
+            return true;
+        });
+        ops.assign(st->ops.begin(), st->ops.end());
+        st->ops.clear();
+        models.assign(st->models.begin(), st->models.end());
+    }
+    if (teardown_debug())
+        fprintf(stderr, "groundinggpt: environment teardown: %zu operation(s) running, %zu unsettled, %zu model(s)\n", running,
+                ops.size(), models.size());
+    // Deleting an operation frees what its work owned (a model being loaded, batons) and drops
+    // its references; the models' compute threads are idle now and joined by env_teardown.
+    for (Op * op : ops) {
+        try {
+            op->abandon();
+        } catch (...) {
+        }
+        delete op;
+    }
+    for (NativeModel * m : models) m->env_teardown();
+}
+
+}  // namespace
+
+EnvState::EnvState() {
+    std::lock_guard<std::mutex> g(g_states_mutex);
+    g_states->insert(this);
+}
+
+EnvState::~EnvState() {
+    std::lock_guard<std::mutex> g(g_states_mutex);
+    g_states->erase(this);
+}
+
+std::shared_ptr<EnvState> env_state(Napi::Env env) {
+    AddonData & d = addon_data(env);
+    if (!d.state) {
+        d.state = std::make_shared<EnvState>();
+        napi_add_env_cleanup_hook(env, env_cleanup, d.state.get());
+        register_exit_handler();
+    }
+    return d.state;
+}
+
+bool Op::start(Napi::Env env, Op * op) {
+    std::shared_ptr<EnvState> st = op->state;
+    {
+        std::lock_guard<std::mutex> lock(st->mutex);
+        if (st->closing) {
+            delete op;
+            return false;
+        }
+    }
+    napi_value name;
+    if (napi_create_string_utf8(env, op->kind, NAPI_AUTO_LENGTH, &name) != napi_ok ||
+        napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, nullptr, nullptr, st.get(), &Op::complete,
+                                        &op->tsfn) != napi_ok) {
+        delete op;
+        return false;
+    }
+    {
+        std::lock_guard<std::mutex> lock(st->mutex);
+        st->ops.insert(op);
+    }
+    op->exec->post([op, st] {
+        op->run();
+        std::lock_guard<std::mutex> lock(st->mutex);
+        op->finished = true;
+        // under the lock: the cleanup hook (which takes it) cannot free the operation or let
+        // Node free the thread-safe function meanwhile
+        if (!st->closing) napi_call_threadsafe_function(op->tsfn, op, napi_tsfn_nonblocking);
+        st->cv.notify_all();
+    });
+    return true;
+}
+
+// The completion, on the main thread (env == nullptr: the environment is going away and its
+// cleanup hook has freed or will free the operation).
+void Op::complete(napi_env env, napi_value, void * context, void * data) {
+    if (!env || !data) return;
+    auto * st = (EnvState *)context;
+    auto * op = (Op *)data;
+    {
+        std::lock_guard<std::mutex> lock(st->mutex);
+        if (!st->ops.erase(op)) return;
+    }
+    napi_threadsafe_function tsfn = op->tsfn;
+    try {
+        Napi::Env e(env);
+        Napi::HandleScope scope(e);
+        op->settle(e);
+    } catch (...) {
+        // JS cannot run (the environment is stopping): the Promise stays pending
+    }
+    delete op;
+    napi_release_threadsafe_function(tsfn, napi_tsfn_release);
+    register_exit_handler();
+}
+
+// on_error: adds properties to the rejection error of a failed work (loadModel: `file`)
+using ErrorDecorator = std::function<void(Napi::Env, Napi::Object)>;
+
+// An operation with a Promise: work, then done(env) or the error.
+class CallOp : public Op {
 public:
-    OpWorker(Napi::Env env, NativeModel * owner, std::shared_ptr<Executor> exec, NativeModel::Work work,
-             NativeModel::Done done, std::vector<std::shared_ptr<Stream>> streams, Napi::Promise::Deferred deferred)
-        : Napi::AsyncWorker(env, "groundinggpt"),
-          owner_(owner),
-          exec_(std::move(exec)),
-          work_(std::move(work)),
-          done_(std::move(done)),
-          streams_(std::move(streams)),
-          deferred_(deferred) {
+    CallOp(const std::shared_ptr<EnvState> & st, const char * kind, NativeModel * owner, std::shared_ptr<Executor> exec_,
+           CancelFlag cancel_, NativeModel::Work work, NativeModel::Done done, std::vector<std::shared_ptr<Stream>> streams,
+           Napi::Promise::Deferred deferred, ErrorDecorator on_error = nullptr)
+        : Op(st, kind), owner_(owner), work_(std::move(work)), done_(std::move(done)), streams_(std::move(streams)),
+          deferred_(deferred), on_error_(std::move(on_error)) {
+        exec = std::move(exec_);
+        cancel = std::move(cancel_);
         if (owner_) owner_ref_ = Napi::Persistent(owner_->Value());
     }
 
-    void Execute() override {
-        const std::function<void()> fn = [this] {
-            try {
-                status_ = work_(err_);
-            } catch (const std::bad_alloc &) {
-                status_ = GGPT_ERR_OUT_OF_MEMORY;
-                err_ = "out of memory";
-            } catch (const std::exception & e) {
-                status_ = GGPT_ERR_INTERNAL;
-                err_ = e.what();
-            } catch (...) {
-                status_ = GGPT_ERR_INTERNAL;
-                err_ = "unknown native exception";
-            }
-        };
-        if (exec_) exec_->run(fn);
-        else fn();
+    void run() override {
+        try {
+            status_ = work_(err_);
+        } catch (const std::bad_alloc &) {
+            status_ = GGPT_ERR_OUT_OF_MEMORY;
+            err_ = "out of memory";
+        } catch (const std::exception & e) {
+            status_ = GGPT_ERR_INTERNAL;
+            err_ = e.what();
+        } catch (...) {
+            status_ = GGPT_ERR_INTERNAL;
+            err_ = "unknown native exception";
+        }
     }
 
-    void OnOK() override {
-        Napi::Env env = Env();
-        Napi::HandleScope scope(env);
+    void settle(Napi::Env env) override {
         for (auto & s : streams_) {
             if (!s) continue;
             s->drain(env);
@@ -255,28 +497,51 @@ public:
                 error = e.Value();
             }
         } else if (error.IsEmpty()) {
-            error = status_error(env, status_, err_).Value();
+            Napi::Error e = status_error(env, status_, err_);
+            if (on_error_) {
+                try {
+                    on_error_(env, e.Value());
+                } catch (const Napi::Error &) {
+                }
+            }
+            error = e.Value();
         }
-        if (owner_) owner_->op_finished(env);  // after done_: it may read the context
+        if (owner_) {
+            NativeModel * owner = owner_;
+            owner_ = nullptr;
+            owner->op_finished(env);  // after done_: it may read the context
+        }
         if (error.IsEmpty()) deferred_.Resolve(value);
         else deferred_.Reject(error);
     }
 
-    void OnError(const Napi::Error & e) override { deferred_.Reject(e.Value()); }
+    void abandon() override {
+        for (auto & s : streams_)
+            if (s) s->close();
+        owner_ = nullptr;  // env_teardown frees the model
+        owner_ref_.Reset();
+    }
+
+    ~CallOp() override {
+        // settle() threw before the owner heard of it
+        if (owner_) owner_->busy_ = false;
+    }
 
 private:
+    friend struct Op;
     NativeModel * owner_;
-    std::shared_ptr<Executor> exec_;
     Napi::ObjectReference owner_ref_;
     NativeModel::Work work_;
     NativeModel::Done done_;
     std::vector<std::shared_ptr<Stream>> streams_;
     Napi::Promise::Deferred deferred_;
+    ErrorDecorator on_error_;
     ggpt_status status_ = GGPT_ERR_INTERNAL;
     std::string err_;
 };
 
-Napi::Value NativeModel::run_op(Napi::Env env, Work work, Done done, std::vector<std::shared_ptr<Stream>> streams) {
+Napi::Value NativeModel::run_op(Napi::Env env, Work work, Done done, std::vector<std::shared_ptr<Stream>> streams,
+                                CancelFlag cancel) {
     auto deferred = Napi::Promise::Deferred::New(env);
     if (disposed_) {
         deferred.Reject(make_error(env, "DISPOSED", "the model has been disposed").Value());
@@ -284,17 +549,94 @@ Napi::Value NativeModel::run_op(Napi::Env env, Work work, Done done, std::vector
         deferred.Reject(make_error(env, "BUSY", "another operation is running on this model").Value());
     } else {
         busy_ = true;
-        (new OpWorker(env, this, exec_, std::move(work), std::move(done), std::move(streams), deferred))->Queue();
+        auto * op = new CallOp(state_, "groundinggpt", this, exec_, std::move(cancel), std::move(work), std::move(done),
+                               std::move(streams), deferred);
+        if (!Op::start(env, op)) {
+            busy_ = false;
+            deferred.Reject(make_error(env, "INTERNAL", "could not start the operation").Value());
+        }
     }
     return deferred.Promise();
 }
 
-// A worker without an owner (loadModel: exec is the new model's compute thread).
+// An operation without an owner (loadModel: exec is the new model's compute thread).
 Napi::Value run_detached(Napi::Env env, std::shared_ptr<Executor> exec, NativeModel::Work work, NativeModel::Done done,
-                         std::vector<std::shared_ptr<Stream>> streams) {
+                         std::vector<std::shared_ptr<Stream>> streams, ErrorDecorator on_error, CancelFlag cancel) {
     auto deferred = Napi::Promise::Deferred::New(env);
-    (new OpWorker(env, nullptr, std::move(exec), std::move(work), std::move(done), std::move(streams), deferred))->Queue();
+    auto * op = new CallOp(env_state(env), "groundinggpt.load", nullptr, std::move(exec), std::move(cancel), std::move(work),
+                           std::move(done), std::move(streams), deferred, std::move(on_error));
+    if (!Op::start(env, op)) deferred.Reject(make_error(env, "INTERNAL", "could not start the operation").Value());
     return deferred.Promise();
+}
+
+Napi::Value run_detached(Napi::Env env, std::shared_ptr<Executor> exec, NativeModel::Work work, NativeModel::Done done,
+                         std::vector<std::shared_ptr<Stream>> streams, ErrorDecorator on_error) {
+    return run_detached(env, std::move(exec), std::move(work), std::move(done), std::move(streams), std::move(on_error), nullptr);
+}
+
+// dispose(): frees the handles on the compute thread, then joins it and resolves the waiters.
+class FreeOp : public Op {
+public:
+    FreeOp(const std::shared_ptr<EnvState> & st, NativeModel * owner, ggpt_model * m, ggpt_context * c)
+        : Op(st, "groundinggpt.dispose"), owner_(owner), model_(m), ctx_(c) {
+        exec = owner->exec_;
+        owner_ref_ = Napi::Persistent(owner->Value());
+    }
+    void run() override {
+        ggpt_context_free(ctx_);
+        ggpt_model_free(model_);
+        ctx_ = nullptr;
+        model_ = nullptr;
+    }
+    void settle(Napi::Env env) override {
+        owner_->busy_ = false;
+        exec.reset();
+        owner_->exec_.reset();  // idle now: joins the compute thread
+        auto waiters = std::move(owner_->dispose_waiters_);
+        for (auto & d : waiters) d.Resolve(env.Undefined());
+    }
+    void abandon() override {
+        owner_ = nullptr;
+        owner_ref_.Reset();
+    }
+    ~FreeOp() override {
+        // abandoned before its job ran (cannot happen: the hook waits for every job) or settled
+        ggpt_context_free(ctx_);
+        ggpt_model_free(model_);
+    }
+
+private:
+    NativeModel * owner_;
+    Napi::ObjectReference owner_ref_;
+    ggpt_model * model_;
+    ggpt_context * ctx_;
+};
+
+void NativeModel::start_free(Napi::Env env) {
+    freeing_ = true;
+    busy_ = true;
+    ggpt_model * model = model_;
+    ggpt_context * ctx = ctx_;
+    model_ = nullptr;
+    ctx_ = nullptr;
+    if (!Op::start(env, new FreeOp(state_, this, model, ctx))) {
+        // not started (the environment is closing): the operation's destructor freed the handles
+        busy_ = false;
+        exec_.reset();
+        auto waiters = std::move(dispose_waiters_);
+        for (auto & d : waiters) d.Resolve(env.Undefined());
+    }
+}
+
+void NativeModel::env_teardown() {
+    ggpt_context_free(ctx_);
+    ggpt_model_free(model_);
+    ctx_ = nullptr;
+    model_ = nullptr;
+    disposed_ = true;
+    busy_ = true;
+    exec_.reset();  // idle: joins the compute thread
+    dispose_waiters_.clear();
 }
 
 }  // namespace ggpt::addon
