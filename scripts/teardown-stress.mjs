@@ -12,7 +12,7 @@
 //               when its operation reports the stage (load progress, encode progress of
 //               groundImage, prompt progress, the first generated token); even runs terminate
 //               while the worker's JS is free, odd runs while it is blocked inside that callback
-//               (the operation runs on without it)
+//               (the operation runs on without it) and have installed a debug log sink
 //   concurrent  n Workers load at the same time and are all terminated at their first progress
 //   natural     n Workers load, generate a few tokens and end without dispose()
 //   exit        the main thread loads the model and calls process.exit(--code) during the stage's
@@ -85,8 +85,12 @@ async function runStage(loadModel, o, reached) {
 
 const workerCode = `
 const { parentPort, workerData: o } = require('node:worker_threads');
-const { loadModel } = require(o.lib);
+const { loadModel, setLogger } = require(o.lib);
 ${runStage}
+// odd runs install a process-wide debug log sink from this worker: core lines keep coming from
+// the compute thread while the environment goes away
+let lines = 0;
+if (o.block) setLogger(() => void lines++, { level: 'debug' });
 const gate = new Int32Array(new SharedArrayBuffer(4));
 let sent = false;
 function reached(stage) {
@@ -140,11 +144,16 @@ async function main() {
     const runStageFn = new Function(`${runStage}; return runStage;`)();
     const stage = a.stage ?? 'generate';
     let armed = false;
+    const exit = () => {
+      // for exit-loop: how long the process took to end after process.exit() was called
+      process.stderr.write(`exit-called-at ${performance.now().toFixed(1)}\n`);
+      process.exit(a.code);
+    };
     const reached = (s) => {
       if (armed || s !== stage) return;
       armed = true;
-      if (a.from === 'timer') setTimeout(() => process.exit(a.code), 0);
-      else process.exit(a.code);
+      if (a.from === 'timer') setTimeout(exit, 0);
+      else exit();
     };
     await runStageFn(loadModel, { ...base, stage }, reached);
     console.error(`exit scenario: the ${stage} operation finished before process.exit`);
@@ -156,16 +165,22 @@ async function main() {
       const t0 = Date.now();
       const codes = {};
       let ok = 0;
+      let exitMsMax = 0;
       for (let i = 0; i < a.n; i++) {
         const from = i % 2 ? 'timer' : 'callback';
+        const t1 = performance.now();
         const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--scenario', 'exit', '--stage', stage, '--from', from,
           '--code', String(a.code), '--llm', files.llm, '--encoders', files.encoders], { encoding: 'utf8' });
+        const wall = performance.now() - t1;
         const key = r.signal ? `signal ${r.signal}` : `code ${r.status}`;
         codes[key] = (codes[key] ?? 0) + 1;
         if (r.status === a.code && !r.signal) ok++;
         else process.stderr.write(r.stderr.slice(-2000));
+        const m = /exit-called-at ([\d.]+)/.exec(r.stderr ?? '');
+        // the child's clock starts about when it was spawned: the rest is the time exit() took
+        if (m) exitMsMax = Math.max(exitMsMax, Math.round(wall - Number(m[1])));
       }
-      console.log(JSON.stringify({ scenario: 'exit-loop', stage, n: a.n, ok, codes, ms: Date.now() - t0 }));
+      console.log(JSON.stringify({ scenario: 'exit-loop', stage, n: a.n, ok, codes, exitMsMax, ms: Date.now() - t0 }));
     }
     return;
   }
