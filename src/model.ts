@@ -365,7 +365,9 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
     const code = errorCode(err);
     if (code === 'IO' || code === 'FORMAT' || code === 'UNSUPPORTED') {
       const message = err instanceof Error ? err.message : String(err);
-      const file = files.encoders !== undefined && message.startsWith(files.encoders) ? files.encoders : files.llm;
+      // the addon names the failing file (the core's ggpt_load_error.file) as `file`
+      const named = (err as { file?: unknown }).file;
+      const file = typeof named === 'string' && named !== '' ? named : files.llm;
       throw new ModelLoadError(message, { cause: err, file });
     }
     throw mapNativeError(err, signal);

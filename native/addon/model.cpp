@@ -160,6 +160,7 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo & info) {
 
         struct Baton {
             std::string llm, encoders;
+            std::string failed_file;  // the path a failed load names (ggpt_load_error.file)
             ggpt_model_params mp;
             ggpt_context_params cp;
             Loaded loaded;
@@ -193,9 +194,11 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo & info) {
             b->mp.llm_path = b->llm.c_str();
             b->mp.encoders_path = b->encoders.empty() ? nullptr : b->encoders.c_str();
             char msg[1024];
-            ggpt_status st = ggpt_model_load(&b->mp, &b->loaded.model, msg, sizeof msg);
+            ggpt_load_error le;
+            ggpt_status st = ggpt_model_load_ex(&b->mp, &b->loaded.model, &le);
             if (st != GGPT_OK) {
-                err = msg;
+                err = le.message;
+                b->failed_file = le.file == GGPT_MODEL_FILE_LLM ? b->llm : le.file == GGPT_MODEL_FILE_ENCODERS ? b->encoders : "";
                 return st;
             }
             if (cancel->load()) {
@@ -209,7 +212,11 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo & info) {
         Done done = [b](Napi::Env env) -> Napi::Value {
             return addon_data(env).model_ctor.New({Napi::External<Loaded>::New(env, &b->loaded)});
         };
-        return run_detached(env, b->loaded.exec, work, done, {stream}, nullptr, cancel);
+        // the rejection names the file that failed as `file` (the path as given; absent when no file is at fault)
+        auto on_error = [b](Napi::Env env, Napi::Object e) {
+            if (!b->failed_file.empty()) e.Set("file", Napi::String::New(env, b->failed_file));
+        };
+        return run_detached(env, b->loaded.exec, work, done, {stream}, on_error, cancel);
     } catch (const Napi::Error & e) {
         auto d = Napi::Promise::Deferred::New(env);
         d.Reject(e.Value());

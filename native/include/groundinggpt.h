@@ -129,6 +129,23 @@ GGPT_API ggpt_model_params ggpt_model_default_params(void);
  * GGPT_ERR_ABORTED when progress returned false. */
 GGPT_API ggpt_status ggpt_model_load(const ggpt_model_params * params, ggpt_model ** out,
                                      char * err, size_t err_len);
+
+/* The file a failed load was reading. */
+typedef enum ggpt_model_file {
+    GGPT_MODEL_FILE_NONE     = 0,  /* not a file's fault: bad parameters, aborted, out of memory  */
+    GGPT_MODEL_FILE_LLM      = 1,  /* params->llm_path                                            */
+    GGPT_MODEL_FILE_ENCODERS = 2,  /* params->encoders_path                                       */
+} ggpt_model_file;
+
+typedef struct ggpt_load_error {
+    ggpt_model_file file;          /* which file the failure is about                            */
+    char            message[1024]; /* as ggpt_model_load's err (names the file and key or tensor) */
+} ggpt_load_error;
+
+/* ggpt_model_load that also reports which file failed (error may be NULL). The LLM file is
+ * checked before libllama reads it (docs/LLM-FILE-CHECKS.md). */
+GGPT_API ggpt_status ggpt_model_load_ex(const ggpt_model_params * params, ggpt_model ** out,
+                                        ggpt_load_error * error);
 GGPT_API void ggpt_model_free(ggpt_model * model);
 
 typedef enum ggpt_media {

@@ -1,13 +1,19 @@
 // llm_gguf_load.cpp - stock libllama loads the converter's LLM GGUF.
 //
 //   llm_gguf_load <llm.gguf> [n_vocab] [ids.txt logits.f32]
+//   llm_gguf_load --check <file.gguf> [<expected error substring>]
+//
+// --check runs the core's LLM file check alone (core/llm_check.h, docs/LLM-FILE-CHECKS.md):
+// without an expected substring the file must pass (prints whether the mmap path is usable);
+// with one it must be refused with GGPT_ERR_FORMAT and a message containing it.
 //
 // With ids.txt (whitespace-separated token ids), those ids are evaluated instead of a tokenised
 // string and the last position's logits are written as raw float32 to logits.f32 (for comparing
 // with the golden outputs).
-// Loads the file with llama_model_load_from_file (CPU), checks the vocabulary size, that the
+// Otherwise: checks the file with ggpt::check_llm_file, loads it with llama_model_load_from_file (CPU), checks the vocabulary size, that the
 // ggpt.* media-token keys are there, that tokenisation works, and decodes a few tokens so the
 // llama graph is built and run over every tensor. Exit code 0 on success.
+#include "core/llm_check.h"
 #include "llama.h"
 
 #include <cmath>
@@ -22,10 +28,40 @@ static int fail(const char * what) {
     return 1;
 }
 
+static int check_only(const char * path, const char * expect) {
+    ggpt::LlmFileInfo info;
+    std::string err;
+    const ggpt_status st = ggpt::check_llm_file(path, info, err);
+    if (!expect) {
+        if (st != GGPT_OK) {
+            std::fprintf(stderr, "FAIL: %s refused: %s\n", path, err.c_str());
+            return 1;
+        }
+        std::printf("ok: %s n_vocab=%d n_embd=%d n_layer=%d bos=%d eos=%d mmap_aligned=%d\n", path, info.n_vocab,
+                    info.n_embd, info.n_layer, info.bos, info.eos, info.mmap_aligned ? 1 : 0);
+        return 0;
+    }
+    if (st != GGPT_ERR_FORMAT || err.find(expect) == std::string::npos || err.rfind(path, 0) != 0) {
+        std::fprintf(stderr, "FAIL: %s: status %s, message '%s', expected FORMAT naming the file and '%s'\n", path,
+                     ggpt_status_name(st), err.c_str(), expect);
+        return 1;
+    }
+    std::printf("refused: %s\n", err.c_str());
+    return 0;
+}
+
 int main(int argc, char ** argv) {
+    if (argc >= 3 && std::strcmp(argv[1], "--check") == 0) return check_only(argv[2], argc > 3 ? argv[3] : nullptr);
     if (argc < 2) {
-        std::fprintf(stderr, "usage: %s <llm.gguf> [n_vocab]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s <llm.gguf> [n_vocab] [ids.txt logits.f32] | --check <file> [expected]\n", argv[0]);
         return 2;
+    }
+    {
+        std::string err;
+        if (ggpt::check_llm_file(argv[1], err) != GGPT_OK) {
+            std::fprintf(stderr, "FAIL: check_llm_file: %s\n", err.c_str());
+            return 1;
+        }
     }
     llama_log_set([](ggml_log_level level, const char * text, void *) {
         if (level >= GGML_LOG_LEVEL_ERROR) std::fputs(text, stderr);

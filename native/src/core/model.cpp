@@ -6,9 +6,8 @@
 #include <memory>
 #include <new>
 #include <string>
-#include <unordered_set>
 
-#include "core/gguf_util.h"
+#include "core/llm_check.h"
 #include "core/log.h"
 #include "core/model.h"
 #include "ggml-backend.h"
@@ -70,116 +69,20 @@ bool enc_progress(float p, void * user) {
     return true;
 }
 
-// Our keys of the LLM GGUF and the token_embd geometry, read before libllama loads the file.
-struct LlmExtras {
-    int32_t media_ids[9];  // ggpt.token.* in names.h order, -1 when absent
-    uint32_t n_rows[3] = {576, 64, 8};
-    bool add_space_prefix = true;
-    std::string tokenizer_model;
-    ggpt::TokenEmbdRows token_embd;
-};
-
+// Token texts used when a file has no ggpt.token.* keys (e.g. a GGUF made by another converter).
 const char * const kMediaKeys[9] = {
     ggpt::names::KEY_TOK_IM_PATCH, ggpt::names::KEY_TOK_IM_START, ggpt::names::KEY_TOK_IM_END,
     ggpt::names::KEY_TOK_VI_PATCH, ggpt::names::KEY_TOK_VI_START, ggpt::names::KEY_TOK_VI_END,
     ggpt::names::KEY_TOK_SO_PATCH, ggpt::names::KEY_TOK_SO_START, ggpt::names::KEY_TOK_SO_END,
 };
-// Token texts used when a file has no ggpt.token.* keys (e.g. a GGUF made by another converter).
 const char * const kMediaTexts[9] = {
     "<im_patch>", "<im_start>", "<im_end>", "<vi_patch>", "<vi_start>",
     "<vi_end>",   "<so_patch>", "<so_start>", "<so_end>",
 };
 
-ggpt_status read_llm_extras(const std::string & path, int64_t fsize, LlmExtras & x, std::string & err) {
-    ggpt::LogCapture capture;
-    gguf_init_params gp = {/*no_alloc =*/true, /*ctx =*/nullptr};
-    gguf_context * g = gguf_init_from_file(path.c_str(), gp);
-    if (!g) {
-        err = path + ": not a valid GGUF file" +
-              (capture.first_error().empty() ? std::string() : " (" + capture.first_error() + ")");
-        return GGPT_ERR_FORMAT;
-    }
-    struct Free {
-        gguf_context * g;
-        ~Free() { gguf_free(g); }
-    } free_g{g};
-    ggpt::GgufKeys keys(g, path);
-
-    if (!keys.str("tokenizer.ggml.model", x.tokenizer_model, err)) return GGPT_ERR_FORMAT;
-    if (x.tokenizer_model != "llama") {
-        err = path + ": tokenizer.ggml.model is '" + x.tokenizer_model +
-              "', expected 'llama' (GroundingGPT uses LLaMA's SentencePiece tokenizer)";
-        return GGPT_ERR_FORMAT;
-    }
-    if (!keys.opt_bool("tokenizer.ggml.add_space_prefix", x.add_space_prefix, true, err)) return GGPT_ERR_FORMAT;
-
-    // libllama asserts (aborting the process) on a vocabulary with repeated pieces: refuse it here.
-    {
-        const int64_t tok_id = gguf_find_key(g, "tokenizer.ggml.tokens");
-        if (tok_id < 0 || gguf_get_kv_type(g, tok_id) != GGUF_TYPE_ARRAY || gguf_get_arr_type(g, tok_id) != GGUF_TYPE_STRING) {
-            err = path + ": tokenizer.ggml.tokens is missing or not an array of strings";
-            return GGPT_ERR_FORMAT;
-        }
-        const size_t n_tok = gguf_get_arr_n(g, tok_id);
-        if (n_tok == 0) {
-            err = path + ": tokenizer.ggml.tokens is empty";
-            return GGPT_ERR_FORMAT;
-        }
-        std::unordered_set<std::string> seen;
-        seen.reserve(n_tok);
-        for (size_t i = 0; i < n_tok; i++) {
-            const char * piece = gguf_get_arr_str(g, tok_id, i);
-            if (!seen.insert(piece ? piece : "").second) {
-                err = path + ": tokenizer.ggml.tokens repeats the piece '" + std::string(piece ? piece : "") + "' (token " +
-                      std::to_string(i) + "): every piece must be unique";
-                return GGPT_ERR_FORMAT;
-            }
-        }
-    }
-
-    for (int i = 0; i < 9; i++) {
-        uint32_t v;
-        x.media_ids[i] = -1;
-        if (!keys.has(kMediaKeys[i])) continue;
-        if (!keys.u32(kMediaKeys[i], v, 0, INT32_MAX, err)) return GGPT_ERR_FORMAT;
-        x.media_ids[i] = (int32_t)v;
-    }
-    const char * len_keys[3] = {ggpt::names::KEY_IMAGE_TOKEN_LEN, ggpt::names::KEY_VIDEO_TOKEN_LEN,
-                                ggpt::names::KEY_SOUND_TOKEN_LEN};
-    const uint32_t len_default[3] = {576, 64, 8};
-    for (int m = 0; m < 3; m++) {
-        if (!keys.opt_u32(len_keys[m], x.n_rows[m], len_default[m], 1, 65536, err,
-                          "feature rows per media item"))
-            return GGPT_ERR_FORMAT;
-    }
-
-    // token_embd: where its rows are, so ggpt_token_embeddings can read them
-    const int64_t tid = gguf_find_tensor(g, "token_embd.weight");
-    if (tid < 0) {
-        err = path + ": missing tensor 'token_embd.weight'";
-        return GGPT_ERR_FORMAT;
-    }
-    const ggml_type type = gguf_get_tensor_type(g, tid);
-    const int64_t * ne = gguf_get_tensor_ne(g, tid);
-    if ((int)type < 0 || (int)type >= GGML_TYPE_COUNT || ggml_blck_size(type) <= 0 || ne[2] != 1 || ne[3] != 1 ||
-        ne[0] <= 0 || ne[1] <= 0 || ne[0] % ggml_blck_size(type) != 0) {
-        err = path + ": tensor 'token_embd.weight' has an unexpected type or shape";
-        return GGPT_ERR_FORMAT;
-    }
-    auto & te = x.token_embd;
-    te.type = (int32_t)type;
-    te.n_embd = (int32_t)ne[0];
-    te.n_rows = (int32_t)ne[1];
-    te.row_bytes = ggml_row_size(type, ne[0]);
-    te.offset = gguf_get_data_offset(g) + gguf_get_tensor_offset(g, tid);
-    if ((int64_t)(te.offset + te.row_bytes * (uint64_t)te.n_rows) > fsize) {
-        err = path + ": tensor 'token_embd.weight' extends past the end of the file (truncated?)";
-        return GGPT_ERR_FORMAT;
-    }
-    return GGPT_OK;
-}
-
-ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::string & err) {
+// file: the file the current step reads (reported with a failure, ggpt_load_error.file).
+ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::string & err, ggpt_model_file & file) {
+    file = GGPT_MODEL_FILE_NONE;
     if (!params || !params->llm_path || !*params->llm_path) {
         err = "llm_path is required";
         return GGPT_ERR_INVALID_ARGUMENT;
@@ -196,16 +99,21 @@ ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::
 
     const std::string llm_path = params->llm_path;
     const std::string enc_path = params->encoders_path ? params->encoders_path : "";
+    file = GGPT_MODEL_FILE_LLM;
     const int64_t llm_size = file_size(llm_path, err);
     if (llm_size < 0) return GGPT_ERR_IO;
     int64_t enc_size = 0;
     if (!enc_path.empty()) {
+        file = GGPT_MODEL_FILE_ENCODERS;
         enc_size = file_size(enc_path, err);
         if (enc_size < 0) return GGPT_ERR_IO;
+        file = GGPT_MODEL_FILE_LLM;
     }
 
-    LlmExtras x;
-    ggpt_status st = read_llm_extras(llm_path, llm_size, x, err);
+    // every value of the file that can reach a libllama/ggml assert, before libllama reads it
+    // (docs/LLM-FILE-CHECKS.md)
+    ggpt::LlmFileInfo x;
+    ggpt_status st = ggpt::check_llm_file(llm_path, x, err);
     if (st != GGPT_OK) return st;
 
     std::unique_ptr<ggpt_model, void (*)(ggpt_model *)> model(new ggpt_model(), ggpt_model_free);
@@ -224,7 +132,13 @@ ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::
 
     llama_model_params mp = llama_model_default_params();
     mp.n_gpu_layers = params->n_gpu_layers;
-    mp.load_mode = params->use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
+    // libllama's mmap path wraps the mapping in a CPU buffer, which asserts 32-byte aligned data:
+    // a file with a smaller general.alignment is read into allocated buffers instead
+    const bool use_mmap = params->use_mmap && x.mmap_aligned;
+    if (params->use_mmap && !use_mmap) {
+        GGPT_LOG_W("%s: tensor data is not 32-byte aligned (general.alignment): loading without mmap", llm_path.c_str());
+    }
+    mp.load_mode = use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
     mp.progress_callback = llm_progress;
     mp.progress_callback_user_data = &lp;
     {
@@ -232,6 +146,7 @@ ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::
         model->llm = llama_model_load_from_file(llm_path.c_str(), mp);
         if (!model->llm) {
             if (lp.aborted) {
+                file = GGPT_MODEL_FILE_NONE;
                 err = "loading was aborted";
                 return GGPT_ERR_ABORTED;
             }
@@ -250,19 +165,27 @@ ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::
         err = llm_path + ": the vocabulary is not SentencePiece (tokenizer.ggml.model 'llama')";
         return GGPT_ERR_FORMAT;
     }
-    if (x.token_embd.n_rows != n_vocab || x.token_embd.n_embd != model->n_embd) {
-        err = llm_path + ": token_embd.weight is [" + std::to_string(x.token_embd.n_rows) + ", " +
-              std::to_string(x.token_embd.n_embd) + "] but the model has " + std::to_string(n_vocab) +
-              " tokens of width " + std::to_string(model->n_embd);
+    // the check and libllama read the same file: these hold unless the file changed in between
+    if (x.n_vocab != n_vocab || x.n_embd != model->n_embd || llama_vocab_bos(model->vocab) != x.bos ||
+        llama_vocab_eos(model->vocab) != x.eos) {
+        err = llm_path + ": libllama reads " + std::to_string(n_vocab) + " tokens of width " +
+              std::to_string(model->n_embd) + " (BOS " + std::to_string(llama_vocab_bos(model->vocab)) + ", EOS " +
+              std::to_string(llama_vocab_eos(model->vocab)) + ") but the file's keys say " + std::to_string(x.n_vocab) +
+              " of width " + std::to_string(x.n_embd) + " (BOS " + std::to_string(x.bos) + ", EOS " +
+              std::to_string(x.eos) + "): was it changed while loading?";
         return GGPT_ERR_FORMAT;
     }
-    const auto * traits = ggml_get_type_traits((ggml_type)x.token_embd.type);
-    if (x.token_embd.type != GGML_TYPE_F32 && (!traits || !traits->to_float)) {
-        err = llm_path + ": token_embd.weight has type " + ggml_type_name((ggml_type)x.token_embd.type) +
+    const auto * traits = ggml_get_type_traits((ggml_type)x.token_embd_type);
+    if (x.token_embd_type != GGML_TYPE_F32 && (!traits || !traits->to_float)) {
+        err = llm_path + ": token_embd.weight has type " + ggml_type_name((ggml_type)x.token_embd_type) +
               ", which cannot be converted to float";
         return GGPT_ERR_FORMAT;
     }
-    model->token_embd = x.token_embd;
+    model->token_embd.offset = x.token_embd_offset;
+    model->token_embd.row_bytes = x.token_embd_row_bytes;
+    model->token_embd.type = x.token_embd_type;
+    model->token_embd.n_rows = x.n_vocab;
+    model->token_embd.n_embd = x.n_embd;
 
     // media tokens: our keys, else the tokens' texts in the vocabulary
     for (int i = 0; i < 9; i++) {
@@ -275,6 +198,11 @@ ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::
                 }
             }
             if (id >= 0) GGPT_LOG_I("%s: no key %s, using the vocabulary's %s = %d", llm_path.c_str(), kMediaKeys[i], kMediaTexts[i], id);
+            if (id >= 0 && (id == x.bos || id == x.eos)) {
+                err = llm_path + ": the vocabulary's " + kMediaTexts[i] + " is the " + (id == x.bos ? "BOS" : "EOS") +
+                      " token " + std::to_string(id) + ": a media placeholder needs its own token";
+                return GGPT_ERR_FORMAT;
+            }
         } else if (id >= n_vocab) {
             err = llm_path + ": key '" + kMediaKeys[i] + "' = " + std::to_string(id) + " is not a token id (n_vocab " +
                   std::to_string(n_vocab) + ")";
@@ -296,16 +224,19 @@ ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::
     model->tok.init(model->vocab, x.add_space_prefix, x.media_ids, 9);
 
     if (!enc_path.empty()) {
+        file = GGPT_MODEL_FILE_ENCODERS;
         st = ggpt::encoders_load(model.get(), enc_path.c_str(), params->encoders_on_gpu, enc_progress, &lp, err,
                                  params->encoders_matmul);
         if (st != GGPT_OK) {
             if (lp.aborted) {
+                file = GGPT_MODEL_FILE_NONE;
                 err = "loading was aborted";
                 return GGPT_ERR_ABORTED;
             }
             return st;
         }
     }
+    file = GGPT_MODEL_FILE_NONE;
     if (params->progress) params->progress(1.0f, params->progress_user);
     *out = model.release();
     return GGPT_OK;
@@ -330,25 +261,40 @@ ggpt_model_params ggpt_model_default_params(void) {
     return p;
 }
 
-ggpt_status ggpt_model_load(const ggpt_model_params * params, ggpt_model ** out, char * err, size_t err_len) {
+ggpt_status ggpt_model_load_ex(const ggpt_model_params * params, ggpt_model ** out, ggpt_load_error * error) {
+    if (error) {
+        error->file = GGPT_MODEL_FILE_NONE;
+        error->message[0] = 0;
+    }
     if (!out) {
-        ggpt::copy_error(err, err_len, "out is NULL");
+        if (error) ggpt::copy_error(error->message, sizeof error->message, "out is NULL");
         return GGPT_ERR_INVALID_ARGUMENT;
     }
     *out = nullptr;
     std::string msg;
     ggpt_status st;
+    ggpt_model_file file = GGPT_MODEL_FILE_NONE;
     try {
-        st = load_impl(params, out, msg);
+        st = load_impl(params, out, msg, file);
     } catch (const std::bad_alloc &) {
         st = GGPT_ERR_OUT_OF_MEMORY;
+        file = GGPT_MODEL_FILE_NONE;
         msg = "out of memory while loading the model";
     } catch (const std::exception & e) {
         st = GGPT_ERR_INTERNAL;
         msg = std::string("internal error while loading the model: ") + e.what();
     }
-    if (st != GGPT_OK) ggpt::copy_error(err, err_len, msg);
-    else ggpt::copy_error(err, err_len, "");
+    if (error && st != GGPT_OK) {
+        error->file = file;
+        ggpt::copy_error(error->message, sizeof error->message, msg);
+    }
+    return st;
+}
+
+ggpt_status ggpt_model_load(const ggpt_model_params * params, ggpt_model ** out, char * err, size_t err_len) {
+    ggpt_load_error e;
+    const ggpt_status st = ggpt_model_load_ex(params, out, &e);
+    ggpt::copy_error(err, err_len, st != GGPT_OK ? e.message : "");
     return st;
 }
 

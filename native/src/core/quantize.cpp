@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/llm_check.h"
 #include "core/log.h"
 
 namespace {
@@ -70,6 +71,15 @@ ggpt_status ggpt_quantize_llm(const char * in_path, const char * out_path, ggpt_
     if (!file_readable(in_path)) {
         ggpt::copy_error(err, err_len, std::string(in_path) + ": cannot open");
         return GGPT_ERR_IO;
+    }
+    {
+        // libllama's quantiser reads the hyper-parameters as the loader does (same asserts)
+        std::string why;
+        const ggpt_status st = ggpt::check_llm_file(in_path, why);
+        if (st != GGPT_OK) {
+            ggpt::copy_error(err, err_len, why);
+            return st;
+        }
     }
     ggpt_backend_init();
     llama_model_quantize_params p = llama_model_quantize_default_params();

@@ -32,6 +32,7 @@
 #include "core/model.h"
 #include "encoders/encoders.h"
 #include "names.h"
+#include "preprocess/audio.h"
 
 namespace ggpt {
 
@@ -410,6 +411,11 @@ void load_audio(Loader & L, AudioTower & a, AudioPreParams & pre, int32_t llm_n_
     pre.n_clips = a.n_clips;
     pre.n_mels = hp.n_mels;
     pre.target_len = hp.target_len;
+    // the front end's own limits (sample rate a multiple of 100 in [8000, 192000], whole-sample
+    // clips, 4-512 mel bins, std > 0): values outside them would load and fail every audio call
+    if (std::string why; !audio_params_check(pre, why))
+        return L.fail(GGPT_ERR_FORMAT, "the audio preprocessing keys (ggpt.audio.*, '%s', '%s') do not fit the fbank front end: %s",
+                      N::KEY_IB_N_MELS, N::KEY_IB_TARGET_LEN, why.c_str());
     if (hp.kernel > hp.n_mels || hp.kernel > hp.target_len)
         return L.fail(GGPT_ERR_FORMAT, "'%s' = %d exceeds the fbank size %d x %d: the convolution needs one whole window",
                       N::KEY_IB_KERNEL, hp.kernel, hp.n_mels, hp.target_len);
