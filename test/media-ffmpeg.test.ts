@@ -75,13 +75,12 @@ t.test('ffmpeg missing everywhere: FFmpegNotFoundError listing what was tried', 
   await withEnv({ FFMPEG_PATH: '/nonexistent/env-ffmpeg', FFPROBE_PATH: undefined, PATH: emptyDir }, async () => {
     let err: unknown;
     try {
-      resolveFFmpeg({ ffmpegPath: '/nonexistent/opt-ffmpeg' });
+      resolveFFmpeg();
     } catch (e) {
       err = e;
     }
     t.ok(err instanceof FFmpegNotFoundError);
     const msg = (err as Error).message;
-    t.match(msg, /option ffmpegPath = \/nonexistent\/opt-ffmpeg \(not found\)/);
     t.match(msg, /env FFMPEG_PATH = \/nonexistent\/env-ffmpeg \(not found\)/);
     // ffmpeg-static is either absent, or installed without its binary (its download fails offline).
     t.match(msg, /the optional package 'ffmpeg-static' (\(not installed\)|-> \S+ \(not found\)|\(no binary for this platform\))/);
@@ -98,7 +97,7 @@ t.test('ffmpeg missing everywhere: FFmpegNotFoundError listing what was tried', 
   const notExe = path.join(tmp, 'ffmpeg-not-exe');
   fs.writeFileSync(notExe, '#!/bin/sh\n');
   await withEnv({ FFMPEG_PATH: undefined, PATH: emptyDir }, () => {
-    t.throws(() => resolveFFmpegOnly({ ffmpegPath: notExe }), /option ffmpegPath = .*ffmpeg-not-exe \(not executable\)/);
+    t.throws(() => resolveFFmpegOnly({ ffmpegPath: notExe }), /ffmpegPath = .*ffmpeg-not-exe cannot be used \(not executable\)/);
   });
 });
 
@@ -107,12 +106,11 @@ t.test('ffprobe missing: not an error, the probe falls back to ffmpeg alone', as
   fs.mkdirSync(lone);
   fs.symlinkSync(realFFmpeg, path.join(lone, 'ffmpeg'));
   await withEnv({ FFMPEG_PATH: undefined, FFPROBE_PATH: '/nonexistent/env-ffprobe', PATH: emptyDir }, async () => {
-    const r = resolveFFmpeg({ ffmpegPath: path.join(lone, 'ffmpeg'), ffprobePath: '/nonexistent/opt-ffprobe' });
+    const r = resolveFFmpeg({ ffmpegPath: path.join(lone, 'ffmpeg') });
     t.equal(r.ffmpeg, path.join(lone, 'ffmpeg'));
     t.equal(r.ffprobe, undefined);
     t.equal(r.ffprobeSource, undefined);
     t.same(r.ffprobeTried, [
-      'option ffprobePath = /nonexistent/opt-ffprobe (not found)',
       'env FFPROBE_PATH = /nonexistent/env-ffprobe (not found)',
       `next to ffmpeg = ${path.join(lone, 'ffprobe')} (not found)`,
       `'ffprobe' on PATH (not found in ${emptyDir})`,

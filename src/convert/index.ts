@@ -13,7 +13,7 @@ import { AbortError, ConversionError } from '../errors';
 import { tensorNBytes, writeGGUF } from '../gguf/writer';
 import { native } from '../native';
 import { tempPathFor } from '../util/atomic';
-import { invalid, isPlainObject } from '../util/validate';
+import { CallbackGuard, invalid, isPlainObject } from '../util/validate';
 import { Checkpoint, SourceFile, openCheckpoint } from './checkpoint';
 import { EncoderType, HeadOverrides, planEncoders } from './encoders';
 import { LlmStorage, planLlm } from './llm';
@@ -121,10 +121,14 @@ function validateOptions(options: ConvertOptions): Required<Pick<ConvertOptions,
 export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   const { model, clip, out, type } = validateOptions(options);
   const signal = options.signal;
+  // an onProgress whose promise rejects fails the conversion like one that throws
+  const guard = new CallbackGuard();
+  const onProgress = guard.wrap(options.onProgress);
   const checkAbort = () => {
     if (signal?.aborted) throw new AbortError('Conversion aborted');
+    guard.check();
   };
-  const progress = (p: ConvertProgress) => options.onProgress?.(p);
+  const progress = (p: ConvertProgress) => onProgress?.(p);
   checkAbort();
   progress({ stage: 'open', fraction: 0 });
 
@@ -224,12 +228,14 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     });
 
     checkAbort();
+    await guard.settle();
     const bytes = await publishModel(tmp, dest, type, {
       sources: {
         model: [...sideFiles(modelDir, MODEL_SIDE_FILES), ...modelCk.files],
         clip: [...sideFiles(clipDir, CLIP_SIDE_FILES), ...clipCk.files],
       },
     });
+    // the model is in place: a rejection from this last callback is caught and dropped
     progress({ stage: 'done', fraction: 1 });
     return { out: outDir, ...dest, type, bytes };
   } catch (err) {

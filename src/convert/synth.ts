@@ -19,7 +19,7 @@ import { GGUFTensorPlan, GGUFValue, gv, writeGGUF } from '../gguf/writer';
 import { GGMLType, ggmlNBytes } from '../gguf/types';
 import { f32ToF16 } from '../gguf/float';
 import { native } from '../native';
-import { invalid, isPlainObject } from '../util/validate';
+import { CallbackGuard, invalid, isPlainObject } from '../util/validate';
 import { ENCODER_CONSTANTS, EncodersHParams, encoderTensorType, encodersKv } from './encoders';
 import { LLAMA_FTYPE, LlmHParams, MEDIA_TOKENS, Vocab, llmKv } from './llm';
 import * as N from './names';
@@ -369,8 +369,12 @@ export async function synth(options: SynthOptions): Promise<SynthResult> {
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw invalid('an integer between 0 and 4294967295', 'options.seed', seed);
   const sizes = mergeSizes(options.preset === '7b' ? SIZES_7B : SIZES_TINY, options.sizes);
   const signal = options.signal;
+  // an onProgress whose promise rejects fails the call like one that throws
+  const guard = new CallbackGuard();
+  const onProgress = guard.wrap(options.onProgress);
   const checkAbort = () => {
     if (signal?.aborted) throw new AbortError('synth aborted');
+    guard.check();
   };
   const quantize: Quantizer | undefined = type === 'q8_0' || type === 'q4_k_m' ? (t, d, r, n) => native().quantizeRows(t, d, r, n) : undefined;
 
@@ -421,18 +425,20 @@ export async function synth(options: SynthOptions): Promise<SynthResult> {
     checkAbort();
     await writeGGUF(tmp.llm, kvLlm, llmTensors, {
       checkAbort,
-      onTensor: (i, _n, name) => options.onProgress?.({ stage: 'llm', fraction: done(llmTensors, i) / total, tensor: name }),
+      onTensor: (i, _n, name) => onProgress?.({ stage: 'llm', fraction: done(llmTensors, i) / total, tensor: name }),
     });
     await writeGGUF(tmp.encoders, kvEnc, encTensors, {
       checkAbort,
-      onTensor: (i, _n, name) => options.onProgress?.({ stage: 'encoders', fraction: (nLlm + done(encTensors, i)) / total, tensor: name }),
+      onTensor: (i, _n, name) => onProgress?.({ stage: 'encoders', fraction: (nLlm + done(encTensors, i)) / total, tensor: name }),
     });
+    await guard.settle();
     await publishModel(tmp, dest, type, { synthetic: { preset: options.preset, seed, sizes } });
   } catch (err) {
     for (const f of Object.values(tmp)) await fs.promises.rm(f, { force: true }).catch(() => undefined);
     if (created) await fs.promises.rmdir(outDir).catch(() => undefined);
     throw err;
   }
-  options.onProgress?.({ stage: 'done', fraction: 1 });
+  // the model is in place: a rejection from this last callback is caught and dropped
+  onProgress?.({ stage: 'done', fraction: 1 });
   return { out: outDir, ...dest, sizes };
 }

@@ -10,7 +10,7 @@
  * container); without it (ffmpeg-static ships none) the same facts come from the description of
  * the input ffmpeg prints while it decodes (src/media/probe.ts: parseInputDump).
  *
- * Limits (InvalidInputError outside them): sample rate 1000..768000 Hz, 1..8 channels, at least one
+ * Limits (InvalidInputError outside them): sample rate an integer in 1000..768000 Hz, 1..8 channels, at least one
  * sample, every sample finite, at most `maxDuration` seconds (default 3600; all of the signal is
  * held in memory: upstream's clip sampler and mean subtraction need the whole signal).
  */
@@ -31,7 +31,7 @@ export const DEFAULT_MAX_AUDIO_DURATION = 3600;
 /** Already decoded PCM: one Float32Array (mono) or one per channel, samples nominally in [-1, 1]. */
 export interface RawAudio {
   samples: Float32Array | Float32Array[];
-  /** Hz, 1000..768000. */
+  /** Hz, an integer in 1000..768000. */
   sampleRate: number;
 }
 
@@ -65,7 +65,7 @@ export interface DecodedAudio {
 }
 
 function checkRate(rate: unknown, name: string): number {
-  if (typeof rate !== 'number' || !Number.isFinite(rate) || rate < MIN_SAMPLE_RATE || rate > MAX_SAMPLE_RATE) {
+  if (typeof rate !== 'number' || !Number.isInteger(rate) || rate < MIN_SAMPLE_RATE || rate > MAX_SAMPLE_RATE) {
     throw invalid(`a sample rate between ${MIN_SAMPLE_RATE} and ${MAX_SAMPLE_RATE} Hz`, name, rate);
   }
   return rate;
@@ -87,10 +87,14 @@ function checkRaw(v: Record<string, unknown>, maxDuration: number): DecodedAudio
   let chans: Float32Array[];
   if (v.samples instanceof Float32Array) chans = [v.samples];
   else if (Array.isArray(v.samples) && v.samples.length > 0) {
-    chans = v.samples.map((c, i) => {
+    if (v.samples.length > MAX_CHANNELS) throw new InvalidInputError(`Raw audio has ${v.samples.length} channels; at most ${MAX_CHANNELS} are supported`);
+    // an index loop, not map(): a sparse array's holes are reported, not skipped
+    chans = [];
+    for (let i = 0; i < v.samples.length; i++) {
+      const c: unknown = v.samples[i];
       if (!(c instanceof Float32Array)) throw invalid('a Float32Array', `audio.samples[${i}]`, c);
-      return c;
-    });
+      chans.push(c);
+    }
   } else throw invalid('a Float32Array or a non-empty array of Float32Array (one per channel)', 'audio.samples', v.samples);
   if (chans.length > MAX_CHANNELS) throw new InvalidInputError(`Raw audio has ${chans.length} channels; at most ${MAX_CHANNELS} are supported`);
   const n = chans[0].length;

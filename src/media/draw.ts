@@ -10,7 +10,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { InvalidInputError } from '../errors';
 import { writeFileAtomic } from '../util/atomic';
-import { invalid, optionsObject } from '../util/validate';
+import { invalid, optionalInteger, optionsObject } from '../util/validate';
 import { decodeImage, type DecodeImageOptions, type ImageInput } from './image';
 
 /** Colours cycled over phrases / spans / clips (high contrast on photos). */
@@ -63,11 +63,18 @@ export interface DrawBox {
   phrase?: string;
 }
 
+/** An optional positive number up to `max` (drawing sizes in pixels). */
+function positiveNumber(v: unknown, name: string, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > max) throw invalid(`a positive number up to ${max}`, name, v);
+  return v;
+}
+
 /** Options of {@link drawBoxes}. */
 export interface DrawBoxesOptions extends DecodeImageOptions {
-  /** Line width in pixels (default: image's shorter side / 200, at least 2). */
+  /** Line width in pixels, up to 1000 (default: image's shorter side / 200, at least 2). */
   lineWidth?: number;
-  /** Label font size in pixels (default: shorter side / 40, 12..48). */
+  /** Label font size in pixels, up to 1000 (default: shorter side / 40, 12..48). */
   fontSize?: number;
 }
 
@@ -82,18 +89,22 @@ export async function drawBoxes(image: ImageInput, boxes: readonly DrawBox[], ou
   const o = optionsObject(opts);
   const format = outputFormat(out);
   if (!Array.isArray(boxes)) throw invalid('an array of { box, phrase? }', 'boxes', boxes);
-  boxes.forEach((b, i) => {
+  // index loops here and below: a sparse array's holes are reported, not skipped
+  for (let i = 0; i < boxes.length; i++) {
+    const b: unknown = boxes[i];
     const bx = (b as DrawBox | undefined)?.box;
     if (!bx || ![bx.x1, bx.y1, bx.x2, bx.y2].every((v) => typeof v === 'number' && Number.isFinite(v))) {
       throw invalid('{ box: { x1, y1, x2, y2 } } with finite numbers', `boxes[${i}]`, b);
     }
-  });
+  }
+  const lineWidth = positiveNumber(o.lineWidth, 'options.lineWidth', 1000);
+  const fontSize = positiveNumber(o.fontSize, 'options.fontSize', 1000);
   checkOutDir(out);
   const img = await decodeImage(image, { limitInputPixels: o.limitInputPixels as number | false | undefined });
   const { width: W, height: H } = img;
   const short = Math.min(W, H);
-  const lw = typeof o.lineWidth === 'number' && o.lineWidth > 0 ? o.lineWidth : Math.max(2, Math.round(short / 200));
-  const fs_ = typeof o.fontSize === 'number' && o.fontSize > 0 ? o.fontSize : Math.min(48, Math.max(12, Math.round(short / 40)));
+  const lw = lineWidth ?? Math.max(2, Math.round(short / 200));
+  const fs_ = fontSize ?? Math.min(48, Math.max(12, Math.round(short / 40)));
 
   const colourOf = new Map<string, string>();
   const parts: string[] = [];
@@ -146,9 +157,9 @@ export interface DrawSpan {
 
 /** Options of {@link drawVideoStrip}. */
 export interface DrawVideoStripOptions {
-  /** Thumbnails per row (default 8). */
+  /** Thumbnails per row (1-256, default 8). */
   columns?: number;
-  /** Thumbnail side in pixels (default 112). */
+  /** Thumbnail side in pixels (16-1024, default 112). */
   thumb?: number;
 }
 
@@ -173,18 +184,25 @@ export async function drawVideoStrip(
   if (!Array.isArray(frames) || frames.length === 0) throw invalid('a non-empty array of frames', 'video.frames', frames);
   if (!Number.isInteger(size) || size < 1) throw invalid('a positive integer', 'video.size', size);
   if (!Array.isArray(times) || times.length !== frames.length) throw invalid(`an array of ${frames.length} times`, 'video.times', times);
-  frames.forEach((f, i) => {
+  if (size > 4096) throw invalid('an integer between 1 and 4096', 'video.size', size);
+  for (let i = 0; i < frames.length; i++) {
+    const f: unknown = frames[i];
     if (!(f instanceof Uint8Array) || f.length !== size * size * 3) throw invalid(`${size * size * 3} bytes (size x size RGB)`, `video.frames[${i}]`, f);
-  });
+    const at: unknown = times[i];
+    if (typeof at !== 'number' || !Number.isFinite(at)) throw invalid('a finite number of seconds', `video.times[${i}]`, at);
+  }
   if (!Array.isArray(segments)) throw invalid('an array of { start, end }', 'segments', segments);
-  segments.forEach((s, i) => {
+  for (let i = 0; i < segments.length; i++) {
+    const s: DrawSpan | undefined = segments[i];
     if (typeof s?.start !== 'number' || typeof s?.end !== 'number' || !Number.isFinite(s.start) || !Number.isFinite(s.end)) {
       throw invalid('{ start, end } in seconds', `segments[${i}]`, s);
     }
-  });
+  }
+  const columns = optionalInteger(o.columns, 'options.columns', 1, 256, 8);
+  const thumbSide = optionalInteger(o.thumb, 'options.thumb', 16, 1024, 112);
   checkOutDir(out);
-  const cols = Math.min(frames.length, typeof o.columns === 'number' && o.columns >= 1 ? Math.floor(o.columns) : 8);
-  const thumb = typeof o.thumb === 'number' && o.thumb >= 16 ? Math.floor(o.thumb) : 112;
+  const cols = Math.min(frames.length, columns);
+  const thumb = thumbSide;
   const rows = Math.ceil(frames.length / cols);
   const pad = 8;
   const cap = 16;
@@ -250,9 +268,9 @@ export interface DrawClip {
 
 /** Options of {@link drawWaveform}. */
 export interface DrawWaveformOptions {
-  /** Picture width in pixels (default 1200). */
+  /** Picture width in pixels (200-16384, default 1200). */
   width?: number;
-  /** Height of each channel's lane in pixels (default 120). */
+  /** Height of each channel's lane in pixels (20-2048, default 120). */
   channelHeight?: number;
 }
 
@@ -269,19 +287,23 @@ export async function drawWaveform(
 ): Promise<{ path: string; width: number; height: number }> {
   const o = optionsObject(opts);
   const format = outputFormat(out);
-  if (!Array.isArray(channels) || channels.length === 0 || !channels.every((c) => c instanceof Float32Array)) {
-    throw invalid('a non-empty array of Float32Array', 'channels', channels);
+  if (!Array.isArray(channels) || channels.length === 0 || channels.length > 64) throw invalid('a non-empty array of Float32Array', 'channels', channels);
+  for (let i = 0; i < channels.length; i++) {
+    const c: unknown = channels[i];
+    if (!(c instanceof Float32Array)) throw invalid('a Float32Array', `channels[${i}]`, c);
   }
   const n = channels[0].length;
   if (n === 0 || !channels.every((c) => c.length === n)) throw new InvalidInputError('Expected channels of equal, non-zero length for channels');
   if (typeof sampleRate !== 'number' || !Number.isFinite(sampleRate) || sampleRate <= 0) throw invalid('a positive sample rate', 'sampleRate', sampleRate);
   if (!Array.isArray(clips)) throw invalid('an array of { start, end }', 'clips', clips);
-  clips.forEach((c, i) => {
+  if (clips.length > 1000) throw invalid('an array of at most 1000 clips', 'clips', clips);
+  for (let i = 0; i < clips.length; i++) {
+    const c: DrawClip | undefined = clips[i];
     if (typeof c?.start !== 'number' || typeof c?.end !== 'number' || !Number.isFinite(c.start) || !Number.isFinite(c.end)) throw invalid('{ start, end } in seconds', `clips[${i}]`, c);
-  });
+  }
+  const W = optionalInteger(o.width, 'options.width', 200, 16384, 1200);
+  const laneH = optionalInteger(o.channelHeight, 'options.channelHeight', 20, 2048, 120);
   checkOutDir(out);
-  const W = typeof o.width === 'number' && o.width >= 200 ? Math.floor(o.width) : 1200;
-  const laneH = typeof o.channelHeight === 'number' && o.channelHeight >= 20 ? Math.floor(o.channelHeight) : 120;
   const left = 10;
   const right = W - 10;
   const top = 10 + Math.max(1, clips.length) * 14;

@@ -6,7 +6,9 @@
  *            (required lazily; usually absent offline) > `ffmpeg` on `PATH`.
  * - ffprobe: `options.ffprobePath` > env `FFPROBE_PATH` > `ffprobe` in the folder of the resolved
  *            ffmpeg > `ffprobe` on `PATH`.
- * A candidate that does not work is skipped (and reported) rather than fatal, so a stale
+ * An explicit `ffmpegPath` or `ffprobePath` that does not exist or cannot be executed is an
+ * `FFmpegNotFoundError` (the caller chose it: falling back would hide a typo). Any other
+ * candidate that does not work is skipped (and reported) rather than fatal, so a stale
  * `FFMPEG_PATH` does not hide a working system ffmpeg; when no ffmpeg works the error
  * (`FFmpegNotFoundError`) lists every candidate tried and why it was rejected. ffprobe is optional:
  * without it files are probed with ffmpeg alone (src/media/probe.ts), so the ffmpeg binary of
@@ -102,6 +104,19 @@ function ffmpegStatic(tried: string[]): string | undefined {
   return p;
 }
 
+/** An executable the caller named: it must work (a typo is not silently replaced by another ffmpeg). */
+function required(file: string | undefined, label: string): string | undefined {
+  if (file === undefined) return undefined;
+  const why = unusable(file);
+  if (why) {
+    throw new FFmpegNotFoundError(
+      `${label} = ${file} cannot be used (${why}); an explicit path is not replaced by another candidate. ` +
+        `Fix the path, or leave ${label} out to search ${label === 'ffmpegPath' ? 'FFMPEG_PATH, ffmpeg-static and PATH' : 'FFPROBE_PATH, beside ffmpeg and PATH (ffprobe is optional)'}.`,
+    );
+  }
+  return file;
+}
+
 function explicit(file: string | undefined, label: string, tried: string[]): string | undefined {
   if (file === undefined || file === '') return undefined;
   const why = unusable(file);
@@ -126,7 +141,7 @@ function checkOption(value: unknown, name: string): string | undefined {
  */
 export function resolveFFmpegOnly(options: FFmpegOptions = {}): { path: string; source: ResolvedFFmpeg['ffmpegSource'] } {
   const tried: string[] = [];
-  const opt = explicit(checkOption(options.ffmpegPath, 'ffmpegPath'), 'option ffmpegPath', tried);
+  const opt = required(checkOption(options.ffmpegPath, 'ffmpegPath'), 'ffmpegPath');
   if (opt) return { path: opt, source: 'option' };
   const env = explicit(process.env.FFMPEG_PATH, 'env FFMPEG_PATH', tried);
   if (env) return { path: env, source: 'env' };
@@ -154,7 +169,7 @@ export function resolveFFmpeg(options: FFmpegOptions = {}): ResolvedFFmpeg {
     ffprobe,
     ffprobeSource,
   });
-  const opt = explicit(checkOption(options.ffprobePath, 'ffprobePath'), 'option ffprobePath', tried);
+  const opt = required(checkOption(options.ffprobePath, 'ffprobePath'), 'ffprobePath');
   if (opt) return done(opt, 'option');
   const env = explicit(process.env.FFPROBE_PATH, 'env FFPROBE_PATH', tried);
   if (env) return done(env, 'env');

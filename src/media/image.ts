@@ -30,6 +30,17 @@ import { invalid, isPlainObject, optionsObject } from '../util/validate';
  */
 export const DEFAULT_LIMIT_INPUT_PIXELS = 0x3fff * 0x3fff;
 
+/**
+ * Longest side of the pixels the model's image path decodes a file or buffer to (docs/MEDIA.md,
+ * "Images"): a larger image is reduced while it is decoded (libvips streams it: memory follows
+ * the result, not the file). The image tower takes 336x336, so results stay Pillow-exact for every
+ * image up to this size and differ by a level or so beyond it.
+ */
+export const TOWER_DECODE_MAX_SIDE = 8192;
+
+/** The encoded formats accepted from files and buffers: raster images only (no SVG, PDF...). */
+export const RASTER_FORMATS = ['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif'] as const;
+
 /** Already decoded pixels. */
 export interface RawImage {
   /** Pixel bytes, row-major, `channels` interleaved, no row padding: width*height*channels bytes. */
@@ -61,6 +72,13 @@ export interface DecodeImageOptions {
    * Default {@link DEFAULT_LIMIT_INPUT_PIXELS}.
    */
   limitInputPixels?: number | false;
+  /**
+   * Files and buffers only: when the image as displayed is larger than `maxSide` x `maxSide`, it
+   * is reduced (aspect kept, libvips lanczos3; JPEG and WebP use shrink-on-load) while decoding,
+   * so that memory follows the result; `reducedFrom` then holds the size as displayed. Raw pixels
+   * and sharp instances are returned as they are. Default: no reduction.
+   */
+  maxSide?: number;
 }
 
 /** Where the pixels came from. */
@@ -92,6 +110,8 @@ export interface DecodedImage {
   width: number;
   height: number;
   source: ImageSourceInfo;
+  /** Set when `maxSide` reduced the image: its size as displayed (what boxes refer to). */
+  reducedFrom?: { width: number; height: number };
 }
 
 /** Geometry of the padded square of SPEC §2.2. */
@@ -195,6 +215,51 @@ export function checkRawImage(v: Record<string, unknown>, name: string, limit: n
   return { data, width, height, channels };
 }
 
+/**
+ * The raster format the first bytes of a file announce, or undefined. Only these reach sharp: it
+ * would also parse SVG (which can reference other files), and libvips has loaders for formats no
+ * one sends as a picture (PDF, CSV matrices, .v files...).
+ */
+export function sniffRaster(head: Uint8Array): (typeof RASTER_FORMATS)[number] | undefined {
+  const b = head;
+  const ascii = (from: number, to: number) => String.fromCharCode(...b.subarray(from, to));
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
+  if (b.length >= 8 && ascii(0, 8) === '\x89PNG\r\n\x1a\n') return 'png';
+  if (b.length >= 6 && (ascii(0, 6) === 'GIF87a' || ascii(0, 6) === 'GIF89a')) return 'gif';
+  if (b.length >= 12 && ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'webp';
+  if (b.length >= 4 && (ascii(0, 4) === 'II*\0' || ascii(0, 4) === 'MM\0*' || ascii(0, 4) === 'II+\0' || ascii(0, 4) === 'MM\0+')) return 'tiff';
+  if (b.length >= 12 && ascii(4, 8) === 'ftyp' && /^(avif|avis|heic|heix|hevc|hevx|heim|heis|mif1|msf1)$/.test(ascii(8, 12))) return 'heif';
+  return undefined;
+}
+
+/** What a non-raster file looks like, for the message. */
+function describeNonRaster(head: Uint8Array): string {
+  const text = Buffer.from(head).toString('latin1').replace(/^\ufeff|^\xef\xbb\xbf/, '').trimStart();
+  if (/^<\?xml|^<svg|^<!DOCTYPE svg|^<!--/i.test(text)) return 'an SVG or other XML document';
+  if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip data (e.g. SVGZ)';
+  if (text.startsWith('%PDF')) return 'a PDF document';
+  return 'unsupported or unrecognised image format';
+}
+
+async function readHead(file: string, n = 64): Promise<Uint8Array> {
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    const buf = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(buf, 0, n, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+function requireRaster(head: Uint8Array, what: string): void {
+  if (sniffRaster(head) === undefined) {
+    throw new InvalidInputError(
+      `Cannot decode ${what}: ${describeNonRaster(head)}; images are read from raster formats only (JPEG, PNG, WebP, GIF, TIFF, AVIF/HEIF)`,
+    );
+  }
+}
+
 /** sharp's messages, shortened and made about the user's input. */
 function sharpFailure(err: unknown, what: string): InvalidInputError {
   const raw = err instanceof Error ? err.message : String(err);
@@ -217,6 +282,10 @@ function sharpFailure(err: unknown, what: string): InvalidInputError {
 export async function decodeImage(input: ImageInput, opts?: DecodeImageOptions): Promise<DecodedImage> {
   const o = optionsObject(opts, 'options');
   const limit = readLimit(o);
+  const maxSide = o.maxSide;
+  if (maxSide !== undefined && (typeof maxSide !== 'number' || !Number.isInteger(maxSide) || maxSide < 1 || maxSide > 0x3fff)) {
+    throw invalid('an integer between 1 and 16383', 'maxSide', maxSide);
+  }
 
   if (isRawImage(input)) {
     const raw = checkRawImage(input, 'image', limit);
@@ -254,11 +323,19 @@ export async function decodeImage(input: ImageInput, opts?: DecodeImageOptions):
     }
     if (!st.isFile()) throw new InvalidInputError(`Image path is not a file: ${input}`);
     if (st.size === 0) throw new InvalidInputError(`Image file is empty (0 bytes): ${input}`);
+    let head: Uint8Array;
+    try {
+      head = await readHead(input);
+    } catch (err) {
+      throw new InvalidInputError(`Cannot read image file ${input}: ${(err as Error).message}`, { cause: err });
+    }
+    requireRaster(head, what);
     make = (lim) => sharp(input, { limitInputPixels: lim, failOn: 'error', ignoreIcc: true });
   } else if (input instanceof Uint8Array) {
     kind = 'buffer';
     what = 'image buffer';
     if (input.length === 0) throw new InvalidInputError('Image buffer is empty (0 bytes)');
+    requireRaster(input.subarray(0, 64), what);
     make = (lim) => sharp(input, { limitInputPixels: lim, failOn: 'error', ignoreIcc: true });
   } else if (isSharpLike(input)) {
     kind = 'sharp';
@@ -275,9 +352,17 @@ export async function decodeImage(input: ImageInput, opts?: DecodeImageOptions):
   } catch (err) {
     throw sharpFailure(err, what);
   }
+  if (kind !== 'sharp' && !(RASTER_FORMATS as readonly string[]).includes(String(meta.format))) {
+    throw new InvalidInputError(`Cannot decode ${what}: ${String(meta.format)} is not a raster format this library reads`);
+  }
   const storedWidth = meta.width ?? 0;
   const storedHeight = meta.height ?? 0;
   checkPixels(storedWidth, storedHeight, limit, what[0].toUpperCase() + what.slice(1));
+  // size as displayed: EXIF orientations 5-8 swap the sides
+  const swap = (meta.orientation ?? 1) >= 5;
+  const shownWidth = swap ? storedHeight : storedWidth;
+  const shownHeight = swap ? storedWidth : storedHeight;
+  const reduce = kind !== 'sharp' && maxSide !== undefined && Math.max(shownWidth, shownHeight) > maxSide;
 
   const space = String(meta.space ?? 'unknown');
   const depth = String(meta.depth ?? 'uchar');
@@ -285,7 +370,9 @@ export async function decodeImage(input: ImageInput, opts?: DecodeImageOptions):
   let pixels: { data: Buffer; info: sharp.OutputInfo };
   try {
     // autoOrient: EXIF orientation; toColourspace('srgb'): grey -> 3 bands, CMYK -> sRGB, 16 -> 8 bit.
-    pixels = await make(limit).autoOrient().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    let pipeline = make(limit).autoOrient();
+    if (reduce) pipeline = pipeline.resize(maxSide, maxSide, { fit: 'inside', kernel: 'lanczos3' });
+    pixels = await pipeline.toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   } catch (err) {
     throw sharpFailure(err, what);
   }
@@ -298,6 +385,7 @@ export async function decodeImage(input: ImageInput, opts?: DecodeImageOptions):
     data: toRgb8(new Uint8Array(pixels.data.buffer, pixels.data.byteOffset, pixels.data.length), width, height, channels),
     width,
     height,
+    ...(reduce ? { reducedFrom: { width: shownWidth, height: shownHeight } } : {}),
     source: {
       kind,
       path: kind === 'path' ? (input as string) : undefined,

@@ -18,7 +18,7 @@
  * - A single-frame video (or a still image ffmpeg reads as one) is valid: n = 1.
  */
 import { AbortError, InvalidInputError } from '../errors';
-import { invalid, isPlainObject, optionalFunction, optionalSignal, optionsObject } from '../util/validate';
+import { CallbackGuard, anySignal, invalid, isPlainObject, optionalFunction, optionalSignal, optionsObject } from '../util/validate';
 import { resolveFFmpegOnly, runProcess, stderrTail, type FFmpegOptions } from './ffmpeg';
 import { checkRawImage, DEFAULT_LIMIT_INPUT_PIXELS, toRgb8, type RawImage } from './image';
 import { checkMediaFile, probeMedia, type ProbedMedia, type ProbedStream } from './probe';
@@ -30,6 +30,12 @@ export const DEFAULT_MAX_FRAMES = 64;
 export const DEFAULT_FRAME_SIZE = 224;
 /** fps assumed when a video states neither a frame rate nor a duration. */
 export const FALLBACK_FPS = 25;
+/** Most raw frames accepted in one video (a day at 11.6 fps); each is validated. */
+export const MAX_RAW_FRAMES = 1_000_000;
+/** Largest raw `fps` accepted. */
+export const MAX_RAW_FPS = 10_000;
+/** Largest raw `duration` accepted, seconds (about 115 days). */
+export const MAX_RAW_DURATION = 10_000_000;
 
 /**
  * Upstream `load_video` frame indices: `np.arange(0, vlen, vlen / n).astype(int)` with
@@ -217,10 +223,33 @@ export async function decodeVideoFrames(path: string, opts: DecodeVideoFramesOpt
   const stream = o.stream;
   if (stream !== undefined && (typeof stream !== 'number' || !Number.isInteger(stream) || stream < 0)) throw invalid('a stream index', 'stream', stream);
   const signal = optionalSignal(o.signal);
-  const onProgress = optionalFunction<VideoProgress>(o.onProgress, 'onProgress');
+  // an onProgress whose promise rejects stops the decode (the child is killed) like one that throws
+  const guard = new CallbackGuard();
+  const stop = new AbortController();
+  guard.onFailure = () => stop.abort();
+  const onProgress = guard.wrap(optionalFunction<(p: Parameters<VideoProgress>[0]) => unknown>(o.onProgress, 'onProgress'));
   checkMediaFile(path, 'video', 'Video');
   const ffmpeg = resolveFFmpegOnly(o as FFmpegOptions).path;
+  const linked = anySignal(signal, stop.signal);
+  try {
+    return await decodeFrames(path, ffmpeg, indices, size, stream, linked.signal, onProgress, signal);
+  } finally {
+    // a callback's rejection wins over the AbortError it caused
+    linked.unlink();
+    await guard.settle();
+  }
+}
 
+async function decodeFrames(
+  path: string,
+  ffmpeg: string,
+  indices: number[],
+  size: number,
+  stream: number | undefined,
+  signal: AbortSignal,
+  onProgress: ((p: Parameters<VideoProgress>[0]) => void) | undefined,
+  userSignal: AbortSignal | undefined,
+): Promise<DecodedFrames> {
   const frameBytes = size * size * 3;
   const total = indices.length;
   const select = `select='${indices.map((i) => `eq(n,${i})`).join('+')}'`;
@@ -269,7 +298,7 @@ export async function decodeVideoFrames(path: string, opts: DecodeVideoFramesOpt
     fpsModeArgs = ['-vsync', 'passthrough'];
     out = await run(fpsModeArgs);
   }
-  if (signal?.aborted) throw new AbortError();
+  if (signal.aborted) throw new AbortError(undefined, { cause: userSignal?.reason });
   const { res, frames } = out;
   if (frames.length < total) {
     const why = res.code !== 0 ? stderrTail(res.stderr) || `ffmpeg exited with code ${res.code}` : 'the stream ended early';
@@ -344,16 +373,21 @@ async function resizeFrame(f: RawImage, size: number, name: string): Promise<Uin
 function checkRawVideo(v: Record<string, unknown>, limit: number | false): { frames: RawImage[]; fps?: number; duration?: number } {
   const frames = v.frames;
   if (!Array.isArray(frames) || frames.length === 0) throw invalid('a non-empty array of frames', 'video.frames', frames);
-  const checked = frames.map((f, i) => {
+  if (frames.length > MAX_RAW_FRAMES) throw invalid(`an array of at most ${MAX_RAW_FRAMES} frames`, 'video.frames', frames);
+  // an index loop, not map(): a sparse array's holes are reported, not skipped
+  const checked: RawImage[] = new Array<RawImage>(frames.length);
+  for (let i = 0; i < frames.length; i++) {
+    const f: unknown = frames[i];
     if (!isPlainObject(f)) throw invalid('{ data, width, height, channels }', `video.frames[${i}]`, f);
-    return checkRawImage(f, `video.frames[${i}]`, limit);
-  });
-  const num = (x: unknown, name: string) => {
+    checked[i] = checkRawImage(f, `video.frames[${i}]`, limit);
+  }
+  const num = (x: unknown, name: string, max: number) => {
     if (x === undefined) return undefined;
     if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0) throw invalid('a positive number', name, x);
+    if (x > max) throw invalid(`a positive number up to ${max}`, name, x);
     return x;
   };
-  return { frames: checked, fps: num(v.fps, 'video.fps'), duration: num(v.duration, 'video.duration') };
+  return { frames: checked, fps: num(v.fps, 'video.fps', MAX_RAW_FPS), duration: num(v.duration, 'video.duration', MAX_RAW_DURATION) };
 }
 
 /**
@@ -376,13 +410,15 @@ export async function decodeVideo(input: VideoInput, opts?: DecodeVideoOptions):
   const size = o.size === undefined ? DEFAULT_FRAME_SIZE : o.size;
   if (typeof size !== 'number' || !Number.isInteger(size) || size < 1 || size > 4096) throw invalid('an integer between 1 and 4096', 'size', size);
   const signal = optionalSignal(o.signal);
-  const onProgress = optionalFunction<VideoProgress>(o.onProgress, 'onProgress');
+  const guard = new CallbackGuard();
+  const onProgress = guard.wrap(optionalFunction<(p: Parameters<VideoProgress>[0]) => unknown>(o.onProgress, 'onProgress'));
   const limit = readPixelLimit(o.limitInputPixels);
 
   if (typeof input === 'string') {
     const info = await probeVideo(input, { ...(o as FFmpegOptions), signal, limitInputPixels: limit });
     const indices = sampleIndices(info.frameCount, maxFrames);
     const dec = await decodeVideoFrames(input, { ...(o as FFmpegOptions), indices, size, stream: info.stream, signal, onProgress });
+    await guard.settle();
     return {
       frames: dec.frames,
       size,
@@ -416,8 +452,10 @@ export async function decodeVideo(input: VideoInput, opts?: DecodeVideoOptions):
   const frames: Uint8Array[] = [];
   for (const i of indices) {
     if (signal?.aborted) throw new AbortError();
+    guard.check();
     frames.push(await resizeFrame(raw.frames[i], size, `video.frames[${i}]`));
     onProgress?.({ stage: 'decode', done: frames.length, total: indices.length });
   }
+  await guard.settle();
   return { frames, size, indices, times: indices.map((i) => i / fps!), frameCount: vlen, fps, duration: duration!, timing };
 }

@@ -88,3 +88,80 @@ export function optionalSignal(value: unknown, name = 'signal'): AbortSignal | u
   }
   return value as AbortSignal;
 }
+
+/** Whether `v` is a promise or another thenable (what an async callback returns). */
+export function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as PromiseLike<unknown>).then === 'function';
+}
+
+/**
+ * The user callbacks of one call (onToken, onProgress...): a callback that returns a promise which
+ * rejects is treated like one that throws. The first such error is kept, `onFailure` runs (it
+ * raises the call's cancel flag) and {@link CallbackGuard.check} throws that error, so the call
+ * rejects with it instead of the rejection going unhandled (which ends the process). Promises are
+ * not awaited between calls; {@link CallbackGuard.settle} waits for those still pending.
+ */
+export class CallbackGuard {
+  #pending = new Set<Promise<void>>();
+  #failure: { error: unknown } | undefined;
+  /** Runs once, when a callback's promise first rejects. */
+  onFailure: (() => void) | undefined;
+
+  /** `fn` wrapped; undefined stays undefined. A synchronous throw still propagates. */
+  wrap<A extends unknown[]>(fn: ((...args: A) => unknown) | undefined): ((...args: A) => void) | undefined {
+    if (fn === undefined) return undefined;
+    return (...args: A) => {
+      const r = fn(...args);
+      if (isThenable(r)) this.track(r);
+    };
+  }
+
+  /** Watches a callback's promise. */
+  track(r: PromiseLike<unknown>): void {
+    const p = Promise.resolve(r).then(
+      () => undefined,
+      (error: unknown) => {
+        if (this.#failure) return;
+        this.#failure = { error };
+        this.onFailure?.();
+      },
+    );
+    this.#pending.add(p);
+    void p.then(() => this.#pending.delete(p));
+  }
+
+  /** Whether a callback's promise has rejected. */
+  get failed(): boolean {
+    return this.#failure !== undefined;
+  }
+
+  /** Throws the first rejection of a callback's promise, if any. */
+  check(): void {
+    if (this.#failure) throw this.#failure.error;
+  }
+
+  /** Waits until every callback promise seen so far has settled, then {@link check}s. */
+  async settle(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.all([...this.#pending]);
+    this.check();
+  }
+}
+
+/** One signal that aborts when either does; `unlink` removes the listeners. */
+export function anySignal(a: AbortSignal | undefined, b: AbortSignal): { signal: AbortSignal; unlink: () => void } {
+  if (!a) return { signal: b, unlink: () => undefined };
+  const ac = new AbortController();
+  const abort = () => ac.abort();
+  if (a.aborted || b.aborted) ac.abort();
+  else {
+    a.addEventListener('abort', abort, { once: true });
+    b.addEventListener('abort', abort, { once: true });
+  }
+  return {
+    signal: ac.signal,
+    unlink: () => {
+      a.removeEventListener('abort', abort);
+      b.removeEventListener('abort', abort);
+    },
+  };
+}
