@@ -56,9 +56,10 @@ int main(int argc, char ** argv) {
         std::fprintf(stderr, "usage: %s <llm.gguf> [n_vocab] [ids.txt logits.f32] | --check <file> [expected]\n", argv[0]);
         return 2;
     }
+    ggpt::LlmFileInfo info;
     {
         std::string err;
-        if (ggpt::check_llm_file(argv[1], err) != GGPT_OK) {
+        if (ggpt::check_llm_file(argv[1], info, err) != GGPT_OK) {
             std::fprintf(stderr, "FAIL: check_llm_file: %s\n", err.c_str());
             return 1;
         }
@@ -70,6 +71,7 @@ int main(int argc, char ** argv) {
 
     llama_model_params mp = llama_model_default_params();
     mp.n_gpu_layers = 0;
+    if (!info.mmap_aligned) mp.load_mode = LLAMA_LOAD_MODE_NONE;  // as ggpt_model_load does
     llama_model * model = llama_model_load_from_file(argv[1], mp);
     if (!model) return fail("llama_model_load_from_file returned null");
     const llama_vocab * vocab = llama_model_get_vocab(model);
