@@ -5,8 +5,13 @@
 // maps switches to its options.
 //
 //   node scripts/build.mjs [--cuda] [--portable] [--debug] [--tests] [--out <dir>] [--jobs N]
-//                          [--configure-only]
-//   env: GROUNDINGGPT_CUDA=1, GROUNDINGGPT_PORTABLE=1, GROUNDINGGPT_TESTS=1 (same as the flags), GROUNDINGGPT_JOBS
+//                          [--configure-only] [--sanitize address,undefined]
+//   env: GROUNDINGGPT_CUDA=1, GROUNDINGGPT_PORTABLE=1, GROUNDINGGPT_TESTS=1 (same as the flags), GROUNDINGGPT_JOBS,
+//        GROUNDINGGPT_SANITIZE=address,undefined (same as --sanitize)
+//
+// --sanitize builds everything with those sanitizers in its own tree (default build/asan) and
+// leaves the addon there (<out>/Release/groundinggpt.node, loaded through GROUNDINGGPT_ADDON), not
+// in build/Release: scripts/sanitize.sh, docs/RELIABILITY.md.
 //
 // The CMake tree lives in build/cmake (or --out); `npm run compile` re-runs it incrementally.
 import { spawnSync } from 'node:child_process';
@@ -29,7 +34,13 @@ const portable = flag('portable', 'GROUNDINGGPT_PORTABLE');
 const debug = flag('debug');
 const tests = flag('tests', 'GROUNDINGGPT_TESTS');
 const configureOnly = flag('configure-only');
-const out = path.resolve(root, opt('out') ?? path.join('build', portable ? 'cmake-portable' : 'cmake'));
+const sanitize = opt('sanitize') ?? process.env.GROUNDINGGPT_SANITIZE ?? '';
+if (sanitize && !/^[a-z-]+(,[a-z-]+)*$/.test(sanitize)) {
+  process.stderr.write(`[build] --sanitize takes a comma-separated list like address,undefined (got "${sanitize}")\n`);
+  process.exit(2);
+}
+const defaultOut = sanitize ? 'asan' : portable ? 'cmake-portable' : 'cmake';
+const out = path.resolve(root, opt('out') ?? path.join('build', defaultOut));
 const jobs = Number(opt('jobs') ?? process.env.GROUNDINGGPT_JOBS ?? os.availableParallelism?.() ?? os.cpus().length);
 const config = debug ? 'Debug' : 'Release';
 
@@ -44,13 +55,17 @@ const options = {
 // cmake-js passes -D options only when it configures a fresh tree: when an existing tree was
 // configured with other switches, configure it again.
 const cache = path.join(out, 'CMakeCache.txt');
+// GROUNDINGGPT_SANITIZE is a string option: OFF when not asked (trees made before it existed lack it).
+const sanitizeValue = sanitize || 'OFF';
+const cachedSanitize = (text) => /^GROUNDINGGPT_SANITIZE:[A-Z]+=(.*)$/m.exec(text)?.[1] ?? 'OFF';
 const stale =
   fs.existsSync(cache) &&
-  Object.entries(options).some(([k, v]) => !new RegExp(`^${k}:BOOL=${v}$`, 'm').test(fs.readFileSync(cache, 'utf8')));
+  (Object.entries(options).some(([k, v]) => !new RegExp(`^${k}:BOOL=${v}$`, 'm').test(fs.readFileSync(cache, 'utf8'))) ||
+    cachedSanitize(fs.readFileSync(cache, 'utf8')) !== sanitizeValue);
 const command = configureOnly ? 'configure' : 'compile';
 const args = [cmakeJs, command, '--out', out, '--config', config, '--parallel', String(jobs), '--log-level', 'warn',
-  ...Object.entries(options).map(([k, v]) => `--CD${k}=${v}`)];
-process.stderr.write(`[build] cmake-js ${config}${cuda ? ' +CUDA' : ''}${portable ? ' portable' : ' native'} -j${jobs} in ${path.relative(root, out)}\n`);
+  ...Object.entries(options).map(([k, v]) => `--CD${k}=${v}`), `--CDGROUNDINGGPT_SANITIZE=${sanitizeValue}`];
+process.stderr.write(`[build] cmake-js ${config}${cuda ? ' +CUDA' : ''}${portable ? ' portable' : ' native'}${sanitize ? ` -fsanitize=${sanitize}` : ''} -j${jobs} in ${path.relative(root, out)}\n`);
 // Node-API headers: cmake-js downloads them unless npm_config_nodedir names an installation that
 // has them. Point it at the running Node's own headers when they are installed (offline builds).
 const env = { ...process.env };
@@ -71,6 +86,11 @@ const built = path.join(out, config, 'groundinggpt.node');
 if (!fs.existsSync(built)) {
   process.stderr.write(`[build] expected ${built} was not produced\n`);
   process.exit(1);
+}
+// A sanitizer build's addon needs its runtime preloaded: it stays in its tree (GROUNDINGGPT_ADDON).
+if (sanitize) {
+  process.stderr.write(`[build] sanitizer addon: ${path.relative(root, built)} (not copied to build/${config})\n`);
+  process.exit(0);
 }
 const dest = path.join(root, 'build', config);
 fs.mkdirSync(dest, { recursive: true });

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# libFuzzer runs of the native core (docs/RELIABILITY.md "Fuzzing"): builds the targets of
+# native/fuzz with clang (-fsanitize=fuzzer,address,undefined; ggml and libllama instrumented too)
+# in build/fuzz, writes seed corpora from the golden data (native/fuzz/seeds.py), runs each
+# target for the given time and prints execs, coverage (cov/ft) and crashes.
+#
+#   scripts/fuzz.sh [--time SECONDS] [--parallel N] [--jobs N] [target...]
+#   scripts/fuzz.sh --smoke          # every target 45 s (the CI candidate), regressions first
+#   scripts/fuzz.sh --regressions    # only run every target over native/fuzz/regressions/<target>
+#   scripts/fuzz.sh --build-only
+#
+# Targets: fuzz_encoders_load fuzz_llm_check fuzz_image_preprocess fuzz_audio_preprocess (default all).
+# Needs clang and its compiler-rt (Debian: clang libclang-rt-14-dev), ninja or make, node and
+# ffmpeg (seeds). Crash inputs land in build/fuzz/artifacts/<target>/; minimise one with
+#   build/fuzz/fuzz/<target> -minimize_crash=1 -runs=10000 <file>
+# and commit it under native/fuzz/regressions/<target>/ once fixed. Exit status 1 on any crash.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+ALL=(); for f in native/fuzz/fuzz_*.cpp; do ALL+=("$(basename "$f" .cpp)"); done
+time_s=60 parallel=1 jobs=${GROUNDINGGPT_JOBS:-$(nproc)} mode=run targets=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --time) time_s=$2; shift 2 ;;
+    --parallel) parallel=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
+    --smoke) time_s=45; mode=smoke; shift ;;
+    --regressions) mode=regressions; shift ;;
+    --build-only) mode=build; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
+    *) targets+=("$1"); shift ;;
+  esac
+done
+[ ${#targets[@]} -gt 0 ] || targets=("${ALL[@]}")
+out=$root/build/fuzz
+start=$(date +%s)
+stamp() { echo "== [fuzz $(( $(date +%s) - start ))s] $*"; }
+
+# ---- build
+stamp "build (clang, -fsanitize=fuzzer-no-link,address,undefined) in build/fuzz, -j$jobs"
+[ -f deps/llama.cpp/CMakeLists.txt ] || node scripts/fetch-llama.mjs
+gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+if [ ! -f "$out/CMakeCache.txt" ]; then
+  CC=clang CXX=clang++ cmake -S . -B "$out" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DGROUNDINGGPT_FUZZ=ON >/dev/null
+fi
+cmake --build "$out" --parallel "$jobs" --target "${targets[@]}"
+stamp "built ${targets[*]}"
+[ "$mode" = build ] && exit 0
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=1:symbolize=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+# ---- regressions: every committed crasher must run clean
+failed=0
+run_regressions() {
+  for t in "${targets[@]}"; do
+    local dir=native/fuzz/regressions/$t
+    [ -d "$dir" ] && [ -n "$(ls -A "$dir")" ] || continue
+    if "$out/fuzz/$t" -runs=1 "$dir"/* >"$out/regressions-$t.log" 2>&1; then
+      echo "regressions $t: $(ls "$dir" | wc -l) inputs pass"
+    else
+      echo "regressions $t: FAILED (see $out/regressions-$t.log)"; tail -30 "$out/regressions-$t.log"; failed=1
+    fi
+  done
+}
+run_regressions
+[ "$mode" = regressions ] && exit $failed
+
+# ---- seeds from the golden data: the tiny model converted by our converter + the golden media
+seeds=$out/seeds
+if [ ! -f "$seeds/.done" ]; then
+  stamp "seed corpora (tiny golden model converted, golden media via ffmpeg)"
+  [ -f lib/cli.js ] || npm run compile:ts >/dev/null
+  tiny=$out/tiny
+  if [ ! -f "$tiny/encoders.gguf" ]; then
+    node lib/cli.js convert --model ../shared/golden/tiny/groundinggpt --clip ../shared/golden/tiny/clip \
+      --out "$tiny" --type q8_0 >/dev/null
+  fi
+  rm -rf "$seeds"
+  python3 native/fuzz/seeds.py "$seeds" --encoders "$tiny/encoders.gguf" --llm "$tiny/llm.gguf" \
+    --media ../shared/golden/media
+  touch "$seeds/.done"
+fi
+
+# ---- runs
+fuzz_one() {
+  local t=$1 corpus=$out/corpus/$1 art=$out/artifacts/$1/ log=$out/$1.log
+  mkdir -p "$corpus" "$art"
+  local before; before=$(ls "$art" | wc -l)
+  local rc=0
+  "$out/fuzz/$t" "$corpus" "$seeds/$t" -max_total_time="$time_s" -timeout=20 -rss_limit_mb=4096 \
+    -print_final_stats=1 -artifact_prefix="$art" -close_fd_mask=1 >"$log" 2>&1 || rc=$?
+  local execs eps cov ft crashes
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
+  eps=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
+  cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 || true)
+  crashes=$(( $(ls "$art" | wc -l) - before ))
+  printf '%-24s %4ss  execs %-9s exec/s %-6s %-22s crashes %s  corpus %s%s\n' "$t" "$time_s" "$execs" "$eps" \
+    "${cov:-cov: ?}" "$crashes" "$(ls "$corpus" | wc -l)" "$([ $rc -ne 0 ] && echo "  rc=$rc (see $log)")"
+  [ $rc -eq 0 ] && [ $crashes -eq 0 ]
+}
+stamp "fuzzing ${targets[*]}: ${time_s}s each, $parallel at a time"
+pids=()
+for t in "${targets[@]}"; do
+  fuzz_one "$t" & pids+=($!)
+  if [ ${#pids[@]} -ge "$parallel" ]; then wait "${pids[0]}" || failed=1; pids=("${pids[@]:1}"); fi
+done
+for p in "${pids[@]}"; do wait "$p" || failed=1; done
+stamp "done ($([ $failed -eq 0 ] && echo 'no crashes' || echo 'CRASHES or failures: see above'))"
+exit $failed
