@@ -3,7 +3,10 @@
  * and describes its raw interface. Only src/ talks to the addon; users see the typed API.
  *
  * Conventions of the raw interface (native/addon/):
- * - Blocking work returns a Promise settled by an AsyncWorker; the event loop keeps turning.
+ * - Blocking work returns a Promise; it runs on the model's own native thread and is settled
+ *   back on the JS thread (the event loop keeps turning). Ending the environment (a Worker's
+ *   terminate() or end, process.exit()) cancels a running operation and frees the models; the
+ *   Promise then never settles (docs/RELIABILITY.md, "Environment teardown").
  * - Long operations take a `NativeCancel` (from `createCancel()`) polled between batches,
  *   tokens and graph nodes; a cancelled operation rejects with an error whose `code` is
  *   'ABORTED'.

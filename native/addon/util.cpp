@@ -298,21 +298,28 @@ std::unordered_set<EnvState *> * g_states = new std::unordered_set<EnvState *>()
 // it before the destructors of the statics constructed before it was registered) stops every
 // running operation through its cancel flag and waits until its job has returned. The threads
 // stay, idle; the models are not freed (the process is ending).
+bool teardown_debug();
+
 void on_process_exit() {
     std::lock_guard<std::mutex> g(g_states_mutex);
+    size_t running = 0;
     for (EnvState * st : *g_states) {
         std::lock_guard<std::mutex> lock(st->mutex);
         st->closing = true;
+        for (Op * op : st->ops) {
+            if (!op->finished) running++;
+            op->cancel_for_teardown();
+        }
     }
     for (EnvState * st : *g_states) {
         std::unique_lock<std::mutex> lock(st->mutex);
-        for (Op * op : st->ops) op->cancel_for_teardown();
         st->cv.wait(lock, [st] {
             for (Op * op : st->ops)
                 if (!op->finished) return false;
             return true;
         });
     }
+    if (running && teardown_debug()) fprintf(stderr, "groundinggpt: process exit: %zu operation(s) were running, stopped\n", running);
 }
 
 // Registers on_process_exit again after each of the first operations has settled, so that it
