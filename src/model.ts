@@ -20,7 +20,7 @@ import { Chat } from './chat';
 import { kChatTurn, kPrepare } from './internal';
 import { DEFAULT_FEATURE_CACHE_BYTES, FeatureCache, contentHash, idFromHash, type MediaFeatures } from './features';
 import { decodeAudio, type AudioInput, type DecodeAudioOptions, type DecodedAudio } from './media/audio';
-import { decodeImage, paddedSquare, type DecodedImage, type ImageInput } from './media/image';
+import { TOWER_DECODE_MAX_SIDE, decodeImage, paddedSquare, type DecodedImage, type ImageInput } from './media/image';
 import { decodeVideo, type DecodedVideo, type VideoInput } from './media/video';
 import { parseBoxes, type GroundedBox } from './parse/boxes';
 import type { MalformedLiteral } from './parse/literals';
@@ -28,6 +28,8 @@ import { parseSpans, type GroundedSpan } from './parse/spans';
 import { SEPARATOR, checkUserText, planSpans, promptText, type ChatTurn, type MediaKind, type PlannedSpan } from './prompt';
 import { SerialQueue } from './util/queue';
 import {
+  CallbackGuard,
+  anySignal,
   integer,
   invalid,
   isPlainObject,
@@ -207,7 +209,9 @@ export interface GenerateOptions {
   /**
    * Streaming: called for each piece of text as soon as it can no longer become part of a stop
    * string (pieces never split a UTF-8 character; together they equal the untrimmed text).
-   * Throwing stops the generation and rejects with that error.
+   * Throwing stops the generation and rejects with that error; so does returning a promise that
+   * rejects (an async callback: not awaited between tokens, but the call settles only after
+   * every promise it returned has). The same holds for every callback option of this library.
    */
   onToken?: (piece: string, token: number) => void;
   /** Prompt-evaluation progress in [0, 1] (of the positions not reused from the KV cache), once per batch. */
@@ -323,7 +327,7 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
   if (!isPlainObject(options)) throw invalid('an options object', 'options', options);
   const o = options as unknown as Record<string, unknown>;
   const signal = optionalSignal(o.signal, 'options.signal');
-  const onProgress = optionalFunction<(fraction: number) => void>(o.onProgress, 'options.onProgress');
+  const onProgress = optionalFunction<(fraction: number) => unknown>(o.onProgress, 'options.onProgress');
   const logger = optionalFunction<Logger>(o.logger, 'options.logger');
   const threads = optionalInteger(o.threads, 'options.threads', 1, 512, 0);
   const gpuLayers = o.gpuLayers === undefined ? undefined : integer(o.gpuLayers, 'options.gpuLayers', -1, 100000);
@@ -341,6 +345,9 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
 
   const addon = native();
   const { cancel, unlink } = linkCancel(signal);
+  // an onProgress whose promise rejects stops the load like one that throws
+  const guard = new CallbackGuard();
+  guard.onFailure = () => cancel.cancel();
   let nm: NativeModel;
   try {
     nm = await addon.loadModel(
@@ -359,9 +366,10 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
         flashAttn,
       },
       cancel,
-      onProgress,
+      guard.wrap(onProgress),
     );
   } catch (err) {
+    await guard.settle();
     const code = errorCode(err);
     if (code === 'IO' || code === 'FORMAT' || code === 'UNSUPPORTED') {
       const message = err instanceof Error ? err.message : String(err);
@@ -373,6 +381,12 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
     throw mapNativeError(err, signal);
   } finally {
     unlink();
+  }
+  try {
+    await guard.settle();
+  } catch (err) {
+    await nm.dispose();
+    throw err;
   }
   if (signal?.aborted) {
     await nm.dispose();
@@ -529,6 +543,18 @@ interface ParsedGenerate {
   onToken?: (piece: string, token: number) => void;
   onPromptProgress?: (fraction: number) => void;
   signal?: AbortSignal;
+  /** The call's user callbacks: a promise one returns that rejects fails the call like a throw. */
+  guard: CallbackGuard;
+}
+
+const IMAGE_ARG = 'a file path, Buffer/Uint8Array, sharp instance or raw { data, width, height, channels }';
+const VIDEO_ARG = 'a video file path or { frames, fps?, duration? }';
+const AUDIO_ARG = 'a file path, Buffer/Uint8Array or { samples, sampleRate }';
+
+/** A media argument a call cannot do without: undefined or null is an InvalidInputError (not a text-only call). */
+function requiredMedia<T>(value: T, what: string, name: string): T {
+  if (value === undefined || value === null) throw invalid(what, name, value);
+  return value;
 }
 
 /** A loaded GroundingGPT model with its context (KV cache). Create with {@link loadModel}. */
@@ -540,6 +566,8 @@ export class Model {
   #disposing: Promise<void> | undefined;
   #running: NativeCancel | undefined;
   readonly #cache: FeatureCache;
+  /** Aborted by dispose(): stops the media decoding (ffmpeg children) of calls in flight. */
+  readonly #disposeAc = new AbortController();
 
   /** The files the model was loaded from. */
   readonly files: Readonly<ModelFiles>;
@@ -727,7 +755,7 @@ export class Model {
    * @throws InvalidInputError for a bad image or options, AbortError, DisposedError
    */
   async groundImage(image: ImageInput, prompt: string, options?: GroundOptions): Promise<GroundResult> {
-    return this.#ground({ image }, prompt, options);
+    return this.#ground({ image: requiredMedia(image, IMAGE_ARG, 'image') }, prompt, options);
   }
 
   /**
@@ -738,7 +766,7 @@ export class Model {
    * @throws InvalidInputError, FFmpegNotFoundError (a file and no ffmpeg), AbortError, DisposedError
    */
   async groundVideo(video: VideoInput, prompt: string, options?: GroundOptions): Promise<GroundResult> {
-    return this.#ground({ video }, prompt, options);
+    return this.#ground({ video: requiredMedia(video, VIDEO_ARG, 'video') }, prompt, options);
   }
 
   /**
@@ -750,24 +778,25 @@ export class Model {
    * @throws InvalidInputError, FFmpegNotFoundError, AbortError, DisposedError
    */
   async groundAudio(audio: AudioInput, prompt: string, options?: GroundOptions & { image?: ImageInput }): Promise<GroundResult> {
+    requiredMedia(audio, AUDIO_ARG, 'audio');
     const o = optionsObject(options);
-    const media: ChatMedia = o.image === undefined ? { audio } : { audio, image: o.image as ImageInput };
+    const media: ChatMedia = o.image === undefined ? { audio } : { audio, image: requiredMedia(o.image, IMAGE_ARG, 'options.image') as ImageInput };
     return this.#ground(media, prompt, options);
   }
 
   /** Projected image features ([576, embeddingSize] for GroundingGPT-7B): what replaces the `<im_patch>` tokens. */
   async embedImage(image: ImageInput, options?: MediaOptions & { signal?: AbortSignal }): Promise<Embedding> {
-    return this.#embed('image', { image }, options);
+    return this.#embed('image', { image: requiredMedia(image, IMAGE_ARG, 'image') }, options);
   }
 
   /** Projected video features ([64, embeddingSize]). */
   async embedVideo(video: VideoInput, options?: MediaOptions & { signal?: AbortSignal }): Promise<Embedding> {
-    return this.#embed('video', { video }, options);
+    return this.#embed('video', { video: requiredMedia(video, VIDEO_ARG, 'video') }, options);
   }
 
   /** Projected sound features ([8, embeddingSize]). */
   async embedAudio(audio: AudioInput, options?: MediaOptions & { signal?: AbortSignal }): Promise<Embedding> {
-    return this.#embed('audio', { audio }, options);
+    return this.#embed('audio', { audio: requiredMedia(audio, AUDIO_ARG, 'audio') }, options);
   }
 
   /**
@@ -784,7 +813,9 @@ export class Model {
     this.#alive();
     const o = optionsObject(options);
     const media: ChatMedia = {};
-    for (const k of GROUND_KINDS) if (o[k] !== undefined) (media as Record<string, unknown>)[k] = o[k];
+    const args = { image: IMAGE_ARG, video: VIDEO_ARG, audio: AUDIO_ARG };
+    // an option given as undefined is absent; null is not a medium
+    for (const k of GROUND_KINDS) if (o[k] !== undefined) (media as Record<string, unknown>)[k] = requiredMedia(o[k], args[k], `options.${k}`);
     const conv = this.#parseConversation(o);
     const mediaOptions = parseMediaOptions(o);
     for (const k of GROUND_KINDS) if (media[k] !== undefined) this.#requireTower(k);
@@ -805,8 +836,11 @@ export class Model {
   }
 
   /** @internal decodes chat media once. */
-  [kPrepare](media: ChatMedia, options: MediaOptions, signal?: AbortSignal, onProgress?: (p: GroundProgress) => void): Promise<PreparedMedia> {
-    return this.#prepare(media, options, signal, onProgress);
+  async [kPrepare](media: ChatMedia, options: MediaOptions, signal?: AbortSignal, onProgress?: (p: GroundProgress) => void): Promise<PreparedMedia> {
+    const guard = new CallbackGuard();
+    const prep = await this.#prepare(media, options, signal, guard.wrap(onProgress));
+    await guard.settle();
+    return prep;
   }
 
   /**
@@ -819,6 +853,8 @@ export class Model {
     this.#disposed = true;
     this.#queue.close(() => new DisposedError());
     this.#running?.cancel();
+    // media decoding runs outside the queue: its ffmpeg children are killed now
+    this.#disposeAc.abort();
     this.#disposing = this.#native.dispose();
     return this.#disposing;
   }
@@ -877,8 +913,9 @@ export class Model {
     const user = checkUserText(text, 'text');
     const o = optionsObject(options);
     const signal = optionalSignal(o.signal, 'options.signal');
-    const onToken = optionalFunction<(piece: string, token: number) => void>(o.onToken, 'options.onToken');
-    const onPromptProgress = optionalFunction<(fraction: number) => void>(o.onPromptProgress, 'options.onPromptProgress');
+    const guard = new CallbackGuard();
+    const onToken = guard.wrap(optionalFunction<(piece: string, token: number) => unknown>(o.onToken, 'options.onToken'));
+    const onPromptProgress = guard.wrap(optionalFunction<(fraction: number) => unknown>(o.onPromptProgress, 'options.onPromptProgress'));
     let stop: string[] = [SEPARATOR];
     if (o.stop !== undefined) {
       if (!Array.isArray(o.stop) || o.stop.length > MAX_STOP) throw invalid(`an array of at most ${MAX_STOP} strings`, 'options.stop', o.stop);
@@ -905,6 +942,7 @@ export class Model {
         stopAtEos: true,
       },
       ...conv,
+      guard,
       ...(onToken ? { onToken } : {}),
       ...(onPromptProgress ? { onPromptProgress } : {}),
       ...(signal ? { signal } : {}),
@@ -917,27 +955,39 @@ export class Model {
     onToken: ((piece: string, token: number) => void) | undefined,
     onStart?: (cancel: NativeCancel) => void,
   ): Promise<GenerateResult> {
-    return this.#task(parsed.signal, async (cancel) => (await this.#evaluate(parsed, cancel, onToken)).result, onStart);
+    return this.#task(parsed.signal, async (cancel) => (await this.#evaluate(parsed, cancel, onToken)).result, onStart, parsed.guard);
   }
 
   /**
    * Runs `body` as one queued task with a native cancel flag linked to `signal`; maps native
    * errors to the typed ones.
    */
-  #task<T>(signal: AbortSignal | undefined, body: (cancel: NativeCancel) => Promise<T>, onStart?: (cancel: NativeCancel) => void): Promise<T> {
+  #task<T>(
+    signal: AbortSignal | undefined,
+    body: (cancel: NativeCancel) => Promise<T>,
+    onStart?: (cancel: NativeCancel) => void,
+    guard?: CallbackGuard,
+  ): Promise<T> {
     return this.#queue.run(
       async () => {
         if (this.#disposed) throw new DisposedError();
         const { cancel, unlink } = linkCancel(signal);
         this.#running = cancel;
+        // a callback whose promise rejects stops the work like one that throws
+        if (guard) guard.onFailure = () => cancel.cancel();
         onStart?.(cancel);
         try {
-          return await body(cancel);
+          guard?.check();
+          const out = await body(cancel);
+          await guard?.settle();
+          return out;
         } catch (err) {
           if (this.#disposed) throw new DisposedError();
+          await guard?.settle();
           if (signal?.aborted && (errorCode(err) === 'ABORTED' || err instanceof AbortError)) throw abortError(signal);
           throw mapNativeError(err, signal);
         } finally {
+          if (guard) guard.onFailure = undefined;
           unlink();
           this.#running = undefined;
         }
@@ -1016,18 +1066,40 @@ export class Model {
     }
   }
 
-  /** Decodes (and, for sound, preprocesses) the media of a call; no native model work. */
-  async #prepare(media: ChatMedia, options: MediaOptions, signal?: AbortSignal, onProgress?: (p: GroundProgress) => void): Promise<PreparedMedia> {
+  /**
+   * Decodes (and, for sound, preprocesses) the media of a call; no native model work. dispose()
+   * aborts it (ffmpeg children killed) and it rejects with DisposedError.
+   */
+  async #prepare(media: ChatMedia, options: MediaOptions, userSignal?: AbortSignal, onProgress?: (p: GroundProgress) => void): Promise<PreparedMedia> {
+    this.#alive();
+    const linked = anySignal(userSignal, this.#disposeAc.signal);
+    try {
+      return await this.#decodeMedia(media, options, linked.signal, userSignal, onProgress);
+    } catch (err) {
+      if (this.#disposed) throw new DisposedError();
+      throw err;
+    } finally {
+      linked.unlink();
+    }
+  }
+
+  async #decodeMedia(
+    media: ChatMedia,
+    options: MediaOptions,
+    signal: AbortSignal,
+    userSignal: AbortSignal | undefined,
+    onProgress?: (p: GroundProgress) => void,
+  ): Promise<PreparedMedia> {
     const t0 = now();
     const out: PreparedMedia = { decodeMs: 0, preprocessMs: 0 };
     const check = () => {
-      if (signal?.aborted) throw abortError(signal);
       this.#alive();
+      if (signal.aborted) throw abortError(userSignal);
     };
     check();
     if (media.audio !== undefined) {
       onProgress?.({ stage: 'decode', fraction: 0, media: 'audio' });
-      const decodeOptions: DecodeAudioOptions = { ...(signal ? { signal } : {}) };
+      const decodeOptions: DecodeAudioOptions = { signal };
       if (options.ffmpegPath) decodeOptions.ffmpegPath = options.ffmpegPath;
       if (options.ffprobePath) decodeOptions.ffprobePath = options.ffprobePath;
       const decoded = await decodeAudio(media.audio, decodeOptions);
@@ -1054,17 +1126,24 @@ export class Model {
         ...(options.limitInputPixels !== undefined ? { limitInputPixels: options.limitInputPixels } : {}),
         ...(options.ffmpegPath ? { ffmpegPath: options.ffmpegPath } : {}),
         ...(options.ffprobePath ? { ffprobePath: options.ffprobePath } : {}),
-        ...(signal ? { signal } : {}),
+        signal,
         ...(onProgress ? { onProgress: (p) => onProgress({ stage: 'decode', media: 'video', fraction: p.total > 0 ? p.done / p.total : 1 }) } : {}),
       });
       check();
     }
     if (media.image !== undefined) {
       onProgress?.({ stage: 'decode', fraction: 0, media: 'image' });
-      const decoded = await decodeImage(media.image, options.limitInputPixels !== undefined ? { limitInputPixels: options.limitInputPixels } : {});
+      // files larger than the tower needs are reduced while decoding (docs/MEDIA.md, "Images")
+      const decoded = await decodeImage(media.image, {
+        maxSide: TOWER_DECODE_MAX_SIDE,
+        ...(options.limitInputPixels !== undefined ? { limitInputPixels: options.limitInputPixels } : {}),
+      });
       check();
-      const sq = paddedSquare(decoded.width, decoded.height);
-      out.image = { decoded, geometry: { width: decoded.width, height: decoded.height, side: sq.side, offsetX: sq.offsetX, offsetY: sq.offsetY } };
+      // boxes refer to the image as displayed, whatever size of it the tower gets
+      const width = decoded.reducedFrom?.width ?? decoded.width;
+      const height = decoded.reducedFrom?.height ?? decoded.height;
+      const sq = paddedSquare(width, height);
+      out.image = { decoded, geometry: { width, height, side: sq.side, offsetX: sq.offsetX, offsetY: sq.offsetY } };
       onProgress?.({ stage: 'decode', fraction: 1, media: 'image' });
     }
     out.decodeMs = now() - t0 - out.preprocessMs;
@@ -1125,7 +1204,7 @@ export class Model {
     const parsed = this.#parseGenerate(text, options);
     const o = optionsObject(options);
     const mediaOptions = parseMediaOptions(o);
-    const onProgress = optionalFunction<(p: GroundProgress) => void>(o.onProgress, 'options.onProgress');
+    const onProgress = parsed.guard.wrap(optionalFunction<(p: GroundProgress) => unknown>(o.onProgress, 'options.onProgress'));
     for (const k of GROUND_KINDS) if (media[k] !== undefined) this.#requireTower(k);
     const { signal } = parsed;
     const prep = prepared ? await prepared() : await this.#prepare(media, mediaOptions, signal, onProgress);
@@ -1151,7 +1230,7 @@ export class Model {
       const r = await this.#evaluate(parsed, cancel, onToken, enc.features);
       onProgress?.({ stage: 'generate', fraction: 1 });
       return { ...r, encodeMs: enc.encodeMs, preprocessMs: enc.preprocessMs, cached: enc.cached };
-    });
+    }, undefined, parsed.guard);
 
     let answer = result.text;
     const malformed: MalformedLiteral[] = [];
