@@ -576,11 +576,6 @@ Napi::Value run_detached(Napi::Env env, std::shared_ptr<Executor> exec, NativeMo
     return deferred.Promise();
 }
 
-Napi::Value run_detached(Napi::Env env, std::shared_ptr<Executor> exec, NativeModel::Work work, NativeModel::Done done,
-                         std::vector<std::shared_ptr<Stream>> streams, ErrorDecorator on_error) {
-    return run_detached(env, std::move(exec), std::move(work), std::move(done), std::move(streams), std::move(on_error), nullptr);
-}
-
 // dispose(): frees the handles on the compute thread, then joins it and resolves the waiters.
 class FreeOp : public Op {
 public:
