@@ -534,6 +534,8 @@ const now = () => performance.now();
 // ---- Model -----------------------------------------------------------------------------------------
 
 const MAX_STOP = 16;
+/** Most token ids detokenize() takes in one call. */
+const MAX_TOKENS = 1 << 24;
 
 interface ParsedGenerate {
   user: string;
@@ -880,6 +882,7 @@ export class Model {
       throw invalid('an array of token ids', name, tokens);
     }
     const list = tokens as ArrayLike<number>;
+    if (list.length > MAX_TOKENS) throw invalid(`an array of at most ${MAX_TOKENS} token ids`, name, tokens);
     const out = new Int32Array(list.length);
     for (let i = 0; i < list.length; i++) {
       const t = list[i];
@@ -897,13 +900,15 @@ export class Model {
     const history: ChatTurn[] = [];
     if (o.history !== undefined) {
       if (!Array.isArray(o.history)) throw invalid('an array of { user, assistant }', 'options.history', o.history);
-      o.history.forEach((turn: unknown, i: number) => {
+      // index loops here and for options.stop: a sparse array's holes are reported, not skipped
+      for (let i = 0; i < o.history.length; i++) {
+        const turn: unknown = o.history[i];
         if (!isPlainObject(turn)) throw invalid('an object { user, assistant }', `options.history[${i}]`, turn);
         history.push({
           user: checkUserText(turn.user, `options.history[${i}].user`),
           assistant: checkUserText(turn.assistant, `options.history[${i}].assistant`),
         });
-      });
+      }
     }
     return system === undefined ? { history } : { system, history };
   }
@@ -919,7 +924,9 @@ export class Model {
     let stop: string[] = [SEPARATOR];
     if (o.stop !== undefined) {
       if (!Array.isArray(o.stop) || o.stop.length > MAX_STOP) throw invalid(`an array of at most ${MAX_STOP} strings`, 'options.stop', o.stop);
-      stop = o.stop.map((s: unknown, i: number) => string(s, `options.stop[${i}]`));
+      const stops: unknown[] = o.stop;
+      stop = [];
+      for (let i = 0; i < stops.length; i++) stop.push(string(stops[i], `options.stop[${i}]`));
     }
     let repeatPenalty = 1;
     if (o.repeatPenalty !== undefined) {

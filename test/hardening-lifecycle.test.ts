@@ -64,6 +64,19 @@ t.test('hardening', async (t) => {
     t.equal((await model.groundAudio(audio, 'What?', { image: undefined, maxTokens: 2 })).image, undefined);
   });
 
+  t.test('sparse and huge arrays in options and arguments are InvalidInputError', async (t) => {
+    const stop: unknown[] = ['###'];
+    stop[2] = 'x';
+    await t.rejects(model.generate('Hi', { stop: stop as string[] }), { name: 'InvalidInputError', message: /options\.stop\[1\] but received undefined/ });
+    const history: unknown[] = [];
+    history[1] = { user: 'a', assistant: 'b' };
+    await t.rejects(model.generate('Hi', { history: history as never }), { name: 'InvalidInputError', message: /options\.history\[0\]/ });
+    t.throws(() => model.createChat({ history: new Array(1e9) as never }), { name: 'InvalidInputError', message: /options\.history\[0\]/ });
+    t.throws(() => model.detokenize(new Array(2 ** 30)), { name: 'InvalidInputError', message: /at most 16777216 token ids/ });
+    t.throws(() => model.detokenize([1, , 2] as number[]), { name: 'InvalidInputError', message: /tokens\[1\] but received undefined/ }); // eslint-disable-line no-sparse-arrays
+    t.equal(model.detokenize([]), '');
+  });
+
   t.test('an async callback that rejects fails the call like one that throws; the model stays usable', async (t) => {
     const boom = new Error('sink failed');
     const reference = await model.generate('Hello there', { maxTokens: 6, stop: [] });
