@@ -5,7 +5,7 @@ import t, { Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { convert } from '../src/convert/index';
+import { convert, synth } from '../src/convert/index';
 import { ConversionError, InvalidInputError } from '../src/errors';
 import { tempDir } from './helpers/golden';
 import { OTHER_SIZES, writeUpstreamModel } from './helpers/upstream';
@@ -208,4 +208,23 @@ t.test('NaN and infinite weights name the tensor and its file', async (t) => {
   t.match(e.message, /value \(1000000\) at element 9 beyond the f16 range/);
   const r = await convert({ model: w.model, clip: w.clip, out: path.join(work, 'big-f32'), type: 'f32' });
   t.ok(fs.existsSync(r.encoders), 'the same weights convert to f32');
+});
+
+t.test('an async onProgress that rejects fails convert() and synth() like a throw, leaving nothing', async (t) => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown) => unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  t.teardown(() => process.off('unhandledRejection', onUnhandled));
+  const boom = new Error('progress sink failed');
+  const out = path.join(work, 'progress-reject');
+  await t.rejects(
+    convert({ model: m.model, clip: m.clip, out, type: 'f32', onProgress: async (p) => { if (p.stage === 'encoders') throw boom; } }),
+    boom,
+  );
+  t.notOk(fs.existsSync(out), 'no output directory left behind');
+  const sOut = path.join(work, 'synth-reject');
+  await t.rejects(synth({ preset: 'tiny', out: sOut, onProgress: () => Promise.reject(boom) }), boom);
+  t.notOk(fs.existsSync(sOut));
+  await new Promise((r) => setTimeout(r, 50));
+  t.same(unhandled, [], 'no unhandled rejection');
 });
