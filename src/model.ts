@@ -27,10 +27,12 @@ import type { MalformedLiteral } from './parse/literals';
 import { parseSpans, type GroundedSpan } from './parse/spans';
 import { SEPARATOR, checkUserText, planSpans, promptText, type ChatTurn, type MediaKind, type PlannedSpan } from './prompt';
 import { SerialQueue } from './util/queue';
+import { namedModelDir } from './pull/index';
 import {
   CallbackGuard,
   anySignal,
   integer,
+  isThenable,
   invalid,
   isPlainObject,
   number,
@@ -61,7 +63,8 @@ const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 /**
  * Installs the process-wide sink for the native log (the core, ggml and libllama log through one
  * sink: the last logger set receives the lines of every model). `null` silences it (the default).
- * Lines arrive asynchronously on the main thread and never keep the process alive.
+ * Lines arrive asynchronously on the main thread and never keep the process alive. A logger that
+ * throws, or returns a promise that rejects, loses that line and nothing else.
  *
  * @param logger - the sink, or null
  * @param options.level - lowest level passed on (default `'warn'`)
@@ -71,7 +74,14 @@ export function setLogger(logger: Logger | null, options?: { level?: LogLevel })
   const o = optionsObject(options);
   const level = oneOf(o.level, 'options.level', LEVELS, 'warn');
   if (logger === null) native().setLogger(null, 0);
-  else native().setLogger((lvl, text) => logger(LEVELS[lvl] ?? 'error', text), LEVELS.indexOf(level));
+  else {
+    native().setLogger((lvl, text) => {
+      // a logger that throws loses its line (the addon clears the exception); one whose promise
+      // rejects does the same here, instead of an unhandled rejection that ends the process
+      const r: unknown = (logger as (level: LogLevel, message: string) => unknown)(LEVELS[lvl] ?? 'error', text);
+      if (isThenable(r)) Promise.resolve(r).catch(() => undefined);
+    }, LEVELS.indexOf(level));
+  }
 }
 
 // ---- errors ----------------------------------------------------------------------------------------
@@ -138,9 +148,12 @@ export type TowerMatmul = (typeof TOWER_MATMULS)[number];
 export interface LoadModelOptions {
   /**
    * A directory written by `groundinggpt convert` / `synth` (holding `llm.gguf` and, when
-   * present, `encoders.gguf`), or the files themselves.
+   * present, `encoders.gguf`), the files themselves, or a model name (`'groundinggpt-7b'`,
+   * `'groundinggpt-7b:q8_0'`) in the model cache filled by `pull()`.
    */
   model: string | ModelFiles;
+  /** With a model name (`model: 'groundinggpt-7b'`) not in the model cache: pull it first (default false: ModelLoadError). */
+  pull?: boolean;
   /** Load the towers of `encoders.gguf` (default true). false: text only, without their memory. */
   loadEncoders?: boolean;
   /** CPU threads for generation and prompt processing. Default: the physical cores (about half the hardware threads). 1-512. */
@@ -339,7 +352,9 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
   if (signal?.aborted) throw abortError(signal);
   const loadEncoders = optionalBoolean(o.loadEncoders, 'options.loadEncoders', true);
   const featureCacheBytes = optionalInteger(o.featureCacheBytes, 'options.featureCacheBytes', 0, Number.MAX_SAFE_INTEGER, DEFAULT_FEATURE_CACHE_BYTES);
-  const resolved = resolveFiles(o.model);
+  // a model name ('groundinggpt-7b[:type]') that is not a path: the model cache (src/pull/index.ts)
+  const named = typeof o.model === 'string' && o.model !== '' && !fs.existsSync(o.model) ? await namedModelDir(o.model, { pullIfMissing: o.pull === true, signal }) : undefined;
+  const resolved = resolveFiles(named ?? o.model);
   const files: ModelFiles = loadEncoders ? resolved : { llm: resolved.llm };
   if (logger) setLogger(logger);
 

@@ -5,6 +5,7 @@
 // DisposedError (it used to wait for the decode), and a small PNG declaring 16000x16000 is
 // grounded with boxes mapped to its full size.
 import t from 'tap';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -128,6 +129,26 @@ t.test('hardening', async (t) => {
     t.same(again.tokens, reference.tokens, 'same answer as before the failures');
     await new Promise((r) => setTimeout(r, 100));
     t.same(unhandled, [], 'no unhandled rejection');
+  });
+
+  t.test('a logger whose promise rejects loses its line, not the process (child process, no handlers)', async (t) => {
+    const src = path.resolve(__dirname, '../src/index.ts');
+    const script = path.join(dir, 'logger-child.ts');
+    fs.writeFileSync(
+      script,
+      `import { loadModel, setLogger } from ${JSON.stringify(src)};
+let lines = 0;
+setLogger(async () => { lines++; throw new Error('log sink failed'); }, { level: 'debug' });
+loadModel({ model: { llm: ${JSON.stringify(got.llm)} }, threads: 1 })
+  .then((m) => m.generate('Hi', { maxTokens: 2 }).then(() => m.dispose()))
+  .then(() => setTimeout(() => console.log(JSON.stringify({ alive: true, lines })), 300));`,
+    );
+    const loader = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
+    const r = spawnSync(process.execPath, [...loader, script], { encoding: 'utf8', timeout: 120_000 });
+    t.equal(r.status, 0, `exit code (${r.stderr.slice(-400)})`);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { alive?: boolean; lines?: number };
+    t.equal(out.alive, true);
+    t.ok((out.lines ?? 0) > 0, `${out.lines} lines went to the failing logger`);
   });
 
   t.test('a PNG declaring 16000x16000 is decoded reduced, boxes refer to its full size', async (t) => {
