@@ -25,7 +25,6 @@ t.teardown(() => process.off('unhandledRejection', onUnhandled));
 
 const png = makePng(6, 4, 3, 8, Array.from({ length: 72 }, (_, i) => (i * 29) % 256));
 const audio = { samples: new Float32Array(16000).map((_, i) => Math.sin(i / 9) * 0.3), sampleRate: 16000 };
-const frames = { frames: [0, 1, 2].map((k) => ({ data: new Uint8Array(8 * 8 * 3).fill(40 * k), width: 8, height: 8, channels: 3 as const })) };
 
 t.test('hardening', async (t) => {
   const got = await tinyConverted();
