@@ -292,12 +292,13 @@ namespace {
 std::mutex g_states_mutex;
 std::unordered_set<EnvState *> * g_states = new std::unordered_set<EnvState *>();  // never freed: used at exit
 
-// process.exit() (or a return from main) runs no environment cleanup hooks: Node calls exit()
-// while the compute threads may still run an operation, and exit() then destroys static objects
-// that they use (ggml's backend registry, libllama's tables, ...). This handler (std::atexit runs
-// it before the destructors of the statics constructed before it was registered) stops every
-// running operation through its cancel flag and waits until its job has returned. The threads
-// stay, idle; the models are not freed (the process is ending).
+// process.exit() (or an uncaught exception) runs no cleanup hooks of the main environment: Node
+// calls exit() while the compute threads may still run an operation, and exit() then destroys
+// static objects that they use (ggml's backend registry, libllama's tables, ...). This handler
+// (std::atexit runs it before the destructors of the statics constructed before it was
+// registered) stops every running operation through its cancel flag and waits until its job has
+// returned. The threads stay, idle; the models are not freed (the process is ending). Workers
+// are torn down before (Node stops them first), through their own cleanup hooks.
 bool teardown_debug();
 
 void on_process_exit() {
@@ -326,6 +327,7 @@ void on_process_exit() {
 // also runs before the destructors of the function-local statics those operations constructed.
 void register_exit_handler() {
     static std::atomic<int> registered{0};
+    if (registered.load(std::memory_order_relaxed) >= 64) return;
     if (registered.fetch_add(1) < 64) std::atexit(on_process_exit);
 }
 
