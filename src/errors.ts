@@ -74,3 +74,28 @@ export class NativeError extends GroundingGPTError {
     this.status = status;
   }
 }
+
+/** Why a pull failed: see {@link PullError}. */
+export type PullErrorReason = 'unauthorized' | 'not_found' | 'offline' | 'network' | 'corrupt' | 'server' | 'locked';
+
+/**
+ * `pull()` could not get the model's files from the Hugging Face Hub. The message says what to do:
+ * 'unauthorized' (401/403, gated or private repo: accept its terms on the Hub and set HF_TOKEN),
+ * 'not_found' (404: check the model name and revision), 'offline' (HF_HUB_OFFLINE=1 and no cached
+ * copy), 'network' / 'server' (retried with backoff, still failing: try again later; the partial
+ * download is kept and resumed), 'corrupt' (size or sha256 differs from the Hub's metadata after
+ * a fresh download).
+ */
+export class PullError extends GroundingGPTError {
+  readonly reason: PullErrorReason;
+  /** HTTP status of the last answer, when there was one. */
+  readonly status?: number;
+  /** The URL or file concerned, when known. */
+  readonly url?: string;
+  constructor(reason: PullErrorReason, message: string, options?: { cause?: unknown; status?: number; url?: string }) {
+    super('PULL', message, options);
+    this.reason = reason;
+    this.status = options?.status;
+    this.url = options?.url;
+  }
+}

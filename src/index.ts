@@ -44,3 +44,5 @@ export function systemInfo(): string {
 
 export { convert, synth } from './convert/index';
 export type { ConvertOptions, ConvertProgress, ConvertResult, ConvertType, HeadOverrides, SynthOptions, SynthResult, SynthSizes } from './convert/index';
+export { pull, listModels, removeModel, DEFAULT_MODEL, MODELS, modelHome } from './pull/index';
+export type { PullOptions, PullProgress, PullPlan, PullPlanFile, PullResult, CachedModel, Licence, ModelSpec, RepoRef } from './pull/index';

@@ -1,0 +1,246 @@
+// pull() against a mock Hugging Face Hub (test/helpers/mock-hub.ts) serving the golden tiny model
+// as zwli/GroundingGPT + openai/clip-vit-large-patch14-336: the result is byte-identical to
+// convert() on the same files and answers; the HF cache layout is shared (pre-populated cache:
+// 0 bytes; offline use); wrong bytes, 503 + Retry-After, dropped and stalled connections,
+// aborts, concurrent pulls, gated repos and unknown revisions.
+import t from 'tap';
+import fs from 'node:fs';
+import path from 'node:path';
+import { convert } from '../src/convert/index';
+import { AbortError, ModelLoadError, PullError } from '../src/errors';
+import { loadModel } from '../src/model';
+import { pull, type PullProgress } from '../src/pull/index';
+import { mediaDir, tempDir, tinyDir } from './helpers/golden';
+import { goldenHub, type MockHub } from './helpers/mock-hub';
+
+const MODEL_REPO = 'zwli/GroundingGPT';
+const CLIP_REPO = 'openai/clip-vit-large-patch14-336';
+// the files pull() selects: everything of the GroundingGPT folder, CLIP without pytorch_model.bin
+const selected = (f: string) => f !== 'pytorch_model.bin';
+
+let hub: MockHub;
+let reference: string; // convert() of the golden folders, f16
+const FAST = { retryBaseMs: 50, stallTimeoutMs: 1500 };
+
+function sourceBytes(): number {
+  return hub.repoBytes(MODEL_REPO) + hub.repoBytes(CLIP_REPO, selected);
+}
+
+/** Fresh HF cache and model home for one test; HF_ENDPOINT at the mock. */
+function freshEnv(t: Tap.Test): { hf: string; home: string } {
+  const saved = { ...process.env };
+  const hf = tempDir('ggpt-hf-');
+  const home = tempDir('ggpt-home-');
+  process.env.HF_HOME = hf;
+  process.env.GROUNDINGGPT_HOME = home;
+  process.env.HF_ENDPOINT = hub.url;
+  delete process.env.HF_HUB_CACHE;
+  delete process.env.HUGGINGFACE_HUB_CACHE;
+  delete process.env.HF_HUB_OFFLINE;
+  delete process.env.HF_TOKEN;
+  delete process.env.HUGGING_FACE_HUB_TOKEN;
+  hub.resetCounters();
+  hub.clearFaults();
+  t.teardown(() => {
+    process.env = saved;
+    hub.clearFaults();
+  });
+  return { hf, home };
+}
+
+function sameFiles(t: Tap.Test, dir: string, ref: string): void {
+  for (const f of ['llm.gguf', 'encoders.gguf', 'manifest.json']) {
+    t.ok(fs.readFileSync(path.join(dir, f)).equals(fs.readFileSync(path.join(ref, f))), `${f} byte-identical to convert()`);
+  }
+}
+
+t.before(async () => {
+  hub = goldenHub(tinyDir);
+  await hub.start();
+  reference = tempDir('ggpt-ref-');
+  await convert({ model: path.join(tinyDir, 'groundinggpt'), clip: path.join(tinyDir, 'clip'), out: reference, type: 'f16' });
+});
+t.teardown(() => hub.close());
+
+t.test('pull: HF cache layout, byte-identical to convert(), answers; a second pull fetches nothing', async (t) => {
+  const { hf, home } = freshEnv(t);
+  const events: PullProgress[] = [];
+  const r = await pull({ type: 'f16', onProgress: (e) => events.push(e), ...FAST });
+  t.equal(r.dir, path.join(home, 'groundinggpt-7b', 'f16'));
+  t.equal(r.alreadyPulled, false);
+  sameFiles(t, r.dir, reference);
+  t.equal(hub.bytesServed, sourceBytes(), 'each selected source byte served once');
+  t.equal(r.downloaded, sourceBytes());
+  t.equal(hub.bytesByFile.get('pytorch_model.bin'), undefined, 'CLIP: only one weight format fetched');
+
+  // the Hugging Face cache layout: refs/main -> commit, snapshot links -> blobs/<sha256>
+  const repoDir = path.join(hf, 'hub', 'models--zwli--GroundingGPT');
+  const commit = fs.readFileSync(path.join(repoDir, 'refs', 'main'), 'utf8');
+  t.equal(commit, hub.repos.get(MODEL_REPO)!.commit);
+  const shard = path.join(repoDir, 'snapshots', commit, 'pytorch_model-00001-of-00002.bin');
+  t.ok(fs.lstatSync(shard).isSymbolicLink());
+  const sha = hub.repos.get(MODEL_REPO)!.files.find((f) => f.path === 'pytorch_model-00001-of-00002.bin')!.sha256;
+  t.equal(path.resolve(path.dirname(shard), fs.readlinkSync(shard)), path.join(repoDir, 'blobs', sha));
+  t.same(fs.readdirSync(path.join(repoDir, 'blobs')).filter((f) => f.endsWith('.incomplete')), []);
+
+  // progress: the plan (with licences) before any download, bytes/rate/ETA, conversion stages
+  const planAt = events.findIndex((e) => e.stage === 'plan');
+  const firstDl = events.findIndex((e) => e.stage === 'download');
+  t.ok(planAt >= 0 && planAt < firstDl, 'plan before the first download event');
+  const plan = events[planAt].plan!;
+  t.equal(plan.totalBytes, sourceBytes());
+  t.equal(plan.downloadBytes, sourceBytes());
+  t.match(plan.licences.map((l) => l.licence).join(' | '), /Apache-2\.0.*LLaMA 2.*MIT.*CC BY-NC 4\.0/);
+  const last = events.filter((e) => e.stage === 'download').at(-1)!;
+  t.equal(last.bytes, sourceBytes());
+  t.ok(last.rate! > 0 && last.eta !== undefined);
+  t.ok(events.some((e) => e.stage === 'convert' && e.convert?.stage === 'encoders'));
+  t.equal(events.at(-1)!.stage, 'done');
+
+  // the model answers, by name
+  const model = await loadModel({ model: 'groundinggpt-7b:f16' });
+  try {
+    const out = await model.groundImage(path.join(mediaDir, 'dog_image.jpg'), 'Where is the dog?', { maxTokens: 4 });
+    t.ok(out.text.length > 0, 'answered');
+  } finally {
+    await model.dispose();
+  }
+  // a name not in the cache: ModelLoadError saying how to pull it
+  await t.rejects(loadModel({ model: 'groundinggpt-7b:q8_0' }), { constructor: ModelLoadError, message: /groundinggpt pull groundinggpt-7b:q8_0/ });
+
+  hub.resetCounters();
+  const again = await pull({ type: 'f16' });
+  t.equal(again.alreadyPulled, true);
+  t.equal(hub.log.length, 0, 'no request at all');
+});
+
+t.test('a HF cache filled by another tool: converted with 0 bytes downloaded; offline use', async (t) => {
+  const { hf } = freshEnv(t);
+  // the layout huggingface_hub writes: blobs/<etag>, snapshots/<commit>/<file> -> ../../blobs/<etag>, refs/main
+  for (const id of [MODEL_REPO, CLIP_REPO]) {
+    const repo = hub.repos.get(id)!;
+    const dir = path.join(hf, 'hub', `models--${id.replace('/', '--')}`);
+    fs.mkdirSync(path.join(dir, 'blobs'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'snapshots', repo.commit), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'refs'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'refs', 'main'), repo.commit);
+    for (const f of repo.files) {
+      const etag = f.lfs ? f.sha256 : f.oid;
+      fs.copyFileSync(f.abs, path.join(dir, 'blobs', etag));
+      fs.symlinkSync(path.join('..', '..', 'blobs', etag), path.join(dir, 'snapshots', repo.commit, f.path));
+    }
+  }
+  const r = await pull({ type: 'f16', ...FAST });
+  t.equal(hub.bytesServed, 0, '0 bytes downloaded');
+  t.equal(r.downloaded, 0);
+  t.equal(r.plan!.downloadBytes, 0);
+  sameFiles(t, r.dir, reference);
+
+  // offline: from the cache, without a request
+  fs.rmSync(r.dir, { recursive: true });
+  hub.resetCounters();
+  process.env.HF_HUB_OFFLINE = '1';
+  const off = await pull({ type: 'f16' });
+  t.equal(hub.log.length, 0, 'offline: no request');
+  sameFiles(t, off.dir, reference);
+
+  // offline without a cached copy: a clear error
+  process.env.HF_HOME = tempDir('ggpt-hf-empty-');
+  fs.rmSync(off.dir, { recursive: true });
+  await t.rejects(pull({ type: 'f16' }), { constructor: PullError, reason: 'offline', message: /HF_HUB_OFFLINE.*not in the Hugging Face cache/ });
+});
+
+t.test('wrong bytes are detected: fetched again once; when they stay wrong, nothing is converted', async (t) => {
+  freshEnv(t);
+  hub.fault({ match: 'pytorch_model-00002-of-00002.bin', kind: 'corrupt', afterBytes: 1000, times: 1 });
+  const r = await pull({ type: 'f16', ...FAST });
+  sameFiles(t, r.dir, reference);
+
+  freshEnv(t);
+  hub.fault({ match: 'cdn', kind: 'corrupt', afterBytes: 5, times: Infinity });
+  await t.rejects(pull({ type: 'f16', ...FAST }), { constructor: PullError, reason: 'corrupt', message: /do not match the Hub's metadata/ });
+  t.notOk(fs.existsSync(path.join(process.env.GROUNDINGGPT_HOME!, 'groundinggpt-7b', 'f16')), 'no model directory');
+  const blobs = path.join(process.env.HF_HOME!, 'hub', 'models--zwli--GroundingGPT', 'blobs');
+  // the small JSON files before it are fine (git-sha1 names); no LFS blob, no .incomplete
+  t.same(fs.readdirSync(blobs).filter((f) => f.length !== 40), [], 'no bad blob kept');
+  t.equal(hub.log.filter((l) => l.url.startsWith('/cdn/')).length, 2, 'the bad file fetched twice, then given up');
+});
+
+t.test('503 with Retry-After is retried after the given delay', async (t) => {
+  freshEnv(t);
+  hub.fault({ match: '/api/models/zwli/GroundingGPT/revision', kind: '503', retryAfter: 1, times: 1 });
+  hub.fault({ match: 'cdn', kind: '503', retryAfter: 1, times: 1, bodyOnly: false });
+  const retries: string[] = [];
+  const t0 = Date.now();
+  const r = await pull({ type: 'f16', ...FAST, onProgress: (e) => e.stage === 'retry' && retries.push(e.message!) });
+  t.ok(Date.now() - t0 >= 2000, 'waited Retry-After twice');
+  t.equal(retries.length, 2);
+  t.match(retries[0], /HTTP 503: retry 1 in 1\.0 s/);
+  t.equal(hub.log.filter((l) => l.status === 503).length, 2);
+  sameFiles(t, r.dir, reference);
+
+  freshEnv(t);
+  hub.fault({ match: '/api/models/zwli/GroundingGPT/revision', kind: '429', times: Infinity });
+  await t.rejects(pull({ type: 'f16', ...FAST, retries: 2 }), { constructor: PullError, reason: 'server', status: 429, message: /Try again later/ });
+  t.equal(hub.log.filter((l) => l.status === 429).length, 3, 'first try + 2 retries');
+});
+
+t.test('connection reset and stalled socket mid-file: resumed with Range, <= 1.05x the source bytes', async (t) => {
+  freshEnv(t);
+  hub.fault({ match: 'pytorch_model-00001-of-00002.bin', kind: 'reset', afterBytes: 3_000_000, times: 1 });
+  hub.fault({ match: 'pytorch_model-00002-of-00002.bin', kind: 'stall', afterBytes: 2_000_000, times: 1 });
+  const r = await pull({ type: 'f16', ...FAST });
+  sameFiles(t, r.dir, reference);
+  const ranged = hub.log.filter((l) => l.status === 206);
+  t.equal(ranged.length, 2, 'two resumed requests');
+  t.ok(hub.bytesServed <= 1.05 * sourceBytes(), `served ${hub.bytesServed} of ${sourceBytes()}`);
+});
+
+t.test('an abort leaves a resumable state; the next pull continues', async (t) => {
+  freshEnv(t);
+  const ac = new AbortController();
+  hub.fault({ match: 'pytorch_model-00001-of-00002.bin', kind: 'stall', afterBytes: 4_000_000, times: 1 });
+  const p = pull({ type: 'f16', signal: ac.signal, retryBaseMs: 50, stallTimeoutMs: 60_000 });
+  while (hub.stalledCount === 0) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 200));
+  ac.abort();
+  await t.rejects(p, { constructor: AbortError });
+  const blobs = path.join(process.env.HF_HOME!, 'hub', 'models--zwli--GroundingGPT', 'blobs');
+  const inc = fs.readdirSync(blobs).filter((f) => f.endsWith('.incomplete'));
+  t.equal(inc.length, 1);
+  t.equal(fs.statSync(path.join(blobs, inc[0])).size, 4_000_000, 'the bytes received are kept');
+  t.notOk(fs.existsSync(path.join(process.env.GROUNDINGGPT_HOME!, '.locks', 'groundinggpt-7b.lock')), 'lock released');
+  const r = await pull({ type: 'f16', ...FAST });
+  sameFiles(t, r.dir, reference);
+  t.ok(hub.bytesServed <= 1.05 * sourceBytes(), `served ${hub.bytesServed} of ${sourceBytes()}`);
+});
+
+t.test('two concurrent pulls: one download, one good copy', async (t) => {
+  freshEnv(t);
+  const [a, b] = await Promise.all([pull({ type: 'f16', ...FAST }), pull({ type: 'f16', ...FAST })]);
+  t.equal(a.dir, b.dir);
+  t.equal([a.alreadyPulled, b.alreadyPulled].filter(Boolean).length, 1, 'the second found the first one\'s result');
+  t.equal(hub.bytesServed, sourceBytes());
+  sameFiles(t, a.dir, reference);
+  t.same(fs.readdirSync(path.dirname(a.dir)), ['f16'], 'no temporary folder left');
+});
+
+t.test('gated repo: 401 without a token, typed error saying to set HF_TOKEN; works with it', async (t) => {
+  freshEnv(t);
+  hub.repos.get(MODEL_REPO)!.gated = true;
+  t.teardown(() => {
+    hub.repos.get(MODEL_REPO)!.gated = false;
+  });
+  await t.rejects(pull({ type: 'f16', ...FAST }), { constructor: PullError, reason: 'unauthorized', status: 401, message: /HF_TOKEN/ });
+  await t.rejects(pull({ type: 'f16', ...FAST, token: 'hf_wrong' }), { constructor: PullError, reason: 'unauthorized', status: 403 });
+  process.env.HF_TOKEN = hub.token;
+  const r = await pull({ type: 'f16', ...FAST });
+  sameFiles(t, r.dir, reference);
+});
+
+t.test('unknown revision or name: typed errors', async (t) => {
+  freshEnv(t);
+  await t.rejects(pull({ type: 'f16', revision: 'v9', ...FAST }), { constructor: PullError, reason: 'not_found', status: 404, message: /Check the model name and revision/ });
+  await t.rejects(pull({ name: 'nope-7b' }), { message: /Unknown model "nope-7b"/ });
+  t.equal(hub.bytesServed, 0);
+});
