@@ -15,6 +15,8 @@
 //               (the operation runs on without it) and have installed a debug log sink
 //   concurrent  n Workers load at the same time and are all terminated at their first progress
 //   natural     n Workers load, generate a few tokens and end without dispose()
+//   --main-logger 1: the main thread installs a log sink first, and loads the model itself after
+//               the Workers: the sink must still receive its lines (summary: mainLoggerLines)
 //   exit        the main thread loads the model and calls process.exit(--code) during the stage's
 //               operation (--stage encode|prompt|generate; --from callback|timer); exits with that code
 //   exit-loop   runs `exit` n times per stage as child processes and counts the right exit codes
@@ -185,6 +187,11 @@ async function main() {
     return;
   }
 
+  // --main-logger: a debug log sink installed by this (main) thread must outlive the Workers'
+  // teardowns: after them this thread loads the model and counts the lines it receives
+  let mainLines = 0;
+  if (a['main-logger']) require(lib).setLogger(() => void mainLines++, { level: 'debug' });
+
   // in-process scenarios: record threads and memory around them
   const summary = [];
   for (const stage of a.scenario === 'terminate' ? stages : [a.scenario]) {
@@ -211,6 +218,12 @@ async function main() {
     await new Promise((r) => setTimeout(r, 200)); // let exiting threads go
     const s = { scenario: a.scenario, stage, n: a.n, outcomes, threadsBefore, threadsAfter: threadCount(), rssBeforeMB: rssBefore,
       rssAfterMB: rssMB(), ms: Date.now() - t0 };
+    if (a['main-logger']) {
+      const before = mainLines;
+      const m = await require(lib).loadModel({ model: { llm: files.llm, encoders: files.encoders }, contextSize: 256, threads: 1 });
+      await m.dispose();
+      s.mainLoggerLines = { afterWorkers: before, afterOwnLoad: mainLines };
+    }
     summary.push(s);
     console.log(JSON.stringify(s));
   }

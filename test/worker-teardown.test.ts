@@ -81,12 +81,16 @@ t.test('worker and process teardown', async (t) => {
 
   t.test('workers that end without dispose()', async (t) => {
     const n = Math.max(2, Math.ceil(N / 3));
-    const r = await runScript(['--scenario', 'natural', '--n', String(n), ...model]);
+    const r = await runScript(['--scenario', 'natural', '--n', String(n), '--main-logger', '1', ...model]);
     survived(t, r, 'natural end');
     const [s] = summaries(r);
     t.same(s?.outcomes, { completed: n }, 'each generated and ended');
+    const lines = s?.mainLoggerLines;
+    t.ok(lines && lines.afterOwnLoad > lines.afterWorkers,
+      `the main thread's log sink outlived the Workers' teardowns (${lines?.afterWorkers} -> ${lines?.afterOwnLoad} lines)`);
     const td = teardowns(r);
-    t.same(td, Array.from({ length: n }, () => [0, 1]), 'each teardown freed its model, with nothing running');
+    // then the main environment's own (its model disposed)
+    t.same(td.slice(0, n), Array.from({ length: n }, () => [0, 1]), 'each teardown freed its model, with nothing running');
     t.ok(s && s.threadsAfter <= s.threadsBefore + 3, `threads ${s?.threadsBefore} -> ${s?.threadsAfter}`);
   });
 
