@@ -3,6 +3,12 @@
  * plain values (numbers, strings, lists, tuples, dicts) and delegates globals and persistent ids
  * to the caller, which whitelists what a checkpoint may contain: nothing is ever "imported", an
  * unknown global or opcode is a ConversionError. Reference: CPython Lib/pickletools.py.
+ *
+ * Any byte string gives a value or a ConversionError (never another exception): lengths are
+ * checked against the data (negative ones too), text literals are parsed strictly, and the work
+ * is linear in the input's size (no recursion, no spread of unbounded arrays), so deep nesting
+ * and long runs cost time and memory in proportion to the bytes, nothing more
+ * (test/fuzz-pickle.test.ts).
  */
 import { ConversionError } from '../errors';
 
@@ -49,6 +55,7 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks): PyValue {
   let p = 0;
   const fail = (msg: string): ConversionError => new ConversionError(`${hooks.file}: pickle: ${msg} (at byte ${p})`, { file: hooks.file });
   const need = (n: number) => {
+    if (n < 0) throw fail(`negative length ${n}`);
     if (p + n > buf.length) throw fail('truncated pickle data');
   };
   const u8 = () => { need(1); return buf[p++]; };
@@ -87,12 +94,26 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks): PyValue {
     if (stack.pop() !== MARK) throw fail('MARK missing');
     return items;
   };
+  const small = (v: bigint): number | bigint => (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
   const signedLE = (b: Buffer): number | bigint => {
     if (b.length === 0) return 0;
-    let v = 0n;
-    for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
+    // through hex: linear in the length (a shift-and-or loop is quadratic for long LONG4 data)
+    let v = BigInt(`0x${Buffer.from(b).reverse().toString('hex')}`);
     if (b[b.length - 1] & 0x80) v -= 1n << BigInt(8 * b.length);
-    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+    return small(v);
+  };
+  /** Decimal integer of a text opcode (INT, LONG, PUT, GET): Python's int() on the line. */
+  const decimal = (s: string, what: string): number | bigint => {
+    const m = /^\s*([+-]?\d+)L?\s*$/.exec(s);
+    if (!m) throw fail(`bad ${what} literal ${JSON.stringify(s.slice(0, 40))}`);
+    // CPython's int() refuses more than 4300 digits (decimal conversion is quadratic)
+    if (m[1].length > 4301) throw fail(`${what} literal of ${m[1].length} digits`);
+    return small(BigInt(m[1]));
+  };
+  const memoKey = (s: string): number => {
+    const k = decimal(s, 'memo key');
+    if (typeof k !== 'number' || k < 0) throw fail(`bad memo key ${String(k)}`);
+    return k;
   };
   const call = (fn: PyValue, args: PyValue): PyValue => {
     if (!(fn instanceof PyCallable)) throw fail('REDUCE on a value that is not callable');
@@ -110,7 +131,7 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks): PyValue {
   };
   const append = (l: PyValue, items: PyValue[]) => {
     if (!Array.isArray(l)) throw fail('APPEND(S) on a value that is not a list');
-    l.push(...items);
+    for (const item of items) l.push(item); // not push(...items): a long run would overflow the call stack
   };
 
   for (;;) {
@@ -145,16 +166,21 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks): PyValue {
         const s = line();
         if (s === '00') stack.push(false);
         else if (s === '01') stack.push(true);
-        else stack.push(Number.parseInt(s, 10));
+        else stack.push(decimal(s, 'INT'));
         break;
       }
-      case 0x4c: { // LONG (text)
-        const v = BigInt(line().replace(/L$/, ''));
-        stack.push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
-        break;
-      }
+      case 0x4c: stack.push(decimal(line(), 'LONG')); break; // LONG (text)
       case 0x47: { need(8); stack.push(buf.readDoubleBE(p)); p += 8; break; } // BINFLOAT
-      case 0x46: stack.push(Number.parseFloat(line())); break; // FLOAT (text)
+      case 0x46: { // FLOAT (text): what Python's float() reads in a pickle (repr of a float)
+        const s = line().trim();
+        let v: number;
+        if (/^[+-]?inf(inity)?$/i.test(s)) v = s.startsWith('-') ? -Infinity : Infinity;
+        else if (/^[+-]?nan$/i.test(s)) v = NaN;
+        else if (/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(s)) v = Number(s);
+        else throw fail(`bad FLOAT literal ${JSON.stringify(s.slice(0, 40))}`);
+        stack.push(v);
+        break;
+      }
       case 0x4e: stack.push(null); break; // NONE
       case 0x88: stack.push(true); break; // NEWTRUE
       case 0x89: stack.push(false); break; // NEWFALSE
@@ -166,10 +192,10 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks): PyValue {
       case 0x64: { const d = new PyDict(); setItems(d, popMark()); stack.push(d); break; } // DICT
       case 0x71: memo.set(u8(), top()); break; // BINPUT
       case 0x72: memo.set(u32(), top()); break; // LONG_BINPUT
-      case 0x70: memo.set(Number.parseInt(line(), 10), top()); break; // PUT
+      case 0x70: memo.set(memoKey(line()), top()); break; // PUT
       case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
       case 0x68: case 0x6a: case 0x67: { // BINGET, LONG_BINGET, GET
-        const k = op === 0x68 ? u8() : op === 0x6a ? u32() : Number.parseInt(line(), 10);
+        const k = op === 0x68 ? u8() : op === 0x6a ? u32() : memoKey(line());
         if (!memo.has(k)) throw fail(`memo key ${k} missing`);
         stack.push(memo.get(k) as PyValue);
         break;
@@ -204,7 +230,11 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks): PyValue {
       case 0x65: { const items = popMark(); append(top(), items); break; } // APPENDS
       case 0x90: { const items = popMark(); append(top(), items); break; } // ADDITEMS (set)
       case 0x91: stack.push(popMark()); break; // FROZENSET (as a list)
-      case 0x30: if (stack.pop() === MARK) marks.pop(); break; // POP
+      case 0x30: { // POP
+        if (stack.length === 0) throw fail('stack underflow');
+        if (stack.pop() === MARK) marks.pop();
+        break;
+      }
       case 0x31: popMark(); break; // POP_MARK
       case 0x32: stack.push(top()); break; // DUP
       default:

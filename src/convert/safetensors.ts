@@ -2,6 +2,10 @@
  * safetensors reader: 8-byte little-endian header length, a JSON header
  * `{ name: { dtype, shape, data_offsets: [begin, end] }, __metadata__?: {...} }`, then the data.
  * Only the header is read up front; each tensor is read from its offsets on demand.
+ *
+ * Any file gives its tensors or a ConversionError naming it (test/fuzz-safetensors.test.ts): the
+ * header must be a JSON object of { dtype, shape, data_offsets } entries whose byte ranges match
+ * their shapes, lie inside the file and do not overlap (as the reference implementation requires).
  */
 import fs from 'node:fs';
 import { ConversionError } from '../errors';
@@ -37,10 +41,11 @@ export async function openSafetensors(file: string, pool: FilePool): Promise<Ten
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw fail('safetensors header is not an object');
   const dataStart = 8 + headerLen;
   const entries: TensorEntry[] = [];
+  const ranges: { name: string; begin: number; end: number }[] = [];
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const i = info as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    const dtype = typeof i?.dtype === 'string' ? DTYPES[i.dtype] : undefined;
+    const dtype = typeof i?.dtype === 'string' && Object.hasOwn(DTYPES, i.dtype) ? DTYPES[i.dtype] : undefined;
     if (!dtype) throw fail(`tensor ${name} has unsupported dtype ${JSON.stringify(i?.dtype)}`, name);
     const shape = i.shape;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw fail(`tensor ${name} has a bad shape`, name);
@@ -54,6 +59,7 @@ export async function openSafetensors(file: string, pool: FilePool): Promise<Ten
     if (dataStart + end > size) {
       throw fail(`truncated safetensors file (tensor ${name} ends at byte ${dataStart + end}, file has ${size})`, name);
     }
+    if (nbytes > 0) ranges.push({ name, begin, end });
     const pos = dataStart + begin;
     const shp = [...(shape as number[])];
     entries.push({
@@ -63,6 +69,12 @@ export async function openSafetensors(file: string, pool: FilePool): Promise<Ten
       file,
       read: async () => ({ dtype, shape: [...shp], bytes: await pool.read(file, pos, nbytes, name) }),
     });
+  }
+  ranges.sort((a, b) => a.begin - b.begin);
+  for (let k = 1; k < ranges.length; k++) {
+    if (ranges[k].begin < ranges[k - 1].end) {
+      throw fail(`tensors ${ranges[k - 1].name} and ${ranges[k].name} share bytes (data_offsets overlap)`, ranges[k].name);
+    }
   }
   return entries;
 }

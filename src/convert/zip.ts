@@ -3,6 +3,10 @@
  * (with ZIP64 for archives and entries over 4 GiB), central directory, local headers. Entries are
  * located, not extracted: tensor storages are read in place from their offsets (torch writes them
  * uncompressed). Small deflated entries can be read whole.
+ *
+ * Any file gives entries or a ConversionError naming it (never another exception): every offset,
+ * length and extra field is checked against the bytes that hold it, and what is read whole (the
+ * central directory, an inflated entry) has a size limit (test/fuzz-zip.test.ts).
  */
 import fs from 'node:fs';
 import zlib from 'node:zlib';
@@ -23,6 +27,11 @@ const SIG_EOCD64 = 0x06064b50;
 const SIG_EOCD64_LOC = 0x07064b50;
 const SIG_CEN = 0x02014b50;
 const SIG_LOC = 0x04034b50;
+
+/** Largest central directory read (a 7B torch checkpoint's has a few hundred entries, ~40 KB). */
+const MAX_CENTRAL_DIRECTORY = 64 * 1024 * 1024;
+/** Largest entry read whole (data.pkl of a 7B checkpoint: ~1 MB). */
+const MAX_ENTRY_READ = 256 * 1024 * 1024;
 
 export class ZipArchive {
   readonly entries = new Map<string, ZipEntry>();
@@ -72,6 +81,7 @@ export class ZipArchive {
       cdOffset = Number(r.readBigUInt64LE(48));
     }
     if (cdOffset + cdSize > this.size) throw this.fail('truncated ZIP archive (central directory beyond end of file)');
+    if (cdSize > MAX_CENTRAL_DIRECTORY) throw this.fail(`corrupt ZIP archive (central directory of ${cdSize} bytes)`);
     const cd = await this.pool.read(this.file, cdOffset, cdSize);
     let p = 0;
     for (let n = 0; n < count; n++) {
@@ -93,12 +103,20 @@ export class ZipArchive {
         const len = cd.readUInt16LE(e + 2);
         if (id === 0x0001) {
           let q = e + 4;
-          if (usize === 0xffffffff) { usize = Number(cd.readBigUInt64LE(q)); q += 8; }
-          if (csize === 0xffffffff) { csize = Number(cd.readBigUInt64LE(q)); q += 8; }
-          if (loc === 0xffffffff) { loc = Number(cd.readBigUInt64LE(q)); q += 8; }
+          const fieldEnd = Math.min(q + len, extraEnd);
+          const next = () => {
+            if (q + 8 > fieldEnd) throw this.fail(`corrupt ZIP64 extra field for ${name}`);
+            const v = Number(cd.readBigUInt64LE(q));
+            q += 8;
+            return v;
+          };
+          if (usize === 0xffffffff) usize = next();
+          if (csize === 0xffffffff) csize = next();
+          if (loc === 0xffffffff) loc = next();
         }
         e += 4 + len;
       }
+      if (method === 0 && csize !== usize) throw this.fail(`corrupt ZIP central directory (stored entry ${name} has sizes ${csize} and ${usize})`);
       this.entries.set(name, { name, method, compressedSize: csize, size: usize, localHeaderOffset: loc });
       p += 46 + nameLen + extraLen + commentLen;
     }
@@ -121,16 +139,24 @@ export class ZipArchive {
 
   /** Reads a whole (small) entry, inflating it if needed. */
   async readEntry(entry: ZipEntry): Promise<Buffer> {
+    if (entry.method !== 0 && entry.method !== 8) throw this.fail(`unsupported ZIP compression method ${entry.method} for ${entry.name}`);
+    if (entry.size > MAX_ENTRY_READ || entry.compressedSize > MAX_ENTRY_READ) {
+      throw this.fail(`ZIP entry ${entry.name} is too large to read whole (${Math.max(entry.size, entry.compressedSize)} bytes)`);
+    }
+    if (entry.method === 0 && entry.size !== entry.compressedSize) {
+      throw this.fail(`corrupt ZIP archive (stored entry ${entry.name} has sizes ${entry.compressedSize} and ${entry.size})`);
+    }
     const off = await this.dataOffset(entry);
     const raw = await this.pool.read(this.file, off, entry.compressedSize);
     if (entry.method === 0) return raw;
-    if (entry.method === 8) {
-      try {
-        return zlib.inflateRawSync(raw);
-      } catch (err) {
-        throw new ConversionError(`${this.file}: cannot inflate ${entry.name}`, { file: this.file, cause: err });
-      }
+    let out: Buffer;
+    try {
+      // at most the declared size: a small entry cannot inflate into gigabytes
+      out = zlib.inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size) });
+    } catch (err) {
+      throw new ConversionError(`${this.file}: cannot inflate ${entry.name}`, { file: this.file, cause: err });
     }
-    throw this.fail(`unsupported ZIP compression method ${entry.method} for ${entry.name}`);
+    if (out.length !== entry.size) throw this.fail(`corrupt ZIP archive (${entry.name} inflates to ${out.length} bytes, ${entry.size} declared)`);
+    return out;
   }
 }

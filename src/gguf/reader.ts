@@ -1,7 +1,9 @@
 /**
  * GGUF v2/v3 reader: metadata and tensor infos, tensor data read on demand. Used by tests and to
  * validate converter outputs; every size is checked against the file so a truncated or corrupt
- * file gives a ModelLoadError naming it, never an out-of-range read.
+ * file gives a ModelLoadError naming it, never an out-of-range read. Like ggml's gguf.cpp, keys
+ * and tensor names must be unique and tensor data aligned (test/fuzz-gguf.test.ts feeds it
+ * arbitrary and mutated files).
  */
 import fs from 'node:fs';
 import { ModelLoadError } from '../errors';
@@ -120,6 +122,7 @@ function parseHeader(buf: Buffer, file: string, fileSize: number): GGUFFile {
   const kv = new Map<string, GGUFKV>();
   for (let i = 0; i < nKv; i++) {
     const key = c.str();
+    if (kv.has(key)) throw new ModelLoadError(`${file}: duplicate key ${key}`, { file });
     const type = c.u32() as GGUFValueType;
     if (type === GGUFValueType.ARRAY) {
       const itemType = c.u32() as GGUFValueType;
@@ -133,19 +136,23 @@ function parseHeader(buf: Buffer, file: string, fileSize: number): GGUFFile {
     }
   }
   const alignKv = kv.get('general.alignment');
-  const alignment = alignKv ? Number(alignKv.value) : GGUF_DEFAULT_ALIGNMENT;
+  const alignment = alignKv ? (alignKv.type === GGUFValueType.ARRAY ? NaN : Number(alignKv.value)) : GGUF_DEFAULT_ALIGNMENT;
   if (!Number.isInteger(alignment) || alignment <= 0 || alignment % 8 !== 0) {
     throw new ModelLoadError(`${file}: bad general.alignment ${String(alignKv?.value)}`, { file });
   }
   const infos: { name: string; ne: number[]; type: number; rel: number }[] = [];
+  const names = new Set<string>();
   for (let i = 0; i < nTensors; i++) {
     const name = c.str();
+    if (names.has(name)) throw new ModelLoadError(`${file}: duplicate tensor ${name}`, { file });
+    names.add(name);
     const nd = c.u32();
     if (nd > 4) throw new ModelLoadError(`${file}: tensor ${name} has ${nd} dimensions`, { file });
     const ne: number[] = [];
     for (let d = 0; d < nd; d++) ne.push(c.u64n(`tensor ${name} dimension`));
     const type = c.u32();
     const rel = c.u64n(`tensor ${name} offset`);
+    if (rel % alignment !== 0) throw new ModelLoadError(`${file}: tensor ${name} data offset ${rel} is not a multiple of the alignment ${alignment}`, { file });
     infos.push({ name, ne, type, rel });
   }
   const dataOffset = alignUp(c.pos, alignment);

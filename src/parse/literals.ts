@@ -30,6 +30,11 @@
  * of spaces collapse to one, a space before `,.;:!?)` goes, `( )` left empty goes, a space is
  * inserted between two words that would otherwise touch, and spaces at the start and end go. The
  * rest of the text (newlines, other spacing) is untouched.
+ *
+ * Cost: linear in the length of the text (no regular expression is run against a whole answer
+ * where it could backtrack over long runs of spaces), so a degenerate generation of thousands of
+ * spaces or literals is parsed as fast as a normal one. Any string is accepted
+ * (test/fuzz-parse.test.ts).
  */
 
 /** A literal that could not be read. */
@@ -109,27 +114,72 @@ function findLiterals(text: string, open: string, close: string, arity: number):
 const BOUNDARY = /[.!?](?=\s|$)|[\n;:]/g;
 const WORD = /[\p{L}\p{N}]/u;
 const EDGE_PUNCT = `,;:\\-–—"'()*`;
-const LEADING = new RegExp(`^[\\s${EDGE_PUNCT}]+`);
-const TRAILING = new RegExp(`[\\s${EDGE_PUNCT}]+$`);
-const CONNECTOR = /^(?:and|or|but)\s+/i;
-const PREPOSITION = /\s+(?:at|in|on|from|during|between|within|around|by|of|to|for)$/i;
+const EDGE = new RegExp(`[\\s${EDGE_PUNCT}]`);
+const SPACE = /\s/;
+const CONNECTOR = /(?:and|or|but)\s+/iy;
+const PREPOSITIONS = new Set(['at', 'in', 'on', 'from', 'during', 'between', 'within', 'around', 'by', 'of', 'to', 'for']);
+const LONGEST_PREPOSITION = Math.max(...[...PREPOSITIONS].map((w) => w.length));
+
+/** Where the letters and digits of a piece start and end (code points: astral letters count). */
+function wordSpans(piece: string): { starts: number[]; ends: number[] } {
+  const starts: number[] = [];
+  const ends: number[] = [];
+  for (let i = 0; i < piece.length; ) {
+    const cp = piece.codePointAt(i) as number;
+    const len = cp > 0xffff ? 2 : 1;
+    if (WORD.test(String.fromCodePoint(cp))) {
+      starts.push(i);
+      ends.push(i + len);
+    }
+    i += len;
+  }
+  return { starts, ends };
+}
 
 /** Trims a raw piece to a phrase; returns [start, end) within the piece, or undefined. */
 function trimPhrase(piece: string, stripPreposition: boolean): [number, number] | undefined {
-  if (!WORD.test(piece)) return undefined;
+  const words = wordSpans(piece);
+  if (words.starts.length === 0) return undefined;
+  /** Whether piece[from, to) holds a whole letter or digit. */
+  const hasWord = (from: number, to: number): boolean => {
+    let lo = 0;
+    let hi = words.starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (words.starts[mid] < from) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < words.starts.length && words.ends[lo] <= to;
+  };
   let s = 0;
   let e = piece.length;
+  // start of the last space-free run before e (cached: recomputed only when e moves)
+  let tokenEnd = -1;
+  let tokenStart = 0;
   for (;;) {
-    const before = [s, e].join();
-    const lead = LEADING.exec(piece.slice(s, e));
-    if (lead) s += lead[0].length;
-    const trail = TRAILING.exec(piece.slice(s, e));
-    if (trail) e -= trail[0].length;
-    const conn = CONNECTOR.exec(piece.slice(s, e));
-    if (conn && WORD.test(piece.slice(s + conn[0].length, e))) s += conn[0].length;
-    const prep = stripPreposition ? PREPOSITION.exec(piece.slice(s, e)) : null;
-    if (prep && WORD.test(piece.slice(s, e - prep[0].length))) e -= prep[0].length;
-    if ([s, e].join() === before) break;
+    const before = s * (piece.length + 1) + e;
+    // edge punctuation and spaces, both ends
+    while (s < e && EDGE.test(piece[s])) s++;
+    while (e > s && EDGE.test(piece[e - 1])) e--;
+    // a leading and/or/but (followed by spaces) when a word follows
+    CONNECTOR.lastIndex = s;
+    const conn = CONNECTOR.exec(piece);
+    if (conn && s + conn[0].length <= e && hasWord(s + conn[0].length, e)) s += conn[0].length;
+    // a trailing preposition (after spaces) when a word precedes
+    if (stripPreposition && e > s) {
+      if (tokenEnd !== e) {
+        tokenEnd = e;
+        tokenStart = e;
+        while (tokenStart > s && !SPACE.test(piece[tokenStart - 1])) tokenStart--;
+      }
+      const k = Math.max(tokenStart, s);
+      if (k > s && k < e && e - k <= LONGEST_PREPOSITION && PREPOSITIONS.has(piece.slice(k, e).toLowerCase())) {
+        let j = k;
+        while (j > s && SPACE.test(piece[j - 1])) j--;
+        if (hasWord(s, j)) e = j;
+      }
+    }
+    if (s * (piece.length + 1) + e === before) break;
   }
   return s < e ? [s, e] : undefined;
 }
@@ -166,6 +216,48 @@ function phraseOf(text: string, prevEnd: number, groupStart: number, groupEnd: n
   return undefined;
 }
 
+const isSpaceTab = (c: string) => c === ' ' || c === '\t';
+
+function leadingSpaceTab(s: string): number {
+  let i = 0;
+  while (i < s.length && isSpaceTab(s[i])) i++;
+  return i;
+}
+
+/** A string built by appending, whose end can be trimmed, without copying the whole so far. */
+class TextBuilder {
+  private readonly parts: string[] = [];
+  length = 0;
+  push(s: string): void {
+    if (s.length === 0) return;
+    this.parts.push(s);
+    this.length += s.length;
+  }
+  /** The last character ('' when empty). */
+  last(): string {
+    const p = this.parts[this.parts.length - 1];
+    return p === undefined ? '' : p[p.length - 1];
+  }
+  dropLast(): void {
+    const p = this.parts.pop();
+    if (p === undefined) return;
+    this.length -= 1;
+    if (p.length > 1) this.parts.push(p.slice(0, -1));
+  }
+  trimEndSpaceTab(): void {
+    while (isSpaceTab(this.last())) {
+      const p = this.parts.pop() as string;
+      let e = p.length;
+      while (e > 0 && isSpaceTab(p[e - 1])) e--;
+      this.length -= p.length - e;
+      if (e > 0) this.parts.push(p.slice(0, e));
+    }
+  }
+  toString(): string {
+    return this.parts.join('');
+  }
+}
+
 /**
  * Scans `text` for literals between `open` and `close` holding `arity` numbers.
  * @param open   '[' for boxes, '{' for spans.
@@ -188,61 +280,69 @@ export function scanLiterals(text: string, open: '[' | '{', close: ']' | '}', ar
   }
 
   // Answer: the kept pieces between literals, joined with cleanup at each junction.
-  let answer = '';
+  const out = new TextBuilder();
   const kept: { rawStart: number; ansStart: number }[] = [];
   let pos = 0;
   const append = (a: number, b: number, afterLiteral: boolean) => {
     let piece = text.slice(a, b);
     let skip = 0;
     if (a === 0 && found.length > 0) {
-      skip = /^[ \t]*/.exec(piece)![0].length;
+      skip = leadingSpaceTab(piece);
       piece = piece.slice(skip);
     }
     if (afterLiteral) {
       // Leading spaces of the piece collapse with the answer's trailing ones.
-      const lead = /^[ \t]*/.exec(piece)![0].length;
-      const hadSpace = lead > 0 || /[ \t]$/.test(answer);
-      answer = answer.replace(/[ \t]+$/, '');
+      const lead = leadingSpaceTab(piece);
+      const hadSpace = lead > 0 || isSpaceTab(out.last());
+      out.trimEndSpaceTab();
       piece = piece.slice(lead);
       skip = lead;
       // `( [..] )` -> nothing.
-      if (/\($/.test(answer) && /^\)/.test(piece)) {
-        answer = answer.slice(0, -1).replace(/[ \t]+$/, '');
+      if (out.last() === '(' && piece.startsWith(')')) {
+        out.dropLast();
+        out.trimEndSpaceTab();
         piece = piece.slice(1);
         skip += 1;
-        const lead2 = /^[ \t]*/.exec(piece)![0].length;
+        const lead2 = leadingSpaceTab(piece);
         piece = piece.slice(lead2);
         skip += lead2;
       }
-      if (answer.length > 0 && piece.length > 0 && !/^[,.;:!?)\]}\n]/.test(piece) && !/\n$/.test(answer)) {
-        if (hadSpace || (WORD.test(answer[answer.length - 1]) && WORD.test(piece[0]))) answer += ' ';
+      if (out.length > 0 && piece.length > 0 && !/^[,.;:!?)\]}\n]/.test(piece) && out.last() !== '\n') {
+        if (hadSpace || (WORD.test(out.last()) && WORD.test(piece[0]))) out.push(' ');
       }
     }
-    kept.push({ rawStart: a + skip, ansStart: answer.length });
-    answer += piece;
+    kept.push({ rawStart: a + skip, ansStart: out.length });
+    out.push(piece);
   };
   for (const f of found) {
     append(pos, f.start, pos > 0);
     pos = f.end;
   }
   append(pos, text.length, found.length > 0);
-  if (found.length > 0) answer = answer.replace(/[ \t]+$/, '');
+  if (found.length > 0) out.trimEndSpaceTab();
+  const answer = out.toString();
 
+  /** Offset in the answer of an offset of the text (in a kept piece). */
   const toAnswer = (rawPos: number): number => {
-    let k = kept.length - 1;
-    while (k > 0 && kept[k].rawStart > rawPos) k--;
-    return kept[k].ansStart + (rawPos - kept[k].rawStart);
+    let lo = 0;
+    let hi = kept.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (kept[mid].rawStart > rawPos) hi = mid - 1;
+      else lo = mid;
+    }
+    return kept[lo].ansStart + (rawPos - kept[lo].rawStart);
   };
 
+  const order = new Map(found.map((f, i) => [f, i]));
   const literals: ScannedLiteral[] = [];
-  let prevEnd = 0;
   groups.forEach((g, gi) => {
     const first = g[0];
     const last = g[g.length - 1];
-    // prevEnd: end of the literal (valid or malformed) just before this group.
-    prevEnd = 0;
-    for (const f of found) if (f.end <= first.start) prevEnd = Math.max(prevEnd, f.end);
-    const next = found.find((f) => f.start >= last.end);
+    // the literal (valid or malformed) just before this group, and the one just after it
+    const i0 = order.get(first) as number;
+    const prevEnd = i0 > 0 ? found[i0 - 1].end : 0;
+    const next = found[(order.get(last) as number) + 1];
     const range = phraseOf(text, prevEnd, first.start, last.end, next ? next.start : text.length);
     const phrase = range ? text.slice(range[0], range[1]) : '';
     let phraseRange: [number, number] | undefined;
