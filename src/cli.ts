@@ -8,7 +8,13 @@
  *   groundinggpt image <file> "<prompt>" [--model dir] [--draw out.png] [--json]
  *   groundinggpt video <file> "<prompt>" [--model dir] [--draw strip.png] [--json]
  *   groundinggpt audio <file> "<prompt>" [--image img] [--model dir] [--draw out.png] [--json]
+ *   groundinggpt pull [name] [--type q4_k_m|q8_0|f16] [--out dir] [--no-keep-source]
+ *   groundinggpt list
+ *   groundinggpt rm <name[:type]>
+ * image/video/audio without --model and $GROUNDINGGPT_MODEL use the default model name and pull it
+ * on first use (--no-pull refuses).
  */
+import fs from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { GroundingGPTError } from './errors';
 import { toolVersion } from './convert/common';
@@ -18,6 +24,8 @@ import { loadModel, TOWER_MATMULS, type GroundOptions, type GroundResult, type M
 import { decodeAudio } from './media/audio';
 import { drawBoxes, drawVideoStrip, drawWaveform } from './media/draw';
 import { decodeVideo } from './media/video';
+import { DEFAULT_MODEL, listModels, pull, removeModel, resolveModelName, type PullProgress } from './pull/index';
+import { modelHome } from './pull/registry';
 
 /** A subcommand: `run` receives the arguments after the command name. */
 export interface Command {
@@ -99,6 +107,7 @@ const TYPES_HELP = 'f32 | f16 (default) | q8_0 | q4_k_m';
 
 const GROUND_OPTIONS = {
   model: { type: 'string' },
+  'no-pull': { type: 'boolean' },
   draw: { type: 'string' },
   json: { type: 'boolean' },
   'max-tokens': { type: 'string' },
@@ -111,7 +120,10 @@ const GROUND_OPTIONS = {
   ffprobe: { type: 'string' },
 } as const;
 
-const GROUND_HELP = `  --model <dir>        model directory from convert/synth (default: $GROUNDINGGPT_MODEL)
+const GROUND_HELP = `  --model <dir|name>   model directory from convert/synth, or a model name such as
+                       groundinggpt-7b:q8_0 (default: $GROUNDINGGPT_MODEL, else ${DEFAULT_MODEL},
+                       pulled from the Hugging Face Hub on first use)
+  --no-pull            never download: fail when the named model is not in the model cache
   --draw <file>        also write a picture of the result (.png, .jpg, .webp)
   --json               print the whole result as JSON instead of the answer
   --max-tokens <n>     most tokens to generate (default 512)
@@ -125,8 +137,8 @@ const GROUND_HELP = `  --model <dir>        model directory from convert/synth (
 
 /** Loads the model named by --model (or $GROUNDINGGPT_MODEL) with the CLI's options. */
 async function cliModel(values: Record<string, string | boolean | undefined>, signal: AbortSignal): Promise<Model> {
-  const dir = (values.model as string | undefined) ?? process.env.GROUNDINGGPT_MODEL;
-  if (!dir) throw new UsageError('--model is required (or set GROUNDINGGPT_MODEL)');
+  let dir = (values.model as string | undefined) || process.env.GROUNDINGGPT_MODEL || DEFAULT_MODEL;
+  dir = await ensureNamedModel(dir, values['no-pull'] === true, signal);
   const threads = intOption(values.threads as string | undefined, 'threads');
   const contextSize = intOption(values['context-size'] as string | undefined, 'context-size');
   const towerMatmul = values['tower-matmul'] as TowerMatmul | undefined;
@@ -140,6 +152,71 @@ async function cliModel(values: Record<string, string | boolean | undefined>, si
     ...(contextSize ? { contextSize } : {}),
     ...(towerMatmul ? { towerMatmul } : {}),
   });
+}
+
+function gib(n: number): string {
+  return n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(2)} GiB` : mib(n);
+}
+
+/** Prints pull()'s events on stderr: the plan (what, how big, where, licences), then progress. */
+function pullPrinter(json: boolean): { onProgress(p: PullProgress): void; end(): void } {
+  const dl = progressPrinter('download');
+  const cv = progressPrinter('convert');
+  let stage = '';
+  const out = (s: string) => process.stderr.write(s);
+  return {
+    onProgress(p) {
+      if (json) {
+        out(`${JSON.stringify(p)}\n`);
+        return;
+      }
+      if (p.stage !== stage && stage === 'download') dl.end();
+      if (p.stage === 'plan' && p.plan) {
+        const pl = p.plan;
+        const cached = pl.totalBytes - pl.downloadBytes;
+        out(`pulling ${pl.name}:${pl.type} from ${pl.repos.map((r) => `${r.repo}@${r.revision}${r.revision === r.commit ? '' : ` (${r.commit.slice(0, 12)})`}`).join(' + ')}\n`);
+        out(`  ${pl.files.length} files, ${gib(pl.totalBytes)}: ${gib(pl.downloadBytes)} to download${cached ? `, ${gib(cached)} already in the Hugging Face cache` : ''}\n`);
+        out(`  source files: ${pl.hfCache}\n  model directory: ${pl.dir}\n`);
+        out(`  the weights are not ours; their licences:\n${pl.licences.map((l) => `    ${l.part}: ${l.licence}${l.note ? ` (${l.note})` : ''}\n`).join('')}`);
+      } else if (p.stage === 'download' && p.total) {
+        const rate = p.rate ? `${mib(p.rate)}/s` : '';
+        const eta = p.eta !== undefined ? `ETA ${Math.ceil(p.eta)}s` : '';
+        dl.update((p.bytes ?? 0) / p.total, `${gib(p.bytes ?? 0)} / ${gib(p.total)}  ${rate}  ${eta}  ${p.file ?? ''}`);
+      } else if (p.stage === 'convert' && p.convert) {
+        cv.update(p.convert.fraction, p.convert.stage === 'quantize' ? 'quantizing the LLM' : p.convert.tensor ?? p.convert.stage);
+        if (p.convert.stage === 'done') cv.end();
+      } else if ((p.stage === 'retry' || p.stage === 'wait') && p.message) {
+        out(`${process.stderr.isTTY ? '\n' : ''}${p.message}\n`);
+      }
+      stage = p.stage;
+    },
+    end() {
+      if (stage === 'download') dl.end();
+    },
+  };
+}
+
+/**
+ * A model name (not an existing path) to its directory in the model cache, pulling it first
+ * unless `noPull` (then a clear error).
+ */
+async function ensureNamedModel(value: string, noPull: boolean, signal: AbortSignal): Promise<string> {
+  if (fs.existsSync(value)) return value;
+  const named = resolveModelName(value);
+  if (!named) return value; // loadModel reports the missing path
+  if (named.cached) return named.dir;
+  if (noPull) {
+    throw new GroundingGPTError('MODEL_NOT_PULLED', `the model ${named.name}:${named.type} is not in the model cache (${named.dir}) and --no-pull was given: run \`groundinggpt pull ${value}\` first, or pass --model <dir>`);
+  }
+  process.stderr.write(`${named.name}:${named.type} is not in the model cache yet: pulling it (once) from the Hugging Face Hub\n`);
+  const printer = pullPrinter(false);
+  try {
+    const r = await pull({ name: `${named.name}:${named.type}`, signal, onProgress: printer.onProgress });
+    process.stderr.write(`model ready in ${r.dir}\n`);
+    return r.dir;
+  } finally {
+    printer.end();
+  }
 }
 
 function groundOptions(values: Record<string, string | boolean | undefined>, signal: AbortSignal, json: boolean): GroundOptions {
@@ -308,6 +385,80 @@ export const COMMANDS: Record<string, Command> = {
       } finally {
         sig.dispose();
       }
+    },
+  },
+  pull: {
+    summary: 'download a model from the Hugging Face Hub and convert it into the model cache',
+    usage: `groundinggpt pull [name] [options]
+
+  name                 ${DEFAULT_MODEL} (default), optionally with :<type>
+  --type <t>           q4_k_m (default) | q8_0 | f16 | f32
+  --out <dir>          model directory (default: the model cache, $GROUNDINGGPT_HOME)
+  --no-keep-source     delete the downloaded checkpoint from the Hugging Face cache after converting
+  --json               progress events as JSON lines on stderr
+
+  Uses $HF_ENDPOINT, $HF_TOKEN (gated repos), $HF_HUB_OFFLINE=1 (cache only), $HF_HOME / $HF_HUB_CACHE.
+  An interrupted pull resumes where it stopped.`,
+    async run(argv) {
+      const { values, positionals } = parseWithPositionals(argv, { type: { type: 'string' }, out: { type: 'string' }, 'no-keep-source': { type: 'boolean' }, json: { type: 'boolean' } });
+      if (values.help) {
+        process.stdout.write(`${COMMANDS.pull.usage}\n`);
+        return;
+      }
+      if (positionals.length > 1) throw new UsageError(`expected at most one model name, got ${positionals.length}`);
+      const printer = pullPrinter(values.json === true);
+      const sig = abortOnSigint();
+      try {
+        const r = await pull({
+          name: positionals[0] ?? DEFAULT_MODEL,
+          ...(values.type ? { type: values.type as 'f16' } : {}),
+          ...(values.out ? { dir: values.out as string } : {}),
+          keepSource: values['no-keep-source'] !== true,
+          signal: sig.signal,
+          onProgress: printer.onProgress,
+        });
+        printer.end();
+        process.stdout.write(`${r.alreadyPulled ? 'already pulled' : `pulled (${gib(r.downloaded)} downloaded)`}: ${r.name}:${r.type} in ${r.dir}\n`);
+      } finally {
+        sig.dispose();
+      }
+    },
+  },
+  list: {
+    summary: 'list the models in the model cache with their sizes',
+    usage: `groundinggpt list
+
+  The model cache is $GROUNDINGGPT_HOME, else the platform's cache folder + groundinggpt.`,
+    async run(argv) {
+      const { values } = parse(argv, {});
+      if (values.help) {
+        process.stdout.write(`${COMMANDS.list.usage}\n`);
+        return;
+      }
+      const models = listModels();
+      if (models.length === 0) {
+        process.stdout.write(`no models in ${modelHome()} (groundinggpt pull downloads ${DEFAULT_MODEL})\n`);
+        return;
+      }
+      const w = Math.max(...models.map((m) => m.id.length));
+      for (const m of models) process.stdout.write(`${m.id.padEnd(w)}  ${gib(m.bytes).padStart(10)}  ${m.dir}${m.complete ? '' : '  (incomplete)'}\n`);
+    },
+  },
+  rm: {
+    summary: 'remove a model (name or name:type) from the model cache',
+    usage: `groundinggpt rm <name[:type]>
+
+  Removes the converted model; the Hugging Face cache (source checkpoint) is left alone.`,
+    async run(argv) {
+      const { values, positionals } = parseWithPositionals(argv, {});
+      if (values.help) {
+        process.stdout.write(`${COMMANDS.rm.usage}\n`);
+        return;
+      }
+      if (positionals.length !== 1) throw new UsageError('expected one model name');
+      const removed = removeModel(positionals[0]);
+      if (removed.length === 0) throw new GroundingGPTError('MODEL_NOT_FOUND', `no model "${positionals[0]}" in ${modelHome()} (see groundinggpt list)`);
+      for (const d of removed) process.stdout.write(`removed ${d}\n`);
     },
   },
   image: {

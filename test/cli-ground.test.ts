@@ -102,7 +102,8 @@ t.test('audio: alone (waveform) and with an image (boxes)', async (t) => {
 
 t.test('usage errors exit with 2 and a message', async (t) => {
   await t.rejects(groundinggpt(['image', dogImage]), { code: 2 });
-  await t.rejects(groundinggpt(['image', dogImage, 'q']), { code: 2, stderr: /--model is required/ });
+  // without --model the default model name is used (pulled on first use: test/pull-cli.test.ts)
+  await t.rejects(groundinggpt(['image', dogImage, 'q', '--no-pull']), { code: 1, stderr: /--no-pull was given/ });
   const model = await riggedModel([' x']);
   await t.rejects(groundinggpt(['image', path.join(mediaDir, 'nope.jpg'), 'q', '--model', model]), { code: 1, stderr: /INVALID_INPUT/ });
   await t.rejects(groundinggpt(['image', dogImage, 'q', '--model', model, '--tower-matmul', 'fp8']), {
