@@ -855,7 +855,7 @@ export class Model {
   /** @internal decodes chat media once. */
   async [kPrepare](media: ChatMedia, options: MediaOptions, signal?: AbortSignal, onProgress?: (p: GroundProgress) => void): Promise<PreparedMedia> {
     const guard = new CallbackGuard();
-    const prep = await this.#prepare(media, options, signal, guard.wrap(onProgress));
+    const prep = await this.#prepareGuarded(media, options, signal, guard.wrap(onProgress), guard);
     await guard.settle();
     return prep;
   }
@@ -1105,6 +1105,28 @@ export class Model {
     }
   }
 
+  /** {@link #prepare} where a callback's rejection (in `guard`) stops the decoding and is the error. */
+  async #prepareGuarded(
+    media: ChatMedia,
+    options: MediaOptions,
+    signal: AbortSignal | undefined,
+    onProgress: ((p: GroundProgress) => void) | undefined,
+    guard: CallbackGuard,
+  ): Promise<PreparedMedia> {
+    const stop = new AbortController();
+    guard.onFailure = () => stop.abort();
+    const linked = anySignal(signal, stop.signal);
+    try {
+      return await this.#prepare(media, options, linked.signal, onProgress);
+    } catch (err) {
+      await guard.settle();
+      throw err;
+    } finally {
+      guard.onFailure = undefined;
+      linked.unlink();
+    }
+  }
+
   async #decodeMedia(
     media: ChatMedia,
     options: MediaOptions,
@@ -1229,7 +1251,7 @@ export class Model {
     const onProgress = parsed.guard.wrap(optionalFunction<(p: GroundProgress) => unknown>(o.onProgress, 'options.onProgress'));
     for (const k of GROUND_KINDS) if (media[k] !== undefined) this.#requireTower(k);
     const { signal } = parsed;
-    const prep = prepared ? await prepared() : await this.#prepare(media, mediaOptions, signal, onProgress);
+    const prep = prepared ? await prepared() : await this.#prepareGuarded(media, mediaOptions, signal, onProgress, parsed.guard);
     if (onProgress) {
       const user = parsed.onPromptProgress;
       parsed.onPromptProgress = (fraction) => {

@@ -169,6 +169,31 @@ loadModel({ model: { llm: ${JSON.stringify(got.llm)} }, threads: 1 })
     t.ok(ms < 60_000);
   });
 
+  t.test('an async onProgress that rejects during a video decode kills ffmpeg and fails the call', async (t) => {
+    const video = makeMedia(dir, 'mid.mp4', ['-f', 'lavfi', '-i', 'testsrc=duration=30:size=640x480:rate=30', '-pix_fmt', 'yuv420p', '-preset', 'ultrafast']);
+    const boom = new Error('progress sink failed');
+    let seen: number[] = [];
+    const t0 = Date.now();
+    await t.rejects(
+      model.groundVideo(video, 'When?', {
+        onProgress: async (p) => {
+          if (p.stage === 'decode' && p.fraction > 0) {
+            seen = runningChildren();
+            throw boom;
+          }
+        },
+      }),
+      boom,
+    );
+    t.comment(`rejected after ${Date.now() - t0} ms`);
+    t.ok(seen.length > 0, 'ffmpeg was running');
+    t.same(runningChildren(), [], 'no ffmpeg left');
+    for (const pid of seen) t.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, `process ${pid} is gone`);
+    const chat = model.createChat({ video });
+    await t.rejects(chat.send('When?', { onProgress: (p) => (p.stage === 'decode' && p.fraction > 0 ? Promise.reject(boom) : undefined) }), boom, 'the same in a chat');
+    t.same(runningChildren(), []);
+  });
+
   t.test('dispose() during an ffmpeg decode kills it and rejects with DisposedError at once', async (t) => {
     const video = makeMedia(dir, 'long.mp4', ['-f', 'lavfi', '-i', 'testsrc=duration=60:size=640x480:rate=30', '-pix_fmt', 'yuv420p', '-preset', 'ultrafast']);
     const m2: Model = await open();

@@ -147,21 +147,23 @@ export class CallbackGuard {
   }
 }
 
-/** One signal that aborts when either does; `unlink` removes the listeners. */
+/** One signal that aborts (with the same reason) when either does; `unlink` removes the listeners. */
 export function anySignal(a: AbortSignal | undefined, b: AbortSignal): { signal: AbortSignal; unlink: () => void } {
   if (!a) return { signal: b, unlink: () => undefined };
   const ac = new AbortController();
-  const abort = () => ac.abort();
-  if (a.aborted || b.aborted) ac.abort();
+  const abortA = () => ac.abort(a.reason);
+  const abortB = () => ac.abort(b.reason);
+  if (a.aborted) abortA();
+  else if (b.aborted) abortB();
   else {
-    a.addEventListener('abort', abort, { once: true });
-    b.addEventListener('abort', abort, { once: true });
+    a.addEventListener('abort', abortA, { once: true });
+    b.addEventListener('abort', abortB, { once: true });
   }
   return {
     signal: ac.signal,
     unlink: () => {
-      a.removeEventListener('abort', abort);
-      b.removeEventListener('abort', abort);
+      a.removeEventListener('abort', abortA);
+      b.removeEventListener('abort', abortB);
     },
   };
 }
