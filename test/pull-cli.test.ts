@@ -87,6 +87,37 @@ t.test('pull killed (SIGKILL) mid-file, run again: identical result, <= 1.05x th
   await t.rejects(groundinggpt(['rm', 'groundinggpt-7b'], env(hf, home)), { code: 1, stderr: /MODEL_NOT_FOUND/ });
 });
 
+t.test('pull killed (SIGKILL) during the conversion, run again: identical result, nothing downloaded twice', async (t) => {
+  const hf = tempDir('ggpt-hf-');
+  const home = tempDir('ggpt-home-');
+  hub.resetCounters();
+  const child = spawn(process.execPath, [cli, 'pull', '--type', 'q8_0', '--json'], { cwd: root, env: env(hf, home), stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_c, s) => resolve(s)));
+  let stderr = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      // the first tensor written: the conversion is under way in <dir>.partial-<pid>
+      if (/"stage":"convert".*"stage":"llm"/.test(stderr)) {
+        child.kill('SIGKILL');
+        resolve();
+      }
+    });
+    child.on('exit', () => reject(new Error(`ended before converting: ${stderr}`)));
+  });
+  t.equal(await exited, 'SIGKILL');
+  const parent = path.join(home, 'groundinggpt-7b');
+  t.match(fs.readdirSync(parent), [/^q8_0\.partial-\d+$/], 'killed mid-conversion: only the temporary folder');
+  const served = hub.bytesServed;
+  t.equal(served, sourceBytes(), 'all sources downloaded before the kill');
+  await groundinggpt(['pull', '--type', 'q8_0'], env(hf, home));
+  t.equal(hub.bytesServed, served, 'the rerun downloads nothing');
+  t.same(fs.readdirSync(parent), ['q8_0'], 'the leftover temporary folder removed');
+  const ref = tempDir('ggpt-ref-');
+  await convert({ model: path.join(tinyDir, 'groundinggpt'), clip: path.join(tinyDir, 'clip'), out: ref, type: 'q8_0' });
+  for (const f of ['llm.gguf', 'encoders.gguf', 'manifest.json']) t.ok(fs.readFileSync(path.join(parent, 'q8_0', f)).equals(fs.readFileSync(path.join(ref, f))), `${f} identical to convert()`);
+});
+
 t.test('image without --model on an empty cache: pulls the default model and answers; --no-pull refuses', async (t) => {
   const hf = tempDir('ggpt-hf-');
   const home = tempDir('ggpt-home-');

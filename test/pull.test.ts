@@ -3,7 +3,7 @@
 // convert() on the same files and answers; the HF cache layout is shared (pre-populated cache:
 // 0 bytes; offline use); wrong bytes, 503 + Retry-After, dropped and stalled connections,
 // aborts, concurrent pulls, gated repos and unknown revisions.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { convert } from '../src/convert/index';
@@ -27,7 +27,7 @@ function sourceBytes(): number {
 }
 
 /** Fresh HF cache and model home for one test; HF_ENDPOINT at the mock. */
-function freshEnv(t: Tap.Test): { hf: string; home: string } {
+function freshEnv(t: Test): { hf: string; home: string } {
   const saved = { ...process.env };
   const hf = tempDir('ggpt-hf-');
   const home = tempDir('ggpt-home-');
@@ -48,7 +48,7 @@ function freshEnv(t: Tap.Test): { hf: string; home: string } {
   return { hf, home };
 }
 
-function sameFiles(t: Tap.Test, dir: string, ref: string): void {
+function sameFiles(t: Test, dir: string, ref: string): void {
   for (const f of ['llm.gguf', 'encoders.gguf', 'manifest.json']) {
     t.ok(fs.readFileSync(path.join(dir, f)).equals(fs.readFileSync(path.join(ref, f))), `${f} byte-identical to convert()`);
   }
@@ -201,12 +201,15 @@ t.test('an abort leaves a resumable state; the next pull continues', async (t) =
   const ac = new AbortController();
   hub.fault({ match: 'pytorch_model-00001-of-00002.bin', kind: 'stall', afterBytes: 4_000_000, times: 1 });
   const p = pull({ type: 'f16', signal: ac.signal, retryBaseMs: 50, stallTimeoutMs: 60_000 });
-  while (hub.stalledCount === 0) await new Promise((r) => setTimeout(r, 20));
-  await new Promise((r) => setTimeout(r, 200));
-  ac.abort();
-  await t.rejects(p, { constructor: AbortError });
   const blobs = path.join(process.env.HF_HOME!, 'hub', 'models--zwli--GroundingGPT', 'blobs');
-  const inc = fs.readdirSync(blobs).filter((f) => f.endsWith('.incomplete'));
+  const incomplete = () => (fs.existsSync(blobs) ? fs.readdirSync(blobs).filter((f) => f.endsWith('.incomplete')) : []);
+  // abort once the bytes sent before the stall are on disk
+  while (!(hub.stalledCount > 0 && incomplete().length === 1 && fs.statSync(path.join(blobs, incomplete()[0])).size === 4_000_000)) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  ac.abort();
+  await t.rejects(p, { constructor: AbortError, name: 'AbortError' });
+  const inc = incomplete();
   t.equal(inc.length, 1);
   t.equal(fs.statSync(path.join(blobs, inc[0])).size, 4_000_000, 'the bytes received are kept');
   t.notOk(fs.existsSync(path.join(process.env.GROUNDINGGPT_HOME!, '.locks', 'groundinggpt-7b.lock')), 'lock released');
@@ -232,7 +235,7 @@ t.test('gated repo: 401 without a token, typed error saying to set HF_TOKEN; wor
     hub.repos.get(MODEL_REPO)!.gated = false;
   });
   await t.rejects(pull({ type: 'f16', ...FAST }), { constructor: PullError, reason: 'unauthorized', status: 401, message: /HF_TOKEN/ });
-  await t.rejects(pull({ type: 'f16', ...FAST, token: 'hf_wrong' }), { constructor: PullError, reason: 'unauthorized', status: 403 });
+  await t.rejects(pull({ type: 'f16', ...FAST, token: 'hf_wrong' }), { constructor: PullError, reason: 'unauthorized', status: 403, message: /answered 403/ });
   process.env.HF_TOKEN = hub.token;
   const r = await pull({ type: 'f16', ...FAST });
   sameFiles(t, r.dir, reference);
@@ -243,4 +246,25 @@ t.test('unknown revision or name: typed errors', async (t) => {
   await t.rejects(pull({ type: 'f16', revision: 'v9', ...FAST }), { constructor: PullError, reason: 'not_found', status: 404, message: /Check the model name and revision/ });
   await t.rejects(pull({ name: 'nope-7b' }), { message: /Unknown model "nope-7b"/ });
   t.equal(hub.bytesServed, 0);
+});
+
+t.test('keepSource: false removes the downloaded sources after converting; loadModel({ pull: true }) pulls a name', async (t) => {
+  const { hf } = freshEnv(t);
+  const r = await pull({ type: 'f16', keepSource: false, ...FAST });
+  sameFiles(t, r.dir, reference);
+  for (const repo of ['models--zwli--GroundingGPT', 'models--openai--clip-vit-large-patch14-336']) {
+    t.same(fs.readdirSync(path.join(hf, 'hub', repo, 'blobs')), [], `${repo}: no blob kept`);
+  }
+
+  freshEnv(t);
+  await t.rejects(loadModel({ model: 'groundinggpt-7b:q8_0' }), { constructor: ModelLoadError, message: /not in the model cache/ });
+  t.equal(hub.log.length, 0, 'loadModel never downloads unless asked');
+  const model = await loadModel({ model: 'groundinggpt-7b:q8_0', pull: true });
+  try {
+    t.equal(hub.bytesServed, sourceBytes());
+    t.ok(fs.existsSync(path.join(process.env.GROUNDINGGPT_HOME!, 'groundinggpt-7b', 'q8_0', 'manifest.json')));
+    t.ok((await model.generate('Hello', { maxTokens: 2 })).text !== undefined);
+  } finally {
+    await model.dispose();
+  }
 });

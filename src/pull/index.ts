@@ -196,6 +196,14 @@ export async function pull(options: PullOptions = {}): Promise<PullResult> {
   try {
     // the other pull may have finished it while we waited
     if (isCompleteModel(out)) return { name, type, dir: out, downloaded: 0, alreadyPulled: true };
+    // conversions left by a killed pull (we hold the lock: nobody else is converting this name)
+    try {
+      for (const d of fs.readdirSync(path.dirname(out))) {
+        if (d.startsWith(`${path.basename(out)}.partial-`)) fs.rmSync(path.join(path.dirname(out), d), { recursive: true, force: true });
+      }
+    } catch {
+      // no parent folder yet
+    }
 
     // 1. what to fetch
     const repos: { kind: 'model' | 'clip'; repo: string; revision: string; commit: string; repoDir: string; files: RemoteFile[] }[] = [];
