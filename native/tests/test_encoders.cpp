@@ -21,7 +21,7 @@
 #include "core/context.h"
 #include "core/model.h"
 #include "encoders/encode.h"
-#include "encoders/amx.h"
+#include "amx/amx.h"
 #include "encoders/encoders.h"
 #include "encoders/graphs.h"
 #include "ggml-alloc.h"
@@ -444,7 +444,7 @@ void test_amx() {
             ++g_failures;
         }
         // max |a - b| / (1 + |b|) over the outputs
-        auto worst = [&](const ggml_tensor * a, const ggml_tensor * bt) {
+        auto worst = [&, M = M, N = N](const ggml_tensor * a, const ggml_tensor * bt) {  // (clang < 16: no capture of structured bindings)
             double m = 0;
             for (int i = 0; i < M * N; ++i) {
                 const double vb = ((const float *)bt->data)[i];
@@ -545,7 +545,7 @@ void test_amx_attention() {
             Tkr = Tk + 1;
         }
         // reference: [D, H, T, B] -> [D, T, H, B] per head
-        auto heads = [&](ggml_tensor * t, int64_t T) {
+        auto heads = [&, H = H, D = D, B = B](ggml_tensor * t, int64_t T) {  // (clang < 16: no capture of structured bindings)
             return ggml_cont(ctx, ggml_permute(ctx, ggml_view_4d(ctx, t, D, H, T, B, D * 4, t->nb[1], t->nb[2], 0), 0, 2, 1, 3));
         };
         ggml_tensor * kq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, heads(k, Tkr), heads(q, Tq)), nullptr, scale, 0.0f);

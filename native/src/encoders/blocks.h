@@ -7,7 +7,7 @@
 
 #include "ggml.h"
 
-#include "encoders/amx.h"
+#include "amx/amx.h"
 #include "encoders/encoders.h"
 
 namespace ggpt {

@@ -11,7 +11,7 @@
 #include "ggml.h"
 #include "groundinggpt.h"
 
-#include "encoders/amx.h"
+#include "amx/amx.h"
 #include "encoders/hparams.h"
 
 namespace ggpt {

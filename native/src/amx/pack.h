@@ -1,21 +1,15 @@
-// amx.h - an AMX-BF16 matrix multiply for the towers' Linear layers on x86 CPUs that have it
-// (Sapphire Rapids and later): weights repacked once into bf16 tiles, activations rounded to bf16,
-// products accumulated in f32 by the tile unit. Several times the throughput of ggml's AVX-512
-// f16/f32 matmul; the price is bf16 rounding (8-bit mantissa) of both operands.
+// pack.h - Linear weights repacked once into AMX tile operands (bf16 or int8), and the aligned
+// storage they live in.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <new>
 #include <vector>
 
 #include "ggml.h"
 
 namespace ggpt {
-
-// True when the CPU has AMX-TILE + AMX-BF16 and the OS granted this process the tile state.
-bool amx_bf16_available();
-// True when it also has AMX-INT8 (every AMX CPU so far).
-bool amx_int8_available();
 
 // What the matmul does to its output block while it is in cache: + bias, then this activation.
 enum class AmxAct : uint8_t { none, gelu_erf, quick_gelu };
@@ -68,27 +62,12 @@ bool amx_can_pack(const ggml_tensor * w, bool int8 = false);
 // ~1e-2 relative error instead of ~5e-3.
 void amx_pack(const ggml_tensor * w, AmxWeight & out, bool int8 = false);
 
-// y = act(W xb + bias) + res for xb [K, N] bf16 (contiguous), bias [M] f32 or null and res [M, N]
-// f32 (contiguous) or null -> [M, N] of type out (f32, or bf16 when the next consumer is another
-// amx_mul_mat: the rounding it would do anyway). A CPU custom op (ggml_custom_4d) over the
-// context's threads. gelu_erf is erf-exact to ~2e-7 absolute; quick_gelu is x * sigmoid(1.702 x)
-// in f32 (no f16 table).
-ggml_tensor * amx_mul_mat(ggml_context * ctx, const AmxWeight * w, ggml_tensor * xb, ggml_tensor * bias,
-                          AmxAct act = AmxAct::none, ggml_type out = GGML_TYPE_F32, ggml_tensor * res = nullptr);
-
-// LayerNorm over rows (ne[0]) of x (f32, rows contiguous) with weight w and bias b ([ne0] f32),
-// statistics in f32 (two passes), result rounded to bf16 ([ne0, ne1, ne2] contiguous): the input
-// of the next amx_mul_mat, in one pass instead of ggml's norm, mul, add and cast.
-ggml_tensor * amx_layer_norm_bf16(ggml_context * ctx, ggml_tensor * x, ggml_tensor * w, ggml_tensor * b, float eps);
-
-// softmax(scale q k^T) v per head for q [W, Tq, B], k and v [W, Tk, B] (all f32 or all bf16, rows
-// contiguous: views of a fused qkv are fine), W = n_head x head size (any head size) -> [W, Tq, B]
-// of type out (f32, or bf16 for a next amx_mul_mat), heads side by side in each row. q, k, P and v
-// are rounded to bf16 for the tile products; the softmax and the normalisation are f32. No mask.
-// bias_k / bias_v ([W] f32, both or neither): one extra key / value row after the Tk given
-// (nn.MultiheadAttention's add_bias_kv). A CPU custom op over the context's threads.
-ggml_tensor * amx_attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head,
-                            float scale, ggml_tensor * bias_k = nullptr, ggml_tensor * bias_v = nullptr,
-                            ggml_type out = GGML_TYPE_F32);
+// f32 -> bf16, round to nearest even (NaN kept quiet)
+inline uint16_t to_bf16(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 64);
+    return (uint16_t)((u + (0x7fffu + ((u >> 16) & 1u))) >> 16);
+}
 
 }  // namespace ggpt

@@ -1,0 +1,18 @@
+// detect.h - whether this build and this CPU can run the AMX kernels (docs/ARCHITECTURE.md).
+// GGPT_AMX is 1 where the kernels are compiled (x86-64 Linux, GCC): they carry their own target
+// attributes, so the rest of the core keeps the build's baseline instruction set (portable builds
+// dispatch at run time). Elsewhere amx_bf16_available() is false and nothing of the module runs.
+#pragma once
+
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+#  define GGPT_AMX 1
+#endif
+
+namespace ggpt {
+
+// True when the CPU has AMX-TILE + AMX-BF16 and the OS granted this process the tile state.
+bool amx_bf16_available();
+// True when it also has AMX-INT8 (every AMX CPU so far).
+bool amx_int8_available();
+
+}  // namespace ggpt
