@@ -87,6 +87,26 @@ t.test('pull killed (SIGKILL) mid-file, run again: identical result, <= 1.05x th
   await t.rejects(groundinggpt(['rm', 'groundinggpt-7b'], env(hf, home)), { code: 1, stderr: /MODEL_NOT_FOUND/ });
 });
 
+t.test('pull killed (SIGKILL) while asking for the file list, run again: a good model', async (t) => {
+  const hf = tempDir('ggpt-hf-');
+  const home = tempDir('ggpt-home-');
+  hub.resetCounters();
+  hub.fault({ match: '/api/models/openai/clip-vit-large-patch14-336/tree/', kind: 'stall', bodyOnly: false, times: 1 });
+  const child = spawn(process.execPath, [cli, 'pull', '--type', 'f16'], { cwd: root, env: env(hf, home), stdio: 'ignore' });
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_c, s) => resolve(s)));
+  const deadline = Date.now() + 60_000;
+  while (hub.stalledCount === 0) {
+    if (Date.now() > deadline) throw new Error('the pull did not reach the file list');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  child.kill('SIGKILL');
+  t.equal(await exited, 'SIGKILL');
+  t.equal(hub.bytesServed, 0, 'killed before any file');
+  await groundinggpt(['pull', '--type', 'f16'], env(hf, home));
+  t.equal(hub.bytesServed, sourceBytes());
+  t.ok(fs.existsSync(path.join(home, 'groundinggpt-7b', 'f16', 'manifest.json')));
+});
+
 t.test('pull killed (SIGKILL) during the conversion, run again: identical result, nothing downloaded twice', async (t) => {
   const hf = tempDir('ggpt-hf-');
   const home = tempDir('ggpt-home-');

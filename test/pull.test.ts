@@ -144,6 +144,15 @@ t.test('a HF cache filled by another tool: converted with 0 bytes downloaded; of
   t.equal(hub.log.length, 0, 'offline: no request');
   sameFiles(t, off.dir, reference);
 
+  // offline with a cached snapshot that lacks a shard: a clear error, not a conversion error
+  const shard = path.join(hf, 'hub', 'models--zwli--GroundingGPT', 'snapshots', hub.repos.get(MODEL_REPO)!.commit, 'pytorch_model-00002-of-00002.bin');
+  const target = fs.readlinkSync(shard);
+  fs.rmSync(shard);
+  fs.rmSync(off.dir, { recursive: true });
+  await t.rejects(pull({ type: 'f16' }), { constructor: PullError, reason: 'offline', message: /lacks pytorch_model-00002-of-00002\.bin/ });
+  fs.symlinkSync(target, shard);
+  await pull({ type: 'f16' });
+
   // offline without a cached copy: a clear error
   process.env.HF_HOME = tempDir('ggpt-hf-empty-');
   fs.rmSync(off.dir, { recursive: true });

@@ -139,6 +139,26 @@ function cachedFile(repoDir: string, commit: string, f: RemoteFile): boolean {
   }
 }
 
+/** Offline: what a cached snapshot lacks for convert() (config.json, weights, the shards its index names), or undefined. */
+function missingOffline(snap: string, side: string[]): string | undefined {
+  const has = (f: string) => fs.existsSync(path.join(snap, f)); // follows the snapshot's links
+  if (side.includes('config.json') && !has('config.json')) return 'config.json';
+  if (side.includes('tokenizer.model') && !has('tokenizer.model')) return 'tokenizer.model';
+  for (const index of ['model.safetensors.index.json', 'pytorch_model.bin.index.json']) {
+    if (!has(index)) continue;
+    try {
+      const map = (JSON.parse(fs.readFileSync(path.join(snap, index), 'utf8')) as { weight_map?: Record<string, string> }).weight_map ?? {};
+      const lost = [...new Set(Object.values(map))].filter((f) => !has(f));
+      if (lost.length === 0) return undefined;
+      if (!has(index.startsWith('model') ? 'pytorch_model.bin.index.json' : 'model.safetensors.index.json')) return lost.join(', ');
+    } catch {
+      return `a readable ${index}`;
+    }
+  }
+  if (has('model.safetensors') || has('pytorch_model.bin')) return undefined;
+  return 'the weights (model*.safetensors or pytorch_model*.bin)';
+}
+
 /** The commit of a revision from the cache's refs (offline use). */
 function cachedCommit(repoDir: string, revision: string): string | undefined {
   if (/^[0-9a-f]{40}$/.test(revision)) return fs.existsSync(path.join(repoDir, 'snapshots', revision)) ? revision : undefined;
@@ -213,6 +233,10 @@ export async function pull(options: PullOptions = {}): Promise<PullResult> {
         const commit = cachedCommit(repoDir, ref.revision);
         if (!commit) {
           throw new PullError('offline', `HF_HUB_OFFLINE is set and ${ref.repo}@${ref.revision} is not in the Hugging Face cache (${repoDir}). Unset HF_HUB_OFFLINE to download it, or point HF_HOME / HF_HUB_CACHE at a cache that has it`, { url: repoDir });
+        }
+        const missing = missingOffline(path.join(repoDir, 'snapshots', commit), side);
+        if (missing) {
+          throw new PullError('offline', `HF_HUB_OFFLINE is set and the cached ${ref.repo}@${ref.revision} (${path.join(repoDir, 'snapshots', commit)}) lacks ${missing}. Unset HF_HUB_OFFLINE to download it`, { url: repoDir });
         }
         repos.push({ kind, repo: ref.repo, revision: ref.revision, commit, repoDir, files: [] });
         continue;

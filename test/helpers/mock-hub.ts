@@ -211,6 +211,12 @@ export class MockHub {
     const url = new URL(req.url ?? '/', 'http://x');
     const p = decodeURIComponent(url.pathname);
     const faultBefore = this.takeFault(p, false);
+    if (faultBefore?.kind === 'stall') {
+      // an API call that never answers (bodyOnly: false)
+      this.stalled.add(res);
+      res.on('close', () => this.stalled.delete(res));
+      return;
+    }
     if (faultBefore && (faultBefore.kind === '503' || faultBefore.kind === '429')) {
       this.json(req, res, Number(faultBefore.kind), { error: 'try again later' }, faultBefore.retryAfter !== undefined ? { 'Retry-After': String(faultBefore.retryAfter) } : {});
       return;
