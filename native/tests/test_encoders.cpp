@@ -22,6 +22,7 @@
 #include "core/model.h"
 #include "encoders/encode.h"
 #include "amx/amx.h"
+#include "amx/ops.h"
 #include "encoders/encoders.h"
 #include "encoders/graphs.h"
 #include "ggml-alloc.h"
@@ -380,6 +381,58 @@ bool same_on_rerun(ggml_context * ctx, ggml_tensor * y) {
     }
     compute_on_cpu(ctx, {y});
     return std::memcmp(first.data(), y->data, ggml_nbytes(y)) == 0;
+}
+
+// The AMX ops' work sharing and per-node parameters (amx/ops.h, amx/work_share.h) on any CPU: a
+// custom op whose parameters are placed like the AMX ops' hands out n items to ggml's threads
+// through WorkShare; every item must be taken exactly once, on two runs of the graph (the counters
+// reset for the next run) and with two nodes of the same op (separate counters).
+struct ShareTestParams {
+    ggpt::amx_detail::WorkShareCounters share;
+    int64_t n = 0;
+};
+
+void share_test_op(ggml_tensor * dst, int ith, int nth, void * ud) {
+    ShareTestParams * p = (ShareTestParams *)ud;
+    ggpt::amx_detail::WorkShare share(&p->share, p->n, ith, nth);
+    for (int64_t it; (it = share.next()) >= 0;) __atomic_add_fetch((int32_t *)dst->data + it, 1, __ATOMIC_RELAXED);
+}
+
+void test_amx_work_share() {
+    printf("amx work sharing\n");
+    const int64_t n = 1000;
+    const size_t mem = ((size_t)8 << 20) + 16 * ggpt::amx_op_overhead();
+    ggml_init_params ip = {mem, nullptr, false};
+    ggml_context * ctx = ggml_init(ip);
+    ggml_tensor * x = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n);
+    ggml_tensor * ys[2];
+    ShareTestParams * ps[2];
+    for (int k = 0; k < 2; ++k) {
+        ShareTestParams init;
+        init.n = n;
+        ps[k] = ggpt::amx_detail::new_op_params(ctx, init);
+        ggml_tensor * args[1] = {x};
+        ys[k] = ggml_custom_4d(ctx, GGML_TYPE_I32, n, 1, 1, 1, args, 1, share_test_op, GGML_N_TASKS_MAX, ps[k]);
+    }
+    if ((uintptr_t)ps[0] % alignof(ShareTestParams) != 0 || ps[0] == ps[1]) {
+        printf("  parameters misplaced\n");
+        ++g_failures;
+    }
+    for (int run = 0; run < 2; ++run) {
+        for (ggml_tensor * y : ys) std::memset(y->data, 0, ggml_nbytes(y));
+        compute_on_cpu(ctx, {ys[0], ys[1]});
+        for (int k = 0; k < 2; ++k) {
+            int64_t bad = 0;
+            for (int64_t i = 0; i < n; ++i) bad += ((const int32_t *)ys[k]->data)[i] != 1;
+            const bool reset = ps[k]->share.taken == 0 && ps[k]->share.done == 0;
+            if (bad || !reset) {
+                printf("  run %d node %d: %lld items not taken exactly once, counters %s\n", run, k, (long long)bad,
+                       reset ? "reset" : "not reset");
+                ++g_failures;
+            }
+        }
+    }
+    ggml_free(ctx);
 }
 
 void test_amx() {
@@ -797,6 +850,7 @@ int main(int argc, char ** argv) {
     if (model.enc->has_media[GGPT_MEDIA_VIDEO] && (only.empty() || only == "video")) test_video(ctx, dir);
     if (model.enc->has_media[GGPT_MEDIA_AUDIO] && (only.empty() || only == "audio")) test_audio(ctx, dir);
     if (bad_files) {
+        test_amx_work_share();
         test_amx();
         test_amx_layer_norm();
         test_amx_attention();

@@ -36,4 +36,8 @@ ggml_tensor * amx_attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k
                             float scale, ggml_tensor * bias_k = nullptr, ggml_tensor * bias_v = nullptr,
                             ggml_type out = GGML_TYPE_F32);
 
+// Each op above keeps its parameters in ctx's memory pool (amx/ops.h): a graph context needs this
+// many bytes per op beyond ggml_tensor_overhead() per tensor.
+size_t amx_op_overhead();
+
 }  // namespace ggpt

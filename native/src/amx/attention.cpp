@@ -4,11 +4,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <map>
-#include <memory>
-#include <mutex>
 #include <vector>
 
+#include "amx/ops.h"
 #include "amx/tiles.h"
 #include "amx/work_share.h"
 
@@ -28,18 +26,13 @@ GGPT_AMX_TARGET inline __m512 load16_f32_or_bf16(const void * r, int64_t i, __mm
     return in16 ? load_bf16x16((const uint16_t *)r + i, m) : _mm512_maskz_loadu_ps(m, (const float *)r + i);
 }
 
-struct AttnParams {
-    int n_head;
-    float scale;
-};
-
 // Per (batch, head): K and V packed as tile operands once, then per block of 32 queries
 // S = q k^T on the tiles (bf16 q straight from its rows when the head size is a multiple of 32),
 // a row softmax in f32 with the scale folded into its exponent (2^(c s - c max)), P rounded to
 // bf16 and O = P v on the tiles, normalised by the f32 row sums. Head size and key count are
 // zero-padded to multiples of 32 (padded keys are masked out of the softmax).
 GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud) {
-    const AttnParams * p = (const AttnParams *)ud;
+    AttentionOpParams * p = (AttentionOpParams *)ud;
     const ggml_tensor * q = dst->src[0], * k = dst->src[1], * v = dst->src[2];
     // optional learned extra key / value row after the projected ones ([W] f32 each)
     const float * bias_k = dst->src[3] ? (const float *)dst->src[3]->data : nullptr;
@@ -102,7 +95,7 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
     const int64_t qs = q->nb[1] / 2;
     // (batch item, head) jobs (WorkShare): a thread mostly reads rows of few batch items, which
     // the matmul before (amx_op) wrote on the same core (~1 % of the audio tower)
-    WorkShare share(dst, H * B, ith, nth);
+    WorkShare share(&p->share, H * B, ith, nth);
     for (int64_t job; (job = share.next()) >= 0;) {
         const int64_t b = job / H, h = job % H;
         auto key = [&](int64_t j) { return j < Tk0 ? row(k, j, b, h) : (const void *)((const char *)bk + h * D * es); };
@@ -235,16 +228,10 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
 
 ggml_tensor * amx_attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head, float scale,
                             ggml_tensor * bias_k, ggml_tensor * bias_v, ggml_type out) {
-    // the op's parameters live as long as the process: one entry per (heads, scale) pair in use
-    static std::mutex mutex;
-    static std::map<std::pair<int, float>, std::unique_ptr<amx_detail::AttnParams>> params;
-    amx_detail::AttnParams * p;
-    {
-        std::lock_guard<std::mutex> lock(mutex);
-        auto & slot = params[{n_head, scale}];
-        if (!slot) slot.reset(new amx_detail::AttnParams{n_head, scale});
-        p = slot.get();
-    }
+    amx_detail::AttentionOpParams init;
+    init.n_head = n_head;
+    init.scale = scale;
+    amx_detail::AttentionOpParams * p = amx_detail::new_op_params(ctx, init);
     ggml_tensor * args[5] = {q, k, v, bias_k, bias_v};
     return ggml_set_name(ggml_custom_4d(ctx, out == GGML_TYPE_BF16 ? GGML_TYPE_BF16 : GGML_TYPE_F32, q->ne[0], q->ne[1],
                                         q->ne[2], 1, args, bias_k ? 5 : 3, amx_detail::amx_attn_op, GGML_N_TASKS_MAX, p),

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "amx/ops.h"
 #include "amx/tiles.h"  // GGPT_AMX_TARGET
 #include "amx/work_share.h"
 
@@ -26,13 +27,12 @@ GGPT_AMX_TARGET void amx_ln_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     const ggml_tensor * x = dst->src[0];
     const float * w = (const float *)dst->src[1]->data;
     const float * b = (const float *)dst->src[2]->data;
-    float eps;
-    const uintptr_t bits = (uintptr_t)ud;
-    std::memcpy(&eps, &bits, sizeof eps);
+    LayerNormOpParams * p = (LayerNormOpParams *)ud;
+    const float eps = p->eps;
     const int64_t W = x->ne[0], rows = ggml_nrows(x), n1 = x->ne[1], n2 = x->ne[2];
     // rows in pieces of 16 (WorkShare)
     constexpr int64_t piece = 16;
-    WorkShare share(dst, (rows + piece - 1) / piece, ith, nth);
+    WorkShare share(&p->share, (rows + piece - 1) / piece, ith, nth);
     for (int64_t pc; (pc = share.next()) >= 0;) {
         for (int64_t r = pc * piece; r < std::min(rows, (pc + 1) * piece); ++r) {
             const int64_t i1 = r % n1, i2 = (r / n1) % n2, i3 = r / (n1 * n2);
@@ -65,12 +65,12 @@ GGPT_AMX_TARGET void amx_ln_op(ggml_tensor * dst, int ith, int nth, void * ud) {
 #  pragma GCC diagnostic pop
 
 ggml_tensor * amx_layer_norm_bf16(ggml_context * ctx, ggml_tensor * x, ggml_tensor * w, ggml_tensor * b, float eps) {
-    static_assert(sizeof(float) == sizeof(int32_t), "eps travels as the op's userdata bits");
-    uintptr_t bits = 0;
-    std::memcpy(&bits, &eps, sizeof eps);
+    amx_detail::LayerNormOpParams init;
+    init.eps = eps;
+    amx_detail::LayerNormOpParams * p = amx_detail::new_op_params(ctx, init);
     ggml_tensor * args[3] = {x, w, b};
     return ggml_set_name(ggml_custom_4d(ctx, GGML_TYPE_BF16, x->ne[0], x->ne[1], x->ne[2], x->ne[3], args, 3, amx_detail::amx_ln_op,
-                                        GGML_N_TASKS_MAX, (void *)bits),
+                                        GGML_N_TASKS_MAX, p),
                          "amx_layer_norm");
 }
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "amx/ops.h"
 #include "amx/tiles.h"
 #include "amx/work_share.h"
 
@@ -47,7 +48,7 @@ GGPT_AVX512_TARGET float quantize_row_i8(const uint16_t * x, int64_t K, int8_t *
 // locality); else (a class token, a Q-Former's queries, a row count that does not share evenly)
 // the columns (at least 2 blocks each), and the rest of the threads the rows.
 GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
-    const AmxOp * op = (const AmxOp *)ud;
+    LinearOpParams * op = (LinearOpParams *)ud;
     const AmxWeight * w = op->w;
     const ggml_tensor * x = dst->src[0];  // bf16 [K, N], contiguous
     const float * bias = op->has_bias ? (const float *)dst->src[1]->data : nullptr;  // [M] or none
@@ -136,7 +137,7 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
         const int64_t half = NB / 2;
         const int64_t nch0 = (half + chunk - 1) / chunk, nch1 = (NB - half + chunk - 1) / chunk;
         const int64_t cb0 = (half + nch0 - 1) / nch0, cb1 = (NB - half + nch1 - 1) / nch1;
-        WorkShare share(dst, (nch0 + nch1) * n_groups, ith, nth);
+        WorkShare share(&op->share, (nch0 + nch1) * n_groups, ith, nth);
         int64_t packed = -1;
         for (int64_t it; (it = share.next()) >= 0;) {
             const int64_t c = it / n_groups, g = it % n_groups;  // chunk (of both halves), column group
@@ -177,7 +178,12 @@ ggml_tensor * amx_mul_mat(ggml_context * ctx, const AmxWeight * w, ggml_tensor *
     int n = 1;
     if (bias) args[n++] = bias;
     if (res) args[n++] = res;
-    const AmxOp * op = &w->ops[(int)act * 4 + (bias ? 2 : 0) + (res ? 1 : 0)];
+    amx_detail::LinearOpParams init;
+    init.w = w;
+    init.act = act;
+    init.has_bias = bias != nullptr;
+    init.has_res = res != nullptr;
+    amx_detail::LinearOpParams * op = amx_detail::new_op_params(ctx, init);
     ggml_tensor * y = ggml_custom_4d(ctx, out == GGML_TYPE_BF16 ? GGML_TYPE_BF16 : GGML_TYPE_F32, w->M, xb->ne[1], 1, 1,
                                      args, n, amx_detail::amx_op, GGML_N_TASKS_MAX, (void *)op);
     return ggml_set_name(y, w->int8 ? "amx_linear_i8" : "amx_linear");

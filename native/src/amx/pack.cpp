@@ -1,6 +1,9 @@
 // pack.cpp - weight repacking for the AMX matmul (see pack.h).
 #include "amx/pack.h"
 
+#include "amx/amx.h"
+#include "amx/ops.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -22,7 +25,6 @@ void amx_pack(const ggml_tensor * w, AmxWeight & out, bool int8) {
     out.K = K;
     out.M = M;
     out.int8 = int8;
-    for (int i = 0; i < 12; ++i) out.ops[i] = AmxOp{&out, (AmxAct)(i / 4), (i & 2) != 0, (i & 1) != 0};
     out.data.resize(int8 ? (size_t)M * K / 2 : (size_t)M * K);
     if (int8) out.scale.resize(M);
     std::vector<float> rows((size_t)16 * K);
@@ -68,5 +70,9 @@ void amx_pack(const ggml_tensor * w, AmxWeight & out, bool int8) {
                 }
     }
 }
+
+// ggml's object header (ggml_tensor_overhead() is the header plus the tensor) plus the largest
+// parameter struct
+size_t amx_op_overhead() { return ggml_tensor_overhead() - sizeof(ggml_tensor) + amx_detail::kMaxOpParamsSize; }
 
 }  // namespace ggpt

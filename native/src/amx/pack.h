@@ -28,24 +28,15 @@ template <class T> struct CacheAligned {
 };
 template <class T> using AlignedVector = std::vector<T, CacheAligned<T>>;
 
-struct AmxWeight;
-// The custom op's parameters (one per activation x bias x residual, stored in the weight).
-struct AmxOp {
-    const AmxWeight * w = nullptr;
-    AmxAct act = AmxAct::none;
-    bool has_bias = false, has_res = false;
-};
-
 // A Linear weight repacked for amx_mul_mat. bf16: [M/16][K/32] tiles of 16 k-pairs x 16 outputs
 // x 2. int8: [M/16][K/64] tiles of 16 k-quads x 16 outputs x 4, symmetric per output (row of W),
 // W ~ scale[m] * q. Both are 1 KiB per tile, so data holds either. Packed in place (amx_pack)
-// and never moved: the ops point at it.
+// and never moved: the ops' parameters point at it.
 struct AmxWeight {
     int64_t K = 0, M = 0;  // inputs (multiple of 32; 64 for int8), outputs (multiple of 16)
     bool int8 = false;
     AlignedVector<uint16_t> data;
     std::vector<float> scale;  // int8: per output
-    AmxOp ops[12];  // [act][bias][residual]
 
     AmxWeight() = default;
     AmxWeight(const AmxWeight &) = delete;

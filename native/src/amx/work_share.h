@@ -2,24 +2,27 @@
 #pragma once
 #include <cstdint>
 
-#include "ggml.h"
-
 namespace ggpt::amx_detail {
 
-// Items 0 .. n - 1 of an op handed out to its threads. With two threads, through a counter pair
-// kept in the op's own parameters (the last 16 bytes of op_params; ggml's custom-op parameters take
-// the first 24): thread 0 takes items 0, 1, 2, ... and thread 1 items n - 1, n - 2, ..., so each
+// The counters two threads share items through: items taken (low half: from the front, high
+// half: from the back) and threads done. One pair per graph node, in the node's parameters (ops.h).
+struct WorkShareCounters {
+    uint64_t taken = 0;
+    int32_t done = 0;
+};
+
+// Items 0 .. n - 1 of an op handed out to its threads. With two threads, through the node's
+// counters: thread 0 takes items 0, 1, 2, ... and thread 1 items n - 1, n - 2, ..., so each
 // starts on its own half and, where they meet, the one that is ahead takes over what is left. On a
 // shared host the tile unit's rate varies per core (by 4x on the machine we measure on), and a
 // static split waits for the slower core. The last thread to finish resets the counters for the
 // next run of the graph. With any other thread count, a contiguous range per thread.
 class WorkShare {
   public:
-    WorkShare(ggml_tensor * dst, int64_t n, int ith, int nth) : n_(n), ith_(ith) {
+    WorkShare(WorkShareCounters * counters, int64_t n, int ith, int nth) : n_(n), ith_(ith) {
         if (nth == 2) {
-            char * const spare = (char *)&dst->op_params[12];
-            taken_ = (uint64_t *)(((uintptr_t)spare + 7) & ~(uintptr_t)7);
-            done_ = (int32_t *)(taken_ + 1);
+            taken_ = &counters->taken;
+            done_ = &counters->done;
         } else {
             next_ = n * ith / nth;
             end_ = n * (ith + 1) / nth;

@@ -179,7 +179,9 @@ ggpt_status ensure_state(ggpt_context * ctx) {
     s->graph_size = graph_size_for(e);
     s->sched = ggml_backend_sched_new(backends, nullptr, n, s->graph_size, false, false);
     if (!s->sched) return fail(ctx, GGPT_ERR_BACKEND, "encoders: cannot create the backend scheduler");
-    s->graph_mem.resize(ggml_tensor_overhead() * s->graph_size + ggml_graph_overhead_custom(s->graph_size, false));
+    // (+ the parameters of each AMX op, kept in the graph's context)
+    s->graph_mem.resize((ggml_tensor_overhead() + amx_op_overhead()) * s->graph_size +
+                        ggml_graph_overhead_custom(s->graph_size, false));
     if (!s->gpu && !e.amx.empty()) s->amx = &e.amx;
     const char * prof = getenv("GGPT_ENC_PROFILE");
     s->profile = prof != nullptr;
