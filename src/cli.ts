@@ -211,7 +211,7 @@ async function ensureNamedModel(value: string, noPull: boolean, signal: AbortSig
   process.stderr.write(`${named.name}:${named.type} is not in the model cache yet: pulling it (once) from the Hugging Face Hub\n`);
   const printer = pullPrinter(false);
   try {
-    const r = await pull({ name: `${named.name}:${named.type}`, signal, onProgress: printer.onProgress });
+    const r = await pull({ name: value, signal, onProgress: printer.onProgress });
     process.stderr.write(`model ready in ${r.dir}\n`);
     return r.dir;
   } finally {

@@ -84,7 +84,7 @@ export type PullErrorReason = 'unauthorized' | 'not_found' | 'offline' | 'networ
  * 'not_found' (404: check the model name and revision), 'offline' (HF_HUB_OFFLINE=1 and no cached
  * copy), 'network' / 'server' (retried with backoff, still failing: try again later; the partial
  * download is kept and resumed), 'corrupt' (size or sha256 differs from the Hub's metadata after
- * a fresh download).
+ * a fresh download, or the files of an `hf:` pre-converted repo are refused by our loaders).
  */
 export class PullError extends GroundingGPTError {
   readonly reason: PullErrorReason;

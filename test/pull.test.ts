@@ -277,3 +277,41 @@ t.test('keepSource: false removes the downloaded sources after converting; loadM
     await model.dispose();
   }
 });
+
+t.test('hf:<owner>/<repo>[:<prefix>]: a repo of converted files, validated by loading them', async (t) => {
+  const { home } = freshEnv(t);
+  const src = tempDir('ggpt-gguf-repo-');
+  for (const f of ['llm.gguf', 'encoders.gguf']) {
+    fs.copyFileSync(path.join(reference, f), path.join(src, f));
+    fs.mkdirSync(path.join(src, 'f16'), { recursive: true });
+    fs.copyFileSync(path.join(reference, f), path.join(src, 'f16', f));
+  }
+  fs.writeFileSync(path.join(src, 'README.md'), 'converted GroundingGPT\n');
+  hub.addRepo('someone/groundinggpt-gguf', src);
+  const bad = tempDir('ggpt-bad-repo-');
+  fs.copyFileSync(path.join(reference, 'encoders.gguf'), path.join(bad, 'encoders.gguf'));
+  const junk = Buffer.alloc(4096, 7);
+  junk.write('GGUF', 0);
+  fs.writeFileSync(path.join(bad, 'llm.gguf'), junk);
+  hub.addRepo('someone/bad-gguf', bad);
+
+  const r = await pull({ name: 'hf:someone/groundinggpt-gguf', ...FAST });
+  t.equal(r.dir, path.join(home, 'hf--someone--groundinggpt-gguf', 'default'));
+  for (const f of ['llm.gguf', 'encoders.gguf']) t.ok(fs.readFileSync(path.join(r.dir, f)).equals(fs.readFileSync(path.join(reference, f))), f);
+  t.equal(hub.bytesServed, fs.statSync(path.join(reference, 'llm.gguf')).size + fs.statSync(path.join(reference, 'encoders.gguf')).size, 'only the two files');
+  const model = await loadModel({ model: 'hf:someone/groundinggpt-gguf' });
+  try {
+    t.ok((await model.groundImage(path.join(mediaDir, 'dog_image.jpg'), 'Where is the dog?', { maxTokens: 2 })).text !== undefined);
+  } finally {
+    await model.dispose();
+  }
+
+  const sub = await pull({ name: 'hf:someone/groundinggpt-gguf:f16/', ...FAST });
+  t.equal(sub.dir, path.join(home, 'hf--someone--groundinggpt-gguf', 'f16'));
+  t.ok(fs.existsSync(path.join(sub.dir, 'manifest.json')));
+
+  await t.rejects(pull({ name: 'hf:someone/groundinggpt-gguf:nope-', ...FAST }), { constructor: PullError, reason: 'not_found', message: /no nope-llm\.gguf \/ nope-encoders\.gguf/ });
+  await t.rejects(pull({ name: 'hf:someone/bad-gguf', ...FAST }), { constructor: PullError, reason: 'corrupt', message: /not a model our loaders accept/ });
+  t.notOk(fs.existsSync(path.join(home, 'hf--someone--bad-gguf', 'default')), 'nothing installed');
+  t.same(fs.existsSync(path.join(home, 'hf--someone--bad-gguf')) ? fs.readdirSync(path.join(home, 'hf--someone--bad-gguf')) : [], [], 'no temporary folder left');
+});

@@ -12,18 +12,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { getHFHubCachePath } from '@huggingface/hub';
 import { convert, type ConvertProgress, type ConvertType } from '../convert/index';
+// circular (model.ts resolves names through this module): used at call time only
+import { loadModel } from '../model';
 import { CONVERT_TYPES } from '../convert/common';
 import { AbortError, InvalidInputError, ModelLoadError, PullError } from '../errors';
 import { invalid, isPlainObject } from '../util/validate';
 import { HubClient, RemoteFile, downloadBlob, etagOf, linkSnapshot, remoteSnapshot, repoCacheDir } from './hub';
 import { acquireLock } from './lock';
-import { DEFAULT_MODEL, MODELS, isCompleteModel, licenceLines, modelDirFor, modelHome, parseModelName, resolveModelName, type Licence, type RepoRef } from './registry';
+import { DEFAULT_MODEL, MODELS, parseHfName, isCompleteModel, licenceLines, modelDirFor, modelHome, parseModelName, resolveModelName, type Licence, type RepoRef } from './registry';
 
-export { DEFAULT_MODEL, MODELS, modelHome, resolveModelName, licenceLines };
+export { DEFAULT_MODEL, MODELS, modelHome, parseHfName, resolveModelName, licenceLines };
 export type { Licence, ModelSpec, RepoRef } from './registry';
 
 export interface PullOptions {
-  /** Model name, `groundinggpt-7b` (default) or `groundinggpt-7b:q8_0`. */
+  /** Model name, `groundinggpt-7b` (default) or `groundinggpt-7b:q8_0`; or `hf:<owner>/<repo>[:<file-prefix>]`,
+   * a repo holding already converted `<prefix>llm.gguf` + `<prefix>encoders.gguf` (validated by loading them). */
   name?: string;
   /** Weight type of the conversion (default: the name's tag, else the model's default, q4_k_m). */
   type?: ConvertType;
@@ -57,7 +60,7 @@ export interface PullPlanFile {
 
 export interface PullPlan {
   name: string;
-  type: ConvertType;
+  type: string;
   dir: string;
   hfCache: string;
   repos: { repo: string; revision: string; commit: string }[];
@@ -90,7 +93,8 @@ export interface PullProgress {
 
 export interface PullResult {
   name: string;
-  type: ConvertType;
+  /** The weight type (or, for hf: repos, the file prefix; 'default' without one). */
+  type: string;
   dir: string;
   /** Bytes fetched over the network by this call (file content). */
   downloaded: number;
@@ -159,6 +163,36 @@ function missingOffline(snap: string, side: string[]): string | undefined {
   return 'the weights (model*.safetensors or pytorch_model*.bin)';
 }
 
+type SourceKind = 'model' | 'clip' | 'gguf';
+
+/**
+ * A pre-converted repo's files into `tmp` (hard links to the HF cache blobs, copies where links
+ * fail) with a manifest naming the source, then loaded once by loadModel to validate them:
+ * a file our loaders refuse is never installed (ModelLoadError, wrapped in PullError 'corrupt').
+ */
+async function installPreconverted(snap: string, prefix: string, tmp: string, src: { repo: string; commit: string }, signal?: AbortSignal): Promise<void> {
+  fs.mkdirSync(tmp, { recursive: true });
+  const files: Record<string, { file: string; bytes: number }> = {};
+  for (const [from, to] of [[`${prefix}llm.gguf`, 'llm.gguf'], [`${prefix}encoders.gguf`, 'encoders.gguf']]) {
+    const real = fs.realpathSync(path.join(snap, from));
+    try {
+      fs.linkSync(real, path.join(tmp, to));
+    } catch {
+      fs.copyFileSync(real, path.join(tmp, to));
+    }
+    files[to.replace('.gguf', '')] = { file: to, bytes: fs.statSync(real).size };
+  }
+  try {
+    const m = await loadModel({ model: tmp, contextSize: 64, signal });
+    await m.dispose();
+  } catch (err) {
+    if (err instanceof AbortError) throw err;
+    throw new PullError('corrupt', `${src.repo}@${src.commit}: ${prefix}llm.gguf / ${prefix}encoders.gguf are not a model our loaders accept (${(err as Error).message}); nothing was installed`, { cause: err });
+  }
+  const manifest = { format: 'groundinggpt-model', formatVersion: 1, files, source: { hub: src.repo, commit: src.commit, prefix } };
+  fs.writeFileSync(path.join(tmp, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+}
+
 /** The commit of a revision from the cache's refs (offline use). */
 function cachedCommit(repoDir: string, revision: string): string | undefined {
   if (/^[0-9a-f]{40}$/.test(revision)) return fs.existsSync(path.join(repoDir, 'snapshots', revision)) ? revision : undefined;
@@ -178,12 +212,15 @@ function cachedCommit(repoDir: string, revision: string): string | undefined {
 export async function pull(options: PullOptions = {}): Promise<PullResult> {
   validate(options);
   const requested = options.name ?? DEFAULT_MODEL;
-  const parsed = parseModelName(requested, options.type);
-  if (!parsed) {
-    throw new InvalidInputError(`Unknown model "${requested}": known models are ${Object.keys(MODELS).join(', ')} (optionally with :${CONVERT_TYPES.join('|:')})`);
+  const hf = parseHfName(requested);
+  const parsed = hf ? undefined : parseModelName(requested, options.type);
+  if (!hf && !parsed) {
+    throw new InvalidInputError(`Unknown model "${requested}": known models are ${Object.keys(MODELS).join(', ')} (optionally with :${CONVERT_TYPES.join('|:')}), or hf:<owner>/<repo>[:<file-prefix>] for a repo holding converted llm.gguf + encoders.gguf`);
   }
-  const { name, spec } = parsed;
-  const type = options.type ?? parsed.type;
+  // a pre-converted repo holds the same weights: the default model's licences apply
+  const spec = parsed?.spec ?? MODELS[DEFAULT_MODEL];
+  const name = hf ? hf.name : parsed!.name;
+  const type: string = hf ? hf.type : options.type ?? parsed!.type;
   const out = path.resolve(options.dir ?? modelDirFor(name, type));
   const signal = options.signal;
   const emit = (p: PullProgress) => options.onProgress?.(p);
@@ -202,10 +239,12 @@ export async function pull(options: PullOptions = {}): Promise<PullResult> {
   };
   const hfCache = getHFHubCachePath();
   const rev = typeof options.revision === 'string' ? { model: options.revision } : options.revision ?? {};
-  const refs: { kind: 'model' | 'clip'; ref: RepoRef; side: string[] }[] = [
-    { kind: 'model', ref: { repo: spec.model.repo, revision: rev.model ?? spec.model.revision }, side: MODEL_SIDE },
-    { kind: 'clip', ref: { repo: spec.clip.repo, revision: rev.clip ?? spec.clip.revision }, side: CLIP_SIDE },
-  ];
+  const refs: { kind: SourceKind; ref: RepoRef; side: string[] }[] = hf
+    ? [{ kind: 'gguf', ref: { repo: hf.repo, revision: rev.model ?? 'main' }, side: [`${hf.prefix}llm.gguf`, `${hf.prefix}encoders.gguf`] }]
+    : [
+        { kind: 'model', ref: { repo: spec.model.repo, revision: rev.model ?? spec.model.revision }, side: MODEL_SIDE },
+        { kind: 'clip', ref: { repo: spec.clip.repo, revision: rev.clip ?? spec.clip.revision }, side: CLIP_SIDE },
+      ];
 
   const release = await acquireLock(path.join(modelHome(), '.locks', `${name}.lock`), {
     signal,
@@ -226,7 +265,7 @@ export async function pull(options: PullOptions = {}): Promise<PullResult> {
     }
 
     // 1. what to fetch
-    const repos: { kind: 'model' | 'clip'; repo: string; revision: string; commit: string; repoDir: string; files: RemoteFile[] }[] = [];
+    const repos: { kind: SourceKind; repo: string; revision: string; commit: string; repoDir: string; files: RemoteFile[] }[] = [];
     for (const { kind, ref, side } of refs) {
       const repoDir = repoCacheDir(hfCache, ref.repo);
       if (offline) {
@@ -234,7 +273,8 @@ export async function pull(options: PullOptions = {}): Promise<PullResult> {
         if (!commit) {
           throw new PullError('offline', `HF_HUB_OFFLINE is set and ${ref.repo}@${ref.revision} is not in the Hugging Face cache (${repoDir}). Unset HF_HUB_OFFLINE to download it, or point HF_HOME / HF_HUB_CACHE at a cache that has it`, { url: repoDir });
         }
-        const missing = missingOffline(path.join(repoDir, 'snapshots', commit), side);
+        const snapDir = path.join(repoDir, 'snapshots', commit);
+        const missing = kind === 'gguf' ? side.filter((f) => !fs.existsSync(path.join(snapDir, f))).join(', ') || undefined : missingOffline(snapDir, side);
         if (missing) {
           throw new PullError('offline', `HF_HUB_OFFLINE is set and the cached ${ref.repo}@${ref.revision} (${path.join(repoDir, 'snapshots', commit)}) lacks ${missing}. Unset HF_HUB_OFFLINE to download it`, { url: repoDir });
         }
@@ -242,8 +282,11 @@ export async function pull(options: PullOptions = {}): Promise<PullResult> {
         continue;
       }
       const remote = await remoteSnapshot(client, ref.repo, ref.revision);
-      const files = selectFiles(remote.files, side);
-      if (!files.some((f) => /\.(bin|safetensors)$/.test(f.path))) {
+      const files = kind === 'gguf' ? remote.files.filter((f) => side.includes(f.path)) : selectFiles(remote.files, side);
+      if (kind === 'gguf' && files.length !== side.length) {
+        throw new PullError('not_found', `${ref.repo}@${ref.revision}: the repo has no ${side.filter((f) => !files.some((x) => x.path === f)).join(' / ')}. Check the repo name and the file prefix (hf:<owner>/<repo>[:<file-prefix>])`);
+      }
+      if (kind !== 'gguf' && !files.some((f) => /\.(bin|safetensors)$/.test(f.path))) {
         throw new PullError('not_found', `${ref.repo}@${ref.revision}: no pytorch_model*.bin or model*.safetensors weights in the repo. Check the model name and revision`);
       }
       repos.push({ kind, repo: ref.repo, revision: ref.revision, commit: remote.commit, repoDir, files });
@@ -305,7 +348,7 @@ export async function pull(options: PullOptions = {}): Promise<PullResult> {
     }
 
     // 3. convert into a temporary folder, then rename it into place
-    const snap = (kind: 'model' | 'clip') => {
+    const snap = (kind: SourceKind) => {
       const r = repos.find((x) => x.kind === kind)!;
       return path.join(r.repoDir, 'snapshots', r.commit);
     };
@@ -313,7 +356,8 @@ export async function pull(options: PullOptions = {}): Promise<PullResult> {
     const tmp = `${out}.partial-${process.pid}`;
     fs.rmSync(tmp, { recursive: true, force: true });
     try {
-      await convert({ model: snap('model'), clip: snap('clip'), out: tmp, type, signal, onProgress: (c) => emit({ stage: 'convert', convert: c }) });
+      if (hf) await installPreconverted(snap('gguf'), hf.prefix, tmp, repos[0], signal);
+      else await convert({ model: snap('model'), clip: snap('clip'), out: tmp, type: type as ConvertType, signal, onProgress: (c) => emit({ stage: 'convert', convert: c }) });
       if (signal?.aborted) throw new AbortError('Pull aborted');
       // an incomplete leftover at the destination (not a complete model: checked above) is replaced
       fs.rmSync(out, { recursive: true, force: true });
@@ -400,6 +444,6 @@ export async function namedModelDir(value: string, options: { pullIfMissing?: bo
   const named = resolveModelName(value);
   if (!named) return undefined;
   if (named.cached) return named.dir;
-  if (options.pullIfMissing) return (await pull({ name: `${named.name}:${named.type}`, signal: options.signal })).dir;
+  if (options.pullIfMissing) return (await pull({ name: value, signal: options.signal })).dir;
   throw new ModelLoadError(`The model "${value}" is not in the model cache (${named.dir}): run \`groundinggpt pull ${value}\` (or pass pull: true)`, { file: named.dir });
 }

@@ -94,8 +94,16 @@ export function modelHome(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** The model directory of a name and type in the model home. */
-export function modelDirFor(name: string, type: ConvertType, home = modelHome()): string {
+export function modelDirFor(name: string, type: string, home = modelHome()): string {
   return path.join(home, name, type);
+}
+
+/** `hf:<owner>/<repo>[:<file-prefix>]`: a repo holding converted `<prefix>llm.gguf` + `<prefix>encoders.gguf`. */
+export function parseHfName(value: string): { repo: string; prefix: string; name: string; type: string } | undefined {
+  const m = /^hf:([A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*)(?::([\w.\/-]*))?$/.exec(value);
+  if (!m || m[2]?.split('/').some((p) => p === '..' || p === '.')) return undefined;
+  const prefix = m[2] ?? '';
+  return { repo: m[1], prefix, name: `hf--${m[1].replace('/', '--')}`, type: prefix.replace(/\/+$/, '').replace(/[^\w.-]+/g, '_') || 'default' };
 }
 
 /** Whether `dir` holds a complete converted model (manifest.json is written last). */
@@ -108,7 +116,12 @@ export function isCompleteModel(dir: string): boolean {
  * Returns undefined when `value` is not a model name (a path then); `cached` says whether the
  * converted model is there.
  */
-export function resolveModelName(value: string): { dir: string; name: string; type: ConvertType; cached: boolean } | undefined {
+export function resolveModelName(value: string): { dir: string; name: string; type: string; cached: boolean } | undefined {
+  const hf = parseHfName(value);
+  if (hf) {
+    const dir = modelDirFor(hf.name, hf.type);
+    return { dir, name: hf.name, type: hf.type, cached: isCompleteModel(dir) };
+  }
   if (!isModelName(value)) return undefined;
   const parsed = parseModelName(value);
   if (!parsed) return undefined;
