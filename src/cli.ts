@@ -391,7 +391,8 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'download a model from the Hugging Face Hub and convert it into the model cache',
     usage: `groundinggpt pull [name] [options]
 
-  name                 ${DEFAULT_MODEL} (default), optionally with :<type>
+  name                 ${DEFAULT_MODEL} (default), optionally with :<type>; or hf:<owner>/<repo>[:<file-prefix>],
+                       a repo holding converted <prefix>llm.gguf + <prefix>encoders.gguf (checked by loading them)
   --type <t>           q4_k_m (default) | q8_0 | f16 | f32
   --out <dir>          model directory (default: the model cache, $GROUNDINGGPT_HOME)
   --no-keep-source     delete the downloaded checkpoint from the Hugging Face cache after converting
