@@ -20,7 +20,8 @@ const selected = (f: string) => f !== 'pytorch_model.bin';
 
 let hub: MockHub;
 let reference: string; // convert() of the golden folders, f16
-const FAST = { retryBaseMs: 50, stallTimeoutMs: 1500 };
+// a stall timeout well above what a loaded 2-core machine takes between two chunks
+const FAST = { retryBaseMs: 50, stallTimeoutMs: 4000 };
 
 function sourceBytes(): number {
   return hub.repoBytes(MODEL_REPO) + hub.repoBytes(CLIP_REPO, selected);
@@ -201,7 +202,8 @@ t.test('connection reset and stalled socket mid-file: resumed with Range, <= 1.0
   const r = await pull({ type: 'f16', ...FAST });
   sameFiles(t, r.dir, reference);
   const ranged = hub.log.filter((l) => l.status === 206);
-  t.equal(ranged.length, 2, 'two resumed requests');
+  t.ok(ranged.some((l) => l.range === 'bytes=3000000-'), 'resumed after the reset');
+  t.ok(ranged.some((l) => l.range === 'bytes=2000000-'), 'resumed after the stall');
   t.ok(hub.bytesServed <= 1.05 * sourceBytes(), `served ${hub.bytesServed} of ${sourceBytes()}`);
 });
 
