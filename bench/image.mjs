@@ -33,11 +33,11 @@ const { loadModel, decodeImage, SYSTEM_PROMPT } = require('../lib/index.js');
 const { native } = require('../lib/native.js');
 
 const usage = `usage: node bench/image.mjs --model <dir> --mmproj <LLaVA-1.5 mmproj gguf> [--threads 2] [--reps 3] [--image <file>]
-  [--max-tokens 16] [--skip-peer] [--max-load 1.2] [--wait-min 40]
+  [--max-tokens 16] [--tower-matmul auto|ggml|int8] [--skip-peer] [--max-load 1.2] [--wait-min 40]
   (make the mmproj: LLAMA_GGUF_PY=deps/llama.cpp/gguf-py python3 <peer-bench>/make_random_llava.py --out-dir /tmp/bench-models --what mmproj)`;
 const a = parseArgs(
   {
-    model: '', mmproj: '/tmp/bench-models/mmproj-clip-l336-mlp-f16.gguf', threads: 2, reps: 3, image: path.join(goldenMedia, 'test-1.jpeg'),
+    model: '', mmproj: '/tmp/bench-models/mmproj-clip-l336-mlp-f16.gguf', threads: 2, reps: 3, image: path.join(goldenMedia, 'test-1.jpeg'), towerMatmul: 'auto',
     maxTokens: 16, question: 'Please describe the image and include the object positions in [x0, y0, x1, y1] format.', skipPeer: false, maxLoad: 1.2, waitMin: 40,
   },
   usage,
@@ -56,7 +56,7 @@ const loadTimes = [];
 let ourMem = null;
 async function oursRound(round) {
   const tl = performance.now();
-  const model = await loadModel({ model: a.model, threads: a.threads, featureCacheBytes: 0 });
+  const model = await loadModel({ model: a.model, threads: a.threads, featureCacheBytes: 0, towerMatmul: a.towerMatmul });
   loadTimes.push(performance.now() - tl);
   let row = null;
   for (let r = -1; r < 1; r++) {

@@ -20,12 +20,12 @@ import {
 const require = createRequire(import.meta.url);
 const { loadModel, SYSTEM_PROMPT } = require('../lib/index.js');
 
-const usage = `usage: node bench/video.mjs --model <dir> [--threads 2] [--reps 3] [--video <file>] [--max-tokens 16]
+const usage = `usage: node bench/video.mjs --model <dir> [--threads 2] [--reps 3] [--video <file>] [--max-tokens 16] [--tower-matmul auto|ggml|int8]
   [--upstream <GroundingGPT checkout>] [--upstream-reps <reps>] [--warmup-frames 4 (both sides)] [--skip-upstream]
   [--max-load 1.2] [--wait-min 40]`;
 const a = parseArgs(
   {
-    model: '', threads: 2, reps: 3, video: path.join(goldenMedia, 'test-3.mp4'), maxTokens: 16, frames: 64,
+    model: '', threads: 2, reps: 3, video: path.join(goldenMedia, 'test-3.mp4'), maxTokens: 16, frames: 64, towerMatmul: 'auto',
     upstream: '/tmp/groundinggpt-upstream', upstreamReps: 0, warmupFrames: 4, skipUpstream: false, maxLoad: 1.2, waitMin: 40,
   },
   usage,
@@ -35,7 +35,7 @@ let mon = foreignCpu(); // other processes' CPU while we measure (cores)
 
 // ---- ours -----------------------------------------------------------------------------------
 const tl = performance.now();
-const model = await loadModel({ model: a.model, threads: a.threads, featureCacheBytes: 0 });
+const model = await loadModel({ model: a.model, threads: a.threads, featureCacheBytes: 0, towerMatmul: a.towerMatmul });
 const loadMs = performance.now() - tl;
 const question = 'When does the person open the door? Please give me the timestamp.';
 

@@ -103,8 +103,7 @@ typedef bool (*ggpt_abort_fn)(void * user);
 /* How the towers' Linear layers multiply on the CPU (f16 weights; f32 weights always stay f32). */
 typedef enum ggpt_encoders_matmul {
     GGPT_ENC_MATMUL_AUTO  = 0, /* AMX-BF16 where the CPU has it (bf16 rounding, ~5e-3 relative),
-                                  else ggml's kernels. The GGPT_ENC_AMX environment variable
-                                  (0 / int8) still applies (tests, benchmarks). Default.          */
+                                  else ggml's kernels. Default.                                   */
     GGPT_ENC_MATMUL_GGML  = 1, /* ggml's f16 kernels only (~1e-3 relative; 2-3x slower on AMX)    */
     GGPT_ENC_MATMUL_INT8  = 2, /* experimental: AMX-INT8 (int8 weights per output row, int8
                                   activation rows) where K is a multiple of 64, ~1.3x faster than
@@ -227,6 +226,21 @@ typedef struct ggpt_context_params {
     ggpt_kv_type kv_type;        /* default F16; F32 for bit-faithful comparisons              */
     int32_t      flash_attn;     /* -1 auto (default; off with an F32 cache, whose point is
                                     exactness), 0 off, 1 on. Q8_0 needs it on/auto.            */
+    /* The towers' compute on this context (development and measurements: the defaults, all 0,
+     * are the tuned choices; docs/ARCHITECTURE.md). */
+    int32_t      encoders_flash_attn;  /* attention through ggml's fused kernel on the CPU where
+                                          the head size suits it: 0 default (on), > 0 on, < 0
+                                          off (matmul + softmax + matmul). GPUs: never.         */
+    int32_t      encoders_fuse;        /* with AMX matmuls (ggpt_encoders_matmul): LayerNorms
+                                          write bf16, q/k/v and the attention output stay bf16,
+                                          residual adds run in the matmul's epilogue. 0 default
+                                          (on), > 0 on, < 0 off (to measure the difference).    */
+    int32_t      encoders_frames_per_batch; /* video frames per EVA graph; <= 0 default (from a
+                                          ~0.5 GiB activation budget on the CPU)                */
+    int32_t      encoders_profile;     /* 0 off (default); 1: time every graph node and print a
+                                          per-op summary to stderr after each graph (slows small
+                                          ops; progress and abort are not polled meanwhile);
+                                          2: matmuls and the AMX ops keyed by shape too         */
 } ggpt_context_params;
 
 GGPT_API ggpt_context_params ggpt_context_default_params(void);

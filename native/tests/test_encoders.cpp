@@ -1,6 +1,7 @@
 // test_encoders - the towers against the golden outputs (../shared/golden/expected), and the
 // encoders loader against broken files. Usage:
 //   test_encoders <encoders.gguf> [golden expected dir] [tolerance scale] [--bad-files] [--frames-per-batch N]
+// (the towers' tuning knobs from GGPT_ENC_* environment variables: see main)
 // Prints max abs / rel errors per probe; exits 1 when a probe is outside
 // |got - want| <= scale * (atol + rtol * |want|) with the manifest's atol 1e-4, rtol 1e-3.
 #include <chrono>
@@ -827,9 +828,21 @@ int main(int argc, char ** argv) {
     }
     ggpt_model model;
     model.params.use_mmap = true;
+    // The towers' tuning knobs from the environment, for measurements (the core reads none; see
+    // ggpt_model_params.encoders_matmul and ggpt_context_params.encoders_* in groundinggpt.h):
+    //   GGPT_ENC_AMX=0|int8          encoders_matmul GGML / INT8 (else AUTO)
+    //   GGPT_ENC_FLASH_ATTN=0|1      encoders_flash_attn off / on
+    //   GGPT_ENC_FUSE=0|1            encoders_fuse off / on
+    //   GGPT_ENC_FRAMES_PER_BATCH=N  encoders_frames_per_batch (--frames-per-batch wins)
+    //   GGPT_ENC_PROFILE=1|2         encoders_profile
+    auto env_int = [](const char * name, int dflt) { const char * v = getenv(name); return v && *v ? atoi(v) : dflt; };
+    auto env_switch = [](const char * name) { const char * v = getenv(name); return !v || !*v ? 0 : atoi(v) != 0 ? 1 : -1; };
+    if (const char * v = getenv("GGPT_ENC_AMX"); v && *v)
+        model.params.encoders_matmul = !strcmp(v, "int8") ? GGPT_ENC_MATMUL_INT8 : atoi(v) != 0 ? GGPT_ENC_MATMUL_AUTO : GGPT_ENC_MATMUL_GGML;
+    if (fpb <= 0) fpb = env_int("GGPT_ENC_FRAMES_PER_BATCH", 0);
     std::string err;
     double t0 = now_ms();
-    ggpt_status st = ggpt::encoders_load(&model, path.c_str(), true, nullptr, nullptr, err);
+    ggpt_status st = ggpt::encoders_load(&model, path.c_str(), true, nullptr, nullptr, err, model.params.encoders_matmul);
     if (st != GGPT_OK) {
         fprintf(stderr, "load: %s: %s\n", ggpt_status_name(st), err.c_str());
         return 1;
@@ -840,13 +853,15 @@ int main(int argc, char ** argv) {
     ctx.model = &model;
     ctx.params.n_threads = threads;
     ctx.params.n_threads_batch = threads;
+    ctx.params.encoders_flash_attn = env_switch("GGPT_ENC_FLASH_ATTN");
+    ctx.params.encoders_fuse = env_switch("GGPT_ENC_FUSE");
+    ctx.params.encoders_frames_per_batch = fpb;  // (the image tower has no frames)
+    ctx.params.encoders_profile = env_int("GGPT_ENC_PROFILE", 0);
     if (bench_frames > 0) {
-        if (fpb > 0) ggpt::encoder_state_set_frames_per_batch(&ctx, fpb);
         bench(ctx, bench_frames, reps);
         return 0;
     }
     if (model.enc->has_media[GGPT_MEDIA_IMAGE] && (only.empty() || only == "image")) test_image(ctx, dir);
-    if (fpb > 0) ggpt::encoder_state_set_frames_per_batch(&ctx, fpb);
     if (model.enc->has_media[GGPT_MEDIA_VIDEO] && (only.empty() || only == "video")) test_video(ctx, dir);
     if (model.enc->has_media[GGPT_MEDIA_AUDIO] && (only.empty() || only == "audio")) test_audio(ctx, dir);
     if (bad_files) {

@@ -3,11 +3,8 @@
 // reused across calls, progress per block, abort through the CPU backend and between chunks.
 // Every argument is validated here, before anything reaches ggml.
 //
-// Environment knobs (development and benchmarks; the defaults are the tuned choices):
-//   GGPT_ENC_AMX=0              f16 Linear layers and attention through ggml's kernels instead of AMX-BF16 (loader.cpp)
-//   GGPT_ENC_FLASH_ATTN=0|1     fused attention on the CPU (default 1; GPUs never)
-//   GGPT_ENC_FRAMES_PER_BATCH=N EVA frames per graph (default: ~0.5 GiB of activations on the CPU)
-//   GGPT_ENC_PROFILE=1|2        per-op time summary on stderr (2: matmuls by shape); slows small ops
+// Tuning knobs are fields of ggpt_context_params (encoders_*) and ggpt_model_params
+// (encoders_matmul); the core reads no environment variables.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -18,6 +15,7 @@
 #include <string>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <new>
 #include <stdexcept>
 #include <thread>
@@ -32,6 +30,7 @@
 #include "core/model.h"
 #include "encoders/encode.h"
 #include "encoders/graphs.h"
+#include "encoders/profile.h"
 
 namespace ggpt {
 
@@ -44,14 +43,11 @@ struct EncoderState {
     int n_threads = 1;
     int frames_per_batch = 0;  // EVA frames per graph (0 = from the memory budget)
     bool flash_attn = false;   // fused attention (CPU only: the GPU kernels want f16 K/V)
-    bool fuse = true;          // AMX path fusions, see Graph::fuse (GGPT_ENC_FUSE=0: off)
+    bool fuse = true;          // AMX path fusions, see Graph::fuse (encoders_fuse < 0: off)
     const std::unordered_map<const ggml_tensor *, AmxWeight> * amx = nullptr;  // CPU weights repacked
 
-    // GGPT_ENC_PROFILE=1: time every node and print a per-op summary to stderr (development aid);
-    // profile_shapes (=2): matmuls and our AMX ops keyed by shape too
-    bool profile = false, profile_shapes = false;
-    double t_last = 0;
-    std::map<std::string, std::pair<double, int>> prof;
+    // encoders_profile: per-node times instead of the progress callback (profile.h), else null
+    std::unique_ptr<NodeProfiler> profiler;
 
     // the call in progress
     const ggpt_encode_params * params = nullptr;
@@ -114,29 +110,6 @@ double now_us() {
 
 bool eval_cb(ggml_tensor * t, bool ask, void * data) {
     EncoderState * s = (EncoderState *)data;
-    if (s->profile) {
-        if (ask) return true;
-        const double now = now_us();
-        std::string key = ggml_op_desc(t);
-        if (t->op == GGML_OP_MUL_MAT) key += std::string(" ") + ggml_type_name(t->src[0]->type) + (ggml_is_contiguous(t->src[0]) ? "" : " nc0") + (ggml_is_contiguous(t->src[1]) ? "" : " nc1");
-        if (t->op == GGML_OP_MUL_MAT && s->profile_shapes) {
-            char b[128];
-            snprintf(b, sizeof b, " %lldx%lld @ %lldx%lldx%lldx%lld", (long long)t->src[0]->ne[0], (long long)t->src[0]->ne[1],
-                     (long long)t->src[1]->ne[0], (long long)t->src[1]->ne[1], (long long)t->src[1]->ne[2], (long long)t->src[1]->ne[3]);
-            key += b;
-        }
-        if (t->op == GGML_OP_CUSTOM && s->profile_shapes) {
-            char b[160];  // our AMX ops, by the name they were given (amx_linear, ...) unless renamed since
-            snprintf(b, sizeof b, " %s %lldx%lld <- %lldx%lld", t->name, (long long)t->ne[0], (long long)t->ne[1],
-                     (long long)t->src[0]->ne[0], (long long)t->src[0]->ne[1]);
-            key += b;
-        }
-        auto & e = s->prof[key];
-        e.first += now - s->t_last;
-        e.second += 1;
-        s->t_last = now;
-        return true;
-    }
     auto it = s->graph->marks.find(t);
     if (ask) return it != s->graph->marks.end();
     if (it == s->graph->marks.end()) return true;
@@ -183,15 +156,13 @@ ggpt_status ensure_state(ggpt_context * ctx) {
     s->graph_mem.resize((ggml_tensor_overhead() + amx_op_overhead()) * s->graph_size +
                         ggml_graph_overhead_custom(s->graph_size, false));
     if (!s->gpu && !e.amx.empty()) s->amx = &e.amx;
-    const char * prof = getenv("GGPT_ENC_PROFILE");
-    s->profile = prof != nullptr;
-    s->profile_shapes = prof && prof[0] == '2';
+    const ggpt_context_params & cp = ctx->params;
+    if (cp.encoders_profile > 0) s->profiler.reset(new NodeProfiler(cp.encoders_profile >= 2));
     // CPU: fused attention (f32 K/V, f32 accumulation) is about 20% faster over a whole CLIP encode
     // than matmul + softmax + matmul here, at the same accuracy. GPU kernels want f16 K/V: off.
-    s->flash_attn = !s->gpu;
-    if (const char * env = getenv("GGPT_ENC_FLASH_ATTN")) s->flash_attn = !s->gpu && atoi(env) != 0;
-    if (const char * env = getenv("GGPT_ENC_FUSE")) s->fuse = atoi(env) != 0;
-    if (const char * env = getenv("GGPT_ENC_FRAMES_PER_BATCH")) s->frames_per_batch = std::max(0, atoi(env));
+    s->flash_attn = !s->gpu && cp.encoders_flash_attn >= 0;
+    s->fuse = cp.encoders_fuse >= 0;
+    s->frames_per_batch = std::max(0, cp.encoders_frames_per_batch);
     ctx->enc_state = std::move(s);
     return GGPT_OK;
 }
@@ -260,19 +231,15 @@ ggpt_status compute(ggpt_context * ctx, Graph & g, std::initializer_list<Input> 
     s.graph = &g;
     s.p0 = p0;
     s.p1 = p1;
-    const bool watch = s.params->progress || s.params->abort || s.profile;
-    ggml_backend_sched_set_eval_callback(s.sched, watch ? eval_cb : nullptr, &s);
-    s.t_last = now_us();
-    const ggml_status st = ggml_backend_sched_graph_compute(s.sched, g.gf);
-    if (s.profile) {
-        double total = 0;
-        for (auto & kv : s.prof) total += kv.second.first;
-        for (auto & kv : s.prof)
-            fprintf(stderr, "[profile] %-32s %6d x %10.1f ms (%4.1f%%)\n", kv.first.c_str(), kv.second.second, kv.second.first / 1000,
-                    100 * kv.second.first / total);
-        fprintf(stderr, "[profile] total %.1f ms\n", total / 1000);
-        s.prof.clear();
+    if (s.profiler) {
+        ggml_backend_sched_set_eval_callback(s.sched, NodeProfiler::eval_cb, s.profiler.get());
+        s.profiler->start();
+    } else {
+        const bool watch = s.params->progress || s.params->abort;
+        ggml_backend_sched_set_eval_callback(s.sched, watch ? eval_cb : nullptr, &s);
     }
+    const ggml_status st = ggml_backend_sched_graph_compute(s.sched, g.gf);
+    if (s.profiler) s.profiler->report();
     ggml_backend_sched_set_eval_callback(s.sched, nullptr, nullptr);
     s.graph = nullptr;
     if (s.aborted || st == GGML_STATUS_ABORTED) return fail(ctx, GGPT_ERR_ABORTED, "encode aborted");
@@ -530,10 +497,6 @@ ggpt_status encode_image_pixels(ggpt_context * ctx, const float * pixels, float 
     const ggpt_encode_params defaults = ggpt_encode_default_params();
     CallScope scope(*ctx->enc_state, params, defaults);
     return run_image(ctx, pixels, out, nullptr);
-}
-
-void encoder_state_set_frames_per_batch(ggpt_context * ctx, int n) {
-    if (ctx && ctx->model && ctx->model->enc && ensure_state(ctx) == GGPT_OK) ctx->enc_state->frames_per_batch = n;
 }
 
 ggpt_status encode_probe_pixels(ggpt_context * ctx, const float * pixels, const char * name, std::vector<float> & out,

@@ -15,8 +15,4 @@ ggpt_status encode_image_pixels(ggpt_context * ctx, const float * pixels, float 
 ggpt_status encode_probe_pixels(ggpt_context * ctx, const float * pixels, const char * name, std::vector<float> & out,
                                 std::vector<int64_t> & shape, const ggpt_encode_params * params);
 
-// Frames per EVA graph for this context (0 = from the memory budget). Takes effect once the
-// context's encoder state exists (after its first encode call). Also: env GGPT_ENC_FRAMES_PER_BATCH.
-void encoder_state_set_frames_per_batch(ggpt_context * ctx, int n);
-
 }  // namespace ggpt

@@ -675,15 +675,14 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
     }
     L.ctx = nullptr;  // owned by enc now
 
-    // AMX-BF16 on CPUs that have it (matmul AUTO; GGML or GGPT_ENC_AMX=0 turn it off): f16 Linear
+    // AMX-BF16 on CPUs that have it (matmul AUTO; GGML turns it off): f16 Linear
     // weights repacked for the tile unit, 2-3x faster over a whole tower than ggml's AVX-512 f16
     // matmul, at bf16 rounding of weights and activations (relative RMS error ~5e-3 instead of
-    // ~8e-4 on the tiny golden model). f32 weights stay exact; q8_0 keeps ggml's kernels. INT8 or
-    // GGPT_ENC_AMX=int8 (experimental): int8 weights and activation rows on the tile unit's int8
+    // ~8e-4 on the tiny golden model). f32 weights stay exact; q8_0 keeps ggml's kernels. INT8
+    // (experimental): int8 weights and activation rows on the tile unit's int8
     // path where K is a multiple of 64, ~1.3x faster again, at ~4x the bf16 error.
-    const char * amx_env = matmul == GGPT_ENC_MATMUL_AUTO ? getenv("GGPT_ENC_AMX") : nullptr;
-    const bool int8 = (matmul == GGPT_ENC_MATMUL_INT8 || (amx_env && !strcmp(amx_env, "int8"))) && amx_int8_available();
-    const bool amx = matmul != GGPT_ENC_MATMUL_GGML && (!amx_env || atoi(amx_env) != 0 || int8);
+    const bool int8 = matmul == GGPT_ENC_MATMUL_INT8 && amx_int8_available();
+    const bool amx = matmul != GGPT_ENC_MATMUL_GGML;
     if (is_cpu && amx && amx_bf16_available()) {
         std::vector<ggml_tensor *> todo;
         for (ggml_tensor * w : L.mats)
