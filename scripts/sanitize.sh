@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
     --tree) tree=$2; shift 2 ;;
     --skip-build) build=0; shift ;;
     --only) only=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     -*) echo "sanitize.sh: unknown option $1" >&2; exit 2 ;;
     *) extra+=("$1"); shift ;;
   esac
@@ -64,7 +64,8 @@ supp=$root/scripts/sanitize-lsan.supp
 # halt_on_error: the first report ends the process (a test then fails too); log_path: one report
 # file per process, so reports of children whose output tap swallows are kept.
 asan_common="halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=0:check_initialization_order=1:strict_init_order=1:log_path=$reports/asan"
-ubsan_opts="print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan"
+# third-party idioms UBSan flags, each with its reason: scripts/sanitize-ubsan.supp
+ubsan_opts="print_stacktrace=1:halt_on_error=1:suppressions=$root/scripts/sanitize-ubsan.supp:log_path=$reports/ubsan"
 failed=()
 
 # ---- (a) C++ tests: own executables, leak checking on
@@ -96,10 +97,10 @@ run_tap() {
   stamp "$label: ${files[*]}"
   if env LD_PRELOAD="$preload" ASAN_OPTIONS="$asan_common:detect_leaks=0" \
       UBSAN_OPTIONS="$ubsan_opts" GROUNDINGGPT_ADDON="$addon" \
-      npx tap --timeout=1800 --reporter=terse --disable-coverage "${files[@]}" >"$out/tap-$label.log" 2>&1; then
-    echo "  ok   $label ($(grep -E '^# |pass|fail' "$out/tap-$label.log" | tail -3 | tr '\n' ' '))"
+      npx tap --timeout=1800 --reporter=tap --disable-coverage "${files[@]}" >"$out/tap-$label.log" 2>&1; then
+    echo "  ok   $label ($(grep -cE '^ *ok ' "$out/tap-$label.log") ok lines, $(grep -cE '^ *not ok ' "$out/tap-$label.log") not ok)"
   else
-    echo "  FAIL $label (see $out/tap-$label.log)"; tail -40 "$out/tap-$label.log"; failed+=("$label")
+    echo "  FAIL $label (see $out/tap-$label.log)"; grep -E '^ *not ok ' "$out/tap-$label.log" | head -20; failed+=("$label")
   fi
 }
 shopt -s nullglob

@@ -51,7 +51,15 @@ private:
 inline size_t pad_gguf(MemFile & f, size_t size, size_t max_size = (size_t) 64 << 20) {
     gguf_init_params gp = {/*no_alloc*/ true, /*ctx*/ nullptr};
     gguf_context * g = gguf_init_from_file(f.path().c_str(), gp);
-    if (!g) return size;
+    if (!g) {
+        // ggml's reader also refuses a file that ends inside the alignment gap before the data
+        f.extend_to(size + 4096);
+        g = gguf_init_from_file(f.path().c_str(), gp);
+        if (!g) {
+            f.extend_to(size);
+            return size;
+        }
+    }
     size_t need = gguf_get_data_offset(g);
     for (int64_t i = 0; i < gguf_get_n_tensors(g); ++i) {
         const size_t end = gguf_get_data_offset(g) + gguf_get_tensor_offset(g, i) + gguf_get_tensor_size(g, i);
@@ -62,6 +70,7 @@ inline size_t pad_gguf(MemFile & f, size_t size, size_t max_size = (size_t) 64 <
         f.extend_to(need);
         return need;
     }
+    f.extend_to(size);
     return size;
 }
 

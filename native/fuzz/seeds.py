@@ -90,10 +90,14 @@ def audio_seeds(out, media):
     n = 0
     for rate, ch, n_samp in ((16000, 1, 16000), (44100, 2, 9000), (8000, 1, 300), (22050, 1, 30000)):
         pcm = ffmpeg(['-i', wav, '-t', '3', '-ar', str(rate), '-ac', str(ch), '-f', 's16le'])[: 2 * ch * n_samp]
-        for flags, target in ((0x0c, 0), (0x0e, 0), (0x24, 1), (0x08, 3)):
-            # audio parameters: 3 clips of 0.5 s, 64 mels, 50 frames (used when flags bit 1 is set)
-            hdr = struct.pack('<BIBIBIbfHHff', flags, rate - 1000, ch, len(pcm) // (2 * ch) - 1, target, 16000, 3,
-                              0.5, 64, 50, -4.268, 9.138)
+        for flags, target in ((0x4c, 0), (0x0e, 0), (0x24, 1), (0x08, 3)):
+            # 0x4c: the model's parameters; 0x0e: these as given (3 clips of 0.5 s, 64 mels, 50
+            # frames); others: the small set decoded from the same fields (2 clips of 5/16 s, 64 mels,
+            # 50 frames)
+            small = not flags & 0x42
+            hdr = struct.pack('<BIBIBIbfHHff', flags, rate - 1000, ch, len(pcm) // (2 * ch) - 1, target, 16000,
+                              1 if small else 3, 0.5, 60 if small else 64, (4 << 8) + 49 if small else 50,
+                              -4.268, 9.138)
             write(d, f'aud{n:02d}', hdr + pcm)
             n += 1
     return n
