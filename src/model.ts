@@ -315,11 +315,11 @@ function resolveFiles(value: unknown): { llm: string; encoders?: string } {
     } catch {
       throw new ModelLoadError(`Cannot find the model at ${value}`, { file: value });
     }
-    if (!stat.isDirectory()) return { llm: value };
+    if (!stat.isDirectory()) return { llm: regularFile(value) };
     const llm = path.join(value, 'llm.gguf');
     if (!fs.existsSync(llm)) throw new ModelLoadError(`The model directory ${value} has no llm.gguf`, { file: llm });
     const encoders = path.join(value, 'encoders.gguf');
-    return fs.existsSync(encoders) ? { llm, encoders } : { llm };
+    return fs.existsSync(encoders) ? { llm: regularFile(llm), encoders: regularFile(encoders) } : { llm: regularFile(llm) };
   }
   if (!isPlainObject(value)) throw invalid('a model directory or { llm, encoders? }', 'model', value);
   const llm = string(value.llm, 'model.llm');
@@ -327,7 +327,23 @@ function resolveFiles(value: unknown): { llm: string; encoders?: string } {
   for (const f of [llm, encoders]) {
     if (f !== undefined && !fs.existsSync(f)) throw new ModelLoadError(`Cannot find the model file ${f}`, { file: f });
   }
-  return encoders === undefined ? { llm } : { llm, encoders };
+  return encoders === undefined ? { llm: regularFile(llm) } : { llm: regularFile(llm), encoders: regularFile(encoders) };
+}
+
+/**
+ * A model file must be a regular file (symbolic links to one are followed): the core opens and
+ * memory-maps it on the model's thread, and a FIFO or a character device would block that open or
+ * read forever, out of reach of an AbortSignal.
+ */
+function regularFile(file: string): string {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch {
+    throw new ModelLoadError(`Cannot find the model file ${file}`, { file });
+  }
+  if (!stat.isFile()) throw new ModelLoadError(`The model file ${file} is not a regular file`, { file });
+  return file;
 }
 
 /**

@@ -13,7 +13,7 @@ import { AbortError, ConversionError } from '../errors';
 import { tensorNBytes, writeGGUF } from '../gguf/writer';
 import { native } from '../native';
 import { tempPathFor } from '../util/atomic';
-import { CallbackGuard, invalid, isPlainObject } from '../util/validate';
+import { CallbackGuard, invalid, isPlainObject, optionalSignal } from '../util/validate';
 import { Checkpoint, SourceFile, openCheckpoint } from './checkpoint';
 import { EncoderType, HeadOverrides, planEncoders } from './encoders';
 import { LlmStorage, planLlm } from './llm';
@@ -94,6 +94,7 @@ function validateOptions(options: ConvertOptions): Required<Pick<ConvertOptions,
   const type = options.type ?? 'f16';
   if (!CONVERT_TYPES.includes(type)) throw invalid(`one of ${CONVERT_TYPES.join(', ')}`, 'options.type', type);
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw invalid('a function', 'options.onProgress', options.onProgress);
+  optionalSignal(options.signal, 'options.signal');
   if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1 || options.threads > 1024)) {
     throw invalid('an integer between 1 and 1024', 'options.threads', options.threads);
   }

@@ -50,7 +50,8 @@ export const LLM_CONFIG_RANGES = {
   intermediate_size: [1, 1 << 20],
   num_attention_heads: [1, 1 << 12],
   num_hidden_layers: [1, 1024],
-  max_position_embeddings: [1, 1 << 24],
+  // the core refuses a llama.context_length under 8 positions (docs/LLM-FILE-CHECKS.md)
+  max_position_embeddings: [8, 1 << 24],
   media_token_len: [1, 65536],
 } as const;
 

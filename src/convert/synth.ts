@@ -19,7 +19,7 @@ import { GGUFTensorPlan, GGUFValue, gv, writeGGUF } from '../gguf/writer';
 import { GGMLType, ggmlNBytes } from '../gguf/types';
 import { f32ToF16 } from '../gguf/float';
 import { native } from '../native';
-import { CallbackGuard, invalid, isPlainObject } from '../util/validate';
+import { CallbackGuard, invalid, isPlainObject, optionalSignal } from '../util/validate';
 import { ENCODER_CONSTANTS, EncodersHParams, encoderTensorType, encodersKv } from './encoders';
 import { LLAMA_FTYPE, LlmHParams, MEDIA_TOKENS, Vocab, llmKv } from './llm';
 import * as N from './names';
@@ -368,7 +368,7 @@ export async function synth(options: SynthOptions): Promise<SynthResult> {
   const seed = options.seed ?? 0;
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw invalid('an integer between 0 and 4294967295', 'options.seed', seed);
   const sizes = mergeSizes(options.preset === '7b' ? SIZES_7B : SIZES_TINY, options.sizes);
-  const signal = options.signal;
+  const signal = optionalSignal(options.signal, 'options.signal');
   // an onProgress whose promise rejects fails the call like one that throws
   const guard = new CallbackGuard();
   const onProgress = guard.wrap(options.onProgress);
