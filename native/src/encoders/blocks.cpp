@@ -21,26 +21,16 @@ ggml_tensor * layer_norm(ggml_context * ctx, ggml_tensor * x, const NormW & n, f
 
 namespace {
 
-const AmxWeight * amx_of(const Graph & g, const ggml_tensor * w) {
-    if (!g.amx || !w) return nullptr;
-    auto it = g.amx->find(w);
-    return it != g.amx->end() ? &it->second : nullptr;
+// LayerNorm, straight to bf16 through the hook when its result only feeds the hook's matmuls
+// (to_hook) and the hook takes it, else the ggml ops.
+ggml_tensor * layer_norm_for(Graph & g, ggml_tensor * x, const NormW & n, float eps, bool to_hook) {
+    ggml_tensor * y = to_hook && g.hook ? g.hook->layer_norm_bf16(g, x, n, eps) : nullptr;
+    return y ? y : layer_norm(g.ctx, x, n, eps);
 }
 
-AmxAct amx_act(Act act) { return act == Act::gelu_erf ? AmxAct::gelu_erf : AmxAct::quick_gelu; }
-
-// LayerNorm, straight to bf16 in one pass when its result only feeds AMX matmuls (to_amx) and the
-// tensors suit the fused op, else the ggml ops.
-ggml_tensor * layer_norm_for(Graph & g, ggml_tensor * x, const NormW & n, float eps, bool to_amx) {
-    const bool fused = to_amx && x->type == GGML_TYPE_F32 && x->nb[0] == sizeof(float) && n.w && n.b &&
-                       n.w->type == GGML_TYPE_F32 && n.b->type == GGML_TYPE_F32 && ggml_is_contiguous(n.w) &&
-                       ggml_is_contiguous(n.b) && ggml_nelements(n.w) == x->ne[0] && ggml_nelements(n.b) == x->ne[0];
-    return fused ? amx_layer_norm_bf16(g.ctx, x, n.w, n.b, eps) : layer_norm(g.ctx, x, n, eps);
-}
-
-// Linear with, on the AMX path, an activation fused into the matmul (fuse_act), a bf16 result
-// (bf16_out) for a next AMX matmul, and res (or null) added at the end (a residual connection;
-// in the matmul's epilogue when it can be). *fused says whether the activation was applied.
+// Linear with, through the hook, an activation fused into the matmul (fuse_act), a bf16 result
+// (bf16_out) for a next matmul of the hook, and res (or null) added at the end (a residual
+// connection; in the matmul when the hook can). *fused says whether the activation was applied.
 ggml_tensor * linear_impl(Graph & g, ggml_tensor * x, const LinearW & l, const Act * fuse_act, bool bf16_out,
                           bool * fused, ggml_tensor * res = nullptr) {
     ggml_context * ctx = g.ctx;
@@ -50,19 +40,10 @@ ggml_tensor * linear_impl(Graph & g, ggml_tensor * x, const LinearW & l, const A
     const int64_t T = x->ne[1], B = x->ne[2];
     const bool flat = B > 1 && x->ne[3] == 1 && ggml_is_contiguous(x);
     if (flat) x = ggml_reshape_2d(ctx, x, x->ne[0], T * B);
-    const AmxWeight * aw = amx_of(g, l.w);
-    if (aw && ggml_is_contiguous(x) && x->ne[2] == 1 && x->ne[3] == 1) {
-        ggml_tensor *& xb = g.bf16_of[x_in];
-        if (!xb) xb = x->type == GGML_TYPE_BF16 ? x : ggml_cast(ctx, x, GGML_TYPE_BF16);
-        // the residual in the epilogue: f32, contiguous, the output's shape
-        const bool fuse_res = res && g.fuse && !bf16_out && res->type == GGML_TYPE_F32 && ggml_is_contiguous(res) &&
-                              res->ne[0] == aw->M && ggml_nelements(res) == aw->M * x->ne[1];
-        // bias (and the activation) applied in the kernel
-        x = amx_mul_mat(ctx, aw, xb, l.b, fuse_act ? amx_act(*fuse_act) : AmxAct::none,
-                        bf16_out ? GGML_TYPE_BF16 : GGML_TYPE_F32,
-                        fuse_res ? ggml_reshape_2d(ctx, res, aw->M, x->ne[1]) : nullptr);
-        if (fused) *fused = fuse_act != nullptr;
-        if (fuse_res) res = nullptr;
+    ggml_tensor * y = g.hook ? g.hook->linear(g, x, x_in, l.w, l.b, fuse_act, bf16_out, &res) : nullptr;
+    if (y) {
+        x = y;
+        if (fused) *fused = fuse_act != nullptr;  // bias and activation applied by the hook
     } else {
         if (x->type != GGML_TYPE_F32) x = ggml_cast(ctx, x, GGML_TYPE_F32);
         x = ggml_mul_mat(ctx, l.w, x);
@@ -103,13 +84,8 @@ ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor
         t = ggml_view_4d(ctx, t, D, n_head, T, B, D * t->nb[0], t->nb[1], t->nb[2], 0);
         return ggml_permute(ctx, t, 0, 2, 1, 3);
     };
-    // AMX-BF16 where the Linear layers use it (same precision trade-off, GGPT_ENC_AMX=0 turns both off)
-    const bool f32_or_bf16 = q->type == GGML_TYPE_F32 || q->type == GGML_TYPE_BF16;
-    if (g.amx && f32_or_bf16 && k->type == q->type && v->type == q->type && q->nb[0] == ggml_type_size(q->type) &&
-        k->nb[0] == q->nb[0] && v->nb[0] == q->nb[0] && q->ne[3] == 1 && k->ne[2] == B && v->ne[1] == k->ne[1] &&
-        (!bias_k || (bias_k->type == GGML_TYPE_F32 && bias_v->type == GGML_TYPE_F32 && ggml_nelements(bias_k) == W &&
-                     ggml_nelements(bias_v) == W && ggml_is_contiguous(bias_k) && ggml_is_contiguous(bias_v)))) {
-        return amx_attention(ctx, q, k, v, n_head, scale, bias_k, bias_v, bf16_out ? GGML_TYPE_BF16 : GGML_TYPE_F32);
+    if (g.hook) {
+        if (ggml_tensor * o = g.hook->attention(g, q, k, v, n_head, scale, bias_k, bias_v, bf16_out)) return o;
     }
     // (the ggml paths below take f32)
     if (q->type != GGML_TYPE_F32) q = ggml_cast(ctx, q, GGML_TYPE_F32);
@@ -149,10 +125,10 @@ ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor
 }
 
 ggml_tensor * ffn(Graph & g, ggml_tensor * x, const LinearW & up, const LinearW & down, Act act, ggml_tensor * res) {
-    // on the AMX path the activation runs in the up projection's epilogue, and its result stays
-    // bf16 when the down projection is AMX too (it would round its input to bf16 anyway)
+    // through the hook the activation runs in the up projection's matmul, and its result stays
+    // bf16 when the hook takes the down projection too (it would round its input to bf16 anyway)
     bool fused = false;
-    x = linear_impl(g, x, up, &act, amx_of(g, down.w) != nullptr, &fused);
+    x = linear_impl(g, x, up, &act, g.hooked(down.w), &fused);
     if (!fused) x = activation(g.ctx, x, act);
     return linear(g, x, down, res);
 }
@@ -161,11 +137,11 @@ ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_h
                         bool first_only) {
     ggml_context * ctx = g.ctx;
     const int64_t W = x->ne[0], T = x->ne[1], B = x->ne[2];
-    // with AMX matmuls (and fusion on) the LayerNorms write bf16, and q, k, v and the attention
-    // output stay bf16: the rounding the AMX matmuls and attention would do anyway, in half the memory
-    const bool amx_qkv = g.fuse &&
-                         (b.qkv.w ? amx_of(g, b.qkv.w) != nullptr : amx_of(g, b.q.w) && amx_of(g, b.k.w) && amx_of(g, b.v.w));
-    const bool bf16_attn_out = amx_qkv && amx_of(g, b.out.w);
+    // with the hook's matmuls (and fusion on) the LayerNorms write bf16, and q, k, v and the
+    // attention output stay bf16: the rounding the hook's matmuls and attention would do anyway,
+    // in half the memory
+    const bool amx_qkv = g.fuse && (b.qkv.w ? g.hooked(b.qkv.w) : g.hooked(b.q.w) && g.hooked(b.k.w) && g.hooked(b.v.w));
+    const bool bf16_attn_out = amx_qkv && g.hooked(b.out.w);
     ggml_tensor * h = layer_norm_for(g, x, b.ln1, eps, amx_qkv);
     ggml_tensor *q, *k, *v;
     if (b.qkv.w) {
@@ -187,7 +163,7 @@ ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_h
     }
     ggml_tensor * a = attention(g, q, k, v, n_head, scale, b.bias_k, b.bias_v, bf16_attn_out);
     x = linear(g, a, b.out, x);
-    h = layer_norm_for(g, x, b.ln2, eps, g.fuse && amx_of(g, b.up.w));
+    h = layer_norm_for(g, x, b.ln2, eps, g.fuse && g.hooked(b.up.w));
     return ffn(g, h, b.up, b.down, act, x);
 }
 
@@ -198,10 +174,11 @@ ggml_tensor * patch_embed(Graph & g, ggml_tensor * img, ggml_tensor * kernel, in
     ggml_tensor * cols = ggml_im2col(ctx, kernel, img, stride, stride, 0, 0, 1, 1, true, GGML_TYPE_F32);
     const int64_t n_tok = cols->ne[1] * cols->ne[2], B = cols->ne[3];
     cols = ggml_reshape_2d(ctx, cols, cols->ne[0], n_tok * B);
-    // on the AMX path when the kernel was repacked (k k C a multiple of 32: ImageBind's 16 x 16)
-    const AmxWeight * aw = amx_of(g, kernel);
-    ggml_tensor * y = aw ? amx_mul_mat(ctx, aw, ggml_cast(ctx, cols, GGML_TYPE_BF16), nullptr)
-                         : ggml_mul_mat(ctx, ggml_reshape_2d(ctx, kernel, k0 * k1 * C, OC), cols);
+    // through the hook when it takes the kernel (AMX: repacked when k k C is a multiple of 32,
+    // ImageBind's 16 x 16)
+    ggml_tensor * no_res = nullptr;
+    ggml_tensor * y = g.hook ? g.hook->linear(g, cols, cols, kernel, nullptr, nullptr, false, &no_res) : nullptr;
+    if (!y) y = ggml_mul_mat(ctx, ggml_reshape_2d(ctx, kernel, k0 * k1 * C, OC), cols);
     return ggml_reshape_3d(ctx, y, OC, n_tok, B);
 }
 

@@ -2,6 +2,7 @@
 // attention (self / cross, ImageBind's add_bias_kv), FFN, the pre-LN ViT block and the post-LN
 // BERT Q-Former. Activations are [width, tokens, batch] (ggml ne order); nothing here allocates.
 #pragma once
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
@@ -19,6 +20,34 @@ enum class Act {
                      // used when the next matmul rounds its input to f16 / q8_0 anyway
 };
 
+struct Graph;
+
+// Where the graph pieces below get a faster kernel for their Linear, attention and LayerNorm ops
+// (compare clip_graph::build_mm in llama.cpp's tools/mtmd/clip.cpp): the pieces ask the graph's
+// hook first and build ggml's ops for what it declines (returns null for, adding nothing). The
+// hook alone decides what it can take (weights, types, layouts); the towers never see it. Graphs
+// on the CPU with AMX weights get make_amx_hook's; others have none.
+struct OpHook {
+    virtual ~OpHook() = default;
+    // Whether linear() takes the Linear weight w (then its input may be bf16, and a LayerNorm or
+    // the op before may write bf16 for it).
+    virtual bool takes(const ggml_tensor * w) const = 0;
+    // act(x w^T + b) + *res for x [n_in, N] (x_src: the tensor x was reshaped from, for sharing a
+    // cast among the ops that read it), b [n_out] or null, act null for none; of type bf16 with
+    // bf16_out (for a next op of this hook), else f32. *res (or null) is added when the hook can
+    // (then *res is set to null; else the caller adds it).
+    virtual ggml_tensor * linear(Graph & g, ggml_tensor * x, ggml_tensor * x_src, ggml_tensor * w, ggml_tensor * b,
+                                 const Act * act, bool bf16_out, ggml_tensor ** res) = 0;
+    // attention() below (without its ggml fallback)
+    virtual ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head, float scale,
+                                    ggml_tensor * bias_k, ggml_tensor * bias_v, bool bf16_out) = 0;
+    // LayerNorm with a bf16 result, for ops of this hook only
+    virtual ggml_tensor * layer_norm_bf16(Graph & g, ggml_tensor * x, const NormW & n, float eps) = 0;
+};
+
+// The hook of the AMX kernels (amx_hook.cpp) over the weights repacked for them.
+std::unique_ptr<OpHook> make_amx_hook(const std::unordered_map<const ggml_tensor *, AmxWeight> * weights);
+
 // A graph under construction: the ggml context it lives in and the tensors that mark progress
 // (block outputs, in execution order) for the scheduler's eval callback.
 struct Graph {
@@ -30,13 +59,16 @@ struct Graph {
     bool kv_f16 = false;      // flash attention on f16 copies of K and V (set when the weights are
                               // not f32: their matmuls already round activations to f16 / q8_0)
 
-    // Linear weights repacked for the AMX-BF16 matmul (CPU graphs when enabled), else null
-    const std::unordered_map<const ggml_tensor *, AmxWeight> * amx = nullptr;
+    // faster kernels for some ops (see OpHook), or null
+    OpHook * hook = nullptr;
     std::unordered_map<const ggml_tensor *, ggml_tensor *> bf16_of;  // activations already cast (q/k/v share one)
-    // with amx: LayerNorms that feed AMX matmuls write bf16 directly, q, k, v and the attention
-    // output stay bf16 between AMX ops, and residual adds run in the matmul's epilogue (fewer
-    // passes over the activations; off only to measure the difference)
+    // with a hook: LayerNorms that feed its matmuls write bf16 directly, q, k, v and the attention
+    // output stay bf16 between its ops, and residual adds run in its matmul (fewer passes over the
+    // activations; off only to measure the difference)
     bool fuse = true;
+
+    // Whether the hook takes Linear weight w.
+    bool hooked(const ggml_tensor * w) const { return hook && w && hook->takes(w); }
 
     // Sets kv_f16 from a tower's matmul weight.
     void weights_like(const ggml_tensor * w) { kv_f16 = w && w->type != GGML_TYPE_F32; }

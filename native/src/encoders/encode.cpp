@@ -44,7 +44,7 @@ struct EncoderState {
     int frames_per_batch = 0;  // EVA frames per graph (0 = from the memory budget)
     bool flash_attn = false;   // fused attention (CPU only: the GPU kernels want f16 K/V)
     bool fuse = true;          // AMX path fusions, see Graph::fuse (encoders_fuse < 0: off)
-    const std::unordered_map<const ggml_tensor *, AmxWeight> * amx = nullptr;  // CPU weights repacked
+    std::unique_ptr<OpHook> hook;  // the AMX kernels' when the CPU weights were repacked for them
 
     // encoders_profile: per-node times instead of the progress callback (profile.h), else null
     std::unique_ptr<NodeProfiler> profiler;
@@ -155,7 +155,7 @@ ggpt_status ensure_state(ggpt_context * ctx) {
     // (+ the parameters of each AMX op, kept in the graph's context)
     s->graph_mem.resize((ggml_tensor_overhead() + amx_op_overhead()) * s->graph_size +
                         ggml_graph_overhead_custom(s->graph_size, false));
-    if (!s->gpu && !e.amx.empty()) s->amx = &e.amx;
+    if (!s->gpu && !e.amx.empty()) s->hook = make_amx_hook(&e.amx);
     const ggpt_context_params & cp = ctx->params;
     if (cp.encoders_profile > 0) s->profiler.reset(new NodeProfiler(cp.encoders_profile >= 2));
     // CPU: fused attention (f32 K/V, f32 accumulation) is about 20% faster over a whole CLIP encode
@@ -175,7 +175,7 @@ struct GraphScope {
         g.ctx = ggml_init(ip);
         g.gf = ggml_new_graph_custom(g.ctx, s.graph_size, false);
         g.flash_attn = s.flash_attn;
-        g.amx = s.amx;
+        g.hook = s.hook.get();
         g.fuse = s.fuse;
     }
     ~GraphScope() { ggml_free(g.ctx); }
