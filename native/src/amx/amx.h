@@ -2,8 +2,8 @@
 // CPU custom ops: an AMX-BF16 (or INT8) matrix multiply for the Linear layers, attention, and a
 // LayerNorm that writes the matmul's bf16 input. Weights are repacked once (pack.h), activations
 // are rounded to bf16 and products accumulated in f32 by the tile unit; the price is bf16 rounding
-// (8-bit mantissa) of both operands. Where the build or the CPU has no AMX (detect.h) the op
-// builders return null and nothing here runs.
+// (8-bit mantissa) of both operands. Where the build has no AMX (detect.h) the op builders
+// return null; on a CPU without it (amx_bf16_available() false) they must not be used.
 #pragma once
 #include "ggml.h"
 
