@@ -1,5 +1,5 @@
 /**
- * Chat: a multi-turn conversation with one model about optional media (SPEC §5: the media
+ * Chat: a multi-turn conversation with one model about optional media (docs/COMPUTATION.md §5: the media
  * blocks sit in the first user turn; later turns append `{answer}###Human: {question}###Assistant:`).
  * The media are decoded once, their features come from the model's feature cache, and the KV
  * cache keeps the conversation so each turn only evaluates what is new.

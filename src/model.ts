@@ -469,7 +469,7 @@ export interface GroundTimings extends Timings {
   totalMs: number;
 }
 
-/** Geometry of the image the boxes refer to (SPEC §2: the padded square). */
+/** Geometry of the image the boxes refer to (docs/COMPUTATION.md §2: the padded square). */
 export interface ImageGeometry {
   /** Size of the image as displayed (EXIF orientation applied). */
   width: number;
@@ -499,7 +499,7 @@ export interface GroundResult {
   raw: { text: string; malformed: MalformedLiteral[] };
   /**
    * Things done differently from upstream on purpose, e.g. a sound shorter than one fbank window
-   * (400 samples at 16 kHz) is padded with zeros where upstream fails (SPEC §4.3).
+   * (400 samples at 16 kHz) is padded with zeros where upstream fails (docs/COMPUTATION.md §4.3).
    */
   warnings: string[];
   /** The image the boxes refer to. */
@@ -520,7 +520,7 @@ export interface Embedding {
   timings: { prepareMs: number; encodeMs: number };
 }
 
-/** Media of a conversation: at most one of each kind, all in the first user turn (SPEC §5). */
+/** Media of a conversation: at most one of each kind, all in the first user turn (docs/COMPUTATION.md §5). */
 export interface ChatMedia {
   image?: ImageInput;
   video?: VideoInput;
@@ -804,7 +804,7 @@ export class Model {
 
   /**
    * Asks about a sound. With `options.image` it localises the source: the prompt holds the sound
-   * block then the image block (SPEC §5) and the result carries boxes mapped to that image
+   * block then the image block (docs/COMPUTATION.md §5) and the result carries boxes mapped to that image
    * exactly like {@link groundImage}.
    *
    * @param audio - a path, the bytes of an encoded file, or raw PCM `{ samples, sampleRate }`

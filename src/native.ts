@@ -192,7 +192,7 @@ export interface NativeAddon {
   loadModel(options: NativeLoadOptions, cancel: NativeCancel, onProgress?: (fraction: number) => void): Promise<NativeModel>;
 
   /**
-   * SPEC §2 steps 2-4, synchronous: pads `rgb` (RGB8, `stride` bytes per row) to the square with the
+   * docs/COMPUTATION.md §2 steps 2-4, synchronous: pads `rgb` (RGB8, `stride` bytes per row) to the square with the
    * CLIP-mean colour, resizes it like Pillow's bicubic, normalises. `resized` is HWC bytes
    * (size x size x 3), `pixels` CHW floats. `params` default to the released model's (336, CLIP
    * mean/std). Throws code 'INVALID_ARGUMENT' on bad arguments.
@@ -205,7 +205,7 @@ export interface NativeAddon {
     params?: { size: number; mean: number[]; std: number[] },
   ): { resized: Uint8Array; pixels: Float32Array; geometry: NativeImageGeometry };
   /**
-   * SPEC §4 steps 1-4 on the worker pool: `channels` (1-8, equal lengths, finite samples) at
+   * docs/COMPUTATION.md §4 steps 1-4 on the worker pool: `channels` (1-8, equal lengths, finite samples) at
    * `sampleRate` (1000-768000 Hz) -> `fbank` [clips=3][mels=128][frames=204] and, when `wantWave`,
    * the 16 kHz signal per channel before the clip mean subtraction. Argument errors throw
    * synchronously, bad samples (NaN/Inf) reject; both with code 'INVALID_ARGUMENT'. The input

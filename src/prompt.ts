@@ -1,5 +1,5 @@
 /**
- * GroundingGPT's prompt (SPEC §5), as data: the conversation text in upstream's template
+ * GroundingGPT's prompt (docs/COMPUTATION.md §5), as data: the conversation text in upstream's template
  * (lego/conversation.py, `conv_vicuna_v0`, SeparatorStyle.SINGLE) and its token plan, where the
  * patch tokens of each media block become placeholders for feature rows.
  *

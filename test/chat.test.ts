@@ -1,4 +1,4 @@
-// Multi-turn conversations (SPEC §5) and the grounding calls' behaviour on bad input, abort and
+// Multi-turn conversations (docs/COMPUTATION.md §5) and the grounding calls' behaviour on bad input, abort and
 // dispose.
 import t from 'tap';
 import fs from 'node:fs';
@@ -31,7 +31,7 @@ t.test('chat', async (t) => {
   const model = await loadModel({ model: dir, kvType: 'f32', threads: 2, contextSize: 2048 });
   t.teardown(() => model.dispose());
 
-  t.test('a second turn, token for token (SPEC §5: media only in the first user turn)', async (t) => {
+  t.test('a second turn, token for token (docs/COMPUTATION.md §5: media only in the first user turn)', async (t) => {
     const text = promptText({ user: 'hi', history: [{ user: imageDog.user_text, assistant: 'hi' }], media: ['image'] });
     const ids = model.tokenize(text);
     // first turn exactly as the golden prompt, then " hi###Human: hi###Assistant:"

@@ -35,7 +35,7 @@ t.test('image: boxes in pixels, --json, --draw', async (t) => {
   t.equal(r.boxes.length, 1);
   const b = r.boxes[0];
   t.equal(b.phrase, 'The dog');
-  // x_px = x * 848 - 104, y_px = y * 848 - 0 (SPEC §6)
+  // x_px = x * 848 - 104, y_px = y * 848 - 0 (docs/COMPUTATION.md §6)
   t.same(
     [b.box.x1, b.box.y1, b.box.x2, b.box.y2].map((v: number) => +v.toFixed(3)),
     [0.2 * 848 - 104, 0.1 * 848, 0.7 * 848 - 104, 0.9 * 848].map((v) => +v.toFixed(3)),

@@ -55,7 +55,7 @@ t.test('video and audio files', async (t) => {
     const r = await model.groundAudio(mp3, 'What is this sound?');
     t.equal(r.audio?.sampleRate, 44100);
     t.equal(r.audio?.channels, 1);
-    // a 1 s sound: three identical clips over the whole signal (SPEC §4.2)
+    // a 1 s sound: three identical clips over the whole signal (docs/COMPUTATION.md §4.2)
     t.equal(r.audio?.clips.length, 3);
     for (const c of r.audio?.clips ?? []) t.same([c.start, +c.end.toFixed(2)], [0, 1]);
     t.same(r.warnings, []);

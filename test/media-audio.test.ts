@@ -1,4 +1,4 @@
-// Audio decoding (SPEC §4.1): native rate, all channels, int16 exact, raw PCM, bad inputs.
+// Audio decoding (docs/COMPUTATION.md §4.1): native rate, all channels, int16 exact, raw PCM, bad inputs.
 // test/media-ffmpeg-only.test.ts runs these tests again with ffmpeg alone (no ffprobe).
 import t from 'tap';
 import fs from 'node:fs';

@@ -1,4 +1,4 @@
-// Image decoding (SPEC §2.1): every input form, EXIF orientation, alpha, greyscale, CMYK, 16-bit,
+// Image decoding (docs/COMPUTATION.md §2.1): every input form, EXIF orientation, alpha, greyscale, CMYK, 16-bit,
 // the golden images (decode + Pillow-reference resize == golden resized_u8), and bad inputs.
 import t from 'tap';
 import fs from 'node:fs';

@@ -1,4 +1,4 @@
-// Video decoding (SPEC §3.1-3.2): upstream frame indices, the golden test-3.mp4 frames, short and
+// Video decoding (docs/COMPUTATION.md §3.1-3.2): upstream frame indices, the golden test-3.mp4 frames, short and
 // single-frame videos made with lavfi, raw frames, abort (the ffmpeg child is gone), bad inputs.
 // test/media-ffmpeg-only.test.ts runs these tests again with ffmpeg alone (no ffprobe).
 import t from 'tap';

@@ -1,4 +1,4 @@
-// Box and span parsing (SPEC §6) on hand-written answers, with hand-computed pixel mappings.
+// Box and span parsing (docs/COMPUTATION.md §6) on hand-written answers, with hand-computed pixel mappings.
 import t from 'tap';
 import { parseBoxes, squareToImage } from '../src/parse/boxes';
 import { parseSpans } from '../src/parse/spans';

@@ -1,4 +1,4 @@
-// SPEC §4 steps 1-4 in the core (native/src/preprocess/audio.cpp): torchaudio resampling,
+// docs/COMPUTATION.md §4 steps 1-4 in the core (native/src/preprocess/audio.cpp): torchaudio resampling,
 // pytorchvideo 0.1.5 clip timepoints, in-place clip mean subtraction, Kaldi fbank, normalisation.
 import t from 'tap';
 import fs from 'node:fs';

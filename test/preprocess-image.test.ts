@@ -1,4 +1,4 @@
-// SPEC §2 steps 2-4 in the core (native/src/preprocess/image.cpp): pad to the square with the
+// docs/COMPUTATION.md §2 steps 2-4 in the core (native/src/preprocess/image.cpp): pad to the square with the
 // CLIP-mean colour, Pillow-exact bicubic resize, normalisation — against the golden fixtures.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';

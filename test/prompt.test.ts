@@ -1,4 +1,4 @@
-// SPEC §5: the prompt text, its token ids (upstream's slow LLaMA tokenizer) and the span plan,
+// docs/COMPUTATION.md §5: the prompt text, its token ids (upstream's slow LLaMA tokenizer) and the span plan,
 // against the golden prompts of all five full/* cases and the manifest's tokenizer_cases.
 import t from 'tap';
 import { manifest, readExpected } from './helpers/golden';

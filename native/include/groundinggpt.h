@@ -182,7 +182,7 @@ GGPT_API ggpt_status ggpt_model_get_info(const ggpt_model * model, ggpt_model_in
 /* ------------------------------------------------------------------------------------------ */
 /* Tokens                                                                                     */
 
-/* Tokenises text as upstream's slow LLaMA tokenizer does (SPEC §5): when parse_media is true the
+/* Tokenises text as upstream's slow LLaMA tokenizer does (docs/COMPUTATION.md §5): when parse_media is true the
  * text is split at HF's added tokens - the nine media tokens ("<im_patch>" ... "<so_end>"), which
  * strip the whitespace (Python str.isspace) on both sides, and the literal texts "<s>", "</s>",
  * "<unk>", which do not - and each remaining non-empty chunk is encoded on its own by
@@ -396,7 +396,7 @@ typedef struct ggpt_image_geometry {
     int32_t offset_x, offset_y; /* (S-W)//2, (S-H)//2: where the original sits in the square   */
 } ggpt_image_geometry;
 
-/* SPEC §2 steps 2-4: pad to the square with the CLIP-mean colour, Pillow-exact bicubic resize
+/* docs/COMPUTATION.md §2 steps 2-4: pad to the square with the CLIP-mean colour, Pillow-exact bicubic resize
  * to image_size, normalise. resized (image_size^2*3 bytes, HWC) and pixels (3*image_size^2
  * floats, CHW) may each be NULL. model may be NULL (the released parameters: 336, CLIP mean/std).
  * The resize equals Pillow's Image.resize(BICUBIC) byte for byte; pixels are
@@ -421,7 +421,7 @@ typedef struct ggpt_audio_info {
     bool    padded;                   /* shorter than one fbank window: zero-padded (warned)  */
 } ggpt_audio_info;
 
-/* SPEC §4 steps 1-4: resample each channel to 16 kHz (torchaudio's windowed sinc), cut the clips,
+/* docs/COMPUTATION.md §4 steps 1-4: resample each channel to 16 kHz (torchaudio's windowed sinc), cut the clips,
  * in-place mean subtraction, Kaldi fbank of channel 0, pad/crop, normalise.
  * channels: n_channels (1..8) pointers to n_samples (> 0) finite floats, nominally in [-1, 1], at
  * sample_rate (1000..768000 Hz: the range real audio uses; it also bounds the resampling kernel).
@@ -459,7 +459,7 @@ GGPT_API ggpt_encode_params ggpt_encode_default_params(void);
 GGPT_API ggpt_status ggpt_encode_image(ggpt_context * ctx, const ggpt_image_u8 * image, float * out,
                                        const ggpt_encode_params * params);
 
-/* Video: n_frames frames already sampled (SPEC §3.1) and scaled to video_frame_size squared, RGB8
+/* Video: n_frames frames already sampled (docs/COMPUTATION.md §3.1) and scaled to video_frame_size squared, RGB8
  * (stride = 3*side). 1 <= n_frames <= video_max_frames. out = 64 * n_embd floats. */
 GGPT_API ggpt_status ggpt_encode_video(ggpt_context * ctx, const uint8_t * const * frames,
                                        int32_t n_frames, float * out,

@@ -1,6 +1,6 @@
 // bench_preprocess.cpp - timings of the media front ends (by hand, not run in CI):
 //   build/cmake/bench_preprocess [iterations]
-// image: pad + Pillow bicubic + normalise of a 4000x3000 RGB image; audio: the whole SPEC §4
+// image: pad + Pillow bicubic + normalise of a 4000x3000 RGB image; audio: the whole docs/COMPUTATION.md §4
 // front end on 10 s of stereo 44.1 kHz (single thread).
 #include <chrono>
 #include <cmath>

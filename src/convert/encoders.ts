@@ -1,7 +1,7 @@
 /**
  * The encoders GGUF (names.ts / names.h): CLIP vision tower + projector, EVA ViT-g + ln_vision,
  * the three Q-Formers, video and audio extras, ImageBind-Huge audio. Every size is read from the
- * configs and tensor shapes; head counts follow SPEC §1 (Q-Former and ImageBind head_dim 64, EVA
+ * configs and tensor shapes; head counts follow docs/COMPUTATION.md §1 (Q-Former and ImageBind head_dim 64, EVA
  * 88, CLIP from its config) unless overridden. Every tensor is checked for presence and shape.
  */
 import path from 'node:path';
@@ -13,7 +13,7 @@ import * as N from './names';
 import { Json, checkF16Range, checkFloat, checkShape, configMatchesTensor, encodeFloat, intField, need, numField, readF32, readJson } from './util';
 import { TensorEntry, toFloat32 } from './tensor';
 
-/** Head counts that override SPEC §1's rules (e.g. for a differently shaped model). */
+/** Head counts that override docs/COMPUTATION.md §1's rules (e.g. for a differently shaped model). */
 export interface HeadOverrides {
   clip?: number;
   eva?: number;
@@ -28,7 +28,7 @@ export type EncoderType = 'f32' | 'f16' | 'q8_0';
 /** Quantises rows of f32 (the addon's ggml quantiser); injected so f32/f16 need no addon. */
 export type RowQuantizer = (type: number, data: Float32Array, nRows: number, nPerRow: number) => Uint8Array;
 
-// SPEC §1 head_dim rules and upstream constants that no config carries.
+// docs/COMPUTATION.md §1 head_dim rules and upstream constants that no config carries.
 const QF_HEAD_DIM = 64;
 const EVA_HEAD_DIM = 88;
 const IB_HEAD_DIM = 64;
@@ -45,7 +45,7 @@ const AUDIO_CLIPS = 3;
 const AUDIO_CLIP_SECONDS = 2;
 const FBANK_MEAN = -4.268;
 const FBANK_STD = 9.138;
-/** OpenAI CLIP normalisation, hard-coded upstream for video frames (SPEC §3.3). */
+/** OpenAI CLIP normalisation, hard-coded upstream for video frames (docs/COMPUTATION.md §3.3). */
 const OPENAI_MEAN = [0.48145466, 0.4578275, 0.40821073];
 const OPENAI_STD = [0.26862954, 0.26130258, 0.27577711];
 

@@ -46,7 +46,7 @@ export interface ConvertOptions {
   type?: ConvertType;
   onProgress?: (p: ConvertProgress) => void;
   signal?: AbortSignal;
-  /** Head counts overriding SPEC §1's rules (head_dim 64 for Q-Formers/ImageBind, 88 for EVA,
+  /** Head counts overriding docs/COMPUTATION.md §1's rules (head_dim 64 for Q-Formers/ImageBind, 88 for EVA,
    * CLIP's config). */
   overrides?: { heads?: HeadOverrides };
   /** Threads for libllama's quantiser (q8_0 / q4_k_m); default: all cores. */

@@ -1,5 +1,5 @@
 /**
- * Audio decoding for the audio path (SPEC §4.1): a file (path or encoded bytes) -> float PCM at
+ * Audio decoding for the audio path (docs/COMPUTATION.md §4.1): a file (path or encoded bytes) -> float PCM at
  * the NATIVE sample rate with every channel kept. No resampling here: the core resamples to
  * 16 kHz with torchaudio's algorithm.
  *

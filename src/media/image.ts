@@ -1,8 +1,8 @@
 /**
- * Image decoding for the image path (SPEC §2.1): any supported input -> tightly packed RGB8.
+ * Image decoding for the image path (docs/COMPUTATION.md §2.1): any supported input -> tightly packed RGB8.
  *
  * What is done to an encoded file (sharp/libvips):
- * - EXIF orientation is applied (SPEC §2 decision: boxes refer to the image as displayed; Pillow
+ * - EXIF orientation is applied (docs/COMPUTATION.md §2 decision: boxes refer to the image as displayed; Pillow
  *   and therefore upstream ignore it).
  * - Embedded ICC profiles are ignored for RGB and greyscale images, as Pillow's `convert('RGB')`
  *   does (the stored values reach the model unchanged; needed for the Pillow-exact resize).
@@ -114,7 +114,7 @@ export interface DecodedImage {
   reducedFrom?: { width: number; height: number };
 }
 
-/** Geometry of the padded square of SPEC §2.2. */
+/** Geometry of the padded square of docs/COMPUTATION.md §2.2. */
 export interface PaddedSquare {
   /** S = max(W, H). */
   side: number;
@@ -124,7 +124,7 @@ export interface PaddedSquare {
   offsetY: number;
 }
 
-/** SPEC §2.2: the square the image is pasted into, with integer floor offsets. */
+/** docs/COMPUTATION.md §2.2: the square the image is pasted into, with integer floor offsets. */
 export function paddedSquare(width: number, height: number): PaddedSquare {
   if (!Number.isInteger(width) || width < 1) throw invalid('a positive integer', 'width', width);
   if (!Number.isInteger(height) || height < 1) throw invalid('a positive integer', 'height', height);

@@ -1,5 +1,5 @@
 /**
- * Probing a media file: its streams with packet counts (demuxing every packet, SPEC §3.1:
+ * Probing a media file: its streams with packet counts (demuxing every packet, docs/COMPUTATION.md §3.1:
  * container `nb_frames` can be missing or wrong), rates, sizes and durations.
  *
  * With ffprobe (exact): `ffprobe -count_packets -show_entries ... -of json`.

@@ -1,5 +1,5 @@
 /**
- * Video decoding for the video path (SPEC §3.1-3.2): probe, frame sampling, and one ffmpeg process
+ * Video decoding for the video path (docs/COMPUTATION.md §3.1-3.2): probe, frame sampling, and one ffmpeg process
  * per video that streams only the sampled frames, scaled to 224x224 rgb24.
  *
  * Decisions (documented for users):
@@ -9,7 +9,7 @@
  *   demuxer reports no count.
  * - Frames are selected by decoded frame number (`select=eq(n,i)+...`), so frame i is the i-th
  *   frame in presentation order, as decord's `get_batch` indexes them.
- * - `scale=224:224:flags=bilinear`, rgb24, no crop, aspect ratio not kept (SPEC §3.2). The
+ * - `scale=224:224:flags=bilinear`, rgb24, no crop, aspect ratio not kept (docs/COMPUTATION.md §3.2). The
  *   rotation stored in the container is applied (ffmpeg's default; decord ignores it), like the
  *   EXIF decision for images.
  * - Timing: duration = the video stream's duration > the container's > vlen / fps; fps =

@@ -1,6 +1,6 @@
 /**
- * Boxes in GroundingGPT answers (SPEC §6): `[x1, y1, x2, y2]`, fractions of the PADDED SQUARE the
- * image was pasted into (SPEC §2.2), mapped back to pixels of the original image:
+ * Boxes in GroundingGPT answers (docs/COMPUTATION.md §6): `[x1, y1, x2, y2]`, fractions of the PADDED SQUARE the
+ * image was pasted into (docs/COMPUTATION.md §2.2), mapped back to pixels of the original image:
  *
  *   S = max(W, H), x_px = x * S - (S - W) // 2, y_px = y * S - (S - H) // 2, clamped to [0, W] / [0, H]
  *
@@ -68,7 +68,7 @@ export interface ImageSize {
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
 
 /**
- * Maps a box of padded-square fractions to the original image (SPEC §6).
+ * Maps a box of padded-square fractions to the original image (docs/COMPUTATION.md §6).
  * @returns pixels (clamped to the image), normalised values, and whether clamping to the image
  *   was needed ('padding') or left no area ('empty').
  */

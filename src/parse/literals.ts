@@ -1,5 +1,5 @@
 /**
- * Shared scanner for the numeric literals GroundingGPT writes into its answers (SPEC §6): boxes
+ * Shared scanner for the numeric literals GroundingGPT writes into its answers (docs/COMPUTATION.md §6): boxes
  * `[x1, y1, x2, y2]` and time spans `{s, e}`. It finds the literals, the phrase each one grounds,
  * and the answer text with the literals taken out.
  *

@@ -1,5 +1,5 @@
 /**
- * Time spans in GroundingGPT video answers (SPEC §6): `{s, e}` (also `{s,e}`), fractions of the
+ * Time spans in GroundingGPT video answers (docs/COMPUTATION.md §6): `{s, e}` (also `{s,e}`), fractions of the
  * video's duration with 2 decimals; seconds = fraction x duration. Values outside [0, 1] are
  * clamped and a reversed span is swapped (both flagged).
  * See ./literals.ts for the literal syntax, what counts as malformed, the phrase rule and how the

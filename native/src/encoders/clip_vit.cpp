@@ -1,5 +1,5 @@
 // clip_vit.cpp - CLIP ViT-L/14-336 vision tower (transformers CLIPVisionModel) up to the selected
-// layer, and GroundingGPT's image projector mm_vision_projector = Linear, GELU, Linear (SPEC §2.5-6).
+// layer, and GroundingGPT's image projector mm_vision_projector = Linear, GELU, Linear (docs/COMPUTATION.md §2.5-6).
 #include "encoders/graphs.h"
 
 namespace ggpt {

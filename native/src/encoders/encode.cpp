@@ -349,7 +349,7 @@ ggpt_status run_video(ggpt_context * ctx, const uint8_t * const * frames, int32_
     const int64_t S = v.hp.image_size, plane = S * S;
     const int64_t QW = v.qf.hp.n_embd, NQ = v.qf.hp.n_query;
 
-    // SPEC §3.3: ((u8 / 255) - mean) / std in float32, HWC -> CHW
+    // docs/COMPUTATION.md §3.3: ((u8 / 255) - mean) / std in float32, HWC -> CHW
     auto normalise = [&](const uint8_t * src, float * dst) {
         for (int c = 0; c < 3; ++c) {
             const float m = pre.mean[c], sd = pre.std[c];
@@ -464,7 +464,7 @@ ggpt_status check_audio(ggpt_context * ctx, const float * fbank, int32_t n_clips
     return GGPT_OK;
 }
 
-// SPEC §2 preprocessing (ggpt_image_preprocess) into CHW pixels.
+// docs/COMPUTATION.md §2 preprocessing (ggpt_image_preprocess) into CHW pixels.
 ggpt_status image_pixels(ggpt_context * ctx, const ggpt_image_u8 * image, std::vector<float> & pixels) {
     if (!image || !image->data)
         return fail(ctx, GGPT_ERR_INVALID_ARGUMENT, "image: %s is NULL", image ? "image->data" : "image");

@@ -1,6 +1,6 @@
 // encoders.h - the three towers: their weights (immutable, in ggpt_model::enc) and the per-context
 // compute state (ggpt_context::enc_state). Weight fields are commented with the upstream module
-// they come from (SPEC §2-4); tensor names and GGUF keys are in names.h.
+// they come from (docs/COMPUTATION.md §2-4); tensor names and GGUF keys are in names.h.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -40,7 +40,7 @@ struct VitBlockW {
     LinearW up, down;              // mlp.fc1, mlp.fc2
 };
 
-// A post-LN BERT layer of the BLIP-2 Q-Former with only the query branch (SPEC §3.5).
+// A post-LN BERT layer of the BLIP-2 Q-Former with only the query branch (docs/COMPUTATION.md §3.5).
 struct QFormerBlockW {
     LinearW q, k, v, o;  // attention.self.{query,key,value}, attention.output.dense
     NormW ln;            // attention.output.LayerNorm
@@ -58,7 +58,7 @@ struct QFormerW {
     std::vector<QFormerBlockW> blocks;
 };
 
-// SPEC §2: CLIP ViT-L/14-336 (vision_model.*, blocks up to the selected layer) + MLP projector.
+// docs/COMPUTATION.md §2: CLIP ViT-L/14-336 (vision_model.*, blocks up to the selected layer) + MLP projector.
 struct ClipTower {
     ClipHParams hp;
     ggml_tensor * patch_w = nullptr;  // embeddings.patch_embedding, ne [p, p, 3, n_embd], no bias
@@ -69,7 +69,7 @@ struct ClipTower {
     LinearW proj0, proj2;             // mm_vision_projector.0 / .2 (GELU between)
 };
 
-// SPEC §3: EVA ViT-g + ln_vision, the per-frame Q-Former, frame positions, video Q-Former,
+// docs/COMPUTATION.md §3: EVA ViT-g + ln_vision, the per-frame Q-Former, frame positions, video Q-Former,
 // llama_proj.
 struct VideoTower {
     EvaHParams hp;
@@ -86,7 +86,7 @@ struct VideoTower {
     LinearW proj;                     // llama_proj
 };
 
-// SPEC §4: ImageBind-Huge audio preprocessor/trunk/head/postprocessor, audio Q-Former,
+// docs/COMPUTATION.md §4: ImageBind-Huge audio preprocessor/trunk/head/postprocessor, audio Q-Former,
 // audio_llama_proj.
 struct AudioTower {
     ImageBindHParams hp;

@@ -1,6 +1,6 @@
 // eva_vit.cpp - BLIP-2's EVA ViT-g (video_llama/models/eva_vit.py: abs positions, no rel-pos bias,
 // no layer scale, no final norm), ln_vision and the per-frame Q-Former, batched over frames
-// (SPEC §3.4-3.5; LEGO.py encode_videoQformer_visual up to query_output).
+// (docs/COMPUTATION.md §3.4-3.5; LEGO.py encode_videoQformer_visual up to query_output).
 #include "encoders/graphs.h"
 
 namespace ggpt {

@@ -6,7 +6,7 @@
 
 namespace ggpt {
 
-// SPEC §2: pad colour, Pillow bicubic resize, CLIP normalisation.
+// docs/COMPUTATION.md §2: pad colour, Pillow bicubic resize, CLIP normalisation.
 struct ImagePreParams {
     int32_t size = 336;
     float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
@@ -14,7 +14,7 @@ struct ImagePreParams {
     // pad colour = int(255 * mean) per channel = (122, 116, 104)
 };
 
-// SPEC §3.2-3.3: frames arrive scaled to size x size RGB8; normalisation only.
+// docs/COMPUTATION.md §3.2-3.3: frames arrive scaled to size x size RGB8; normalisation only.
 struct VideoPreParams {
     int32_t size = 224;
     int32_t max_frames = 64;
@@ -22,7 +22,7 @@ struct VideoPreParams {
     float std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
 };
 
-// SPEC §4.1-4.4: resampling, clip sampling, Kaldi fbank, normalisation.
+// docs/COMPUTATION.md §4.1-4.4: resampling, clip sampling, Kaldi fbank, normalisation.
 struct AudioPreParams {
     int32_t sample_rate = 16000;
     int32_t n_clips = 3;

@@ -1,6 +1,6 @@
 // imagebind_audio.cpp - ImageBind-Huge's audio modality (video_llama/models/ImageBind/models:
 // AudioPreprocessor, SimpleTransformer trunk with add_bias_kv, head, postprocessor), for all clips
-// of one sound in one batch (SPEC §4.5; get_audio_feature).
+// of one sound in one batch (docs/COMPUTATION.md §4.5; get_audio_feature).
 #include "encoders/graphs.h"
 
 namespace ggpt {

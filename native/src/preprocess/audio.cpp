@@ -1,4 +1,4 @@
-// audio.cpp - SPEC §4 steps 1-4 (upstream: ImageBind data.py load_and_transform_audio_data).
+// audio.cpp - docs/COMPUTATION.md §4 steps 1-4 (upstream: ImageBind data.py load_and_transform_audio_data).
 //
 //   waveform [C, N] at rate r --torchaudio.functional.resample--> [C, N16] at 16 kHz
 //   3 clips (pytorchvideo 0.1.5 ConstantClipsPerVideoSampler, exact fractions)
@@ -302,7 +302,7 @@ void KaldiFbank::log_mel(const float * x, int64_t n_frames, float * out) const {
 void KaldiFbank::compute(const float * x, int64_t n, float * out, bool * padded) const {
     std::vector<float> tmp;
     if (n < win_len_) {
-        // SPEC §4.3 decision: upstream raises; pad with zeros to one window and warn
+        // docs/COMPUTATION.md §4.3 decision: upstream raises; pad with zeros to one window and warn
         tmp.assign(win_len_, 0.0f);
         if (n > 0) std::memcpy(tmp.data(), x, (size_t) n * sizeof(float));
         x = tmp.data();

@@ -1,4 +1,4 @@
-// audio.h - SPEC §4 steps 1-4: torchaudio-exact resampling to 16 kHz, pytorchvideo clip
+// audio.h - docs/COMPUTATION.md §4 steps 1-4: torchaudio-exact resampling to 16 kHz, pytorchvideo clip
 // timepoints, the in-place clip mean subtraction, Kaldi fbank (torchaudio.compliance.kaldi),
 // pad/crop and normalisation. PCM in, fbank out; no decoding here.
 //
@@ -29,7 +29,7 @@ constexpr int32_t k_audio_max_channels = 8;
 // (~1e-22, mathematically zero) and contribute nothing measurable.
 class SincResampler {
 public:
-    // lowpass_filter_width 6, rolloff 0.99 (torchaudio's defaults, SPEC §4.1).
+    // lowpass_filter_width 6, rolloff 0.99 (torchaudio's defaults, docs/COMPUTATION.md §4.1).
     SincResampler(int32_t orig_rate, int32_t new_rate, int32_t lowpass_filter_width = 6, double rolloff = 0.99);
 
     int32_t orig() const { return orig_; }   // reduced rates
@@ -79,7 +79,7 @@ public:
     int32_t n_fft() const { return n_fft_; }        // 512
 
     // x: n samples of one channel. out: [n_mels][target_len]. Fewer than window() samples are
-    // zero-padded to one window and *padded is set (upstream raises; SPEC §4.3 decision).
+    // zero-padded to one window and *padded is set (upstream raises; docs/COMPUTATION.md §4.3 decision).
     void compute(const float * x, int64_t n, float * out, bool * padded) const;
 
     // The raw log-mel frames (before transpose/pad/normalise): [n_frames][n_mels] (tests, probes).
@@ -117,7 +117,7 @@ bool audio_input_check(const float * const * channels, int32_t n_channels, int64
 // Samples per channel after resampling n_samples at sample_rate to target_rate (-1 if invalid).
 int64_t audio_resampled_len(int64_t n_samples, int32_t sample_rate, int32_t target_rate);
 
-// SPEC §4.1-4.4. fbank (may be null): [n_clips][n_mels][target_len]. wave (may be null):
+// docs/COMPUTATION.md §4.1-4.4. fbank (may be null): [n_clips][n_mels][target_len]. wave (may be null):
 // n_channels * n_samples_out floats, channel-major: the resampled signal *before* the clip mean
 // subtraction (upstream's waveform after resample). Without `wave`, only the samples inside the
 // clips are resampled, so the cost does not grow with the duration (validation aside).

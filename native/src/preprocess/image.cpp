@@ -1,4 +1,4 @@
-// image.cpp - SPEC §2 steps 2-4: pad to square, Pillow-exact bicubic resize, normalisation.
+// image.cpp - docs/COMPUTATION.md §2 steps 2-4: pad to square, Pillow-exact bicubic resize, normalisation.
 //
 // The resize reproduces Pillow's ImagingResample for 8-bit images (libImaging/Resample.c):
 // separable, horizontal pass then vertical pass, each with double-precision bicubic (a = -0.5)

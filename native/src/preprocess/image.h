@@ -1,5 +1,5 @@
-// image.h - SPEC §2 steps 2-4 (pad to square, Pillow-exact bicubic resize, CLIP normalisation)
-// and the SPEC §3.3 video-frame normalisation. Pixels in, model inputs out; no decoding here.
+// image.h - docs/COMPUTATION.md §2 steps 2-4 (pad to square, Pillow-exact bicubic resize, CLIP normalisation)
+// and the docs/COMPUTATION.md §3.3 video-frame normalisation. Pixels in, model inputs out; no decoding here.
 //
 // Thread safety: every function is pure (no shared state); call from any thread.
 #pragma once
@@ -11,7 +11,7 @@
 
 namespace ggpt {
 
-// Where the original image sits in the padded square (SPEC §2.2).
+// Where the original image sits in the padded square (docs/COMPUTATION.md §2.2).
 struct ImageGeometry {
     int32_t width = 0, height = 0;      // original
     int32_t side = 0;                   // S = max(width, height)
@@ -42,7 +42,7 @@ constexpr int k_pillow_precision = 32 - 8 - 2;  // Pillow's PRECISION_BITS for 8
 
 void pillow_axis_init(PillowAxis & axis, int32_t in_size, int32_t out_size);
 
-// SPEC §2.2-2.3: pads the image (RGB8, `stride` bytes per row) to the square with the pad colour
+// docs/COMPUTATION.md §2.2-2.3: pads the image (RGB8, `stride` bytes per row) to the square with the pad colour
 // and resizes it to p.size x p.size like Pillow's Image.resize(BICUBIC) on 8-bit RGB.
 // resized: p.size*p.size*3 bytes, HWC. n_threads: 0 = image_auto_threads (the result does not
 // depend on it). Returns false with `err` set on invalid input; may throw std::bad_alloc.
@@ -54,11 +54,11 @@ bool image_pad_resize(const ImagePreParams & p, const uint8_t * rgb, int32_t wid
 // else the hardware concurrency, at most 8.
 int32_t image_auto_threads(int32_t width, int32_t height);
 
-// SPEC §2.4: CHW floats, ((u8 * (1/255) in double, cast to float) - mean) / std in float
+// docs/COMPUTATION.md §2.4: CHW floats, ((u8 * (1/255) in double, cast to float) - mean) / std in float
 // (transformers' rescale + normalize). resized: HWC, size*size*3; pixels: 3*size*size.
 void image_normalize(const ImagePreParams & p, const uint8_t * resized, float * pixels);
 
-// SPEC §3.3: one frame, HWC RGB8 size*size*3 (stride 3*size) -> CHW floats,
+// docs/COMPUTATION.md §3.3: one frame, HWC RGB8 size*size*3 (stride 3*size) -> CHW floats,
 // ((u8 / 255f) - mean) / std all in float (the upstream video transform).
 void video_frame_normalize(const VideoPreParams & p, const uint8_t * rgb, float * out);
 
