@@ -86,7 +86,7 @@ if [ ! -f "$seeds/.done" ]; then
   tiny=$out/tiny
   if [ ! -f "$tiny/encoders.gguf" ]; then
     node lib/cli.js convert --model ../shared/golden/tiny/groundinggpt --clip ../shared/golden/tiny/clip \
-      --out "$tiny" --type q8_0 >/dev/null
+      --out "$tiny" --type q8_0 >/dev/null 2>&1
   fi
   rm -rf "$seeds"
   python3 native/fuzz/seeds.py "$seeds" --encoders "$tiny/encoders.gguf" --llm "$tiny/llm.gguf" \
