@@ -84,6 +84,9 @@ const cases: Case[] = [
   { name: 'rms eps NaN', edit: f32('llama.attention.layer_norm_rms_epsilon', NaN), expect: names('llama.attention.layer_norm_rms_epsilon') },
   { name: 'rms eps Inf', edit: f32('llama.attention.layer_norm_rms_epsilon', Infinity), expect: names('llama.attention.layer_norm_rms_epsilon') },
   { name: 'rms eps 0', edit: f32('llama.attention.layer_norm_rms_epsilon', 0), expect: names('llama.attention.layer_norm_rms_epsilon') },
+  // libllama casts general.file_type into its llama_ftype enum (UBSan: invalid enum load)
+  { name: 'file_type 2^31-1', edit: u32('general.file_type', 0x7fffffff), expect: /'general\.file_type' = 2147483647 is outside/ },
+  { name: 'file_type removed (5)', edit: u32('general.file_type', 5), expect: /'general\.file_type' = 5 names a file type/ },
   // NaN/negative/zero RoPE base: NaN positions in every call
   { name: 'rope base 0', edit: f32('llama.rope.freq_base', 0), expect: /'llama\.rope\.freq_base' = 0 must be/ },
   { name: 'rope base -1', edit: f32('llama.rope.freq_base', -1), expect: names('llama.rope.freq_base') },

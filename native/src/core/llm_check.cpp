@@ -230,6 +230,17 @@ bool check_impl(const gguf_context * g, const std::string & path, int64_t file_s
                       " is not a format version this build reads (" + std::to_string(N::FORMAT_VERSION) +
                       "): reconvert the model");
     }
+    // libllama casts general.file_type into its llama_ftype enum: a value outside the enum is
+    // undefined behaviour (UBSan finding F2, docs/RELIABILITY.md). Only the values llama.h names.
+    {
+        uint32_t ft = 0;
+        bool has_ft = false;
+        if (!c.u32("general.file_type", false, 0, 41, ft, &has_ft, "a llama_ftype value of llama.h")) return false;
+        if (has_ft && (ft == 4 || ft == 5 || ft == 6 || (ft >= 33 && ft <= 35))) {
+            return c.fail("key 'general.file_type' = " + std::to_string(ft) +
+                          " names a file type libllama no longer supports");
+        }
+    }
     // libllama follows split.count to other files and reads their split.no with an asserting getter
     if (c.find("split.count") >= 0) {
         int64_t id;
