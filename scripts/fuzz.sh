@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # libFuzzer runs of the native core (docs/RELIABILITY.md "Fuzzing"): builds the targets of
 # native/fuzz with clang (-fsanitize=fuzzer,address,undefined; ggml and libllama instrumented too)
-# in build/fuzz, writes seed corpora from the golden data (native/fuzz/seeds.py), runs each
+# in build/fuzz, writes seed corpora from the golden data (native/fuzz/seeds.mjs), runs each
 # target for the given time and prints execs, coverage (cov/ft) and crashes.
 #
 #   scripts/fuzz.sh [--time SECONDS] [--parallel N] [--jobs N] [--out DIR (default build/fuzz)] [target...]
@@ -89,7 +89,7 @@ if [ ! -f "$seeds/.done" ]; then
       --out "$tiny" --type q8_0 >/dev/null 2>&1
   fi
   rm -rf "$seeds"
-  python3 native/fuzz/seeds.py "$seeds" --encoders "$tiny/encoders.gguf" --llm "$tiny/llm.gguf" \
+  node native/fuzz/seeds.mjs "$seeds" --encoders "$tiny/encoders.gguf" --llm "$tiny/llm.gguf" \
     --media ../shared/golden/media
   touch "$seeds/.done"
 fi
