@@ -176,10 +176,11 @@ export interface LoadModelOptions {
    * How the towers' Linear layers multiply on the CPU (f16 encoders; f32 weights always stay f32):
    * - 'auto' (default): the tile unit's bf16 path (AMX-BF16) on CPUs that have it, at bf16
    *   rounding of weights and activations (~5e-3 relative error), else ggml's kernels;
-   * - 'ggml': ggml's f16 kernels only (~1e-3 relative error; 2-3x slower on AMX CPUs);
+   * - 'ggml': ggml's f16 kernels only (~1e-3 relative error);
    * - 'int8' (experimental): the tile unit's int8 path (AMX-INT8; int8 weights per output row and
-   *   int8 activation rows), ~1.3x faster than 'auto' at about 4x its error (1e-2 to 3e-2 relative
-   *   on random weights; not measured on the released ones); 'auto' on CPUs without AMX-INT8.
+   *   int8 activation rows), at about 4x the error of 'auto' (1e-2 to 3e-2 relative on random
+   *   weights; not measured on the released ones); 'auto' on CPUs without AMX-INT8.
+   * How fast each is on which CPU: docs/BENCHMARKS.md.
    */
   towerMatmul?: TowerMatmul;
   /** Load progress in [0, 1] (LLM file, then encoders). */

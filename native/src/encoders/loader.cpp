@@ -675,12 +675,12 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
     }
     L.ctx = nullptr;  // owned by enc now
 
-    // AMX-BF16 on CPUs that have it (matmul AUTO; GGML turns it off): f16 Linear
-    // weights repacked for the tile unit, 2-3x faster over a whole tower than ggml's AVX-512 f16
-    // matmul, at bf16 rounding of weights and activations (relative RMS error ~5e-3 instead of
-    // ~8e-4 on the tiny golden model). f32 weights stay exact; q8_0 keeps ggml's kernels. INT8
-    // (experimental): int8 weights and activation rows on the tile unit's int8
-    // path where K is a multiple of 64, ~1.3x faster again, at ~4x the bf16 error.
+    // AMX-BF16 on CPUs that have it (matmul AUTO; GGML turns it off): f16 Linear weights
+    // repacked for the tile unit (speed: docs/BENCHMARKS.md), at bf16 rounding of weights and
+    // activations (relative RMS error ~5e-3 instead of ~8e-4 on the tiny golden model). f32
+    // weights stay exact; q8_0 keeps ggml's kernels. INT8 (experimental): int8 weights and
+    // activation rows on the tile unit's int8 path where K is a multiple of 64, at ~4x the bf16
+    // error.
     const bool int8 = matmul == GGPT_ENC_MATMUL_INT8 && amx_int8_available();
     const bool amx = matmul != GGPT_ENC_MATMUL_GGML;
     if (is_cpu && amx && amx_bf16_available()) {
