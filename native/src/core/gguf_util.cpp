@@ -1,10 +1,29 @@
 // gguf_util.cpp - typed GGUF key readers (see gguf_util.h).
 #include "core/gguf_util.h"
 
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 namespace ggpt {
+
+int64_t file_size(const std::string & path, std::string & err) {
+    FILE * f = fopen(path.c_str(), "rb");
+    if (!f) {
+        err = path + ": cannot open (" + strerror(errno) + ")";
+        return -1;
+    }
+#ifdef _WIN32
+    _fseeki64(f, 0, SEEK_END);
+    const int64_t size = _ftelli64(f);
+#else
+    fseeko(f, 0, SEEK_END);
+    const int64_t size = (int64_t)ftello(f);
+#endif
+    fclose(f);
+    return size;
+}
 
 bool GgufKeys::typed(const char * key, gguf_type want, int64_t & id, std::string & err) const {
     id = gguf_find_key(ctx_, key);

@@ -9,6 +9,9 @@
 
 namespace ggpt {
 
+// Size of a file in bytes, or -1 with err = "<path>: cannot open (<reason>)".
+int64_t file_size(const std::string & path, std::string & err);
+
 class GgufKeys {
 public:
     GgufKeys(const gguf_context * ctx, std::string path) : ctx_(ctx), path_(std::move(path)) {}

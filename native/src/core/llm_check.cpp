@@ -3,6 +3,8 @@
 // the list with the source locations.
 #include "core/llm_check.h"
 
+#include "core/gguf_util.h"
+
 #include <cerrno>
 #include <cinttypes>
 #include <cmath>
@@ -568,19 +570,8 @@ ggpt_status check_llm_gguf(const gguf_context * g, const std::string & path, int
 ggpt_status check_llm_file(const std::string & path, LlmFileInfo & info, std::string & err) {
     info = LlmFileInfo();
     for (int32_t & id : info.media_ids) id = -1;
-    FILE * f = fopen(path.c_str(), "rb");
-    if (!f) {
-        err = path + ": cannot open (" + strerror(errno) + ")";
-        return GGPT_ERR_IO;
-    }
-#ifdef _WIN32
-    _fseeki64(f, 0, SEEK_END);
-    const int64_t size = _ftelli64(f);
-#else
-    fseeko(f, 0, SEEK_END);
-    const int64_t size = (int64_t)ftello(f);
-#endif
-    fclose(f);
+    const int64_t size = file_size(path, err);
+    if (size < 0) return GGPT_ERR_IO;
 
     LogCapture capture;
     gguf_init_params gp = {/*no_alloc =*/true, /*ctx =*/nullptr};

@@ -7,6 +7,7 @@
 #include <new>
 #include <string>
 
+#include "core/gguf_util.h"
 #include "core/llm_check.h"
 #include "core/log.h"
 #include "core/model.h"
@@ -24,23 +25,6 @@ bool has_gpu_device() {
         if (type == GGML_BACKEND_DEVICE_TYPE_GPU || type == GGML_BACKEND_DEVICE_TYPE_IGPU) return true;
     }
     return false;
-}
-
-int64_t file_size(const std::string & path, std::string & err) {
-    FILE * f = fopen(path.c_str(), "rb");
-    if (!f) {
-        err = path + ": cannot open (" + strerror(errno) + ")";
-        return -1;
-    }
-#ifdef _WIN32
-    _fseeki64(f, 0, SEEK_END);
-    const int64_t size = _ftelli64(f);
-#else
-    fseeko(f, 0, SEEK_END);
-    const int64_t size = (int64_t)ftello(f);
-#endif
-    fclose(f);
-    return size;
 }
 
 // Progress of the whole load: the LLM file maps to [0, llm_share], the encoders to the rest.
@@ -100,12 +84,12 @@ ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::
     const std::string llm_path = params->llm_path;
     const std::string enc_path = params->encoders_path ? params->encoders_path : "";
     file = GGPT_MODEL_FILE_LLM;
-    const int64_t llm_size = file_size(llm_path, err);
+    const int64_t llm_size = ggpt::file_size(llm_path, err);
     if (llm_size < 0) return GGPT_ERR_IO;
     int64_t enc_size = 0;
     if (!enc_path.empty()) {
         file = GGPT_MODEL_FILE_ENCODERS;
-        enc_size = file_size(enc_path, err);
+        enc_size = ggpt::file_size(enc_path, err);
         if (enc_size < 0) return GGPT_ERR_IO;
         file = GGPT_MODEL_FILE_LLM;
     }
