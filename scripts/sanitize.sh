@@ -8,8 +8,11 @@
 #   (b) the golden checks (test/full, encoders, preprocess-*),
 #   (c) the bad-input tests (test/errors, lifecycle, hardening-*, llm-file-checks, attack*),
 # the tap tests in Node with the ASan runtime preloaded and GROUNDINGGPT_ADDON pointing at the
-# sanitized addon. Every sanitizer report goes to a file under <tree>/reports (also those of
-# child processes whose output tap keeps); the run fails when any test fails or any report exists.
+# sanitized addon, and GROUNDINGGPT_SANITIZED=1 (tests that bound memory read it: ASan's allocator
+# keeps freed memory in its quarantine). Every sanitizer report goes to a file under <tree>/reports
+# (also those of child processes whose output tap keeps); the run fails when any test fails or any
+# report exists. ggml must use OpenMP as in the release build (clang: Debian libomp-14-dev): its own
+# spin barriers make more threads than cores take minutes (docs/RELIABILITY.md "Sanitizers").
 #
 #   scripts/sanitize.sh [--tree asan|fuzz] [--jobs N] [--skip-build] [--only a|b|c] [extra test files...]
 set -euo pipefail
@@ -22,7 +25,7 @@ while [ $# -gt 0 ]; do
     --tree) tree=$2; shift 2 ;;
     --skip-build) build=0; shift ;;
     --only) only=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     -*) echo "sanitize.sh: unknown option $1" >&2; exit 2 ;;
     *) extra+=("$1"); shift ;;
   esac
@@ -68,6 +71,16 @@ asan_common="halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=0:ch
 ubsan_opts="print_stacktrace=1:halt_on_error=1:suppressions=$root/scripts/sanitize-ubsan.supp:log_path=$reports/ubsan"
 failed=()
 
+# ggml's threading: OpenMP, as in the release build. Without it (clang finds no libomp) ggml
+# synchronises with spin barriers, which take minutes when threads outnumber cores.
+sysinfo=$(LD_PRELOAD="$preload" ASAN_OPTIONS="$asan_common:detect_leaks=0" UBSAN_OPTIONS="$ubsan_opts" \
+  node -e 'process.stdout.write(require(process.argv[1]).systemInfo())' "$addon" 2>&1 || true)
+case "$sysinfo" in
+  *"OPENMP = 1"*) stamp "addon: ggml with OpenMP (as the release build)" ;;
+  *) echo "sanitize.sh: WARNING: the addon's ggml has no OpenMP (systemInfo: $sysinfo); with clang install" \
+       "libomp-14-dev and rebuild: ggml's spin barriers make the 64-thread attack case run past its timeout" >&2 ;;
+esac
+
 # ---- (a) C++ tests: own executables, leak checking on
 if [ -z "$only" ] || [ "$only" = a ]; then
   stamp "(a) C++ tests (native/tests) under ASan+UBSan, leaks checked"
@@ -96,7 +109,7 @@ run_tap() {
   for f in "$@"; do [ -f "$f" ] && files+=("$f"); done
   stamp "$label: ${files[*]}"
   if env LD_PRELOAD="$preload" ASAN_OPTIONS="$asan_common:detect_leaks=0" \
-      UBSAN_OPTIONS="$ubsan_opts" GROUNDINGGPT_ADDON="$addon" \
+      UBSAN_OPTIONS="$ubsan_opts" GROUNDINGGPT_ADDON="$addon" GROUNDINGGPT_SANITIZED=1 \
       npx tap --timeout=1800 --reporter=tap --disable-coverage "${files[@]}" >"$out/tap-$label.log" 2>&1; then
     echo "  ok   $label ($(grep -cE '^ *ok ' "$out/tap-$label.log") ok lines, $(grep -cE '^ *not ok ' "$out/tap-$label.log") not ok)"
   else
