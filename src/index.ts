@@ -3,7 +3,9 @@
  * @packageDocumentation
  */
 export * from './errors';
-export { loadModel, setLogger, Model } from './model';
+export { loadModel } from './load';
+export { setLogger } from './logging';
+export { Model } from './model';
 export type {
   GenerateOptions,
   GenerateResult,
@@ -26,7 +28,7 @@ export type {
   Embedding,
   ChatMedia,
   ChatOptions,
-} from './model';
+} from './types';
 export { Chat } from './chat';
 export { DEFAULT_FEATURE_CACHE_BYTES } from './features';
 export { decodeImage, decodeVideo, decodeAudio, probeVideo, sampleIndices, paddedSquare, drawBoxes, drawVideoStrip, drawWaveform } from './media/index';

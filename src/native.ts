@@ -19,7 +19,7 @@
  *   code 'BUSY' as a safety net.
  */
 import path from 'node:path';
-import type { TowerMatmul } from './model';
+import type { TowerMatmul } from './types';
 
 /** Status codes of the core (ggpt_status), as error `code`s. */
 export type NativeStatus =
@@ -100,17 +100,18 @@ export interface NativeEvalResult {
   ms: number;
 }
 
+/** Generation parameters; an absent field takes the core's default (ggpt_generate_default_params). */
 export interface NativeGenerateOptions {
-  maxTokens: number;
-  temperature: number;
-  topK: number;
-  topP: number;
-  minP: number;
-  repeatPenalty: number;
-  repeatLastN: number;
-  seed: number;
-  stop: string[];
-  stopAtEos: boolean;
+  maxTokens?: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repeatPenalty?: number;
+  repeatLastN?: number;
+  seed?: number;
+  stop?: string[];
+  stopAtEos?: boolean;
 }
 
 export type NativeStopReason = 'eos' | 'stop' | 'max_tokens' | 'aborted' | 'context_full';

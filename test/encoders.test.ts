@@ -9,7 +9,7 @@ import { allclose, goldenCase, mediaDir, readExpected, tempDir } from './helpers
 import { tinyConverted, type TinyFiles } from './helpers/converted';
 import { retypeKey, GGUF_TYPE, truncateCopy } from './helpers/gguf_patch';
 import { native, type NativeModel } from '../src/native';
-import type { TowerMatmul } from '../src/model';
+import type { TowerMatmul } from '../src/types';
 
 // Weight types other than f32 quantise weights (and, in ggml's CPU matmul, activations: f16 or
 // q8_0 blocks), so they are compared by error relative to the output's RMS and by max |diff|.

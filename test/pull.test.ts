@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { convert } from '../src/convert/index';
 import { AbortError, ModelLoadError, PullError } from '../src/errors';
-import { loadModel } from '../src/model';
+import { loadModel } from '../src/load';
 import { pull, type PullProgress } from '../src/pull/index';
 import { mediaDir, tempDir, tinyDir } from './helpers/golden';
 import { goldenHub, type MockHub } from './helpers/mock-hub';

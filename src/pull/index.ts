@@ -12,8 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { getHFHubCachePath } from '@huggingface/hub';
 import { convert, type ConvertProgress, type ConvertType } from '../convert/index';
-// circular (model.ts resolves names through this module): used at call time only
-import { loadModel } from '../model';
+import { openModel } from '../open';
 import { CONVERT_TYPES } from '../convert/common';
 import { AbortError, InvalidInputError, ModelLoadError, PullError } from '../errors';
 import { invalid, isPlainObject } from '../util/validate';
@@ -183,7 +182,7 @@ async function installPreconverted(snap: string, prefix: string, tmp: string, sr
     files[to.replace('.gguf', '')] = { file: to, bytes: fs.statSync(real).size };
   }
   try {
-    const m = await loadModel({ model: tmp, contextSize: 64, signal });
+    const m = await openModel({ model: tmp, contextSize: 64, signal });
     await m.dispose();
   } catch (err) {
     if (err instanceof AbortError) throw err;

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { GroundingGPTError } from '../../src/errors';
-import { loadModel, setLogger, type Model } from '../../src/model';
+import { loadModel, setLogger, type Model } from '../../src/index';
 import { runningChildren } from '../../src/media/ffmpeg';
 import { CHECK_OPTIONS, CHECK_PROMPT, type AttackEnv, type CaseContext, type CaseReport } from './case';
 import { allCases } from './cases';

@@ -1,0 +1,299 @@
+/**
+ * The public types of the model API: options, results, info. Types only (and the list of tower
+ * matmul modes), so every layer can import them without importing the code that uses them.
+ */
+import type { AudioInput } from './media/audio';
+import type { ImageInput } from './media/image';
+import type { VideoInput } from './media/video';
+import type { GroundedBox } from './parse/boxes';
+import type { MalformedLiteral } from './parse/literals';
+import type { GroundedSpan } from './parse/spans';
+import type { ChatTurn, MediaKind } from './prompt';
+
+/** Severity of a log line of the native core, ggml or libllama. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+/** Receives log lines (without trailing newline); see setLogger(). */
+export type Logger = (level: LogLevel, message: string) => void;
+
+/** Paths of a converted model. */
+export interface ModelFiles {
+  /** The LLM GGUF (`llm.gguf` of a converted model directory). */
+  llm: string;
+  /** The encoders GGUF (`encoders.gguf`), for image/video/audio input. Optional: text-only without it. */
+  encoders?: string;
+}
+
+/** KV-cache element type. */
+export type KvType = 'f16' | 'f32' | 'q8_0';
+
+/** The values of {@link LoadModelOptions.towerMatmul}. */
+export const TOWER_MATMULS = ['auto', 'ggml', 'int8'] as const;
+/** How the towers' Linear layers multiply on the CPU: see {@link LoadModelOptions.towerMatmul}. */
+export type TowerMatmul = (typeof TOWER_MATMULS)[number];
+
+/** Options of {@link loadModel}. */
+export interface LoadModelOptions {
+  /**
+   * A directory written by `groundinggpt convert` / `synth` (holding `llm.gguf` and, when
+   * present, `encoders.gguf`), the files themselves, or a model name (`'groundinggpt-7b'`,
+   * `'groundinggpt-7b:q8_0'`) in the model cache filled by `pull()`.
+   */
+  model: string | ModelFiles;
+  /** With a model name (`model: 'groundinggpt-7b'`) not in the model cache: pull it first (default false: ModelLoadError). */
+  pull?: boolean;
+  /** Load the towers of `encoders.gguf` (default true). false: text only, without their memory. */
+  loadEncoders?: boolean;
+  /** CPU threads for generation and prompt processing. Default: the physical cores (about half the hardware threads). 1-512. */
+  threads?: number;
+  /** LLM layers offloaded to the GPU (-1 = all). Default: all when the build has a GPU backend, else 0. */
+  gpuLayers?: number;
+  /**
+   * Context size in tokens: prompt (media rows included) plus answer. Default 4096 capped at the
+   * model's training context; 8 to the training context (4096 for GroundingGPT-7B). libllama
+   * may round it up (to a multiple of 256); `info.contextSize` is the size in use.
+   */
+  contextSize?: number;
+  /** Prompt positions per native batch (1-8192, default 512, capped at contextSize). Also how often a prompt checks its AbortSignal. */
+  batchSize?: number;
+  /** KV-cache type: 'f16' (default), 'f32' (exact, for comparisons; turns flash attention off unless asked), 'q8_0' (half the memory; needs flash attention). */
+  kvType?: KvType;
+  /** Flash attention: 'auto' (default), 'on', 'off'. */
+  flashAttn?: 'auto' | 'on' | 'off';
+  /**
+   * How the towers' Linear layers multiply on the CPU (f16 encoders; f32 weights always stay f32):
+   * - 'auto' (default): the tile unit's bf16 path (AMX-BF16) on CPUs that have it, at bf16
+   *   rounding of weights and activations (~5e-3 relative error), else ggml's kernels;
+   * - 'ggml': ggml's f16 kernels only (~1e-3 relative error);
+   * - 'int8' (experimental): the tile unit's int8 path (AMX-INT8; int8 weights per output row and
+   *   int8 activation rows), at about 4x the error of 'auto' (1e-2 to 3e-2 relative on random
+   *   weights; not measured on the released ones); 'auto' on CPUs without AMX-INT8.
+   * How fast each is on which CPU: docs/BENCHMARKS.md.
+   */
+  towerMatmul?: TowerMatmul;
+  /** Load progress in [0, 1] (LLM file, then encoders). */
+  onProgress?: (fraction: number) => void;
+  /** Aborts the load (rejects with AbortError). */
+  signal?: AbortSignal;
+  /** Installs a process-wide log sink first (see {@link setLogger}; level 'warn'). */
+  logger?: Logger;
+  /**
+   * Bytes of projected features kept per model so that questions about the same image, video
+   * or sound encode it once (least recently used first out). Default 128 MiB; 0 disables it.
+   */
+  featureCacheBytes?: number;
+}
+
+/** Options of {@link Model.generate}. */
+export interface GenerateOptions {
+  /** Most tokens to generate (0-1,000,000; default 512, upstream's max_new_tokens). */
+  maxTokens?: number;
+  /** Sampling temperature (0-100). 0 = greedy, the default (reproducible). Upstream samples at 0.2. */
+  temperature?: number;
+  /** Top-k when sampling (0 = off; default 40). */
+  topK?: number;
+  /** Top-p (nucleus) when sampling, in [0, 1] (1 = off; default 0.95). */
+  topP?: number;
+  /** Min-p when sampling, in [0, 1] (0 = off, the default). */
+  minP?: number;
+  /** Repetition penalty as HF's repetition_penalty (1 = off, the default; > 0, at most 10); applies when greedy too. */
+  repeatPenalty?: number;
+  /** Tokens the repetition penalty looks back over (-1 = the whole context; default 64). */
+  repeatLastN?: number;
+  /** Sampling seed (0 to 4294967294). Default: random. */
+  seed?: number;
+  /** Stop strings: generation stops when the text contains one; the text is cut before it. Default `['###']`, upstream's separator. */
+  stop?: readonly string[];
+  /** System text of the template (default: upstream's). */
+  system?: string;
+  /** Earlier turns of the conversation; their KV cache is reused when they are unchanged. */
+  history?: readonly ChatTurn[];
+  /**
+   * Streaming: called for each piece of text as soon as it can no longer become part of a stop
+   * string (pieces never split a UTF-8 character; together they equal the untrimmed text).
+   * Throwing stops the generation and rejects with that error; so does returning a promise that
+   * rejects (an async callback: not awaited between tokens, but the call settles only after
+   * every promise it returned has). The same holds for every callback option of this library.
+   */
+  onToken?: (piece: string, token: number) => void;
+  /** Prompt-evaluation progress in [0, 1] (of the positions not reused from the KV cache), once per batch. */
+  onPromptProgress?: (fraction: number) => void;
+  /** Aborts the call (rejects with AbortError; the model stays usable). */
+  signal?: AbortSignal;
+}
+
+/** Why generation stopped. */
+export type StopReason = 'eos' | 'stop' | 'max_tokens' | 'context_full' | 'aborted';
+
+/** Time spent, in milliseconds, and throughput. */
+export interface Timings {
+  /** Prompt positions evaluated now (the rest were reused from the KV cache). */
+  promptTokens: number;
+  /** Prompt positions reused from the KV cache (common prefix with the previous call). */
+  reusedTokens: number;
+  /** Wall time of prompt evaluation, ms. */
+  promptMs: number;
+  /** promptTokens per second (0 when nothing was evaluated). */
+  promptTokensPerSecond: number;
+  /** Tokens generated. */
+  generatedTokens: number;
+  /** Wall time of generation, ms. */
+  generateMs: number;
+  /** Generated tokens per second. */
+  generateTokensPerSecond: number;
+}
+
+/** Result of {@link Model.generate}. */
+export interface GenerateResult {
+  /** The answer: stop string removed, surrounding whitespace trimmed (as upstream's `.strip()`). */
+  text: string;
+  /** Generated token ids, the token that ended generation (stop/EOS) included. */
+  tokens: number[];
+  /** Why generation stopped ('aborted' only when a stream was left early). */
+  stopReason: StopReason;
+  timings: Timings;
+}
+
+/** Information about a loaded model. */
+export interface ModelInfo {
+  /** libllama's description of the LLM, e.g. "llama 7B Q4_K - Medium". */
+  description: string;
+  /** Tokens in the vocabulary (32009 for GroundingGPT-7B: LLaMA's 32000 + the 9 media tokens). */
+  vocabSize: number;
+  /** LLM width: also the width of every media feature row. */
+  embeddingSize: number;
+  /** Transformer blocks of the LLM. */
+  layers: number;
+  /** Attention heads per block. */
+  heads: number;
+  /** Context size of this model's context, in tokens. */
+  contextSize: number;
+  /** Positions the LLM was trained with. */
+  trainContextSize: number;
+  /** Where the LLM weights live ("CPU", "CUDA0"). */
+  backend: string;
+  /** Compiled backends and CPU features. */
+  systemInfo: string;
+  /** Parameter counts of the LLM and of the towers (0 without encoders). */
+  parameters: { llm: number; encoders: number };
+  /** Bytes of the weights and of the KV cache. */
+  memory: { llm: number; encoders: number; kvCache: number };
+  /** Per media kind: whether the encoders file has its tower, its token ids and feature rows per item. */
+  media: Record<MediaKind, { available: boolean; rows: number; tokens: { start: number; patch: number; end: number } }>;
+  /** Beginning- and end-of-sequence token ids. */
+  tokens: { bos: number; eos: number };
+}
+
+/** A generation that can be consumed piece by piece: `for await (const piece of stream)`. */
+export interface GenerationStream extends AsyncIterable<string> {
+  /**
+   * Settles when generation ends. Leaving the `for await` loop early stops the generation; the
+   * result then has `stopReason: 'aborted'`. Errors reject it and are also thrown by the loop.
+   */
+  readonly result: Promise<GenerateResult>;
+}
+
+/** Progress of a grounding call, by stage. `fraction` is the stage's own progress in [0, 1]. */
+export interface GroundProgress {
+  stage: 'decode' | 'encode' | 'prompt' | 'generate';
+  fraction: number;
+  /** The media item being decoded or encoded. */
+  media?: MediaKind;
+}
+
+/** Options of the media decoders, shared by the grounding calls. */
+export interface MediaOptions {
+  /** Largest accepted image (or video frame) in pixels, width x height. Default 268,402,689 (0x3FFF²); false: no limit. */
+  limitInputPixels?: number | false;
+  /** ffmpeg to use for video and audio files (default: `FFMPEG_PATH`, then ffmpeg-static, then `ffmpeg` on PATH). */
+  ffmpegPath?: string;
+  /** ffprobe to use (default: `FFPROBE_PATH`, then next to ffmpeg, then `ffprobe` on PATH); optional: without one, files are probed with ffmpeg alone. */
+  ffprobePath?: string;
+  /** Frames sampled from a video at most (1-64, default 64 as upstream; the model's tower takes up to 64). */
+  maxFrames?: number;
+}
+
+/** Options of {@link Model.groundImage}, {@link Model.groundVideo}, {@link Model.groundAudio} and {@link Chat.send}. */
+export interface GroundOptions extends GenerateOptions, MediaOptions {
+  /** Stage progress (decode, encode, prompt, generate). */
+  onProgress?: (progress: GroundProgress) => void;
+}
+
+/** Time per stage in milliseconds, and throughput. */
+export interface GroundTimings extends Timings {
+  /** Decoding the media files (sharp, ffmpeg). */
+  decodeMs: number;
+  /** Preprocessing in the core before the towers (image pad+resize, audio resampling+fbank). */
+  preprocessMs: number;
+  /** Running the towers (0 when every item came from the feature cache). */
+  encodeMs: number;
+  /** Media items whose features came from the cache. */
+  cachedMedia: number;
+  /** Whole call. */
+  totalMs: number;
+}
+
+/** Geometry of the image the boxes refer to (docs/COMPUTATION.md §2: the padded square). */
+export interface ImageGeometry {
+  /** Size of the image as displayed (EXIF orientation applied). */
+  width: number;
+  height: number;
+  /** Side of the padded square, max(width, height). */
+  side: number;
+  /** Where the image sits in the square: ((side - width) // 2, (side - height) // 2). */
+  offsetX: number;
+  offsetY: number;
+}
+
+/** What a grounding call returns. */
+export interface GroundResult {
+  /** The model's answer as written (box and span literals included), trimmed. */
+  text: string;
+  /** The answer with box/span literals removed. */
+  answer: string;
+  /** Boxes mapped to the image (image and sound-localisation calls; else empty). */
+  boxes: GroundedBox[];
+  /** Time spans (video calls; else empty). */
+  segments: GroundedSpan[];
+  /** Generated token ids (stop/EOS token included). */
+  tokens: number[];
+  stopReason: StopReason;
+  timings: GroundTimings;
+  /** The untrimmed generated text and the literals that could not be parsed (kept out of boxes/segments). */
+  raw: { text: string; malformed: MalformedLiteral[] };
+  /**
+   * Things done differently from upstream on purpose, e.g. a sound shorter than one fbank window
+   * (400 samples at 16 kHz) is padded with zeros where upstream fails (docs/COMPUTATION.md §4.3).
+   */
+  warnings: string[];
+  /** The image the boxes refer to. */
+  image?: ImageGeometry;
+  /** The video the segments refer to. */
+  video?: { duration: number; frameCount: number; fps: number; sampledFrames: number[]; times: number[] };
+  /** The sound: duration, rate, channels, and the three clip windows the tower saw. */
+  audio?: { duration: number; sampleRate: number; channels: number; clips: { start: number; end: number }[]; padded: boolean };
+}
+
+/** Features of one media item as {@link Model.embedImage} & co. return them. */
+export interface Embedding {
+  /** rows x embeddingSize floats, row-major: the LLM input embeddings that replace the patch tokens. */
+  data: Float32Array;
+  /** [rows, embeddingSize]: [576, 4096] image, [64, 4096] video, [8, 4096] audio for GroundingGPT-7B. */
+  shape: [number, number];
+  /** Wall times, ms: decoding and preprocessing the input (`prepareMs`), running the tower (`encodeMs`: 0 when the features came from the feature cache). */
+  timings: { prepareMs: number; encodeMs: number };
+}
+
+/** Media of a conversation: at most one of each kind, all in the first user turn (docs/COMPUTATION.md §5). */
+export interface ChatMedia {
+  image?: ImageInput;
+  video?: VideoInput;
+  audio?: AudioInput;
+}
+
+/** Options of {@link Model.createChat}. */
+export interface ChatOptions extends ChatMedia, MediaOptions {
+  /** Earlier turns to resume a conversation. */
+  history?: readonly ChatTurn[];
+  /** System text of the template (default: upstream's). */
+  system?: string;
+}
