@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import sharp from 'sharp';
+import { paddedSquare } from '../src/geometry';
 import { native } from '../src/native';
 import { allclose, goldenCase, mediaDir, readExpected } from './helpers/golden';
 
@@ -123,6 +124,20 @@ t.test('padding geometry: integer floor of the offsets', async (t) => {
     const r = addon.imagePreprocess(new Uint8Array(w * h * 3), w, h, w * 3);
     t.same(r.geometry, { width: w, height: h, side, offsetX: ox, offsetY: oy }, `${w}x${h}`);
   }
+});
+
+t.test('the core and src/geometry.ts compute the same padded square', async (t) => {
+  // the core pads the pixels (native/src/preprocess/image.cpp), TypeScript maps boxes back with
+  // paddedSquare (src/geometry.ts): one formula in two languages, checked against each other
+  const differ: string[] = [];
+  for (let w = 1; w <= 41; w += 4) {
+    for (let h = 1; h <= 41; h += 3) {
+      const g = addon.imagePreprocess(new Uint8Array(w * h * 3), w, h, w * 3, { size: 8, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] }).geometry;
+      const sq = paddedSquare(w, h);
+      if (g.side !== sq.side || g.offsetX !== sq.offsetX || g.offsetY !== sq.offsetY) differ.push(`${w}x${h}: core ${JSON.stringify(g)}, TS ${JSON.stringify(sq)}`);
+    }
+  }
+  t.same(differ, [], '154 sizes from 1x1 to 41x40');
 });
 
 t.test('no resampling when the square is already 336: pad colour (122, 116, 104) and pixels copied', async (t) => {

@@ -10,6 +10,7 @@
  */
 import { invalid } from '../util/validate';
 import { scanLiterals, type MalformedLiteral } from './literals';
+import { paddedSquare } from '../geometry';
 
 /** Corners, x to the right and y down; x1 <= x2, y1 <= y2. */
 export interface Box {
@@ -74,9 +75,7 @@ const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v
  */
 export function squareToImage(square: Box, size: ImageSize): { box: Box; normalized: Box; flags: BoxFlag[] } {
   const { width: W, height: H } = size;
-  const S = Math.max(W, H);
-  const ox = Math.floor((S - W) / 2);
-  const oy = Math.floor((S - H) / 2);
+  const { side: S, offsetX: ox, offsetY: oy } = paddedSquare(W, H);
   const raw = { x1: square.x1 * S - ox, y1: square.y1 * S - oy, x2: square.x2 * S - ox, y2: square.y2 * S - oy };
   const box = { x1: clamp(raw.x1, 0, W), y1: clamp(raw.y1, 0, H), x2: clamp(raw.x2, 0, W), y2: clamp(raw.y2, 0, H) };
   const flags: BoxFlag[] = [];
