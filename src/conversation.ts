@@ -6,13 +6,13 @@
  * history from the options); a Chat keeps one and appends each successful turn.
  */
 import { DisposedError } from './errors';
-import { now, type Engine, type PreparedMedia } from './engine';
+import { now, type Engine, type PreparedMedia, type TurnEvents } from './engine';
 import { MEDIA_KINDS, parseGenerate, parseMediaOptions, type ParsedGenerate } from './options';
 import { parseBoxes, type GroundedBox } from './parse/boxes';
 import type { MalformedLiteral } from './parse/literals';
 import { parseSpans, type GroundedSpan } from './parse/spans';
-import type { ChatTurn } from './prompt';
-import type { NativeCancel } from './native';
+import type { ChatTurn, MediaKind } from './prompt';
+import type { NativeAudioInfo, NativeCancel } from './native';
 import type { ChatMedia, GenerateResult, GroundProgress, GroundResult, MediaOptions } from './types';
 import { optionalFunction, optionsObject } from './util/validate';
 
@@ -81,35 +81,54 @@ export class Conversation {
     for (const k of MEDIA_KINDS) if (this.#media[k] !== undefined) engine.requireTower(k);
     const { signal } = parsed;
     const prep = await this.#prepare(signal, onProgress, parsed);
-    if (onProgress) {
-      const user = parsed.onPromptProgress;
-      parsed.onPromptProgress = (fraction) => {
-        user?.(fraction);
-        onProgress({ stage: 'prompt', fraction });
-      };
-    }
-    const { result, raw, encodeMs, preprocessMs, cached } = await engine.task(
+    // stages in order: the towers' progress, then 'prompt' (0 first, even when the whole prompt
+    // is reused from the KV cache), then 'generate' at the first token and at the end
+    let promptStarted = false;
+    const startPrompt = () => {
+      if (promptStarted) return;
+      promptStarted = true;
+      onProgress?.({ stage: 'prompt', fraction: 0 });
+    };
+    const userPrompt = parsed.onPromptProgress;
+    const userOnToken = parsed.onToken;
+    let n = 0;
+    const events: TurnEvents = {
+      ...(onProgress ? { onEncodeProgress: (media: MediaKind, fraction: number) => onProgress({ stage: 'encode', media, fraction }) } : {}),
+      ...(onProgress || userPrompt
+        ? {
+            onPromptProgress: (fraction: number) => {
+              startPrompt();
+              userPrompt?.(fraction);
+              onProgress?.({ stage: 'prompt', fraction });
+            },
+          }
+        : {}),
+      ...(onProgress || userOnToken
+        ? {
+            onToken: (piece: string, token: number) => {
+              startPrompt();
+              userOnToken?.(piece, token);
+              if (onProgress && n++ === 0) onProgress({ stage: 'generate', fraction: 0 });
+            },
+          }
+        : {}),
+    };
+    const turn = await engine.task(
       signal,
       async (cancel) => {
-        const enc = await engine.encodeAll(prep, cancel, onProgress);
-        onProgress?.({ stage: 'prompt', fraction: 0 });
-        const userOnToken = parsed.onToken;
-        let n = 0;
-        const onToken =
-          onProgress || userOnToken
-            ? (piece: string, token: number) => {
-                userOnToken?.(piece, token);
-                if (onProgress && n++ === 0) onProgress({ stage: 'generate', fraction: 0 });
-              }
-            : undefined;
-        const r = await engine.evaluate(parsed, cancel, onToken, enc.features);
+        const out = await engine.turn(cancel, prep, parsed, events);
+        for (const f of out.transient) f.features.release();
+        startPrompt();
         onProgress?.({ stage: 'generate', fraction: 1 });
-        return { ...r, encodeMs: enc.encodeMs, preprocessMs: enc.preprocessMs, cached: enc.cached };
+        return out;
       },
       undefined,
       parsed.guard,
     );
-    return groundResult(prep, result, raw, { encodeMs, preprocessMs, cached, totalMs: now() - t0 });
+    const { encodeMs, preprocessMs, cached, audio } = turn;
+    const result = turn.result as GenerateResult;
+    const raw = turn.raw as string;
+    return groundResult(prep, result, raw, { encodeMs, preprocessMs, cached, totalMs: now() - t0 }, audio);
   }
 
   /**
@@ -123,7 +142,6 @@ export class Conversation {
   }
 }
 
-
 /** A text-only turn: prompt + generate as one queued task (Model.generate, Model.generateStream). */
 export function generateOnce(
   engine: Engine,
@@ -131,7 +149,11 @@ export function generateOnce(
   onToken: ((piece: string, token: number) => void) | undefined,
   onStart?: (cancel: NativeCancel) => void,
 ): Promise<GenerateResult> {
-  return engine.task(parsed.signal, async (cancel) => (await engine.evaluate(parsed, cancel, onToken)).result, onStart, parsed.guard);
+  const events: TurnEvents = {
+    ...(onToken ? { onToken } : {}),
+    ...(parsed.onPromptProgress ? { onPromptProgress: parsed.onPromptProgress } : {}),
+  };
+  return engine.task(parsed.signal, async (cancel) => (await engine.turn(cancel, undefined, parsed, events)).result as GenerateResult, onStart, parsed.guard);
 }
 
 /** The result of a grounding turn: boxes mapped to the image, spans to the video, timings, warnings. */
@@ -140,6 +162,7 @@ function groundResult(
   result: GenerateResult,
   raw: string,
   spent: { encodeMs: number; preprocessMs: number; cached: number; totalMs: number },
+  audio: NativeAudioInfo | undefined,
 ): GroundResult {
   let answer = result.text;
   const malformed: MalformedLiteral[] = [];
@@ -167,13 +190,13 @@ function groundResult(
     timings: {
       ...result.timings,
       decodeMs: prep.decodeMs,
-      preprocessMs: prep.preprocessMs + spent.preprocessMs,
+      preprocessMs: spent.preprocessMs,
       encodeMs: spent.encodeMs,
       cachedMedia: spent.cached,
       totalMs: spent.totalMs,
     },
     raw: { text: raw, malformed },
-    warnings: prep.audio?.info.padded
+    warnings: audio?.padded
       ? ['The sound is shorter than one fbank window (25 ms at 16 kHz): its clips were padded with zeros']
       : [],
   };
@@ -182,6 +205,16 @@ function groundResult(
     const v = prep.video;
     out.video = { duration: v.duration, frameCount: v.frameCount, fps: v.fps, sampledFrames: [...v.indices], times: [...v.times] };
   }
-  if (prep.audio) out.audio = { ...prep.audio.info, clips: prep.audio.info.clips.map((c) => ({ ...c })) };
+  if (prep.audio && audio) {
+    const d = prep.audio.decoded;
+    out.audio = {
+      duration: d.duration,
+      sampleRate: d.sampleRate,
+      channels: d.channels.length,
+      // the window each clip covers, cut at the end of the sound (a 1 s sound: three clips of 0-1 s)
+      clips: audio.clips.map((c) => ({ start: c.start, end: Math.min(c.end, d.duration) })),
+      padded: audio.padded,
+    };
+  }
   return out;
 }

@@ -11,11 +11,21 @@ import { FeatureCache, contentHash, idFromHash, type MediaFeatures } from './fea
 import { decodeAudio, type DecodeAudioOptions, type DecodedAudio } from './media/audio';
 import { TOWER_DECODE_MAX_SIDE, decodeImage, paddedSquare, type DecodedImage } from './media/image';
 import { decodeVideo, type DecodedVideo } from './media/video';
-import { native, type NativeCancel, type NativeModel, type NativeModelInfo, type NativeSpan, type NativeStopReason } from './native';
+import {
+  TURN_PROMPT,
+  TURN_TOKEN,
+  type NativeAudioInfo,
+  type NativeCancel,
+  type NativeMediaInput,
+  type NativeModel,
+  type NativeModelInfo,
+  type NativeStopReason,
+  type NativeTurnSpan,
+} from './native';
 import { MEDIA_KINDS, parseMediaOptions, type ParsedGenerate } from './options';
 import { planSpans, promptText, type MediaKind, type PlannedSpan } from './prompt';
 import { abortError, errorCode, linkCancel, mapNativeError } from './task';
-import type { ChatMedia, Embedding, GenerateResult, GroundProgress, GroundResult, ImageGeometry, MediaOptions, ModelFiles } from './types';
+import type { ChatMedia, Embedding, GenerateResult, GroundProgress, ImageGeometry, MediaOptions, ModelFiles } from './types';
 import { SerialQueue } from './util/queue';
 import { CallbackGuard, anySignal, optionalSignal, optionsObject } from './util/validate';
 
@@ -23,20 +33,55 @@ import { CallbackGuard, anySignal, optionalSignal, optionsObject } from './util/
 export interface PreparedMedia {
   image?: { decoded: DecodedImage; geometry: ImageGeometry };
   video?: DecodedVideo;
-  audio?: { decoded: DecodedAudio; fbank: Float32Array; info: GroundResult['audio'] & object; hash: string };
+  /** The sound as PCM: preprocessed with the tower, in the turn's native operation. */
+  audio?: { decoded: DecodedAudio; hash: string };
   decodeMs: number;
-  preprocessMs: number;
 }
 
-/** Features of a call's media and what getting them cost. */
-export interface EncodedMedia {
+/** The media of a turn as the native operation takes them, in MEDIA_KINDS order. */
+interface MediaPlan {
+  kinds: MediaKind[];
+  hashes: string[];
+  items: NativeMediaInput[];
+  /** The cached features of each item, if any. */
+  hits: (MediaFeatures | undefined)[];
+}
+
+/** Progress and tokens of a turn, in order. */
+export interface TurnEvents {
+  onEncodeProgress?: (kind: MediaKind, fraction: number) => void;
+  onPromptProgress?: (fraction: number) => void;
+  onToken?: (piece: string, token: number) => void;
+}
+
+/** What a turn made and what it cost. */
+export interface TurnOutcome {
+  /** Per media item, in MEDIA_KINDS order. */
   features: MediaFeatures[];
+  /** Features the cache could not keep: release them after use. */
+  transient: MediaFeatures[];
   encodeMs: number;
   preprocessMs: number;
+  /** Items whose features came from the cache. */
   cached: number;
+  /** The sound's preprocessing, when the turn has one. */
+  audio?: NativeAudioInfo;
+  /** With a prompt: the answer. */
+  result?: GenerateResult;
+  raw?: string;
 }
 
 export const now = () => performance.now();
+
+const engines = new WeakMap<object, Engine>();
+/** @internal the engine behind a Model (tests and benches read its native counters). */
+export function engineOf(model: object): Engine | undefined {
+  return engines.get(model);
+}
+/** @internal Model's constructor registers its engine. */
+export function registerEngine(model: object, engine: Engine): void {
+  engines.set(model, engine);
+}
 
 export class Engine {
   readonly native: NativeModel;
@@ -167,7 +212,7 @@ export class Engine {
     onProgress?: (p: GroundProgress) => void,
   ): Promise<PreparedMedia> {
     const t0 = now();
-    const out: PreparedMedia = { decodeMs: 0, preprocessMs: 0 };
+    const out: PreparedMedia = { decodeMs: 0 };
     const check = () => {
       this.alive();
       if (signal.aborted) throw abortError(userSignal);
@@ -180,18 +225,9 @@ export class Engine {
       if (options.ffprobePath) decodeOptions.ffprobePath = options.ffprobePath;
       const decoded = await decodeAudio(media.audio, decodeOptions);
       check();
-      const tp = now();
-      const pre = await native().audioPreprocess(decoded.channels, decoded.sampleRate, false);
-      out.preprocessMs += now() - tp;
-      const info = {
-        duration: decoded.duration,
-        sampleRate: decoded.sampleRate,
-        channels: decoded.channels.length,
-        // the window each clip covers, cut at the end of the sound (a 1 s sound: three clips of 0-1 s)
-        clips: pre.info.clips.map((c) => ({ start: c.start, end: Math.min(c.end, decoded.duration) })),
-        padded: pre.info.padded,
-      };
-      out.audio = { decoded, fbank: pre.fbank, info, hash: contentHash('audio', [pre.info.clips.length], [pre.fbank]) };
+      // the identity of the PCM: a sound asked about again skips preprocessing and the tower
+      const dims = [decoded.channels.length, decoded.sampleRate, decoded.channels[0]?.length ?? 0];
+      out.audio = { decoded, hash: contentHash('audio', dims, decoded.channels) };
       onProgress?.({ stage: 'decode', fraction: 1, media: 'audio' });
     }
     if (media.video !== undefined) {
@@ -222,118 +258,131 @@ export class Engine {
       out.image = { decoded, geometry: { width, height, side: sq.side, offsetX: sq.offsetX, offsetY: sq.offsetY } };
       onProgress?.({ stage: 'decode', fraction: 1, media: 'image' });
     }
-    out.decodeMs = now() - t0 - out.preprocessMs;
+    out.decodeMs = now() - t0;
     return out;
   }
 
-  /** Features of every prepared item (cache first, then the towers), in the queue. */
-  async encodeAll(
-    prep: PreparedMedia,
-    cancel: NativeCancel,
-    onProgress?: (p: GroundProgress) => void,
-  ): Promise<EncodedMedia> {
-    const features: MediaFeatures[] = [];
-    let encodeMs = 0;
-    let preprocessMs = 0;
-    let cached = 0;
-    const width = this.info.nEmbd;
-    const rowsOf = (kind: MediaKind) => this.info.mediaRows[MEDIA_KINDS.indexOf(kind)];
-    for (const kind of MEDIA_KINDS) {
-      let hash: string;
-      let run: () => Promise<Float32Array>;
-      const progress = onProgress ? (fraction: number) => onProgress({ stage: 'encode', media: kind, fraction }) : undefined;
-      if (kind === 'image' && prep.image) {
-        const d = prep.image.decoded;
-        hash = contentHash('image', [d.width, d.height], [d.data]);
-        run = () => this.native.encodeImage(d.data, d.width, d.height, d.width * 3, cancel, progress);
-      } else if (kind === 'video' && prep.video) {
-        const v = prep.video;
-        hash = contentHash('video', [v.frames.length, v.size], v.frames);
-        run = () => this.native.encodeVideo(v.frames, cancel, progress);
-      } else if (kind === 'audio' && prep.audio) {
-        const a = prep.audio;
-        hash = a.hash;
-        run = () => this.native.encodeAudio(a.fbank, a.info.clips.length, cancel, progress);
-      } else {
-        continue;
-      }
-      let f = this.#cache.get(hash);
-      if (f) {
-        cached++;
-      } else {
-        const data = await run();
-        const spent = this.native.lastEncodeTimings();
-        encodeMs += spent.towerMs;
-        preprocessMs += spent.preprocessMs;
-        f = { kind, data, rows: rowsOf(kind), width, hash, id: idFromHash(hash) };
-        if (data.length !== f.rows * width) throw new NativeError('internal', `${kind} tower returned ${data.length} floats, expected ${f.rows * width}`);
-        this.#cache.set(f);
-      }
-      features.push(f);
-    }
-    return { features, encodeMs, preprocessMs, cached };
-  }
-
-  /** Evaluates the prompt of a turn (token spans and feature rows) and generates the answer, in the queue. */
-  async evaluate(
-    parsed: ParsedGenerate,
-    cancel: NativeCancel,
-    onToken: ((piece: string, token: number) => void) | undefined,
-    features: readonly MediaFeatures[] = [],
-  ): Promise<{ result: GenerateResult; raw: string }> {
-    const { signal } = parsed;
-    const text = promptText({
-      system: parsed.system,
-      history: parsed.history,
-      user: parsed.user,
-      media: features.map((f) => f.kind),
-      mediaRows: this.mediaRows(),
-    });
-    const spans = this.#spansFor(text, features);
-    const evalResult = await this.native.prompt(spans, cancel, parsed.onPromptProgress);
-    const gen = await this.native.generate(
-      parsed.native,
-      cancel,
-      onToken ? (token: number, piece: string) => onToken(piece, token) : undefined,
-    );
-    if (gen.stopReason === 'aborted') {
-      if (this.#disposed) throw new DisposedError();
-      if (signal?.aborted) throw abortError(signal);
-    }
-    const promptTokens = evalResult.nEvaluated;
-    const generated = gen.tokens.length;
-    const result: GenerateResult = {
-      text: gen.text.trim(),
-      tokens: Array.from(gen.tokens),
-      stopReason: gen.stopReason as NativeStopReason,
-      timings: {
-        promptTokens,
-        reusedTokens: evalResult.nReused,
-        promptMs: evalResult.ms,
-        promptTokensPerSecond: evalResult.ms > 0 ? (promptTokens * 1000) / evalResult.ms : 0,
-        generatedTokens: generated,
-        generateMs: gen.ms,
-        generateTokensPerSecond: gen.ms > 0 ? (generated * 1000) / gen.ms : 0,
-      },
+  /** The media items of a turn in MEDIA_KINDS order: features from the cache, or inputs for the towers. */
+  #planMedia(prep: PreparedMedia | undefined): MediaPlan {
+    const plan: MediaPlan = { kinds: [], hashes: [], items: [], hits: [] };
+    if (!prep) return plan;
+    const add = (kind: MediaKind, hash: string, input: NativeMediaInput) => {
+      const hit = this.#cache.get(hash);
+      plan.kinds.push(kind);
+      plan.hashes.push(hash);
+      plan.hits.push(hit);
+      plan.items.push(hit ? { features: hit.features } : input);
     };
-    return { result, raw: gen.text };
+    if (prep.image) {
+      const d = prep.image.decoded;
+      add('image', contentHash('image', [d.width, d.height], [d.data]), { kind: 'image', rgb: d.data, width: d.width, height: d.height, stride: d.width * 3 });
+    }
+    if (prep.video) {
+      const v = prep.video;
+      add('video', contentHash('video', [v.frames.length, v.size], v.frames), { kind: 'video', frames: v.frames });
+    }
+    if (prep.audio) {
+      const a = prep.audio;
+      add('audio', a.hash, { kind: 'audio', channels: a.decoded.channels, sampleRate: a.decoded.sampleRate });
+    }
+    return plan;
   }
 
-  /** Native spans of a prompt: token runs, and the feature rows of each media placeholder. */
-  #spansFor(text: string, features: readonly MediaFeatures[] = []): NativeSpan[] {
+  /** The spans of a prompt: token runs, and each media placeholder block as the rows of a plan item. */
+  #spansFor(text: string, plan: MediaPlan): NativeTurnSpan[] {
     const ids = this.native.tokenize(text, true, true);
     const t = this.info.mediaTokens;
     const planned: PlannedSpan[] = planSpans(ids, { image: t[0][0], video: t[1][0], audio: t[2][0] });
     return planned.map((s) => {
       if (!('media' in s)) return { tokens: s.tokens };
-      const f = features.find((x) => x.kind === s.media);
-      if (!f) throw new InvalidInputError(`This prompt needs ${s.media} features, which this call does not have`);
-      if (f.rows !== s.rows) throw new InvalidInputError(`The ${s.media} block has ${s.rows} placeholders but the tower gave ${f.rows} rows`);
-      return { embd: f.data, rows: f.rows, id: f.id };
+      const i = plan.kinds.indexOf(s.media);
+      if (i < 0) throw new InvalidInputError(`This prompt needs ${s.media} features, which this call does not have`);
+      const rows = this.mediaRows()[s.media];
+      if (rows !== s.rows) throw new InvalidInputError(`The ${s.media} block has ${s.rows} placeholders but the tower gives ${rows} rows`);
+      return { media: i, id: idFromHash(plan.hashes[i]) };
     });
   }
 
-  /** embedImage / embedVideo / embedAudio. */
+  /**
+   * One turn as one native operation, in the queue (run it inside {@link task}): the towers for
+   * the media not in the feature cache, then, with `parsed`, the prompt of the turn (features
+   * passed as native handles, never copied through JS) and the answer. New features go to the
+   * cache; those it cannot keep are in `transient` (release them after use).
+   */
+  async turn(cancel: NativeCancel, prep: PreparedMedia | undefined, parsed: ParsedGenerate | undefined, events: TurnEvents = {}): Promise<TurnOutcome> {
+    const plan = this.#planMedia(prep);
+    const spans = parsed
+      ? this.#spansFor(
+          promptText({ system: parsed.system, history: parsed.history, user: parsed.user, media: plan.kinds, mediaRows: this.mediaRows() }),
+          plan,
+        )
+      : undefined;
+    const { onEncodeProgress, onPromptProgress, onToken } = events;
+    const onEvent =
+      onEncodeProgress || onPromptProgress || onToken
+        ? (tag: number, value: number, piece?: string) => {
+            if (tag < TURN_PROMPT) onEncodeProgress?.(plan.kinds[tag], value);
+            else if (tag === TURN_PROMPT) onPromptProgress?.(value);
+            else if (tag === TURN_TOKEN) onToken?.(piece ?? '', value);
+          }
+        : undefined;
+    const r = await this.native.turn(
+      { media: plan.items, ...(spans ? { spans } : {}), ...(parsed ? { generate: parsed.native } : {}) },
+      cancel,
+      onEvent,
+    );
+    const out: TurnOutcome = { features: [], transient: [], encodeMs: 0, preprocessMs: 0, cached: 0 };
+    plan.kinds.forEach((kind, i) => {
+      const hit = plan.hits[i];
+      if (hit) {
+        out.cached++;
+        out.features.push(hit);
+        return;
+      }
+      const made = r.media[i]?.features;
+      const rows = this.mediaRows()[kind];
+      if (!made || made.rows !== rows || made.width !== this.info.nEmbd) {
+        made?.release();
+        throw new NativeError('internal', `the ${kind} tower returned ${made?.rows ?? 0} x ${made?.width ?? 0} features, expected ${rows} x ${this.info.nEmbd}`);
+      }
+      out.encodeMs += r.media[i].towerMs;
+      out.preprocessMs += r.media[i].preprocessMs;
+      const f: MediaFeatures = { kind, features: made, rows, width: made.width, hash: plan.hashes[i], id: idFromHash(plan.hashes[i]) };
+      const audio = r.media[i].audio;
+      if (audio) f.audio = audio;
+      if (!this.#cache.set(f)) out.transient.push(f);
+      out.features.push(f);
+    });
+    out.audio = out.features.find((f) => f.kind === 'audio')?.audio;
+    if (parsed && r.generate && r.prompt) {
+      const gen = r.generate;
+      if (gen.stopReason === 'aborted') {
+        for (const f of out.transient) f.features.release();
+        if (this.#disposed) throw new DisposedError();
+        if (parsed.signal?.aborted) throw abortError(parsed.signal);
+      }
+      const promptTokens = r.prompt.nEvaluated;
+      const generated = gen.tokens.length;
+      out.raw = gen.text;
+      out.result = {
+        text: gen.text.trim(),
+        tokens: Array.from(gen.tokens),
+        stopReason: gen.stopReason as NativeStopReason,
+        timings: {
+          promptTokens,
+          reusedTokens: r.prompt.nReused,
+          promptMs: r.prompt.ms,
+          promptTokensPerSecond: r.prompt.ms > 0 ? (promptTokens * 1000) / r.prompt.ms : 0,
+          generatedTokens: generated,
+          generateMs: gen.ms,
+          generateTokensPerSecond: gen.ms > 0 ? (generated * 1000) / gen.ms : 0,
+        },
+      };
+    }
+    return out;
+  }
+
+  /** embedImage / embedVideo / embedAudio: the towers only, the features copied out. */
   async embed(kind: MediaKind, media: ChatMedia, options: unknown): Promise<Embedding> {
     this.alive();
     this.requireTower(kind);
@@ -342,12 +391,14 @@ export class Engine {
     const t0 = now();
     const prep = await this.prepare(media, parseMediaOptions(o), signal);
     const t1 = now();
-    const { features, encodeMs, preprocessMs } = await this.task(signal, (cancel) => this.encodeAll(prep, cancel));
+    const { features, encodeMs, preprocessMs, transient } = await this.task(signal, (cancel) => this.turn(cancel, prep, undefined));
     const f = features[0];
-    // a copy: the cache keeps its own
-    return { data: f.data.slice(), shape: [f.rows, f.width], timings: { prepareMs: t1 - t0 + preprocessMs, encodeMs } };
+    try {
+      return { data: f.features.data(), shape: [f.rows, f.width], timings: { prepareMs: t1 - t0 + preprocessMs, encodeMs } };
+    } finally {
+      for (const x of transient) x.features.release();
+    }
   }
-
 
   /**
    * Frees the model: a running operation is cancelled, queued ones reject with DisposedError,
@@ -360,6 +411,7 @@ export class Engine {
     this.#running?.cancel();
     // media decoding runs outside the queue: its ffmpeg children are killed now
     this.#disposeAc.abort();
+    this.#cache.clear();
     this.#disposing = this.native.dispose();
     return this.#disposing;
   }

@@ -1,23 +1,27 @@
 /**
  * Media features between the towers and the LLM: their identity (a content hash, also the id
  * the core uses to reuse KV-cache rows) and a bounded cache so asking several questions about
- * the same image, video or sound encodes it once.
+ * the same image, video or sound encodes it once. The rows stay in native memory (a
+ * NativeFeatures handle, native/addon/features.h); the cache releases them when it lets them go.
  */
 import crypto from 'node:crypto';
 
+import type { NativeAudioInfo, NativeFeatures } from './native';
 import type { MediaKind } from './prompt';
 
-/** Projected features of one media item: `rows` x `width` floats, row-major. */
+/** Projected features of one media item: `rows` x `width` floats, row-major, in native memory. */
 export interface MediaFeatures {
   kind: MediaKind;
   /** rows x width floats (LLM input embeddings). */
-  data: Float32Array;
+  features: NativeFeatures;
   rows: number;
   width: number;
   /** sha256 of the tower input (hex): equal inputs give equal features. */
   hash: string;
   /** Non-zero 64-bit identity derived from `hash`, for KV-cache reuse in the core. */
   id: bigint;
+  /** A sound's preprocessing (clip windows, padding): results report it on a cache hit too. */
+  audio?: NativeAudioInfo;
 }
 
 /** Hash of a tower input: the media kind, a few numbers (sizes) and the bytes. */
@@ -37,7 +41,13 @@ export function idFromHash(hash: string): bigint {
 /** Default size of a model's feature cache: 128 MiB (13 images, or 120 videos, of GroundingGPT-7B). */
 export const DEFAULT_FEATURE_CACHE_BYTES = 128 * 1024 * 1024;
 
-/** Least-recently-used cache of features, bounded by their total size in bytes. */
+const sizeOf = (f: MediaFeatures) => f.rows * f.width * 4;
+
+/**
+ * Least-recently-used cache of features, bounded by their total size in bytes. It owns what it
+ * holds: features it evicts, replaces or clears are released (an operation using them keeps them
+ * until it ends).
+ */
 export class FeatureCache {
   readonly #map = new Map<string, MediaFeatures>();
   #bytes = 0;
@@ -65,24 +75,30 @@ export class FeatureCache {
     return f;
   }
 
-  set(f: MediaFeatures): void {
-    const size = f.data.byteLength;
-    if (size > this.maxBytes) return;
+  /** Takes `f` over; false when it does not fit (then the caller still owns it). */
+  set(f: MediaFeatures): boolean {
+    const size = sizeOf(f);
+    if (size > this.maxBytes) return false;
     const old = this.#map.get(f.hash);
     if (old) {
       this.#map.delete(f.hash);
-      this.#bytes -= old.data.byteLength;
+      this.#bytes -= sizeOf(old);
+      if (old.features !== f.features) old.features.release();
     }
     this.#map.set(f.hash, f);
     this.#bytes += size;
     for (const [key, value] of this.#map) {
       if (this.#bytes <= this.maxBytes) break;
       this.#map.delete(key);
-      this.#bytes -= value.data.byteLength;
+      this.#bytes -= sizeOf(value);
+      value.features.release();
     }
+    return true;
   }
 
+  /** Releases everything. */
   clear(): void {
+    for (const value of this.#map.values()) value.features.release();
     this.#map.clear();
     this.#bytes = 0;
   }

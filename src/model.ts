@@ -6,7 +6,7 @@
  */
 import { Chat } from './chat';
 import { Conversation, generateOnce } from './conversation';
-import type { Engine } from './engine';
+import { registerEngine, type Engine } from './engine';
 import type { AudioInput } from './media/audio';
 import type { ImageInput } from './media/image';
 import type { VideoInput } from './media/video';
@@ -57,6 +57,7 @@ export class Model {
   constructor(engine: Engine) {
     this.#engine = engine;
     this.files = engine.files;
+    registerEngine(this, engine);
   }
 
   /** Sizes, backends, memory. */

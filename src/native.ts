@@ -88,10 +88,60 @@ export interface NativeModelInfo {
   audioClipSeconds: number;
 }
 
-/** A prompt span: tokens, or rows of LLM input embeddings with an identity for cache reuse. */
+/** A prompt span: tokens, or rows of LLM input embeddings (a copy, or native features) with an identity for cache reuse. */
 export type NativeSpan =
   | { tokens: Int32Array }
-  | { embd: Float32Array; rows: number; id: bigint };
+  | { embd: Float32Array; rows: number; id: bigint }
+  | { features: NativeFeatures; id?: bigint };
+
+/**
+ * A tower's output kept in native memory (native/addon/features.h). Freed by release() or when
+ * the handle is garbage-collected; an operation that uses it keeps it until it ends.
+ */
+export interface NativeFeatures {
+  /** undefined once released */
+  readonly kind: 'image' | 'video' | 'audio' | undefined;
+  readonly rows: number;
+  readonly width: number;
+  /** rows x width x 4 (0 once released) */
+  readonly bytes: number;
+  readonly released: boolean;
+  /** A copy of the rows (throws INVALID_ARGUMENT once released). */
+  data(): Float32Array;
+  release(): void;
+}
+
+/** One media item of a turn: an input for its tower, or features encoded before. */
+export type NativeMediaInput =
+  | { kind: 'image'; rgb: Uint8Array; width: number; height: number; stride: number }
+  | { kind: 'video'; frames: Uint8Array[] }
+  | { kind: 'audio'; fbank: Float32Array; clips: number }
+  /** PCM: preprocessed (resampling, clips, fbank) in the same operation, before the tower */
+  | { kind: 'audio'; channels: Float32Array[]; sampleRate: number }
+  | { features: NativeFeatures };
+
+/** A span of a turn's prompt: tokens, or the rows of `media[i]` (id: their KV-cache identity). */
+export type NativeTurnSpan = { tokens: Int32Array } | { media: number; id?: bigint };
+
+/** One request as one native operation (native/addon/turn.cpp): towers, prompt, generation. */
+export interface NativeTurnPlan {
+  media?: NativeMediaInput[];
+  /** Empty or absent: no prompt (towers only). */
+  spans?: NativeTurnSpan[];
+  /** Absent: no generation. */
+  generate?: NativeGenerateOptions;
+}
+
+export interface NativeTurnResult {
+  /** Per media item: the features when this turn encoded them, and the time spent, ms. */
+  media: { features?: NativeFeatures; preprocessMs: number; towerMs: number; audio?: NativeAudioInfo }[];
+  prompt?: NativeEvalResult;
+  generate?: NativeGenerateResult;
+}
+
+/** Event tags of a turn's onEvent after the media indexes (0-15: a media item's tower progress). */
+export const TURN_PROMPT = 16;
+export const TURN_TOKEN = 17;
 
 export interface NativeEvalResult {
   nPrompt: number;
@@ -171,8 +221,15 @@ export interface NativeModel {
   encodeVideo(frames: Uint8Array[], cancel: NativeCancel, onProgress?: (f: number) => void): Promise<Float32Array>;
   /** fbank (clips x mels x frames) -> projected features. */
   encodeAudio(fbank: Float32Array, clips: number, cancel: NativeCancel, onProgress?: (f: number) => void): Promise<Float32Array>;
-  /** Wall times of the last settled encode* call: core preprocessing (images) and the tower, ms. */
-  lastEncodeTimings(): { preprocessMs: number; towerMs: number };
+  /**
+   * One request as one operation: encodes the media items that are inputs, evaluates the spans,
+   * generates. onEvent gets every progress and token in order: (i, fraction) for media[i] in its
+   * tower, (TURN_PROMPT, fraction), (TURN_TOKEN, token, piece). A cancel during the towers or the
+   * prompt rejects with ABORTED; during generation it resolves with stopReason 'aborted'.
+   */
+  turn(plan: NativeTurnPlan, cancel: NativeCancel, onEvent?: (tag: number, value: number, piece?: string) => void): Promise<NativeTurnResult>;
+  /** What the model did (tests, measurements): operations started; feature rows made by turns (count, bytes). */
+  counters(): { operations: number; features: number; featureBytes: number };
   /** A named intermediate of a tower (tests, research). Input as for encode*. */
   probe(
     media: 'image' | 'video' | 'audio',

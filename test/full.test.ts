@@ -119,7 +119,7 @@ t.test('full model cases at f32', async (t) => {
         if ('tokens' in s) {
           embeds.set(nm.tokenEmbeddings(s.tokens), pos * nEmbd);
           pos += s.tokens.length;
-        } else {
+        } else if ('embd' in s) {
           embeds.set(s.embd, pos * nEmbd);
           pos += s.rows;
         }

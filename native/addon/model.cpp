@@ -1,6 +1,9 @@
 // model.cpp (addon) - NativeModel: loadModel, tokens, prompt, generate, dispose.
 #include "model.h"
 
+#include "args.h"
+#include "features.h"
+
 #include <cmath>
 #include <cstring>
 
@@ -18,38 +21,6 @@ namespace {
 std::vector<std::pair<std::string, ExtensionMethod>> & extensions() {
     static std::vector<std::pair<std::string, ExtensionMethod>> list;  // filled by static initialisers
     return list;
-}
-
-Napi::Error invalid(Napi::Env env, const std::string & msg) { return make_error(env, "INVALID_ARGUMENT", msg); }
-
-// Option readers for the raw interface (src/ validated the values already; these only guard
-// against a wrong type reaching the core).
-double num(Napi::Env env, const Napi::Object & o, const char * key, double fallback) {
-    Napi::Value v = o.Get(key);
-    if (v.IsUndefined()) return fallback;
-    if (!v.IsNumber() || !std::isfinite(v.As<Napi::Number>().DoubleValue()))
-        throw invalid(env, std::string("option ") + key + " must be a finite number");
-    return v.As<Napi::Number>().DoubleValue();
-}
-
-bool flag(Napi::Env env, const Napi::Object & o, const char * key, bool fallback) {
-    Napi::Value v = o.Get(key);
-    if (v.IsUndefined()) return fallback;
-    if (!v.IsBoolean()) throw invalid(env, std::string("option ") + key + " must be a boolean");
-    return v.As<Napi::Boolean>().Value();
-}
-
-std::string str(Napi::Env env, const Napi::Object & o, const char * key, const char * fallback) {
-    Napi::Value v = o.Get(key);
-    if (v.IsUndefined() && fallback) return fallback;
-    if (!v.IsString()) throw invalid(env, std::string("option ") + key + " must be a string");
-    return v.As<Napi::String>().Utf8Value();
-}
-
-Napi::Int32Array int32_array(Napi::Env env, const Napi::Value & v, const char * name) {
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
-        throw invalid(env, std::string("expected an Int32Array for ") + name);
-    return v.As<Napi::Int32Array>();
 }
 
 // Loaded handles waiting to become a NativeModel (freed if that never happens).
@@ -376,6 +347,7 @@ Napi::Value NativeModel::prompt(const Napi::CallbackInfo & info) {
         struct Baton {
             std::vector<std::vector<int32_t>> tokens;
             std::vector<std::vector<float>> embd;
+            std::vector<std::shared_ptr<const FeatureRows>> held;  // feature spans point into these
             std::vector<ggpt_span> spans;
             ggpt_eval_result result{};
         };
@@ -393,6 +365,22 @@ Napi::Value NativeModel::prompt(const Napi::CallbackInfo & info) {
                 b->tokens.emplace_back(t.Data(), t.Data() + t.ElementLength());
                 sp.type = GGPT_SPAN_TOKENS;
                 sp.n = (int32_t)t.ElementLength();
+            } else if (so.Has("features")) {
+                // rows kept native (features.h): no copy
+                auto rows = NativeFeatures::rows_of(env, so.Get("features"), "span " + std::to_string(i) + " features");
+                if (rows->width != n_embd)
+                    throw invalid(env, "span " + std::to_string(i) + ": features are " + std::to_string(rows->width) +
+                                           " wide, the LLM takes " + std::to_string(n_embd));
+                Napi::Value idv = so.Get("id");
+                bool lossless = true;
+                uint64_t id = 0;
+                if (idv.IsBigInt()) id = idv.As<Napi::BigInt>().Uint64Value(&lossless);
+                else if (!idv.IsUndefined()) throw invalid(env, "span " + std::to_string(i) + ": id must be a bigint");
+                b->held.push_back(rows);
+                sp.type = GGPT_SPAN_EMBD;
+                sp.n = rows->rows;
+                sp.embd = rows->data.data();
+                sp.embd_id = id;
             } else if (so.Has("embd")) {
                 Napi::Value ev = so.Get("embd");
                 if (!ev.IsTypedArray() || ev.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
@@ -419,7 +407,7 @@ Napi::Value NativeModel::prompt(const Napi::CallbackInfo & info) {
         size_t ti = 0, ei = 0;
         for (auto & sp : b->spans) {
             if (sp.type == GGPT_SPAN_TOKENS) sp.tokens = b->tokens[ti++].data();
-            else sp.embd = b->embd[ei++].data();
+            else if (!sp.embd) sp.embd = b->embd[ei++].data();
         }
 
         ggpt_context * ctx = ctx_;
@@ -433,14 +421,7 @@ Napi::Value NativeModel::prompt(const Napi::CallbackInfo & info) {
             if (st != GGPT_OK) err = ggpt_context_last_error(ctx);
             return st;
         };
-        Done done = [b](Napi::Env env) -> Napi::Value {
-            Napi::Object o = Napi::Object::New(env);
-            o.Set("nPrompt", b->result.n_prompt);
-            o.Set("nReused", b->result.n_reused);
-            o.Set("nEvaluated", b->result.n_evaluated);
-            o.Set("ms", b->result.t_ms);
-            return o;
-        };
+        Done done = [b](Napi::Env env) -> Napi::Value { return eval_result(env, b->result); };
         return run_op(env, work, done, {stream}, cancel);
     } catch (const Napi::Error & e) {
         auto d = Napi::Promise::Deferred::New(env);
@@ -459,89 +440,22 @@ Napi::Value NativeModel::generate(const Napi::CallbackInfo & info) {
         auto stream = Stream::create(env, info[2], "groundinggpt.onToken");
 
         struct Baton {
-            ggpt_generate_params p;
-            std::vector<std::string> stop;
-            std::vector<const char *> stop_ptrs;
+            GenerateArgs args;
             ggpt_generate_result result{};
-            CancelFlag cancel;
-            std::shared_ptr<Stream> stream;
             ~Baton() { ggpt_generate_result_free(&result); }
         };
         auto b = std::make_shared<Baton>();
-        b->cancel = cancel;
-        b->stream = stream;
-        ggpt_generate_params & p = b->p;
-        p = ggpt_generate_default_params();
-        p.max_tokens = (int32_t)num(env, o, "maxTokens", p.max_tokens);
-        p.temperature = (float)num(env, o, "temperature", p.temperature);
-        p.top_k = (int32_t)num(env, o, "topK", p.top_k);
-        p.top_p = (float)num(env, o, "topP", p.top_p);
-        p.min_p = (float)num(env, o, "minP", p.min_p);
-        p.repeat_penalty = (float)num(env, o, "repeatPenalty", p.repeat_penalty);
-        p.repeat_last_n = (int32_t)num(env, o, "repeatLastN", p.repeat_last_n);
-        p.seed = (uint32_t)(int64_t)num(env, o, "seed", (double)p.seed);
-        p.stop_at_eos = flag(env, o, "stopAtEos", true);
-        Napi::Value sv = o.Get("stop");
-        if (!sv.IsUndefined()) {
-            if (!sv.IsArray()) throw invalid(env, "option stop must be an array of strings");
-            Napi::Array sa = sv.As<Napi::Array>();
-            for (uint32_t i = 0; i < sa.Length(); i++) {
-                if (!sa.Get(i).IsString()) throw invalid(env, "option stop must be an array of strings");
-                b->stop.push_back(sa.Get(i).As<Napi::String>().Utf8Value());
-            }
-        }
-        for (auto & s : b->stop) b->stop_ptrs.push_back(s.c_str());
-        p.stop = b->stop_ptrs.empty() ? nullptr : b->stop_ptrs.data();
-        p.n_stop = b->stop_ptrs.size();
-        // abort when cancelled or when the token callback threw
-        p.abort = [](void * user) {
-            auto * bt = (Baton *)user;
-            return bt->cancel->load() || (bt->stream && bt->stream->failed.load());
-        };
-        p.abort_user = b.get();
-        if (stream) {
-            p.on_token = [](int32_t token, const char * text, size_t len, void * user) {
-                auto * bt = (Baton *)user;
-                std::string piece(text, len);
-                bt->stream->push([token, piece = std::move(piece)](napi_env env, std::vector<napi_value> & args) {
-                    napi_value t, p;
-                    if (napi_create_int32(env, token, &t) != napi_ok ||
-                        napi_create_string_utf8(env, piece.data(), piece.size(), &p) != napi_ok)
-                        return false;
-                    args = {t, p};
-                    return true;
-                });
-                return !bt->stream->failed.load();
-            };
-            p.on_token_user = b.get();
-        }
+        b->args.parse(env, o);
+        b->args.stream_tokens(stream, cancel);
 
         ggpt_context * ctx = ctx_;
         Work work = [b, ctx](std::string & err) {
-            const ggpt_status st = ggpt_generate(ctx, &b->p, &b->result);
+            const ggpt_status st = ggpt_generate(ctx, &b->args.p, &b->result);
             if (st == GGPT_ERR_ABORTED) return GGPT_OK;  // resolves with stopReason 'aborted'
             if (st != GGPT_OK) err = ggpt_context_last_error(ctx);
             return st;
         };
-        Done done = [b](Napi::Env env) -> Napi::Value {
-            Napi::Object o = Napi::Object::New(env);
-            Napi::Int32Array t = Napi::Int32Array::New(env, (size_t)b->result.n_tokens);
-            if (b->result.n_tokens > 0) memcpy(t.Data(), b->result.tokens, (size_t)b->result.n_tokens * sizeof(int32_t));
-            o.Set("tokens", t);
-            o.Set("text", Napi::String::New(env, b->result.text ? b->result.text : "", b->result.text_len));
-            const char * reason = "max_tokens";
-            switch (b->result.stop_reason) {
-                case GGPT_STOP_EOS: reason = "eos"; break;
-                case GGPT_STOP_STRING: reason = "stop"; break;
-                case GGPT_STOP_MAX_TOKENS: reason = "max_tokens"; break;
-                case GGPT_STOP_ABORTED: reason = "aborted"; break;
-                case GGPT_STOP_CONTEXT_FULL: reason = "context_full"; break;
-                case GGPT_STOP_NONE: break;
-            }
-            o.Set("stopReason", reason);
-            o.Set("ms", b->result.t_ms);
-            return o;
-        };
+        Done done = [b](Napi::Env env) -> Napi::Value { return generate_result(env, b->result); };
         return run_op(env, work, done, {stream}, cancel);
     } catch (const Napi::Error & e) {
         auto d = Napi::Promise::Deferred::New(env);
@@ -558,6 +472,7 @@ void RegisterModel(Napi::Env env, Napi::Object exports) {
     env_state(env);  // registers the environment's cleanup hook before any thread-safe function exists
     register_cancel(env, exports);
     addon_data(env).model_ctor = Napi::Persistent(NativeModel::define_class(env));
+    NativeFeatures::define(env);
     exports.Set("loadModel", Napi::Function::New(env, LoadModel, "loadModel"));
 }
 

@@ -97,15 +97,18 @@ private:
 // Progress fractions through a Stream, coalesced: at most one pending value (the newest) and
 // only changes of at least 1/1000. progress_fn is a ggpt_progress_fn (user = Progress*): it
 // returns false when the cancel flag is set or the callback threw.
+// With a tag >= 0 the call is (tag, fraction): several sources share one stream, in order (turn.cpp).
 class Progress {
 public:
-    Progress(std::shared_ptr<Stream> stream, CancelFlag cancel) : stream_(std::move(stream)), cancel_(std::move(cancel)) {}
+    Progress(std::shared_ptr<Stream> stream, CancelFlag cancel, int32_t tag = -1)
+        : stream_(std::move(stream)), cancel_(std::move(cancel)), tag_(tag) {}
     static bool progress_fn(float fraction, void * user);
     const std::shared_ptr<Stream> & stream() const { return stream_; }
 
 private:
     std::shared_ptr<Stream> stream_;
     CancelFlag cancel_;
+    int32_t tag_;
     std::mutex mutex_;
     float last_ = -1.0f;
     float pending_ = -1.0f;
@@ -200,6 +203,12 @@ public:
     bool busy() const { return busy_; }
     bool disposed() const { return disposed_; }
 
+    // What the model did, for tests and measurements (counters(), turn.cpp): operations started,
+    // and feature rows made by the towers inside turns (count and bytes). Main thread only.
+    struct Counters {
+        double operations = 0, features = 0, feature_bytes = 0;
+    } counters;
+
 private:
     friend struct Op;
     friend class CallOp;
@@ -244,6 +253,7 @@ void RegisterModel(Napi::Env env, Napi::Object exports);
 struct AddonData {
     Napi::FunctionReference model_ctor;
     Napi::FunctionReference cancel_ctor;
+    Napi::FunctionReference features_ctor;  // NativeFeatures (features.h)
     std::shared_ptr<EnvState> state;
 };
 AddonData & addon_data(Napi::Env env);

@@ -6,22 +6,12 @@
 #include <vector>
 
 #include "groundinggpt.h"
+#include "args.h"  // invalid()
+#include "model.h"  // status_error()
 
 namespace ggpt::addon {
 
 namespace {
-
-Napi::Error status_error(Napi::Env env, ggpt_status status, const std::string & message) {
-    Napi::Error e = Napi::Error::New(env, message);
-    std::string code = ggpt_status_name(status);
-    for (char & c : code) c = (char)toupper((unsigned char)c);
-    e.Set("code", Napi::String::New(env, code));
-    return e;
-}
-
-Napi::Error invalid(Napi::Env env, const std::string & message) {
-    return status_error(env, GGPT_ERR_INVALID_ARGUMENT, message);
-}
 
 class QuantizeLlmWorker : public Napi::AsyncWorker {
 public:

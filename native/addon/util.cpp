@@ -1,5 +1,7 @@
 // util.cpp (addon) - errors, cancel objects, worker->JS streams, operations on the compute threads,
-// environment teardown and process exit.
+// environment teardown and process exit. (Over 500 lines: the teardown protocol, docs/RELIABILITY.md
+// "Environment teardown", spans the streams, the operations and the environment state; kept in one
+// file so that it can be read and checked in one place.)
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -208,6 +210,11 @@ bool Progress::progress_fn(float fraction, void * user) {
             }
             napi_value v;
             if (f < 0 || napi_create_double(env, f, &v) != napi_ok) return false;
+            if (p->tag_ >= 0) {
+                napi_value t;
+                if (napi_create_int32(env, p->tag_, &t) != napi_ok) return false;
+                args.push_back(t);
+            }
             args.push_back(v);
             return true;
         });
@@ -558,6 +565,7 @@ Napi::Value NativeModel::run_op(Napi::Env env, Work work, Done done, std::vector
         deferred.Reject(make_error(env, "BUSY", "another operation is running on this model").Value());
     } else {
         busy_ = true;
+        counters.operations += 1;
         auto * op = new CallOp(state_, "groundinggpt", this, exec_, std::move(cancel), std::move(work), std::move(done),
                                std::move(streams), deferred);
         if (!Op::start(env, op)) {

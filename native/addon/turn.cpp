@@ -1,0 +1,267 @@
+// turn.cpp (addon) - NativeModel.turn (src/native.ts): one request as one operation on the model's
+// compute thread, the way mtmd_helper_eval_chunks evaluates a prompt of text and media chunks:
+//
+//   turn({ media, spans, generate? }, cancel, onEvent?)
+//     media[i]: { kind: 'image', rgb, width, height, stride } | { kind: 'video', frames }
+//               | { kind: 'audio', fbank, clips } | { kind: 'audio', channels, sampleRate }
+//                                                                 encoded by the towers now (PCM is
+//                                                                 preprocessed first), or
+//               { features: NativeFeatures }                      encoded before (the feature cache)
+//     spans:    { tokens: Int32Array } | { media: i, id?: bigint }  the prompt; a media span is the rows
+//               of media[i] (id: their identity for KV-cache reuse); empty: no prompt
+//     generate: generation options (as generate()); absent: no generation
+//     onEvent:  every progress and token of the turn through one stream, in order:
+//               (i, fraction) for media[i] in a tower (i < 16), (16, fraction) for the prompt,
+//               (17, token, piece) for each generated token
+//   -> { media: [{ features?: NativeFeatures (when encoded now), preprocessMs, towerMs,
+//                  audio?: { samples16k, duration, clips, padded } (PCM given) }],
+//        prompt?: { nPrompt, nReused, nEvaluated, ms }, generate?: { tokens, text, stopReason, ms } }
+//
+// Features encoded here go to the prompt as they are (no copy) and come back as handles
+// (features.h) for the caller's cache. Timings come back with the result. A cancel during the
+// towers or the prompt rejects with ABORTED; during generation it resolves with stopReason
+// 'aborted', like generate().
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "features.h"
+#include "media_input.h"
+#include "model.h"
+
+namespace ggpt::addon {
+
+namespace {
+
+constexpr uint32_t kMaxMedia = 16;
+constexpr int32_t kPromptTag = 16, kTokenTag = 17;  // event tags after the media indexes
+
+struct Item {
+    std::shared_ptr<MediaInput> input;          // to encode, or
+    std::shared_ptr<const FeatureRows> rows;    // encoded (given, or made by this turn)
+    std::shared_ptr<Progress> progress;
+    bool encoded = false;
+    double preprocess_ms = 0, tower_ms = 0;
+    bool has_audio = false;     // a sound given as PCM: what its preprocessing found
+    ggpt_audio_info audio{};
+};
+
+struct SpanArg {
+    std::vector<int32_t> tokens;
+    int32_t media = -1;
+    uint64_t id = 0;
+};
+
+struct Baton {
+    std::vector<Item> items;
+    std::vector<SpanArg> spans;
+    bool generate = false;
+    GenerateArgs gen;
+    ggpt_eval_result eval{};
+    ggpt_generate_result result{};
+    ~Baton() { ggpt_generate_result_free(&result); }
+};
+
+Napi::Value Turn(NativeModel & self, const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    try {
+        const ggpt_model_info mi = model_info(env, self);
+        if (!info[0].IsObject()) throw invalid(env, "turn: expected a plan object");
+        Napi::Object plan = info[0].As<Napi::Object>();
+        CancelFlag cancel = cancel_flag(env, info[1]);
+        auto events = Stream::create(env, info[2], "groundinggpt.turnEvents");
+        auto prompt_progress = std::make_shared<Progress>(events, cancel, kPromptTag);
+
+        auto b = std::make_shared<Baton>();
+        Napi::Value mv = plan.Get("media");
+        if (!mv.IsUndefined()) {
+            if (!mv.IsArray()) throw invalid(env, "turn: media must be an array");
+            Napi::Array ma = mv.As<Napi::Array>();
+            if (ma.Length() > kMaxMedia) throw invalid(env, "turn: at most 16 media items");
+            for (uint32_t i = 0; i < ma.Length(); i++) {
+                const std::string what = "turn: media " + std::to_string(i);
+                if (!ma.Get(i).IsObject()) throw invalid(env, what + " is not an object");
+                Napi::Object mo = ma.Get(i).As<Napi::Object>();
+                Item item;
+                if (mo.Has("features")) {
+                    item.rows = NativeFeatures::rows_of(env, mo.Get("features"), what);
+                    if (item.rows->width != mi.n_embd || item.rows->rows != mi.media_n_tokens[item.rows->media])
+                        throw invalid(env, what + ": the features do not fit this model");
+                } else {
+                    item.input = media_input(env, mi, mo);
+                    item.progress = std::make_shared<Progress>(events, cancel, (int32_t)i);
+                }
+                b->items.push_back(std::move(item));
+            }
+        }
+        Napi::Value sv = plan.Get("spans");
+        if (!sv.IsUndefined()) {
+            if (!sv.IsArray()) throw invalid(env, "turn: spans must be an array");
+            Napi::Array sa = sv.As<Napi::Array>();
+            for (uint32_t i = 0; i < sa.Length(); i++) {
+                const std::string what = "turn: span " + std::to_string(i);
+                if (!sa.Get(i).IsObject()) throw invalid(env, what + " is not an object");
+                Napi::Object so = sa.Get(i).As<Napi::Object>();
+                SpanArg span;
+                if (so.Has("tokens")) {
+                    Napi::Int32Array t = int32_array(env, so.Get("tokens"), "span tokens");
+                    if (t.ElementLength() == 0) throw invalid(env, what + " has no tokens");
+                    span.tokens.assign(t.Data(), t.Data() + t.ElementLength());
+                } else {
+                    span.media = int_arg(env, so.Get("media"), (what + " media").c_str(), 0, (int64_t)b->items.size() - 1);
+                    Napi::Value idv = so.Get("id");
+                    bool lossless = true;
+                    if (idv.IsBigInt()) span.id = idv.As<Napi::BigInt>().Uint64Value(&lossless);
+                    else if (!idv.IsUndefined()) throw invalid(env, what + ": id must be a bigint");
+                }
+                b->spans.push_back(std::move(span));
+            }
+        }
+        Napi::Value gv = plan.Get("generate");
+        if (!gv.IsUndefined()) {
+            if (!gv.IsObject()) throw invalid(env, "turn: generate must be an options object");
+            if (b->spans.empty()) throw invalid(env, "turn: generate needs a prompt (spans)");
+            b->generate = true;
+            b->gen.parse(env, gv.As<Napi::Object>());
+            b->gen.stream_tokens(events, cancel, kTokenTag);
+        }
+
+        ggpt_context * ctx = self.ctx();
+        const int32_t n_embd = mi.n_embd;
+        int32_t n_rows[3] = {mi.media_n_tokens[0], mi.media_n_tokens[1], mi.media_n_tokens[2]};
+        const ggpt_model * model = self.model();
+        NativeModel::Work work = [b, ctx, model, cancel, prompt_progress, n_embd, n_rows](std::string & err) {
+            // 1. the towers, one item after the other (a sound's preprocessing first)
+            for (Item & item : b->items) {
+                if (!item.input) continue;
+                if (cancel->load()) {
+                    err = "aborted";
+                    return GGPT_ERR_ABORTED;
+                }
+                const auto t0 = std::chrono::steady_clock::now();
+                const ggpt_status pst = item.input->prepare(model, err);
+                if (pst != GGPT_OK) return pst;
+                item.audio = item.input->audio_info;
+                item.has_audio = item.input->media == GGPT_MEDIA_AUDIO && item.audio.n_clips > 0;
+                const double prep_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+                auto rows = std::make_shared<FeatureRows>();
+                rows->media = item.input->media;
+                rows->rows = n_rows[rows->media];
+                rows->width = n_embd;
+                rows->data.resize((size_t)rows->rows * (size_t)n_embd);
+                ggpt_encode_params p = ggpt_encode_default_params();
+                p.abort = cancel_abort_fn;
+                p.abort_user = cancel.get();
+                p.progress = Progress::progress_fn;
+                p.progress_user = item.progress.get();
+                const ggpt_status st = item.input->encode(ctx, rows->data.data(), &p);
+                if (st != GGPT_OK) {
+                    err = ggpt_context_last_error(ctx);
+                    return st;
+                }
+                ggpt_encode_last_timings(ctx, &item.preprocess_ms, &item.tower_ms);
+                item.preprocess_ms += prep_ms;
+                item.input.reset();  // the copy of the input is no longer needed
+                item.rows = std::move(rows);
+                item.encoded = true;
+            }
+            // 2. the prompt: token runs and feature rows, in place
+            if (!b->spans.empty()) {
+                std::vector<ggpt_span> spans(b->spans.size());
+                for (size_t i = 0; i < spans.size(); i++) {
+                    const SpanArg & a = b->spans[i];
+                    ggpt_span & s = spans[i];
+                    if (a.media < 0) {
+                        s.type = GGPT_SPAN_TOKENS;
+                        s.n = (int32_t)a.tokens.size();
+                        s.tokens = a.tokens.data();
+                    } else {
+                        const FeatureRows & r = *b->items[(size_t)a.media].rows;
+                        s.type = GGPT_SPAN_EMBD;
+                        s.n = r.rows;
+                        s.embd = r.data.data();
+                        s.embd_id = a.id;
+                    }
+                }
+                ggpt_eval_params ep = ggpt_eval_default_params();
+                ep.abort = cancel_abort_fn;
+                ep.abort_user = cancel.get();
+                ep.progress = Progress::progress_fn;
+                ep.progress_user = prompt_progress.get();
+                const ggpt_status st = ggpt_prompt(ctx, spans.data(), spans.size(), &ep, &b->eval);
+                if (st != GGPT_OK) {
+                    err = ggpt_context_last_error(ctx);
+                    return st;
+                }
+            }
+            // 3. the answer
+            if (b->generate) {
+                const ggpt_status st = ggpt_generate(ctx, &b->gen.p, &b->result);
+                if (st != GGPT_OK && st != GGPT_ERR_ABORTED) {  // aborted: resolves with stopReason 'aborted'
+                    err = ggpt_context_last_error(ctx);
+                    return st;
+                }
+            }
+            return GGPT_OK;
+        };
+        NativeModel * owner = &self;  // alive until the operation settles
+        NativeModel::Done done = [b, owner](Napi::Env env) -> Napi::Value {
+            Napi::Object o = Napi::Object::New(env);
+            Napi::Array media = Napi::Array::New(env, b->items.size());
+            for (size_t i = 0; i < b->items.size(); i++) {
+                const Item & item = b->items[i];
+                Napi::Object m = Napi::Object::New(env);
+                if (item.encoded) {
+                    m.Set("features", NativeFeatures::wrap(env, item.rows));
+                    owner->counters.features += 1;
+                    owner->counters.feature_bytes += (double)(item.rows->data.size() * sizeof(float));
+                }
+                m.Set("preprocessMs", item.preprocess_ms);
+                if (item.has_audio) {
+                    Napi::Object a = Napi::Object::New(env);
+                    a.Set("samples16k", (double)item.audio.n_samples_16k);
+                    a.Set("duration", item.audio.duration);
+                    Napi::Array clips = Napi::Array::New(env, (size_t)item.audio.n_clips);
+                    for (int32_t c = 0; c < item.audio.n_clips; ++c) {
+                        Napi::Object co = Napi::Object::New(env);
+                        co.Set("sampleStart", (double)item.audio.clips[c].sample_start);
+                        co.Set("sampleEnd", (double)item.audio.clips[c].sample_end);
+                        co.Set("start", item.audio.clips[c].t_start);
+                        co.Set("end", item.audio.clips[c].t_end);
+                        clips.Set((uint32_t)c, co);
+                    }
+                    a.Set("clips", clips);
+                    a.Set("padded", item.audio.padded);
+                    m.Set("audio", a);
+                }
+                m.Set("towerMs", item.tower_ms);
+                media.Set((uint32_t)i, m);
+            }
+            o.Set("media", media);
+            if (!b->spans.empty()) o.Set("prompt", eval_result(env, b->eval));
+            if (b->generate) o.Set("generate", generate_result(env, b->result));
+            return o;
+        };
+        return self.run_op(env, work, done, {events}, cancel);
+    } catch (const Napi::Error & e) {
+        return rejected(env, e);
+    }
+}
+
+// counters(): { operations, features, featureBytes } (NativeModel::Counters)
+Napi::Value Counters(NativeModel & self, const Napi::CallbackInfo & info) {
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("operations", self.counters.operations);
+    o.Set("features", self.counters.features);
+    o.Set("featureBytes", self.counters.feature_bytes);
+    return o;
+}
+
+MethodRegistrar reg_turn("turn", Turn);
+MethodRegistrar reg_counters("counters", Counters);
+
+}  // namespace
+
+}  // namespace ggpt::addon
