@@ -18,7 +18,24 @@
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import {
-  alternateRounds, fail, foreignCpu, goldenMedia, groundRun, lineServer, llmStages, load1, memory, parseArgs, pm, ratio, root, splitStages, stats, table, towerBenchStart, writeResult,
+  alternateRounds,
+  fail,
+  foreignCpu,
+  goldenMedia,
+  groundRun,
+  lineServer,
+  llmStages,
+  load1,
+  memory,
+  parseArgs,
+  pm,
+  ratio,
+  root,
+  splitStages,
+  stats,
+  table,
+  towerBenchStart,
+  writeResult,
 } from './common.mjs';
 
 const require = createRequire(import.meta.url);
@@ -29,13 +46,22 @@ const usage = `usage: node bench/audio.mjs --model <dir> [--threads 2] [--reps 3
   [--upstream <GroundingGPT checkout>] [--skip-upstream] [--max-load 1.2] [--wait-min 40]`;
 const a = parseArgs(
   {
-    model: '', threads: 2, reps: 3, pairs: 10, towerMatmul: 'auto', audio: path.join(goldenMedia, 'dog_audio.wav'), maxTokens: 16,
-    upstream: '/tmp/groundinggpt-upstream', skipUpstream: false, maxLoad: 1.2, waitMin: 40,
+    model: '',
+    threads: 2,
+    reps: 3,
+    pairs: 10,
+    towerMatmul: 'auto',
+    audio: path.join(goldenMedia, 'dog_audio.wav'),
+    maxTokens: 16,
+    upstream: '/tmp/groundinggpt-upstream',
+    skipUpstream: false,
+    maxLoad: 1.2,
+    waitMin: 40,
   },
   usage,
 );
 const { files, info } = await towerBenchStart('audio', a, usage);
-let mon = foreignCpu(); // other processes' CPU while we measure (cores)
+const mon = foreignCpu(); // other processes' CPU while we measure (cores)
 
 // ---- ours -----------------------------------------------------------------------------------
 const tl = performance.now();
@@ -43,7 +69,17 @@ const model = await loadModel({ model: a.model, threads: a.threads, featureCache
 const loadMs = performance.now() - tl;
 const question = 'What is making this sound?';
 // one graph: 13 ImageBind marks (stem, 12 blocks), then 2 audio Q-Former layers
-const graphs = [[0, 1, 15, [['trunk', 12], ['tail', 14]]]];
+const graphs = [
+  [
+    0,
+    1,
+    15,
+    [
+      ['trunk', 12],
+      ['tail', 14],
+    ],
+  ],
+];
 
 const addon = native();
 const decoded = await decodeAudio(a.audio);
@@ -62,9 +98,11 @@ for (let r = -1; r < a.reps; r++) {
     tailMs: split ? t.encodeMs - split.trunk : NaN,
     ...llmStages(res),
   };
-  console.error(`[ours] ${r < 0 ? 'warm-up' : `run ${r + 1}`}: decode ${row.decodeMs.toFixed(1)} ms, resample+fbank ${row.preprocessMs.toFixed(1)}, ` +
-    `tower ${row.encodeMs.toFixed(0)} ms (trunk ${row.trunkMs.toFixed(0)}, Q-Former+proj ${row.tailMs.toFixed(0)}), prompt ${row.promptTokens} tok ${row.promptMs.toFixed(0)} ms, ` +
-    `${row.generatedTokens} tok at ${row.generateTps.toFixed(2)} t/s, TTFT ${row.ttftMs.toFixed(0)} ms`);
+  console.error(
+    `[ours] ${r < 0 ? 'warm-up' : `run ${r + 1}`}: decode ${row.decodeMs.toFixed(1)} ms, resample+fbank ${row.preprocessMs.toFixed(1)}, ` +
+      `tower ${row.encodeMs.toFixed(0)} ms (trunk ${row.trunkMs.toFixed(0)}, Q-Former+proj ${row.tailMs.toFixed(0)}), prompt ${row.promptTokens} tok ${row.promptMs.toFixed(0)} ms, ` +
+      `${row.generatedTokens} tok at ${row.generateTps.toFixed(2)} t/s, TTFT ${row.ttftMs.toFixed(0)} ms`,
+  );
   if (r >= 0) runs.push(row);
 }
 // the preprocessing alone, 20 times each: 44.1 kHz stereo -> 16 kHz + fbank, and fbank only
@@ -137,30 +175,50 @@ if (server) {
 }
 info.load1AtEnd = load1();
 // ---- report ---------------------------------------------------------------------------------
-console.log(`\n## Audio: ${path.basename(a.audio)} (${decoded.duration.toFixed(2)} s, ${decoded.sampleRate} Hz, ${decoded.channels.length} ch), ${a.threads} threads, towerMatmul ${a.towerMatmul}, ${a.reps} groundAudio runs, ${a.pairs} tower pairs\n`);
-console.log(`model load ${loadMs.toFixed(0)} ms; peak RSS ours ${ourMem.hwmMiB.toFixed(0)} MiB` +
-  (upstream ? `, upstream ${upstream.peakRssMiB.toFixed(0)} MiB (torch ${upstream.raw.torch}, ${upstream.raw.threads} threads; ImageBind-Huge built whole, other modalities dropped before timing)` : ''));
+console.log(
+  `\n## Audio: ${path.basename(a.audio)} (${decoded.duration.toFixed(2)} s, ${decoded.sampleRate} Hz, ${decoded.channels.length} ch), ${a.threads} threads, towerMatmul ${a.towerMatmul}, ${a.reps} groundAudio runs, ${a.pairs} tower pairs\n`,
+);
+console.log(
+  `model load ${loadMs.toFixed(0)} ms; peak RSS ours ${ourMem.hwmMiB.toFixed(0)} MiB` +
+    (upstream
+      ? `, upstream ${upstream.peakRssMiB.toFixed(0)} MiB (torch ${upstream.raw.torch}, ${upstream.raw.threads} threads; ImageBind-Huge built whole, other modalities dropped before timing)`
+      : ''),
+);
 const rr = (k) => (upstream ? ratio(upstream[k], ours[k]) : null);
 const fr = (x) => (x ? `${x.mean.toFixed(2)} ± ${x.sd.toFixed(2)}` : 'n/a');
 const pr = upstream?.pairRatios;
 const ratios = { tower: pr ?? null, trunk: rr('trunkMs'), tail: rr('tailMs') };
-table(['stage', 'ours ms', 'upstream f32 ms', 'upstream/ours'], [
-  ['decode (ffmpeg)', pm(ours.decodeMs, 1), '-', ''],
-  ['resample + clips + fbank (in groundAudio)', pm(ours.preprocessMs, 1), '-', ''],
-  [`  resample ${decoded.sampleRate} Hz -> 16 kHz (difference of means, 20x each)`, (preAll.mean - preFbank.mean).toFixed(1), '-', ''],
-  ['  clips + fbank only (16 kHz input, 20x)', pm(preFbank, 1), '-', ''],
-  ['ImageBind audio stem + trunk (ours: groundAudio runs)', pm(ours.trunkMs, 0), upstream ? pm(upstream.trunkMs, 0) : 'n/a', fr(ratios.trunk)],
-  ['head + pos + audio Q-Former + proj (ours: groundAudio runs)', pm(ours.tailMs, 0), upstream ? pm(upstream.tailMs, 0) : 'n/a', fr(ratios.tail)],
-  ['tower in the groundAudio runs', pm(ours.encodeMs, 0), '', ''],
-  ['**tower total, paired runs**', pm(ours.pairedEncodeMs, 0), upstream ? pm(upstream.encodeMs, 0) : 'n/a',
-    pr ? `${fr(pr)}, median ${pr.median.toFixed(2)}, range ${pr.min.toFixed(2)}-${pr.max.toFixed(2)} (target >= 5)` : 'n/a'],
-  [`prompt (${ours.promptTokens.mean.toFixed(0)} positions)`, pm(ours.promptMs, 0), '', `${pm(ours.promptTps)} t/s`],
-  [`generate (${ours.generatedTokens.mean.toFixed(0)} tokens)`, pm(ours.generateMs, 0), '', `${pm(ours.generateTps)} t/s`],
-  ['time to first token', pm(ours.ttftMs, 0), '', ''],
-  ['total groundAudio', pm(ours.totalMs, 0), '', ''],
-]);
+table(
+  ['stage', 'ours ms', 'upstream f32 ms', 'upstream/ours'],
+  [
+    ['decode (ffmpeg)', pm(ours.decodeMs, 1), '-', ''],
+    ['resample + clips + fbank (in groundAudio)', pm(ours.preprocessMs, 1), '-', ''],
+    [`  resample ${decoded.sampleRate} Hz -> 16 kHz (difference of means, 20x each)`, (preAll.mean - preFbank.mean).toFixed(1), '-', ''],
+    ['  clips + fbank only (16 kHz input, 20x)', pm(preFbank, 1), '-', ''],
+    ['ImageBind audio stem + trunk (ours: groundAudio runs)', pm(ours.trunkMs, 0), upstream ? pm(upstream.trunkMs, 0) : 'n/a', fr(ratios.trunk)],
+    ['head + pos + audio Q-Former + proj (ours: groundAudio runs)', pm(ours.tailMs, 0), upstream ? pm(upstream.tailMs, 0) : 'n/a', fr(ratios.tail)],
+    ['tower in the groundAudio runs', pm(ours.encodeMs, 0), '', ''],
+    [
+      '**tower total, paired runs**',
+      pm(ours.pairedEncodeMs, 0),
+      upstream ? pm(upstream.encodeMs, 0) : 'n/a',
+      pr ? `${fr(pr)}, median ${pr.median.toFixed(2)}, range ${pr.min.toFixed(2)}-${pr.max.toFixed(2)} (target >= 5)` : 'n/a',
+    ],
+    [`prompt (${ours.promptTokens.mean.toFixed(0)} positions)`, pm(ours.promptMs, 0), '', `${pm(ours.promptTps)} t/s`],
+    [`generate (${ours.generatedTokens.mean.toFixed(0)} tokens)`, pm(ours.generateMs, 0), '', `${pm(ours.generateTps)} t/s`],
+    ['time to first token', pm(ours.ttftMs, 0), '', ''],
+    ['total groundAudio', pm(ours.totalMs, 0), '', ''],
+  ],
+);
 if (pr) console.log(`per-pair ratios: ${pr.values.map((x) => x.toFixed(2)).join(' ')}`);
-console.log(`load1: start ${info.load1AtStart}, measuring ${info.load1BeforeMeasuring}, first upstream run ${info.load1BeforePeer ?? '-'}, end ${info.load1AtEnd}; ` +
-  `other processes' CPU: groundAudio runs ${info.foreignCoresOursFull.toFixed(2)} cores, paired ours ${info.foreignCoresOurs.toFixed(2)}, paired upstream ${info.foreignCoresPeer.toFixed(2)}`);
-const file = writeResult('audio', { info, ours: { loadMs, runs, stats: ours, pairedEncodeMs: pairs.ours, peakRssMiB: ourMem.hwmMiB, preprocessOnly: { all: preAll, fbankOnly: preFbank } }, upstream, ratios });
+console.log(
+  `load1: start ${info.load1AtStart}, measuring ${info.load1BeforeMeasuring}, first upstream run ${info.load1BeforePeer ?? '-'}, end ${info.load1AtEnd}; ` +
+    `other processes' CPU: groundAudio runs ${info.foreignCoresOursFull.toFixed(2)} cores, paired ours ${info.foreignCoresOurs.toFixed(2)}, paired upstream ${info.foreignCoresPeer.toFixed(2)}`,
+);
+const file = writeResult('audio', {
+  info,
+  ours: { loadMs, runs, stats: ours, pairedEncodeMs: pairs.ours, peakRssMiB: ourMem.hwmMiB, preprocessOnly: { all: preAll, fbankOnly: preFbank } },
+  upstream,
+  ratios,
+});
 console.log(`result: ${file}`);

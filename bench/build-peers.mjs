@@ -16,8 +16,19 @@ const run = (args) => {
   const r = spawnSync('cmake', args, { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
 };
-run(['-S', src, '-B', out, '-DCMAKE_BUILD_TYPE=Release', '-DBUILD_SHARED_LIBS=OFF', '-DLLAMA_CURL=OFF',
-  '-DLLAMA_OPENSSL=OFF', '-DGGML_NATIVE=ON', '-DLLAMA_BUILD_TESTS=OFF', '-DLLAMA_BUILD_SERVER=OFF',
-  '-DCMAKE_RUNTIME_OUTPUT_DIRECTORY=' + path.join(out, 'bin')]);
+run([
+  '-S',
+  src,
+  '-B',
+  out,
+  '-DCMAKE_BUILD_TYPE=Release',
+  '-DBUILD_SHARED_LIBS=OFF',
+  '-DLLAMA_CURL=OFF',
+  '-DLLAMA_OPENSSL=OFF',
+  '-DGGML_NATIVE=ON',
+  '-DLLAMA_BUILD_TESTS=OFF',
+  '-DLLAMA_BUILD_SERVER=OFF',
+  '-DCMAKE_RUNTIME_OUTPUT_DIRECTORY=' + path.join(out, 'bin'),
+]);
 run(['--build', out, '-j', jobs, '--target', 'llama-bench', 'llama-mtmd-cli', 'llama-quantize']);
 console.log(`peers in ${path.join(out, 'bin')}`);

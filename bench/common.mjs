@@ -80,7 +80,10 @@ export function load1() {
 function processJiffies(pid) {
   try {
     const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const v = st.slice(st.lastIndexOf(')') + 2).split(' ').map(Number);
+    const v = st
+      .slice(st.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
     return v[11] + v[12] + v[13] + v[14];
   } catch {
     return 0;
@@ -176,7 +179,12 @@ export function lscpuSummary() {
     c.stdout.on('data', (d) => (s += d));
     c.on('close', () => {
       const keep = /^(Model name|CPU\(s\)|Thread\(s\) per core|Core\(s\) per socket|L2 cache|L3 cache|Hypervisor vendor)/;
-      resolve(s.split('\n').filter((l) => keep.test(l)).map((l) => l.replace(/\s+/g, ' ').trim()));
+      resolve(
+        s
+          .split('\n')
+          .filter((l) => keep.test(l))
+          .map((l) => l.replace(/\s+/g, ' ').trim()),
+      );
     });
     c.on('error', () => resolve([]));
   });
@@ -358,17 +366,20 @@ export function lineServer(cmd, args) {
     settle();
   });
   child.stderr.on('data', (d) => (stderr += d));
-  const closed = new Promise((resolve) => child.on('close', (code) => {
-    exited = { code };
-    settle();
-    resolve(code);
-  }));
+  const closed = new Promise((resolve) =>
+    child.on('close', (code) => {
+      exited = { code };
+      settle();
+      resolve(code);
+    }),
+  );
   return {
     pid,
-    next: () => new Promise((resolve, reject) => {
-      waiters.push({ resolve, reject });
-      settle();
-    }),
+    next: () =>
+      new Promise((resolve, reject) => {
+        waiters.push({ resolve, reject });
+        settle();
+      }),
     send: (line) => child.stdin.write(`${line}\n`),
     close: async () => {
       child.stdin.end();

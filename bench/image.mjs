@@ -25,7 +25,22 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import {
-  alternateRounds, fail, goldenMedia, groundRun, llmStages, load1, memory, parseArgs, pm, requirePeer, runTimed, splitStages, stats, table, towerBenchStart, writeResult,
+  alternateRounds,
+  fail,
+  goldenMedia,
+  groundRun,
+  llmStages,
+  load1,
+  memory,
+  parseArgs,
+  pm,
+  requirePeer,
+  runTimed,
+  splitStages,
+  stats,
+  table,
+  towerBenchStart,
+  writeResult,
 } from './common.mjs';
 
 const require = createRequire(import.meta.url);
@@ -37,8 +52,17 @@ const usage = `usage: node bench/image.mjs --model <dir> --mmproj <LLaVA-1.5 mmp
   (make the mmproj: LLAMA_GGUF_PY=deps/llama.cpp/gguf-py python3 <peer-bench>/make_random_llava.py --out-dir /tmp/bench-models --what mmproj)`;
 const a = parseArgs(
   {
-    model: '', mmproj: '/tmp/bench-models/mmproj-clip-l336-mlp-f16.gguf', threads: 2, reps: 3, image: path.join(goldenMedia, 'test-1.jpeg'), towerMatmul: 'auto',
-    maxTokens: 16, question: 'Please describe the image and include the object positions in [x0, y0, x1, y1] format.', skipPeer: false, maxLoad: 1.2, waitMin: 40,
+    model: '',
+    mmproj: '/tmp/bench-models/mmproj-clip-l336-mlp-f16.gguf',
+    threads: 2,
+    reps: 3,
+    image: path.join(goldenMedia, 'test-1.jpeg'),
+    towerMatmul: 'auto',
+    maxTokens: 16,
+    question: 'Please describe the image and include the object positions in [x0, y0, x1, y1] format.',
+    skipPeer: false,
+    maxLoad: 1.2,
+    waitMin: 40,
   },
   usage,
 );
@@ -60,7 +84,11 @@ async function oursRound(round) {
   loadTimes.push(performance.now() - tl);
   let row = null;
   for (let r = -1; r < 1; r++) {
-    const res = await groundRun((o) => model.groundImage(a.image, a.question, o), { run: 2 * round + r + 1, systemPrompt: SYSTEM_PROMPT, maxTokens: a.maxTokens });
+    const res = await groundRun((o) => model.groundImage(a.image, a.question, o), {
+      run: 2 * round + r + 1,
+      systemPrompt: SYSTEM_PROMPT,
+      maxTokens: a.maxTokens,
+    });
     const t = res.timings;
     const tp = performance.now();
     addon.imagePreprocess(img.data, img.width, img.height, img.width * 3);
@@ -75,9 +103,11 @@ async function oursRound(round) {
       projMs: split ? t.encodeMs - split.clip : NaN,
       ...llmStages(res),
     };
-    console.error(`[ours] round ${round + 1} ${r < 0 ? 'warm-up' : 'timed'}: decode ${row.decodeMs.toFixed(1)} ms, preprocess ${row.preprocessMs.toFixed(1)}, ` +
-      `encode ${row.encodeMs.toFixed(0)} (CLIP ${row.clipMs.toFixed(0)}, projector ${row.projMs.toFixed(0)}), prompt ${row.promptTokens} tok ${row.promptMs.toFixed(0)} ms, ` +
-      `${row.generatedTokens} tok at ${row.generateTps.toFixed(2)} t/s, TTFT ${row.ttftMs.toFixed(0)} ms`);
+    console.error(
+      `[ours] round ${round + 1} ${r < 0 ? 'warm-up' : 'timed'}: decode ${row.decodeMs.toFixed(1)} ms, preprocess ${row.preprocessMs.toFixed(1)}, ` +
+        `encode ${row.encodeMs.toFixed(0)} (CLIP ${row.clipMs.toFixed(0)}, projector ${row.projMs.toFixed(0)}), prompt ${row.promptTokens} tok ${row.promptMs.toFixed(0)} ms, ` +
+        `${row.generatedTokens} tok at ${row.generateTps.toFixed(2)} t/s, TTFT ${row.ttftMs.toFixed(0)} ms`,
+    );
   }
   ourMem = memory();
   await model.dispose();
@@ -101,7 +131,8 @@ function parseMtmd(log) {
     if ((m = line.match(/prompt eval time =\s+([\d.]+) ms \/\s+(\d+) tokens/))) [d.promptEvalMs, d.promptTokens] = [Number(m[1]), Number(m[2])];
     if ((m = line.match(/\beval time =\s+([\d.]+) ms \/\s+(\d+) runs/)) && !line.includes('prompt')) [d.evalMs, d.evalRuns] = [Number(m[1]), Number(m[2])];
     if (line.includes('llama_perf_context_print:        load time')) d.tPerf = tsOf(line);
-    if (/Flash Attention|flash_attn|CPU_REPACK|AMX model buffer|clip_model_loader: has vision|projector/.test(line)) (d.log ??= []).push(line.replace(/^\S+ \S /, '').trim());
+    if (/Flash Attention|flash_attn|CPU_REPACK|AMX model buffer|clip_model_loader: has vision|projector/.test(line))
+      (d.log ??= []).push(line.replace(/^\S+ \S /, '').trim());
   }
   if (d.evalMs !== undefined && d.evalRuns) d.decodeTps = (d.evalRuns / d.evalMs) * 1000;
   if (tStart !== null && d.tPerf !== undefined && d.evalMs !== undefined) d.ttftMs = d.tPerf - tStart - d.evalMs;
@@ -109,8 +140,30 @@ function parseMtmd(log) {
 }
 
 const peerBin = a.skipPeer ? null : requirePeer('llama-mtmd-cli');
-const peerArgs = ['-m', files.llm, '--mmproj', a.mmproj, '--image', a.image, '-p', a.question, '-sys', SYSTEM_PROMPT, '-n', String(a.maxTokens), '--temp', '0',
-  '-t', String(a.threads), '--chat-template', 'vicuna', '--perf', '-lv', '4', '--log-timestamps'];
+const peerArgs = [
+  '-m',
+  files.llm,
+  '--mmproj',
+  a.mmproj,
+  '--image',
+  a.image,
+  '-p',
+  a.question,
+  '-sys',
+  SYSTEM_PROMPT,
+  '-n',
+  String(a.maxTokens),
+  '--temp',
+  '0',
+  '-t',
+  String(a.threads),
+  '--chat-template',
+  'vicuna',
+  '--perf',
+  '-lv',
+  '4',
+  '--log-timestamps',
+];
 if (peerBin) console.error(`[peer] ${peerBin} ${peerArgs.map((x) => (/\s/.test(x) ? JSON.stringify(x) : x)).join(' ')}`);
 async function peerRound(round) {
   const res = await runTimed(peerBin, peerArgs);
@@ -118,8 +171,10 @@ async function peerRound(round) {
   const d = parseMtmd(res.stderr + '\n' + res.stdout);
   d.peakRssMiB = res.peakRssMiB;
   d.wallMs = res.wallMs;
-  console.error(`[peer] round ${round + 1}: encode ${d.encodeMs} ms, image prefill ${d.imagePrefillMs} ms (${d.imageTokens} tok), prompt eval ${d.promptEvalMs} ms / ${d.promptTokens} tok, ` +
-    `decode ${d.decodeTps?.toFixed(2)} t/s, TTFT ${d.ttftMs?.toFixed(0)} ms`);
+  console.error(
+    `[peer] round ${round + 1}: encode ${d.encodeMs} ms, image prefill ${d.imagePrefillMs} ms (${d.imageTokens} tok), prompt eval ${d.promptEvalMs} ms / ${d.promptTokens} tok, ` +
+      `decode ${d.decodeTps?.toFixed(2)} t/s, TTFT ${d.ttftMs?.toFixed(0)} ms`,
+  );
   return d;
 }
 
@@ -129,7 +184,11 @@ const ours = Object.fromEntries(Object.keys(runs[0]).map((k) => [k, stats(runs.m
 let peer = null;
 if (peerBin) {
   const col = (k) => stats(prs.map((x) => x[k]).filter((x) => Number.isFinite(x)));
-  peer = { command: [peerBin, ...peerArgs], runs: prs, stats: Object.fromEntries(['encodeMs', 'imagePrefillMs', 'promptEvalMs', 'promptTokens', 'decodeTps', 'ttftMs', 'peakRssMiB'].map((k) => [k, col(k)])) };
+  peer = {
+    command: [peerBin, ...peerArgs],
+    runs: prs,
+    stats: Object.fromEntries(['encodeMs', 'imagePrefillMs', 'promptEvalMs', 'promptTokens', 'decodeTps', 'ttftMs', 'peakRssMiB'].map((k) => [k, col(k)])),
+  };
 }
 info.load1AtEnd = load1();
 // ---- report ---------------------------------------------------------------------------------
@@ -137,25 +196,43 @@ const p = peer?.stats;
 // per-round ratios (each round's two sides ran back to back)
 const perRound = (ok, pk) => stats(runs.map((x, i) => x[ok] / prs[i][pk]).filter((x) => Number.isFinite(x)));
 const ratios = p
-  ? { encode: perRound('clipProjMs', 'encodeMs'), encodeInclPreprocess: perRound('encodeMs', 'encodeMs'), ttft: perRound('ttftMs', 'ttftMs'), decode: perRound('generateTps', 'decodeTps') }
+  ? {
+      encode: perRound('clipProjMs', 'encodeMs'),
+      encodeInclPreprocess: perRound('encodeMs', 'encodeMs'),
+      ttft: perRound('ttftMs', 'ttftMs'),
+      decode: perRound('generateTps', 'decodeTps'),
+    }
   : {};
 const fr = (x) => (x ? `${x.mean.toFixed(3)} ± ${x.sd.toFixed(3)}` : 'n/a');
 console.log(`\n## Image: ${path.basename(a.image)} (${img.width}x${img.height}), ${a.threads} threads, ${a.reps} reps, ${a.maxTokens} new tokens\n`);
-console.log(`model load ${loadMs.toFixed(0)} ms; peak RSS ours ${ourMem.hwmMiB.toFixed(0)} MiB (LLM + all three towers)` + (p ? `, llama-mtmd-cli ${pm(p.peakRssMiB, 0)} MiB (LLM + CLIP)` : ''));
-table(['stage', 'ours ms', 'llama-mtmd-cli ms', 'ours/theirs', 'target'], [
-  ['decode (sharp / stb_image)', pm(ours.decodeMs, 1), '-', '', ''],
-  ['pad + bicubic resize + normalise', pm(ours.preprocessMs, 1), '-', '', ''],
-  ['CLIP (23 layers)', pm(ours.clipMs, 0), '-', '', ''],
-  ['projector', pm(ours.projMs, 0), '-', '', ''],
-  ['**encode (CLIP + projector)**', pm(ours.clipProjMs, 0), p ? pm(p.encodeMs, 0) : 'n/a', fr(ratios.encode), '<= 0.8'],
-  ['encode incl. preprocess', pm(ours.encodeMs, 0), p ? pm(p.encodeMs, 0) : 'n/a', fr(ratios.encodeInclPreprocess), ''],
-  [`prompt (ours ${ours.promptTokens.mean.toFixed(0)} positions; theirs image ${p ? peer.runs[0].imageTokens : '?'} + text)`, pm(ours.promptMs, 0),
-    p ? `${pm(p.promptEvalMs, 0)} (llama counter, ${p.promptTokens.mean} tok, incl. encode)` : 'n/a', '', ''],
-  [`generate (${ours.generatedTokens.mean.toFixed(0)} tokens), t/s`, pm(ours.generateTps), p ? pm(p.decodeTps) : 'n/a', fr(ratios.decode), ''],
-  ['**time to first token**', pm(ours.ttftMs, 0), p ? pm(p.ttftMs, 0) : 'n/a', fr(ratios.ttft), '<= 0.9'],
-  ['total groundImage', pm(ours.totalMs, 0), '', '', ''],
-]);
+console.log(
+  `model load ${loadMs.toFixed(0)} ms; peak RSS ours ${ourMem.hwmMiB.toFixed(0)} MiB (LLM + all three towers)` +
+    (p ? `, llama-mtmd-cli ${pm(p.peakRssMiB, 0)} MiB (LLM + CLIP)` : ''),
+);
+table(
+  ['stage', 'ours ms', 'llama-mtmd-cli ms', 'ours/theirs', 'target'],
+  [
+    ['decode (sharp / stb_image)', pm(ours.decodeMs, 1), '-', '', ''],
+    ['pad + bicubic resize + normalise', pm(ours.preprocessMs, 1), '-', '', ''],
+    ['CLIP (23 layers)', pm(ours.clipMs, 0), '-', '', ''],
+    ['projector', pm(ours.projMs, 0), '-', '', ''],
+    ['**encode (CLIP + projector)**', pm(ours.clipProjMs, 0), p ? pm(p.encodeMs, 0) : 'n/a', fr(ratios.encode), '<= 0.8'],
+    ['encode incl. preprocess', pm(ours.encodeMs, 0), p ? pm(p.encodeMs, 0) : 'n/a', fr(ratios.encodeInclPreprocess), ''],
+    [
+      `prompt (ours ${ours.promptTokens.mean.toFixed(0)} positions; theirs image ${p ? peer.runs[0].imageTokens : '?'} + text)`,
+      pm(ours.promptMs, 0),
+      p ? `${pm(p.promptEvalMs, 0)} (llama counter, ${p.promptTokens.mean} tok, incl. encode)` : 'n/a',
+      '',
+      '',
+    ],
+    [`generate (${ours.generatedTokens.mean.toFixed(0)} tokens), t/s`, pm(ours.generateTps), p ? pm(p.decodeTps) : 'n/a', fr(ratios.decode), ''],
+    ['**time to first token**', pm(ours.ttftMs, 0), p ? pm(p.ttftMs, 0) : 'n/a', fr(ratios.ttft), '<= 0.9'],
+    ['total groundImage', pm(ours.totalMs, 0), '', '', ''],
+  ],
+);
 if (peer) console.log(`\nmtmd log: ${(peer.runs[0].log ?? []).slice(0, 12).join(' | ')}`);
-console.log(`load1: start ${info.load1AtStart}, measuring ${info.load1BeforeMeasuring}, peer ${info.load1BeforePeer ?? '-'}, end ${info.load1AtEnd}; other processes' CPU while measuring: ours ${info.foreignCoresOurs.toFixed(2)} cores, peer ${info.foreignCoresPeer.toFixed(2)} cores`);
+console.log(
+  `load1: start ${info.load1AtStart}, measuring ${info.load1BeforeMeasuring}, peer ${info.load1BeforePeer ?? '-'}, end ${info.load1AtEnd}; other processes' CPU while measuring: ours ${info.foreignCoresOurs.toFixed(2)} cores, peer ${info.foreignCoresPeer.toFixed(2)} cores`,
+);
 const file = writeResult('image', { info, ours: { loadMs, runs, stats: ours, peakRssMiB: ourMem.hwmMiB }, peer, ratios });
 console.log(`result: ${file}`);

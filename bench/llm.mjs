@@ -15,7 +15,22 @@
 //         the prompt's logits, the next N each cost one single-token llama_decode, like llama-bench's
 //         N single-token decodes; t/s = N / generate ms (sampling and detokenising included).
 import { createRequire } from 'node:module';
-import { alternateRounds, fail, load1, memory, modelFiles, parseArgs, pm, requirePeer, runInfo, runTimed, stats, table, waitForQuiet, writeResult } from './common.mjs';
+import {
+  alternateRounds,
+  fail,
+  load1,
+  memory,
+  modelFiles,
+  parseArgs,
+  pm,
+  requirePeer,
+  runInfo,
+  runTimed,
+  stats,
+  table,
+  waitForQuiet,
+  writeResult,
+} from './common.mjs';
 
 const require = createRequire(import.meta.url);
 const { native } = require('../lib/native.js');
@@ -23,7 +38,21 @@ const { native } = require('../lib/native.js');
 const usage = `usage: node bench/llm.mjs --model <dir> [--threads 2] [--reps 3] [--pp 512,640] [--tg 32]
   [--batch 512] [--ubatch 512] [--flash-attn auto|on|off] [--kv f16] [--max-load 1.2] [--wait-min 40] [--skip-peer]`;
 const a = parseArgs(
-  { model: '', threads: 2, reps: 3, pp: '512,640', tg: 32, batch: 512, ubatch: 512, flashAttn: 'auto', kv: 'f16', maxLoad: 1.2, waitMin: 40, skipPeer: false, seed: 42 },
+  {
+    model: '',
+    threads: 2,
+    reps: 3,
+    pp: '512,640',
+    tg: 32,
+    batch: 512,
+    ubatch: 512,
+    flashAttn: 'auto',
+    kv: 'f16',
+    maxLoad: 1.2,
+    waitMin: 40,
+    skipPeer: false,
+    seed: 42,
+  },
   usage,
 );
 if (!a.model) fail(usage);
@@ -62,7 +91,7 @@ const ourLog = logLines.filter((l) => /Flash Attention|flash_attn|n_batch|n_ubat
 addon.setLogger(null, 3);
 
 let rng = a.seed >>> 0;
-const rand = () => ((rng = (Math.imul(rng, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+const rand = () => (rng = (Math.imul(rng, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 const randomTokens = (n) => {
   const t = new Int32Array(n);
   t[0] = mi.tokenBos;
@@ -91,8 +120,30 @@ async function oursOnce(test) {
   return (a.tg / g.ms) * 1000;
 }
 const peerBin = a.skipPeer ? null : requirePeer('llama-bench');
-const peerArgs = ['-m', files.llm, '-t', String(a.threads), '-r', '1', '-p', ppSizes.join(','), '-n', String(a.tg),
-  '-b', String(a.batch), '-ub', String(a.ubatch), '-fa', a.flashAttn, '-ctk', a.kv, '-ctv', a.kv, '-o', 'json'];
+const peerArgs = [
+  '-m',
+  files.llm,
+  '-t',
+  String(a.threads),
+  '-r',
+  '1',
+  '-p',
+  ppSizes.join(','),
+  '-n',
+  String(a.tg),
+  '-b',
+  String(a.batch),
+  '-ub',
+  String(a.ubatch),
+  '-fa',
+  a.flashAttn,
+  '-ctk',
+  a.kv,
+  '-ctv',
+  a.kv,
+  '-o',
+  'json',
+];
 let peer = null;
 for (const t of tests) await oursOnce(t); // warm-up
 async function oursRound(round) {
@@ -111,9 +162,21 @@ async function peerRound(round) {
   peer ??= {
     command: [peerBin, ...peerArgs].join(' '),
     peakRssMiB: 0,
-    log: r.stderr.split('\n').filter((l) => /Flash Attention|flash_attn|model buffer size|REPACK|AMX|n_ubatch/.test(l)).slice(0, 20),
-    build: rows[0] && { commit: rows[0].build_commit, number: rows[0].build_number, cpu: rows[0].cpu_info, backends: rows[0].backends,
-      flashAttn: rows[0].flash_attn, nBatch: rows[0].n_batch, nUbatch: rows[0].n_ubatch, typeK: rows[0].type_k, threads: rows[0].n_threads },
+    log: r.stderr
+      .split('\n')
+      .filter((l) => /Flash Attention|flash_attn|model buffer size|REPACK|AMX|n_ubatch/.test(l))
+      .slice(0, 20),
+    build: rows[0] && {
+      commit: rows[0].build_commit,
+      number: rows[0].build_number,
+      cpu: rows[0].cpu_info,
+      backends: rows[0].backends,
+      flashAttn: rows[0].flash_attn,
+      nBatch: rows[0].n_batch,
+      nUbatch: rows[0].n_ubatch,
+      typeK: rows[0].type_k,
+      threads: rows[0].n_threads,
+    },
   };
   peer.peakRssMiB = Math.max(peer.peakRssMiB, r.peakRssMiB);
 }
@@ -124,20 +187,34 @@ const ourMem = memory();
 await m.dispose();
 info.load1AtEnd = load1();
 // ---- report ---------------------------------------------------------------------------------
-console.log(`\n## LLM (${mi.llmDescription}), ${a.threads} threads, batch/ubatch ${a.batch}/${a.ubatch}, flash-attn ${a.flashAttn}, KV ${a.kv}, ${a.reps} reps\n`);
-console.log(`load (LLM, mmap, context ${contextSize}): ${loadMs.toFixed(0)} ms; peak RSS ours ${ourMem.hwmMiB.toFixed(0)} MiB` +
-  (peer ? `, llama-bench ${peer.peakRssMiB.toFixed(0)} MiB` : ''));
+console.log(
+  `\n## LLM (${mi.llmDescription}), ${a.threads} threads, batch/ubatch ${a.batch}/${a.ubatch}, flash-attn ${a.flashAttn}, KV ${a.kv}, ${a.reps} reps\n`,
+);
+console.log(
+  `load (LLM, mmap, context ${contextSize}): ${loadMs.toFixed(0)} ms; peak RSS ours ${ourMem.hwmMiB.toFixed(0)} MiB` +
+    (peer ? `, llama-bench ${peer.peakRssMiB.toFixed(0)} MiB` : ''),
+);
 const ratios = {};
-table(['test', 'ours t/s', 'llama-bench t/s', 'ours/theirs', 'target'], tests.map((t) => {
-  const o = ours[t];
-  const p = peer?.results[t];
-  // per-round ratios (each round's two sides ran back to back)
-  const rr = p ? stats(oursSamples[t].map((x, i) => x / peerSamples[t][i])) : null;
-  ratios[t] = rr;
-  return [t, pm(o), p ? pm(p) : 'n/a', rr ? `${rr.mean.toFixed(3)} ± ${rr.sd.toFixed(3)}` : 'n/a', '>= 0.98'];
-}));
+table(
+  ['test', 'ours t/s', 'llama-bench t/s', 'ours/theirs', 'target'],
+  tests.map((t) => {
+    const o = ours[t];
+    const p = peer?.results[t];
+    // per-round ratios (each round's two sides ran back to back)
+    const rr = p ? stats(oursSamples[t].map((x, i) => x / peerSamples[t][i])) : null;
+    ratios[t] = rr;
+    return [t, pm(o), p ? pm(p) : 'n/a', rr ? `${rr.mean.toFixed(3)} ± ${rr.sd.toFixed(3)}` : 'n/a', '>= 0.98'];
+  }),
+);
 console.log(`\nour libllama log: ${ourLog.join(' | ')}`);
 if (peer) console.log(`peer log: ${peer.log.join(' | ')}`);
-console.log(`load1: start ${info.load1AtStart}, measuring ${info.load1BeforeMeasuring}, end ${info.load1AtEnd}; other processes' CPU while measuring: ours ${info.foreignCoresOurs.toFixed(2)} cores, peer ${info.foreignCoresPeer.toFixed(2)} cores`);
-const file = writeResult('llm', { info, ours: { loadMs, results: ours, peakRssMiB: ourMem.hwmMiB, log: ourLog, description: mi.llmDescription }, peer, ratios });
+console.log(
+  `load1: start ${info.load1AtStart}, measuring ${info.load1BeforeMeasuring}, end ${info.load1AtEnd}; other processes' CPU while measuring: ours ${info.foreignCoresOurs.toFixed(2)} cores, peer ${info.foreignCoresPeer.toFixed(2)} cores`,
+);
+const file = writeResult('llm', {
+  info,
+  ours: { loadMs, results: ours, peakRssMiB: ourMem.hwmMiB, log: ourLog, description: mi.llmDescription },
+  peer,
+  ratios,
+});
 console.log(`result: ${file}`);

@@ -14,7 +14,23 @@
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import {
-  fail, foreignCpu, goldenMedia, groundRun, llmStages, load1, memory, parseArgs, pm, ratio, root, runTimed, splitStages, stats, table, towerBenchStart, writeResult,
+  fail,
+  foreignCpu,
+  goldenMedia,
+  groundRun,
+  llmStages,
+  load1,
+  memory,
+  parseArgs,
+  pm,
+  ratio,
+  root,
+  runTimed,
+  splitStages,
+  stats,
+  table,
+  towerBenchStart,
+  writeResult,
 } from './common.mjs';
 
 const require = createRequire(import.meta.url);
@@ -25,8 +41,19 @@ const usage = `usage: node bench/video.mjs --model <dir> [--threads 2] [--reps 3
   [--max-load 1.2] [--wait-min 40]`;
 const a = parseArgs(
   {
-    model: '', threads: 2, reps: 3, video: path.join(goldenMedia, 'test-3.mp4'), maxTokens: 16, frames: 64, towerMatmul: 'auto',
-    upstream: '/tmp/groundinggpt-upstream', upstreamReps: 0, warmupFrames: 4, skipUpstream: false, maxLoad: 1.2, waitMin: 40,
+    model: '',
+    threads: 2,
+    reps: 3,
+    video: path.join(goldenMedia, 'test-3.mp4'),
+    maxTokens: 16,
+    frames: 64,
+    towerMatmul: 'auto',
+    upstream: '/tmp/groundinggpt-upstream',
+    upstreamReps: 0,
+    warmupFrames: 4,
+    skipUpstream: false,
+    maxLoad: 1.2,
+    waitMin: 40,
   },
   usage,
 );
@@ -41,12 +68,24 @@ const question = 'When does the person open the door? Please give me the timesta
 
 // EVA frame batches as native/src/encoders/encode.cpp frames_per_batch() picks them on the CPU
 // (0.5 GiB of activations per graph), for the stage split
-const T = 257, W = 1408, F = 6144, H = 16;
+const T = 257,
+  W = 1408,
+  F = 6144,
+  H = 16;
 const perFrame = 4 * T * (6 * W + 2 * F + 2 * H * T);
 const fpb = Math.min(a.frames, Math.max(1, Math.floor((0.5 * 2 ** 30) / perFrame)));
 const nChunks = Math.ceil(a.frames / fpb);
 const graphs = [];
-for (let c = 0; c < nChunks; c++) graphs.push([(0.95 * c) / nChunks, (0.95 * (c + 1)) / nChunks, 52, [['eva', 39], ['qformer', 51]]]);
+for (let c = 0; c < nChunks; c++)
+  graphs.push([
+    (0.95 * c) / nChunks,
+    (0.95 * (c + 1)) / nChunks,
+    52,
+    [
+      ['eva', 39],
+      ['qformer', 51],
+    ],
+  ]);
 graphs.push([0.95, 1, 2, [['videoQformer', 1]]]);
 
 const runs = [];
@@ -54,7 +93,9 @@ for (let r = -1; r < a.reps; r++) {
   // the warm-up run samples only --warmup-frames frames (it warms ggml, the allocator and the LLM;
   // a 64-frame warm-up would cost as much as a timed run)
   const res = await groundRun((o) => model.groundVideo(a.video, question, { ...o, maxFrames: r < 0 ? a.warmupFrames : a.frames }), {
-    run: r + 1, systemPrompt: SYSTEM_PROMPT, maxTokens: a.maxTokens,
+    run: r + 1,
+    systemPrompt: SYSTEM_PROMPT,
+    maxTokens: a.maxTokens,
   });
   const t = res.timings;
   const encStart = t.decodeMs + t.preprocessMs;
@@ -67,9 +108,11 @@ for (let r = -1; r < a.reps; r++) {
     videoQformerMs: split ? t.encodeMs - split.eva - split.qformer : NaN,
     ...llmStages(res),
   };
-  console.error(`[ours] ${r < 0 ? 'warm-up' : `run ${r + 1}`}: decode ${row.decodeMs.toFixed(0)} ms, encode ${row.encodeMs.toFixed(0)} ms ` +
-    `(EVA ${row.evaMs.toFixed(0)}, Q-Former ${row.qformerMs.toFixed(0)}, video Q-Former+proj ${row.videoQformerMs.toFixed(0)}), ` +
-    `prompt ${row.promptTokens} tok ${row.promptMs.toFixed(0)} ms, ${row.generatedTokens} tok at ${row.generateTps.toFixed(2)} t/s, TTFT ${row.ttftMs.toFixed(0)} ms`);
+  console.error(
+    `[ours] ${r < 0 ? 'warm-up' : `run ${r + 1}`}: decode ${row.decodeMs.toFixed(0)} ms, encode ${row.encodeMs.toFixed(0)} ms ` +
+      `(EVA ${row.evaMs.toFixed(0)}, Q-Former ${row.qformerMs.toFixed(0)}, video Q-Former+proj ${row.videoQformerMs.toFixed(0)}), ` +
+      `prompt ${row.promptTokens} tok ${row.promptMs.toFixed(0)} ms, ${row.generatedTokens} tok at ${row.generateTps.toFixed(2)} t/s, TTFT ${row.ttftMs.toFixed(0)} ms`,
+  );
   if (r >= 0) runs.push(row);
 }
 const ourMem = memory();
@@ -83,8 +126,21 @@ mon = foreignCpu();
 // ---- upstream PyTorch -----------------------------------------------------------------------
 let upstream = null;
 if (!a.skipUpstream) {
-  const args = [path.join(root, 'bench', 'upstream', 'towers.py'), '--upstream', a.upstream, '--tower', 'video', '--threads', String(a.threads),
-    '--reps', String(a.upstreamReps || a.reps), '--frames', String(a.frames), '--warmup-frames', String(a.warmupFrames)];
+  const args = [
+    path.join(root, 'bench', 'upstream', 'towers.py'),
+    '--upstream',
+    a.upstream,
+    '--tower',
+    'video',
+    '--threads',
+    String(a.threads),
+    '--reps',
+    String(a.upstreamReps || a.reps),
+    '--frames',
+    String(a.frames),
+    '--warmup-frames',
+    String(a.warmupFrames),
+  ];
   info.load1BeforeUpstream = load1();
   console.error(`[upstream] /usr/bin/python3 ${args.join(' ')}`);
   const r = await runTimed('/usr/bin/python3', args, { timeoutMs: 4 * 3600_000 });
@@ -105,23 +161,34 @@ info.load1AtEnd = load1();
 
 info.foreignCoresPeer = mon.stop();
 // ---- report ---------------------------------------------------------------------------------
-console.log(`\n## Video: ${path.basename(a.video)}, ${a.frames} frames, ${a.threads} threads, ${a.reps} reps (ours) / ${upstream ? upstream.raw.runs.length : 0} (upstream)\n`);
-console.log(`model load ${loadMs.toFixed(0)} ms; EVA frame batches ${nChunks} x <= ${fpb}; peak RSS ours ${ourMem.hwmMiB.toFixed(0)} MiB` +
-  (upstream ? `, upstream ${upstream.peakRssMiB.toFixed(0)} MiB (torch ${upstream.raw.torch}, ${upstream.raw.threads} threads, ${(upstream.raw.params / 1e6).toFixed(0)} M params f32)` : ''));
+console.log(
+  `\n## Video: ${path.basename(a.video)}, ${a.frames} frames, ${a.threads} threads, ${a.reps} reps (ours) / ${upstream ? upstream.raw.runs.length : 0} (upstream)\n`,
+);
+console.log(
+  `model load ${loadMs.toFixed(0)} ms; EVA frame batches ${nChunks} x <= ${fpb}; peak RSS ours ${ourMem.hwmMiB.toFixed(0)} MiB` +
+    (upstream
+      ? `, upstream ${upstream.peakRssMiB.toFixed(0)} MiB (torch ${upstream.raw.torch}, ${upstream.raw.threads} threads, ${(upstream.raw.params / 1e6).toFixed(0)} M params f32)`
+      : ''),
+);
 const rr = (k) => (upstream ? ratio(upstream[k], ours[k]) : null);
 const fr = (x) => (x ? `${x.mean.toFixed(2)} ± ${x.sd.toFixed(2)}` : 'n/a');
 const ratios = { tower: rr('encodeMs'), eva: rr('evaMs'), qformer: rr('qformerMs'), videoQformer: rr('videoQformerMs') };
-table(['stage', 'ours ms', 'upstream f32 ms', 'upstream/ours'], [
-  ['decode (ffmpeg, 64 frames 224x224)', pm(ours.decodeMs, 0), '-', ''],
-  ['EVA ViT-g + ln_vision', pm(ours.evaMs, 0), upstream ? pm(upstream.evaMs, 0) : 'n/a', fr(ratios.eva)],
-  ['Q-Former (per frame)', pm(ours.qformerMs, 0), upstream ? pm(upstream.qformerMs, 0) : 'n/a', fr(ratios.qformer)],
-  ['frame pos + video Q-Former + llama_proj', pm(ours.videoQformerMs, 0), upstream ? pm(upstream.videoQformerMs, 0) : 'n/a', fr(ratios.videoQformer)],
-  ['**tower total**', pm(ours.encodeMs, 0), upstream ? pm(upstream.encodeMs, 0) : 'n/a', `${fr(ratios.tower)} (target >= 3)`],
-  [`prompt (${ours.promptTokens.mean.toFixed(0)} positions)`, pm(ours.promptMs, 0), '', `${pm(ours.promptTps)} t/s`],
-  [`generate (${ours.generatedTokens.mean.toFixed(0)} tokens)`, pm(ours.generateMs, 0), '', `${pm(ours.generateTps)} t/s`],
-  ['time to first token', pm(ours.ttftMs, 0), '', ''],
-  ['total groundVideo', pm(ours.totalMs, 0), '', ''],
-]);
-console.log(`load1: start ${info.load1AtStart}, measuring ${info.load1BeforeMeasuring}, upstream ${info.load1BeforeUpstream ?? '-'}, end ${info.load1AtEnd}; other processes' CPU while measuring: ours ${info.foreignCoresOurs.toFixed(2)} cores, peer ${info.foreignCoresPeer.toFixed(2)} cores`);
+table(
+  ['stage', 'ours ms', 'upstream f32 ms', 'upstream/ours'],
+  [
+    ['decode (ffmpeg, 64 frames 224x224)', pm(ours.decodeMs, 0), '-', ''],
+    ['EVA ViT-g + ln_vision', pm(ours.evaMs, 0), upstream ? pm(upstream.evaMs, 0) : 'n/a', fr(ratios.eva)],
+    ['Q-Former (per frame)', pm(ours.qformerMs, 0), upstream ? pm(upstream.qformerMs, 0) : 'n/a', fr(ratios.qformer)],
+    ['frame pos + video Q-Former + llama_proj', pm(ours.videoQformerMs, 0), upstream ? pm(upstream.videoQformerMs, 0) : 'n/a', fr(ratios.videoQformer)],
+    ['**tower total**', pm(ours.encodeMs, 0), upstream ? pm(upstream.encodeMs, 0) : 'n/a', `${fr(ratios.tower)} (target >= 3)`],
+    [`prompt (${ours.promptTokens.mean.toFixed(0)} positions)`, pm(ours.promptMs, 0), '', `${pm(ours.promptTps)} t/s`],
+    [`generate (${ours.generatedTokens.mean.toFixed(0)} tokens)`, pm(ours.generateMs, 0), '', `${pm(ours.generateTps)} t/s`],
+    ['time to first token', pm(ours.ttftMs, 0), '', ''],
+    ['total groundVideo', pm(ours.totalMs, 0), '', ''],
+  ],
+);
+console.log(
+  `load1: start ${info.load1AtStart}, measuring ${info.load1BeforeMeasuring}, upstream ${info.load1BeforeUpstream ?? '-'}, end ${info.load1AtEnd}; other processes' CPU while measuring: ours ${info.foreignCoresOurs.toFixed(2)} cores, peer ${info.foreignCoresPeer.toFixed(2)} cores`,
+);
 const file = writeResult('video', { info, ours: { loadMs, runs, stats: ours, peakRssMiB: ourMem.hwmMiB, framesPerBatch: fpb }, upstream, ratios });
 console.log(`result: ${file}`);

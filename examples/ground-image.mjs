@@ -2,8 +2,7 @@
 //   node examples/ground-image.mjs <model dir> <image> ["<prompt>"] [out.png]
 import { drawBoxes, loadModel } from 'groundinggpt';
 
-const [dir, image, prompt = 'Please describe the image and include the object positions in [x0, y0, x1, y1] format.', out] =
-  process.argv.slice(2);
+const [dir, image, prompt = 'Please describe the image and include the object positions in [x0, y0, x1, y1] format.', out] = process.argv.slice(2);
 if (!dir || !image) {
   console.error('usage: node examples/ground-image.mjs <model dir> <image> ["<prompt>"] [out.png]');
   process.exit(2);
@@ -19,8 +18,10 @@ try {
     console.log(`${phrase || '(no phrase)'}: x ${box.x1.toFixed(0)}..${box.x2.toFixed(0)}, y ${box.y1.toFixed(0)}..${box.y2.toFixed(0)} px`);
   }
   const t = result.timings;
-  console.log(`decode ${t.decodeMs.toFixed(0)} ms, encode ${t.encodeMs.toFixed(0)} ms, prompt ${t.promptMs.toFixed(0)} ms, ` +
-    `${t.generatedTokens} tokens at ${t.generateTokensPerSecond.toFixed(1)} tokens/s`);
+  console.log(
+    `decode ${t.decodeMs.toFixed(0)} ms, encode ${t.encodeMs.toFixed(0)} ms, prompt ${t.promptMs.toFixed(0)} ms, ` +
+      `${t.generatedTokens} tokens at ${t.generateTokensPerSecond.toFixed(1)} tokens/s`,
+  );
   if (out) {
     await drawBoxes(image, result.boxes, out);
     console.log(`wrote ${out}`);

@@ -63,9 +63,23 @@ const stale =
   (Object.entries(options).some(([k, v]) => !new RegExp(`^${k}:BOOL=${v}$`, 'm').test(fs.readFileSync(cache, 'utf8'))) ||
     cachedSanitize(fs.readFileSync(cache, 'utf8')) !== sanitizeValue);
 const command = configureOnly ? 'configure' : 'compile';
-const args = [cmakeJs, command, '--out', out, '--config', config, '--parallel', String(jobs), '--log-level', 'warn',
-  ...Object.entries(options).map(([k, v]) => `--CD${k}=${v}`), `--CDGROUNDINGGPT_SANITIZE=${sanitizeValue}`];
-process.stderr.write(`[build] cmake-js ${config}${cuda ? ' +CUDA' : ''}${portable ? ' portable' : ' native'}${sanitize ? ` -fsanitize=${sanitize}` : ''} -j${jobs} in ${path.relative(root, out)}\n`);
+const args = [
+  cmakeJs,
+  command,
+  '--out',
+  out,
+  '--config',
+  config,
+  '--parallel',
+  String(jobs),
+  '--log-level',
+  'warn',
+  ...Object.entries(options).map(([k, v]) => `--CD${k}=${v}`),
+  `--CDGROUNDINGGPT_SANITIZE=${sanitizeValue}`,
+];
+process.stderr.write(
+  `[build] cmake-js ${config}${cuda ? ' +CUDA' : ''}${portable ? ' portable' : ' native'}${sanitize ? ` -fsanitize=${sanitize}` : ''} -j${jobs} in ${path.relative(root, out)}\n`,
+);
 // Node-API headers: cmake-js downloads them unless npm_config_nodedir names an installation that
 // has them. Point it at the running Node's own headers when they are installed (offline builds).
 const env = { ...process.env };

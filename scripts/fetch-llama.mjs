@@ -32,7 +32,9 @@ function log(msg) {
 }
 
 function run(cmd, args, opts = {}) {
-  return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], ...opts }).toString().trim();
+  return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], ...opts })
+    .toString()
+    .trim();
 }
 
 function fileHash(file, algo, encoding) {
@@ -41,7 +43,10 @@ function fileHash(file, algo, encoding) {
 
 function patches() {
   if (!fs.existsSync(patchDir)) return [];
-  return fs.readdirSync(patchDir).filter((f) => f.endsWith('.patch')).sort();
+  return fs
+    .readdirSync(patchDir)
+    .filter((f) => f.endsWith('.patch'))
+    .sort();
 }
 
 function stampText() {

@@ -171,8 +171,25 @@ async function main() {
       for (let i = 0; i < a.n; i++) {
         const from = i % 2 ? 'timer' : 'callback';
         const t1 = performance.now();
-        const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--scenario', 'exit', '--stage', stage, '--from', from,
-          '--code', String(a.code), '--llm', files.llm, '--encoders', files.encoders], { encoding: 'utf8' });
+        const r = spawnSync(
+          process.execPath,
+          [
+            fileURLToPath(import.meta.url),
+            '--scenario',
+            'exit',
+            '--stage',
+            stage,
+            '--from',
+            from,
+            '--code',
+            String(a.code),
+            '--llm',
+            files.llm,
+            '--encoders',
+            files.encoders,
+          ],
+          { encoding: 'utf8' },
+        );
         const wall = performance.now() - t1;
         const key = r.signal ? `signal ${r.signal}` : `code ${r.status}`;
         codes[key] = (codes[key] ?? 0) + 1;
@@ -216,8 +233,17 @@ async function main() {
       throw new Error(`unknown scenario ${a.scenario}`);
     }
     await new Promise((r) => setTimeout(r, 200)); // let exiting threads go
-    const s = { scenario: a.scenario, stage, n: a.n, outcomes, threadsBefore, threadsAfter: threadCount(), rssBeforeMB: rssBefore,
-      rssAfterMB: rssMB(), ms: Date.now() - t0 };
+    const s = {
+      scenario: a.scenario,
+      stage,
+      n: a.n,
+      outcomes,
+      threadsBefore,
+      threadsAfter: threadCount(),
+      rssBeforeMB: rssBefore,
+      rssAfterMB: rssMB(),
+      ms: Date.now() - t0,
+    };
     if (a['main-logger']) {
       const before = mainLines;
       const m = await require(lib).loadModel({ model: { llm: files.llm, encoders: files.encoders }, contextSize: 256, threads: 1 });

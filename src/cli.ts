@@ -2,6 +2,8 @@
 /**
  * The `groundinggpt` command. Subcommands live in the COMMANDS table (name, one-line summary,
  * usage text, run); `groundinggpt help` lists them. Exit codes: 0 success, 1 failure, 2 usage error.
+ * (Over 500 lines: the table and its small handlers read best together; a command that grows
+ * past ~60 lines moves to its own module, as pull did to src/pull.)
  *
  *   groundinggpt convert --model <dir> --clip <dir> --out <dir> [--type f32|f16|q8_0|q4_k_m]
  *   groundinggpt synth --preset tiny|7b --out <dir> [--type ...] [--seed N]
@@ -106,7 +108,6 @@ function abortOnSigint(): { signal: AbortSignal; dispose(): void } {
 
 const TYPES_HELP = 'f32 | f16 (default) | q8_0 | q4_k_m';
 
-
 const GROUND_OPTIONS = {
   model: { type: 'string' },
   'no-pull': { type: 'boolean' },
@@ -176,8 +177,12 @@ function pullPrinter(json: boolean): { onProgress(p: PullProgress): void; end():
       if (p.stage === 'plan' && p.plan) {
         const pl = p.plan;
         const cached = pl.totalBytes - pl.downloadBytes;
-        out(`pulling ${pl.name}:${pl.type} from ${pl.repos.map((r) => `${r.repo}@${r.revision}${r.revision === r.commit ? '' : ` (${r.commit.slice(0, 12)})`}`).join(' + ')}\n`);
-        out(`  ${pl.files.length} files, ${gib(pl.totalBytes)}: ${gib(pl.downloadBytes)} to download${cached ? `, ${gib(cached)} already in the Hugging Face cache` : ''}\n`);
+        out(
+          `pulling ${pl.name}:${pl.type} from ${pl.repos.map((r) => `${r.repo}@${r.revision}${r.revision === r.commit ? '' : ` (${r.commit.slice(0, 12)})`}`).join(' + ')}\n`,
+        );
+        out(
+          `  ${pl.files.length} files, ${gib(pl.totalBytes)}: ${gib(pl.downloadBytes)} to download${cached ? `, ${gib(cached)} already in the Hugging Face cache` : ''}\n`,
+        );
         out(`  source files: ${pl.hfCache}\n  model directory: ${pl.dir}\n`);
         out(`  the weights are not ours; their licences:\n${pl.licences.map((l) => `    ${l.part}: ${l.licence}${l.note ? ` (${l.note})` : ''}\n`).join('')}`);
       } else if (p.stage === 'download' && p.total) {
@@ -185,7 +190,7 @@ function pullPrinter(json: boolean): { onProgress(p: PullProgress): void; end():
         const eta = p.eta !== undefined ? `ETA ${Math.ceil(p.eta)}s` : '';
         dl.update((p.bytes ?? 0) / p.total, `${gib(p.bytes ?? 0)} / ${gib(p.total)}  ${rate}  ${eta}  ${p.file ?? ''}`);
       } else if (p.stage === 'convert' && p.convert) {
-        cv.update(p.convert.fraction, p.convert.stage === 'quantize' ? 'quantizing the LLM' : p.convert.tensor ?? p.convert.stage);
+        cv.update(p.convert.fraction, p.convert.stage === 'quantize' ? 'quantizing the LLM' : (p.convert.tensor ?? p.convert.stage));
         if (p.convert.stage === 'done') cv.end();
       } else if ((p.stage === 'retry' || p.stage === 'wait') && p.message) {
         out(`${process.stderr.isTTY ? '\n' : ''}${p.message}\n`);
@@ -208,7 +213,10 @@ async function ensureNamedModel(value: string, noPull: boolean, signal: AbortSig
   if (!named) return value; // loadModel reports the missing path
   if (named.cached) return named.dir;
   if (noPull) {
-    throw new GroundingGPTError('MODEL_NOT_PULLED', `the model ${named.name}:${named.type} is not in the model cache (${named.dir}) and --no-pull was given: run \`groundinggpt pull ${value}\` first, or pass --model <dir>`);
+    throw new GroundingGPTError(
+      'MODEL_NOT_PULLED',
+      `the model ${named.name}:${named.type} is not in the model cache (${named.dir}) and --no-pull was given: run \`groundinggpt pull ${value}\` first, or pass --model <dir>`,
+    );
   }
   process.stderr.write(`${named.name}:${named.type} is not in the model cache yet: pulling it (once) from the Hugging Face Hub\n`);
   const printer = pullPrinter(false);
@@ -244,10 +252,14 @@ function printResult(r: GroundResult, json: boolean, streamed: boolean): void {
   process.stdout.write(streamed ? '\n' : `${r.text}\n`);
   for (const b of r.boxes) {
     const { x1, y1, x2, y2 } = b.box;
-    process.stdout.write(`  box ${b.index}: ${b.phrase || '(no phrase)'}  [${[x1, y1, x2, y2].map((v) => v.toFixed(1)).join(', ')}] px${b.flags ? `  (${b.flags.join(', ')})` : ''}\n`);
+    process.stdout.write(
+      `  box ${b.index}: ${b.phrase || '(no phrase)'}  [${[x1, y1, x2, y2].map((v) => v.toFixed(1)).join(', ')}] px${b.flags ? `  (${b.flags.join(', ')})` : ''}\n`,
+    );
   }
   for (const s of r.segments) {
-    process.stdout.write(`  span ${s.index}: ${s.phrase || '(no phrase)'}  ${s.start.toFixed(2)}s - ${s.end.toFixed(2)}s${s.flags ? `  (${s.flags.join(', ')})` : ''}\n`);
+    process.stdout.write(
+      `  span ${s.index}: ${s.phrase || '(no phrase)'}  ${s.start.toFixed(2)}s - ${s.end.toFixed(2)}s${s.flags ? `  (${s.flags.join(', ')})` : ''}\n`,
+    );
   }
 }
 
@@ -278,7 +290,11 @@ async function groundCommand(kind: 'image' | 'video' | 'audio', argv: string[]):
       }
     } else if (kind === 'video') {
       // decode once: the frames feed both the model and the picture
-      const v = await decodeVideo(file, { signal: sig.signal, ...(o.ffmpegPath ? { ffmpegPath: o.ffmpegPath } : {}), ...(o.ffprobePath ? { ffprobePath: o.ffprobePath } : {}) });
+      const v = await decodeVideo(file, {
+        signal: sig.signal,
+        ...(o.ffmpegPath ? { ffmpegPath: o.ffmpegPath } : {}),
+        ...(o.ffprobePath ? { ffprobePath: o.ffprobePath } : {}),
+      });
       const frames = v.frames.map((data) => ({ data, width: v.size, height: v.size, channels: 3 as const }));
       r = await model.groundVideo({ frames, fps: v.fps, duration: v.duration }, prompt, o);
       r.video = { duration: v.duration, frameCount: v.frameCount, fps: v.fps, sampledFrames: v.indices, times: v.times };
@@ -289,7 +305,11 @@ async function groundCommand(kind: 'image' | 'video' | 'audio', argv: string[]):
       }
     } else {
       const image = values.image as string | undefined;
-      const a = await decodeAudio(file, { signal: sig.signal, ...(o.ffmpegPath ? { ffmpegPath: o.ffmpegPath } : {}), ...(o.ffprobePath ? { ffprobePath: o.ffprobePath } : {}) });
+      const a = await decodeAudio(file, {
+        signal: sig.signal,
+        ...(o.ffmpegPath ? { ffmpegPath: o.ffmpegPath } : {}),
+        ...(o.ffprobePath ? { ffprobePath: o.ffprobePath } : {}),
+      });
       r = await model.groundAudio({ samples: a.channels, sampleRate: a.sampleRate }, prompt, { ...o, ...(image ? { image } : {}) });
       printResult(r, json, streamed);
       if (values.draw) {
@@ -346,7 +366,7 @@ export const COMMANDS: Record<string, Command> = {
           threads: intOption(values.threads as string | undefined, 'threads'),
           overrides: { heads },
           signal: sig.signal,
-          onProgress: (e) => p.update(e.fraction, e.stage === 'quantize' ? 'quantizing the LLM (libllama)' : e.tensor ?? e.stage),
+          onProgress: (e) => p.update(e.fraction, e.stage === 'quantize' ? 'quantizing the LLM (libllama)' : (e.tensor ?? e.stage)),
         });
         p.end();
         process.stdout.write(`wrote ${r.llm} (${mib(r.bytes.llm)}), ${r.encoders} (${mib(r.bytes.encoders)}), ${r.manifest}\n`);
@@ -403,7 +423,12 @@ export const COMMANDS: Record<string, Command> = {
   Uses $HF_ENDPOINT, $HF_TOKEN (gated repos), $HF_HUB_OFFLINE=1 (cache only), $HF_HOME / $HF_HUB_CACHE.
   An interrupted pull resumes where it stopped.`,
     async run(argv) {
-      const { values, positionals } = parseWithPositionals(argv, { type: { type: 'string' }, out: { type: 'string' }, 'no-keep-source': { type: 'boolean' }, json: { type: 'boolean' } });
+      const { values, positionals } = parseWithPositionals(argv, {
+        type: { type: 'string' },
+        out: { type: 'string' },
+        'no-keep-source': { type: 'boolean' },
+        json: { type: 'boolean' },
+      });
       if (values.help) {
         process.stdout.write(`${COMMANDS.pull.usage}\n`);
         return;
@@ -465,7 +490,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   image: {
-    summary: 'ask about an image; boxes in the answer are mapped to the image\'s pixels',
+    summary: "ask about an image; boxes in the answer are mapped to the image's pixels",
     usage: `groundinggpt image <file> "<prompt>" [options]
 
 ${GROUND_HELP}`,

@@ -196,9 +196,7 @@ function groundResult(
       totalMs: spent.totalMs,
     },
     raw: { text: raw, malformed },
-    warnings: audio?.padded
-      ? ['The sound is shorter than one fbank window (25 ms at 16 kHz): its clips were padded with zeros']
-      : [],
+    warnings: audio?.padded ? ['The sound is shorter than one fbank window (25 ms at 16 kHz): its clips were padded with zeros'] : [],
   };
   if (prep.image) out.image = { ...prep.image.geometry };
   if (prep.video) {

@@ -27,7 +27,7 @@ import { planSpans, promptText, type MediaKind, type PlannedSpan } from './promp
 import { abortError, errorCode, linkCancel, mapNativeError } from './task';
 import type { ChatMedia, Embedding, GenerateResult, GroundProgress, ImageGeometry, MediaOptions, ModelFiles } from './types';
 import { SerialQueue } from './util/queue';
-import { CallbackGuard, anySignal, optionalSignal, optionsObject } from './util/validate';
+import { type CallbackGuard, anySignal, optionalSignal, optionsObject } from './util/validate';
 
 /** Media decoded once and ready for the towers. */
 export interface PreparedMedia {
@@ -312,10 +312,7 @@ export class Engine {
   async turn(cancel: NativeCancel, prep: PreparedMedia | undefined, parsed: ParsedGenerate | undefined, events: TurnEvents = {}): Promise<TurnOutcome> {
     const plan = this.#planMedia(prep);
     const spans = parsed
-      ? this.#spansFor(
-          promptText({ system: parsed.system, history: parsed.history, user: parsed.user, media: plan.kinds, mediaRows: this.mediaRows() }),
-          plan,
-        )
+      ? this.#spansFor(promptText({ system: parsed.system, history: parsed.history, user: parsed.user, media: plan.kinds, mediaRows: this.mediaRows() }), plan)
       : undefined;
     const { onEncodeProgress, onPromptProgress, onToken } = events;
     const onEvent =
@@ -326,11 +323,7 @@ export class Engine {
             else if (tag === TURN_TOKEN) onToken?.(piece ?? '', value);
           }
         : undefined;
-    const r = await this.native.turn(
-      { media: plan.items, ...(spans ? { spans } : {}), ...(parsed ? { generate: parsed.native } : {}) },
-      cancel,
-      onEvent,
-    );
+    const r = await this.native.turn({ media: plan.items, ...(spans ? { spans } : {}), ...(parsed ? { generate: parsed.native } : {}) }, cancel, onEvent);
     const out: TurnOutcome = { features: [], transient: [], encodeMs: 0, preprocessMs: 0, cached: 0 };
     plan.kinds.forEach((kind, i) => {
       const hit = plan.hits[i];
@@ -343,7 +336,10 @@ export class Engine {
       const rows = this.mediaRows()[kind];
       if (!made || made.rows !== rows || made.width !== this.info.nEmbd) {
         made?.release();
-        throw new NativeError('internal', `the ${kind} tower returned ${made?.rows ?? 0} x ${made?.width ?? 0} features, expected ${rows} x ${this.info.nEmbd}`);
+        throw new NativeError(
+          'internal',
+          `the ${kind} tower returned ${made?.rows ?? 0} x ${made?.width ?? 0} features, expected ${rows} x ${this.info.nEmbd}`,
+        );
       }
       out.encodeMs += r.media[i].towerMs;
       out.preprocessMs += r.media[i].preprocessMs;

@@ -23,4 +23,3 @@ export function paddedSquare(width: number, height: number): PaddedSquare {
   const side = Math.max(width, height);
   return { side, offsetX: Math.floor((side - width) / 2), offsetY: Math.floor((side - height) / 2) };
 }
-

@@ -3,7 +3,6 @@ import { native } from './native';
 import type { LogLevel, Logger } from './types';
 import { isThenable, oneOf, optionalFunction, optionsObject } from './util/validate';
 
-
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
 /**

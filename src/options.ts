@@ -8,17 +8,7 @@
 import type { NativeGenerateOptions } from './native';
 import { SEPARATOR, checkUserText, type ChatTurn, type MediaKind } from './prompt';
 import type { MediaOptions } from './types';
-import {
-  CallbackGuard,
-  integer,
-  invalid,
-  isPlainObject,
-  number,
-  optionalFunction,
-  optionalSignal,
-  optionsObject,
-  string,
-} from './util/validate';
+import { CallbackGuard, integer, invalid, isPlainObject, number, optionalFunction, optionalSignal, optionsObject, string } from './util/validate';
 
 /** The media kinds in the order the towers run and the native tables list them. */
 export const MEDIA_KINDS: readonly MediaKind[] = ['image', 'video', 'audio'];

@@ -7,9 +7,7 @@ import { native, type NativeCancel } from './native';
 
 /** The `code` of an addon error (the core's status name), if any. */
 export function errorCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string'
-    ? (err as { code: string }).code
-    : undefined;
+  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : undefined;
 }
 
 /** Maps an addon error (code = core status) to the typed errors of the API. */

@@ -32,13 +32,19 @@ t.test('GROUNDINGGPT_CUDA=1 configures with ggml-cuda', { skip: hasNvcc ? false 
 const addon = path.join(root, 'build', 'Release', 'groundinggpt.node');
 const elf = fs.existsSync(addon) ? fs.readFileSync(addon) : null;
 const isElf64le = !!elf && elf.readUInt32BE(0) === 0x7f454c46 && elf[4] === 2 && elf[5] === 1;
-t.test('the addon has no large thread-local storage', { skip: !elf ? 'no local build of the addon' : !isElf64le ? 'not a 64-bit little-endian ELF' : false }, async (t) => {
-  const b = elf!;
-  const phoff = Number(b.readBigUInt64LE(0x20)), phentsize = b.readUInt16LE(0x36), phnum = b.readUInt16LE(0x38);
-  let tls = 0;
-  for (let i = 0; i < phnum; i++) {
-    const ph = phoff + i * phentsize;
-    if (b.readUInt32LE(ph) === 7 /* PT_TLS */) tls = Number(b.readBigUInt64LE(ph + 0x28)); // p_memsz
-  }
-  t.ok(tls < 4096, `TLS segment ${tls} bytes (< 4096)`);
-});
+t.test(
+  'the addon has no large thread-local storage',
+  { skip: !elf ? 'no local build of the addon' : !isElf64le ? 'not a 64-bit little-endian ELF' : false },
+  async (t) => {
+    const b = elf!;
+    const phoff = Number(b.readBigUInt64LE(0x20)),
+      phentsize = b.readUInt16LE(0x36),
+      phnum = b.readUInt16LE(0x38);
+    let tls = 0;
+    for (let i = 0; i < phnum; i++) {
+      const ph = phoff + i * phentsize;
+      if (b.readUInt32LE(ph) === 7 /* PT_TLS */) tls = Number(b.readBigUInt64LE(ph + 0x28)); // p_memsz
+    }
+    t.ok(tls < 4096, `TLS segment ${tls} bytes (< 4096)`);
+  },
+);

@@ -64,7 +64,10 @@ t.test('chat', async (t) => {
     const chat = model.createChat({ image: dogImage });
     const [x, y, z] = await Promise.all([chat.send('one'), chat.send('two'), chat.send('three')]);
     t.same([x.text, y.text, z.text], ['hi', 'hi', 'hi']);
-    t.same(chat.history.map((h) => h.user), ['one', 'two', 'three']);
+    t.same(
+      chat.history.map((h) => h.user),
+      ['one', 'two', 'three'],
+    );
   });
 
   t.test('a failed turn does not join the history; the chat goes on', async (t) => {
@@ -93,7 +96,11 @@ t.test('chat', async (t) => {
       [Buffer.from('garbage bytes'), /./],
     ];
     for (const [input, message] of bad) {
-      await t.rejects(model.groundImage(input as never, 'Where?'), { name: 'InvalidInputError', message }, `rejects ${typeof input === 'string' ? path.basename(input) : 'raw input'}`);
+      await t.rejects(
+        model.groundImage(input as never, 'Where?'),
+        { name: 'InvalidInputError', message },
+        `rejects ${typeof input === 'string' ? path.basename(input) : 'raw input'}`,
+      );
     }
     await t.rejects(model.groundImage(dogImage, 'Where?', { limitInputPixels: 1000 }), { name: 'InvalidInputError', message: /pixel/i });
     await t.rejects(model.groundImage(dogImage, 'Where?', { maxTokens: -1 }), InvalidInputError);

@@ -8,7 +8,18 @@ import { parseSentencePiece, readSentencePiece } from '../src/convert/sentencepi
 import { toFloat32 } from '../src/convert/tensor';
 import { ConversionError } from '../src/errors';
 import { tempDir, tinyDir } from './helpers/golden';
-import { TestTensor, TorchView, randomTensor, rng, storedValues, tensorBytes, torchPickle, writeSafetensors, writeTorchCheckpoint, writeZip } from './helpers/upstream';
+import {
+  type TestTensor,
+  type TorchView,
+  randomTensor,
+  rng,
+  storedValues,
+  tensorBytes,
+  torchPickle,
+  writeSafetensors,
+  writeTorchCheckpoint,
+  writeZip,
+} from './helpers/upstream';
 
 const work = tempDir('ggpt-ckpt-');
 t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
@@ -26,20 +37,29 @@ t.test('torch views: storage offsets, transposes, shared storages, dtypes', asyn
     ['bf', { storage: 'b', dtype: 'BF16', offset: 1, shape: [2], stride: [1] }],
     ['ids', { storage: 'l', dtype: 'I64', offset: 0, shape: [1, 3], stride: [3, 1] }],
   ]);
-  const numel = new Map([['s', 24], ['h', 3], ['b', 3], ['l', 3]]);
+  const numel = new Map([
+    ['s', 24],
+    ['h', 3],
+    ['b', 3],
+    ['l', 3],
+  ]);
   const half: TestTensor = { dtype: 'F16', shape: [3], data: new Float32Array([0.5, -2, 1.25]) };
   const bf: TestTensor = { dtype: 'BF16', shape: [3], data: new Float32Array([7, -0.375, 3]) };
   const ids: TestTensor = { dtype: 'I64', shape: [3], data: BigInt64Array.from([1n, 2n, 32000n]) };
   for (const zip64 of [false, true]) {
     const file = path.join(work, `views${zip64 ? '64' : ''}.bin`);
-    writeZip(file, [
-      ['archive/data.pkl', torchPickle(views, numel)],
-      ['archive/data/s', tensorBytes({ dtype: 'F32', shape: [24], data: base })],
-      ['archive/data/h', tensorBytes(half)],
-      ['archive/data/b', tensorBytes(bf)],
-      ['archive/data/l', tensorBytes(ids)],
-      ['archive/byteorder', Buffer.from('little')],
-    ], zip64);
+    writeZip(
+      file,
+      [
+        ['archive/data.pkl', torchPickle(views, numel)],
+        ['archive/data/s', tensorBytes({ dtype: 'F32', shape: [24], data: base })],
+        ['archive/data/h', tensorBytes(half)],
+        ['archive/data/b', tensorBytes(bf)],
+        ['archive/data/l', tensorBytes(ids)],
+        ['archive/byteorder', Buffer.from('little')],
+      ],
+      zip64,
+    );
     const ck = await openCheckpoint(file);
     const get = async (n: string) => {
       const e = ck.tensors.get(n);
@@ -101,9 +121,15 @@ t.test('sharded index: every listed tensor must be in its shard', async (t) => {
   fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify(index));
   const ck = await openCheckpoint(dir);
   t.same([...ck.tensors.keys()].sort(), ['x', 'y']);
-  t.same(ck.files.map((f) => f.name), ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json']);
+  t.same(
+    ck.files.map((f) => f.name),
+    ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json'],
+  );
   await ck.close();
-  fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { ...index.weight_map, z: 'model-00002-of-00002.safetensors' } }));
+  fs.writeFileSync(
+    path.join(dir, 'model.safetensors.index.json'),
+    JSON.stringify({ weight_map: { ...index.weight_map, z: 'model-00002-of-00002.safetensors' } }),
+  );
   const err = await openCheckpoint(dir).catch((e: unknown) => e);
   t.ok(err instanceof ConversionError);
   t.equal((err as ConversionError).tensor, 'z');

@@ -73,7 +73,10 @@ t.test('video: spans in seconds, contact sheet', async (t) => {
   const { stdout } = await groundinggpt(['video', video, 'When does the clock tick?', '--model', model, '--json', '--draw', out]);
   const r = JSON.parse(stdout);
   t.equal(r.segments.length, 1);
-  t.same([r.segments[0].start, r.segments[0].end].map((v: number) => +v.toFixed(6)), [2, 6]);
+  t.same(
+    [r.segments[0].start, r.segments[0].end].map((v: number) => +v.toFixed(6)),
+    [2, 6],
+  );
   t.equal(r.video.duration, 10);
   t.equal(r.video.frameCount, 100);
   t.equal(r.video.sampledFrames.length, 64);
@@ -92,7 +95,20 @@ t.test('audio: alone (waveform) and with an image (boxes)', async (t) => {
   t.ok(fs.existsSync(wave));
   const boxes = path.join(dir, 'where.png');
   const loc = JSON.parse(
-    (await groundinggpt(['audio', dogAudio, "Where is the sound's point of emission in this image?", '--image', dogImage, '--model', model, '--json', '--draw', boxes])).stdout,
+    (
+      await groundinggpt([
+        'audio',
+        dogAudio,
+        "Where is the sound's point of emission in this image?",
+        '--image',
+        dogImage,
+        '--model',
+        model,
+        '--json',
+        '--draw',
+        boxes,
+      ])
+    ).stdout,
   );
   t.equal(loc.boxes.length, 1);
   t.equal(+loc.boxes[0].box.x1.toFixed(3), +(0.2 * 848 - 104).toFixed(3));

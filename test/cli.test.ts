@@ -60,7 +60,19 @@ t.test('convert: errors exit 1 with the typed message, nothing written', async (
 
 t.test('convert and synth end to end (in process)', async (t) => {
   const out = path.join(work, 'conv');
-  let r = await run(['convert', '--model', path.join(tinyDir, 'groundinggpt'), '--clip', path.join(tinyDir, 'clip'), '--out', out, '--type', 'f32', '--heads-eva', '4']);
+  let r = await run([
+    'convert',
+    '--model',
+    path.join(tinyDir, 'groundinggpt'),
+    '--clip',
+    path.join(tinyDir, 'clip'),
+    '--out',
+    out,
+    '--type',
+    'f32',
+    '--heads-eva',
+    '4',
+  ]);
   t.equal(r.code, 0, r.err);
   t.match(r.out, /wrote .*llm\.gguf/);
   t.match(r.err, /convert 100%/, 'progress printed');
@@ -76,7 +88,10 @@ t.test('the built bin (lib/cli.js) runs', { skip: fs.existsSync(cli) ? false : '
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
   t.equal(pkg.bin.groundinggpt, 'lib/cli.js');
   t.match(fs.readFileSync(cli, 'utf8'), /^#!\/usr\/bin\/env node\n/, 'shebang');
-  const p = spawnSync(process.execPath, [cli, 'synth', '--preset', 'tiny', '--out', path.join(work, 'bin'), '--type', 'f16'], { encoding: 'utf8', timeout: 120_000 });
+  const p = spawnSync(process.execPath, [cli, 'synth', '--preset', 'tiny', '--out', path.join(work, 'bin'), '--type', 'f16'], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   t.equal(p.status, 0, p.stderr);
   t.ok(fs.existsSync(path.join(work, 'bin', 'llm.gguf')));
   const bad = spawnSync(process.execPath, [cli, 'convert'], { encoding: 'utf8' });

@@ -1,12 +1,12 @@
 // Bad inputs give a ConversionError naming the file (and the tensor), in this very process, and
 // leave nothing in the output directory.
-import t, { Test } from 'tap';
+import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { convert } from '../src/convert/index';
 import { AbortError, ConversionError, InvalidInputError } from '../src/errors';
 import { tempDir, tinyDir } from './helpers/golden';
-import { OTHER_SIZES, TestTensor, randomTensor, rng, torchPickle, writeTorchCheckpoint, writeUpstreamModel, writeZip } from './helpers/upstream';
+import { OTHER_SIZES, type TestTensor, randomTensor, rng, torchPickle, writeTorchCheckpoint, writeUpstreamModel, writeZip } from './helpers/upstream';
 
 const work = tempDir('ggpt-convert-err-');
 t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
@@ -95,7 +95,10 @@ t.test('unknown pickle opcode and unknown global', async (t) => {
   t.match(e.message, /unsupported global os\.system/);
 
   const views = new Map([['x', { storage: '0', dtype: 'F32' as const, offset: 3, shape: [2, 2], stride: [2, 1] }]]);
-  writeZip(file, [['archive/data.pkl', torchPickle(views, new Map([['0', 4]]))], ['archive/data/0', Buffer.alloc(16)]]);
+  writeZip(file, [
+    ['archive/data.pkl', torchPickle(views, new Map([['0', 4]]))],
+    ['archive/data/0', Buffer.alloc(16)],
+  ]);
   e = await fails(t, tinyModel, dir);
   t.match(e.message, /views past the end of its storage/);
   t.equal(e.tensor, 'x');
@@ -160,11 +163,18 @@ t.test('wrong shape, missing tensor, unexpected tensor, bad config', async (t) =
 t.test('an error keeps the earlier files of an existing output directory', async (t) => {
   const out = path.join(work, 'existing');
   await convert({ model: tinyModel, clip: tinyClip, out, type: 'f32' });
-  const before = fs.readdirSync(out).sort().map((f) => [f, fs.readFileSync(path.join(out, f))] as const);
+  const before = fs
+    .readdirSync(out)
+    .sort()
+    .map((f) => [f, fs.readFileSync(path.join(out, f))] as const);
   const bad = copyDir(tinyModel, path.join(work, 'bad2'), ['tokenizer.model']);
   await t.rejects(convert({ model: bad, clip: tinyClip, out, type: 'f32' }), ConversionError);
   const after = fs.readdirSync(out).sort();
-  t.same(after, before.map(([f]) => f), 'same files, no temporaries');
+  t.same(
+    after,
+    before.map(([f]) => f),
+    'same files, no temporaries',
+  );
   for (const [f, data] of before) t.ok(fs.readFileSync(path.join(out, f)).equals(data), `${f} untouched`);
 });
 
@@ -174,7 +184,11 @@ t.test('abort and bad options', async (t) => {
   let seen = 0;
   await t.rejects(
     convert({
-      model: tinyModel, clip: tinyClip, out, type: 'f32', signal: ac.signal,
+      model: tinyModel,
+      clip: tinyClip,
+      out,
+      type: 'f32',
+      signal: ac.signal,
       onProgress: (p) => {
         if (p.stage === 'encoders' && ++seen === 3) ac.abort();
       },

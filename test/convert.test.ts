@@ -1,6 +1,6 @@
 // convert(): the golden tiny checkpoint (sharded torch .bin + CLIP as .bin or .safetensors), a
 // model with other sizes (GQA, BF16 weights), tensor values, head counts, types, determinism.
-import t, { Test } from 'tap';
+import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -17,7 +17,6 @@ const tinyModel = path.join(tinyDir, 'groundinggpt');
 const tinyClip = path.join(tinyDir, 'clip');
 let hasAddon = false;
 try {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   hasAddon = typeof (require('../src/native') as typeof import('../src/native')).native().quantizeRows === 'function';
 } catch {
   hasAddon = false;
@@ -46,15 +45,18 @@ function ropePermuteReference(w: Float32Array, rows: number, cols: number, nHead
   let o = 0;
   for (let a = 0; a < outDims[0]; a++)
     for (let b = 0; b < outDims[1]; b++)
-      for (let c = 0; c < outDims[2]; c++)
-        for (let d = 0; d < outDims[3]; d++) out[o++] = w[a * strides[0] + c * strides[1] + b * strides[2] + d * strides[3]];
+      for (let c = 0; c < outDims[2]; c++) for (let d = 0; d < outDims[3]; d++) out[o++] = w[a * strides[0] + c * strides[1] + b * strides[2] + d * strides[3]];
   return out;
 }
 
 function equalF32(t: Test, actual: Float32Array, expected: Float32Array, what: string) {
   t.equal(actual.length, expected.length, `${what}: length`);
   let bad = -1;
-  for (let i = 0; i < actual.length; i++) if (actual[i] !== expected[i]) { bad = i; break; }
+  for (let i = 0; i < actual.length; i++)
+    if (actual[i] !== expected[i]) {
+      bad = i;
+      break;
+    }
   t.equal(bad, -1, `${what}: values equal${bad >= 0 ? ` (first difference at ${bad}: ${actual[bad]} vs ${expected[bad]})` : ''}`);
 }
 
@@ -91,7 +93,10 @@ t.test('golden tiny: sharded .bin model, CLIP as .bin alone or .safetensors alon
   const manifest = JSON.parse(fs.readFileSync(path.join(outSt, 'manifest.json'), 'utf8'));
   t.equal(manifest.type, 'f32');
   t.same(manifest.files.llm, { file: 'llm.gguf', bytes: fs.statSync(path.join(outSt, 'llm.gguf')).size });
-  t.ok(manifest.sources.model.some((f: { name: string }) => f.name === 'pytorch_model-00002-of-00002.bin'), 'manifest lists the shards');
+  t.ok(
+    manifest.sources.model.some((f: { name: string }) => f.name === 'pytorch_model-00002-of-00002.bin'),
+    'manifest lists the shards',
+  );
   t.ok(manifest.sources.clip.some((f: { name: string }) => f.name === 'model.safetensors'));
   t.notMatch(JSON.stringify(manifest), /20\d\d-\d\d-\d\dT/, 'no timestamps');
 
@@ -116,8 +121,18 @@ t.test('golden tiny: sharded .bin model, CLIP as .bin alone or .safetensors alon
   t.same(info(llm, 'token_embd.weight').ne, [64, 1009]);
   equalF32(t, await tensorF32(llm, 'token_embd.weight'), await up('model.embed_tokens.weight'), 'token_embd');
   equalF32(t, await tensorF32(llm, 'output.weight'), await up('lm_head.weight'), 'output');
-  equalF32(t, await tensorF32(llm, 'blk.1.attn_q.weight'), ropePermuteReference(await up('model.layers.1.self_attn.q_proj.weight'), 64, 64, 4), 'attn_q permuted');
-  equalF32(t, await tensorF32(llm, 'blk.0.attn_k.weight'), ropePermuteReference(await up('model.layers.0.self_attn.k_proj.weight'), 64, 64, 4), 'attn_k permuted');
+  equalF32(
+    t,
+    await tensorF32(llm, 'blk.1.attn_q.weight'),
+    ropePermuteReference(await up('model.layers.1.self_attn.q_proj.weight'), 64, 64, 4),
+    'attn_q permuted',
+  );
+  equalF32(
+    t,
+    await tensorF32(llm, 'blk.0.attn_k.weight'),
+    ropePermuteReference(await up('model.layers.0.self_attn.k_proj.weight'), 64, 64, 4),
+    'attn_k permuted',
+  );
   equalF32(t, await tensorF32(llm, 'blk.0.attn_v.weight'), await up('model.layers.0.self_attn.v_proj.weight'), 'attn_v unchanged');
   equalF32(t, await tensorF32(llm, 'blk.1.ffn_down.weight'), await up('model.layers.1.mlp.down_proj.weight'), 'ffn_down');
 
@@ -127,7 +142,10 @@ t.test('golden tiny: sharded .bin model, CLIP as .bin alone or .safetensors alon
   t.equal(kv(enc, 'ggpt.llm_embedding_length'), 64);
   t.equal(kv(enc, 'ggpt.clip.head_count'), 2, 'CLIP heads from its config');
   t.equal(kv(enc, 'ggpt.clip.block_count'), 2, 'CLIP blocks up to hidden_states[-2] of 3 layers');
-  t.notOk(enc.tensors.some((x) => x.name.startsWith('clip.blk.2.')), 'unused CLIP layer dropped');
+  t.notOk(
+    enc.tensors.some((x) => x.name.startsWith('clip.blk.2.')),
+    'unused CLIP layer dropped',
+  );
   t.equal(kv(enc, 'ggpt.eva.head_count'), 2, 'EVA: 176 / 88');
   t.equal(kv(enc, 'ggpt.eva.embedding_length'), 176);
   t.equal(kv(enc, 'ggpt.eva.image_size'), 224);
@@ -145,7 +163,10 @@ t.test('golden tiny: sharded .bin model, CLIP as .bin alone or .safetensors alon
   t.equal(kv(enc, 'ggpt.imagebind.logit_scale'), 20);
   t.equal(kv(enc, 'ggpt.video.max_frames'), 64);
   t.ok(enc.tensors.some((x) => x.name === 'qformer.blk.0.xattn_k.weight'));
-  t.notOk(enc.tensors.some((x) => x.name === 'qformer.blk.1.xattn_k.weight'), 'no cross-attention in block 1');
+  t.notOk(
+    enc.tensors.some((x) => x.name === 'qformer.blk.1.xattn_k.weight'),
+    'no cross-attention in block 1',
+  );
   t.same(info(enc, 'qformer.query_tokens').shape, [32, 128], 'query tokens squeezed to [n_query, n_embd]');
   t.same(info(enc, 'eva.class_embd').shape, [176]);
   t.same(info(enc, 'imagebind.patch_embd.weight').shape, [128, 1, 16, 16]);
@@ -159,9 +180,17 @@ t.test('golden tiny: sharded .bin model, CLIP as .bin alone or .safetensors alon
   equalF32(t, await tensorF32(enc, 'imagebind.blk.1.attn_bias_v'), await up('model.audio_encoder.modality_trunks.audio.blocks.1.attn.bias_v'), 'bias_v');
   const clipCk = await openCheckpoint(tinyClip);
   t.teardown(() => clipCk.close());
-  equalF32(t, await tensorF32(enc, 'clip.blk.1.ffn_up.weight'), toFloat32(await (clipCk.tensors.get('vision_model.encoder.layers.1.mlp.fc1.weight') as NonNullable<ReturnType<typeof clipCk.tensors.get>>).read()), 'CLIP fc1');
+  equalF32(
+    t,
+    await tensorF32(enc, 'clip.blk.1.ffn_up.weight'),
+    toFloat32(await (clipCk.tensors.get('vision_model.encoder.layers.1.mlp.fc1.weight') as NonNullable<ReturnType<typeof clipCk.tensors.get>>).read()),
+    'CLIP fc1',
+  );
   t.equal(kv(enc, 'ggpt.clip.activation'), 'quick_gelu');
-  t.same((kv(enc, 'ggpt.clip.image_mean') as number[]).map((x) => Math.round(x * 1e6)), [481455, 457828, 408211]);
+  t.same(
+    (kv(enc, 'ggpt.clip.image_mean') as number[]).map((x) => Math.round(x * 1e6)),
+    [481455, 457828, 408211],
+  );
 });
 
 const loadExe = path.join(root, 'build', 'cmake', 'llm_gguf_load');
@@ -192,7 +221,14 @@ t.test('f16: matrices and conv kernels f16, norms/embeddings/biases f32', async 
   const enc = await readGGUF(path.join(out, 'encoders.gguf'));
   t.equal(info(enc, 'clip.patch_embd.weight').type, GGMLType.F16);
   t.equal(info(enc, 'eva.blk.0.ffn_up.weight').type, GGMLType.F16);
-  for (const n of ['eva.pos_embd', 'qformer.query_tokens', 'eva.blk.0.ln1.weight', 'clip.blk.0.attn_q.bias', 'video.frame_pos_embd', 'imagebind.blk.0.attn_bias_k']) {
+  for (const n of [
+    'eva.pos_embd',
+    'qformer.query_tokens',
+    'eva.blk.0.ln1.weight',
+    'clip.blk.0.attn_q.bias',
+    'video.frame_pos_embd',
+    'imagebind.blk.0.attn_bias_k',
+  ]) {
     t.equal(info(enc, n).type, GGMLType.F32, `${n} stays f32`);
   }
   const f32 = await readGGUF(path.join(work, 'out-st', 'encoders.gguf'));
@@ -242,19 +278,47 @@ t.test('a model with other sizes (GQA, BF16 LLM, deeper Q-Former), safetensors a
   t.equal(kv(llm, 'llama.block_count'), 3);
   t.same(info(llm, 'blk.2.attn_k.weight').shape, [32, 96]);
   const m = st.tensors.model;
-  equalF32(t, await tensorF32(llm, 'blk.2.attn_q.weight'), ropePermuteReference(storedValues(m.get('model.layers.2.self_attn.q_proj.weight')!), 96, 96, 6), 'q permuted with 6 heads');
-  equalF32(t, await tensorF32(llm, 'blk.2.attn_k.weight'), ropePermuteReference(storedValues(m.get('model.layers.2.self_attn.k_proj.weight')!), 32, 96, 2), 'k permuted with 2 kv heads');
+  equalF32(
+    t,
+    await tensorF32(llm, 'blk.2.attn_q.weight'),
+    ropePermuteReference(storedValues(m.get('model.layers.2.self_attn.q_proj.weight')!), 96, 96, 6),
+    'q permuted with 6 heads',
+  );
+  equalF32(
+    t,
+    await tensorF32(llm, 'blk.2.attn_k.weight'),
+    ropePermuteReference(storedValues(m.get('model.layers.2.self_attn.k_proj.weight')!), 32, 96, 2),
+    'k permuted with 2 kv heads',
+  );
   const enc = await readGGUF(path.join(outA, 'encoders.gguf'));
   const expectKeys: [string, number][] = [
-    ['ggpt.clip.embedding_length', 48], ['ggpt.clip.head_count', 3], ['ggpt.clip.block_count', 3],
-    ['ggpt.eva.embedding_length', 88], ['ggpt.eva.head_count', 1], ['ggpt.eva.block_count', 3], ['ggpt.eva.feed_forward_length', 160],
-    ['ggpt.qformer.head_count', 1], ['ggpt.qformer.block_count', 3], ['ggpt.qformer.cross_attention_freq', 2], ['ggpt.qformer.encoder_width', 88],
-    ['ggpt.vqformer.block_count', 1], ['ggpt.vqformer.query_count', 16], ['ggpt.aqformer.query_count', 4], ['ggpt.aqformer.encoder_width', 40],
-    ['ggpt.imagebind.embedding_length', 64], ['ggpt.imagebind.head_count', 1], ['ggpt.imagebind.out_dim', 40], ['ggpt.imagebind.block_count', 1],
-    ['ggpt.video.max_frames', 8], ['ggpt.llm_embedding_length', 96],
+    ['ggpt.clip.embedding_length', 48],
+    ['ggpt.clip.head_count', 3],
+    ['ggpt.clip.block_count', 3],
+    ['ggpt.eva.embedding_length', 88],
+    ['ggpt.eva.head_count', 1],
+    ['ggpt.eva.block_count', 3],
+    ['ggpt.eva.feed_forward_length', 160],
+    ['ggpt.qformer.head_count', 1],
+    ['ggpt.qformer.block_count', 3],
+    ['ggpt.qformer.cross_attention_freq', 2],
+    ['ggpt.qformer.encoder_width', 88],
+    ['ggpt.vqformer.block_count', 1],
+    ['ggpt.vqformer.query_count', 16],
+    ['ggpt.aqformer.query_count', 4],
+    ['ggpt.aqformer.encoder_width', 40],
+    ['ggpt.imagebind.embedding_length', 64],
+    ['ggpt.imagebind.head_count', 1],
+    ['ggpt.imagebind.out_dim', 40],
+    ['ggpt.imagebind.block_count', 1],
+    ['ggpt.video.max_frames', 8],
+    ['ggpt.llm_embedding_length', 96],
   ];
   for (const [k, v] of expectKeys) t.equal(kv(enc, k), v, k);
-  t.ok(enc.tensors.some((x) => x.name === 'qformer.blk.2.xattn_q.weight') && !enc.tensors.some((x) => x.name === 'qformer.blk.1.xattn_q.weight'), 'cross-attention in blocks 0 and 2');
+  t.ok(
+    enc.tensors.some((x) => x.name === 'qformer.blk.2.xattn_q.weight') && !enc.tensors.some((x) => x.name === 'qformer.blk.1.xattn_q.weight'),
+    'cross-attention in blocks 0 and 2',
+  );
   t.same(info(enc, 'audio.pos_embd').shape, [4, 40]);
 
   const outQ = path.join(work, 'other-out-q8');

@@ -197,7 +197,7 @@ function tensorInfoAt(buf: Buffer, name: string): number {
   n.copy(needle, 8);
   const at = buf.indexOf(needle);
   if (at < 0) throw new Error(`no tensor ${name}`);
-  return at + needle.length;  // -> n_dims
+  return at + needle.length; // -> n_dims
 }
 
 function swapDims(src: string, dest: string, name: string) {
@@ -238,11 +238,23 @@ t.test('broken encoders files are load errors naming the file and the key or ten
   const cases: [string, (dest: string) => void, RegExp][] = [
     ['truncated', (d) => truncateCopy(files.encoders, d, size - 4096), /truncated: tensor '[^']+' ends at byte/],
     ['truncated header', (d) => truncateCopy(files.encoders, d, 64), /not a valid GGUF file/],
-    ['wrong tensor shape', (d) => swapDims(files.encoders, d, 'eva.blk.1.ffn_up.weight'), /tensor 'eva\.blk\.1\.ffn_up\.weight' has shape \[\d+, \d+\], expected \[\d+, \d+\]/],
-    ['missing tensor', (d) => renameTensor(files.encoders, d, 'imagebind.blk.0.attn_bias_k', 'imagebind.blk.0.attn_bias_q'), /missing tensor 'imagebind\.blk\.0\.attn_bias_k'/],
+    [
+      'wrong tensor shape',
+      (d) => swapDims(files.encoders, d, 'eva.blk.1.ffn_up.weight'),
+      /tensor 'eva\.blk\.1\.ffn_up\.weight' has shape \[\d+, \d+\], expected \[\d+, \d+\]/,
+    ],
+    [
+      'missing tensor',
+      (d) => renameTensor(files.encoders, d, 'imagebind.blk.0.attn_bias_k', 'imagebind.blk.0.attn_bias_q'),
+      /missing tensor 'imagebind\.blk\.0\.attn_bias_k'/,
+    ],
     ['wrong key type', (d) => retypeKey(files.encoders, d, 'ggpt.eva.head_count', GGUF_TYPE.FLOAT32), /key 'ggpt\.eva\.head_count' has type f32, expected u32/],
     ['key out of range', (d) => setU32(files.encoders, d, 'ggpt.video.max_frames', 0), /key 'ggpt\.video\.max_frames' = 0 must be in \[1, 1024\]/],
-    ['inconsistent keys', (d) => setU32(files.encoders, d, 'ggpt.qformer.head_count', 3), /'ggpt\.qformer\.head_count' = 3 does not divide 'ggpt\.qformer\.embedding_length'/],
+    [
+      'inconsistent keys',
+      (d) => setU32(files.encoders, d, 'ggpt.qformer.head_count', 3),
+      /'ggpt\.qformer\.head_count' = 3 does not divide 'ggpt\.qformer\.embedding_length'/,
+    ],
   ];
   for (const [what, make, re] of cases) {
     const dest = path.join(dir, `${what.replace(/ /g, '_')}.gguf`);
@@ -272,7 +284,10 @@ t.test('bad inputs are invalid-argument errors and the model stays usable', asyn
   t.teardown(() => nm.dispose());
   const cancel = () => addon.createCancel();
   const rejects = async (what: string, p: Promise<unknown>, code: string, re: RegExp) => {
-    const e = (await p.then(() => undefined, (x: unknown) => x)) as (Error & { code?: string }) | undefined;
+    const e = (await p.then(
+      () => undefined,
+      (x: unknown) => x,
+    )) as (Error & { code?: string }) | undefined;
     t.ok(e, `${what}: rejects`);
     t.equal(e?.code, code, `${what}: code`);
     t.match(e?.message ?? '', re, `${what}: message`);

@@ -123,10 +123,19 @@ t.test('corrupt model files', async (t) => {
         tokens[600] = tokens[601];
         kv.push([key, { type: GGUFValueType.ARRAY, itemType: GGUFValueType.STRING, value: tokens }]);
       } else {
-        kv.push([key, v.type === GGUFValueType.ARRAY ? { type: v.type, itemType: v.itemType as GGUFValueType, value: v.value as string[] } : ({ type: v.type, value: v.value } as GGUFValue)]);
+        kv.push([
+          key,
+          v.type === GGUFValueType.ARRAY
+            ? { type: v.type, itemType: v.itemType as GGUFValueType, value: v.value as string[] }
+            : ({ type: v.type, value: v.value } as GGUFValue),
+        ]);
       }
     }
-    await writeGGUF(f, kv, g.tensors.map((ti) => ({ name: ti.name, shape: ti.shape, type: ti.type, data: async () => new Uint8Array(await readGGUFTensor(g, ti.name)) })));
+    await writeGGUF(
+      f,
+      kv,
+      g.tensors.map((ti) => ({ name: ti.name, shape: ti.shape, type: ti.type, data: async () => new Uint8Array(await readGGUFTensor(g, ti.name)) })),
+    );
     const err = await loadModel({ model: { llm: f } }).catch((e: unknown) => e);
     t.type(err, ModelLoadError);
     t.match((err as Error).message, /repeats the piece .* \(token 601\)/);

@@ -26,7 +26,14 @@ t.test('examples run', async (t) => {
   ];
   for (const [script, args, expect] of cases) {
     const { stdout } = await run(process.execPath, [path.join(root, 'examples', script), ...args], { cwd: root, maxBuffer: 16 << 20 });
-    t.match(stdout, expect, `${script} ${args.slice(1).map((a) => path.basename(a)).join(' ')}`);
+    t.match(
+      stdout,
+      expect,
+      `${script} ${args
+        .slice(1)
+        .map((a) => path.basename(a))
+        .join(' ')}`,
+    );
   }
   t.ok(fs.existsSync(out), 'ground-image.mjs drew the boxes');
   await t.rejects(run(process.execPath, [path.join(root, 'examples', 'ground-image.mjs')], { cwd: root }), { code: 2 }, 'usage error without arguments');

@@ -62,7 +62,12 @@ const cases: Case[] = [
   {
     id: 'full/video_test3',
     media: ['video'],
-    features: async (nm) => ({ video: await nm.encodeVideo(goldenFrames().map((f) => f.data), cancel()) }),
+    features: async (nm) => ({
+      video: await nm.encodeVideo(
+        goldenFrames().map((f) => f.data),
+        cancel(),
+      ),
+    }),
     ground: (m, p, o) => m.groundVideo({ frames: goldenFrames(), fps: 24, duration: 10 }, p, o),
   },
   {
@@ -185,7 +190,10 @@ t.test('full model cases at f32', async (t) => {
     t.teardown(() => model.dispose());
     const want = {
       image: await imageFeatures(nm),
-      video: await nm.encodeVideo(goldenFrames().map((f) => f.data), cancel()),
+      video: await nm.encodeVideo(
+        goldenFrames().map((f) => f.data),
+        cancel(),
+      ),
       audio: await audioFeatures(nm),
     };
     const got = {

@@ -21,7 +21,11 @@ async function valid(): Promise<Buffer> {
   const f = path.join(dir, `v${n++}.gguf`);
   await writeGGUF(
     f,
-    [['general.name', gv.str('ab')], ['general.namf', gv.str('cd')], ['x.alignment', gv.u32(32)]],
+    [
+      ['general.name', gv.str('ab')],
+      ['general.namf', gv.str('cd')],
+      ['x.alignment', gv.u32(32)],
+    ],
     [
       { name: 'ta', shape: [2, 4], type: GGMLType.F32, data: () => new Uint8Array(32) },
       { name: 'tb', shape: [3], type: GGMLType.F32, data: () => new Uint8Array(12) },
@@ -37,7 +41,10 @@ async function read(b: Buffer) {
 
 t.test('the unmodified file reads', async (t) => {
   const g = await read(await valid());
-  t.same(g.tensors.map((x) => x.name), ['ta', 'tb']);
+  t.same(
+    g.tensors.map((x) => x.name),
+    ['ta', 'tb'],
+  );
 });
 
 t.test('regression: duplicate keys and tensor names are refused (as gguf.cpp does)', async (t) => {

@@ -24,7 +24,7 @@ t.test('regression: degenerate answers parse in linear time (they took seconds t
     ['connectors', `${'and '.repeat(n / 4)}x ${box}`, (r) => t.equal(r.boxes[0].phrase, 'x')],
     ['connectors and a long word', `${'and '.repeat(n / 8)}${'x'.repeat(n / 2)} ${box}`, (r) => t.equal(r.boxes[0].phrase, 'x'.repeat(n / 2))],
     ['many boxes', `dog ${box} `.repeat(n / 25), (r) => t.equal(r.boxes.length, n / 25)],
-    ['many boxes back to back', '[1,1,1,1]'.repeat(n / 9 | 0), (r) => t.equal(r.boxes.length, n / 9 | 0)],
+    ['many boxes back to back', '[1,1,1,1]'.repeat((n / 9) | 0), (r) => t.equal(r.boxes.length, (n / 9) | 0)],
     ['many malformed', '[1,2] a '.repeat(n / 8), (r) => t.equal(r.malformed.length, n / 8)],
   ];
   for (const [what, text, check] of cases) {

@@ -100,20 +100,17 @@ t.test('full/text_only', async (t) => {
     await nm.prompt([{ tokens: ids }], addon.createCancel());
     const ref = nm.logits();
     const emb = nm.tokenEmbeddings(ids.subarray(10, 40));
-    const r = await nm.prompt(
-      [{ tokens: ids.subarray(0, 10) }, { embd: emb, rows: 30, id: 7n }, { tokens: ids.subarray(40) }],
-      addon.createCancel(),
-    );
+    const r = await nm.prompt([{ tokens: ids.subarray(0, 10) }, { embd: emb, rows: 30, id: 7n }, { tokens: ids.subarray(40) }], addon.createCancel());
     t.equal(r.nReused, 10, 'the token prefix is reused, the embedding rows are new');
     const rep = allclose(nm.logits(), ref, 1e-4, 1e-4);
     t.ok(rep.ok, `max |diff| ${rep.maxAbs.toExponential(3)}`);
-    const again = await nm.prompt(
-      [{ tokens: ids.subarray(0, 10) }, { embd: emb, rows: 30, id: 7n }, { tokens: ids.subarray(40) }],
-      addon.createCancel(),
-    );
+    const again = await nm.prompt([{ tokens: ids.subarray(0, 10) }, { embd: emb, rows: 30, id: 7n }, { tokens: ids.subarray(40) }], addon.createCancel());
     t.same([again.nReused, again.nEvaluated], [ids.length, 0], 'same embd id: everything reused');
     // bad spans are refused before libllama sees them, and the cache is untouched
-    await t.rejects(nm.prompt([{ tokens: Int32Array.from([1, nVocab]) }], addon.createCancel()), { code: 'INVALID_ARGUMENT', message: /token 1009 at index 1/ });
+    await t.rejects(nm.prompt([{ tokens: Int32Array.from([1, nVocab]) }], addon.createCancel()), {
+      code: 'INVALID_ARGUMENT',
+      message: /token 1009 at index 1/,
+    });
     await t.rejects(nm.prompt([{ embd: new Float32Array(10), rows: 1, id: 1n }], addon.createCancel()), { code: 'INVALID_ARGUMENT' });
     await t.rejects(nm.prompt([], addon.createCancel()), { code: 'INVALID_ARGUMENT', message: /empty/ });
     await t.rejects(nm.prompt([{ tokens: new Int32Array(600).fill(5) }], addon.createCancel()), { code: 'CONTEXT_FULL' });

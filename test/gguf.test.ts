@@ -38,7 +38,11 @@ t.test('round trip of metadata and tensors', async (t) => {
   t.equal(size, fs.statSync(file).size);
   const g = await readGGUF(file);
   t.equal(g.version, 3);
-  t.same([...g.kv.keys()], kv.map(([k]) => k), 'keys in insertion order');
+  t.same(
+    [...g.kv.keys()],
+    kv.map(([k]) => k),
+    'keys in insertion order',
+  );
   t.equal(ggufGet(g, 'u8', GGUFValueType.UINT8), 200);
   t.equal(ggufGet(g, 'i16', GGUFValueType.INT16), -300);
   t.equal(ggufGet(g, 'u32', GGUFValueType.UINT32), 4000000000);
@@ -52,7 +56,13 @@ t.test('round trip of metadata and tensors', async (t) => {
   t.same(ggufGet(g, 'arr.f', GGUFValueType.ARRAY), [0.25, -0]);
   t.same(ggufGet(g, 'arr.i', GGUFValueType.ARRAY), [1, -2, 3]);
   t.throws(() => ggufGet(g, 'u32', GGUFValueType.INT32), ModelLoadError, 'type-checked getter');
-  t.same(g.tensors.map((x) => [x.name, x.ne, x.type]), [['a', [3, 2], GGMLType.F32], ['b', [2], GGMLType.F16]]);
+  t.same(
+    g.tensors.map((x) => [x.name, x.ne, x.type]),
+    [
+      ['a', [3, 2], GGMLType.F32],
+      ['b', [2], GGMLType.F16],
+    ],
+  );
   for (const x of g.tensors) t.equal(x.offset % 32, 0, `${x.name} data aligned to 32`);
   t.equal(g.dataOffset % 32, 0);
   t.same(new Float32Array(new Uint8Array(await readGGUFTensor(g, 'a')).buffer), a);
@@ -63,11 +73,19 @@ t.test('writer refuses inconsistent plans; reader rejects truncated and foreign 
   const file = path.join(work, 'b.gguf');
   await t.rejects(writeGGUF(file, [], [{ name: 'x', shape: [4], type: GGMLType.F32, data: () => new Uint8Array(8) }]), /produced 8 bytes, expected 16/);
   await t.rejects(writeGGUF(file, [], [{ name: 'q', shape: [2, 31], type: GGMLType.Q8_0, data: () => new Uint8Array(0) }]), /does not fit type Q8_0/);
-  await t.rejects(writeGGUF(file, [['k', gv.u32(1)], ['k', gv.u32(2)]], []), /duplicate key k/);
+  await t.rejects(
+    writeGGUF(
+      file,
+      [
+        ['k', gv.u32(1)],
+        ['k', gv.u32(2)],
+      ],
+      [],
+    ),
+    /duplicate key k/,
+  );
 
-  await writeGGUF(file, [['general.architecture', gv.str('t')]], [
-    { name: 'x', shape: [64], type: GGMLType.F32, data: () => new Uint8Array(256) },
-  ]);
+  await writeGGUF(file, [['general.architecture', gv.str('t')]], [{ name: 'x', shape: [64], type: GGMLType.F32, data: () => new Uint8Array(256) }]);
   const full = fs.readFileSync(file);
   const cut = path.join(work, 'cut.gguf');
   fs.writeFileSync(cut, full.subarray(0, full.length - 10));
@@ -81,9 +99,22 @@ t.test('writer refuses inconsistent plans; reader rejects truncated and foreign 
 
 t.test('f16 and bf16 conversions round to nearest even', async (t) => {
   const cases: [number, number][] = [
-    [0, 0x0000], [-0, 0x8000], [1, 0x3c00], [-2, 0xc000], [65504, 0x7bff], [65520, 0x7c00], [1e10, 0x7c00],
-    [Infinity, 0x7c00], [-Infinity, 0xfc00], [2 ** -24, 0x0001], [2 ** -25, 0x0000], [3 * 2 ** -26, 0x0001],
-    [2 ** -14, 0x0400], [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02], [0.1, 0x2e66],
+    [0, 0x0000],
+    [-0, 0x8000],
+    [1, 0x3c00],
+    [-2, 0xc000],
+    [65504, 0x7bff],
+    [65520, 0x7c00],
+    [1e10, 0x7c00],
+    [Infinity, 0x7c00],
+    [-Infinity, 0xfc00],
+    [2 ** -24, 0x0001],
+    [2 ** -25, 0x0000],
+    [3 * 2 ** -26, 0x0001],
+    [2 ** -14, 0x0400],
+    [1 + 2 ** -11, 0x3c00],
+    [1 + 3 * 2 ** -11, 0x3c02],
+    [0.1, 0x2e66],
   ];
   for (const [x, h] of cases) t.equal(f32ToF16Bits(x), h, `f16(${x})`);
   t.ok(Number.isNaN(f16BitsToF32(f32ToF16Bits(NaN))), 'NaN stays NaN');

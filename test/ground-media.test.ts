@@ -20,7 +20,11 @@ t.test('video and audio files', async (t) => {
     t.same(r.video?.sampledFrames, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'every frame of a 10-frame video');
     t.equal(r.video?.frameCount, 10);
     t.equal(r.segments.length, 1);
-    t.same([r.segments[0].start, r.segments[0].end].map((x) => +x.toFixed(6)), [0.1, 0.5], 'fractions of a 1 s video');
+    t.same(
+      [r.segments[0].start, r.segments[0].end].map((x) => +x.toFixed(6)),
+      [0.1, 0.5],
+      'fractions of a 1 s video',
+    );
   });
 
   t.test('a single-frame video', async (t) => {

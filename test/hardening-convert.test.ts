@@ -1,7 +1,7 @@
 // Converter hardening: every config value the converter uses is checked for type, range and
 // agreement with the checkpoint's tensor shapes before anything is sized from it, and NaN/Inf
 // weights (or values beyond f16) are reported with the tensor and its file while streaming.
-import t, { Test } from 'tap';
+import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -30,7 +30,11 @@ async function fails(t: Test, model: string, clip: string, extra: Record<string,
 const readCfg = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8')) as Record<string, unknown>;
 
 /** A TypeScript snippet run in a child node (tap's TypeScript loader) with a small heap and a time limit. */
-function runChild(code: string, heapMb: number, timeoutMs: number): { status: number | null; signal: string | null; stdout: string; stderr: string; ms: number } {
+function runChild(
+  code: string,
+  heapMb: number,
+  timeoutMs: number,
+): { status: number | null; signal: string | null; stdout: string; stderr: string; ms: number } {
   const file = path.join(work, `child-${n++}.ts`);
   fs.writeFileSync(file, code);
   const loader = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
@@ -55,7 +59,11 @@ t.test('the unchanged fixture converts', async (t) => {
 
 t.test('huge config values fail fast, before any allocation (child process, 384 MB heap)', async (t) => {
   const src = path.resolve(__dirname, '../src/convert/index.ts');
-  for (const [key, value] of [['vocab_size', 1e9], ['num_hidden_layers', 1e9], ['intermediate_size', 2 ** 40]] as const) {
+  for (const [key, value] of [
+    ['vocab_size', 1e9],
+    ['num_hidden_layers', 1e9],
+    ['intermediate_size', 2 ** 40],
+  ] as const) {
     fs.writeFileSync(cfgFile, JSON.stringify({ ...baseCfg, [key]: value }));
     const out = path.join(work, `huge-${key}`);
     const r = runChild(
@@ -151,7 +159,11 @@ t.test('every CLIP config value: type, range and agreement with the CLIP tensors
   }
   fs.writeFileSync(clipCfgFile, JSON.stringify(baseClip));
 
-  for (const [key, value] of [['image_std', [0.3, 0, 0.3]], ['image_mean', [0.5, 'x', 0.5]], ['image_std', [1, 2]]] as const) {
+  for (const [key, value] of [
+    ['image_std', [0.3, 0, 0.3]],
+    ['image_mean', [0.5, 'x', 0.5]],
+    ['image_std', [1, 2]],
+  ] as const) {
     fs.writeFileSync(ppFile, JSON.stringify({ ...basePp, [key]: value }));
     const e = await fails(t, m.model, m.clip);
     t.equal(e.file, ppFile);
@@ -173,9 +185,11 @@ t.test('bad head overrides are InvalidInputError', async (t) => {
 });
 
 t.test('NaN and infinite weights name the tensor and its file', async (t) => {
-  const poison = (name: string, value: number, at = 3) => (x: { model: Map<string, { data: Float32Array | BigInt64Array }> }) => {
-    (x.model.get(name)!.data as Float32Array)[at] = value;
-  };
+  const poison =
+    (name: string, value: number, at = 3) =>
+    (x: { model: Map<string, { data: Float32Array | BigInt64Array }> }) => {
+      (x.model.get(name)!.data as Float32Array)[at] = value;
+    };
   // LLM weight (BF16 in OTHER_SIZES), safetensors; f32 output and the lossless source of q4_k_m
   let w = writeUpstreamModel(path.join(work, 'nan-llm'), OTHER_SIZES, { seed: 12, edit: poison('model.layers.1.mlp.up_proj.weight', NaN, 17) });
   for (const type of ['f32', 'f16', 'q4_k_m']) {
@@ -185,7 +199,11 @@ t.test('NaN and infinite weights name the tensor and its file', async (t) => {
     t.match(e.message, /non-finite value \(NaN\) at element 17/);
   }
   // a tower weight (F32), torch zip
-  w = writeUpstreamModel(path.join(work, 'inf-eva'), OTHER_SIZES, { seed: 13, format: 'pytorch', edit: poison('model.visual_encoder.blocks.0.mlp.fc1.bias', -Infinity, 5) });
+  w = writeUpstreamModel(path.join(work, 'inf-eva'), OTHER_SIZES, {
+    seed: 13,
+    format: 'pytorch',
+    edit: poison('model.visual_encoder.blocks.0.mlp.fc1.bias', -Infinity, 5),
+  });
   let e = await fails(t, w.model, w.clip, { type: 'f16' });
   t.equal(e.tensor, 'model.visual_encoder.blocks.0.mlp.fc1.bias');
   t.equal(e.file, path.join(w.model, 'pytorch_model.bin'));
@@ -218,7 +236,15 @@ t.test('an async onProgress that rejects fails convert() and synth() like a thro
   const boom = new Error('progress sink failed');
   const out = path.join(work, 'progress-reject');
   await t.rejects(
-    convert({ model: m.model, clip: m.clip, out, type: 'f32', onProgress: async (p) => { if (p.stage === 'encoders') throw boom; } }),
+    convert({
+      model: m.model,
+      clip: m.clip,
+      out,
+      type: 'f32',
+      onProgress: async (p) => {
+        if (p.stage === 'encoders') throw boom;
+      },
+    }),
     boom,
   );
   t.notOk(fs.existsSync(out), 'no output directory left behind');

@@ -23,7 +23,13 @@ const onUnhandled = (e: unknown) => unhandled.push(e);
 process.on('unhandledRejection', onUnhandled);
 t.teardown(() => process.off('unhandledRejection', onUnhandled));
 
-const png = makePng(6, 4, 3, 8, Array.from({ length: 72 }, (_, i) => (i * 29) % 256));
+const png = makePng(
+  6,
+  4,
+  3,
+  8,
+  Array.from({ length: 72 }, (_, i) => (i * 29) % 256),
+);
 const audio = { samples: new Float32Array(16000).map((_, i) => Math.sin(i / 9) * 0.3), sampleRate: 16000 };
 
 t.test('hardening', async (t) => {
@@ -73,7 +79,7 @@ t.test('hardening', async (t) => {
     await t.rejects(model.generate('Hi', { history: history as never }), { name: 'InvalidInputError', message: /options\.history\[0\]/ });
     t.throws(() => model.createChat({ history: new Array(1e9) as never }), { name: 'InvalidInputError', message: /options\.history\[0\]/ });
     t.throws(() => model.detokenize(new Array(2 ** 30)), { name: 'InvalidInputError', message: /at most 16777216 token ids/ });
-    t.throws(() => model.detokenize([1, , 2] as number[]), { name: 'InvalidInputError', message: /tokens\[1\] but received undefined/ }); // eslint-disable-line no-sparse-arrays
+    t.throws(() => model.detokenize([1, , 2] as number[]), { name: 'InvalidInputError', message: /tokens\[1\] but received undefined/ });
     t.equal(model.detokenize([]), '');
   });
 
@@ -81,8 +87,26 @@ t.test('hardening', async (t) => {
     const boom = new Error('sink failed');
     const reference = await model.generate('Hello there', { maxTokens: 6, stop: [] });
 
-    await t.rejects(model.generate('Hello there', { maxTokens: 6, onToken: () => { throw boom; } }), boom, 'sync throw (reference behaviour)');
-    await t.rejects(model.generate('Hello there', { maxTokens: 6, onToken: async () => { throw boom; } }), boom, 'async onToken');
+    await t.rejects(
+      model.generate('Hello there', {
+        maxTokens: 6,
+        onToken: () => {
+          throw boom;
+        },
+      }),
+      boom,
+      'sync throw (reference behaviour)',
+    );
+    await t.rejects(
+      model.generate('Hello there', {
+        maxTokens: 6,
+        onToken: async () => {
+          throw boom;
+        },
+      }),
+      boom,
+      'async onToken',
+    );
     let calls = 0;
     await t.rejects(
       model.generate('Hello there', {
@@ -100,7 +124,12 @@ t.test('hardening', async (t) => {
     t.ok(calls < 200, `generation stopped early (${calls} tokens)`);
     await t.rejects(model.generate('Hello there', { maxTokens: 4, onPromptProgress: () => Promise.reject(boom) }), boom, 'async onPromptProgress');
 
-    const stream = model.generateStream('Hello there', { maxTokens: 6, onToken: async () => { throw boom; } });
+    const stream = model.generateStream('Hello there', {
+      maxTokens: 6,
+      onToken: async () => {
+        throw boom;
+      },
+    });
     let thrown: unknown;
     try {
       for await (const piece of stream) void piece;
@@ -111,18 +140,60 @@ t.test('hardening', async (t) => {
     await t.rejects(stream.result, boom, 'stream.result rejects with it');
 
     const chat = model.createChat({ image: png });
-    await t.rejects(chat.send('Where?', { maxTokens: 4, onToken: async () => { throw boom; } }), boom, 'chat.send');
     await t.rejects(
-      chat.send('Where?', { maxTokens: 4, onProgress: async (p) => { if (p.stage === 'prompt') throw boom; } }),
+      chat.send('Where?', {
+        maxTokens: 4,
+        onToken: async () => {
+          throw boom;
+        },
+      }),
+      boom,
+      'chat.send',
+    );
+    await t.rejects(
+      chat.send('Where?', {
+        maxTokens: 4,
+        onProgress: async (p) => {
+          if (p.stage === 'prompt') throw boom;
+        },
+      }),
       boom,
       'chat.send onProgress',
     );
     t.equal(chat.history.length, 0, 'failed turns are not in the history');
     t.ok((await chat.send('Where?', { maxTokens: 2 })).tokens.length > 0, 'the chat answers afterwards');
 
-    await t.rejects(model.groundImage(png, 'Where?', { maxTokens: 4, onProgress: async (p) => { if (p.stage === 'decode') throw boom; } }), boom, 'groundImage onProgress at decode');
-    await t.rejects(model.groundAudio(audio, 'What?', { maxTokens: 4, onProgress: async (p) => { if (p.stage === 'generate') throw boom; } }), boom, 'groundAudio onProgress at generate');
-    await t.rejects(loadModel({ model: { llm: got.llm }, threads: 1, onProgress: async () => { throw boom; } }), boom, 'loadModel onProgress');
+    await t.rejects(
+      model.groundImage(png, 'Where?', {
+        maxTokens: 4,
+        onProgress: async (p) => {
+          if (p.stage === 'decode') throw boom;
+        },
+      }),
+      boom,
+      'groundImage onProgress at decode',
+    );
+    await t.rejects(
+      model.groundAudio(audio, 'What?', {
+        maxTokens: 4,
+        onProgress: async (p) => {
+          if (p.stage === 'generate') throw boom;
+        },
+      }),
+      boom,
+      'groundAudio onProgress at generate',
+    );
+    await t.rejects(
+      loadModel({
+        model: { llm: got.llm },
+        threads: 1,
+        onProgress: async () => {
+          throw boom;
+        },
+      }),
+      boom,
+      'loadModel onProgress',
+    );
 
     const again = await model.generate('Hello there', { maxTokens: 6, stop: [] });
     t.same(again.tokens, reference.tokens, 'same answer as before the failures');
@@ -190,7 +261,11 @@ loadModel({ model: { llm: ${JSON.stringify(got.llm)} }, threads: 1 })
     t.same(runningChildren(), [], 'no ffmpeg left');
     for (const pid of seen) t.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, `process ${pid} is gone`);
     const chat = model.createChat({ video });
-    await t.rejects(chat.send('When?', { onProgress: (p) => (p.stage === 'decode' && p.fraction > 0 ? Promise.reject(boom) : undefined) }), boom, 'the same in a chat');
+    await t.rejects(
+      chat.send('When?', { onProgress: (p) => (p.stage === 'decode' && p.fraction > 0 ? Promise.reject(boom) : undefined) }),
+      boom,
+      'the same in a chat',
+    );
     t.same(runningChildren(), []);
   });
 

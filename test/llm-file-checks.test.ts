@@ -56,7 +56,7 @@ async function rewrite(src: string, dest: string, edit: Edit): Promise<number[]>
   return offsets.map((o) => header.length + o);
 }
 
-const arr = (kv: Kv, key: string) => [...((kv.get(key) as unknown as { value: unknown[] }).value)];
+const arr = (kv: Kv, key: string) => [...(kv.get(key) as unknown as { value: unknown[] }).value];
 
 // ---- the cases -----------------------------------------------------------------------------------
 
@@ -80,7 +80,11 @@ const cases: Case[] = [
   { name: 'block_count 513', edit: u32('llama.block_count', 513), expect: /'llama\.block_count' = 513 is outside/ },
   { name: 'block_count 2^32-1', edit: u32('llama.block_count', 0xffffffff), expect: /'llama\.block_count' = 4294967295/ },
   // ggml: GGML_ASSERT(eps >= 0.0f) in rms_norm at the first decode; Inf zeroes every activation
-  { name: 'rms eps negative', edit: f32('llama.attention.layer_norm_rms_epsilon', -1e-5), expect: /'llama\.attention\.layer_norm_rms_epsilon' = -1e-05 must be/ },
+  {
+    name: 'rms eps negative',
+    edit: f32('llama.attention.layer_norm_rms_epsilon', -1e-5),
+    expect: /'llama\.attention\.layer_norm_rms_epsilon' = -1e-05 must be/,
+  },
   { name: 'rms eps NaN', edit: f32('llama.attention.layer_norm_rms_epsilon', NaN), expect: names('llama.attention.layer_norm_rms_epsilon') },
   { name: 'rms eps Inf', edit: f32('llama.attention.layer_norm_rms_epsilon', Infinity), expect: names('llama.attention.layer_norm_rms_epsilon') },
   { name: 'rms eps 0', edit: f32('llama.attention.layer_norm_rms_epsilon', 0), expect: names('llama.attention.layer_norm_rms_epsilon') },
@@ -92,7 +96,11 @@ const cases: Case[] = [
   { name: 'rope base -1', edit: f32('llama.rope.freq_base', -1), expect: names('llama.rope.freq_base') },
   { name: 'rope base NaN', edit: f32('llama.rope.freq_base', NaN), expect: names('llama.rope.freq_base') },
   // libllama: GGML_ASSERT(rope_scaling_type_train != LLAMA_ROPE_SCALING_TYPE_UNSPECIFIED)
-  { name: 'unknown rope scaling type', edit: { kv: (kv) => kv.set('llama.rope.scaling.type', gv.str('bogus')) }, expect: /'llama\.rope\.scaling\.type' is 'bogus'/ },
+  {
+    name: 'unknown rope scaling type',
+    edit: { kv: (kv) => kv.set('llama.rope.scaling.type', gv.str('bogus')) },
+    expect: /'llama\.rope\.scaling\.type' is 'bogus'/,
+  },
   { name: 'rope scaling factor NaN', edit: f32('llama.rope.scaling.factor', NaN), expect: names('llama.rope.scaling.factor') },
   // media tokens
   { name: 'media token = BOS', edit: u32('ggpt.token.im_patch', 1), expect: /'ggpt\.token\.im_patch' = 1 is the BOS token/ },
@@ -102,15 +110,39 @@ const cases: Case[] = [
   { name: 'BOS id out of range', edit: u32('tokenizer.ggml.bos_token_id', 5000), expect: /'tokenizer\.ggml\.bos_token_id' = 5000 is outside \[0, 1008\]/ },
   // identity
   { name: 'unknown format version', edit: u32('ggpt.format_version', 2), expect: /'ggpt\.format_version' = 2 is not a format version this build reads/ },
-  { name: 'architecture gpt2', edit: { kv: (kv) => kv.set('general.architecture', gv.str('gpt2')) }, expect: /general\.architecture is 'gpt2', expected 'llama'/ },
+  {
+    name: 'architecture gpt2',
+    edit: { kv: (kv) => kv.set('general.architecture', gv.str('gpt2')) },
+    expect: /general\.architecture is 'gpt2', expected 'llama'/,
+  },
   { name: 'split file', edit: { kv: (kv) => kv.set('split.count', { type: GGUFValueType.UINT16, value: 2 }) }, expect: names('split.count') },
   // heads: n_embd 64, 4 heads of 16
   { name: 'head_count 0', edit: u32('llama.attention.head_count', 0), expect: /'llama\.attention\.head_count' = 0 is outside/ },
-  { name: 'head_count not dividing the width', edit: u32('llama.attention.head_count', 3), expect: /'llama\.attention\.head_count' = 3 does not divide 'llama\.embedding_length' = 64/ },
-  { name: 'odd head size', edit: u32('llama.attention.head_count', 64), expect: /head size 'llama\.embedding_length' \/ 'llama\.attention\.head_count' = 1 is odd/ },
-  { name: 'head_count_kv not dividing head_count', edit: u32('llama.attention.head_count_kv', 3), expect: /'llama\.attention\.head_count_kv' = 3 does not divide 'llama\.attention\.head_count' = 4/ },
-  { name: 'head_count per layer, differing', edit: { kv: (kv) => kv.set('llama.attention.head_count', { type: GGUFValueType.ARRAY, itemType: GGUFValueType.UINT32, value: [4, 2] }) }, expect: /'llama\.attention\.head_count' differs between layers/ },
-  { name: 'rope dimension count', edit: u32('llama.rope.dimension_count', 8), expect: /'llama\.rope\.dimension_count' = 8 differs from embedding_length \/ head_count = 16/ },
+  {
+    name: 'head_count not dividing the width',
+    edit: u32('llama.attention.head_count', 3),
+    expect: /'llama\.attention\.head_count' = 3 does not divide 'llama\.embedding_length' = 64/,
+  },
+  {
+    name: 'odd head size',
+    edit: u32('llama.attention.head_count', 64),
+    expect: /head size 'llama\.embedding_length' \/ 'llama\.attention\.head_count' = 1 is odd/,
+  },
+  {
+    name: 'head_count_kv not dividing head_count',
+    edit: u32('llama.attention.head_count_kv', 3),
+    expect: /'llama\.attention\.head_count_kv' = 3 does not divide 'llama\.attention\.head_count' = 4/,
+  },
+  {
+    name: 'head_count per layer, differing',
+    edit: { kv: (kv) => kv.set('llama.attention.head_count', { type: GGUFValueType.ARRAY, itemType: GGUFValueType.UINT32, value: [4, 2] }) },
+    expect: /'llama\.attention\.head_count' differs between layers/,
+  },
+  {
+    name: 'rope dimension count',
+    edit: u32('llama.rope.dimension_count', 8),
+    expect: /'llama\.rope\.dimension_count' = 8 differs from embedding_length \/ head_count = 16/,
+  },
   { name: 'key length', edit: u32('llama.attention.key_length', 32), expect: names('llama.attention.key_length') },
   { name: 'feed_forward_length 0', edit: u32('llama.feed_forward_length', 0), expect: names('llama.feed_forward_length') },
   { name: 'context_length 0', edit: u32('llama.context_length', 0), expect: names('llama.context_length') },
@@ -118,13 +150,38 @@ const cases: Case[] = [
   { name: 'non-causal attention', edit: { kv: (kv) => kv.set('llama.attention.causal', gv.bool(false)) }, expect: names('llama.attention.causal') },
   { name: 'expert_used_count without experts', edit: u32('llama.expert_used_count', 2), expect: names('llama.expert_used_count') },
   // vocabulary arrays
-  { name: 'scores shorter than tokens', edit: { kv: (kv) => kv.set('tokenizer.ggml.scores', gv.arrF32(arr(kv, 'tokenizer.ggml.scores').slice(1) as number[])) }, expect: /tokenizer\.ggml\.scores has 1008 entries but tokenizer\.ggml\.tokens has 1009/ },
-  { name: 'token_type longer than tokens', edit: { kv: (kv) => kv.set('tokenizer.ggml.token_type', gv.arrI32([...(arr(kv, 'tokenizer.ggml.token_type') as number[]), 1])) }, expect: /tokenizer\.ggml\.token_type has 1010 entries/ },
-  { name: 'NaN score', edit: { kv: (kv) => { const s = arr(kv, 'tokenizer.ggml.scores') as number[]; s[7] = NaN; kv.set('tokenizer.ggml.scores', gv.arrF32(s)); } }, expect: /tokenizer\.ggml\.scores\[7\] is NaN/ },
+  {
+    name: 'scores shorter than tokens',
+    edit: { kv: (kv) => kv.set('tokenizer.ggml.scores', gv.arrF32(arr(kv, 'tokenizer.ggml.scores').slice(1) as number[])) },
+    expect: /tokenizer\.ggml\.scores has 1008 entries but tokenizer\.ggml\.tokens has 1009/,
+  },
+  {
+    name: 'token_type longer than tokens',
+    edit: { kv: (kv) => kv.set('tokenizer.ggml.token_type', gv.arrI32([...(arr(kv, 'tokenizer.ggml.token_type') as number[]), 1])) },
+    expect: /tokenizer\.ggml\.token_type has 1010 entries/,
+  },
+  {
+    name: 'NaN score',
+    edit: {
+      kv: (kv) => {
+        const s = arr(kv, 'tokenizer.ggml.scores') as number[];
+        s[7] = NaN;
+        kv.set('tokenizer.ggml.scores', gv.arrF32(s));
+      },
+    },
+    expect: /tokenizer\.ggml\.scores\[7\] is NaN/,
+  },
   {
     // libllama names an empty piece "[EMPTY_<id>]" and asserts that the pieces are unique
     name: 'empty piece colliding with [EMPTY_5]',
-    edit: { kv: (kv) => { const s = arr(kv, 'tokenizer.ggml.tokens') as string[]; s[5] = ''; s[600] = '[EMPTY_5]'; kv.set('tokenizer.ggml.tokens', gv.arrStr(s)); } },
+    edit: {
+      kv: (kv) => {
+        const s = arr(kv, 'tokenizer.ggml.tokens') as string[];
+        s[5] = '';
+        s[600] = '[EMPTY_5]';
+        kv.set('tokenizer.ggml.tokens', gv.arrStr(s));
+      },
+    },
     expect: /tokenizer\.ggml\.tokens repeats the piece '\[EMPTY_5\]' \(token 600\)/,
   },
   // tensors
@@ -132,11 +189,19 @@ const cases: Case[] = [
     // ggml's MUL takes f32 weights
     name: 'norm weight stored as f16',
     edit: {
-      tensors: (plans, g) => plans.map((p) => (p.name !== 'blk.0.attn_norm.weight' ? p : {
-        ...p,
-        type: GGMLType.F16,
-        data: async () => { const b = await readGGUFTensor(g, p.name); return f32ToF16(new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length))); },
-      })),
+      tensors: (plans, g) =>
+        plans.map((p) =>
+          p.name !== 'blk.0.attn_norm.weight'
+            ? p
+            : {
+                ...p,
+                type: GGMLType.F16,
+                data: async () => {
+                  const b = await readGGUFTensor(g, p.name);
+                  return f32ToF16(new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length)));
+                },
+              },
+        ),
     },
     expect: /tensor 'blk\.0\.attn_norm\.weight' has type f16/,
   },
@@ -152,7 +217,12 @@ const cases: Case[] = [
   { name: 'alignment 16', edit: { alignment: 16 }, expect: 'loads' },
   { name: 'alignment 64', edit: { alignment: 64 }, expect: 'loads' },
   // the encoders file: errors name it
-  { name: 'encoders: audio sample rate the front end refuses', target: 'encoders', edit: u32('ggpt.audio.sample_rate', 1000), expect: /ggpt\.audio.*sample_rate 1000/ },
+  {
+    name: 'encoders: audio sample rate the front end refuses',
+    target: 'encoders',
+    edit: u32('ggpt.audio.sample_rate', 1000),
+    expect: /ggpt\.audio.*sample_rate 1000/,
+  },
   { name: 'encoders: unknown format version', target: 'encoders', edit: u32('ggpt.format_version', 7), expect: /format version 7 is not supported/ },
 ];
 
@@ -243,7 +313,10 @@ t.test('bad LLM and encoders files are refused with the file and key named, in a
     files.push(f);
     // the small alignments must really move tensor data off 32-byte boundaries (else they test nothing)
     if (c.edit.alignment !== undefined && c.edit.alignment < 32) {
-      t.ok(offsets.some((o) => o % 32 !== 0), `${c.name}: some tensor data is not 32-byte aligned`);
+      t.ok(
+        offsets.some((o) => o % 32 !== 0),
+        `${c.name}: some tensor data is not 32-byte aligned`,
+      );
     }
   }
   const jobs = cases.map((c, i) => ({
@@ -292,26 +365,30 @@ t.test('a broken LLM next to a good encoders file names the LLM; truncated encod
 });
 
 const checkExe = path.resolve(__dirname, '..', 'build', 'cmake', 'llm_gguf_load');
-t.test('the C++ check alone (llm_gguf_load --check)', { skip: fs.existsSync(checkExe) ? false : 'native/tests binary not built (GROUNDINGGPT_TESTS=1)' }, async (t) => {
-  const good = await tinyConverted('f32');
-  const ok = spawnSync(checkExe, ['--check', good.llm], { encoding: 'utf8' });
-  t.equal(ok.status, 0, ok.stdout + ok.stderr);
-  t.match(ok.stdout, /n_vocab=1009 n_embd=64 n_layer=2 bos=1 eos=2 mmap_aligned=1/);
-  const a1 = path.join(work, 'c-align1.gguf');
-  await rewrite(good.llm, a1, { alignment: 1 });
-  const r1 = spawnSync(checkExe, ['--check', a1], { encoding: 'utf8' });
-  t.equal(r1.status, 0, r1.stdout + r1.stderr);
-  t.match(r1.stdout, /mmap_aligned=0/, 'alignment 1: no mmap');
-  for (const [edit, expect] of [
-    [f32('llama.attention.layer_norm_rms_epsilon', NaN), "'llama.attention.layer_norm_rms_epsilon'"],
-    [u32('llama.block_count', 0), "'llama.block_count' = 0"],
-    [{ kv: (kv: Kv) => kv.set('general.architecture', gv.str('bert')) }, "general.architecture is 'bert'"],
-  ] as [Edit, string][]) {
-    const f = path.join(work, `c-${expect.replace(/\W/g, '')}.gguf`);
-    await rewrite(good.llm, f, edit);
-    const r = spawnSync(checkExe, ['--check', f, expect], { encoding: 'utf8' });
-    t.equal(r.status, 0, `${expect}: ${r.stdout}${r.stderr}`);
-  }
-  const enc = spawnSync(checkExe, ['--check', good.encoders, "general.architecture is 'groundinggpt"], { encoding: 'utf8' });
-  t.equal(enc.status, 0, `the encoders file is not an LLM: ${enc.stdout}${enc.stderr}`);
-});
+t.test(
+  'the C++ check alone (llm_gguf_load --check)',
+  { skip: fs.existsSync(checkExe) ? false : 'native/tests binary not built (GROUNDINGGPT_TESTS=1)' },
+  async (t) => {
+    const good = await tinyConverted('f32');
+    const ok = spawnSync(checkExe, ['--check', good.llm], { encoding: 'utf8' });
+    t.equal(ok.status, 0, ok.stdout + ok.stderr);
+    t.match(ok.stdout, /n_vocab=1009 n_embd=64 n_layer=2 bos=1 eos=2 mmap_aligned=1/);
+    const a1 = path.join(work, 'c-align1.gguf');
+    await rewrite(good.llm, a1, { alignment: 1 });
+    const r1 = spawnSync(checkExe, ['--check', a1], { encoding: 'utf8' });
+    t.equal(r1.status, 0, r1.stdout + r1.stderr);
+    t.match(r1.stdout, /mmap_aligned=0/, 'alignment 1: no mmap');
+    for (const [edit, expect] of [
+      [f32('llama.attention.layer_norm_rms_epsilon', NaN), "'llama.attention.layer_norm_rms_epsilon'"],
+      [u32('llama.block_count', 0), "'llama.block_count' = 0"],
+      [{ kv: (kv: Kv) => kv.set('general.architecture', gv.str('bert')) }, "general.architecture is 'bert'"],
+    ] as [Edit, string][]) {
+      const f = path.join(work, `c-${expect.replace(/\W/g, '')}.gguf`);
+      await rewrite(good.llm, f, edit);
+      const r = spawnSync(checkExe, ['--check', f, expect], { encoding: 'utf8' });
+      t.equal(r.status, 0, `${expect}: ${r.stdout}${r.stderr}`);
+    }
+    const enc = spawnSync(checkExe, ['--check', good.encoders, "general.architecture is 'groundinggpt"], { encoding: 'utf8' });
+    t.equal(enc.status, 0, `the encoders file is not an LLM: ${enc.stdout}${enc.stderr}`);
+  },
+);

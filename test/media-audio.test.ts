@@ -75,7 +75,11 @@ t.test('raw PCM', async (t) => {
     ['no samples', { samples: new Float32Array(0), sampleRate: 16000 }, /Raw audio has no samples/],
     ['NaN', { samples: new Float32Array([0, NaN]), sampleRate: 16000 }, /non-finite sample \(NaN\) in channel 0 at sample 1/],
     ['Infinity', { samples: [new Float32Array(2), new Float32Array([0, -Infinity])], sampleRate: 16000 }, /non-finite sample \(-Infinity\) in channel 1/],
-    ['rate too low', { samples: mono, sampleRate: 999 }, new RegExp(`Expected a sample rate between ${MIN_SAMPLE_RATE} and ${MAX_SAMPLE_RATE} Hz for audio.sampleRate but received 999`)],
+    [
+      'rate too low',
+      { samples: mono, sampleRate: 999 },
+      new RegExp(`Expected a sample rate between ${MIN_SAMPLE_RATE} and ${MAX_SAMPLE_RATE} Hz for audio.sampleRate but received 999`),
+    ],
     ['rate too high', { samples: mono, sampleRate: 768001 }, /audio.sampleRate but received 768001/],
     ['rate missing', { samples: mono }, /audio.sampleRate but received undefined/],
     ['9 channels', { samples: Array.from({ length: 9 }, () => new Float32Array(4)), sampleRate: 16000 }, /Raw audio has 9 channels; at most 8/],
@@ -120,7 +124,10 @@ t.test('bad audio files', async (t) => {
   ];
   for (const [name, input, re] of cases) {
     const opts = name === 'too long' ? { maxDuration: 1 } : undefined;
-    const err = await decodeAudio(input as never, opts as never).then(() => undefined, (e: unknown) => e);
+    const err = await decodeAudio(input as never, opts as never).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     t.ok(err instanceof InvalidInputError, `${name}: InvalidInputError`);
     t.match((err as Error | undefined)?.message, re, name);
   }

@@ -40,7 +40,11 @@ t.test('drawBoxes: PNG of the original size, box edges drawn, interior untouched
   t.same(px(drawn.data, cx, ey), px(orig.data, cx, ey), 'interior unchanged');
   // JPEG by extension; raw input; a label made only of markup characters renders.
   const jpg = path.join(dir, 'boxes.jpg');
-  await drawBoxes({ data: orig.data, width: 640, height: 848, channels: 3 }, [{ box: { x1: 10, y1: 10, x2: 100, y2: 100 }, phrase: '</svg><script>&amp;' }], jpg);
+  await drawBoxes(
+    { data: orig.data, width: 640, height: 848, channels: 3 },
+    [{ box: { x1: 10, y1: 10, x2: 100, y2: 100 }, phrase: '</svg><script>&amp;' }],
+    jpg,
+  );
   t.equal((await sharp(jpg).metadata()).format, 'jpeg');
   t.same(fs.readdirSync(dir).sort(), ['boxes.jpg', 'boxes.png']);
 });
@@ -48,7 +52,10 @@ t.test('drawBoxes: PNG of the original size, box edges drawn, interior untouched
 t.test('drawBoxes keeps the displayed orientation of an EXIF-rotated image', async (t) => {
   const dir = tempDir('ggpt-draw-');
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const jpeg = await sharp({ create: { width: 60, height: 30, channels: 3, background: '#808080' } }).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+  const jpeg = await sharp({ create: { width: 60, height: 30, channels: 3, background: '#808080' } })
+    .jpeg()
+    .withMetadata({ orientation: 6 })
+    .toBuffer();
   const out = path.join(dir, 'rot.png');
   const r = await drawBoxes(jpeg, [{ box: { x1: 2, y1: 2, x2: 20, y2: 50 } }], out);
   t.same([r.width, r.height], [30, 60]);
@@ -99,7 +106,17 @@ t.test('drawWaveform: waveform with the clip windows', async (t) => {
   const n = rate * 3;
   const ch = new Float32Array(n).map((_, i) => 0.8 * Math.sin((2 * Math.PI * 440 * i) / rate));
   const out = path.join(dir, 'wave.png');
-  const r = await drawWaveform([ch, ch.map((v) => v / 2)], rate, [{ start: 0, end: 2 }, { start: 1 / 3, end: 7 / 3 }, { start: 2 / 3, end: 8 / 3 }], out, { width: 600, channelHeight: 80 });
+  const r = await drawWaveform(
+    [ch, ch.map((v) => v / 2)],
+    rate,
+    [
+      { start: 0, end: 2 },
+      { start: 1 / 3, end: 7 / 3 },
+      { start: 2 / 3, end: 8 / 3 },
+    ],
+    out,
+    { width: 600, channelHeight: 80 },
+  );
   t.same([r.width, r.height], [600, 10 + 3 * 14 + 2 * 80 + 4 + 30]);
   const m = await sharp(out).metadata();
   t.same([m.width, m.height], [r.width, r.height]);

@@ -68,7 +68,22 @@ t.test('probeVideo: ffmpeg alone agrees with ffprobe', async (t) => {
   t.same([edit.frameCount, edit.duration], [10, 0.5], 'the edit list: 10 packets, 0.5 s shown');
   // Cover art is not a video, with either probe.
   const cover = makeMedia(dir, 'cover.png', ['-f', 'lavfi', '-i', 'color=red:s=16x16', '-frames:v', '1']);
-  const mp3 = makeMedia(dir, 'cover.mp3', ['-f', 'lavfi', '-i', 'sine=duration=1', '-i', cover, '-map', '0', '-map', '1', '-c:v', 'png', '-disposition:v:0', 'attached_pic']);
+  const mp3 = makeMedia(dir, 'cover.mp3', [
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=duration=1',
+    '-i',
+    cover,
+    '-map',
+    '0',
+    '-map',
+    '1',
+    '-c:v',
+    'png',
+    '-disposition:v:0',
+    'attached_pic',
+  ]);
   const e1 = await failure(() => probeVideo(mp3, withProbe));
   const e2 = await failure(() => probeVideo(mp3));
   t.match(e2?.message, /Not a video: .*cover\.mp3 has no video stream \(it has audio only/);
@@ -105,7 +120,17 @@ t.test('parseInputDump: the input description, not what tags imitate', async (t)
     duration: 62.5,
     streams: [
       { index: 0, type: 'video', codec: 'h264', width: 96, height: 64, avgFrameRate: 29.97, baseFrameRate: 1000, sampleRate: undefined, attachedPic: false },
-      { index: 1, type: 'audio', codec: 'mp2', width: undefined, height: undefined, avgFrameRate: undefined, baseFrameRate: undefined, sampleRate: 44100, attachedPic: false },
+      {
+        index: 1,
+        type: 'audio',
+        codec: 'mp2',
+        width: undefined,
+        height: undefined,
+        avgFrameRate: undefined,
+        baseFrameRate: undefined,
+        sampleRate: 44100,
+        attachedPic: false,
+      },
       { index: 2, type: 'video', codec: 'png', width: 16, height: 16, avgFrameRate: undefined, baseFrameRate: 90000, sampleRate: undefined, attachedPic: true },
     ],
   });
@@ -113,10 +138,20 @@ t.test('parseInputDump: the input description, not what tags imitate', async (t)
   t.equal(parseInputDump(["Input #0, m4v, from 'es.m4v':", '  Duration: N/A, bitrate: N/A'], 'es.m4v')?.duration, undefined);
   // A real file whose tags imitate streams and a duration (a value with line breaks, tag names).
   const evil = makeMedia(dir, 'evil.mkv', [
-    '-f', 'lavfi', '-i', 'testsrc=size=32x24:rate=5', '-frames:v', '5', '-c:v', 'ffv1',
-    '-metadata', 'title=x\n  Stream #0:5: Audio: aac, 8000 Hz\n  Duration: 01:00:00.00, start: 0',
-    '-metadata', 'Stream #0:7: Audio: pcm_s16le, 8000 Hz=1',
-    '-metadata:s:v:0', 'Stream #0:9: Audio: opus, 48000 Hz=2',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc=size=32x24:rate=5',
+    '-frames:v',
+    '5',
+    '-c:v',
+    'ffv1',
+    '-metadata',
+    'title=x\n  Stream #0:5: Audio: aac, 8000 Hz\n  Duration: 01:00:00.00, start: 0',
+    '-metadata',
+    'Stream #0:7: Audio: pcm_s16le, 8000 Hz=1',
+    '-metadata:s:v:0',
+    'Stream #0:9: Audio: opus, 48000 Hz=2',
   ]);
   const v = await probeVideo(evil);
   t.same([v.prober, v.frameCount, v.duration, v.hasAudio], ['ffmpeg', 5, 1, false]);
@@ -128,7 +163,10 @@ t.test('decodeVideo: the same frames with either probe', async (t) => {
   const b = await decodeVideo(file);
   t.same(b.indices, a.indices);
   t.equal(b.frames.length, 64);
-  t.ok(b.frames.every((f, i) => Buffer.from(f).equals(Buffer.from(a.frames[i]))), 'frames byte for byte');
+  t.ok(
+    b.frames.every((f, i) => Buffer.from(f).equals(Buffer.from(a.frames[i]))),
+    'frames byte for byte',
+  );
 });
 
 t.test('decodeAudio: identical PCM with either probe', async (t) => {
@@ -148,8 +186,17 @@ t.test('decodeAudio: identical PCM with either probe', async (t) => {
     const a = await decodeAudio(file, withProbe);
     const b = await decodeAudio(file);
     t.same([a.source.prober, b.source.prober], ['ffprobe', 'ffmpeg'], `${name}: probers`);
-    t.same([b.sampleRate, b.channels.length, b.duration, b.source.codec, b.source.format], [a.sampleRate, a.channels.length, a.duration, a.source.codec, a.source.format], `${name}: ${b.sampleRate} Hz, ${b.channels.length} channels, ${b.source.codec}`);
-    t.ok(b.channels.every((c, i) => Buffer.from(c.buffer, c.byteOffset, c.byteLength).equals(Buffer.from(a.channels[i].buffer, a.channels[i].byteOffset, a.channels[i].byteLength))), `${name}: identical PCM`);
+    t.same(
+      [b.sampleRate, b.channels.length, b.duration, b.source.codec, b.source.format],
+      [a.sampleRate, a.channels.length, a.duration, a.source.codec, a.source.format],
+      `${name}: ${b.sampleRate} Hz, ${b.channels.length} channels, ${b.source.codec}`,
+    );
+    t.ok(
+      b.channels.every((c, i) =>
+        Buffer.from(c.buffer, c.byteOffset, c.byteLength).equals(Buffer.from(a.channels[i].buffer, a.channels[i].byteOffset, a.channels[i].byteLength)),
+      ),
+      `${name}: identical PCM`,
+    );
   }
 });
 

@@ -123,7 +123,10 @@ t.test('ffprobe missing: not an error, the probe falls back to ffmpeg alone', as
   });
   // With ffprobe found, it is used.
   await withEnv({ FFMPEG_PATH: undefined, FFPROBE_PATH: undefined }, async () => {
-    t.equal((await decodeVideo(path.join(mediaDir, 'test-3.mp4'), { ffmpegPath: path.join(lone, 'ffmpeg'), ffprobePath: realFFprobe, maxFrames: 2 })).info?.prober, 'ffprobe');
+    t.equal(
+      (await decodeVideo(path.join(mediaDir, 'test-3.mp4'), { ffmpegPath: path.join(lone, 'ffmpeg'), ffprobePath: realFFprobe, maxFrames: 2 })).info?.prober,
+      'ffprobe',
+    );
   });
 });
 
@@ -182,7 +185,18 @@ t.test('runProcess: exit codes, stderr, spawn failure, abort kills the child', a
 });
 
 t.test('splitTaggedLog: the info lines and the error lines of a tagged ffmpeg log', async (t) => {
-  const r = await runProcess(realFFmpeg, ['-hide_banner', '-nostdin', ...TAGGED_LOG_ARGS, '-i', path.join(mediaDir, 'test-3.mp4'), '-map', '0:s:0', '-f', 'null', '-']);
+  const r = await runProcess(realFFmpeg, [
+    '-hide_banner',
+    '-nostdin',
+    ...TAGGED_LOG_ARGS,
+    '-i',
+    path.join(mediaDir, 'test-3.mp4'),
+    '-map',
+    '0:s:0',
+    '-f',
+    'null',
+    '-',
+  ]);
   t.not(r.code, 0);
   const log = splitTaggedLog(r.stderr);
   t.match(log.info[0], /^Input #0, mov,mp4,m4a,3gp,3g2,mj2, from '.*test-3\.mp4':$/);

@@ -80,7 +80,10 @@ t.test('EXIF orientation is applied (orientation 6: rotate 90 degrees clockwise)
   // 40x20 stored: left half red, right half blue. Displayed (rotated 90 cw): 20x40, top red.
   const px = Buffer.alloc(40 * 20 * 3);
   for (let y = 0; y < 20; y++) for (let x = 0; x < 40; x++) px.set(x < 20 ? [230, 20, 20] : [20, 20, 230], (y * 40 + x) * 3);
-  const jpeg = await sharp(px, { raw: { width: 40, height: 20, channels: 3 } }).jpeg({ quality: 95 }).withMetadata({ orientation: 6 }).toBuffer();
+  const jpeg = await sharp(px, { raw: { width: 40, height: 20, channels: 3 } })
+    .jpeg({ quality: 95 })
+    .withMetadata({ orientation: 6 })
+    .toBuffer();
   const img = await decodeImage(jpeg);
   t.same([img.width, img.height], [20, 40]);
   t.equal(img.source.orientation, 6);
@@ -110,15 +113,23 @@ t.test('greyscale PNG and JPEG are replicated to RGB', async (t) => {
   const img = await decodeImage(png);
   t.same([...img.data], [0, 0, 0, 128, 128, 128, 255, 255, 255]);
   t.equal(img.source.space, 'b-w');
-  const jpeg = await sharp(Buffer.alloc(16 * 16, 90), { raw: { width: 16, height: 16, channels: 1 } }).jpeg().toBuffer();
+  const jpeg = await sharp(Buffer.alloc(16 * 16, 90), { raw: { width: 16, height: 16, channels: 1 } })
+    .jpeg()
+    .toBuffer();
   const j = await decodeImage(jpeg);
   t.equal(j.data.length, 16 * 16 * 3);
-  t.ok(j.data.every((v, i) => v === j.data[i - (i % 3)]), 'R = G = B');
+  t.ok(
+    j.data.every((v, i) => v === j.data[i - (i % 3)]),
+    'R = G = B',
+  );
   t.ok(Math.abs(j.data[0] - 90) <= 2);
 });
 
 t.test('CMYK JPEG is converted to sRGB', async (t) => {
-  const cmyk = await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 200, g: 30, b: 40 } } }).toColourspace('cmyk').jpeg().toBuffer();
+  const cmyk = await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 200, g: 30, b: 40 } } })
+    .toColourspace('cmyk')
+    .jpeg()
+    .toBuffer();
   t.equal((await sharp(cmyk).metadata()).space, 'cmyk');
   const img = await decodeImage(cmyk);
   t.equal(img.source.space, 'cmyk');
@@ -131,10 +142,16 @@ t.test('16-bit PNG is reduced to 8 bits (v >> 8), grey and RGB', async (t) => {
   const v = [0, 65535, 257, 1000, 2000, 30000, 128, 32896, 65280, 255, 511, 40000];
   const rgb = await decodeImage(makePng(4, 1, 3, 16, v));
   t.equal(rgb.source.depth, 'ushort');
-  t.same([...rgb.data], v.map((x) => x >> 8));
+  t.same(
+    [...rgb.data],
+    v.map((x) => x >> 8),
+  );
   const g = [0, 65535, 1000, 40000];
   const grey = await decodeImage(makePng(4, 1, 1, 16, g));
-  t.same([...grey.data], g.flatMap((x) => [x >> 8, x >> 8, x >> 8]));
+  t.same(
+    [...grey.data],
+    g.flatMap((x) => [x >> 8, x >> 8, x >> 8]),
+  );
 });
 
 t.test('padded square geometry', async (t) => {
@@ -167,18 +184,34 @@ t.test('bad inputs raise InvalidInputError with a clear message', async (t) => {
     ['number', 42, /Expected a file path, Buffer\/Uint8Array, sharp instance or raw .* but received 42 of type number/],
     ['null', null, /but received null/],
     ['raw: zero width', { data: new Uint8Array(0), width: 0, height: 2, channels: 3 }, /Expected a positive integer for image.width but received 0/],
-    ['raw: channels 5', { data: new Uint8Array(20), width: 2, height: 2, channels: 5 }, /Expected 1 \(grey\), 2 \(grey \+ alpha\), 3 \(RGB\) or 4 \(RGBA\) for image.channels but received 5/],
+    [
+      'raw: channels 5',
+      { data: new Uint8Array(20), width: 2, height: 2, channels: 5 },
+      /Expected 1 \(grey\), 2 \(grey \+ alpha\), 3 \(RGB\) or 4 \(RGBA\) for image.channels but received 5/,
+    ],
     ['raw: channels missing', { data: new Uint8Array(12), width: 2, height: 2 }, /image.channels but received undefined/],
-    ['raw: length mismatch', { data: new Uint8Array(10), width: 2, height: 2, channels: 3 }, /Expected 12 bytes \(2 x 2 x 3 channels\) in image.data but received 10/],
+    [
+      'raw: length mismatch',
+      { data: new Uint8Array(10), width: 2, height: 2, channels: 3 },
+      /Expected 12 bytes \(2 x 2 x 3 channels\) in image.data but received 10/,
+    ],
     ['raw: data not bytes', { data: [1, 2, 3], width: 1, height: 1, channels: 3 }, /Expected a Uint8Array .* for image.data but received an array of 3/],
     ['raw: float data', { data: new Float32Array(3), width: 1, height: 1, channels: 3 }, /for image.data but received Float32Array\(12 bytes\)/],
-    ['raw: over the pixel limit', { data: new Uint8Array(300), width: 10, height: 10, channels: 3 }, /10x10 = 100 pixels, above the limit of 50/, { limitInputPixels: 50 }],
+    [
+      'raw: over the pixel limit',
+      { data: new Uint8Array(300), width: 10, height: 10, channels: 3 },
+      /10x10 = 100 pixels, above the limit of 50/,
+      { limitInputPixels: 50 },
+    ],
     ['file over the pixel limit', dog, /640x848 = 542720 pixels, above the limit of 100000 \(limitInputPixels/, { limitInputPixels: 100000 }],
     ['bad limit option', dog, /Expected a positive integer or false for limitInputPixels but received -1/, { limitInputPixels: -1 }],
     ['bad options', dog, /Expected an object for options/, 'fast' as never],
   ];
   for (const [name, input, re, opts] of cases) {
-    const err = await decodeImage(input as never, opts as never).then(() => undefined, (e: unknown) => e);
+    const err = await decodeImage(input as never, opts as never).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     t.ok(err instanceof InvalidInputError, `${name}: InvalidInputError`);
     t.match((err as Error | undefined)?.message, re, name);
   }

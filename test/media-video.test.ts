@@ -63,7 +63,10 @@ t.test('golden test-3.mp4: probe, indices, frames within +-2 of frames_u8', asyn
   t.same(v.indices, c.frame_indices);
   t.equal(v.frames.length, 64);
   t.equal(v.size, 224);
-  t.same(progress, Array.from({ length: 64 }, (_, i) => i + 1));
+  t.same(
+    progress,
+    Array.from({ length: 64 }, (_, i) => i + 1),
+  );
   t.ok(Math.abs(v.times[1] - 3 / v.fps) < 1e-12);
   // frames_u8 is [3, 64, 224, 224] channel-major; ours are 64 x [224, 224, 3].
   const g = readExpected('video_test3_mp4_frames_u8.npy');
@@ -100,7 +103,10 @@ t.test('the selected frames are the right ones (lossless index video)', async (t
   t.ok(v.frames.every((f) => f.length === 8 * 8 * 3 && f.every((x) => x === f[0])));
   // decodeVideoFrames alone, with explicit indices.
   const d = await decodeVideoFrames(file, { indices: [3, 50, 99], size: 4 });
-  t.same(d.frames.map((f) => f[0]), [6, 100, 198]);
+  t.same(
+    d.frames.map((f) => f[0]),
+    [6, 100, 198],
+  );
   await t.rejects(decodeVideoFrames(file, { indices: [5, 5] }), /Expected strictly increasing non-negative integers for indices\[1\]/);
   await t.rejects(decodeVideoFrames(file, { indices: [] }), /Expected a non-empty array of frame numbers/);
   // Asking beyond the end: only some frames come back.
@@ -139,7 +145,10 @@ t.test('raw frames', async (t) => {
     return { data, width: 224, height: 224, channels: 3 as const };
   });
   const v = await decodeVideo({ frames, fps: 24 });
-  t.same(v.indices, Array.from({ length: 64 }, (_, i) => i));
+  t.same(
+    v.indices,
+    Array.from({ length: 64 }, (_, i) => i),
+  );
   t.ok(v.frames.every((f, i) => Buffer.from(f).equals(Buffer.from(frames[i].data))));
   t.equal(v.duration, 64 / 24);
   t.equal(v.timing, 'derived');
@@ -164,10 +173,16 @@ t.test('raw frames', async (t) => {
   const many = Array.from({ length: 100 }, (_, i) => ({ data: new Uint8Array(4 * 4).fill(i), width: 4, height: 4, channels: 1 as const }));
   const m = await decodeVideo({ frames: many, duration: 4 }, { size: 4 });
   t.same(m.indices, sampleIndices(100));
-  t.same(m.frames.map((f) => f[0]), sampleIndices(100));
+  t.same(
+    m.frames.map((f) => f[0]),
+    sampleIndices(100),
+  );
   // Bad raw input.
   await t.rejects(decodeVideo({ frames: [] }), /Expected a non-empty array of frames for video.frames/);
-  await t.rejects(decodeVideo({ frames: [{ data: new Uint8Array(5), width: 2, height: 2, channels: 3 }] }), /Expected 12 bytes \(2 x 2 x 3 channels\) in video.frames\[0\].data but received 5/);
+  await t.rejects(
+    decodeVideo({ frames: [{ data: new Uint8Array(5), width: 2, height: 2, channels: 3 }] }),
+    /Expected 12 bytes \(2 x 2 x 3 channels\) in video.frames\[0\].data but received 5/,
+  );
   await t.rejects(decodeVideo({ frames: [odd[0]], fps: 0 }), /Expected a positive number for video.fps but received 0/);
   await t.rejects(decodeVideo({ frames: [odd[0]], duration: -1 }), /video.duration/);
   await t.rejects(decodeVideo({ frames: [odd[1]] }, { limitInputPixels: 1000 }), /300x200 = 60000 pixels, above the limit of 1000/);
@@ -217,7 +232,10 @@ t.test('bad video inputs', async (t) => {
     ['bad size', test3, /for size but received 1.5/, { size: 1.5 }],
   ];
   for (const [name, input, re, opts] of cases) {
-    const err = await decodeVideo(input as never, opts as never).then(() => undefined, (e: unknown) => e);
+    const err = await decodeVideo(input as never, opts as never).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     t.ok(err instanceof InvalidInputError, `${name}: InvalidInputError`);
     t.match((err as Error | undefined)?.message, re, name);
   }

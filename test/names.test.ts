@@ -42,9 +42,17 @@ t.test('names.h, the addon and names.ts hold the same constants', async (t) => {
 t.test('the upstream mapping only uses names of the table', async (t) => {
   const ggufNames = new Set<unknown>(Object.values(names).filter((v) => typeof v === 'string'));
   const specs = [
-    ...names.CLIP_GLOBAL_TENSORS, ...names.CLIP_BLOCK_TENSORS, ...names.MMPROJ_TENSORS,
-    ...names.EVA_GLOBAL_TENSORS, ...names.EVA_BLOCK_TENSORS, ...names.QF_GLOBAL_TENSORS, ...names.QF_BLOCK_TENSORS,
-    ...names.VIDEO_TENSORS, ...names.AUDIO_TENSORS, ...names.IB_GLOBAL_TENSORS, ...names.IB_BLOCK_TENSORS,
+    ...names.CLIP_GLOBAL_TENSORS,
+    ...names.CLIP_BLOCK_TENSORS,
+    ...names.MMPROJ_TENSORS,
+    ...names.EVA_GLOBAL_TENSORS,
+    ...names.EVA_BLOCK_TENSORS,
+    ...names.QF_GLOBAL_TENSORS,
+    ...names.QF_BLOCK_TENSORS,
+    ...names.VIDEO_TENSORS,
+    ...names.AUDIO_TENSORS,
+    ...names.IB_GLOBAL_TENSORS,
+    ...names.IB_BLOCK_TENSORS,
   ];
   for (const s of specs) t.ok(ggufNames.has(s.gguf), `${s.gguf} is a names.h constant`);
   // every tensor constant of the header (the ones whose value names a tensor) is written by some spec

@@ -72,9 +72,18 @@ t.test('a box entirely in the padding is empty', async (t) => {
 t.test('several boxes per phrase back to back share the phrase and a group', async (t) => {
   const r = parseBoxes('Two cats[0.1,0.1,0.3,0.3][0.5,0.5,0.7,0.7] and a dog [0.2, 0.2, 0.4, 0.4] [0.6,0.6,0.8,0.8].', { width: 100, height: 100 });
   t.equal(r.answer, 'Two cats and a dog.');
-  t.same(r.boxes.map((b) => b.phrase), ['Two cats', 'Two cats', 'a dog', 'a dog']);
-  t.same(r.boxes.map((b) => b.group), [0, 0, 1, 1]);
-  t.same(r.boxes.map((b) => b.index), [0, 1, 2, 3]);
+  t.same(
+    r.boxes.map((b) => b.phrase),
+    ['Two cats', 'Two cats', 'a dog', 'a dog'],
+  );
+  t.same(
+    r.boxes.map((b) => b.group),
+    [0, 0, 1, 1],
+  );
+  t.same(
+    r.boxes.map((b) => b.index),
+    [0, 1, 2, 3],
+  );
   t.equal(r.answer.slice(...r.boxes[2].phraseRange!), 'a dog');
   close(t, r.boxes[1].box.x1, 50);
 });
@@ -94,7 +103,11 @@ t.test('spacing is tolerated and repaired', async (t) => {
   for (const [text, answer, phrases] of cases) {
     const r = parseBoxes(text, { width: 10, height: 10 });
     t.equal(r.answer, answer, JSON.stringify(text));
-    t.same(r.boxes.map((b) => b.phrase), phrases, `phrases of ${JSON.stringify(text)}`);
+    t.same(
+      r.boxes.map((b) => b.phrase),
+      phrases,
+      `phrases of ${JSON.stringify(text)}`,
+    );
     t.equal(r.malformed.length, 0);
   }
   const b = parseBoxes('dog [1e-1, 2e-1, 3E-1, 0.4]!', { width: 10, height: 10 }).boxes[0];
@@ -106,7 +119,10 @@ t.test('phrase = last clause before the box, trimmed of connectors and prepositi
     'In the picture, a woman holds an umbrella [0.1,0.1,0.5,0.9]; a boy stands next to her [0.5,0.2,0.7,0.9], and a bird sits on [0.8,0.1,0.9,0.2]. Done.',
     { width: 10, height: 10 },
   );
-  t.same(r.boxes.map((b) => b.phrase), ['In the picture, a woman holds an umbrella', 'a boy stands next to her', 'a bird sits']);
+  t.same(
+    r.boxes.map((b) => b.phrase),
+    ['In the picture, a woman holds an umbrella', 'a boy stands next to her', 'a bird sits'],
+  );
   t.equal(r.answer, 'In the picture, a woman holds an umbrella; a boy stands next to her, and a bird sits on. Done.');
   for (const b of r.boxes) t.equal(r.answer.slice(...b.phraseRange!), b.phrase);
   // A decimal point is no sentence boundary.
@@ -121,11 +137,17 @@ t.test('out-of-range values are clamped and swapped corners normalised, with fla
   t.same(r.boxes[1].flags, ['swapped']);
   t.same(r.boxes[2].square, { x1: 0.2, y1: 0, x2: 1, y2: 0.9 });
   t.same(r.boxes[2].flags, ['clamped', 'swapped']);
-  t.same(r.boxes.map((b) => b.phrase), ['a', 'b', 'c']);
+  t.same(
+    r.boxes.map((b) => b.phrase),
+    ['a', 'b', 'c'],
+  );
 });
 
 t.test('malformed lists are skipped, reported, and removed from the answer', async (t) => {
-  const r = parseBoxes('A [0.1, 0.2, 0.3] B [0.1,,0.2,0.3,0.4] C [0.1, 0.2, 0.3, 0.4] D [0.1, 0.2, 0.3, 0.4, 0.5] E [0.1, 0.2, 0.3, 0', { width: 10, height: 10 });
+  const r = parseBoxes('A [0.1, 0.2, 0.3] B [0.1,,0.2,0.3,0.4] C [0.1, 0.2, 0.3, 0.4] D [0.1, 0.2, 0.3, 0.4, 0.5] E [0.1, 0.2, 0.3, 0', {
+    width: 10,
+    height: 10,
+  });
   t.equal(r.boxes.length, 1);
   t.equal(r.boxes[0].phrase, 'C');
   t.same(
@@ -142,7 +164,10 @@ t.test('malformed lists are skipped, reported, and removed from the answer', asy
   // Non-numeric brackets are ordinary text; numbers with words are not a box either.
   const s = parseBoxes('See [1] and [sic] and [0.1, 0.2, apple, 0.4] and [].', { width: 10, height: 10 });
   t.equal(s.boxes.length, 0);
-  t.same(s.malformed.map((m) => m.text), ['[1]']);
+  t.same(
+    s.malformed.map((m) => m.text),
+    ['[1]'],
+  );
   t.equal(s.answer, 'See and [sic] and [0.1, 0.2, apple, 0.4] and [].');
   // A malformed literal ends the phrase region of the next box.
   t.equal(parseBoxes('cat [0.1] dog [0,0,1,1]', { width: 2, height: 2 }).boxes[0].phrase, 'dog');
@@ -183,14 +208,20 @@ t.test('spans: trailing preposition dropped, span first, clamping and swapping',
   t.same([c[1].start, c[1].end], [3, 8]);
   t.same(c[1].flags, ['swapped']);
   t.same(c[2].flags, ['empty']);
-  t.same(c.map((s) => s.phrase), ['x', 'y', 'z']);
+  t.same(
+    c.map((s) => s.phrase),
+    ['x', 'y', 'z'],
+  );
 });
 
 t.test('spans: malformed and ordinary braces', async (t) => {
   const r = parseSpans('A {0.1} B {0.1, 0.2, 0.3} C {name} D {0.1, 0.2} E {0.5,', 10);
   t.equal(r.segments.length, 1);
   t.equal(r.segments[0].phrase, 'C {name} D'); // {name} is ordinary text
-  t.same(r.malformed.map((m) => m.reason), ['1 numbers instead of 2', '3 numbers instead of 2', 'unclosed']);
+  t.same(
+    r.malformed.map((m) => m.reason),
+    ['1 numbers instead of 2', '3 numbers instead of 2', 'unclosed'],
+  );
   t.equal(r.answer, 'A B C {name} D E');
   t.throws(() => parseSpans('x', 0), /Expected a positive number of seconds for duration/);
   t.throws(() => parseSpans('x', NaN), InvalidInputError);

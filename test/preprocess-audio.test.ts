@@ -92,24 +92,71 @@ async function clipsFor(nSamples16k: number) {
 t.test('clip timepoints (pytorchvideo 0.1.5: step = max(D - 2, 0) / 3 as an exact fraction)', async (t) => {
   // 10 s: D = 10, step = 8/3 s; starts floor(16000 * k * 8/3) = 0, floor(42666.67) = 42666,
   // floor(85333.33) = 85333; each clip is 2 s = 32000 samples long.
-  t.same(await clipsFor(160000), [[0, 32000], [42666, 74666], [85333, 117333]], '10 s');
+  t.same(
+    await clipsFor(160000),
+    [
+      [0, 32000],
+      [42666, 74666],
+      [85333, 117333],
+    ],
+    '10 s',
+  );
   // 7.5 s: step = 5.5/3 = 11/6 s; starts 0, floor(16000 * 11/6) = floor(29333.33) = 29333,
   // floor(16000 * 11/3) = floor(58666.67) = 58666.
-  t.same(await clipsFor(120000), [[0, 32000], [29333, 61333], [58666, 90666]], '7.5 s');
+  t.same(
+    await clipsFor(120000),
+    [
+      [0, 32000],
+      [29333, 61333],
+      [58666, 90666],
+    ],
+    '7.5 s',
+  );
   // 2 s: step = 0: three times [0, 32000)
-  t.same(await clipsFor(32000), [[0, 32000], [0, 32000], [0, 32000]], '2 s');
+  t.same(
+    await clipsFor(32000),
+    [
+      [0, 32000],
+      [0, 32000],
+      [0, 32000],
+    ],
+    '2 s',
+  );
   // 1 s: step = max(-1, 0) = 0; [0, 32000) cut at the 16000 samples of the signal
-  t.same(await clipsFor(16000), [[0, 16000], [0, 16000], [0, 16000]], '1 s');
+  t.same(
+    await clipsFor(16000),
+    [
+      [0, 16000],
+      [0, 16000],
+      [0, 16000],
+    ],
+    '1 s',
+  );
   // 2.006 s (32096 samples): D - 2 is 0.005999999999999783 as a float, so step*16000 =
   // 31.99999999999884 and the starts are 31 and 63, not the decimal 32 and 64.
-  t.same(await clipsFor(32096), [[0, 32000], [31, 32031], [63, 32063]], '2.006 s (float duration)');
+  t.same(
+    await clipsFor(32096),
+    [
+      [0, 32000],
+      [31, 32031],
+      [63, 32063],
+    ],
+    '2.006 s (float duration)',
+  );
 });
 
 t.test('short and degenerate inputs', async (t) => {
   // fewer than 400 samples: zero-padded to one fbank window, flagged
   const short = await addon.audioPreprocess([new Float32Array(100).fill(0.1)], 16000, false);
   t.equal(short.info.padded, true, 'padded flag');
-  t.same(short.info.clips.map((k) => [k.sampleStart, k.sampleEnd]), [[0, 100], [0, 100], [0, 100]]);
+  t.same(
+    short.info.clips.map((k) => [k.sampleStart, k.sampleEnd]),
+    [
+      [0, 100],
+      [0, 100],
+      [0, 100],
+    ],
+  );
   t.equal(short.fbank.length, 3 * 128 * 204);
   // frame 0 holds data, frames 1.. are the pad value (0 + 4.268) / 9.138
   const pad = Math.fround(Math.fround(0 - Math.fround(-4.268)) / Math.fround(9.138));
@@ -124,7 +171,14 @@ t.test('short and degenerate inputs', async (t) => {
   const one = await addon.audioPreprocess([new Float32Array(44100), new Float32Array(44100)], 44100, true);
   t.equal(one.info.samples16k, 16000);
   t.equal(one.wave16k!.length, 2);
-  t.same(one.info.clips.map((k) => [k.sampleStart, k.sampleEnd]), [[0, 16000], [0, 16000], [0, 16000]]);
+  t.same(
+    one.info.clips.map((k) => [k.sampleStart, k.sampleEnd]),
+    [
+      [0, 16000],
+      [0, 16000],
+      [0, 16000],
+    ],
+  );
 });
 
 t.test('bad input: clear INVALID_ARGUMENT errors', async (t) => {
@@ -138,10 +192,18 @@ t.test('bad input: clear INVALID_ARGUMENT errors', async (t) => {
   const inf = new Float32Array(1000);
   inf[5] = -Infinity;
   await t.rejects(addon.audioPreprocess([inf], 44100, false), { code: 'INVALID_ARGUMENT', message: /infinite/ });
-  t.throws(() => addon.audioPreprocess(Array.from({ length: 9 }, () => ok), 16000, false), {
-    code: 'INVALID_ARGUMENT',
-    message: /9 channels; 1 to 8 are supported/,
-  });
+  t.throws(
+    () =>
+      addon.audioPreprocess(
+        Array.from({ length: 9 }, () => ok),
+        16000,
+        false,
+      ),
+    {
+      code: 'INVALID_ARGUMENT',
+      message: /9 channels; 1 to 8 are supported/,
+    },
+  );
   t.throws(() => addon.audioPreprocess([], 16000, false), { code: 'INVALID_ARGUMENT', message: /0 channels/ });
   for (const rate of [0, 999, 768001, 10_000_000, -16000]) {
     t.throws(() => addon.audioPreprocess([ok], rate, false), { code: 'INVALID_ARGUMENT', message: /outside \[1000, 768000\] Hz/ }, `rate ${rate}`);

@@ -37,12 +37,12 @@ function pattern(w: number, h: number): Uint8Array {
   return rgb;
 }
 const pillowCases: [number, number, string][] = [
-    [100, 60, 'bb4497a2568ccfa0bb711bcd893c6e46a06847812e9989222298d076df9ddf0c'], // upscale
-    [3, 1000, '18f4c7254ef0e3e97198b8f45a1f3d33c45fb93f18f42afbcf6d65dfa994ff26'],
-    [1000, 3, '2f3e4d9af1a902c9ba598f24ad9cce4921d53bc36db74eb5dd613168efd4332e'],
-    [337, 200, 'db9dcd83cca18c4f1490f283537f29375588663135bfae7924f808dda5d34e88'],
-    [1500, 1499, '1d43e6fa1a06b5ad3e78076e3c084a4d9f303d19f3a9c91414a550247fa27d91'],
-    [2600, 900, 'c34ed38b1c0e3a9a82d93b053ecc4721ed4028cf1dc1b8b5f1a0e526ad8dc2b2'], // >= 2 Mpx: threads
+  [100, 60, 'bb4497a2568ccfa0bb711bcd893c6e46a06847812e9989222298d076df9ddf0c'], // upscale
+  [3, 1000, '18f4c7254ef0e3e97198b8f45a1f3d33c45fb93f18f42afbcf6d65dfa994ff26'],
+  [1000, 3, '2f3e4d9af1a902c9ba598f24ad9cce4921d53bc36db74eb5dd613168efd4332e'],
+  [337, 200, 'db9dcd83cca18c4f1490f283537f29375588663135bfae7924f808dda5d34e88'],
+  [1500, 1499, '1d43e6fa1a06b5ad3e78076e3c084a4d9f303d19f3a9c91414a550247fa27d91'],
+  [2600, 900, 'c34ed38b1c0e3a9a82d93b053ecc4721ed4028cf1dc1b8b5f1a0e526ad8dc2b2'], // >= 2 Mpx: threads
 ];
 
 for (const id of ['image/dog_image', 'image/test1_jpeg']) {
@@ -94,7 +94,11 @@ t.test('the scalar and SSE2 code paths give the same bytes (GGPT_PREPROCESS_SIMD
       timeout: 120_000,
     });
     t.equal(r.status, 0, r.stderr);
-    t.same(JSON.parse(r.stdout || '[]'), pillowCases.map((c) => c[2]), `level ${level}`);
+    t.same(
+      JSON.parse(r.stdout || '[]'),
+      pillowCases.map((c) => c[2]),
+      `level ${level}`,
+    );
   }
 });
 
@@ -134,7 +138,8 @@ t.test('the core and src/geometry.ts compute the same padded square', async (t) 
     for (let h = 1; h <= 41; h += 3) {
       const g = addon.imagePreprocess(new Uint8Array(w * h * 3), w, h, w * 3, { size: 8, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] }).geometry;
       const sq = paddedSquare(w, h);
-      if (g.side !== sq.side || g.offsetX !== sq.offsetX || g.offsetY !== sq.offsetY) differ.push(`${w}x${h}: core ${JSON.stringify(g)}, TS ${JSON.stringify(sq)}`);
+      if (g.side !== sq.side || g.offsetX !== sq.offsetX || g.offsetY !== sq.offsetY)
+        differ.push(`${w}x${h}: core ${JSON.stringify(g)}, TS ${JSON.stringify(sq)}`);
     }
   }
   t.same(differ, [], '154 sizes from 1x1 to 41x40');
@@ -158,7 +163,12 @@ t.test('no resampling when the square is already 336: pad colour (122, 116, 104)
 });
 
 t.test('a uniform image stays uniform through pad + resize (weights sum to one)', async (t) => {
-  for (const [w, h] of [[1000, 1000], [50, 50], [337, 337], [1200, 1200]]) {
+  for (const [w, h] of [
+    [1000, 1000],
+    [50, 50],
+    [337, 337],
+    [1200, 1200],
+  ]) {
     const rgb = new Uint8Array(w * h * 3);
     for (let i = 0; i < rgb.length; i += 3) rgb.set([10, 200, 255], i);
     const r = addon.imagePreprocess(rgb, w, h, w * 3);
@@ -181,8 +191,7 @@ t.test('params: another size and mean', async (t) => {
 
 t.test('bad input throws INVALID_ARGUMENT with a clear message', async (t) => {
   const px = new Uint8Array(30);
-  const expectErr = (fn: () => unknown, re: RegExp, what: string) =>
-    t.throws(fn, { code: 'INVALID_ARGUMENT', message: re }, what);
+  const expectErr = (fn: () => unknown, re: RegExp, what: string) => t.throws(fn, { code: 'INVALID_ARGUMENT', message: re }, what);
   expectErr(() => addon.imagePreprocess(px, 0, 10, 0), /no pixels/, 'zero width');
   expectErr(() => addon.imagePreprocess(px, 10, 0, 30), /no pixels/, 'zero height');
   expectErr(() => addon.imagePreprocess(px, 10, 10, 30), /rgb holds 30 bytes; 300 are needed/, 'short buffer');

@@ -37,7 +37,13 @@ t.test('prompt text equals the golden prompt of every full/* case', async (t) =>
 });
 
 t.test('later turns follow conversation.py SINGLE style', async (t) => {
-  const text = promptText({ system: 'S', history: [{ user: 'q1', assistant: 'a1' }], user: 'q2', media: ['image'], mediaRows: { image: 2, video: 1, audio: 1 } });
+  const text = promptText({
+    system: 'S',
+    history: [{ user: 'q1', assistant: 'a1' }],
+    user: 'q2',
+    media: ['image'],
+    mediaRows: { image: 2, video: 1, audio: 1 },
+  });
   t.equal(text, `S${SEPARATOR}Human: <im_start><im_patch><im_patch><im_end>\nq1###Assistant: a1###Human: q2###Assistant:`);
   t.throws(() => promptText({ user: 'x', media: ['image', 'image'] }), InvalidInputError);
 });
@@ -71,7 +77,11 @@ t.test('with the tiny model', async (t) => {
       const ids = model.tokenize(promptText({ user: c.user_text, media: mediaOf(c), mediaRows: rows }));
       const spans = planSpans(ids, patch);
       const placeholders = spans.filter((s): s is { media: MediaKind; rows: number } => 'media' in s);
-      t.same(placeholders, (['audio', 'video', 'image'] as MediaKind[]).filter((k) => mediaOf(c).includes(k)).map((k) => ({ media: k, rows: rows[k] })), c.id);
+      t.same(
+        placeholders,
+        (['audio', 'video', 'image'] as MediaKind[]).filter((k) => mediaOf(c).includes(k)).map((k) => ({ media: k, rows: rows[k] })),
+        c.id,
+      );
       // re-expanding the placeholders gives the ids back
       const back: number[] = [];
       for (const s of spans) {
@@ -93,7 +103,11 @@ t.test('with the tiny model', async (t) => {
     t.same(model.tokenize('', { bos: false }), []);
     t.same(model.tokenize('<im_end>  \n\t', { bos: false }), [special['<im_end>']], 'whitespace-only chunk after a media token vanishes');
     t.same(model.tokenize(' \u3000<im_start>', { bos: false }), [special['<im_start>']], 'unicode whitespace is stripped (str.isspace)');
-    t.same(model.tokenize('a<s>b', { bos: false }), [...model.tokenize('a', { bos: false }), 1, ...model.tokenize('b', { bos: false })], '<s> is an added token upstream (no strip)');
+    t.same(
+      model.tokenize('a<s>b', { bos: false }),
+      [...model.tokenize('a', { bos: false }), 1, ...model.tokenize('b', { bos: false })],
+      '<s> is an added token upstream (no strip)',
+    );
     t.same(model.tokenize('<im_start>', { bos: false, special: false }).includes(special['<im_start>']), false, 'special: false never yields media tokens');
   });
 
@@ -103,6 +117,9 @@ t.test('with the tiny model', async (t) => {
       t.equal(model.detokenize(tc.ids), tc.text, JSON.stringify(tc.text));
     }
     t.equal(model.detokenize([special['<im_start>'], special['<im_patch>'], 2]), '', 'media and control tokens decode to nothing');
-    t.throws(() => model.detokenize([1e6]), { name: 'InvalidInputError', message: /Expected an integer between 0 and 1008 for tokens\[0\] but received 1000000 of type number/ });
+    t.throws(() => model.detokenize([1e6]), {
+      name: 'InvalidInputError',
+      message: /Expected an integer between 0 and 1008 for tokens\[0\] but received 1000000 of type number/,
+    });
   });
 });

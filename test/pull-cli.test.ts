@@ -69,9 +69,13 @@ t.test('pull killed (SIGKILL) mid-file, run again: identical result, <= 1.05x th
   const dir = path.join(home, 'groundinggpt-7b', 'f16');
   const ref = tempDir('ggpt-ref-');
   await convert({ model: path.join(tinyDir, 'groundinggpt'), clip: path.join(tinyDir, 'clip'), out: ref, type: 'f16' });
-  for (const f of ['llm.gguf', 'encoders.gguf', 'manifest.json']) t.ok(fs.readFileSync(path.join(dir, f)).equals(fs.readFileSync(path.join(ref, f))), `${f} identical to convert()`);
+  for (const f of ['llm.gguf', 'encoders.gguf', 'manifest.json'])
+    t.ok(fs.readFileSync(path.join(dir, f)).equals(fs.readFileSync(path.join(ref, f))), `${f} identical to convert()`);
   t.ok(hub.bytesServed <= 1.05 * sourceBytes(), `served ${hub.bytesServed} bytes in both runs for ${sourceBytes()}`);
-  t.ok(hub.log.some((l) => l.status === 206 && l.range === 'bytes=3000000-'), 'resumed at the byte where it was killed');
+  t.ok(
+    hub.log.some((l) => l.status === 206 && l.range === 'bytes=3000000-'),
+    'resumed at the byte where it was killed',
+  );
   t.notOk(fs.existsSync(path.join(home, '.locks', 'groundinggpt-7b.lock')));
 
   // non-TTY progress: plain lines
@@ -135,7 +139,8 @@ t.test('pull killed (SIGKILL) during the conversion, run again: identical result
   t.same(fs.readdirSync(parent), ['q8_0'], 'the leftover temporary folder removed');
   const ref = tempDir('ggpt-ref-');
   await convert({ model: path.join(tinyDir, 'groundinggpt'), clip: path.join(tinyDir, 'clip'), out: ref, type: 'q8_0' });
-  for (const f of ['llm.gguf', 'encoders.gguf', 'manifest.json']) t.ok(fs.readFileSync(path.join(parent, 'q8_0', f)).equals(fs.readFileSync(path.join(ref, f))), `${f} identical to convert()`);
+  for (const f of ['llm.gguf', 'encoders.gguf', 'manifest.json'])
+    t.ok(fs.readFileSync(path.join(parent, 'q8_0', f)).equals(fs.readFileSync(path.join(ref, f))), `${f} identical to convert()`);
 });
 
 t.test('image without --model on an empty cache: pulls the default model and answers; --no-pull refuses', async (t) => {

@@ -82,7 +82,10 @@ t.test('pull: HF cache layout, byte-identical to convert(), answers; a second pu
   t.ok(fs.lstatSync(shard).isSymbolicLink());
   const sha = hub.repos.get(MODEL_REPO)!.files.find((f) => f.path === 'pytorch_model-00001-of-00002.bin')!.sha256;
   t.equal(path.resolve(path.dirname(shard), fs.readlinkSync(shard)), path.join(repoDir, 'blobs', sha));
-  t.same(fs.readdirSync(path.join(repoDir, 'blobs')).filter((f) => f.endsWith('.incomplete')), []);
+  t.same(
+    fs.readdirSync(path.join(repoDir, 'blobs')).filter((f) => f.endsWith('.incomplete')),
+    [],
+  );
 
   // progress: the plan (with licences) before any download, bytes/rate/ETA, conversion stages
   const planAt = events.findIndex((e) => e.stage === 'plan');
@@ -172,7 +175,11 @@ t.test('wrong bytes are detected: fetched again once; when they stay wrong, noth
   t.notOk(fs.existsSync(path.join(process.env.GROUNDINGGPT_HOME!, 'groundinggpt-7b', 'f16')), 'no model directory');
   const blobs = path.join(process.env.HF_HOME!, 'hub', 'models--zwli--GroundingGPT', 'blobs');
   // the small JSON files before it are fine (git-sha1 names); no LFS blob, no .incomplete
-  t.same(fs.readdirSync(blobs).filter((f) => f.length !== 40), [], 'no bad blob kept');
+  t.same(
+    fs.readdirSync(blobs).filter((f) => f.length !== 40),
+    [],
+    'no bad blob kept',
+  );
   t.equal(hub.log.filter((l) => l.url.startsWith('/cdn/')).length, 2, 'the bad file fetched twice, then given up');
 });
 
@@ -211,7 +218,10 @@ t.test('connection reset and stalled socket mid-file: resumed with Range, <= 1.0
     .map(Number)
     .filter((v) => v > 0 && v <= 3_000_000 && v !== 2_000_000);
   t.equal(resumedAt.length, 1, `resumed after the reset (Range starts: ${ranged.map((l) => l.range).join(', ')})`);
-  t.ok(ranged.some((l) => l.range === 'bytes=2000000-'), 'resumed after the stall');
+  t.ok(
+    ranged.some((l) => l.range === 'bytes=2000000-'),
+    'resumed after the stall',
+  );
   const lostInFlight = 3_000_000 - (resumedAt[0] ?? 0);
   t.ok(hub.bytesServed - lostInFlight <= 1.05 * sourceBytes(), `served ${hub.bytesServed} (${lostInFlight} lost in flight at the reset) of ${sourceBytes()}`);
 });
@@ -242,7 +252,7 @@ t.test('two concurrent pulls: one download, one good copy', async (t) => {
   freshEnv(t);
   const [a, b] = await Promise.all([pull({ type: 'f16', ...FAST }), pull({ type: 'f16', ...FAST })]);
   t.equal(a.dir, b.dir);
-  t.equal([a.alreadyPulled, b.alreadyPulled].filter(Boolean).length, 1, 'the second found the first one\'s result');
+  t.equal([a.alreadyPulled, b.alreadyPulled].filter(Boolean).length, 1, "the second found the first one's result");
   t.equal(hub.bytesServed, sourceBytes());
   sameFiles(t, a.dir, reference);
   t.same(fs.readdirSync(path.dirname(a.dir)), ['f16'], 'no temporary folder left');
@@ -263,7 +273,12 @@ t.test('gated repo: 401 without a token, typed error saying to set HF_TOKEN; wor
 
 t.test('unknown revision or name: typed errors', async (t) => {
   freshEnv(t);
-  await t.rejects(pull({ type: 'f16', revision: 'v9', ...FAST }), { constructor: PullError, reason: 'not_found', status: 404, message: /Check the model name and revision/ });
+  await t.rejects(pull({ type: 'f16', revision: 'v9', ...FAST }), {
+    constructor: PullError,
+    reason: 'not_found',
+    status: 404,
+    message: /Check the model name and revision/,
+  });
   await t.rejects(pull({ name: 'nope-7b' }), { message: /Unknown model "nope-7b"/ });
   t.equal(hub.bytesServed, 0);
 });
@@ -321,8 +336,16 @@ t.test('hf:<owner>/<repo>[:<prefix>]: a repo of converted files, validated by lo
   t.equal(sub.dir, path.join(home, 'hf--someone--groundinggpt-gguf', 'f16'));
   t.ok(fs.existsSync(path.join(sub.dir, 'manifest.json')));
 
-  await t.rejects(pull({ name: 'hf:someone/groundinggpt-gguf:nope-', ...FAST }), { constructor: PullError, reason: 'not_found', message: /no nope-llm\.gguf \/ nope-encoders\.gguf/ });
+  await t.rejects(pull({ name: 'hf:someone/groundinggpt-gguf:nope-', ...FAST }), {
+    constructor: PullError,
+    reason: 'not_found',
+    message: /no nope-llm\.gguf \/ nope-encoders\.gguf/,
+  });
   await t.rejects(pull({ name: 'hf:someone/bad-gguf', ...FAST }), { constructor: PullError, reason: 'corrupt', message: /not a model our loaders accept/ });
   t.notOk(fs.existsSync(path.join(home, 'hf--someone--bad-gguf', 'default')), 'nothing installed');
-  t.same(fs.existsSync(path.join(home, 'hf--someone--bad-gguf')) ? fs.readdirSync(path.join(home, 'hf--someone--bad-gguf')) : [], [], 'no temporary folder left');
+  t.same(
+    fs.existsSync(path.join(home, 'hf--someone--bad-gguf')) ? fs.readdirSync(path.join(home, 'hf--someone--bad-gguf')) : [],
+    [],
+    'no temporary folder left',
+  );
 });

@@ -37,16 +37,31 @@ t.test('tiny f32: shapes, keys, EOS row, determinism', async (t) => {
   t.equal(tokens[3 + 10], '<0x0A>');
   t.equal(kv(llm, 'ggpt.token.so_end'), 1008);
   const out = await tensorF32(llm, 'output.weight');
-  t.ok(out.subarray(2 * 64, 3 * 64).every((x) => x === 0), 'EOS row of output is zero');
-  t.ok(out.subarray(3 * 64, 4 * 64).some((x) => x !== 0), 'other rows are not');
+  t.ok(
+    out.subarray(2 * 64, 3 * 64).every((x) => x === 0),
+    'EOS row of output is zero',
+  );
+  t.ok(
+    out.subarray(3 * 64, 4 * 64).some((x) => x !== 0),
+    'other rows are not',
+  );
   const norm = await tensorF32(llm, 'blk.0.attn_norm.weight');
-  t.ok(norm.every((x) => Math.abs(x - 1) < 0.011), 'norm weights near 1');
+  t.ok(
+    norm.every((x) => Math.abs(x - 1) < 0.011),
+    'norm weights near 1',
+  );
 
   const enc = await readGGUF(a.encoders);
   const expect: [string, number][] = [
-    ['ggpt.clip.embedding_length', SIZES_TINY.clip.n_embd], ['ggpt.clip.block_count', 2], ['ggpt.eva.head_count', 2],
-    ['ggpt.qformer.encoder_width', 176], ['ggpt.vqformer.encoder_width', 128], ['ggpt.aqformer.encoder_width', 64],
-    ['ggpt.imagebind.out_dim', 64], ['ggpt.video.max_frames', 64], ['ggpt.llm_embedding_length', 64],
+    ['ggpt.clip.embedding_length', SIZES_TINY.clip.n_embd],
+    ['ggpt.clip.block_count', 2],
+    ['ggpt.eva.head_count', 2],
+    ['ggpt.qformer.encoder_width', 176],
+    ['ggpt.vqformer.encoder_width', 128],
+    ['ggpt.aqformer.encoder_width', 64],
+    ['ggpt.imagebind.out_dim', 64],
+    ['ggpt.video.max_frames', 64],
+    ['ggpt.llm_embedding_length', 64],
   ];
   for (const [k, v] of expect) t.equal(kv(enc, k), v, k);
   t.same(info(enc, 'clip.pos_embd').shape, [577, 32]);
@@ -60,12 +75,28 @@ t.test('tiny f32: shapes, keys, EOS row, determinism', async (t) => {
 
   // the golden converter output of the same sizes has the same tensor names, shapes and keys
   const conv = path.join(work, 'conv');
-  await convert({ model: path.join(__dirname, '..', '..', 'shared', 'golden', 'tiny', 'groundinggpt'), clip: path.join(__dirname, '..', '..', 'shared', 'golden', 'tiny', 'clip'), out: conv, type: 'f32' });
+  await convert({
+    model: path.join(__dirname, '..', '..', 'shared', 'golden', 'tiny', 'groundinggpt'),
+    clip: path.join(__dirname, '..', '..', 'shared', 'golden', 'tiny', 'clip'),
+    out: conv,
+    type: 'f32',
+  });
   const cenc = await readGGUF(path.join(conv, 'encoders.gguf'));
-  t.same(enc.tensors.map((x) => [x.name, x.shape.join('x')]), cenc.tensors.map((x) => [x.name, x.shape.join('x')]), 'same tensors as a converted model of these sizes');
-  t.same([...enc.kv.keys()].filter((k) => k !== 'general.name'), [...cenc.kv.keys()].filter((k) => k !== 'general.name'), 'same keys');
+  t.same(
+    enc.tensors.map((x) => [x.name, x.shape.join('x')]),
+    cenc.tensors.map((x) => [x.name, x.shape.join('x')]),
+    'same tensors as a converted model of these sizes',
+  );
+  t.same(
+    [...enc.kv.keys()].filter((k) => k !== 'general.name'),
+    [...cenc.kv.keys()].filter((k) => k !== 'general.name'),
+    'same keys',
+  );
   const cllm = await readGGUF(path.join(conv, 'llm.gguf'));
-  t.same(llm.tensors.map((x) => [x.name, x.shape.join('x')]), cllm.tensors.map((x) => [x.name, x.shape.join('x')]));
+  t.same(
+    llm.tensors.map((x) => [x.name, x.shape.join('x')]),
+    cllm.tensors.map((x) => [x.name, x.shape.join('x')]),
+  );
 });
 
 t.test('types: f16 / q8_0 / q4_k_m, towers never in k-quants', async (t) => {
@@ -91,13 +122,20 @@ t.test('types: f16 / q8_0 / q4_k_m, towers never in k-quants', async (t) => {
   t.equal(info(q4l, 'blk.7.ffn_down.weight').type, GGMLType.Q6_K, 'last layer: q6_k');
   t.equal(info(q4l, 'blk.4.attn_q.weight').type, GGMLType.Q4_K);
   const q4e = await readGGUF(q4.encoders);
-  t.ok(q4e.tensors.every((x) => x.type === GGMLType.F32 || x.type === GGMLType.F16), 'q4_k_m towers: f16/f32');
+  t.ok(
+    q4e.tensors.every((x) => x.type === GGMLType.F32 || x.type === GGMLType.F16),
+    'q4_k_m towers: f16/f32',
+  );
   t.equal(info(q4e, 'qformer.blk.0.attn_q.weight').type, GGMLType.F16);
 });
 
 t.test("q4_k_m choices are libllama's", async (t) => {
   // the same sizes converted through libllama's quantiser
-  const m = writeUpstreamModel(path.join(work, 'up256'), { ...OTHER_SIZES, llm: { n_embd: 256, n_ff: 512, n_layer: 8, n_head: 2, n_head_kv: 2 }, llmDtype: 'F32' });
+  const m = writeUpstreamModel(path.join(work, 'up256'), {
+    ...OTHER_SIZES,
+    llm: { n_embd: 256, n_ff: 512, n_layer: 8, n_head: 2, n_head_kv: 2 },
+    llmDtype: 'F32',
+  });
   const out = path.join(work, 'up256-q4');
   await convert({ model: m.model, clip: m.clip, out, type: 'q4_k_m', threads: 2 });
   const g = await readGGUF(path.join(out, 'llm.gguf'));
@@ -106,13 +144,21 @@ t.test("q4_k_m choices are libllama's", async (t) => {
   const q8out = path.join(work, 'up256-q8');
   await convert({ model: m.model, clip: m.clip, out: q8out, type: 'q8_0', threads: 2 });
   const g8 = await readGGUF(path.join(q8out, 'llm.gguf'));
-  t.same(g8.tensors.filter((x) => llmTensorType(x.name, x.shape, 'q8_0', 8) !== x.type).map((x) => x.name), []);
+  t.same(
+    g8.tensors.filter((x) => llmTensorType(x.name, x.shape, 'q8_0', 8) !== x.type).map((x) => x.name),
+    [],
+  );
 });
 
 const loadExe = path.join(root, 'build', 'cmake', 'llm_gguf_load');
 t.test('stock libllama loads a synthetic LLM', { skip: fs.existsSync(loadExe) ? false : 'native/tests binary not built' }, async (t) => {
   for (const type of ['f16', 'q4_k_m'] as const) {
-    const r = await synth({ preset: 'tiny', out: path.join(work, `load-${type}`), type, sizes: { llm: { n_embd: 256, n_ff: 512, n_layer: 2, n_head: 4, n_head_kv: 4 } } });
+    const r = await synth({
+      preset: 'tiny',
+      out: path.join(work, `load-${type}`),
+      type,
+      sizes: { llm: { n_embd: 256, n_ff: 512, n_layer: 2, n_head: 4, n_head_kv: 4 } },
+    });
     const p = spawnSync(loadExe, [r.llm, '1009'], { encoding: 'utf8', timeout: 60_000 });
     t.equal(p.status, 0, `${type}: ${p.stdout}${p.stderr}`);
   }

@@ -37,7 +37,7 @@ function runScript(args: string[]): Promise<Run> {
   });
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: messages from the worker are checked field by field
 const summaries = (r: Run): any[] =>
   r.stdout
     .split('\n')
@@ -46,10 +46,7 @@ const summaries = (r: Run): any[] =>
 
 // teardown reports: [operations running, models] per environment
 const teardowns = (r: Run): [number, number][] =>
-  [...r.stderr.matchAll(/environment teardown: (\d+) operation\(s\) running, \d+ unsettled, (\d+) model\(s\)/g)].map((m) => [
-    Number(m[1]),
-    Number(m[2]),
-  ]);
+  [...r.stderr.matchAll(/environment teardown: (\d+) operation\(s\) running, \d+ unsettled, (\d+) model\(s\)/g)].map((m) => [Number(m[1]), Number(m[2])]);
 
 t.test('worker and process teardown', async (t) => {
   const files = await tinyConverted();
@@ -86,11 +83,17 @@ t.test('worker and process teardown', async (t) => {
     const [s] = summaries(r);
     t.same(s?.outcomes, { completed: n }, 'each generated and ended');
     const lines = s?.mainLoggerLines;
-    t.ok(lines && lines.afterOwnLoad > lines.afterWorkers,
-      `the main thread's log sink outlived the Workers' teardowns (${lines?.afterWorkers} -> ${lines?.afterOwnLoad} lines)`);
+    t.ok(
+      lines && lines.afterOwnLoad > lines.afterWorkers,
+      `the main thread's log sink outlived the Workers' teardowns (${lines?.afterWorkers} -> ${lines?.afterOwnLoad} lines)`,
+    );
     const td = teardowns(r);
     // then the main environment's own (its model disposed)
-    t.same(td.slice(0, n), Array.from({ length: n }, () => [0, 1]), 'each teardown freed its model, with nothing running');
+    t.same(
+      td.slice(0, n),
+      Array.from({ length: n }, () => [0, 1]),
+      'each teardown freed its model, with nothing running',
+    );
     t.ok(s && s.threadsAfter <= s.threadsBefore + 3, `threads ${s?.threadsBefore} -> ${s?.threadsAfter}`);
   });
 

@@ -90,15 +90,16 @@ void GenerateArgs::stream_tokens(const std::shared_ptr<Stream> & stream, const C
     p.on_token = [](int32_t token, const char * text, size_t len, void * user) {
         auto * a = (GenerateArgs *)user;
         std::string piece(text, len);
-        a->stream_->push([token, tag = a->tag_, piece = std::move(piece)](napi_env env, std::vector<napi_value> & args) {
-            napi_value g, t, s;
-            if (napi_create_int32(env, tag, &g) != napi_ok || napi_create_int32(env, token, &t) != napi_ok ||
-                napi_create_string_utf8(env, piece.data(), piece.size(), &s) != napi_ok)
-                return false;
-            if (tag >= 0) args = {g, t, s};
-            else args = {t, s};
-            return true;
-        });
+        a->stream_->push(
+            [token, tag = a->tag_, piece = std::move(piece)](napi_env env, std::vector<napi_value> & args) {
+                napi_value g, t, s;
+                if (napi_create_int32(env, tag, &g) != napi_ok || napi_create_int32(env, token, &t) != napi_ok ||
+                    napi_create_string_utf8(env, piece.data(), piece.size(), &s) != napi_ok)
+                    return false;
+                if (tag >= 0) args = {g, t, s};
+                else args = {t, s};
+                return true;
+            });
         return !a->stream_->failed.load();
     };
     p.on_token_user = this;

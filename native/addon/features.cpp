@@ -72,9 +72,7 @@ Napi::Value NativeFeatures::bytes(const Napi::CallbackInfo & info) {
     return Napi::Number::New(info.Env(), rows_ ? (double)(rows_->data.size() * sizeof(float)) : 0.0);
 }
 
-Napi::Value NativeFeatures::released(const Napi::CallbackInfo & info) {
-    return Napi::Boolean::New(info.Env(), !rows_);
-}
+Napi::Value NativeFeatures::released(const Napi::CallbackInfo & info) { return Napi::Boolean::New(info.Env(), !rows_); }
 
 // data(): a copy of the rows as a Float32Array (rows x width).
 Napi::Value NativeFeatures::data(const Napi::CallbackInfo & info) {

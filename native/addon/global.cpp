@@ -74,8 +74,8 @@ static Napi::Value SetLogger(const Napi::CallbackInfo & info) {
     if (!info[0].IsFunction()) return env.Undefined();
     auto sink = std::make_unique<LogSink>();
     sink->env = env;
-    if (napi_create_threadsafe_function(env, info[0], nullptr, Napi::String::New(env, "groundinggpt.log"), 0, 1, nullptr,
-                                        nullptr, nullptr, call_log, &sink->tsfn) != napi_ok)
+    if (napi_create_threadsafe_function(env, info[0], nullptr, Napi::String::New(env, "groundinggpt.log"), 0, 1,
+                                        nullptr, nullptr, nullptr, call_log, &sink->tsfn) != napi_ok)
         throw make_error(env, "INTERNAL", "could not create the log thread-safe function");
     napi_unref_threadsafe_function(env, sink->tsfn);
     std::lock_guard<std::mutex> lock(g_sink_mutex);
@@ -89,7 +89,8 @@ void RegisterGlobal(Napi::Env env, Napi::Object exports) {
     exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
     exports.Set("setLogger", Napi::Function::New(env, SetLogger, "setLogger"));
     // at the environment's teardown: a sink it installed goes (another environment's stays)
-    napi_add_env_cleanup_hook(env, [](void * arg) { release_sink((napi_env)arg); }, (napi_env)env);
+    napi_add_env_cleanup_hook(
+        env, [](void * arg) { release_sink((napi_env)arg); }, (napi_env)env);
 }
 
 }  // namespace ggpt::addon

@@ -84,8 +84,8 @@ std::shared_ptr<MediaInput> image_input(Napi::Env env, const Napi::Value & rgbv,
     if (w == 0 || h == 0)
         throw invalid(env, "image: size " + std::to_string(w) + "x" + std::to_string(h) + " has no pixels");
     if ((int64_t)stride < 3 * (int64_t)w)
-        throw invalid(env, "image: stride " + std::to_string(stride) + " is less than 3 * width = " +
-                               std::to_string(3 * (int64_t)w));
+        throw invalid(env, "image: stride " + std::to_string(stride) +
+                               " is less than 3 * width = " + std::to_string(3 * (int64_t)w));
     const size_t need = (size_t)stride * (size_t)(h - 1) + 3 * (size_t)w;
     if (rgb.ElementLength() < need)
         throw invalid(env, "image: rgb holds " + std::to_string(rgb.ElementLength()) + " bytes, a " +
@@ -105,7 +105,8 @@ std::shared_ptr<MediaInput> video_input(Napi::Env env, const ggpt_model_info & m
     Napi::Array arr = v.As<Napi::Array>();
     const uint32_t n = arr.Length();
     if (n < 1 || (int64_t)n > mi.video_max_frames)
-        throw invalid(env, "video: " + std::to_string(n) + " frames, expected 1 to " + std::to_string(mi.video_max_frames));
+        throw invalid(env,
+                      "video: " + std::to_string(n) + " frames, expected 1 to " + std::to_string(mi.video_max_frames));
     const size_t side = (size_t)mi.video_frame_size, bytes = side * side * 3;
     auto c = std::make_shared<MediaInput>();
     c->media = GGPT_MEDIA_VIDEO;
@@ -148,8 +149,7 @@ std::shared_ptr<MediaInput> pcm_input(Napi::Env env, const Napi::Value & v, cons
     if (!v.IsArray()) throw invalid(env, "audio: channels must be an array of Float32Array");
     Napi::Array arr = v.As<Napi::Array>();
     const uint32_t n_ch = arr.Length();
-    if (n_ch < 1 || n_ch > 8)
-        throw invalid(env, "audio: " + std::to_string(n_ch) + " channels; 1 to 8 are supported");
+    if (n_ch < 1 || n_ch > 8) throw invalid(env, "audio: " + std::to_string(n_ch) + " channels; 1 to 8 are supported");
     std::vector<Napi::Float32Array> chans;
     for (uint32_t c = 0; c < n_ch; ++c) {
         Napi::Value cv = arr.Get(c);
@@ -171,7 +171,8 @@ std::shared_ptr<MediaInput> pcm_input(Napi::Env env, const Napi::Value & v, cons
     c->n_samples = n;
     c->sample_rate = rate;
     c->pcm.resize((size_t)n_ch * (size_t)n);
-    for (uint32_t k = 0; k < n_ch; ++k) std::memcpy(c->pcm.data() + (size_t)k * (size_t)n, chans[k].Data(), (size_t)n * sizeof(float));
+    for (uint32_t k = 0; k < n_ch; ++k)
+        std::memcpy(c->pcm.data() + (size_t)k * (size_t)n, chans[k].Data(), (size_t)n * sizeof(float));
     return c;
 }
 

@@ -17,16 +17,16 @@ class NativeModel;
 // One item for a tower: an RGB8 image of any size, sampled video frames, or an audio fbank.
 struct MediaInput {
     ggpt_media media = GGPT_MEDIA_IMAGE;
-    std::vector<uint8_t> bytes;          // image rows (3*width each) or frames (side*side*3 each)
-    ggpt_image_u8 image{};               // image: view of bytes
-    std::vector<const uint8_t *> frames; // video: one pointer per frame into bytes
-    std::vector<float> fbank;            // audio: clips x mels x frames
-    int32_t n_items = 1;                 // frames (video) or clips (audio)
+    std::vector<uint8_t> bytes;           // image rows (3*width each) or frames (side*side*3 each)
+    ggpt_image_u8 image{};                // image: view of bytes
+    std::vector<const uint8_t *> frames;  // video: one pointer per frame into bytes
+    std::vector<float> fbank;             // audio: clips x mels x frames
+    int32_t n_items = 1;                  // frames (video) or clips (audio)
     // audio as PCM (turns): preprocessed into fbank by prepare() on the compute thread
-    std::vector<float> pcm;              // channel-major, n_channels x n_samples
+    std::vector<float> pcm;  // channel-major, n_channels x n_samples
     int32_t n_channels = 0, sample_rate = 0;
     int64_t n_samples = 0;
-    ggpt_audio_info audio_info{};        // set by prepare()
+    ggpt_audio_info audio_info{};  // set by prepare()
 
     // PCM audio only: resampling, clips and fbank (ggpt_audio_preprocess) into fbank and
     // audio_info; nothing to do for the other inputs. err receives the message of a failure.

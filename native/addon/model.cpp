@@ -12,8 +12,8 @@ namespace ggpt::addon {
 // with the cancel flag the environment's teardown sets; on_error may add properties to the
 // rejection error of a failed work (util.cpp)
 Napi::Value run_detached(Napi::Env env, std::shared_ptr<Executor> exec, NativeModel::Work work, NativeModel::Done done,
-                         std::vector<std::shared_ptr<Stream>> streams, std::function<void(Napi::Env, Napi::Object)> on_error,
-                         CancelFlag cancel);
+                         std::vector<std::shared_ptr<Stream>> streams,
+                         std::function<void(Napi::Env, Napi::Object)> on_error, CancelFlag cancel);
 void register_cancel(Napi::Env env, Napi::Object exports);
 
 namespace {
@@ -145,8 +145,11 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo & info) {
         b->mp.encoders_on_gpu = flag(env, o, "encodersOnGpu", true);
         b->mp.use_mmap = flag(env, o, "useMmap", true);
         const std::string tm = str(env, o, "towerMatmul", "auto");
-        if (tm != "auto" && tm != "ggml" && tm != "int8") throw invalid(env, "towerMatmul must be 'auto', 'ggml' or 'int8'");
-        b->mp.encoders_matmul = tm == "ggml" ? GGPT_ENC_MATMUL_GGML : tm == "int8" ? GGPT_ENC_MATMUL_INT8 : GGPT_ENC_MATMUL_AUTO;
+        if (tm != "auto" && tm != "ggml" && tm != "int8")
+            throw invalid(env, "towerMatmul must be 'auto', 'ggml' or 'int8'");
+        b->mp.encoders_matmul = tm == "ggml"   ? GGPT_ENC_MATMUL_GGML
+                                : tm == "int8" ? GGPT_ENC_MATMUL_INT8
+                                               : GGPT_ENC_MATMUL_AUTO;
         b->mp.progress = Progress::progress_fn;
         b->mp.progress_user = progress.get();
         b->cp = ggpt_context_default_params();
@@ -169,7 +172,9 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo & info) {
             ggpt_status st = ggpt_model_load_ex(&b->mp, &b->loaded.model, &le);
             if (st != GGPT_OK) {
                 err = le.message;
-                b->failed_file = le.file == GGPT_MODEL_FILE_LLM ? b->llm : le.file == GGPT_MODEL_FILE_ENCODERS ? b->encoders : "";
+                b->failed_file = le.file == GGPT_MODEL_FILE_LLM        ? b->llm
+                                 : le.file == GGPT_MODEL_FILE_ENCODERS ? b->encoders
+                                                                       : "";
                 return st;
             }
             if (cancel->load()) {
@@ -266,7 +271,8 @@ Napi::Value NativeModel::detokenize(const Napi::CallbackInfo & info) {
     Napi::Int32Array tokens = int32_array(env, info[0], "tokens");
     const bool strip = info[1].ToBoolean();
     std::string s(tokens.ElementLength() * 8 + 16, '\0');
-    int32_t n = ggpt_detokenize(model_, tokens.Data(), (int32_t)tokens.ElementLength(), strip, s.data(), (int32_t)s.size());
+    int32_t n =
+        ggpt_detokenize(model_, tokens.Data(), (int32_t)tokens.ElementLength(), strip, s.data(), (int32_t)s.size());
     if (n < 0 && n != INT32_MIN) {
         s.resize((size_t)-n);
         n = ggpt_detokenize(model_, tokens.Data(), (int32_t)tokens.ElementLength(), strip, s.data(), (int32_t)s.size());
@@ -388,8 +394,8 @@ Napi::Value NativeModel::prompt(const Napi::CallbackInfo & info) {
                 Napi::Float32Array e = ev.As<Napi::Float32Array>();
                 const double rows = num(env, so, "rows", -1);
                 if (rows < 1 || rows != std::floor(rows) || (size_t)rows * (size_t)n_embd != e.ElementLength())
-                    throw invalid(env, "span " + std::to_string(i) + ": embd must hold rows x " + std::to_string(n_embd) +
-                                           " floats");
+                    throw invalid(env, "span " + std::to_string(i) + ": embd must hold rows x " +
+                                           std::to_string(n_embd) + " floats");
                 Napi::Value idv = so.Get("id");
                 bool lossless = true;
                 uint64_t id = 0;

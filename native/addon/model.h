@@ -232,8 +232,8 @@ private:
     ggpt_model * model_ = nullptr;
     ggpt_context * ctx_ = nullptr;
     std::shared_ptr<Executor> exec_;  // the thread that loaded the model runs all its work
-    bool busy_ = false;       // an operation is running
-    bool disposed_ = false;   // dispose() was called (the handles may still be being freed)
+    bool busy_ = false;               // an operation is running
+    bool disposed_ = false;           // dispose() was called (the handles may still be being freed)
     bool freeing_ = false;
     std::vector<Napi::Promise::Deferred> dispose_waiters_;
     std::shared_ptr<EnvState> state_;

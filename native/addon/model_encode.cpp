@@ -16,8 +16,8 @@ namespace ggpt::addon {
 namespace {
 
 // Runs one tower call on the compute thread and resolves with a Float32Array of rows x n_embd.
-Napi::Value run_encode(Napi::Env env, NativeModel & self, const ggpt_model_info & mi,
-                       std::shared_ptr<MediaInput> input, const Napi::Value & cancelv, const Napi::Value & progressv) {
+Napi::Value run_encode(Napi::Env env, NativeModel & self, const ggpt_model_info & mi, std::shared_ptr<MediaInput> input,
+                       const Napi::Value & cancelv, const Napi::Value & progressv) {
     CancelFlag cancel = cancel_flag(env, cancelv);
     auto stream = Stream::create(env, progressv, "groundinggpt.encodeProgress");
     auto progress = std::make_shared<Progress>(stream, cancel);
@@ -109,12 +109,12 @@ Napi::Value Probe(NativeModel & self, const Napi::CallbackInfo & info) {
             int64_t n = 0;
             const void * input = b->input->probe_input();
             // size first (validates the name and the input without computing)
-            ggpt_status st = ggpt_encode_probe(ctx, m, input, b->input->n_items, name.c_str(), nullptr, 0, &n,
-                                               b->shape, &b->n_dims, &p);
+            ggpt_status st = ggpt_encode_probe(ctx, m, input, b->input->n_items, name.c_str(), nullptr, 0, &n, b->shape,
+                                               &b->n_dims, &p);
             if (st == GGPT_ERR_INVALID_ARGUMENT && n > 0) {
                 b->data.resize((size_t)n);
-                st = ggpt_encode_probe(ctx, m, input, b->input->n_items, name.c_str(), b->data.data(), n, &n,
-                                       b->shape, &b->n_dims, &p);
+                st = ggpt_encode_probe(ctx, m, input, b->input->n_items, name.c_str(), b->data.data(), n, &n, b->shape,
+                                       &b->n_dims, &p);
             }
             if (st != GGPT_OK) err = ggpt_context_last_error(ctx);
             return st;

@@ -18,7 +18,7 @@ namespace ggpt::addon {
 // Error with `code` = the core's status name upper-cased (src/native.ts conventions).
 static Napi::Error status_error(Napi::Env env, ggpt_status st, const std::string & msg) {
     std::string code = ggpt_status_name(st);
-    for (char & c : code) c = (char) std::toupper((unsigned char) c);
+    for (char & c : code) c = (char)std::toupper((unsigned char)c);
     Napi::Error e = Napi::Error::New(env, msg);
     e.Set("code", Napi::String::New(env, code));
     return e;
@@ -40,7 +40,8 @@ static Napi::Value ImagePreprocess(const Napi::CallbackInfo & info) {
         throw bad("imagePreprocess: expected (rgb: Uint8Array, width, height, stride, params?)");
     }
     for (int i = 1; i <= 3; ++i) {
-        if (!is_int(info[i], 0, 2147483647.0)) throw bad("imagePreprocess: width, height and stride must be integers >= 0");
+        if (!is_int(info[i], 0, 2147483647.0))
+            throw bad("imagePreprocess: width, height and stride must be integers >= 0");
     }
     Napi::Uint8Array rgb = info[0].As<Napi::Uint8Array>();
     const int32_t width = info[1].As<Napi::Number>().Int32Value();
@@ -60,13 +61,14 @@ static Napi::Value ImagePreprocess(const Napi::CallbackInfo & info) {
             }
             Napi::Array a = v.As<Napi::Array>();
             for (uint32_t c = 0; c < 3; ++c) {
-                if (!a.Get(c).IsNumber()) throw bad(std::string("imagePreprocess: params.") + key + " must hold numbers");
-                (key[0] == 'm' ? p.mean : p.std)[c] = (float) a.Get(c).As<Napi::Number>().DoubleValue();
+                if (!a.Get(c).IsNumber())
+                    throw bad(std::string("imagePreprocess: params.") + key + " must hold numbers");
+                (key[0] == 'm' ? p.mean : p.std)[c] = (float)a.Get(c).As<Napi::Number>().DoubleValue();
             }
         }
     }
-    if (width > 0 && height > 0 && (int64_t) stride >= 3 * (int64_t) width) {
-        const uint64_t need = (uint64_t) stride * (uint64_t) (height - 1) + 3ull * (uint64_t) width;
+    if (width > 0 && height > 0 && (int64_t)stride >= 3 * (int64_t)width) {
+        const uint64_t need = (uint64_t)stride * (uint64_t)(height - 1) + 3ull * (uint64_t)width;
         if (rgb.ByteLength() < need) {
             throw bad("imagePreprocess: rgb holds " + std::to_string(rgb.ByteLength()) + " bytes; " +
                       std::to_string(need) + " are needed for " + std::to_string(width) + "x" + std::to_string(height) +
@@ -76,7 +78,7 @@ static Napi::Value ImagePreprocess(const Napi::CallbackInfo & info) {
     std::string err;
     if (!image_params_check(p, err)) throw bad("imagePreprocess: " + err);
 
-    const size_t n = (size_t) p.size * p.size;
+    const size_t n = (size_t)p.size * p.size;
     Napi::Uint8Array resized = Napi::Uint8Array::New(env, n * 3);
     Napi::Float32Array pixels = Napi::Float32Array::New(env, n * 3);
     ImageGeometry g;
@@ -108,15 +110,15 @@ public:
             in_refs_.push_back(Napi::Persistent(a));
             in_.push_back(a.Data());
         }
-        n_ = (int64_t) inputs[0].ElementLength();
+        n_ = (int64_t)inputs[0].ElementLength();
         const AudioPreParams p;
         p_ = p;
-        Napi::Float32Array fb = Napi::Float32Array::New(env, (size_t) p.n_clips * p.n_mels * p.target_len);
+        Napi::Float32Array fb = Napi::Float32Array::New(env, (size_t)p.n_clips * p.n_mels * p.target_len);
         fbank_ptr_ = fb.Data();
         fbank_ = Napi::Persistent(fb);
         if (want_wave) {
             n_out_ = audio_resampled_len(n_, rate, p.sample_rate);
-            Napi::Float32Array wv = Napi::Float32Array::New(env, (size_t) n_out_ * inputs.size());
+            Napi::Float32Array wv = Napi::Float32Array::New(env, (size_t)n_out_ * inputs.size());
             wave_ptr_ = wv.Data();
             wave_ = Napi::Persistent(wv);
         }
@@ -127,7 +129,7 @@ protected:
     void Execute() override {
         try {
             // no JS calls here: only the raw pointers taken on the main thread
-            ok_ = audio_preprocess(p_, in_.data(), (int32_t) in_.size(), n_, rate_, fbank_ptr_, wave_ptr_, info_, err_);
+            ok_ = audio_preprocess(p_, in_.data(), (int32_t)in_.size(), n_, rate_, fbank_ptr_, wave_ptr_, info_, err_);
             if (!ok_) status_ = GGPT_ERR_INVALID_ARGUMENT;
         } catch (const std::bad_alloc &) {
             ok_ = false;
@@ -144,14 +146,12 @@ protected:
     void OnOK() override {
         try {
             settle();
-        } catch (...) {
-        }
+        } catch (...) {}
     }
     void OnError(const Napi::Error & e) override {
         try {
             deferred_.Reject(e.Value());
-        } catch (...) {
-        }
+        } catch (...) {}
     }
 
 private:
@@ -167,22 +167,22 @@ private:
             Napi::Float32Array all = wave_.Value();
             Napi::Array chans = Napi::Array::New(env, in_.size());
             for (size_t c = 0; c < in_.size(); ++c) {
-                chans.Set((uint32_t) c, Napi::Float32Array::New(env, (size_t) n_out_, all.ArrayBuffer(),
-                                                                all.ByteOffset() + c * (size_t) n_out_ * sizeof(float)));
+                chans.Set((uint32_t)c, Napi::Float32Array::New(env, (size_t)n_out_, all.ArrayBuffer(),
+                                                               all.ByteOffset() + c * (size_t)n_out_ * sizeof(float)));
             }
             out.Set("wave16k", chans);
         }
         Napi::Object inf = Napi::Object::New(env);
-        inf.Set("samples16k", (double) info_.n_samples_out);
+        inf.Set("samples16k", (double)info_.n_samples_out);
         inf.Set("duration", info_.duration);
         Napi::Array clips = Napi::Array::New(env, info_.clips.size());
         for (size_t k = 0; k < info_.clips.size(); ++k) {
             Napi::Object c = Napi::Object::New(env);
-            c.Set("sampleStart", (double) info_.clips[k].start);
-            c.Set("sampleEnd", (double) info_.clips[k].end);
+            c.Set("sampleStart", (double)info_.clips[k].start);
+            c.Set("sampleEnd", (double)info_.clips[k].end);
             c.Set("start", info_.clips[k].t_start);
             c.Set("end", info_.clips[k].t_end);
-            clips.Set((uint32_t) k, c);
+            clips.Set((uint32_t)k, c);
         }
         inf.Set("clips", clips);
         inf.Set("padded", info_.padded);
@@ -217,7 +217,7 @@ static Napi::Value AudioPreprocess(const Napi::CallbackInfo & info) {
     }
     Napi::Array arr = info[0].As<Napi::Array>();
     const uint32_t n_ch = arr.Length();
-    if (n_ch < 1 || n_ch > (uint32_t) k_audio_max_channels) {
+    if (n_ch < 1 || n_ch > (uint32_t)k_audio_max_channels) {
         throw bad("audioPreprocess: audio has " + std::to_string(n_ch) + " channels; 1 to " +
                   std::to_string(k_audio_max_channels) + " are supported");
     }

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "groundinggpt.h"
-#include "args.h"  // invalid()
+#include "args.h"   // invalid()
 #include "model.h"  // status_error()
 
 namespace ggpt::addon {
@@ -36,14 +36,12 @@ public:
             } else {
                 deferred_.Reject(status_error(env, status_, message_).Value());
             }
-        } catch (...) {
-        }
+        } catch (...) {}
     }
     void OnError(const Napi::Error & e) override {
         try {
             deferred_.Reject(e.Value());
-        } catch (...) {
-        }
+        } catch (...) {}
     }
 
 private:
@@ -68,8 +66,9 @@ Napi::Value QuantizeLlm(const Napi::CallbackInfo & info) {
     else if (ft == "q8_0") ftype = GGPT_FTYPE_Q8_0;
     else if (ft == "q4_k_m") ftype = GGPT_FTYPE_Q4_K_M;
     else throw invalid(env, "quantizeLlm: unknown ftype " + ft);
-    auto * w = new QuantizeLlmWorker(env, info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value(), ftype,
-                                     info[3].As<Napi::Number>().Int32Value());
+    auto * w =
+        new QuantizeLlmWorker(env, info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value(),
+                              ftype, info[3].As<Napi::Number>().Int32Value());
     Napi::Promise p = w->Promise();
     w->Queue();
     return p;
@@ -78,14 +77,17 @@ Napi::Value QuantizeLlm(const Napi::CallbackInfo & info) {
 // rowSize(ggmlType, nPerRow): number (-1 when the type cannot hold such rows)
 Napi::Value RowSize(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) throw invalid(env, "rowSize(ggmlType, nPerRow)");
-    return Napi::Number::New(env, (double)ggpt_row_size(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int64Value()));
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber())
+        throw invalid(env, "rowSize(ggmlType, nPerRow)");
+    return Napi::Number::New(
+        env, (double)ggpt_row_size(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int64Value()));
 }
 
 // quantizeRows(ggmlType, data: Float32Array, nRows, nPerRow): Buffer
 Napi::Value QuantizeRows(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsNumber() || !info[3].IsNumber()) {
+    if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsNumber() ||
+        !info[3].IsNumber()) {
         throw invalid(env, "quantizeRows(ggmlType, data: Float32Array, nRows, nPerRow)");
     }
     Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
@@ -95,11 +97,13 @@ Napi::Value QuantizeRows(const Napi::CallbackInfo & info) {
     const int64_t n_rows = info[2].As<Napi::Number>().Int64Value();
     const int64_t n_per_row = info[3].As<Napi::Number>().Int64Value();
     if (n_rows < 0 || n_per_row <= 0 || (double)n_rows * (double)n_per_row > (double)data.ElementLength()) {
-        throw invalid(env, "quantizeRows: data holds " + std::to_string(data.ElementLength()) + " values, fewer than nRows * nPerRow");
+        throw invalid(env, "quantizeRows: data holds " + std::to_string(data.ElementLength()) +
+                               " values, fewer than nRows * nPerRow");
     }
     const int64_t row = ggpt_row_size(type, n_per_row);
     if (row < 0) {
-        throw invalid(env, "quantizeRows: ggml type " + std::to_string(type) + " cannot hold rows of " + std::to_string(n_per_row));
+        throw invalid(env, "quantizeRows: ggml type " + std::to_string(type) + " cannot hold rows of " +
+                               std::to_string(n_per_row));
     }
     Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, (size_t)(row * n_rows));
     const int64_t written = ggpt_quantize_rows(type, data.Data(), out.Data(), n_rows, n_per_row);

@@ -39,12 +39,12 @@ constexpr uint32_t kMaxMedia = 16;
 constexpr int32_t kPromptTag = 16, kTokenTag = 17;  // event tags after the media indexes
 
 struct Item {
-    std::shared_ptr<MediaInput> input;          // to encode, or
-    std::shared_ptr<const FeatureRows> rows;    // encoded (given, or made by this turn)
+    std::shared_ptr<MediaInput> input;        // to encode, or
+    std::shared_ptr<const FeatureRows> rows;  // encoded (given, or made by this turn)
     std::shared_ptr<Progress> progress;
     bool encoded = false;
     double preprocess_ms = 0, tower_ms = 0;
-    bool has_audio = false;     // a sound given as PCM: what its preprocessing found
+    bool has_audio = false;  // a sound given as PCM: what its preprocessing found
     ggpt_audio_info audio{};
 };
 
@@ -110,7 +110,8 @@ Napi::Value Turn(NativeModel & self, const Napi::CallbackInfo & info) {
                     if (t.ElementLength() == 0) throw invalid(env, what + " has no tokens");
                     span.tokens.assign(t.Data(), t.Data() + t.ElementLength());
                 } else {
-                    span.media = int_arg(env, so.Get("media"), (what + " media").c_str(), 0, (int64_t)b->items.size() - 1);
+                    span.media =
+                        int_arg(env, so.Get("media"), (what + " media").c_str(), 0, (int64_t)b->items.size() - 1);
                     Napi::Value idv = so.Get("id");
                     bool lossless = true;
                     if (idv.IsBigInt()) span.id = idv.As<Napi::BigInt>().Uint64Value(&lossless);
@@ -145,7 +146,8 @@ Napi::Value Turn(NativeModel & self, const Napi::CallbackInfo & info) {
                 if (pst != GGPT_OK) return pst;
                 item.audio = item.input->audio_info;
                 item.has_audio = item.input->media == GGPT_MEDIA_AUDIO && item.audio.n_clips > 0;
-                const double prep_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+                const double prep_ms =
+                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
                 auto rows = std::make_shared<FeatureRows>();
                 rows->media = item.input->media;
                 rows->rows = n_rows[rows->media];

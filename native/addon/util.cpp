@@ -38,9 +38,9 @@ namespace {
 class Cancel : public Napi::ObjectWrap<Cancel> {
 public:
     static Napi::Function define_class(Napi::Env env) {
-        return DefineClass(env, "NativeCancel",
-                           {InstanceMethod<&Cancel::cancel>("cancel"),
-                            InstanceAccessor<&Cancel::cancelled>("cancelled")});
+        return DefineClass(
+            env, "NativeCancel",
+            {InstanceMethod<&Cancel::cancel>("cancel"), InstanceAccessor<&Cancel::cancelled>("cancelled")});
     }
     explicit Cancel(const Napi::CallbackInfo & info)
         : Napi::ObjectWrap<Cancel>(info), flag(std::make_shared<std::atomic<bool>>(false)) {}
@@ -54,9 +54,7 @@ private:
     Napi::Value cancelled(const Napi::CallbackInfo & info) { return Napi::Boolean::New(info.Env(), flag->load()); }
 };
 
-Napi::Value CreateCancel(const Napi::CallbackInfo & info) {
-    return addon_data(info.Env()).cancel_ctor.New({});
-}
+Napi::Value CreateCancel(const Napi::CallbackInfo & info) { return addon_data(info.Env()).cancel_ctor.New({}); }
 
 }  // namespace
 
@@ -327,7 +325,8 @@ void on_process_exit() {
             return true;
         });
     }
-    if (running && teardown_debug()) fprintf(stderr, "groundinggpt: process exit: %zu operation(s) were running, stopped\n", running);
+    if (running && teardown_debug())
+        fprintf(stderr, "groundinggpt: process exit: %zu operation(s) were running, stopped\n", running);
 }
 
 // Registers on_process_exit again after each of the first operations has settled, so that it
@@ -371,15 +370,14 @@ void env_cleanup(void * arg) {
         models.assign(st->models.begin(), st->models.end());
     }
     if (teardown_debug())
-        fprintf(stderr, "groundinggpt: environment teardown: %zu operation(s) running, %zu unsettled, %zu model(s)\n", running,
-                ops.size(), models.size());
+        fprintf(stderr, "groundinggpt: environment teardown: %zu operation(s) running, %zu unsettled, %zu model(s)\n",
+                running, ops.size(), models.size());
     // Deleting an operation frees what its work owned (a model being loaded, batons) and drops
     // its references; the models' compute threads are idle now and joined by env_teardown.
     for (Op * op : ops) {
         try {
             op->abandon();
-        } catch (...) {
-        }
+        } catch (...) {}
         delete op;
     }
     for (NativeModel * m : models) m->env_teardown();
@@ -468,9 +466,10 @@ using ErrorDecorator = std::function<void(Napi::Env, Napi::Object)>;
 // An operation with a Promise: work, then done(env) or the error.
 class CallOp : public Op {
 public:
-    CallOp(const std::shared_ptr<EnvState> & st, const char * kind, NativeModel * owner, std::shared_ptr<Executor> exec_,
-           CancelFlag cancel_, NativeModel::Work work, NativeModel::Done done, std::vector<std::shared_ptr<Stream>> streams,
-           Napi::Promise::Deferred deferred, ErrorDecorator on_error = nullptr)
+    CallOp(const std::shared_ptr<EnvState> & st, const char * kind, NativeModel * owner,
+           std::shared_ptr<Executor> exec_, CancelFlag cancel_, NativeModel::Work work, NativeModel::Done done,
+           std::vector<std::shared_ptr<Stream>> streams, Napi::Promise::Deferred deferred,
+           ErrorDecorator on_error = nullptr)
         : Op(st, kind), owner_(owner), work_(std::move(work)), done_(std::move(done)), streams_(std::move(streams)),
           deferred_(deferred), on_error_(std::move(on_error)) {
         exec = std::move(exec_);
@@ -517,8 +516,7 @@ public:
             if (on_error_) {
                 try {
                     on_error_(env, e.Value());
-                } catch (const Napi::Error &) {
-                }
+                } catch (const Napi::Error &) {}
             }
             error = e.Value();
         }
@@ -580,8 +578,8 @@ Napi::Value NativeModel::run_op(Napi::Env env, Work work, Done done, std::vector
 Napi::Value run_detached(Napi::Env env, std::shared_ptr<Executor> exec, NativeModel::Work work, NativeModel::Done done,
                          std::vector<std::shared_ptr<Stream>> streams, ErrorDecorator on_error, CancelFlag cancel) {
     auto deferred = Napi::Promise::Deferred::New(env);
-    auto * op = new CallOp(env_state(env), "groundinggpt.load", nullptr, std::move(exec), std::move(cancel), std::move(work),
-                           std::move(done), std::move(streams), deferred, std::move(on_error));
+    auto * op = new CallOp(env_state(env), "groundinggpt.load", nullptr, std::move(exec), std::move(cancel),
+                           std::move(work), std::move(done), std::move(streams), deferred, std::move(on_error));
     if (!Op::start(env, op)) deferred.Reject(make_error(env, "INTERNAL", "could not start the operation").Value());
     return deferred.Promise();
 }

@@ -49,7 +49,7 @@ extern "C" {
 #  define GGPT_API
 #endif
 
-typedef struct ggpt_model   ggpt_model;
+typedef struct ggpt_model ggpt_model;
 typedef struct ggpt_context ggpt_context;
 
 typedef enum ggpt_status {
@@ -61,7 +61,7 @@ typedef enum ggpt_status {
     GGPT_ERR_ABORTED = 5,          /* the abort callback asked to stop                         */
     GGPT_ERR_CONTEXT_FULL = 6,     /* the sequence does not fit in the context size            */
     GGPT_ERR_OUT_OF_MEMORY = 7,
-    GGPT_ERR_BACKEND = 8,          /* the compute backend failed                               */
+    GGPT_ERR_BACKEND = 8, /* the compute backend failed                               */
     GGPT_ERR_INTERNAL = 9,
 } ggpt_status;
 
@@ -103,50 +103,48 @@ typedef bool (*ggpt_abort_fn)(void * user);
 
 /* How the towers' Linear layers multiply on the CPU (f16 weights; f32 weights always stay f32). */
 typedef enum ggpt_encoders_matmul {
-    GGPT_ENC_MATMUL_AUTO  = 0, /* AMX-BF16 where the CPU has it (bf16 rounding, ~5e-3 relative),
+    GGPT_ENC_MATMUL_AUTO = 0, /* AMX-BF16 where the CPU has it (bf16 rounding, ~5e-3 relative),
                                   else ggml's kernels. Default.                                   */
-    GGPT_ENC_MATMUL_GGML  = 1, /* ggml's f16 kernels only (~1e-3 relative)                        */
-    GGPT_ENC_MATMUL_INT8  = 2, /* experimental: AMX-INT8 (int8 weights per output row, int8
+    GGPT_ENC_MATMUL_GGML = 1, /* ggml's f16 kernels only (~1e-3 relative)                        */
+    GGPT_ENC_MATMUL_INT8 = 2, /* experimental: AMX-INT8 (int8 weights per output row, int8
                                   activation rows) where K is a multiple of 64, at ~4x the error
                                   of AMX-BF16; AUTO on CPUs without AMX-INT8. Speeds of the three:
                                   docs/BENCHMARKS.md                                              */
 } ggpt_encoders_matmul;
 
 typedef struct ggpt_model_params {
-    const char * llm_path;        /* LLM GGUF (llama architecture). Required.                   */
-    const char * encoders_path;   /* encoders GGUF, or NULL for a text-only model.              */
-    int32_t      n_gpu_layers;    /* LLM layers offloaded to the GPU; -1 = all. Default 0 when
+    const char * llm_path;      /* LLM GGUF (llama architecture). Required.                   */
+    const char * encoders_path; /* encoders GGUF, or NULL for a text-only model.              */
+    int32_t n_gpu_layers;       /* LLM layers offloaded to the GPU; -1 = all. Default 0 when
                                      the build has no GPU backend, else -1.                     */
-    bool         encoders_on_gpu; /* put the tower weights on the GPU when one exists (def true)*/
-    bool         use_mmap;        /* default true                                               */
-    int32_t      encoders_matmul; /* ggpt_encoders_matmul: the towers' Linear layers on the CPU  */
-    ggpt_progress_fn progress;    /* load progress (LLM then encoders), may be NULL             */
-    void *       progress_user;
+    bool encoders_on_gpu;       /* put the tower weights on the GPU when one exists (def true)*/
+    bool use_mmap;              /* default true                                               */
+    int32_t encoders_matmul;    /* ggpt_encoders_matmul: the towers' Linear layers on the CPU  */
+    ggpt_progress_fn progress;  /* load progress (LLM then encoders), may be NULL             */
+    void * progress_user;
 } ggpt_model_params;
 
 GGPT_API ggpt_model_params ggpt_model_default_params(void);
 
 /* Loads a model. On failure *out is NULL and a message is written to err (if err_len > 0).
  * GGPT_ERR_ABORTED when progress returned false. */
-GGPT_API ggpt_status ggpt_model_load(const ggpt_model_params * params, ggpt_model ** out,
-                                     char * err, size_t err_len);
+GGPT_API ggpt_status ggpt_model_load(const ggpt_model_params * params, ggpt_model ** out, char * err, size_t err_len);
 
 /* The file a failed load was reading. */
 typedef enum ggpt_model_file {
-    GGPT_MODEL_FILE_NONE     = 0,  /* not a file's fault: bad parameters, aborted, out of memory  */
-    GGPT_MODEL_FILE_LLM      = 1,  /* params->llm_path                                            */
-    GGPT_MODEL_FILE_ENCODERS = 2,  /* params->encoders_path                                       */
+    GGPT_MODEL_FILE_NONE = 0,     /* not a file's fault: bad parameters, aborted, out of memory  */
+    GGPT_MODEL_FILE_LLM = 1,      /* params->llm_path                                            */
+    GGPT_MODEL_FILE_ENCODERS = 2, /* params->encoders_path                                       */
 } ggpt_model_file;
 
 typedef struct ggpt_load_error {
-    ggpt_model_file file;          /* which file the failure is about                            */
-    char            message[1024]; /* as ggpt_model_load's err (names the file and key or tensor) */
+    ggpt_model_file file; /* which file the failure is about                            */
+    char message[1024];   /* as ggpt_model_load's err (names the file and key or tensor) */
 } ggpt_load_error;
 
 /* ggpt_model_load that also reports which file failed (error may be NULL). The LLM file is
  * checked before libllama reads it (docs/LLM-FILE-CHECKS.md). */
-GGPT_API ggpt_status ggpt_model_load_ex(const ggpt_model_params * params, ggpt_model ** out,
-                                        ggpt_load_error * error);
+GGPT_API ggpt_status ggpt_model_load_ex(const ggpt_model_params * params, ggpt_model ** out, ggpt_load_error * error);
 GGPT_API void ggpt_model_free(ggpt_model * model);
 
 typedef enum ggpt_media {
@@ -157,26 +155,26 @@ typedef enum ggpt_media {
 
 typedef struct ggpt_model_info {
     int32_t n_vocab;
-    int32_t n_embd;          /* LLM width: the width of every feature row */
+    int32_t n_embd; /* LLM width: the width of every feature row */
     int32_t n_layer;
     int32_t n_head;
     int32_t n_ctx_train;
     int32_t token_bos, token_eos;
     /* media token ids: [media][0] = patch, [1] = start, [2] = end; and feature rows per item */
     int32_t media_tokens[3][3];
-    int32_t media_n_tokens[3];     /* 576 / 64 / 8 for the released model                       */
-    bool    has_media[3];          /* the encoders GGUF holds that tower                         */
+    int32_t media_n_tokens[3]; /* 576 / 64 / 8 for the released model                       */
+    bool has_media[3];         /* the encoders GGUF holds that tower                         */
     int64_t llm_n_params, llm_size_bytes;
     int64_t encoders_n_params, encoders_size_bytes;
-    char    llm_desc[128];         /* libllama's model description ("llama 7B Q4_K - Medium")   */
-    char    backend[64];           /* device the weights live on ("CPU", "CUDA0")                */
+    char llm_desc[128]; /* libllama's model description ("llama 7B Q4_K - Medium")   */
+    char backend[64];   /* device the weights live on ("CPU", "CUDA0")                */
     /* geometry the caller needs for media preparation */
-    int32_t image_size;            /* CLIP input side (336)                                      */
-    int32_t video_frame_size;      /* EVA input side (224)                                       */
-    int32_t video_max_frames;      /* 64                                                         */
-    int32_t audio_sample_rate;     /* 16000                                                      */
-    int32_t audio_n_clips;         /* 3                                                          */
-    float   audio_clip_seconds;    /* 2                                                          */
+    int32_t image_size;        /* CLIP input side (336)                                      */
+    int32_t video_frame_size;  /* EVA input side (224)                                       */
+    int32_t video_max_frames;  /* 64                                                         */
+    int32_t audio_sample_rate; /* 16000                                                      */
+    int32_t audio_n_clips;     /* 3                                                          */
+    float audio_clip_seconds;  /* 2                                                          */
     /* the audio tower's input (0 without one): fbank of audio_n_mels x audio_n_frames per clip,
      * at most audio_max_clips clips (128, 204, 3 for the released model)                         */
     int32_t audio_n_mels, audio_n_frames, audio_max_clips;
@@ -195,21 +193,20 @@ GGPT_API ggpt_status ggpt_model_get_info(const ggpt_model * model, ggpt_model_in
  * GGUF vocabulary, see core/vocab.h for where it differs from llama_tokenize). parse_media false:
  * the whole text is one chunk. add_bos prepends BOS. Returns the number of tokens; if n_max is
  * too small, returns -(number needed) and writes nothing; INT32_MIN for invalid arguments. */
-GGPT_API int32_t ggpt_tokenize(const ggpt_model * model, const char * text, size_t text_len,
-                               bool add_bos, bool parse_media, int32_t * out, int32_t n_max);
+GGPT_API int32_t ggpt_tokenize(const ggpt_model * model, const char * text, size_t text_len, bool add_bos,
+                               bool parse_media, int32_t * out, int32_t n_max);
 
 /* Text of a token sequence as upstream decodes it with skip_special_tokens (SentencePiece
  * detokenisation: '▁' -> ' ', byte tokens joined as raw bytes; control, unknown and media tokens
  * give nothing). strip_leading_space drops the dummy-prefix space of the first piece. Returns the
  * byte length; if cap is too small returns -(length needed); INT32_MIN for invalid arguments.
  * The text is not NUL-terminated when it fills cap. */
-GGPT_API int32_t ggpt_detokenize(const ggpt_model * model, const int32_t * tokens, int32_t n,
-                                 bool strip_leading_space, char * out, int32_t cap);
+GGPT_API int32_t ggpt_detokenize(const ggpt_model * model, const int32_t * tokens, int32_t n, bool strip_leading_space,
+                                 char * out, int32_t cap);
 
 /* Raw piece of one token (bytes, as libllama renders it, special tokens included). Same return
  * convention (INT32_MIN for a token outside the vocabulary). */
-GGPT_API int32_t ggpt_token_to_piece(const ggpt_model * model, int32_t token, char * out,
-                                     int32_t cap);
+GGPT_API int32_t ggpt_token_to_piece(const ggpt_model * model, int32_t token, char * out, int32_t cap);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Context                                                                                    */
@@ -221,28 +218,28 @@ typedef enum ggpt_kv_type {
 } ggpt_kv_type;
 
 typedef struct ggpt_context_params {
-    uint32_t     n_ctx;          /* context size in positions; 0 = 4096 capped at n_ctx_train;
+    uint32_t n_ctx;          /* context size in positions; 0 = 4096 capped at n_ctx_train;
                                     else 8..n_ctx_train                                        */
-    uint32_t     n_batch;        /* prompt positions per llama_decode call (default 512; capped
+    uint32_t n_batch;        /* prompt positions per llama_decode call (default 512; capped
                                     at n_ctx). Also the granularity of abort during prompts.    */
-    uint32_t     n_ubatch;       /* physical batch (default 512; capped at n_batch)            */
-    int32_t      n_threads;      /* generation threads; <= 0 = physical cores                  */
-    int32_t      n_threads_batch;/* prompt/tower threads; <= 0 = n_threads                      */
-    ggpt_kv_type kv_type;        /* default F16; F32 for bit-faithful comparisons              */
-    int32_t      flash_attn;     /* -1 auto (default; off with an F32 cache, whose point is
+    uint32_t n_ubatch;       /* physical batch (default 512; capped at n_batch)            */
+    int32_t n_threads;       /* generation threads; <= 0 = physical cores                  */
+    int32_t n_threads_batch; /* prompt/tower threads; <= 0 = n_threads                      */
+    ggpt_kv_type kv_type;    /* default F16; F32 for bit-faithful comparisons              */
+    int32_t flash_attn;      /* -1 auto (default; off with an F32 cache, whose point is
                                     exactness), 0 off, 1 on. Q8_0 needs it on/auto.            */
     /* The towers' compute on this context (development and measurements: the defaults, all 0,
      * are the tuned choices; docs/ARCHITECTURE.md). */
-    int32_t      encoders_flash_attn;  /* attention through ggml's fused kernel on the CPU where
+    int32_t encoders_flash_attn;       /* attention through ggml's fused kernel on the CPU where
                                           the head size suits it: 0 default (on), > 0 on, < 0
                                           off (matmul + softmax + matmul). GPUs: never.         */
-    int32_t      encoders_fuse;        /* with AMX matmuls (ggpt_encoders_matmul): LayerNorms
+    int32_t encoders_fuse;             /* with AMX matmuls (ggpt_encoders_matmul): LayerNorms
                                           write bf16, q/k/v and the attention output stay bf16,
                                           residual adds run in the matmul's epilogue. 0 default
                                           (on), > 0 on, < 0 off (to measure the difference).    */
-    int32_t      encoders_frames_per_batch; /* video frames per EVA graph; <= 0 default (from a
+    int32_t encoders_frames_per_batch; /* video frames per EVA graph; <= 0 default (from a
                                           ~0.5 GiB activation budget on the CPU)                */
-    int32_t      encoders_profile;     /* 0 off (default); 1: time every graph node and print a
+    int32_t encoders_profile;          /* 0 off (default); 1: time every graph node and print a
                                           per-op summary to stderr after each graph (slows small
                                           ops; progress and abort are not polled meanwhile);
                                           2: matmuls and the AMX ops keyed by shape too         */
@@ -250,8 +247,8 @@ typedef struct ggpt_context_params {
 
 GGPT_API ggpt_context_params ggpt_context_default_params(void);
 
-GGPT_API ggpt_status ggpt_context_init(ggpt_model * model, const ggpt_context_params * params,
-                                       ggpt_context ** out, char * err, size_t err_len);
+GGPT_API ggpt_status ggpt_context_init(ggpt_model * model, const ggpt_context_params * params, ggpt_context ** out,
+                                       char * err, size_t err_len);
 GGPT_API void ggpt_context_free(ggpt_context * ctx);
 
 /* Message of the last failed call on this context ("" if none). Valid until the next call. */
@@ -267,34 +264,34 @@ GGPT_API int64_t ggpt_context_kv_bytes(const ggpt_context * ctx);
 /* Prompt evaluation                                                                          */
 
 typedef enum ggpt_span_type {
-    GGPT_SPAN_TOKENS = 0,   /* tokens[0..n)                                                   */
-    GGPT_SPAN_EMBD = 1,     /* embd[0..n*n_embd): n rows of LLM input embeddings (row-major)  */
+    GGPT_SPAN_TOKENS = 0, /* tokens[0..n)                                                   */
+    GGPT_SPAN_EMBD = 1,   /* embd[0..n*n_embd): n rows of LLM input embeddings (row-major)  */
 } ggpt_span_type;
 
 typedef struct ggpt_span {
-    ggpt_span_type  type;
-    int32_t         n;
+    ggpt_span_type type;
+    int32_t n;
     const int32_t * tokens;
-    const float *   embd;
+    const float * embd;
     /* identity of the embedding rows for KV-cache reuse (e.g. a hash of the media and the tower
      * that made them): equal ids mean equal rows. 0 = never reuse. Ignored for tokens. */
-    uint64_t        embd_id;
+    uint64_t embd_id;
 } ggpt_span;
 
 typedef struct ggpt_eval_params {
-    ggpt_abort_fn    abort;      /* polled between batches and during graph compute           */
-    void *           abort_user;
-    ggpt_progress_fn progress;   /* fraction of the prompt evaluated; may be NULL              */
-    void *           progress_user;
+    ggpt_abort_fn abort; /* polled between batches and during graph compute           */
+    void * abort_user;
+    ggpt_progress_fn progress; /* fraction of the prompt evaluated; may be NULL              */
+    void * progress_user;
 } ggpt_eval_params;
 
 GGPT_API ggpt_eval_params ggpt_eval_default_params(void);
 
 typedef struct ggpt_eval_result {
-    int32_t n_prompt;     /* positions in the prompt                                       */
-    int32_t n_reused;     /* positions kept from the KV cache (common prefix)             */
-    int32_t n_evaluated;  /* positions evaluated now                                      */
-    double  t_ms;         /* wall time                                                    */
+    int32_t n_prompt;    /* positions in the prompt                                       */
+    int32_t n_reused;    /* positions kept from the KV cache (common prefix)             */
+    int32_t n_evaluated; /* positions evaluated now                                      */
+    double t_ms;         /* wall time                                                    */
 } ggpt_eval_result;
 
 /* Makes the context hold exactly the given sequence (spans in order) and the logits of its
@@ -323,16 +320,15 @@ GGPT_API const float * ggpt_get_logits(ggpt_context * ctx);
 
 /* Input embeddings the LLM would use for a token sequence (token_embd rows, dequantised):
  * out = n * n_embd floats. For tests and for callers that splice features themselves. */
-GGPT_API ggpt_status ggpt_token_embeddings(ggpt_context * ctx, const int32_t * tokens, int32_t n,
-                                           float * out);
+GGPT_API ggpt_status ggpt_token_embeddings(ggpt_context * ctx, const int32_t * tokens, int32_t n, float * out);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Generation                                                                                 */
 
 typedef enum ggpt_stop_reason {
     GGPT_STOP_NONE = 0,
-    GGPT_STOP_EOS = 1,        /* end-of-sequence token                                        */
-    GGPT_STOP_STRING = 2,     /* a stop string completed (it is stripped from the text)       */
+    GGPT_STOP_EOS = 1,    /* end-of-sequence token                                        */
+    GGPT_STOP_STRING = 2, /* a stop string completed (it is stripped from the text)       */
     GGPT_STOP_MAX_TOKENS = 3,
     GGPT_STOP_ABORTED = 4,
     GGPT_STOP_CONTEXT_FULL = 5,
@@ -346,32 +342,32 @@ typedef enum ggpt_stop_reason {
 typedef bool (*ggpt_token_fn)(int32_t token, const char * text, size_t text_len, void * user);
 
 typedef struct ggpt_generate_params {
-    int32_t      max_tokens;      /* default 512                                             */
-    float        temperature;     /* 0 = greedy (default)                                    */
-    int32_t      top_k;           /* 0 = off (default 40 when sampling)                      */
-    float        top_p;           /* 1 = off (default 0.95 when sampling)                    */
-    float        min_p;           /* 0 = off (default)                                       */
-    float        repeat_penalty;  /* 1 = off (default)                                       */
-    int32_t      repeat_last_n;   /* default 64                                              */
-    uint32_t     seed;            /* sampling seed (default 0xFFFFFFFF = random)              */
-    const char * const * stop;    /* stop strings (default none: the caller passes "###")    */
-    size_t       n_stop;
-    bool         stop_at_eos;     /* default true                                            */
+    int32_t max_tokens;        /* default 512                                             */
+    float temperature;         /* 0 = greedy (default)                                    */
+    int32_t top_k;             /* 0 = off (default 40 when sampling)                      */
+    float top_p;               /* 1 = off (default 0.95 when sampling)                    */
+    float min_p;               /* 0 = off (default)                                       */
+    float repeat_penalty;      /* 1 = off (default)                                       */
+    int32_t repeat_last_n;     /* default 64                                              */
+    uint32_t seed;             /* sampling seed (default 0xFFFFFFFF = random)              */
+    const char * const * stop; /* stop strings (default none: the caller passes "###")    */
+    size_t n_stop;
+    bool stop_at_eos; /* default true                                            */
     ggpt_token_fn on_token;
-    void *       on_token_user;
+    void * on_token_user;
     ggpt_abort_fn abort;
-    void *       abort_user;
+    void * abort_user;
 } ggpt_generate_params;
 
 GGPT_API ggpt_generate_params ggpt_generate_default_params(void);
 
 typedef struct ggpt_generate_result {
-    int32_t *        tokens;       /* generated ids (the stop/EOS token included); owned      */
-    int32_t          n_tokens;
-    char *           text;         /* generated text, stop string stripped, NUL-terminated   */
-    size_t           text_len;
+    int32_t * tokens; /* generated ids (the stop/EOS token included); owned      */
+    int32_t n_tokens;
+    char * text; /* generated text, stop string stripped, NUL-terminated   */
+    size_t text_len;
     ggpt_stop_reason stop_reason;
-    double           t_ms;         /* wall time of the generation loop                       */
+    double t_ms; /* wall time of the generation loop                       */
 } ggpt_generate_result;
 
 /* Generates after the current sequence (ggpt_prompt must have run). Sampling: greedy (argmax)
@@ -408,22 +404,20 @@ typedef struct ggpt_image_geometry {
  * ((u8 * (1/255) in double -> float) - mean) / std in float. Width and height must be in
  * [1, 262144] and stride >= 3*width; images of 2 Mpixel and more use several threads.
  * Errors: GGPT_ERR_INVALID_ARGUMENT (message in err). Any thread. */
-GGPT_API ggpt_status ggpt_image_preprocess(const ggpt_model * model, const ggpt_image_u8 * image,
-                                           uint8_t * resized, float * pixels,
-                                           ggpt_image_geometry * geometry, char * err,
-                                           size_t err_len);
+GGPT_API ggpt_status ggpt_image_preprocess(const ggpt_model * model, const ggpt_image_u8 * image, uint8_t * resized,
+                                           float * pixels, ggpt_image_geometry * geometry, char * err, size_t err_len);
 
 typedef struct ggpt_audio_clip {
     int64_t sample_start, sample_end; /* [start, end) in 16 kHz samples                       */
-    double  t_start, t_end;           /* seconds                                              */
+    double t_start, t_end;            /* seconds                                              */
 } ggpt_audio_clip;
 
 typedef struct ggpt_audio_info {
-    int64_t n_samples_16k;            /* after resampling                                     */
-    double  duration;                 /* seconds                                              */
+    int64_t n_samples_16k; /* after resampling                                     */
+    double duration;       /* seconds                                              */
     int32_t n_clips;
     ggpt_audio_clip clips[8];
-    bool    padded;                   /* shorter than one fbank window: zero-padded (warned)  */
+    bool padded; /* shorter than one fbank window: zero-padded (warned)  */
 } ggpt_audio_info;
 
 /* docs/COMPUTATION.md §4 steps 1-4: resample each channel to 16 kHz (torchaudio's windowed sinc), cut the clips,
@@ -441,20 +435,18 @@ typedef struct ggpt_audio_info {
 /* Samples per channel after resampling to 16 kHz: ceil(16000*n/rate) with the rates reduced by
  * their gcd (n itself at 16 kHz); -1 when the rate is out of range. */
 GGPT_API int64_t ggpt_audio_resampled_len(int64_t n_samples, int32_t sample_rate);
-GGPT_API ggpt_status ggpt_audio_preprocess(const ggpt_model * model, const float * const * channels,
-                                           int32_t n_channels, int64_t n_samples,
-                                           int32_t sample_rate, float * fbank, float * wave16k,
-                                           int64_t wave16k_cap, ggpt_audio_info * info, char * err,
-                                           size_t err_len);
+GGPT_API ggpt_status ggpt_audio_preprocess(const ggpt_model * model, const float * const * channels, int32_t n_channels,
+                                           int64_t n_samples, int32_t sample_rate, float * fbank, float * wave16k,
+                                           int64_t wave16k_cap, ggpt_audio_info * info, char * err, size_t err_len);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Towers                                                                                     */
 
 typedef struct ggpt_encode_params {
     ggpt_abort_fn abort;
-    void *        abort_user;
-    ggpt_progress_fn progress;   /* fraction of the tower done (per frame batch / block)       */
-    void *        progress_user;
+    void * abort_user;
+    ggpt_progress_fn progress; /* fraction of the tower done (per frame batch / block)       */
+    void * progress_user;
 } ggpt_encode_params;
 
 GGPT_API ggpt_encode_params ggpt_encode_default_params(void);
@@ -466,13 +458,12 @@ GGPT_API ggpt_status ggpt_encode_image(ggpt_context * ctx, const ggpt_image_u8 *
 
 /* Video: n_frames frames already sampled (docs/COMPUTATION.md §3.1) and scaled to video_frame_size squared, RGB8
  * (stride = 3*side). 1 <= n_frames <= video_max_frames. out = 64 * n_embd floats. */
-GGPT_API ggpt_status ggpt_encode_video(ggpt_context * ctx, const uint8_t * const * frames,
-                                       int32_t n_frames, float * out,
-                                       const ggpt_encode_params * params);
+GGPT_API ggpt_status ggpt_encode_video(ggpt_context * ctx, const uint8_t * const * frames, int32_t n_frames,
+                                       float * out, const ggpt_encode_params * params);
 
 /* Audio: fbank as written by ggpt_audio_preprocess (n_clips*128*204). out = 8 * n_embd floats. */
-GGPT_API ggpt_status ggpt_encode_audio(ggpt_context * ctx, const float * fbank, int32_t n_clips,
-                                       float * out, const ggpt_encode_params * params);
+GGPT_API ggpt_status ggpt_encode_audio(ggpt_context * ctx, const float * fbank, int32_t n_clips, float * out,
+                                       const ggpt_encode_params * params);
 
 /* Named intermediate outputs of a tower, for tests and research (see ggpt_probe_names). The
  * input is the same as for the ggpt_encode_* function of that media (image: ggpt_image_u8*;
@@ -480,10 +471,9 @@ GGPT_API ggpt_status ggpt_encode_audio(ggpt_context * ctx, const float * fbank, 
  * shape receives up to 4 dims, outermost first (e.g. {577, 1024}); returns the element count
  * through *n_out; when cap (in floats) is too small nothing is written and
  * GGPT_ERR_INVALID_ARGUMENT is returned with *n_out set. */
-GGPT_API ggpt_status ggpt_encode_probe(ggpt_context * ctx, ggpt_media media, const void * input,
-                                       int32_t n_items, const char * name, float * out, int64_t cap,
-                                       int64_t * n_out, int64_t shape[4], int32_t * n_dims,
-                                       const ggpt_encode_params * params);
+GGPT_API ggpt_status ggpt_encode_probe(ggpt_context * ctx, ggpt_media media, const void * input, int32_t n_items,
+                                       const char * name, float * out, int64_t cap, int64_t * n_out, int64_t shape[4],
+                                       int32_t * n_dims, const ggpt_encode_params * params);
 
 /* Wall times of the last successful ggpt_encode_image / _video / _audio on this context, in ms:
  * preprocessing in the core (image pad + resize + normalise; 0 for video and audio, whose inputs
@@ -505,8 +495,8 @@ typedef enum ggpt_ftype {
 
 /* Quantises an LLM GGUF with libllama's quantiser (stock mixes, e.g. Q4_K_M). Writes out_path
  * directly; the caller writes to a temp name and renames. */
-GGPT_API ggpt_status ggpt_quantize_llm(const char * in_path, const char * out_path, ggpt_ftype ftype,
-                                       int32_t n_threads, char * err, size_t err_len);
+GGPT_API ggpt_status ggpt_quantize_llm(const char * in_path, const char * out_path, ggpt_ftype ftype, int32_t n_threads,
+                                       char * err, size_t err_len);
 
 /* ggml type ids for ggpt_quantize_rows (ggml's enum values). */
 #define GGPT_TYPE_F32  0
@@ -521,8 +511,7 @@ GGPT_API ggpt_status ggpt_quantize_llm(const char * in_path, const char * out_pa
  * ones that need no importance matrix). Large inputs are split over up to 8 threads (same
  * bytes). Thread-safe. */
 GGPT_API int64_t ggpt_row_size(int32_t type, int64_t n_per_row);
-GGPT_API int64_t ggpt_quantize_rows(int32_t type, const float * src, void * out, int64_t n_rows,
-                                    int64_t n_per_row);
+GGPT_API int64_t ggpt_quantize_rows(int32_t type, const float * src, void * out, int64_t n_rows, int64_t n_per_row);
 
 #ifdef __cplusplus
 }

@@ -53,7 +53,8 @@ static int check_only(const char * path, const char * expect) {
 int main(int argc, char ** argv) {
     if (argc >= 3 && std::strcmp(argv[1], "--check") == 0) return check_only(argv[2], argc > 3 ? argv[3] : nullptr);
     if (argc < 2) {
-        std::fprintf(stderr, "usage: %s <llm.gguf> [n_vocab] [ids.txt logits.f32] | --check <file> [expected]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s <llm.gguf> [n_vocab] [ids.txt logits.f32] | --check <file> [expected]\n",
+                     argv[0]);
         return 2;
     }
     ggpt::LlmFileInfo info;
@@ -64,9 +65,11 @@ int main(int argc, char ** argv) {
             return 1;
         }
     }
-    llama_log_set([](ggml_log_level level, const char * text, void *) {
-        if (level >= GGML_LOG_LEVEL_ERROR) std::fputs(text, stderr);
-    }, nullptr);
+    llama_log_set(
+        [](ggml_log_level level, const char * text, void *) {
+            if (level >= GGML_LOG_LEVEL_ERROR) std::fputs(text, stderr);
+        },
+        nullptr);
     llama_backend_init();
 
     llama_model_params mp = llama_model_default_params();
@@ -79,7 +82,8 @@ int main(int argc, char ** argv) {
     const int n_vocab = llama_vocab_n_tokens(vocab);
     if (argc > 2 && n_vocab != std::atoi(argv[2])) return fail("n_vocab differs");
     char buf[256];
-    if (llama_model_meta_val_str(model, "ggpt.token.im_patch", buf, sizeof buf) < 0) return fail("ggpt.token.im_patch missing");
+    if (llama_model_meta_val_str(model, "ggpt.token.im_patch", buf, sizeof buf) < 0)
+        return fail("ggpt.token.im_patch missing");
     const int im_patch = std::atoi(buf);
     if (im_patch <= 0 || im_patch >= n_vocab) return fail("ggpt.token.im_patch out of range");
     if (llama_vocab_bos(vocab) != 1 || llama_vocab_eos(vocab) != 2) return fail("bos/eos ids");
@@ -112,7 +116,8 @@ int main(int argc, char ** argv) {
     }
     if (argc > 4) {
         FILE * f = std::fopen(argv[4], "wb");
-        if (!f || std::fwrite(logits, sizeof(float), (size_t)n_vocab, f) != (size_t)n_vocab) return fail("cannot write logits");
+        if (!f || std::fwrite(logits, sizeof(float), (size_t)n_vocab, f) != (size_t)n_vocab)
+            return fail("cannot write logits");
         std::fclose(f);
     }
     std::printf("ok: %s n_vocab=%d n_embd=%d n_layer=%d tokens=%d im_patch=%d logit[0]=%g\n", argv[1], n_vocab,

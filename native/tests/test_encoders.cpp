@@ -4,6 +4,7 @@
 // (the towers' tuning knobs from GGPT_ENC_* environment variables: see main)
 // Prints max abs / rel errors per probe; exits 1 when a probe is outside
 // |got - want| <= scale * (atol + rtol * |want|) with the manifest's atol 1e-4, rtol 1e-3.
+// (Over 500 lines: one test program per area of the core, as native/tests has for all of them.)
 #include <chrono>
 #include <sys/resource.h>
 #include <cmath>
@@ -101,8 +102,8 @@ void compare(const char * what, const float * got, const float * want, int64_t n
         std::string f = std::string(dump) + "/" + what + ".f32";
         std::ofstream(f, std::ios::binary).write((const char *)got, n * sizeof(float));
     }
-    printf("  %-28s n=%-8lld max_abs=%.3g max_rel=%.3g rms_err/rms=%.2g worst/tol=%.3f %s\n", what, (long long)n, max_abs,
-           max_rel, std::sqrt(se / std::max(ss, 1e-30)), worst, bad ? "FAIL" : "ok");
+    printf("  %-28s n=%-8lld max_abs=%.3g max_rel=%.3g rms_err/rms=%.2g worst/tol=%.3f %s\n", what, (long long)n,
+           max_abs, max_rel, std::sqrt(se / std::max(ss, 1e-30)), worst, bad ? "FAIL" : "ok");
     if (bad) ++g_failures;
 }
 
@@ -145,7 +146,8 @@ void test_image(ggpt_context & ctx, const std::string & dir) {
         std::vector<float> out, shape;
         std::vector<int64_t> sh;
         double t0 = now_ms();
-        check(ggpt::encode_probe_pixels(&ctx, pix.f32(), "clip_select_hidden", out, sh, nullptr), ctx, "clip_select_hidden");
+        check(ggpt::encode_probe_pixels(&ctx, pix.f32(), "clip_select_hidden", out, sh, nullptr), ctx,
+              "clip_select_hidden");
         Npy want = load(dir, (p + "clip_hidden_layer_m2.npy").c_str());
         compare("clip_select_hidden", out.data(), want.f32(), want.numel());
         check(ggpt::encode_probe_pixels(&ctx, pix.f32(), "image_features", out, sh, nullptr), ctx, "image_features");
@@ -213,8 +215,7 @@ void test_audio(ggpt_context & ctx, const std::string & dir) {
 // ---- broken files ---------------------------------------------------------------------------
 
 // Writes a copy of src with one change applied to its metadata/tensors (data copied as is).
-template <class Edit>
-void write_variant(const std::string & src, const std::string & dst, Edit edit) {
+template <class Edit> void write_variant(const std::string & src, const std::string & dst, Edit edit) {
     ggml_context * data_ctx = nullptr;
     gguf_init_params gp = {false, &data_ctx};
     gguf_context * in = gguf_init_from_file(src.c_str(), gp);
@@ -303,11 +304,13 @@ void test_bad_files(const std::string & good) {
         ggpt_model m;
         std::string err;
         ggpt_status st = ggpt::encoders_load(&m, (tmp + "_ok.gguf").c_str(), false, nullptr, nullptr, err);
-        printf("  %-4s unchanged copy loads: %s %s\n", st == GGPT_OK ? "ok" : "FAIL", ggpt_status_name(st), err.c_str());
+        printf("  %-4s unchanged copy loads: %s %s\n", st == GGPT_OK ? "ok" : "FAIL", ggpt_status_name(st),
+               err.c_str());
         if (st != GGPT_OK) ++g_failures;
     }
     expect_load_error(tmp + "_does_not_exist.gguf", GGPT_ERR_IO, "cannot open");
-    for (const char * s : {"_trunc", "_trunc_head", "_shape", "_missing", "_keytype", "_range", "_type", "_arch", "_ok"})
+    for (const char * s :
+         {"_trunc", "_trunc_head", "_shape", "_missing", "_keytype", "_range", "_type", "_arch", "_ok"})
         std::remove((tmp + s + ".gguf").c_str());
 }
 
@@ -337,11 +340,13 @@ void test_bad_inputs(ggpt_context & ctx) {
     ggpt_image_u8 img = {frame.data(), 0, 0, 0};
     expect("0x0 image", ggpt_encode_image(&ctx, &img, out.data(), nullptr), GGPT_ERR_INVALID_ARGUMENT);
     int64_t n_out = 0;
-    expect("unknown probe", ggpt_encode_probe(&ctx, GGPT_MEDIA_AUDIO, fb.data(), 3, "nope", out.data(), 1, &n_out,
-                                              nullptr, nullptr, nullptr),
+    expect("unknown probe",
+           ggpt_encode_probe(&ctx, GGPT_MEDIA_AUDIO, fb.data(), 3, "nope", out.data(), 1, &n_out, nullptr, nullptr,
+                             nullptr),
            GGPT_ERR_INVALID_ARGUMENT);
-    expect("probe cap too small", ggpt_encode_probe(&ctx, GGPT_MEDIA_AUDIO, fb.data(), 3, "projected", out.data(), 1,
-                                                    &n_out, nullptr, nullptr, nullptr),
+    expect("probe cap too small",
+           ggpt_encode_probe(&ctx, GGPT_MEDIA_AUDIO, fb.data(), 3, "projected", out.data(), 1, &n_out, nullptr, nullptr,
+                             nullptr),
            GGPT_ERR_INVALID_ARGUMENT);
     // still usable afterwards
     expect("audio after errors", ggpt_encode_audio(&ctx, fb.data(), 3, out.data(), nullptr), GGPT_OK);
@@ -442,79 +447,88 @@ void test_amx() {
         return;
     }
     for (const bool int8 : {false, true}) {
-    if (int8 && !ggpt::amx_int8_available()) continue;
-    printf("amx-%s kernel\n", int8 ? "int8" : "bf16");
-    for (auto [K, M, N] : {std::tuple<int, int, int>{96, 48, 37}, {64, 32, 1}, {1024, 4096, 77}, {32, 16, 33},
-                           {768, 3072, 700}, {3072, 80, 300}}) {
-        if (int8 && K % 64 != 0) continue;
-        ggml_init_params ip = {(size_t)512 << 20, nullptr, false};
-        ggml_context * ctx = ggml_init(ip);
-        ggml_tensor * w = ggml_new_tensor_2d(ctx, GGML_TYPE_F16, K, M);
-        ggml_tensor * w32 = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, K, M);
-        ggml_tensor * x = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, K, N);
-        ggml_tensor * b = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, M);
-        uint32_t seed = 12345;
-        auto rnd = [&] { seed = seed * 1664525u + 1013904223u; return ((seed >> 8) & 0xffff) / 32768.0f - 1.0f; };
-        for (int i = 0; i < K * M; ++i) {
-            ((ggml_fp16_t *)w->data)[i] = ggml_fp32_to_fp16(rnd());
-            ((float *)w32->data)[i] = ggml_fp16_to_fp32(((ggml_fp16_t *)w->data)[i]);
-        }
-        for (int i = 0; i < K * N; ++i) ((float *)x->data)[i] = rnd();
-        for (int i = 0; i < M; ++i) ((float *)b->data)[i] = rnd();
-        ggpt::AmxWeight aw;
-        ggpt::amx_pack(w, aw, int8);
-        ggml_tensor * xb = ggml_cast(ctx, x, GGML_TYPE_BF16);
-        ggml_tensor * y = ggpt::amx_mul_mat(ctx, &aw, xb, b);
-        ggml_tensor * r = ggml_add(ctx, ggml_mul_mat(ctx, w32, x), b);
-        // fused epilogues vs ggml on y (the same products): exact GELU, quick GELU, bf16 store
-        ggml_tensor * y_gelu = ggpt::amx_mul_mat(ctx, &aw, xb, b, ggpt::AmxAct::gelu_erf);
-        ggml_tensor * r_gelu = ggml_gelu_erf(ctx, y);
-        ggml_tensor * y_quick = ggpt::amx_mul_mat(ctx, &aw, xb, b, ggpt::AmxAct::quick_gelu);
-        ggml_tensor * r_quick = ggml_mul(ctx, y, ggml_sigmoid(ctx, ggml_scale(ctx, y, 1.702f)));
-        ggml_tensor * y_bf16 = ggpt::amx_mul_mat(ctx, &aw, xb, b, ggpt::AmxAct::gelu_erf, GGML_TYPE_BF16);
-        ggml_tensor * y_bf16_f32 = ggml_cast(ctx, y_bf16, GGML_TYPE_F32);
-        // a residual added in the epilogue, after the activation (without a bias too)
-        ggml_tensor * res = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, M, N);
-        for (int i = 0; i < M * N; ++i) ((float *)res->data)[i] = 4 * rnd();
-        ggml_tensor * y_res = ggpt::amx_mul_mat(ctx, &aw, xb, b, ggpt::AmxAct::gelu_erf, GGML_TYPE_F32, res);
-        ggml_tensor * r_res = ggml_add(ctx, res, y_gelu);
-        ggml_tensor * y_res_nb = ggpt::amx_mul_mat(ctx, &aw, xb, nullptr, ggpt::AmxAct::none, GGML_TYPE_F32, res);
-        ggml_tensor * r_res_nb = ggml_add(ctx, res, ggml_sub(ctx, y, ggml_repeat(ctx, b, y)));
-        compute_on_cpu(ctx, {y, r, y_gelu, r_gelu, y_quick, r_quick, y_bf16_f32, y_res, r_res, y_res_nb, r_res_nb});
-        char what[96];
-        snprintf(what, sizeof what, "K=%d M=%d N=%d (rms)", K, M, N);
-        double se = 0, ss = 0;
-        for (int i = 0; i < M * N; ++i) {
-            const double d = ((float *)y->data)[i] - ((float *)r->data)[i];
-            se += d * d;
-            ss += (double)((float *)r->data)[i] * ((float *)r->data)[i];
-        }
-        const double rel = std::sqrt(se / ss);
-        const bool ok = rel < 1e-2;  // bf16 operands: ~3e-3 expected; int8 rows (uniform data): ~5e-3
-        printf("  %-4s %-28s rms_err/rms=%.2g\n", ok ? "ok" : "FAIL", what, rel);
-        if (!ok) ++g_failures;
-        if (!same_on_rerun(ctx, y)) {
-            printf("  FAIL %-28s second run differs\n", what);
-            ++g_failures;
-        }
-        // max |a - b| / (1 + |b|) over the outputs
-        auto worst = [&, M = M, N = N](const ggml_tensor * a, const ggml_tensor * bt) {  // (clang < 16: no capture of structured bindings)
-            double m = 0;
-            for (int i = 0; i < M * N; ++i) {
-                const double vb = ((const float *)bt->data)[i];
-                m = std::max(m, std::fabs(((const float *)a->data)[i] - vb) / (1.0 + std::fabs(vb)));
+        if (int8 && !ggpt::amx_int8_available()) continue;
+        printf("amx-%s kernel\n", int8 ? "int8" : "bf16");
+        for (auto [K, M, N] : {std::tuple<int, int, int>{96, 48, 37},
+                               {64, 32, 1},
+                               {1024, 4096, 77},
+                               {32, 16, 33},
+                               {768, 3072, 700},
+                               {3072, 80, 300}}) {
+            if (int8 && K % 64 != 0) continue;
+            ggml_init_params ip = {(size_t)512 << 20, nullptr, false};
+            ggml_context * ctx = ggml_init(ip);
+            ggml_tensor * w = ggml_new_tensor_2d(ctx, GGML_TYPE_F16, K, M);
+            ggml_tensor * w32 = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, K, M);
+            ggml_tensor * x = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, K, N);
+            ggml_tensor * b = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, M);
+            uint32_t seed = 12345;
+            auto rnd = [&] {
+                seed = seed * 1664525u + 1013904223u;
+                return ((seed >> 8) & 0xffff) / 32768.0f - 1.0f;
+            };
+            for (int i = 0; i < K * M; ++i) {
+                ((ggml_fp16_t *)w->data)[i] = ggml_fp32_to_fp16(rnd());
+                ((float *)w32->data)[i] = ggml_fp16_to_fp32(((ggml_fp16_t *)w->data)[i]);
             }
-            return m;
-        };
-        const double e_gelu = worst(y_gelu, r_gelu), e_quick = worst(y_quick, r_quick), e_bf16 = worst(y_bf16_f32, y_gelu);
-        const double e_res = std::max(worst(y_res, r_res), worst(y_res_nb, r_res_nb));
-        // bf16 rounding: at most 2^-8 relative; the residual, one f32 add (bias removed again: ~1e-6)
-        const bool ok2 = e_gelu < 1e-6 && e_quick < 1e-6 && e_bf16 < 6e-3 && e_res < 1e-5;
-        printf("  %-4s K=%d M=%d N=%d fused gelu %.2g, quick_gelu %.2g, bf16 store %.2g, residual %.2g\n", ok2 ? "ok" : "FAIL",
-               K, M, N, e_gelu, e_quick, e_bf16, e_res);
-        if (!ok2) ++g_failures;
-        ggml_free(ctx);
-    }
+            for (int i = 0; i < K * N; ++i) ((float *)x->data)[i] = rnd();
+            for (int i = 0; i < M; ++i) ((float *)b->data)[i] = rnd();
+            ggpt::AmxWeight aw;
+            ggpt::amx_pack(w, aw, int8);
+            ggml_tensor * xb = ggml_cast(ctx, x, GGML_TYPE_BF16);
+            ggml_tensor * y = ggpt::amx_mul_mat(ctx, &aw, xb, b);
+            ggml_tensor * r = ggml_add(ctx, ggml_mul_mat(ctx, w32, x), b);
+            // fused epilogues vs ggml on y (the same products): exact GELU, quick GELU, bf16 store
+            ggml_tensor * y_gelu = ggpt::amx_mul_mat(ctx, &aw, xb, b, ggpt::AmxAct::gelu_erf);
+            ggml_tensor * r_gelu = ggml_gelu_erf(ctx, y);
+            ggml_tensor * y_quick = ggpt::amx_mul_mat(ctx, &aw, xb, b, ggpt::AmxAct::quick_gelu);
+            ggml_tensor * r_quick = ggml_mul(ctx, y, ggml_sigmoid(ctx, ggml_scale(ctx, y, 1.702f)));
+            ggml_tensor * y_bf16 = ggpt::amx_mul_mat(ctx, &aw, xb, b, ggpt::AmxAct::gelu_erf, GGML_TYPE_BF16);
+            ggml_tensor * y_bf16_f32 = ggml_cast(ctx, y_bf16, GGML_TYPE_F32);
+            // a residual added in the epilogue, after the activation (without a bias too)
+            ggml_tensor * res = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, M, N);
+            for (int i = 0; i < M * N; ++i) ((float *)res->data)[i] = 4 * rnd();
+            ggml_tensor * y_res = ggpt::amx_mul_mat(ctx, &aw, xb, b, ggpt::AmxAct::gelu_erf, GGML_TYPE_F32, res);
+            ggml_tensor * r_res = ggml_add(ctx, res, y_gelu);
+            ggml_tensor * y_res_nb = ggpt::amx_mul_mat(ctx, &aw, xb, nullptr, ggpt::AmxAct::none, GGML_TYPE_F32, res);
+            ggml_tensor * r_res_nb = ggml_add(ctx, res, ggml_sub(ctx, y, ggml_repeat(ctx, b, y)));
+            compute_on_cpu(ctx, {y, r, y_gelu, r_gelu, y_quick, r_quick, y_bf16_f32, y_res, r_res, y_res_nb, r_res_nb});
+            char what[96];
+            snprintf(what, sizeof what, "K=%d M=%d N=%d (rms)", K, M, N);
+            double se = 0, ss = 0;
+            for (int i = 0; i < M * N; ++i) {
+                const double d = ((float *)y->data)[i] - ((float *)r->data)[i];
+                se += d * d;
+                ss += (double)((float *)r->data)[i] * ((float *)r->data)[i];
+            }
+            const double rel = std::sqrt(se / ss);
+            const bool ok = rel < 1e-2;  // bf16 operands: ~3e-3 expected; int8 rows (uniform data): ~5e-3
+            printf("  %-4s %-28s rms_err/rms=%.2g\n", ok ? "ok" : "FAIL", what, rel);
+            if (!ok) ++g_failures;
+            if (!same_on_rerun(ctx, y)) {
+                printf("  FAIL %-28s second run differs\n", what);
+                ++g_failures;
+            }
+            // max |a - b| / (1 + |b|) over the outputs
+            auto worst = [&, M = M, N = N](const ggml_tensor * a,
+                                           const ggml_tensor * bt) {  // (clang < 16: no capture of structured bindings)
+                double m = 0;
+                for (int i = 0; i < M * N; ++i) {
+                    const double vb = ((const float *)bt->data)[i];
+                    m = std::max(m, std::fabs(((const float *)a->data)[i] - vb) / (1.0 + std::fabs(vb)));
+                }
+                return m;
+            };
+            const double e_gelu = worst(y_gelu, r_gelu), e_quick = worst(y_quick, r_quick),
+                         e_bf16 = worst(y_bf16_f32, y_gelu);
+            const double e_res = std::max(worst(y_res, r_res), worst(y_res_nb, r_res_nb));
+            // bf16 rounding: at most 2^-8 relative; the residual, one f32 add (bias removed again: ~1e-6)
+            const bool ok2 = e_gelu < 1e-6 && e_quick < 1e-6 && e_bf16 < 6e-3 && e_res < 1e-5;
+            printf("  %-4s K=%d M=%d N=%d fused gelu %.2g, quick_gelu %.2g, bf16 store %.2g, residual %.2g\n",
+                   ok2 ? "ok" : "FAIL", K, M, N, e_gelu, e_quick, e_bf16, e_res);
+            if (!ok2) ++g_failures;
+            ggml_free(ctx);
+        }
     }
 }
 
@@ -527,7 +541,10 @@ void test_amx_layer_norm() {
         ggml_init_params ip = {(size_t)64 << 20, nullptr, false};
         ggml_context * ctx = ggml_init(ip);
         uint32_t seed = 777;
-        auto rnd = [&] { seed = seed * 1664525u + 1013904223u; return ((seed >> 8) & 0xffff) / 32768.0f - 1.0f; };
+        auto rnd = [&] {
+            seed = seed * 1664525u + 1013904223u;
+            return ((seed >> 8) & 0xffff) / 32768.0f - 1.0f;
+        };
         // x is every other row of a [W, 2T, B] tensor (rows contiguous, the tensor not)
         ggml_tensor * big = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, W, 2 * T, B);
         for (int64_t i = 0; i < ggml_nelements(big); ++i) ((float *)big->data)[i] = 30.0f + 3 * rnd();
@@ -559,71 +576,80 @@ void test_amx_attention() {
     if (!ggpt::amx_bf16_available()) return;
     printf("amx-bf16 attention (f32 in and out, then bf16 in and out)\n");
     for (const bool b16 : {false, true})
-    for (auto [H, D, Tq, Tk, B, with_bias] :
-         {std::tuple<int, int, int, int, int, bool>{2, 64, 37, 37, 2, false}, {16, 88, 257, 257, 1, false},
-          {12, 64, 32, 257, 3, false}, {3, 32, 1, 5, 1, false}, {12, 64, 229, 229, 3, true}}) {
-        const int W = H * D;
-        ggml_init_params ip = {(size_t)256 << 20, nullptr, false};
-        ggml_context * ctx = ggml_init(ip);
-        const bool fused = Tq == Tk;
-        ggml_tensor * qkv = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, 3 * W, Tk, B);
-        ggml_tensor * qs = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, W, Tq, B);
-        uint32_t seed = 777;
-        auto rnd = [&] { seed = seed * 1664525u + 1013904223u; return ((seed >> 8) & 0xffff) / 16384.0f - 2.0f; };
-        for (int64_t i = 0; i < ggml_nelements(qkv); ++i) ((float *)qkv->data)[i] = rnd();
-        for (int64_t i = 0; i < ggml_nelements(qs); ++i) ((float *)qs->data)[i] = rnd();
-        ggml_tensor * q = fused ? ggml_view_3d(ctx, qkv, W, Tq, B, qkv->nb[1], qkv->nb[2], 0) : qs;
-        ggml_tensor * k = ggml_view_3d(ctx, qkv, W, Tk, B, qkv->nb[1], qkv->nb[2], W * 4);
-        ggml_tensor * v = ggml_view_3d(ctx, qkv, W, Tk, B, qkv->nb[1], qkv->nb[2], 2 * W * 4);
-        const float scale = 1.0f / std::sqrt((float)D);
-        ggml_tensor * bk = nullptr, * bv = nullptr;
-        if (with_bias) {  // ImageBind's add_bias_kv: one learned row after the projected keys / values
-            bk = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, W);
-            bv = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, W);
-            for (int i = 0; i < W; ++i) ((float *)bk->data)[i] = rnd(), ((float *)bv->data)[i] = rnd();
+        for (auto [H, D, Tq, Tk, B, with_bias] : {std::tuple<int, int, int, int, int, bool>{2, 64, 37, 37, 2, false},
+                                                  {16, 88, 257, 257, 1, false},
+                                                  {12, 64, 32, 257, 3, false},
+                                                  {3, 32, 1, 5, 1, false},
+                                                  {12, 64, 229, 229, 3, true}}) {
+            const int W = H * D;
+            ggml_init_params ip = {(size_t)256 << 20, nullptr, false};
+            ggml_context * ctx = ggml_init(ip);
+            const bool fused = Tq == Tk;
+            ggml_tensor * qkv = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, 3 * W, Tk, B);
+            ggml_tensor * qs = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, W, Tq, B);
+            uint32_t seed = 777;
+            auto rnd = [&] {
+                seed = seed * 1664525u + 1013904223u;
+                return ((seed >> 8) & 0xffff) / 16384.0f - 2.0f;
+            };
+            for (int64_t i = 0; i < ggml_nelements(qkv); ++i) ((float *)qkv->data)[i] = rnd();
+            for (int64_t i = 0; i < ggml_nelements(qs); ++i) ((float *)qs->data)[i] = rnd();
+            ggml_tensor * q = fused ? ggml_view_3d(ctx, qkv, W, Tq, B, qkv->nb[1], qkv->nb[2], 0) : qs;
+            ggml_tensor * k = ggml_view_3d(ctx, qkv, W, Tk, B, qkv->nb[1], qkv->nb[2], W * 4);
+            ggml_tensor * v = ggml_view_3d(ctx, qkv, W, Tk, B, qkv->nb[1], qkv->nb[2], 2 * W * 4);
+            const float scale = 1.0f / std::sqrt((float)D);
+            ggml_tensor *bk = nullptr, *bv = nullptr;
+            if (with_bias) {  // ImageBind's add_bias_kv: one learned row after the projected keys / values
+                bk = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, W);
+                bv = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, W);
+                for (int i = 0; i < W; ++i) ((float *)bk->data)[i] = rnd(), ((float *)bv->data)[i] = rnd();
+            }
+            ggml_tensor * y;
+            if (b16) {  // the same data rounded to bf16 first (a bf16 matmul result), the output bf16 too
+                ggml_tensor *qkv16 = ggml_cast(ctx, qkv, GGML_TYPE_BF16), *qs16 = ggml_cast(ctx, qs, GGML_TYPE_BF16);
+                ggml_tensor * q16 = fused ? ggml_view_3d(ctx, qkv16, W, Tq, B, qkv16->nb[1], qkv16->nb[2], 0) : qs16;
+                ggml_tensor * k16 = ggml_view_3d(ctx, qkv16, W, Tk, B, qkv16->nb[1], qkv16->nb[2], W * 2);
+                ggml_tensor * v16 = ggml_view_3d(ctx, qkv16, W, Tk, B, qkv16->nb[1], qkv16->nb[2], 2 * W * 2);
+                y = ggml_cast(ctx, ggpt::amx_attention(ctx, q16, k16, v16, H, scale, bk, bv, GGML_TYPE_BF16),
+                              GGML_TYPE_F32);
+            } else {
+                y = ggpt::amx_attention(ctx, q, k, v, H, scale, bk, bv);
+            }
+            int64_t Tkr = Tk;
+            if (with_bias) {
+                k = ggml_concat(ctx, k, ggml_repeat_4d(ctx, ggml_reshape_3d(ctx, bk, W, 1, 1), W, 1, B, 1), 1);
+                v = ggml_concat(ctx, v, ggml_repeat_4d(ctx, ggml_reshape_3d(ctx, bv, W, 1, 1), W, 1, B, 1), 1);
+                Tkr = Tk + 1;
+            }
+            // reference: [D, H, T, B] -> [D, T, H, B] per head
+            auto heads = [&, H = H, D = D, B = B](ggml_tensor * t,
+                                                  int64_t T) {  // (clang < 16: no capture of structured bindings)
+                return ggml_cont(
+                    ctx, ggml_permute(ctx, ggml_view_4d(ctx, t, D, H, T, B, D * 4, t->nb[1], t->nb[2], 0), 0, 2, 1, 3));
+            };
+            ggml_tensor * kq =
+                ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, heads(k, Tkr), heads(q, Tq)), nullptr, scale, 0.0f);
+            ggml_tensor * vt = ggml_cont(ctx, ggml_transpose(ctx, heads(v, Tkr)));  // [Tk, D, H, B]
+            ggml_tensor * o = ggml_mul_mat(ctx, vt, kq);                            // [D, Tq, H, B]
+            ggml_tensor * r = ggml_cont_3d(ctx, ggml_permute(ctx, o, 0, 2, 1, 3), W, Tq, B);
+            compute_on_cpu(ctx, {y, r});
+            if (!same_on_rerun(ctx, y)) {
+                printf("  FAIL attention H=%d D=%d: second run differs\n", H, D);
+                ++g_failures;
+            }
+            double se = 0, ss = 0;
+            for (int64_t i = 0; i < ggml_nelements(r); ++i) {
+                const double d = ((float *)y->data)[i] - ((float *)r->data)[i];
+                se += d * d;
+                ss += (double)((float *)r->data)[i] * ((float *)r->data)[i];
+            }
+            const double rel = std::sqrt(se / ss);
+            const bool ok = rel < 2e-2;  // bf16 q, k, P, v with logits up to ~|8|: ~5e-3 expected
+            printf("  %-4s %s H=%d D=%d Tq=%d Tk=%d B=%d%s rms_err/rms=%.2g\n", ok ? "ok" : "FAIL",
+                   b16 ? "bf16" : "f32 ", H, D, Tq, Tk, B, with_bias ? " +bias_kv" : "", rel);
+            if (!ok) ++g_failures;
+            ggml_free(ctx);
         }
-        ggml_tensor * y;
-        if (b16) {  // the same data rounded to bf16 first (a bf16 matmul result), the output bf16 too
-            ggml_tensor * qkv16 = ggml_cast(ctx, qkv, GGML_TYPE_BF16), * qs16 = ggml_cast(ctx, qs, GGML_TYPE_BF16);
-            ggml_tensor * q16 = fused ? ggml_view_3d(ctx, qkv16, W, Tq, B, qkv16->nb[1], qkv16->nb[2], 0) : qs16;
-            ggml_tensor * k16 = ggml_view_3d(ctx, qkv16, W, Tk, B, qkv16->nb[1], qkv16->nb[2], W * 2);
-            ggml_tensor * v16 = ggml_view_3d(ctx, qkv16, W, Tk, B, qkv16->nb[1], qkv16->nb[2], 2 * W * 2);
-            y = ggml_cast(ctx, ggpt::amx_attention(ctx, q16, k16, v16, H, scale, bk, bv, GGML_TYPE_BF16), GGML_TYPE_F32);
-        } else {
-            y = ggpt::amx_attention(ctx, q, k, v, H, scale, bk, bv);
-        }
-        int64_t Tkr = Tk;
-        if (with_bias) {
-            k = ggml_concat(ctx, k, ggml_repeat_4d(ctx, ggml_reshape_3d(ctx, bk, W, 1, 1), W, 1, B, 1), 1);
-            v = ggml_concat(ctx, v, ggml_repeat_4d(ctx, ggml_reshape_3d(ctx, bv, W, 1, 1), W, 1, B, 1), 1);
-            Tkr = Tk + 1;
-        }
-        // reference: [D, H, T, B] -> [D, T, H, B] per head
-        auto heads = [&, H = H, D = D, B = B](ggml_tensor * t, int64_t T) {  // (clang < 16: no capture of structured bindings)
-            return ggml_cont(ctx, ggml_permute(ctx, ggml_view_4d(ctx, t, D, H, T, B, D * 4, t->nb[1], t->nb[2], 0), 0, 2, 1, 3));
-        };
-        ggml_tensor * kq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, heads(k, Tkr), heads(q, Tq)), nullptr, scale, 0.0f);
-        ggml_tensor * vt = ggml_cont(ctx, ggml_transpose(ctx, heads(v, Tkr)));  // [Tk, D, H, B]
-        ggml_tensor * o = ggml_mul_mat(ctx, vt, kq);                               // [D, Tq, H, B]
-        ggml_tensor * r = ggml_cont_3d(ctx, ggml_permute(ctx, o, 0, 2, 1, 3), W, Tq, B);
-        compute_on_cpu(ctx, {y, r});
-        if (!same_on_rerun(ctx, y)) {
-            printf("  FAIL attention H=%d D=%d: second run differs\n", H, D);
-            ++g_failures;
-        }
-        double se = 0, ss = 0;
-        for (int64_t i = 0; i < ggml_nelements(r); ++i) {
-            const double d = ((float *)y->data)[i] - ((float *)r->data)[i];
-            se += d * d;
-            ss += (double)((float *)r->data)[i] * ((float *)r->data)[i];
-        }
-        const double rel = std::sqrt(se / ss);
-        const bool ok = rel < 2e-2;  // bf16 q, k, P, v with logits up to ~|8|: ~5e-3 expected
-        printf("  %-4s %s H=%d D=%d Tq=%d Tk=%d B=%d%s rms_err/rms=%.2g\n", ok ? "ok" : "FAIL", b16 ? "bf16" : "f32 ", H, D,
-               Tq, Tk, B, with_bias ? " +bias_kv" : "", rel);
-        if (!ok) ++g_failures;
-        ggml_free(ctx);
-    }
 }
 
 // Times each tower on synthetic inputs (any model size; no comparison).
@@ -668,10 +694,10 @@ void bench(ggpt_context & ctx, int n_frames, int reps) {
     if (enc.has_media[GGPT_MEDIA_AUDIO] && (g_only.empty() || g_only == "audio")) {
         std::vector<float> fb((size_t)enc.audio.n_clips * enc.audio.hp.n_mels * enc.audio.hp.target_len);
         for (size_t i = 0; i < fb.size(); ++i) fb[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
-        timeit("audio (ImageBind + QF)", [&] { return ggpt_encode_audio(&ctx, fb.data(), enc.audio.n_clips, out.data(), nullptr); });
+        timeit("audio (ImageBind + QF)",
+               [&] { return ggpt_encode_audio(&ctx, fb.data(), enc.audio.n_clips, out.data(), nullptr); });
     }
 }
-
 
 // --compare-gpu: the image and audio graphs of a CPU-loaded model computed node by node on the CPU
 // and on the GPU backend (ggml_backend_compare_graph_backend); prints the first nodes whose results
@@ -685,9 +711,10 @@ struct CompareState {
 };
 
 void describe(const char * label, const ggml_tensor * t) {
-    printf("    %s %-14s %-24s %s ne [%lld %lld %lld %lld] nb [%zu %zu %zu %zu]%s\n", label, ggml_op_desc(t), ggml_get_name(t),
-           ggml_type_name(t->type), (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3], t->nb[0],
-           t->nb[1], t->nb[2], t->nb[3], ggml_is_contiguous(t) ? "" : " (non-contiguous)");
+    printf("    %s %-14s %-24s %s ne [%lld %lld %lld %lld] nb [%zu %zu %zu %zu]%s\n", label, ggml_op_desc(t),
+           ggml_get_name(t), ggml_type_name(t->type), (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+           (long long)t->ne[3], t->nb[0], t->nb[1], t->nb[2], t->nb[3],
+           ggml_is_contiguous(t) ? "" : " (non-contiguous)");
 }
 
 bool compare_cb(int i, ggml_tensor * t1, ggml_tensor * t2, void * ud) {
@@ -707,7 +734,8 @@ bool compare_cb(int i, ggml_tensor * t1, ggml_tensor * t2, void * ud) {
     if (!(rel <= 1e-2)) {  // TF32 matmuls on CUDA differ by ~2e-3
         printf("  node %d: rms err / rms %.3g\n", i, rel);
         describe("node", t1);
-        for (int k = 0; k < GGML_MAX_SRC && t1->src[k]; ++k) describe(k == 0 ? "src0" : k == 1 ? "src1" : "srcN", t1->src[k]);
+        for (int k = 0; k < GGML_MAX_SRC && t1->src[k]; ++k)
+            describe(k == 0 ? "src0" : k == 1 ? "src1" : "srcN", t1->src[k]);
         ++g_failures;
         return ++st.printed < 4;
     }
@@ -732,7 +760,8 @@ void compare_gpu(const std::string & path, const std::string & dir) {
     ggml_backend_t cpu = ggml_backend_cpu_init(), gpu = ggml_backend_dev_init(gdev, nullptr);
     for (const char * which : {"audio", "image"}) {
         Npy in;
-        const std::string file = std::string(which) == "audio" ? "audio_dog_audio_fbank.npy" : "image_dog_image_pixel_values.npy";
+        const std::string file =
+            std::string(which) == "audio" ? "audio_dog_audio_fbank.npy" : "image_dog_image_pixel_values.npy";
         if (!read_npy(dir + "/" + file, in)) {
             printf("compare-gpu: cannot read %s\n", file.c_str());
             ++g_failures;
@@ -801,7 +830,10 @@ void compare_gpu(const std::string & path, const std::string & dir) {
 
 int main(int argc, char ** argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s <encoders.gguf> [golden expected dir] [tolerance scale] [--bad-files] [--compare-gpu] [--threads N] [--frames-per-batch N] [--only image|video|audio] [--bench N_FRAMES [--reps N]]\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s <encoders.gguf> [golden expected dir] [tolerance scale] [--bad-files] [--compare-gpu] "
+                "[--threads N] [--frames-per-batch N] [--only image|video|audio] [--bench N_FRAMES [--reps N]]\n",
+                argv[0]);
         return 2;
     }
     std::string path = argv[1];
@@ -835,14 +867,23 @@ int main(int argc, char ** argv) {
     //   GGPT_ENC_FUSE=0|1            encoders_fuse off / on
     //   GGPT_ENC_FRAMES_PER_BATCH=N  encoders_frames_per_batch (--frames-per-batch wins)
     //   GGPT_ENC_PROFILE=1|2         encoders_profile
-    auto env_int = [](const char * name, int dflt) { const char * v = getenv(name); return v && *v ? atoi(v) : dflt; };
-    auto env_switch = [](const char * name) { const char * v = getenv(name); return !v || !*v ? 0 : atoi(v) != 0 ? 1 : -1; };
+    auto env_int = [](const char * name, int dflt) {
+        const char * v = getenv(name);
+        return v && *v ? atoi(v) : dflt;
+    };
+    auto env_switch = [](const char * name) {
+        const char * v = getenv(name);
+        return !v || !*v ? 0 : atoi(v) != 0 ? 1 : -1;
+    };
     if (const char * v = getenv("GGPT_ENC_AMX"); v && *v)
-        model.params.encoders_matmul = !strcmp(v, "int8") ? GGPT_ENC_MATMUL_INT8 : atoi(v) != 0 ? GGPT_ENC_MATMUL_AUTO : GGPT_ENC_MATMUL_GGML;
+        model.params.encoders_matmul = !strcmp(v, "int8") ? GGPT_ENC_MATMUL_INT8
+                                       : atoi(v) != 0     ? GGPT_ENC_MATMUL_AUTO
+                                                          : GGPT_ENC_MATMUL_GGML;
     if (fpb <= 0) fpb = env_int("GGPT_ENC_FRAMES_PER_BATCH", 0);
     std::string err;
     double t0 = now_ms();
-    ggpt_status st = ggpt::encoders_load(&model, path.c_str(), true, nullptr, nullptr, err, model.params.encoders_matmul);
+    ggpt_status st =
+        ggpt::encoders_load(&model, path.c_str(), true, nullptr, nullptr, err, model.params.encoders_matmul);
     if (st != GGPT_OK) {
         fprintf(stderr, "load: %s: %s\n", ggpt_status_name(st), err.c_str());
         return 1;

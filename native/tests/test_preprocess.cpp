@@ -11,27 +11,27 @@
 #include "preprocess/image.h"
 
 static int failures = 0;
-#define CHECK(cond, ...)                                  \
-    do {                                                  \
-        if (!(cond)) {                                    \
-            std::printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-            std::printf(__VA_ARGS__);                     \
-            std::printf("\n");                            \
-            ++failures;                                   \
-        }                                                 \
-    } while (0)
+#define CHECK(cond, ...)                                                                                               \
+  do {                                                                                                                 \
+    if (!(cond)) {                                                                                                     \
+      std::printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                 \
+      std::printf(__VA_ARGS__);                                                                                        \
+      std::printf("\n");                                                                                               \
+      ++failures;                                                                                                      \
+    }                                                                                                                  \
+  } while (0)
 
 int main() {
     {  // video frames: ((u8 / 255f) - mean) / std in float32, CHW
         ggpt::VideoPreParams p;
         p.size = 16;
         std::vector<uint8_t> rgb(16 * 16 * 3);
-        for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = (uint8_t) (i * 37);
+        for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = (uint8_t)(i * 37);
         std::vector<float> out(rgb.size());
         ggpt::video_frame_normalize(p, rgb.data(), out.data());
         for (int c = 0; c < 3; ++c)
             for (int i = 0; i < 256; ++i) {
-                const volatile float x = (float) rgb[i * 3 + c] / 255.0f;   // volatile: one rounding per step
+                const volatile float x = (float)rgb[i * 3 + c] / 255.0f;  // volatile: one rounding per step
                 const volatile float d = x - p.mean[c];
                 const float want = d / p.std[c];
                 CHECK(out[c * 256 + i] == want, "video c=%d i=%d", c, i);
@@ -49,30 +49,31 @@ int main() {
             ggpt::pillow_axis_init(ax, in, 336);
             for (int xx = 0; xx < 336; ++xx) {
                 long sum = 0;
-                for (int k = 0; k < ax.count[xx]; ++k) sum += ax.coeff[(size_t) xx * ax.ksize + k];
+                for (int k = 0; k < ax.count[xx]; ++k) sum += ax.coeff[(size_t)xx * ax.ksize + k];
                 CHECK(std::labs(sum - (1L << 22)) <= ax.count[xx], "in=%d xx=%d sum=%ld", in, xx, sum);
                 CHECK(ax.first[xx] >= 0 && ax.first[xx] + ax.count[xx] <= in, "bounds in=%d xx=%d", in, xx);
             }
         }
     }
     {  // clip timepoints (see test/preprocess-audio.test.ts for the arithmetic)
-        struct Case { int64_t n; int64_t starts[3]; int64_t ends[3]; };
+        struct Case {
+            int64_t n;
+            int64_t starts[3];
+            int64_t ends[3];
+        };
         const Case cases[] = {
-            {160000, {0, 42666, 85333}, {32000, 74666, 117333}},
-            {120000, {0, 29333, 58666}, {32000, 61333, 90666}},
-            {32000, {0, 0, 0}, {32000, 32000, 32000}},
-            {16000, {0, 0, 0}, {16000, 16000, 16000}},
-            {41764, {0, 3254, 6509}, {32000, 35254, 38509}},
-            {32096, {0, 31, 63}, {32000, 32031, 32063}},
+            {160000, {0, 42666, 85333}, {32000, 74666, 117333}}, {120000, {0, 29333, 58666}, {32000, 61333, 90666}},
+            {32000, {0, 0, 0}, {32000, 32000, 32000}},           {16000, {0, 0, 0}, {16000, 16000, 16000}},
+            {41764, {0, 3254, 6509}, {32000, 35254, 38509}},     {32096, {0, 31, 63}, {32000, 32031, 32063}},
         };
         ggpt::AudioPreParams p;
         for (const Case & c : cases) {
             std::vector<ggpt::AudioClip> clips;
             std::string err;
             CHECK(ggpt::audio_clip_timepoints(p, c.n, clips, err), "%s", err.c_str());
-            for (int k = 0; k < 3 && k < (int) clips.size(); ++k) {
+            for (int k = 0; k < 3 && k < (int)clips.size(); ++k) {
                 CHECK(clips[k].start == c.starts[k] && clips[k].end == c.ends[k], "n=%lld k=%d: [%lld, %lld)",
-                      (long long) c.n, k, (long long) clips[k].start, (long long) clips[k].end);
+                      (long long)c.n, k, (long long)clips[k].start, (long long)clips[k].end);
             }
         }
     }
@@ -88,26 +89,35 @@ int main() {
         ggpt_image_u8 img = {rgb.data(), 40, 30, 120};
         ggpt_image_geometry geo{};
         char err[256] = "";
-        CHECK(ggpt_image_preprocess(nullptr, &img, resized.data(), pixels.data(), &geo, err, sizeof err) == GGPT_OK, "%s", err);
+        CHECK(ggpt_image_preprocess(nullptr, &img, resized.data(), pixels.data(), &geo, err, sizeof err) == GGPT_OK,
+              "%s", err);
         CHECK(geo.side == 40 && geo.offset_x == 0 && geo.offset_y == 5, "geometry");
-        CHECK(ggpt_image_preprocess(nullptr, &img, nullptr, pixels.data(), nullptr, err, sizeof err) == GGPT_OK, "no resized");
+        CHECK(ggpt_image_preprocess(nullptr, &img, nullptr, pixels.data(), nullptr, err, sizeof err) == GGPT_OK,
+              "no resized");
         img.stride = 100;
-        CHECK(ggpt_image_preprocess(nullptr, &img, resized.data(), nullptr, nullptr, err, sizeof err) == GGPT_ERR_INVALID_ARGUMENT &&
-                  std::string(err).find("stride") != std::string::npos, "stride error: %s", err);
+        CHECK(ggpt_image_preprocess(nullptr, &img, resized.data(), nullptr, nullptr, err, sizeof err) ==
+                      GGPT_ERR_INVALID_ARGUMENT &&
+                  std::string(err).find("stride") != std::string::npos,
+              "stride error: %s", err);
 
         std::vector<float> a(44100, 0.25f), fbank(3 * 128 * 204);
         const float * ch[1] = {a.data()};
         ggpt_audio_info info{};
-        CHECK(ggpt_audio_resampled_len(44100, 44100) == 16000 && ggpt_audio_resampled_len(10, 5) == -1, "resampled_len");
+        CHECK(ggpt_audio_resampled_len(44100, 44100) == 16000 && ggpt_audio_resampled_len(10, 5) == -1,
+              "resampled_len");
         std::vector<float> wave(16000);
-        CHECK(ggpt_audio_preprocess(nullptr, ch, 1, 44100, 44100, fbank.data(), wave.data(), 16000, &info, err, sizeof err) == GGPT_OK,
+        CHECK(ggpt_audio_preprocess(nullptr, ch, 1, 44100, 44100, fbank.data(), wave.data(), 16000, &info, err,
+                                    sizeof err) == GGPT_OK,
               "%s", err);
-        CHECK(info.n_samples_16k == 16000 && info.n_clips == 3 && info.clips[2].sample_end == 16000 && !info.padded, "info");
-        CHECK(ggpt_audio_preprocess(nullptr, ch, 1, 44100, 44100, fbank.data(), wave.data(), 15999, &info, err, sizeof err) ==
-                  GGPT_ERR_INVALID_ARGUMENT, "wave cap");
+        CHECK(info.n_samples_16k == 16000 && info.n_clips == 3 && info.clips[2].sample_end == 16000 && !info.padded,
+              "info");
+        CHECK(ggpt_audio_preprocess(nullptr, ch, 1, 44100, 44100, fbank.data(), wave.data(), 15999, &info, err,
+                                    sizeof err) == GGPT_ERR_INVALID_ARGUMENT,
+              "wave cap");
         a[7] = NAN;
         CHECK(ggpt_audio_preprocess(nullptr, ch, 1, 44100, 44100, fbank.data(), nullptr, 0, &info, err, sizeof err) ==
-                  GGPT_ERR_INVALID_ARGUMENT && std::string(err).find("sample 7 of channel 0 is NaN") != std::string::npos,
+                      GGPT_ERR_INVALID_ARGUMENT &&
+                  std::string(err).find("sample 7 of channel 0 is NaN") != std::string::npos,
               "NaN: %s", err);
     }
     std::printf(failures ? "%d failure(s)\n" : "all preprocess checks passed\n", failures);

@@ -14,15 +14,15 @@
 #include "llama.h"
 
 static int failures = 0;
-#define CHECK(cond, ...)                                     \
-    do {                                                     \
-        if (!(cond)) {                                       \
-            std::printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-            std::printf(__VA_ARGS__);                        \
-            std::printf("\n");                               \
-            ++failures;                                      \
-        }                                                    \
-    } while (0)
+#define CHECK(cond, ...)                                                                                               \
+  do {                                                                                                                 \
+    if (!(cond)) {                                                                                                     \
+      std::printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                 \
+      std::printf(__VA_ARGS__);                                                                                        \
+      std::printf("\n");                                                                                               \
+      ++failures;                                                                                                      \
+    }                                                                                                                  \
+  } while (0)
 
 static std::vector<int32_t> ours(const ggpt_model * m, const std::string & s, bool media) {
     std::vector<int32_t> out(s.size() + 2);
@@ -33,7 +33,8 @@ static std::vector<int32_t> ours(const ggpt_model * m, const std::string & s, bo
 
 static std::vector<int32_t> libllama(const ggpt_model * m, const std::string & s) {
     std::vector<int32_t> out(s.size() + 8);
-    const int32_t n = llama_tokenize(m->vocab, s.data(), (int32_t)s.size(), out.data(), (int32_t)out.size(), false, false);
+    const int32_t n =
+        llama_tokenize(m->vocab, s.data(), (int32_t)s.size(), out.data(), (int32_t)out.size(), false, false);
     out.resize(n < 0 ? 0 : (size_t)n);
     return out;
 }
@@ -61,18 +62,55 @@ int main(int argc, char ** argv) {
 
     // ordinary text: the two tokenizers agree
     const char * table[] = {
-        "Hello world", " leading space", "two  spaces\tand tab\nnew line", "Numbers 12345 and 3.14",
-        "\xc3\xbcn\xc3\xaf" "c\xc3\xb6" "d\xc3\xa9 \xe2\x80\x93 \xe2\x80\x9cquotes\xe2\x80\x9d \xf0\x9f\x98\x80",
-        "###Human: hi###Assistant:", "trailing space ", "   ", "\n", "a", "[0.12, 0.34, 0.56, 0.78]",
-        "{0.10, 0.25}", "x_px = x*S - (S-W)//2", "\xe4\xb8\xad\xe6\x96\x87", "tab\tsep\tvalues",
+        "Hello world",
+        " leading space",
+        "two  spaces\tand tab\nnew line",
+        "Numbers 12345 and 3.14",
+        "\xc3\xbcn\xc3\xaf"
+        "c\xc3\xb6"
+        "d\xc3\xa9 \xe2\x80\x93 \xe2\x80\x9cquotes\xe2\x80\x9d \xf0\x9f\x98\x80",
+        "###Human: hi###Assistant:",
+        "trailing space ",
+        "   ",
+        "\n",
+        "a",
+        "[0.12, 0.34, 0.56, 0.78]",
+        "{0.10, 0.25}",
+        "x_px = x*S - (S-W)//2",
+        "\xe4\xb8\xad\xe6\x96\x87",
+        "tab\tsep\tvalues",
     };
     for (const char * s : table) {
         const auto a = ours(m, s, false), b = libllama(m, s);
         CHECK(a == b, "'%s': ours %s, libllama %s", s, show(a).c_str(), show(b).c_str());
     }
     std::mt19937 rng(1234);
-    const std::vector<std::string> alphabet = {"a", "e", "t", "h", "s", "n", "o", " ", " ", "  ", "\t", "\n", ".", ",",
-                                               "#", "[", "]", "0", "1", "5", "\xc3\xa9", "\xe4\xb8\xad", "\xf0\x9f\x98\x80", "-", "'", "T"};
+    const std::vector<std::string> alphabet = {"a",
+                                               "e",
+                                               "t",
+                                               "h",
+                                               "s",
+                                               "n",
+                                               "o",
+                                               " ",
+                                               " ",
+                                               "  ",
+                                               "\t",
+                                               "\n",
+                                               ".",
+                                               ",",
+                                               "#",
+                                               "[",
+                                               "]",
+                                               "0",
+                                               "1",
+                                               "5",
+                                               "\xc3\xa9",
+                                               "\xe4\xb8\xad",
+                                               "\xf0\x9f\x98\x80",
+                                               "-",
+                                               "'",
+                                               "T"};
     int differ = 0;
     for (int k = 0; k < 2000; k++) {
         std::string s;
@@ -85,10 +123,12 @@ int main(int argc, char ** argv) {
     CHECK(differ == 0, "%d of 2000 random strings tokenise differently", differ);
 
     // where we differ from libllama on purpose (SentencePiece / HF semantics)
-    CHECK(ours(m, "", false).empty(), "an empty chunk gives no tokens (libllama gives %s)", show(libllama(m, "")).c_str());
+    CHECK(ours(m, "", false).empty(), "an empty chunk gives no tokens (libllama gives %s)",
+          show(libllama(m, "")).c_str());
     const int32_t im_start = m->media.start[GGPT_MEDIA_IMAGE];
     if (im_start >= 0) {
-        for (int32_t id : ours(m, "see <im_start> here", false)) CHECK(id != im_start, "parse_media=false never yields a media token");
+        for (int32_t id : ours(m, "see <im_start> here", false))
+            CHECK(id != im_start, "parse_media=false never yields a media token");
         const auto split = ours(m, "see <im_start> here", true);
         CHECK(split.size() >= 3, "media token split");
         bool found = false;
@@ -96,7 +136,14 @@ int main(int argc, char ** argv) {
         CHECK(found, "parse_media=true yields the media token");
     }
     // malformed UTF-8 becomes U+FFFD, as SentencePiece's normaliser does
-    CHECK(ours(m, "a\xff" "b", false) == ours(m, "a\xef\xbf\xbd" "b", false), "malformed UTF-8 -> U+FFFD");
+    CHECK(ours(m,
+               "a\xff"
+               "b",
+               false) == ours(m,
+                              "a\xef\xbf\xbd"
+                              "b",
+                              false),
+          "malformed UTF-8 -> U+FFFD");
     // detokenize(tokenize(x)) == x for valid text
     for (const char * s : table) {
         const auto ids = ours(m, s, false);

@@ -42,9 +42,15 @@ function npy(file) {
   const hs = major === 1 ? 10 : 12;
   const header = buf.toString('latin1', hs, hs + hl);
   const descr = /'descr':\s*'([^']+)'/.exec(header)[1];
-  const shape = /'shape':\s*\(([^)]*)\)/.exec(header)[1].split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = /'shape':\s*\(([^)]*)\)/
+    .exec(header)[1]
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   const bytes = Uint8Array.prototype.slice.call(buf.subarray(hs + hl));
-  const data = descr === '<f4' ? new Float32Array(bytes.buffer) : descr === '|u1' ? bytes : descr === '<i8' ? Array.from(new BigInt64Array(bytes.buffer), Number) : null;
+  const data =
+    descr === '<f4' ? new Float32Array(bytes.buffer) : descr === '|u1' ? bytes : descr === '<i8' ? Array.from(new BigInt64Array(bytes.buffer), Number) : null;
   if (!data) throw new Error(`${file}: dtype ${descr}`);
   return { shape, data };
 }
@@ -97,7 +103,18 @@ const cancel = () => addon.createCancel();
 console.log(addon.systemInfo());
 const t0 = Date.now();
 const nm = await addon.loadModel(
-  { ...files, gpuLayers: cpu ? 0 : -1, encodersOnGpu: !cpu, useMmap: true, contextSize: 2048, batchSize: 256, threads: 4, threadsBatch: 4, kvType: 'f32', flashAttn: 'auto' },
+  {
+    ...files,
+    gpuLayers: cpu ? 0 : -1,
+    encodersOnGpu: !cpu,
+    useMmap: true,
+    contextSize: 2048,
+    batchSize: 256,
+    threads: 4,
+    threadsBatch: 4,
+    kvType: 'f32',
+    flashAttn: 'auto',
+  },
   cancel(),
 );
 const info = nm.info();
@@ -112,7 +129,10 @@ const audio = async () => {
 };
 const feats = {
   image: await nm.encodeImage(image.data, image.width, image.height, image.width * 3, cancel()),
-  video: await nm.encodeVideo(goldenFrames().map((f) => f.data), cancel()),
+  video: await nm.encodeVideo(
+    goldenFrames().map((f) => f.data),
+    cancel(),
+  ),
   audio: await audio(),
 };
 cmp('tower image/dog_image projected', feats.image, goldenCase('image/dog_image'), 'projected');
@@ -188,17 +208,24 @@ const ac = new AbortController();
 let seen = 0;
 const aborted = await model
   .groundImage(dogImage, 'Describe the picture.', { maxTokens: 64, signal: ac.signal, onToken: () => ++seen === 2 && ac.abort() })
-  .then(() => 'resolved', (e) => e.name);
+  .then(
+    () => 'resolved',
+    (e) => e.name,
+  );
 check(aborted === 'AbortError', `AbortSignal mid-generation rejects with AbortError (${aborted})`);
 
-const bad = await model
-  .groundAudio({ samples: new Float32Array(16000).fill(NaN), sampleRate: 16000 }, 'What sound?', opts)
-  .then(() => 'resolved', (e) => e.name);
+const bad = await model.groundAudio({ samples: new Float32Array(16000).fill(NaN), sampleRate: 16000 }, 'What sound?', opts).then(
+  () => 'resolved',
+  (e) => e.name,
+);
 check(bad === 'InvalidInputError', `NaN samples reject with InvalidInputError (${bad})`);
 same('full/audio_dog', await model.groundAudio(dogAudio(), goldenCase('full/audio_dog').user_text, opts));
 
 await model.dispose();
-const after = await model.groundImage(dogImage, 'x', opts).then(() => 'resolved', (e) => e.name);
+const after = await model.groundImage(dogImage, 'x', opts).then(
+  () => 'resolved',
+  (e) => e.name,
+);
 check(after === 'DisposedError', `after dispose() calls reject with DisposedError (${after})`);
 
 console.log(failures ? `FAILED (${failures} failures)` : 'PASSED');

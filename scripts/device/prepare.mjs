@@ -17,7 +17,9 @@ await convert({ model: path.join(tiny, 'groundinggpt'), clip: path.join(tiny, 'c
 const a = await decodeAudio(path.join(golden, 'media', 'dog_audio.wav'));
 const n = a.channels[0].length;
 const pcm = new Float32Array(a.channels.length * n);
-a.channels.forEach((c, i) => pcm.set(c, i * n));
+a.channels.forEach((c, i) => {
+  pcm.set(c, i * n);
+});
 fs.writeFileSync(path.join(out, 'dog_audio.f32'), pcm);
 fs.writeFileSync(path.join(out, 'dog_audio.json'), JSON.stringify({ sampleRate: a.sampleRate, channels: a.channels.length, samples: n }));
 console.log(`tiny f32 model and dog_audio (${a.channels.length} x ${n} at ${a.sampleRate} Hz) in ${out}`);

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ConversionError } from '../errors';
 import { openSafetensors } from './safetensors';
-import { FilePool, TensorEntry } from './tensor';
+import { FilePool, type TensorEntry } from './tensor';
 import { openTorchCheckpoint } from './torch';
 
 export interface SourceFile {

@@ -35,7 +35,12 @@ export function modelPaths(outDir: string): { dest: ModelPaths; tmp: ModelPaths 
  * Writes manifest.json (no timestamps: byte-identical on a re-run) next to the finished GGUF
  * temporaries, then renames all three into place. `extra` says where the weights came from.
  */
-export async function publishModel(tmp: ModelPaths, dest: ModelPaths, type: ConvertType, extra: Record<string, unknown>): Promise<{ llm: number; encoders: number }> {
+export async function publishModel(
+  tmp: ModelPaths,
+  dest: ModelPaths,
+  type: ConvertType,
+  extra: Record<string, unknown>,
+): Promise<{ llm: number; encoders: number }> {
   const bytes = { llm: (await fs.promises.stat(tmp.llm)).size, encoders: (await fs.promises.stat(tmp.encoders)).size };
   const manifest = {
     format: 'groundinggpt-model',

@@ -6,12 +6,12 @@
  */
 import path from 'node:path';
 import { ConversionError } from '../errors';
-import { GGUFTensorPlan, GGUFValue, gv } from '../gguf/writer';
+import { type GGUFTensorPlan, type GGUFValue, gv } from '../gguf/writer';
 import { GGMLType } from '../gguf/types';
-import { Checkpoint } from './checkpoint';
+import type { Checkpoint } from './checkpoint';
 import * as N from './names';
-import { Json, checkF16Range, checkFloat, checkShape, configMatchesTensor, encodeFloat, intField, need, numField, readF32, readJson } from './util';
-import { TensorEntry, toFloat32 } from './tensor';
+import { type Json, checkF16Range, checkFloat, checkShape, configMatchesTensor, encodeFloat, intField, need, numField, readF32, readJson } from './util';
+import { type TensorEntry, toFloat32 } from './tensor';
 
 /** Head counts that override docs/COMPUTATION.md §1's rules (e.g. for a differently shaped model). */
 export interface HeadOverrides {
@@ -51,7 +51,19 @@ const OPENAI_STD = [0.26862954, 0.26130258, 0.27577711];
 
 export interface EncodersHParams {
   llm_n_embd: number;
-  clip: { image_size: number; patch: number; n_embd: number; n_ff: number; n_head: number; n_block: number; n_layer_total: number; eps: number; act: string; mean: number[]; std: number[] };
+  clip: {
+    image_size: number;
+    patch: number;
+    n_embd: number;
+    n_ff: number;
+    n_head: number;
+    n_block: number;
+    n_layer_total: number;
+    eps: number;
+    act: string;
+    mean: number[];
+    std: number[];
+  };
   eva: { image_size: number; patch: number; n_embd: number; n_ff: number; n_head: number; n_block: number };
   qf: Record<N.QFormerPrefix, { n_embd: number; n_ff: number; n_head: number; n_block: number; cross_freq: number; n_query: number; kv_width: number }>;
   ib: { n_embd: number; n_ff: number; n_head: number; n_block: number; out_dim: number; kernel: number; stride: number; n_pos: number; logit_scale: number };
@@ -136,7 +148,8 @@ export function encodersHParams(model: Checkpoint, clip: Checkpoint, modelDir: s
   }
   const clipEmbd = intField(vc, 'hidden_size', clipCfgFile, undefined, [1, 1 << 16]);
   const clipHeads = overrides.clip ?? intField(vc, 'num_attention_heads', clipCfgFile, undefined, [1, clipEmbd]);
-  if (clipEmbd % clipHeads !== 0) throw new ConversionError(`${clipCfgFile}: hidden_size ${clipEmbd} is not a multiple of ${clipHeads} heads`, { file: clipCfgFile });
+  if (clipEmbd % clipHeads !== 0)
+    throw new ConversionError(`${clipCfgFile}: hidden_size ${clipEmbd} is not a multiple of ${clipHeads} heads`, { file: clipCfgFile });
   const act = vc.hidden_act ?? 'quick_gelu';
   if (act !== 'quick_gelu' && act !== 'gelu') throw new ConversionError(`${clipCfgFile}: hidden_act ${String(act)} is not supported`, { file: clipCfgFile });
   const clipH = {
@@ -200,14 +213,18 @@ export function encodersHParams(model: Checkpoint, clip: Checkpoint, modelDir: s
   const ibNPos = ibPos.shape[ibPos.shape.length - 2] ?? 0;
   // stride: the one whose token grid (mels x frames) matches the position embedding (10 upstream)
   const grid = (s: number) => (Math.floor((IB_N_MELS - kernel) / s) + 1) * (Math.floor((IB_TARGET_LEN - kernel) / s) + 1);
-  const strides = Number.isInteger(kernel) && kernel >= 1 && kernel <= IB_N_MELS
-    ? [10, ...Array.from({ length: kernel }, (_, i) => i + 1)].filter((s) => grid(s) === ibNPos - 1)
-    : [];
+  const strides =
+    Number.isInteger(kernel) && kernel >= 1 && kernel <= IB_N_MELS
+      ? [10, ...Array.from({ length: kernel }, (_, i) => i + 1)].filter((s) => grid(s) === ibNPos - 1)
+      : [];
   if (strides.length === 0) {
-    throw new ConversionError(`${ibPos.file}: ${ibPos.name} has ${ibNPos} positions, which no stem stride gives for kernel ${kernel} on ${IB_N_MELS}x${IB_TARGET_LEN}`, {
-      file: ibPos.file,
-      tensor: ibPos.name,
-    });
+    throw new ConversionError(
+      `${ibPos.file}: ${ibPos.name} has ${ibNPos} positions, which no stem stride gives for kernel ${kernel} on ${IB_N_MELS}x${IB_TARGET_LEN}`,
+      {
+        file: ibPos.file,
+        tensor: ibPos.name,
+      },
+    );
   }
   const ibHead = need(model, `${IB}.modality_heads.audio.2.weight`);
   need(model, N.IB_LOG_LOGIT_SCALE_FROM);
@@ -258,7 +275,10 @@ export function encodersHParams(model: Checkpoint, clip: Checkpoint, modelDir: s
   const framePos = need(model, 'model.video_frame_position_embedding.weight');
   const audioPos = need(model, 'model.audio_position_embedding.weight');
   if (audioPos.shape[0] < AUDIO_CLIPS) {
-    throw new ConversionError(`${audioPos.file}: ${audioPos.name} has ${audioPos.shape[0]} rows, ${AUDIO_CLIPS} clips need as many`, { file: audioPos.file, tensor: audioPos.name });
+    throw new ConversionError(`${audioPos.file}: ${audioPos.name} has ${audioPos.shape[0]} rows, ${AUDIO_CLIPS} clips need as many`, {
+      file: audioPos.file,
+      tensor: audioPos.name,
+    });
   }
   return {
     llm_n_embd: intField(cfg, 'hidden_size', cfgFile, undefined, [1, 1 << 16]),
@@ -460,5 +480,12 @@ export function encodersKv(h: EncodersHParams): [string, GGUFValue][] {
 
 /** Upstream constants, exported for synth() (same values as the converter writes). */
 export const ENCODER_CONSTANTS = {
-  OPENAI_MEAN, OPENAI_STD, QF_HEAD_DIM, EVA_HEAD_DIM, IB_HEAD_DIM, IB_N_MELS, IB_TARGET_LEN, AUDIO_CLIPS,
+  OPENAI_MEAN,
+  OPENAI_STD,
+  QF_HEAD_DIM,
+  EVA_HEAD_DIM,
+  IB_HEAD_DIM,
+  IB_N_MELS,
+  IB_TARGET_LEN,
+  AUDIO_CLIPS,
 };

@@ -14,13 +14,13 @@ import { tensorNBytes, writeGGUF } from '../gguf/writer';
 import { native } from '../native';
 import { tempPathFor } from '../util/atomic';
 import { CallbackGuard, invalid, isPlainObject, optionalSignal } from '../util/validate';
-import { Checkpoint, SourceFile, openCheckpoint } from './checkpoint';
-import { EncoderType, HeadOverrides, planEncoders } from './encoders';
-import { LlmStorage, planLlm } from './llm';
+import { type Checkpoint, type SourceFile, openCheckpoint } from './checkpoint';
+import { type EncoderType, type HeadOverrides, planEncoders } from './encoders';
+import { type LlmStorage, planLlm } from './llm';
 import { IGNORED_CLIP_TENSORS, IGNORED_MODEL_TENSORS } from './names';
 import { llmTensorType } from './synth';
 
-import { CONVERT_TYPES, ConvertType, MODEL_FILES, modelPaths, publishModel, toolVersion } from './common';
+import { CONVERT_TYPES, type ConvertType, MODEL_FILES, modelPaths, publishModel, toolVersion } from './common';
 
 export { CONVERT_TYPES, MODEL_FILES, toolVersion };
 export type { ConvertType };
@@ -206,7 +206,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       let quantizing = true;
       const poll = setInterval(() => {
         fs.promises.stat(tmp.llm).then(
-          (st) => quantizing && progress({ stage: 'quantize', fraction: (llmWork / 2) * (1 + Math.min(1, st.size / (expected || 1))) / total }),
+          (st) => quantizing && progress({ stage: 'quantize', fraction: ((llmWork / 2) * (1 + Math.min(1, st.size / (expected || 1)))) / total }),
           () => undefined,
         );
       }, 1000);

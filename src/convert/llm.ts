@@ -6,14 +6,26 @@
  */
 import path from 'node:path';
 import { ConversionError } from '../errors';
-import { GGUFTensorPlan, GGUFValue, gv } from '../gguf/writer';
+import { type GGUFTensorPlan, type GGUFValue, gv } from '../gguf/writer';
 import { GGMLType } from '../gguf/types';
 import { f32ToF16 } from '../gguf/float';
-import { Checkpoint } from './checkpoint';
+import type { Checkpoint } from './checkpoint';
 import * as N from './names';
-import { PieceType, SentencePieceModel, readSentencePiece } from './sentencepiece';
-import { TensorEntry, toFloat32 } from './tensor';
-import { Json, checkF16Range, checkFiniteData, checkFloat, checkShape, configMatchesTensor, intField, need, numField, readJson, squeezeLeading } from './util';
+import { PieceType, type SentencePieceModel, readSentencePiece } from './sentencepiece';
+import { type TensorEntry, toFloat32 } from './tensor';
+import {
+  type Json,
+  checkF16Range,
+  checkFiniteData,
+  checkFloat,
+  checkShape,
+  configMatchesTensor,
+  intField,
+  need,
+  numField,
+  readJson,
+  squeezeLeading,
+} from './util';
 
 /** The nine media tokens in names.h order, with their config.json keys where upstream has one. */
 export const MEDIA_TOKENS: { name: string; key: string; configKey?: string }[] = [
@@ -125,12 +137,14 @@ export function buildVocab(modelDir: string, cfg: Json, nVocab: number, sp?: Sen
   const decoder = (tc.added_tokens_decoder ?? {}) as Record<string, { content?: unknown; special?: unknown }>;
   const special = new Set<string>();
   const addToken = (content: string, id: number, file: string) => {
-    if (!Number.isInteger(id) || id < 0 || id >= nVocab) throw new ConversionError(`${file}: token ${content} has id ${id} outside the vocabulary (${nVocab})`, { file });
+    if (!Number.isInteger(id) || id < 0 || id >= nVocab)
+      throw new ConversionError(`${file}: token ${content} has id ${id} outside the vocabulary (${nVocab})`, { file });
     if (id < spm.pieces.length) {
       if (tokens[id] !== content) throw new ConversionError(`${file}: token ${content} has id ${id}, which tokenizer.model calls ${tokens[id]}`, { file });
       return;
     }
-    if (tokens[id] !== undefined && tokens[id] !== content) throw new ConversionError(`${file}: id ${id} is given to both ${tokens[id]} and ${content}`, { file });
+    if (tokens[id] !== undefined && tokens[id] !== content)
+      throw new ConversionError(`${file}: id ${id} is given to both ${tokens[id]} and ${content}`, { file });
     tokens[id] = content;
     scores[id] = -1000;
     types[id] = PieceType.USER_DEFINED;
@@ -164,7 +178,8 @@ export function buildVocab(modelDir: string, cfg: Json, nVocab: number, sp?: Sen
       throw new ConversionError(`${cfgFile}: ${m.configKey} = ${fromCfg} but the tokenizer gives ${m.name} id ${fromVocab}`, { file: cfgFile });
     }
     const id = fromVocab ?? fromCfg;
-    if (id === undefined) throw new ConversionError(`${addedFile}: media token ${m.name} not found (added_tokens.json / tokenizer_config.json)`, { file: addedFile });
+    if (id === undefined)
+      throw new ConversionError(`${addedFile}: media token ${m.name} not found (added_tokens.json / tokenizer_config.json)`, { file: addedFile });
     if (fromVocab === undefined) {
       tokens[id] = m.name;
       scores[id] = -1000;
@@ -176,7 +191,10 @@ export function buildVocab(modelDir: string, cfg: Json, nVocab: number, sp?: Sen
   const bos = intField(cfg, 'bos_token_id', cfgFile, spm.bosId);
   const eos = intField(cfg, 'eos_token_id', cfgFile, spm.eosId);
   const pad = intField(cfg, 'pad_token_id', cfgFile, spm.padId);
-  for (const [what, id] of [['bos_token_id', bos], ['eos_token_id', eos]] as const) {
+  for (const [what, id] of [
+    ['bos_token_id', bos],
+    ['eos_token_id', eos],
+  ] as const) {
     if (id < 0 || id >= nVocab) throw new ConversionError(`${cfgFile}: ${what} ${id} outside the vocabulary`, { file: cfgFile });
   }
   return {
@@ -230,7 +248,9 @@ export function llmKv(h: LlmHParams, vocab: Vocab, fileType: number, lens: [numb
     ['tokenizer.ggml.add_space_prefix', gv.bool(vocab.addSpacePrefix)],
     [N.KEY_FORMAT_VERSION, gv.u32(N.FORMAT_VERSION)],
   );
-  MEDIA_TOKENS.forEach((m, i) => kv.push([m.key, gv.u32(vocab.media[i])]));
+  MEDIA_TOKENS.forEach((m, i) => {
+    kv.push([m.key, gv.u32(vocab.media[i])]);
+  });
   kv.push([N.KEY_IMAGE_TOKEN_LEN, gv.u32(lens[0])], [N.KEY_VIDEO_TOKEN_LEN, gv.u32(lens[1])], [N.KEY_SOUND_TOKEN_LEN, gv.u32(lens[2])]);
   return kv;
 }
@@ -374,4 +394,3 @@ export function planLlm(ck: Checkpoint, modelDir: string, storage: LlmStorage): 
   const fileType = has(GGMLType.BF16) ? LLAMA_FTYPE.BF16 : has(GGMLType.F16) ? LLAMA_FTYPE.F16 : LLAMA_FTYPE.F32;
   return { kv: llmKv(h, vocab, fileType, lens), tensors, consumed, hparams: h, vocab, fileType, lens };
 }
-

@@ -24,7 +24,10 @@ export class PyDict {
 
 /** A global the caller allowed: called by REDUCE / NEWOBJ. */
 export class PyCallable {
-  constructor(readonly qualname: string, readonly call: (args: PyValue[]) => PyValue) {}
+  constructor(
+    readonly qualname: string,
+    readonly call: (args: PyValue[]) => PyValue,
+  ) {}
 }
 
 /** Objects produced by the caller's callables (storages, tensors). */
@@ -58,10 +61,28 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks): PyValue {
     if (n < 0) throw fail(`negative length ${n}`);
     if (p + n > buf.length) throw fail('truncated pickle data');
   };
-  const u8 = () => { need(1); return buf[p++]; };
-  const u16 = () => { need(2); const v = buf.readUInt16LE(p); p += 2; return v; };
-  const u32 = () => { need(4); const v = buf.readUInt32LE(p); p += 4; return v; };
-  const i32 = () => { need(4); const v = buf.readInt32LE(p); p += 4; return v; };
+  const u8 = () => {
+    need(1);
+    return buf[p++];
+  };
+  const u16 = () => {
+    need(2);
+    const v = buf.readUInt16LE(p);
+    p += 2;
+    return v;
+  };
+  const u32 = () => {
+    need(4);
+    const v = buf.readUInt32LE(p);
+    p += 4;
+    return v;
+  };
+  const i32 = () => {
+    need(4);
+    const v = buf.readInt32LE(p);
+    p += 4;
+    return v;
+  };
   const u64 = () => {
     need(8);
     const v = buf.readBigUInt64LE(p);
@@ -69,7 +90,12 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks): PyValue {
     if (v > BigInt(buf.length)) throw fail('length out of range');
     return Number(v);
   };
-  const bytes = (n: number) => { need(n); const b = buf.subarray(p, p + n); p += n; return b; };
+  const bytes = (n: number) => {
+    need(n);
+    const b = buf.subarray(p, p + n);
+    p += n;
+    return b;
+  };
   const line = () => {
     const end = buf.indexOf(0x0a, p);
     if (end < 0) throw fail('truncated pickle data');
@@ -138,40 +164,92 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks): PyValue {
     const opAt = p;
     const op = u8();
     switch (op) {
-      case 0x80: u8(); break; // PROTO
-      case 0x95: u64(); break; // FRAME: frames are only a buffering hint
-      case 0x2e: { // STOP
+      case 0x80:
+        u8();
+        break; // PROTO
+      case 0x95:
+        u64();
+        break; // FRAME: frames are only a buffering hint
+      case 0x2e: {
+        // STOP
         const v = pop();
         return v;
       }
-      case 0x28: marks.push(stack.length); stack.push(MARK); break; // MARK
-      case 0x7d: stack.push(new PyDict()); break; // EMPTY_DICT
-      case 0x5d: stack.push([]); break; // EMPTY_LIST
-      case 0x29: stack.push(new PyTuple([])); break; // EMPTY_TUPLE
-      case 0x8f: stack.push([]); break; // EMPTY_SET (as a list)
-      case 0x58: stack.push(bytes(u32()).toString('utf8')); break; // BINUNICODE
-      case 0x8c: stack.push(bytes(u8()).toString('utf8')); break; // SHORT_BINUNICODE
-      case 0x8d: stack.push(bytes(u64()).toString('utf8')); break; // BINUNICODE8
-      case 0x54: stack.push(bytes(i32()).toString('latin1')); break; // BINSTRING
-      case 0x55: stack.push(bytes(u8()).toString('latin1')); break; // SHORT_BINSTRING
-      case 0x42: stack.push(Uint8Array.from(bytes(u32()))); break; // BINBYTES
-      case 0x43: stack.push(Uint8Array.from(bytes(u8()))); break; // SHORT_BINBYTES
-      case 0x8e: case 0x96: stack.push(Uint8Array.from(bytes(u64()))); break; // BINBYTES8, BYTEARRAY8
-      case 0x4a: stack.push(i32()); break; // BININT
-      case 0x4b: stack.push(u8()); break; // BININT1
-      case 0x4d: stack.push(u16()); break; // BININT2
-      case 0x8a: stack.push(signedLE(bytes(u8()))); break; // LONG1
-      case 0x8b: stack.push(signedLE(bytes(i32()))); break; // LONG4
-      case 0x49: { // INT (text)
+      case 0x28:
+        marks.push(stack.length);
+        stack.push(MARK);
+        break; // MARK
+      case 0x7d:
+        stack.push(new PyDict());
+        break; // EMPTY_DICT
+      case 0x5d:
+        stack.push([]);
+        break; // EMPTY_LIST
+      case 0x29:
+        stack.push(new PyTuple([]));
+        break; // EMPTY_TUPLE
+      case 0x8f:
+        stack.push([]);
+        break; // EMPTY_SET (as a list)
+      case 0x58:
+        stack.push(bytes(u32()).toString('utf8'));
+        break; // BINUNICODE
+      case 0x8c:
+        stack.push(bytes(u8()).toString('utf8'));
+        break; // SHORT_BINUNICODE
+      case 0x8d:
+        stack.push(bytes(u64()).toString('utf8'));
+        break; // BINUNICODE8
+      case 0x54:
+        stack.push(bytes(i32()).toString('latin1'));
+        break; // BINSTRING
+      case 0x55:
+        stack.push(bytes(u8()).toString('latin1'));
+        break; // SHORT_BINSTRING
+      case 0x42:
+        stack.push(Uint8Array.from(bytes(u32())));
+        break; // BINBYTES
+      case 0x43:
+        stack.push(Uint8Array.from(bytes(u8())));
+        break; // SHORT_BINBYTES
+      case 0x8e:
+      case 0x96:
+        stack.push(Uint8Array.from(bytes(u64())));
+        break; // BINBYTES8, BYTEARRAY8
+      case 0x4a:
+        stack.push(i32());
+        break; // BININT
+      case 0x4b:
+        stack.push(u8());
+        break; // BININT1
+      case 0x4d:
+        stack.push(u16());
+        break; // BININT2
+      case 0x8a:
+        stack.push(signedLE(bytes(u8())));
+        break; // LONG1
+      case 0x8b:
+        stack.push(signedLE(bytes(i32())));
+        break; // LONG4
+      case 0x49: {
+        // INT (text)
         const s = line();
         if (s === '00') stack.push(false);
         else if (s === '01') stack.push(true);
         else stack.push(decimal(s, 'INT'));
         break;
       }
-      case 0x4c: stack.push(decimal(line(), 'LONG')); break; // LONG (text)
-      case 0x47: { need(8); stack.push(buf.readDoubleBE(p)); p += 8; break; } // BINFLOAT
-      case 0x46: { // FLOAT (text): what Python's float() reads in a pickle (repr of a float)
+      case 0x4c:
+        stack.push(decimal(line(), 'LONG'));
+        break; // LONG (text)
+      case 0x47: {
+        need(8);
+        stack.push(buf.readDoubleBE(p));
+        p += 8;
+        break;
+      } // BINFLOAT
+      case 0x46: {
+        // FLOAT (text): what Python's float() reads in a pickle (repr of a float)
         const s = line().trim();
         let v: number;
         if (/^[+-]?inf(inity)?$/i.test(s)) v = s.startsWith('-') ? -Infinity : Infinity;
@@ -181,62 +259,146 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks): PyValue {
         stack.push(v);
         break;
       }
-      case 0x4e: stack.push(null); break; // NONE
-      case 0x88: stack.push(true); break; // NEWTRUE
-      case 0x89: stack.push(false); break; // NEWFALSE
-      case 0x74: stack.push(new PyTuple(popMark())); break; // TUPLE
-      case 0x85: stack.push(new PyTuple([pop()])); break; // TUPLE1
-      case 0x86: { const b = pop(); const a = pop(); stack.push(new PyTuple([a, b])); break; } // TUPLE2
-      case 0x87: { const c = pop(); const b = pop(); const a = pop(); stack.push(new PyTuple([a, b, c])); break; } // TUPLE3
-      case 0x6c: stack.push(popMark()); break; // LIST
-      case 0x64: { const d = new PyDict(); setItems(d, popMark()); stack.push(d); break; } // DICT
-      case 0x71: memo.set(u8(), top()); break; // BINPUT
-      case 0x72: memo.set(u32(), top()); break; // LONG_BINPUT
-      case 0x70: memo.set(memoKey(line()), top()); break; // PUT
-      case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
-      case 0x68: case 0x6a: case 0x67: { // BINGET, LONG_BINGET, GET
+      case 0x4e:
+        stack.push(null);
+        break; // NONE
+      case 0x88:
+        stack.push(true);
+        break; // NEWTRUE
+      case 0x89:
+        stack.push(false);
+        break; // NEWFALSE
+      case 0x74:
+        stack.push(new PyTuple(popMark()));
+        break; // TUPLE
+      case 0x85:
+        stack.push(new PyTuple([pop()]));
+        break; // TUPLE1
+      case 0x86: {
+        const b = pop();
+        const a = pop();
+        stack.push(new PyTuple([a, b]));
+        break;
+      } // TUPLE2
+      case 0x87: {
+        const c = pop();
+        const b = pop();
+        const a = pop();
+        stack.push(new PyTuple([a, b, c]));
+        break;
+      } // TUPLE3
+      case 0x6c:
+        stack.push(popMark());
+        break; // LIST
+      case 0x64: {
+        const d = new PyDict();
+        setItems(d, popMark());
+        stack.push(d);
+        break;
+      } // DICT
+      case 0x71:
+        memo.set(u8(), top());
+        break; // BINPUT
+      case 0x72:
+        memo.set(u32(), top());
+        break; // LONG_BINPUT
+      case 0x70:
+        memo.set(memoKey(line()), top());
+        break; // PUT
+      case 0x94:
+        memo.set(memo.size, top());
+        break; // MEMOIZE
+      case 0x68:
+      case 0x6a:
+      case 0x67: {
+        // BINGET, LONG_BINGET, GET
         const k = op === 0x68 ? u8() : op === 0x6a ? u32() : memoKey(line());
         if (!memo.has(k)) throw fail(`memo key ${k} missing`);
         stack.push(memo.get(k) as PyValue);
         break;
       }
-      case 0x63: { // GLOBAL
+      case 0x63: {
+        // GLOBAL
         const module = line();
         const name = line();
         stack.push(hooks.findClass(module, name));
         break;
       }
-      case 0x93: { // STACK_GLOBAL
+      case 0x93: {
+        // STACK_GLOBAL
         const name = pop();
         const module = pop();
         if (typeof module !== 'string' || typeof name !== 'string') throw fail('STACK_GLOBAL needs two strings');
         stack.push(hooks.findClass(module, name));
         break;
       }
-      case 0x51: stack.push(hooks.persistentLoad(pop())); break; // BINPERSID
-      case 0x50: stack.push(hooks.persistentLoad(line())); break; // PERSID
-      case 0x52: { const args = pop(); const fn = pop(); stack.push(call(fn, args)); break; } // REDUCE
-      case 0x81: { const args = pop(); const cls = pop(); stack.push(call(cls, args)); break; } // NEWOBJ
-      case 0x62: { // BUILD: set state; only dicts and opaque objects receive it (ignored)
+      case 0x51:
+        stack.push(hooks.persistentLoad(pop()));
+        break; // BINPERSID
+      case 0x50:
+        stack.push(hooks.persistentLoad(line()));
+        break; // PERSID
+      case 0x52: {
+        const args = pop();
+        const fn = pop();
+        stack.push(call(fn, args));
+        break;
+      } // REDUCE
+      case 0x81: {
+        const args = pop();
+        const cls = pop();
+        stack.push(call(cls, args));
+        break;
+      } // NEWOBJ
+      case 0x62: {
+        // BUILD: set state; only dicts and opaque objects receive it (ignored)
         const state = pop();
         const obj = top();
         if (obj instanceof PyDict) obj.state = state;
         else if (obj === null || typeof obj !== 'object') throw fail('BUILD on a plain value');
         break;
       }
-      case 0x73: { const v = pop(); const k = pop(); setItems(top(), [k, v]); break; } // SETITEM
-      case 0x75: { const items = popMark(); setItems(top(), items); break; } // SETITEMS
-      case 0x61: { const v = pop(); append(top(), [v]); break; } // APPEND
-      case 0x65: { const items = popMark(); append(top(), items); break; } // APPENDS
-      case 0x90: { const items = popMark(); append(top(), items); break; } // ADDITEMS (set)
-      case 0x91: stack.push(popMark()); break; // FROZENSET (as a list)
-      case 0x30: { // POP
+      case 0x73: {
+        const v = pop();
+        const k = pop();
+        setItems(top(), [k, v]);
+        break;
+      } // SETITEM
+      case 0x75: {
+        const items = popMark();
+        setItems(top(), items);
+        break;
+      } // SETITEMS
+      case 0x61: {
+        const v = pop();
+        append(top(), [v]);
+        break;
+      } // APPEND
+      case 0x65: {
+        const items = popMark();
+        append(top(), items);
+        break;
+      } // APPENDS
+      case 0x90: {
+        const items = popMark();
+        append(top(), items);
+        break;
+      } // ADDITEMS (set)
+      case 0x91:
+        stack.push(popMark());
+        break; // FROZENSET (as a list)
+      case 0x30: {
+        // POP
         if (stack.length === 0) throw fail('stack underflow');
         if (stack.pop() === MARK) marks.pop();
         break;
       }
-      case 0x31: popMark(); break; // POP_MARK
-      case 0x32: stack.push(top()); break; // DUP
+      case 0x31:
+        popMark();
+        break; // POP_MARK
+      case 0x32:
+        stack.push(top());
+        break; // DUP
       default:
         p = opAt;
         throw fail(`unknown or unsupported pickle opcode 0x${op.toString(16).padStart(2, '0')}`);

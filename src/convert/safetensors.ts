@@ -9,10 +9,19 @@
  */
 import fs from 'node:fs';
 import { ConversionError } from '../errors';
-import { DTYPE_SIZE, DType, FilePool, TensorEntry, numel } from './tensor';
+import { DTYPE_SIZE, type DType, type FilePool, type TensorEntry, numel } from './tensor';
 
 const DTYPES: Record<string, DType> = {
-  F64: 'F64', F32: 'F32', F16: 'F16', BF16: 'BF16', I64: 'I64', I32: 'I32', I16: 'I16', I8: 'I8', U8: 'U8', BOOL: 'BOOL',
+  F64: 'F64',
+  F32: 'F32',
+  F16: 'F16',
+  BF16: 'BF16',
+  I64: 'I64',
+  I32: 'I32',
+  I16: 'I16',
+  I8: 'I8',
+  U8: 'U8',
+  BOOL: 'BOOL',
 };
 
 const MAX_HEADER = 100 * 1024 * 1024;

@@ -35,7 +35,11 @@ export interface SentencePieceModel {
 
 class Wire {
   p = 0;
-  constructor(readonly b: Buffer, readonly end: number, readonly file: string) {}
+  constructor(
+    readonly b: Buffer,
+    readonly end: number,
+    readonly file: string,
+  ) {}
   fail(): ConversionError {
     return new ConversionError(`${this.file}: corrupt SentencePiece model (protobuf)`, { file: this.file });
   }
@@ -121,7 +125,10 @@ export function parseSentencePiece(data: Buffer, file = 'tokenizer.model'): Sent
       m.pieces.push({ piece, score, type });
     } else if (field === 2) {
       for (const [f, wt] of w.fields()) {
-        if (wt !== 0) { w.skip(wt); continue; }
+        if (wt !== 0) {
+          w.skip(wt);
+          continue;
+        }
         const v = w.varint();
         if (f === 3) m.modelType = v;
         else if (f === 35) m.byteFallback = v !== 0;

@@ -15,16 +15,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { AbortError } from '../errors';
-import { GGUFTensorPlan, GGUFValue, gv, writeGGUF } from '../gguf/writer';
+import { type GGUFTensorPlan, type GGUFValue, gv, writeGGUF } from '../gguf/writer';
 import { GGMLType, ggmlNBytes } from '../gguf/types';
 import { f32ToF16 } from '../gguf/float';
 import { native } from '../native';
 import { CallbackGuard, invalid, isPlainObject, optionalSignal } from '../util/validate';
-import { ENCODER_CONSTANTS, EncodersHParams, encoderTensorType, encodersKv } from './encoders';
-import { LLAMA_FTYPE, LlmHParams, MEDIA_TOKENS, Vocab, llmKv } from './llm';
+import { ENCODER_CONSTANTS, type EncodersHParams, encoderTensorType, encodersKv } from './encoders';
+import { LLAMA_FTYPE, type LlmHParams, MEDIA_TOKENS, type Vocab, llmKv } from './llm';
 import * as N from './names';
 import { PieceType } from './sentencepiece';
-import { CONVERT_TYPES, ConvertType, modelPaths, publishModel } from './common';
+import { CONVERT_TYPES, type ConvertType, modelPaths, publishModel } from './common';
 
 export interface SynthSizes {
   llm: { n_vocab: number; n_embd: number; n_ff: number; n_layer: number; n_head: number; n_head_kv: number; n_ctx: number };
@@ -90,7 +90,10 @@ export interface SynthResult {
 // ---- deterministic PRNG (sfc32), one stream per tensor ------------------------------------------
 function sfc32(a: number, b: number, c: number, d: number): () => number {
   return () => {
-    a >>>= 0; b >>>= 0; c >>>= 0; d >>>= 0;
+    a >>>= 0;
+    b >>>= 0;
+    c >>>= 0;
+    d >>>= 0;
     const t = (a + b) | 0;
     a = b ^ (b >>> 9);
     b = (c + (c << 3)) | 0;
@@ -130,10 +133,10 @@ function fillFor(name: string, n_embd_in: number): Fill {
 function draw(out: Float32Array, g: () => number, fill: Fill): void {
   if (fill.kind === 'zero') return;
   if (fill.kind === 'norm') {
-    for (let i = 0; i < out.length; i++) out[i] = 1 + ((g() / 4294967296) - 0.5) * 0.02;
+    for (let i = 0; i < out.length; i++) out[i] = 1 + (g() / 4294967296 - 0.5) * 0.02;
     return;
   }
-  const a = fill.std * Math.sqrt(3) * 2 / 4294967296; // uniform(-s√3, s√3) has std s
+  const a = (fill.std * Math.sqrt(3) * 2) / 4294967296; // uniform(-s√3, s√3) has std s
   const b = fill.std * Math.sqrt(3);
   for (let i = 0; i < out.length; i++) out[i] = g() * a - b;
 }
@@ -223,9 +226,7 @@ export function synthVocab(nVocab: number, seed: number): Vocab {
 // ---- plans ---------------------------------------------------------------------------------------------
 const CHUNK = 1 << 22; // values generated per step (16 MiB of f32)
 
-interface Quantizer {
-  (type: number, data: Float32Array, nRows: number, nPerRow: number): Uint8Array;
-}
+type Quantizer = (type: number, data: Float32Array, nRows: number, nPerRow: number) => Uint8Array;
 
 /** Tensor bytes produced chunk by chunk: rows of random values converted to `type`. */
 function producer(
@@ -303,13 +304,28 @@ function mergeSizes(base: SynthSizes, over: DeepPartial<SynthSizes> | undefined)
 /** Encoders hyper-parameters of a synthetic model (real geometry: 336/14 CLIP, 224/14 EVA, 16/10 ImageBind stem). */
 function synthEncodersHParams(s: SynthSizes): EncodersHParams {
   const qf = (n_block: number, cross_freq: number, n_query: number, kv_width: number) => ({
-    n_embd: s.qformer.n_embd, n_ff: s.qformer.n_ff, n_head: s.qformer.n_head, n_block, cross_freq, n_query, kv_width,
+    n_embd: s.qformer.n_embd,
+    n_ff: s.qformer.n_ff,
+    n_head: s.qformer.n_head,
+    n_block,
+    cross_freq,
+    n_query,
+    kv_width,
   });
   return {
     llm_n_embd: s.llm.n_embd,
     clip: {
-      image_size: 336, patch: 14, n_embd: s.clip.n_embd, n_ff: s.clip.n_ff, n_head: s.clip.n_head, n_block: s.clip.n_block,
-      n_layer_total: s.clip.n_block + 1, eps: 1e-5, act: 'quick_gelu', mean: ENCODER_CONSTANTS.OPENAI_MEAN, std: ENCODER_CONSTANTS.OPENAI_STD,
+      image_size: 336,
+      patch: 14,
+      n_embd: s.clip.n_embd,
+      n_ff: s.clip.n_ff,
+      n_head: s.clip.n_head,
+      n_block: s.clip.n_block,
+      n_layer_total: s.clip.n_block + 1,
+      eps: 1e-5,
+      act: 'quick_gelu',
+      mean: ENCODER_CONSTANTS.OPENAI_MEAN,
+      std: ENCODER_CONSTANTS.OPENAI_STD,
     },
     eva: { image_size: 224, patch: 14, n_embd: s.eva.n_embd, n_ff: s.eva.n_ff, n_head: s.eva.n_head, n_block: s.eva.n_block },
     qf: {
@@ -318,8 +334,15 @@ function synthEncodersHParams(s: SynthSizes): EncodersHParams {
       aqformer: qf(s.aqformer.n_block, 1, s.aqformer.n_query, s.imagebind.out_dim),
     },
     ib: {
-      n_embd: s.imagebind.n_embd, n_ff: s.imagebind.n_ff, n_head: s.imagebind.n_head, n_block: s.imagebind.n_block,
-      out_dim: s.imagebind.out_dim, kernel: 16, stride: 10, n_pos: 229, logit_scale: 20,
+      n_embd: s.imagebind.n_embd,
+      n_ff: s.imagebind.n_ff,
+      n_head: s.imagebind.n_head,
+      n_block: s.imagebind.n_block,
+      out_dim: s.imagebind.out_dim,
+      kernel: 16,
+      stride: 10,
+      n_pos: 229,
+      logit_scale: 20,
     },
     max_frames: s.max_frames,
     n_audio_pos: s.n_audio_pos,
@@ -333,7 +356,13 @@ function encoderSpecs(h: EncodersHParams): { name: string; shape: number[]; kind
     const shape = spec.shape(dims);
     out.push({ name: N.expand(spec.gguf, vars), shape, kind: spec.kind, fanIn: shape.slice(1).reduce((a, b) => a * b, 1) });
   };
-  const clipDims: N.ClipDims = { n_embd: h.clip.n_embd, n_ff: h.clip.n_ff, n_pos: (h.clip.image_size / h.clip.patch) ** 2 + 1, patch: h.clip.patch, llm_n_embd: h.llm_n_embd };
+  const clipDims: N.ClipDims = {
+    n_embd: h.clip.n_embd,
+    n_ff: h.clip.n_ff,
+    n_pos: (h.clip.image_size / h.clip.patch) ** 2 + 1,
+    patch: h.clip.patch,
+    llm_n_embd: h.llm_n_embd,
+  };
   for (const s of N.CLIP_GLOBAL_TENSORS) add(s, clipDims, {});
   for (let i = 0; i < h.clip.n_block; i++) for (const s of N.CLIP_BLOCK_TENSORS) add(s, clipDims, { i });
   for (const s of N.MMPROJ_TENSORS) add(s, clipDims, {});
@@ -347,8 +376,13 @@ function encoderSpecs(h: EncodersHParams): { name: string; shape: number[]; kind
     for (let i = 0; i < q.n_block; i++) for (const s of N.QF_BLOCK_TENSORS) if (!s.cross || i % q.cross_freq === 0) add(s, dims, { qf, i });
   }
   const extras: N.ExtrasDims = {
-    max_frames: h.max_frames, qf_n_embd: h.qf.qformer.n_embd, vqf_n_embd: h.qf.vqformer.n_embd, aqf_n_embd: h.qf.aqformer.n_embd,
-    ib_out_dim: h.ib.out_dim, n_audio_pos: h.n_audio_pos, llm_n_embd: h.llm_n_embd,
+    max_frames: h.max_frames,
+    qf_n_embd: h.qf.qformer.n_embd,
+    vqf_n_embd: h.qf.vqformer.n_embd,
+    aqf_n_embd: h.qf.aqformer.n_embd,
+    ib_out_dim: h.ib.out_dim,
+    n_audio_pos: h.n_audio_pos,
+    llm_n_embd: h.llm_n_embd,
   };
   for (const s of N.VIDEO_TENSORS) add(s, extras, {});
   const ibDims: N.ImageBindDims = { n_embd: h.ib.n_embd, n_ff: h.ib.n_ff, n_pos: h.ib.n_pos, kernel: h.ib.kernel, out_dim: h.ib.out_dim };
@@ -381,8 +415,15 @@ export async function synth(options: SynthOptions): Promise<SynthResult> {
   // LLM
   const L = sizes.llm;
   const lh: LlmHParams = {
-    n_vocab: L.n_vocab, n_embd: L.n_embd, n_ff: L.n_ff, n_head: L.n_head, n_head_kv: L.n_head_kv, n_layer: L.n_layer,
-    n_ctx_train: L.n_ctx, rms_eps: 1e-5, rope_theta: 10000,
+    n_vocab: L.n_vocab,
+    n_embd: L.n_embd,
+    n_ff: L.n_ff,
+    n_head: L.n_head,
+    n_head_kv: L.n_head_kv,
+    n_layer: L.n_layer,
+    n_ctx_train: L.n_ctx,
+    rms_eps: 1e-5,
+    rope_theta: 10000,
   };
   const vocab = synthVocab(L.n_vocab, seed);
   const llmShapes: { name: string; shape: number[] }[] = [{ name: N.LLM_TOKEN_EMBD, shape: [L.n_vocab, L.n_embd] }];

@@ -9,7 +9,16 @@ import { bf16ToF32, f16ToF32 } from '../gguf/float';
 export type DType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
 export const DTYPE_SIZE: Record<DType, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
 };
 
 /** Tensor bytes in C order, little-endian. */
@@ -108,7 +117,10 @@ export class FilePool {
     while (done < length) {
       const { bytesRead } = await fh.read(buf, done, length - done, position + done);
       if (bytesRead === 0) {
-        throw new ConversionError(`${file}: truncated (needed ${length} bytes at offset ${position}${tensor ? ` for tensor ${tensor}` : ''})`, { file, tensor });
+        throw new ConversionError(`${file}: truncated (needed ${length} bytes at offset ${position}${tensor ? ` for tensor ${tensor}` : ''})`, {
+          file,
+          tensor,
+        });
       }
       done += bytesRead;
     }

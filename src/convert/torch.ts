@@ -6,8 +6,8 @@
  * Tensors are views: a storage offset and arbitrary strides (non-contiguous views are gathered).
  */
 import { ConversionError } from '../errors';
-import { PyCallable, PyDict, PyOpaque, PyTuple, PyValue, unpickle } from './pickle';
-import { DTYPE_SIZE, DType, FilePool, TensorEntry, numel } from './tensor';
+import { PyCallable, PyDict, type PyOpaque, PyTuple, type PyValue, unpickle } from './pickle';
+import { DTYPE_SIZE, type DType, type FilePool, type TensorEntry, numel } from './tensor';
 import { ZipArchive } from './zip';
 
 const STORAGE_DTYPES: Record<string, DType> = {
@@ -30,12 +30,21 @@ class StorageType implements PyOpaque {
 
 class Storage implements PyOpaque {
   readonly pyType = 'storage';
-  constructor(readonly dtype: DType, readonly key: string, readonly numel: number) {}
+  constructor(
+    readonly dtype: DType,
+    readonly key: string,
+    readonly numel: number,
+  ) {}
 }
 
 class TensorRef implements PyOpaque {
   readonly pyType = 'tensor';
-  constructor(readonly storage: Storage, readonly offset: number, readonly shape: number[], readonly stride: number[]) {}
+  constructor(
+    readonly storage: Storage,
+    readonly offset: number,
+    readonly shape: number[],
+    readonly stride: number[],
+  ) {}
 }
 
 /** Marker for classes passed as a type argument (Parameter, Tensor). */

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import { ConversionError } from '../errors';
 import { GGMLType } from '../gguf/types';
 import { f32ToF16 } from '../gguf/float';
-import { Checkpoint } from './checkpoint';
-import { DTYPE_SIZE, TensorData, TensorEntry, numel, toFloat32 } from './tensor';
+import type { Checkpoint } from './checkpoint';
+import { DTYPE_SIZE, type TensorData, type TensorEntry, numel, toFloat32 } from './tensor';
 
 export type Json = Record<string, unknown>;
 
@@ -184,10 +184,10 @@ export function checkF16Range(t: TensorEntry, f16: Uint8Array, source?: Float32A
   for (let i = 0; i < u.length; i++) {
     if ((u[i] & 0x7c00) === 0x7c00) {
       const shown = source ? ` (${source[i]})` : '';
-      throw new ConversionError(
-        `${t.file}: tensor ${t.name} has a value${shown} at element ${i} beyond the f16 range (65504); convert with type 'f32'`,
-        { file: t.file, tensor: t.name },
-      );
+      throw new ConversionError(`${t.file}: tensor ${t.name} has a value${shown} at element ${i} beyond the f16 range (65504); convert with type 'f32'`, {
+        file: t.file,
+        tensor: t.name,
+      });
     }
   }
 }
@@ -197,6 +197,7 @@ export async function readF32(t: TensorEntry, expected: readonly number[]): Prom
   const data = await t.read();
   checkFiniteData(t, data);
   const v = toFloat32(data);
-  if (v.length !== numel(expected)) throw new ConversionError(`${t.file}: tensor ${t.name} has ${v.length} values, expected ${numel(expected)}`, { file: t.file, tensor: t.name });
+  if (v.length !== numel(expected))
+    throw new ConversionError(`${t.file}: tensor ${t.name} has ${v.length} values, expected ${numel(expected)}`, { file: t.file, tensor: t.name });
   return v;
 }

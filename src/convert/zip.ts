@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { ConversionError } from '../errors';
-import { FilePool } from './tensor';
+import type { FilePool } from './tensor';
 
 export interface ZipEntry {
   name: string;
@@ -37,7 +37,11 @@ export class ZipArchive {
   readonly entries = new Map<string, ZipEntry>();
   private readonly dataOffsets = new Map<string, number>();
 
-  private constructor(readonly file: string, readonly size: number, private readonly pool: FilePool) {}
+  private constructor(
+    readonly file: string,
+    readonly size: number,
+    private readonly pool: FilePool,
+  ) {}
 
   private fail(msg: string): ConversionError {
     return new ConversionError(`${this.file}: ${msg}`, { file: this.file });

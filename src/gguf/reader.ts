@@ -42,13 +42,29 @@ export interface GGUFFile {
 
 class Cursor {
   pos = 0;
-  constructor(private readonly buf: Buffer, private readonly file: string) {}
+  constructor(
+    private readonly buf: Buffer,
+    private readonly file: string,
+  ) {}
   need(n: number): void {
     if (this.pos + n > this.buf.length) throw new ModelLoadError(`${this.file}: truncated GGUF header`, { file: this.file });
   }
-  u8(): number { this.need(1); return this.buf.readUInt8(this.pos++); }
-  u32(): number { this.need(4); const v = this.buf.readUInt32LE(this.pos); this.pos += 4; return v; }
-  u64(): bigint { this.need(8); const v = this.buf.readBigUInt64LE(this.pos); this.pos += 8; return v; }
+  u8(): number {
+    this.need(1);
+    return this.buf.readUInt8(this.pos++);
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.buf.readUInt32LE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+  u64(): bigint {
+    this.need(8);
+    const v = this.buf.readBigUInt64LE(this.pos);
+    this.pos += 8;
+    return v;
+  }
   u64n(what: string): number {
     const v = this.u64();
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ModelLoadError(`${this.file}: ${what} out of range (${v})`, { file: this.file });
@@ -63,21 +79,39 @@ class Cursor {
   }
   scalar(type: GGUFValueType): GGUFScalar {
     const b = this.buf;
-    const take = (n: number) => { this.need(n); const p = this.pos; this.pos += n; return p; };
+    const take = (n: number) => {
+      this.need(n);
+      const p = this.pos;
+      this.pos += n;
+      return p;
+    };
     switch (type) {
-      case GGUFValueType.UINT8: return b.readUInt8(take(1));
-      case GGUFValueType.INT8: return b.readInt8(take(1));
-      case GGUFValueType.UINT16: return b.readUInt16LE(take(2));
-      case GGUFValueType.INT16: return b.readInt16LE(take(2));
-      case GGUFValueType.UINT32: return b.readUInt32LE(take(4));
-      case GGUFValueType.INT32: return b.readInt32LE(take(4));
-      case GGUFValueType.FLOAT32: return b.readFloatLE(take(4));
-      case GGUFValueType.FLOAT64: return b.readDoubleLE(take(8));
-      case GGUFValueType.UINT64: return b.readBigUInt64LE(take(8));
-      case GGUFValueType.INT64: return b.readBigInt64LE(take(8));
-      case GGUFValueType.BOOL: return b.readUInt8(take(1)) !== 0;
-      case GGUFValueType.STRING: return this.str();
-      default: throw new ModelLoadError(`${this.file}: unknown GGUF value type ${type}`, { file: this.file });
+      case GGUFValueType.UINT8:
+        return b.readUInt8(take(1));
+      case GGUFValueType.INT8:
+        return b.readInt8(take(1));
+      case GGUFValueType.UINT16:
+        return b.readUInt16LE(take(2));
+      case GGUFValueType.INT16:
+        return b.readInt16LE(take(2));
+      case GGUFValueType.UINT32:
+        return b.readUInt32LE(take(4));
+      case GGUFValueType.INT32:
+        return b.readInt32LE(take(4));
+      case GGUFValueType.FLOAT32:
+        return b.readFloatLE(take(4));
+      case GGUFValueType.FLOAT64:
+        return b.readDoubleLE(take(8));
+      case GGUFValueType.UINT64:
+        return b.readBigUInt64LE(take(8));
+      case GGUFValueType.INT64:
+        return b.readBigInt64LE(take(8));
+      case GGUFValueType.BOOL:
+        return b.readUInt8(take(1)) !== 0;
+      case GGUFValueType.STRING:
+        return this.str();
+      default:
+        throw new ModelLoadError(`${this.file}: unknown GGUF value type ${type}`, { file: this.file });
     }
   }
 }

@@ -82,19 +82,54 @@ class ByteSink {
   scalar(type: GGUFValueType, v: number | bigint | boolean | string): void {
     let b: Buffer;
     switch (type) {
-      case GGUFValueType.UINT8: b = Buffer.alloc(1); b.writeUInt8(v as number); break;
-      case GGUFValueType.INT8: b = Buffer.alloc(1); b.writeInt8(v as number); break;
-      case GGUFValueType.UINT16: b = Buffer.alloc(2); b.writeUInt16LE(v as number); break;
-      case GGUFValueType.INT16: b = Buffer.alloc(2); b.writeInt16LE(v as number); break;
-      case GGUFValueType.UINT32: b = Buffer.alloc(4); b.writeUInt32LE(v as number); break;
-      case GGUFValueType.INT32: b = Buffer.alloc(4); b.writeInt32LE(v as number); break;
-      case GGUFValueType.FLOAT32: b = Buffer.alloc(4); b.writeFloatLE(v as number); break;
-      case GGUFValueType.FLOAT64: b = Buffer.alloc(8); b.writeDoubleLE(v as number); break;
-      case GGUFValueType.UINT64: b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v as bigint)); break;
-      case GGUFValueType.INT64: b = Buffer.alloc(8); b.writeBigInt64LE(BigInt(v as bigint)); break;
-      case GGUFValueType.BOOL: b = Buffer.from([v ? 1 : 0]); break;
-      case GGUFValueType.STRING: this.str(v as string); return;
-      default: throw new Error(`GGUF writer: unsupported scalar type ${type}`);
+      case GGUFValueType.UINT8:
+        b = Buffer.alloc(1);
+        b.writeUInt8(v as number);
+        break;
+      case GGUFValueType.INT8:
+        b = Buffer.alloc(1);
+        b.writeInt8(v as number);
+        break;
+      case GGUFValueType.UINT16:
+        b = Buffer.alloc(2);
+        b.writeUInt16LE(v as number);
+        break;
+      case GGUFValueType.INT16:
+        b = Buffer.alloc(2);
+        b.writeInt16LE(v as number);
+        break;
+      case GGUFValueType.UINT32:
+        b = Buffer.alloc(4);
+        b.writeUInt32LE(v as number);
+        break;
+      case GGUFValueType.INT32:
+        b = Buffer.alloc(4);
+        b.writeInt32LE(v as number);
+        break;
+      case GGUFValueType.FLOAT32:
+        b = Buffer.alloc(4);
+        b.writeFloatLE(v as number);
+        break;
+      case GGUFValueType.FLOAT64:
+        b = Buffer.alloc(8);
+        b.writeDoubleLE(v as number);
+        break;
+      case GGUFValueType.UINT64:
+        b = Buffer.alloc(8);
+        b.writeBigUInt64LE(BigInt(v as bigint));
+        break;
+      case GGUFValueType.INT64:
+        b = Buffer.alloc(8);
+        b.writeBigInt64LE(BigInt(v as bigint));
+        break;
+      case GGUFValueType.BOOL:
+        b = Buffer.from([v ? 1 : 0]);
+        break;
+      case GGUFValueType.STRING:
+        this.str(v as string);
+        return;
+      default:
+        throw new Error(`GGUF writer: unsupported scalar type ${type}`);
     }
     this.push(b);
   }

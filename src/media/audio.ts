@@ -187,7 +187,14 @@ function audioStream(probe: ProbedMedia, label: string, maxDuration: number) {
   return { codec: a.codec, stated };
 }
 
-async function decodeFile(file: string, kind: 'path' | 'buffer', label: string, o: Record<string, unknown>, signal: AbortSignal | undefined, maxDuration: number): Promise<DecodedAudio> {
+async function decodeFile(
+  file: string,
+  kind: 'path' | 'buffer',
+  label: string,
+  o: Record<string, unknown>,
+  signal: AbortSignal | undefined,
+  maxDuration: number,
+): Promise<DecodedAudio> {
   const missing = await wavMissingBytes(file);
   if (missing > 0) throw new InvalidInputError(`Audio ${label} is truncated: its WAV header declares ${missing} more bytes of samples than the file holds`);
   const ff = resolveFFmpeg(o as FFmpegOptions);
@@ -203,10 +210,25 @@ async function decodeFile(file: string, kind: 'path' | 'buffer', label: string, 
   const res = await runProcess(
     ff.ffmpeg,
     [
-      '-hide_banner', '-nostdin', ...TAGGED_LOG_ARGS,
-      '-i', file,
-      '-map', '0:a:0', '-vn', '-sn', '-dn', '-map_metadata', '-1', '-fflags', '+bitexact',
-      '-c:a', 'pcm_f32le', '-f', 'wav', 'pipe:1',
+      '-hide_banner',
+      '-nostdin',
+      ...TAGGED_LOG_ARGS,
+      '-i',
+      file,
+      '-map',
+      '0:a:0',
+      '-vn',
+      '-sn',
+      '-dn',
+      '-map_metadata',
+      '-1',
+      '-fflags',
+      '+bitexact',
+      '-c:a',
+      'pcm_f32le',
+      '-f',
+      'wav',
+      'pipe:1',
     ],
     {
       signal,
@@ -299,7 +321,8 @@ export async function decodeAudio(input: AudioInput, opts?: DecodeAudioOptions):
   const o = optionsObject(opts);
   const signal = optionalSignal(o.signal);
   const maxDuration = o.maxDuration === undefined ? DEFAULT_MAX_AUDIO_DURATION : o.maxDuration;
-  if (typeof maxDuration !== 'number' || !Number.isFinite(maxDuration) || maxDuration <= 0) throw invalid('a positive number of seconds', 'maxDuration', maxDuration);
+  if (typeof maxDuration !== 'number' || !Number.isFinite(maxDuration) || maxDuration <= 0)
+    throw invalid('a positive number of seconds', 'maxDuration', maxDuration);
   if (signal?.aborted) throw new AbortError();
 
   if (typeof input === 'string') {

@@ -45,8 +45,9 @@ async function encodeAndWrite(img: sharp.Sharp, format: OutFormat, out: string):
 
 /** Text made safe for SVG: XML-escaped, control characters dropped, shortened to `max` chars. */
 export function svgText(s: string, max = 60): string {
-  // eslint-disable-next-line no-control-regex
-  let t = s.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffe\uffff]/g, '').replace(/\s+/g, ' ').trim();
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this drops
+  const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffe\uffff]/g;
+  let t = s.replace(CONTROL, '').replace(/\s+/g, ' ').trim();
   if ([...t].length > max) t = `${[...t].slice(0, max - 1).join('')}…`;
   return t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
@@ -54,7 +55,7 @@ export function svgText(s: string, max = 60): string {
 /** Approximate rendered width of a label (DejaVu Sans average advance ~0.6 em). */
 const textWidth = (s: string, fontSize: number) => Math.ceil([...s].length * fontSize * 0.6) + 2;
 
-const FONT = "DejaVu Sans, Verdana, Arial, Helvetica, sans-serif";
+const FONT = 'DejaVu Sans, Verdana, Arial, Helvetica, sans-serif';
 
 /** A box to draw: pixel corners of the original image and an optional label. */
 export interface DrawBox {
@@ -85,7 +86,12 @@ export interface DrawBoxesOptions extends DecodeImageOptions {
  * @param boxes  pixel boxes (e.g. `parseBoxes(...).boxes`).
  * @param out    destination (.png, .jpg/.jpeg, .webp), written atomically.
  */
-export async function drawBoxes(image: ImageInput, boxes: readonly DrawBox[], out: string, opts?: DrawBoxesOptions): Promise<{ path: string; width: number; height: number }> {
+export async function drawBoxes(
+  image: ImageInput,
+  boxes: readonly DrawBox[],
+  out: string,
+  opts?: DrawBoxesOptions,
+): Promise<{ path: string; width: number; height: number }> {
   const o = optionsObject(opts);
   const format = outputFormat(out);
   if (!Array.isArray(boxes)) throw invalid('an array of { box, phrase? }', 'boxes', boxes);
@@ -127,9 +133,7 @@ export async function drawBoxes(image: ImageInput, boxes: readonly DrawBox[], ou
     const tx = Math.max(0, Math.min(W - tw, x1 - lw / 2));
     const ty = y1 - th >= 0 ? y1 - th : Math.min(H - th, Math.max(0, y1));
     parts.push(`<rect x="${tx.toFixed(2)}" y="${ty.toFixed(2)}" width="${tw}" height="${th}" fill="${colour}"/>`);
-    parts.push(
-      `<text x="${(tx + 3).toFixed(2)}" y="${(ty + th * 0.78).toFixed(2)}" font-family="${FONT}" font-size="${fs_}" fill="#ffffff">${text}</text>`,
-    );
+    parts.push(`<text x="${(tx + 3).toFixed(2)}" y="${(ty + th * 0.78).toFixed(2)}" font-family="${FONT}" font-size="${fs_}" fill="#ffffff">${text}</text>`);
   });
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}">${parts.join('')}</svg>`;
   const composed = sharp(img.data, { raw: { width: W, height: H, channels: 3 }, limitInputPixels: false }).composite([
@@ -215,7 +219,12 @@ export async function drawVideoStrip(
   const H = axisTop + 30 + Math.max(1, segments.length) * (laneH + 4) + 10;
 
   const thumbs = await Promise.all(
-    frames.map((f) => sharp(f, { raw: { width: size, height: size, channels: 3 } }).resize(thumb, thumb, { fit: 'fill' }).png().toBuffer()),
+    frames.map((f) =>
+      sharp(f, { raw: { width: size, height: size, channels: 3 } })
+        .resize(thumb, thumb, { fit: 'fill' })
+        .png()
+        .toBuffer(),
+    ),
   );
   const overlay: string[] = [];
   const colour = (i: number) => PALETTE[i % PALETTE.length];
@@ -225,8 +234,11 @@ export async function drawVideoStrip(
     const top = pad + Math.floor(i / cols) * cellH;
     composites.push({ input: thumbs[i], left, top });
     const inside = segments.findIndex((s) => times[i] >= Math.min(s.start, s.end) && times[i] <= Math.max(s.start, s.end));
-    if (inside >= 0) overlay.push(`<rect x="${left - 3}" y="${top - 3}" width="${thumb + 6}" height="${thumb + 6}" fill="none" stroke="${colour(inside)}" stroke-width="4"/>`);
-    overlay.push(`<text x="${left + thumb / 2}" y="${top + thumb + 13}" font-family="${FONT}" font-size="11" fill="#dddddd" text-anchor="middle">${fmtSec(times[i])} s</text>`);
+    if (inside >= 0)
+      overlay.push(`<rect x="${left - 3}" y="${top - 3}" width="${thumb + 6}" height="${thumb + 6}" fill="none" stroke="${colour(inside)}" stroke-width="4"/>`);
+    overlay.push(
+      `<text x="${left + thumb / 2}" y="${top + thumb + 13}" font-family="${FONT}" font-size="11" fill="#dddddd" text-anchor="middle">${fmtSec(times[i])} s</text>`,
+    );
   });
   // Time axis.
   const ax0 = pad + 4;
@@ -245,7 +257,9 @@ export async function drawVideoStrip(
     const b = Math.max(a + 2, xOf(Math.max(s.start, s.end)));
     overlay.push(`<rect x="${a}" y="${y}" width="${b - a}" height="${laneH}" fill="${colour(i)}" fill-opacity="0.85"/>`);
     const label = `${s.phrase ? `${s.phrase} ` : ''}${fmtSec(s.start)}–${fmtSec(s.end)} s`;
-    overlay.push(`<text x="${Math.min(a + 4, ax1 - textWidth(label, 12))}" y="${y + 15}" font-family="${FONT}" font-size="12" fill="#ffffff">${svgText(label, 80)}</text>`);
+    overlay.push(
+      `<text x="${Math.min(a + 4, ax1 - textWidth(label, 12))}" y="${y + 15}" font-family="${FONT}" font-size="12" fill="#ffffff">${svgText(label, 80)}</text>`,
+    );
   });
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}">${overlay.join('')}</svg>`;
   composites.push({ input: Buffer.from(svg), left: 0, top: 0 });
@@ -299,7 +313,8 @@ export async function drawWaveform(
   if (clips.length > 1000) throw invalid('an array of at most 1000 clips', 'clips', clips);
   for (let i = 0; i < clips.length; i++) {
     const c: DrawClip | undefined = clips[i];
-    if (typeof c?.start !== 'number' || typeof c?.end !== 'number' || !Number.isFinite(c.start) || !Number.isFinite(c.end)) throw invalid('{ start, end } in seconds', `clips[${i}]`, c);
+    if (typeof c?.start !== 'number' || typeof c?.end !== 'number' || !Number.isFinite(c.start) || !Number.isFinite(c.end))
+      throw invalid('{ start, end } in seconds', `clips[${i}]`, c);
   }
   const W = optionalInteger(o.width, 'options.width', 200, 16384, 1200);
   const laneH = optionalInteger(o.channelHeight, 'options.channelHeight', 20, 2048, 120);
@@ -320,7 +335,9 @@ export async function drawWaveform(
     parts.push(`<rect x="${a}" y="${top}" width="${b - a}" height="${channels.length * laneH}" fill="${colour}" fill-opacity="0.18"/>`);
     parts.push(`<line x1="${a}" y1="${y + 10}" x2="${b}" y2="${y + 10}" stroke="${colour}" stroke-width="3"/>`);
     const label = `clip ${i + 1}: ${c.start.toFixed(2)}–${c.end.toFixed(2)} s`;
-    parts.push(`<text x="${Math.min(a + 2, right - textWidth(label, 11))}" y="${y + 7}" font-family="${FONT}" font-size="11" fill="${colour}">${svgText(label)}</text>`);
+    parts.push(
+      `<text x="${Math.min(a + 2, right - textWidth(label, 11))}" y="${y + 7}" font-family="${FONT}" font-size="11" fill="${colour}">${svgText(label)}</text>`,
+    );
   });
   const cols = right - left;
   channels.forEach((ch, c) => {
@@ -351,7 +368,9 @@ export async function drawWaveform(
   const step = niceStep(duration / 10);
   for (let t = 0; t <= duration + 1e-9; t += step) {
     parts.push(`<line x1="${xOf(t)}" y1="${axisY}" x2="${xOf(t)}" y2="${axisY + 5}" stroke="#444444"/>`);
-    parts.push(`<text x="${xOf(t)}" y="${axisY + 18}" font-family="${FONT}" font-size="11" fill="#444444" text-anchor="middle">${t.toFixed(step < 1 ? 1 : 0)} s</text>`);
+    parts.push(
+      `<text x="${xOf(t)}" y="${axisY + 18}" font-family="${FONT}" font-size="11" fill="#444444" text-anchor="middle">${t.toFixed(step < 1 ? 1 : 0)} s</text>`,
+    );
   }
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}"><rect width="${W}" height="${H}" fill="#ffffff"/>${parts.join('')}</svg>`;
   await encodeAndWrite(sharp(Buffer.from(svg)).flatten({ background: '#ffffff' }), format, out);

@@ -86,7 +86,6 @@ function ffmpegStatic(tried: string[]): string | undefined {
   let p: unknown;
   try {
     // Optional dependency: its install script downloads a binary and fails offline.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     p = require('ffmpeg-static');
   } catch {
     tried.push("the optional package 'ffmpeg-static' (not installed)");

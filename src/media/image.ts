@@ -192,9 +192,7 @@ export function checkRawImage(v: Record<string, unknown>, name: string, limit: n
   checkPixels(width, height, limit, `Raw ${name}`);
   const want = width * height * channels;
   if (data.length !== want) {
-    throw new InvalidInputError(
-      `Expected ${want} bytes (${width} x ${height} x ${channels} channels) in ${name}.data but received ${data.length}`,
-    );
+    throw new InvalidInputError(`Expected ${want} bytes (${width} x ${height} x ${channels} channels) in ${name}.data but received ${data.length}`);
   }
   return { data, width, height, channels };
 }
@@ -218,7 +216,10 @@ export function sniffRaster(head: Uint8Array): (typeof RASTER_FORMATS)[number] |
 
 /** What a non-raster file looks like, for the message. */
 function describeNonRaster(head: Uint8Array): string {
-  const text = Buffer.from(head).toString('latin1').replace(/^\ufeff|^\xef\xbb\xbf/, '').trimStart();
+  const text = Buffer.from(head)
+    .toString('latin1')
+    .replace(/^\ufeff|^\xef\xbb\xbf/, '')
+    .trimStart();
   if (/^<\?xml|^<svg|^<!DOCTYPE svg|^<!--/i.test(text)) return 'an SVG or other XML document';
   if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip data (e.g. SVGZ)';
   if (text.startsWith('%PDF')) return 'a PDF document';
@@ -247,7 +248,14 @@ function requireRaster(head: Uint8Array, what: string): void {
 /** sharp's messages, shortened and made about the user's input. */
 function sharpFailure(err: unknown, what: string): InvalidInputError {
   const raw = err instanceof Error ? err.message : String(err);
-  const lines = [...new Set(raw.split('\n').map((l) => l.trim()).filter(Boolean))];
+  const lines = [
+    ...new Set(
+      raw
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean),
+    ),
+  ];
   let msg = lines.slice(0, 3).join('; ');
   if (/unsupported image format/i.test(raw)) msg = 'unsupported or unrecognised image format';
   else if (/pixel limit/i.test(raw)) msg = 'image exceeds the pixel limit (limitInputPixels)';

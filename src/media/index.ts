@@ -6,7 +6,17 @@
 export { decodeImage, paddedSquare, toRgb8, DEFAULT_LIMIT_INPUT_PIXELS } from './image';
 export type { ImageInput, RawImage, SharpLike, DecodeImageOptions, DecodedImage, ImageSourceInfo, PaddedSquare } from './image';
 export { decodeVideo, decodeVideoFrames, probeVideo, sampleIndices, DEFAULT_MAX_FRAMES, DEFAULT_FRAME_SIZE, FALLBACK_FPS } from './video';
-export type { VideoInput, RawVideo, DecodeVideoOptions, DecodedVideo, DecodeVideoFramesOptions, DecodedFrames, VideoInfo, VideoProgress, ProbeVideoOptions } from './video';
+export type {
+  VideoInput,
+  RawVideo,
+  DecodeVideoOptions,
+  DecodedVideo,
+  DecodeVideoFramesOptions,
+  DecodedFrames,
+  VideoInfo,
+  VideoProgress,
+  ProbeVideoOptions,
+} from './video';
 export { decodeAudio, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE, MAX_CHANNELS, DEFAULT_MAX_AUDIO_DURATION } from './audio';
 export type { AudioInput, RawAudio, DecodeAudioOptions, DecodedAudio } from './audio';
 export { resolveFFmpeg, resolveFFmpegOnly, runningChildren } from './ffmpeg';

@@ -92,9 +92,7 @@ function pickVideoStream(p: ProbedMedia): ProbedStream {
   const v = p.streams.find((s) => s.type === 'video' && !s.attachedPic);
   if (!v) {
     const audio = p.streams.some((s) => s.type === 'audio');
-    throw new InvalidInputError(
-      `Not a video: ${p.path} has no video stream${audio ? ' (it has audio only; use the audio path for it)' : ''}`,
-    );
+    throw new InvalidInputError(`Not a video: ${p.path} has no video stream${audio ? ' (it has audio only; use the audio path for it)' : ''}`);
   }
   return v;
 }
@@ -123,9 +121,7 @@ export async function probeVideo(path: string, opts?: ProbeVideoOptions): Promis
   const height = v.height ?? 0;
   if (width < 1 || height < 1) throw new InvalidInputError(`Not a decodable video: ${path} has a video stream without a frame size`);
   if (limit !== false && width * height > limit) {
-    throw new InvalidInputError(
-      `Video frames of ${path} are ${width}x${height} = ${width * height} pixels, above the limit of ${limit} (limitInputPixels)`,
-    );
+    throw new InvalidInputError(`Video frames of ${path} are ${width}x${height} = ${width * height} pixels, above the limit of ${limit} (limitInputPixels)`);
   }
   let fps = v.avgFrameRate ?? v.baseFrameRate;
   let duration = v.duration ?? p.duration;
@@ -260,13 +256,25 @@ async function decodeFrames(
     const res = await runProcess(
       ffmpeg,
       [
-        '-hide_banner', '-nostdin', '-v', 'error',
-        '-i', path,
-        '-map', stream === undefined ? '0:v:0' : `0:${stream}`,
-        '-an', '-sn', '-dn',
-        '-vf', `${select},scale=${size}:${size}:flags=bilinear`,
+        '-hide_banner',
+        '-nostdin',
+        '-v',
+        'error',
+        '-i',
+        path,
+        '-map',
+        stream === undefined ? '0:v:0' : `0:${stream}`,
+        '-an',
+        '-sn',
+        '-dn',
+        '-vf',
+        `${select},scale=${size}:${size}:flags=bilinear`,
         ...modeArgs,
-        '-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1',
+        '-pix_fmt',
+        'rgb24',
+        '-f',
+        'rawvideo',
+        'pipe:1',
       ],
       {
         signal,

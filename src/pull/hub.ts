@@ -77,10 +77,18 @@ function backoff(c: HubClient, attempt: number): number {
 export function statusError(status: number, url: string, what: string, detail?: string): PullError {
   const d = detail ? ` (${detail})` : '';
   if (status === 401 || status === 403) {
-    return new PullError('unauthorized', `${what}: the Hub answered ${status}${d}. The repo is gated or private: accept its terms on its Hub page, then set HF_TOKEN to an access token (https://huggingface.co/settings/tokens)`, { status, url });
+    return new PullError(
+      'unauthorized',
+      `${what}: the Hub answered ${status}${d}. The repo is gated or private: accept its terms on its Hub page, then set HF_TOKEN to an access token (https://huggingface.co/settings/tokens)`,
+      { status, url },
+    );
   }
   if (status === 404) return new PullError('not_found', `${what}: not found on the Hub (404)${d}. Check the model name and revision`, { status, url });
-  return new PullError('server', `${what}: the Hub answered ${status}${d} after retries. Try again later; what was downloaded is kept and the next pull resumes it`, { status, url });
+  return new PullError(
+    'server',
+    `${what}: the Hub answered ${status}${d} after retries. Try again later; what was downloaded is kept and the next pull resumes it`,
+    { status, url },
+  );
 }
 
 /** fetch with retries (429, 5xx, network errors) and backoff honouring Retry-After. */
@@ -96,7 +104,11 @@ export async function hubFetch(c: HubClient, url: string, init: RequestInit = {}
     } catch (err) {
       if (c.signal?.aborted) throw new AbortError('Pull aborted', { cause: err });
       if (attempt >= c.retries) {
-        throw new PullError('network', `${url}: ${(err as Error).message}${(err as { cause?: Error }).cause ? ` (${(err as { cause: Error }).cause.message})` : ''} after ${attempt + 1} tries. Check the connection (or HF_ENDPOINT) and pull again: downloads resume`, { url, cause: err });
+        throw new PullError(
+          'network',
+          `${url}: ${(err as Error).message}${(err as { cause?: Error }).cause ? ` (${(err as { cause: Error }).cause.message})` : ''} after ${attempt + 1} tries. Check the connection (or HF_ENDPOINT) and pull again: downloads resume`,
+          { url, cause: err },
+        );
       }
       const waitMs = backoff(c, attempt);
       c.onRetry?.({ url, attempt: attempt + 1, waitMs, why: (err as Error).message });
@@ -268,9 +280,18 @@ export async function downloadBlob(c: HubClient, repo: string, commit: string, f
         // keep the bytes that arrived; the next round asks for the rest
         failures = got > 0 ? 0 : failures + 1;
         if (failures > c.retries) {
-          throw new PullError('network', `${repo}/${f.path}: the download keeps ${stalled ? 'stalling' : 'failing'}${bodyError ? ` (${(bodyError as Error).message})` : ''}. Pull again later: it resumes from byte ${have + got}`, { url, cause: bodyError });
+          throw new PullError(
+            'network',
+            `${repo}/${f.path}: the download keeps ${stalled ? 'stalling' : 'failing'}${bodyError ? ` (${(bodyError as Error).message})` : ''}. Pull again later: it resumes from byte ${have + got}`,
+            { url, cause: bodyError },
+          );
         }
-        c.onRetry?.({ url, attempt: failures, waitMs: failures ? backoff(c, failures - 1) : 0, why: stalled ? `no data for ${c.stallTimeoutMs} ms` : (bodyError as Error).message });
+        c.onRetry?.({
+          url,
+          attempt: failures,
+          waitMs: failures ? backoff(c, failures - 1) : 0,
+          why: stalled ? `no data for ${c.stallTimeoutMs} ms` : (bodyError as Error).message,
+        });
         if (failures) await sleep(backoff(c, failures - 1), c.signal);
         continue;
       }
@@ -280,7 +301,8 @@ export async function downloadBlob(c: HubClient, repo: string, commit: string, f
     const size = fs.statSync(incomplete).size;
     if (size < f.size) {
       // the body ended early: resume (a server that keeps doing so ends in an error)
-      if (got === 0 && ++failures > c.retries) throw new PullError('network', `${repo}/${f.path}: the Hub keeps sending short bodies (${size} of ${f.size} bytes)`, { url });
+      if (got === 0 && ++failures > c.retries)
+        throw new PullError('network', `${repo}/${f.path}: the Hub keeps sending short bodies (${size} of ${f.size} bytes)`, { url });
       continue;
     }
     const digest = hash.digest('hex');
@@ -291,7 +313,11 @@ export async function downloadBlob(c: HubClient, repo: string, commit: string, f
     fs.rmSync(incomplete, { force: true });
     onBytes(-size);
     if (fresh++ >= 1) {
-      throw new PullError('corrupt', `${repo}/${f.path}: the downloaded bytes do not match the Hub's metadata (${size} bytes, ${f.sha256 ? 'sha256' : 'git sha1'} ${digest}; expected ${f.size} bytes, ${expected}) twice. Nothing was converted; pull again later`, { url });
+      throw new PullError(
+        'corrupt',
+        `${repo}/${f.path}: the downloaded bytes do not match the Hub's metadata (${size} bytes, ${f.sha256 ? 'sha256' : 'git sha1'} ${digest}; expected ${f.size} bytes, ${expected}) twice. Nothing was converted; pull again later`,
+        { url },
+      );
     }
   }
 }

@@ -16,9 +16,21 @@ import { openModel } from '../open';
 import { CONVERT_TYPES } from '../convert/common';
 import { AbortError, InvalidInputError, ModelLoadError, PullError } from '../errors';
 import { invalid, isPlainObject } from '../util/validate';
-import { HubClient, RemoteFile, downloadBlob, etagOf, linkSnapshot, remoteSnapshot, repoCacheDir } from './hub';
+import { type HubClient, type RemoteFile, downloadBlob, etagOf, linkSnapshot, remoteSnapshot, repoCacheDir } from './hub';
 import { acquireLock } from './lock';
-import { DEFAULT_MODEL, MODELS, parseHfName, isCompleteModel, licenceLines, modelDirFor, modelHome, parseModelName, resolveModelName, type Licence, type RepoRef } from './registry';
+import {
+  DEFAULT_MODEL,
+  MODELS,
+  parseHfName,
+  isCompleteModel,
+  licenceLines,
+  modelDirFor,
+  modelHome,
+  parseModelName,
+  resolveModelName,
+  type Licence,
+  type RepoRef,
+} from './registry';
 
 export { DEFAULT_MODEL, MODELS, modelHome, parseHfName, resolveModelName, licenceLines };
 export type { Licence, ModelSpec, RepoRef } from './registry';
@@ -172,7 +184,10 @@ type SourceKind = 'model' | 'clip' | 'gguf';
 async function installPreconverted(snap: string, prefix: string, tmp: string, src: { repo: string; commit: string }, signal?: AbortSignal): Promise<void> {
   fs.mkdirSync(tmp, { recursive: true });
   const files: Record<string, { file: string; bytes: number }> = {};
-  for (const [from, to] of [[`${prefix}llm.gguf`, 'llm.gguf'], [`${prefix}encoders.gguf`, 'encoders.gguf']]) {
+  for (const [from, to] of [
+    [`${prefix}llm.gguf`, 'llm.gguf'],
+    [`${prefix}encoders.gguf`, 'encoders.gguf'],
+  ]) {
     const real = fs.realpathSync(path.join(snap, from));
     try {
       fs.linkSync(real, path.join(tmp, to));
@@ -186,7 +201,11 @@ async function installPreconverted(snap: string, prefix: string, tmp: string, sr
     await m.dispose();
   } catch (err) {
     if (err instanceof AbortError) throw err;
-    throw new PullError('corrupt', `${src.repo}@${src.commit}: ${prefix}llm.gguf / ${prefix}encoders.gguf are not a model our loaders accept (${(err as Error).message}); nothing was installed`, { cause: err });
+    throw new PullError(
+      'corrupt',
+      `${src.repo}@${src.commit}: ${prefix}llm.gguf / ${prefix}encoders.gguf are not a model our loaders accept (${(err as Error).message}); nothing was installed`,
+      { cause: err },
+    );
   }
   const manifest = { format: 'groundinggpt-model', formatVersion: 1, files, source: { hub: src.repo, commit: src.commit, prefix } };
   fs.writeFileSync(path.join(tmp, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
@@ -214,12 +233,14 @@ export async function pull(options: PullOptions = {}): Promise<PullResult> {
   const hf = parseHfName(requested);
   const parsed = hf ? undefined : parseModelName(requested, options.type);
   if (!hf && !parsed) {
-    throw new InvalidInputError(`Unknown model "${requested}": known models are ${Object.keys(MODELS).join(', ')} (optionally with :${CONVERT_TYPES.join('|:')}), or hf:<owner>/<repo>[:<file-prefix>] for a repo holding converted llm.gguf + encoders.gguf`);
+    throw new InvalidInputError(
+      `Unknown model "${requested}": known models are ${Object.keys(MODELS).join(', ')} (optionally with :${CONVERT_TYPES.join('|:')}), or hf:<owner>/<repo>[:<file-prefix>] for a repo holding converted llm.gguf + encoders.gguf`,
+    );
   }
   // a pre-converted repo holds the same weights: the default model's licences apply
   const spec = parsed?.spec ?? MODELS[DEFAULT_MODEL];
   const name = hf ? hf.name : parsed!.name;
-  const type: string = hf ? hf.type : options.type ?? parsed!.type;
+  const type: string = hf ? hf.type : (options.type ?? parsed!.type);
   const out = path.resolve(options.dir ?? modelDirFor(name, type));
   const signal = options.signal;
   const emit = (p: PullProgress) => options.onProgress?.(p);
@@ -237,7 +258,7 @@ export async function pull(options: PullOptions = {}): Promise<PullResult> {
     onRetry: (r) => emit({ stage: 'retry', message: `${r.why}: retry ${r.attempt} in ${(r.waitMs / 1000).toFixed(1)} s (${r.url})` }),
   };
   const hfCache = getHFHubCachePath();
-  const rev = typeof options.revision === 'string' ? { model: options.revision } : options.revision ?? {};
+  const rev = typeof options.revision === 'string' ? { model: options.revision } : (options.revision ?? {});
   const refs: { kind: SourceKind; ref: RepoRef; side: string[] }[] = hf
     ? [{ kind: 'gguf', ref: { repo: hf.repo, revision: rev.model ?? 'main' }, side: [`${hf.prefix}llm.gguf`, `${hf.prefix}encoders.gguf`] }]
     : [
@@ -270,12 +291,20 @@ export async function pull(options: PullOptions = {}): Promise<PullResult> {
       if (offline) {
         const commit = cachedCommit(repoDir, ref.revision);
         if (!commit) {
-          throw new PullError('offline', `HF_HUB_OFFLINE is set and ${ref.repo}@${ref.revision} is not in the Hugging Face cache (${repoDir}). Unset HF_HUB_OFFLINE to download it, or point HF_HOME / HF_HUB_CACHE at a cache that has it`, { url: repoDir });
+          throw new PullError(
+            'offline',
+            `HF_HUB_OFFLINE is set and ${ref.repo}@${ref.revision} is not in the Hugging Face cache (${repoDir}). Unset HF_HUB_OFFLINE to download it, or point HF_HOME / HF_HUB_CACHE at a cache that has it`,
+            { url: repoDir },
+          );
         }
         const snapDir = path.join(repoDir, 'snapshots', commit);
         const missing = kind === 'gguf' ? side.filter((f) => !fs.existsSync(path.join(snapDir, f))).join(', ') || undefined : missingOffline(snapDir, side);
         if (missing) {
-          throw new PullError('offline', `HF_HUB_OFFLINE is set and the cached ${ref.repo}@${ref.revision} (${path.join(repoDir, 'snapshots', commit)}) lacks ${missing}. Unset HF_HUB_OFFLINE to download it`, { url: repoDir });
+          throw new PullError(
+            'offline',
+            `HF_HUB_OFFLINE is set and the cached ${ref.repo}@${ref.revision} (${path.join(repoDir, 'snapshots', commit)}) lacks ${missing}. Unset HF_HUB_OFFLINE to download it`,
+            { url: repoDir },
+          );
         }
         repos.push({ kind, repo: ref.repo, revision: ref.revision, commit, repoDir, files: [] });
         continue;
@@ -283,14 +312,22 @@ export async function pull(options: PullOptions = {}): Promise<PullResult> {
       const remote = await remoteSnapshot(client, ref.repo, ref.revision);
       const files = kind === 'gguf' ? remote.files.filter((f) => side.includes(f.path)) : selectFiles(remote.files, side);
       if (kind === 'gguf' && files.length !== side.length) {
-        throw new PullError('not_found', `${ref.repo}@${ref.revision}: the repo has no ${side.filter((f) => !files.some((x) => x.path === f)).join(' / ')}. Check the repo name and the file prefix (hf:<owner>/<repo>[:<file-prefix>])`);
+        throw new PullError(
+          'not_found',
+          `${ref.repo}@${ref.revision}: the repo has no ${side.filter((f) => !files.some((x) => x.path === f)).join(' / ')}. Check the repo name and the file prefix (hf:<owner>/<repo>[:<file-prefix>])`,
+        );
       }
       if (kind !== 'gguf' && !files.some((f) => /\.(bin|safetensors)$/.test(f.path))) {
-        throw new PullError('not_found', `${ref.repo}@${ref.revision}: no pytorch_model*.bin or model*.safetensors weights in the repo. Check the model name and revision`);
+        throw new PullError(
+          'not_found',
+          `${ref.repo}@${ref.revision}: no pytorch_model*.bin or model*.safetensors weights in the repo. Check the model name and revision`,
+        );
       }
       repos.push({ kind, repo: ref.repo, revision: ref.revision, commit: remote.commit, repoDir, files });
     }
-    const planFiles: PullPlanFile[] = repos.flatMap((r) => r.files.map((f) => ({ repo: r.repo, path: f.path, size: f.size, cached: cachedFile(r.repoDir, r.commit, f) })));
+    const planFiles: PullPlanFile[] = repos.flatMap((r) =>
+      r.files.map((f) => ({ repo: r.repo, path: f.path, size: f.size, cached: cachedFile(r.repoDir, r.commit, f) })),
+    );
     const plan: PullPlan = {
       name,
       type,
@@ -338,7 +375,16 @@ export async function pull(options: PullOptions = {}): Promise<PullResult> {
             if (now - lastEmit < 100 && fileBytes < f.size) return;
             lastEmit = now;
             const rate = bytes / Math.max(0.001, (now - t0) / 1000);
-            emit({ stage: 'download', file: `${r.repo}/${f.path}`, fileBytes, fileTotal: f.size, bytes, total: plan.downloadBytes, rate, eta: rate > 0 ? Math.max(0, plan.downloadBytes - bytes) / rate : undefined });
+            emit({
+              stage: 'download',
+              file: `${r.repo}/${f.path}`,
+              fileBytes,
+              fileTotal: f.size,
+              bytes,
+              total: plan.downloadBytes,
+              rate,
+              eta: rate > 0 ? Math.max(0, plan.downloadBytes - bytes) / rate : undefined,
+            });
           });
           fetchedPaths.push(blob);
         }
@@ -356,7 +402,15 @@ export async function pull(options: PullOptions = {}): Promise<PullResult> {
     fs.rmSync(tmp, { recursive: true, force: true });
     try {
       if (hf) await installPreconverted(snap('gguf'), hf.prefix, tmp, repos[0], signal);
-      else await convert({ model: snap('model'), clip: snap('clip'), out: tmp, type: type as ConvertType, signal, onProgress: (c) => emit({ stage: 'convert', convert: c }) });
+      else
+        await convert({
+          model: snap('model'),
+          clip: snap('clip'),
+          out: tmp,
+          type: type as ConvertType,
+          signal,
+          onProgress: (c) => emit({ stage: 'convert', convert: c }),
+        });
       if (signal?.aborted) throw new AbortError('Pull aborted');
       // an incomplete leftover at the destination (not a complete model: checked above) is replaced
       fs.rmSync(out, { recursive: true, force: true });
@@ -375,10 +429,24 @@ export async function pull(options: PullOptions = {}): Promise<PullResult> {
 }
 
 /** A plan without downloading: what a pull of `name` would fetch (online) — for the CLI's notice. */
-export function describeModel(name = DEFAULT_MODEL): { name: string; type: ConvertType; dir: string; description: string; licences: string[]; repos: RepoRef[] } {
+export function describeModel(name = DEFAULT_MODEL): {
+  name: string;
+  type: ConvertType;
+  dir: string;
+  description: string;
+  licences: string[];
+  repos: RepoRef[];
+} {
   const parsed = parseModelName(name);
   if (!parsed) throw new InvalidInputError(`Unknown model "${name}": known models are ${Object.keys(MODELS).join(', ')}`);
-  return { name: parsed.name, type: parsed.type, dir: modelDirFor(parsed.name, parsed.type), description: parsed.spec.description, licences: licenceLines(parsed.spec), repos: [parsed.spec.model, parsed.spec.clip] };
+  return {
+    name: parsed.name,
+    type: parsed.type,
+    dir: modelDirFor(parsed.name, parsed.type),
+    description: parsed.spec.description,
+    licences: licenceLines(parsed.spec),
+    repos: [parsed.spec.model, parsed.spec.clip],
+  };
 }
 
 export interface CachedModel {
@@ -444,5 +512,7 @@ export async function namedModelDir(value: string, options: { pullIfMissing?: bo
   if (!named) return undefined;
   if (named.cached) return named.dir;
   if (options.pullIfMissing) return (await pull({ name: value, signal: options.signal })).dir;
-  throw new ModelLoadError(`The model "${value}" is not in the model cache (${named.dir}): run \`groundinggpt pull ${value}\` (or pass pull: true)`, { file: named.dir });
+  throw new ModelLoadError(`The model "${value}" is not in the model cache (${named.dir}): run \`groundinggpt pull ${value}\` (or pass pull: true)`, {
+    file: named.dir,
+  });
 }

@@ -35,7 +35,10 @@ function stale(file: string): boolean {
 }
 
 /** Acquires `file`; resolves to its release function. `onWait` is called once when another holds it. */
-export async function acquireLock(file: string, options: { signal?: AbortSignal; onWait?: (holder: string) => void; pollMs?: number } = {}): Promise<() => void> {
+export async function acquireLock(
+  file: string,
+  options: { signal?: AbortSignal; onWait?: (holder: string) => void; pollMs?: number } = {},
+): Promise<() => void> {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   let told = false;
   for (;;) {

@@ -100,7 +100,7 @@ export function modelDirFor(name: string, type: string, home = modelHome()): str
 
 /** `hf:<owner>/<repo>[:<file-prefix>]`: a repo holding converted `<prefix>llm.gguf` + `<prefix>encoders.gguf`. */
 export function parseHfName(value: string): { repo: string; prefix: string; name: string; type: string } | undefined {
-  const m = /^hf:([A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*)(?::([\w.\/-]*))?$/.exec(value);
+  const m = /^hf:([A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*)(?::([\w./-]*))?$/.exec(value);
   if (!m || m[2]?.split('/').some((p) => p === '..' || p === '.')) return undefined;
   const prefix = m[2] ?? '';
   return { repo: m[1], prefix, name: `hf--${m[1].replace('/', '--')}`, type: prefix.replace(/\/+$/, '').replace(/[^\w.-]+/g, '_') || 'default' };

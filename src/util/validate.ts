@@ -83,7 +83,12 @@ export function optionalFunction<F extends (...args: never[]) => unknown>(value:
 
 export function optionalSignal(value: unknown, name = 'signal'): AbortSignal | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'object' || value === null || typeof (value as AbortSignal).aborted !== 'boolean' || typeof (value as AbortSignal).addEventListener !== 'function') {
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    typeof (value as AbortSignal).aborted !== 'boolean' ||
+    typeof (value as AbortSignal).addEventListener !== 'function'
+  ) {
     throw invalid('an AbortSignal', name, value);
   }
   return value as AbortSignal;

@@ -1,5 +1,5 @@
 // Reading GGUF outputs back in tests: metadata values and tensors as float32.
-import { GGUFFile, readGGUF, readGGUFTensor } from '../../src/gguf/reader';
+import { type GGUFFile, readGGUF, readGGUFTensor } from '../../src/gguf/reader';
 import { GGMLType } from '../../src/gguf/types';
 import { f16ToF32 } from '../../src/gguf/float';
 

@@ -17,7 +17,7 @@ export interface GoldenOutput {
   rtol?: number;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: the golden JSON files are read as they are
 export type Manifest = any;
 
 let manifestCache: Manifest | undefined;
@@ -26,9 +26,9 @@ export function manifest(): Manifest {
   return manifestCache;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: the golden JSON files are read as they are
 export function goldenCase(id: string): any {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: the golden JSON files are read as they are
   const c = manifest().cases.find((x: any) => x.id === id);
   if (!c) throw new Error(`no golden case ${id}`);
   return c;
@@ -52,7 +52,11 @@ export function readNpy(file: string): NpyArray {
   const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (!descr || fortran !== 'False' || shapeText === undefined) throw new Error(`${file}: unsupported header ${header}`);
-  const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   const off = headerStart + headerLen;
   const bytes = buf.subarray(off);
   const copy = (n: number) => {
@@ -62,13 +66,20 @@ export function readNpy(file: string): NpyArray {
   };
   const count = shape.reduce((a, b) => a * b, 1);
   switch (descr) {
-    case '<f4': return { dtype: 'float32', shape, data: new Float32Array(copy(count * 4)) };
-    case '<f8': return { dtype: 'float64', shape, data: new Float64Array(copy(count * 8)) };
-    case '|u1': return { dtype: 'uint8', shape, data: new Uint8Array(copy(count)) };
-    case '<i4': return { dtype: 'int32', shape, data: new Int32Array(copy(count * 4)) };
-    case '<i8': return { dtype: 'int64', shape, data: new BigInt64Array(copy(count * 8)) };
-    case '<i2': return { dtype: 'int16', shape, data: new Int16Array(copy(count * 2)) };
-    default: throw new Error(`${file}: unsupported dtype ${descr}`);
+    case '<f4':
+      return { dtype: 'float32', shape, data: new Float32Array(copy(count * 4)) };
+    case '<f8':
+      return { dtype: 'float64', shape, data: new Float64Array(copy(count * 8)) };
+    case '|u1':
+      return { dtype: 'uint8', shape, data: new Uint8Array(copy(count)) };
+    case '<i4':
+      return { dtype: 'int32', shape, data: new Int32Array(copy(count * 4)) };
+    case '<i8':
+      return { dtype: 'int64', shape, data: new BigInt64Array(copy(count * 8)) };
+    case '<i2':
+      return { dtype: 'int16', shape, data: new Int16Array(copy(count * 2)) };
+    default:
+      throw new Error(`${file}: unsupported dtype ${descr}`);
   }
 }
 

@@ -116,7 +116,13 @@ export class MockHub {
       const oid = crypto.createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex');
       return { path: rel, abs, size: data.length, lfs: isLfs(rel, data.length), oid, sha256: crypto.createHash('sha256').update(data).digest('hex') };
     });
-    const commit = options.commit ?? crypto.createHash('sha1').update(id).update(files.map((f) => f.oid).join()).digest('hex');
+    const commit =
+      options.commit ??
+      crypto
+        .createHash('sha1')
+        .update(id)
+        .update(files.map((f) => f.oid).join())
+        .digest('hex');
     const repo = { id, dir, commit, gated: !!options.gated, files };
     this.repos.set(id, repo);
     return repo;
@@ -184,7 +190,13 @@ export class MockHub {
     if (!repo.gated) return true;
     const h = req.headers.authorization;
     if (!h) {
-      this.json(req, res, 401, { error: `Access to model ${repo.id} is restricted. You must have access to it and be authenticated to access it. Please log in.` }, { 'X-Error-Code': 'GatedRepo' });
+      this.json(
+        req,
+        res,
+        401,
+        { error: `Access to model ${repo.id} is restricted. You must have access to it and be authenticated to access it. Please log in.` },
+        { 'X-Error-Code': 'GatedRepo' },
+      );
       return false;
     }
     if (h !== `Bearer ${this.token}`) {
@@ -218,7 +230,13 @@ export class MockHub {
       return;
     }
     if (faultBefore && (faultBefore.kind === '503' || faultBefore.kind === '429')) {
-      this.json(req, res, Number(faultBefore.kind), { error: 'try again later' }, faultBefore.retryAfter !== undefined ? { 'Retry-After': String(faultBefore.retryAfter) } : {});
+      this.json(
+        req,
+        res,
+        Number(faultBefore.kind),
+        { error: 'try again later' },
+        faultBefore.retryAfter !== undefined ? { 'Retry-After': String(faultBefore.retryAfter) } : {},
+      );
       return;
     }
 
@@ -237,19 +255,30 @@ export class MockHub {
         ...(f.lfs ? { lfs: { oid: f.sha256, size: f.size, pointerSize: 134 } } : {}),
       });
       if (m[2] === 'revision') {
-        return this.json(req, res, 200, {
-          _id: `mock-${repo.id}`,
-          id: repo.id,
-          modelId: repo.id,
-          sha: commit,
-          private: false,
-          gated: repo.gated ? 'manual' : false,
-          disabled: false,
-          downloads: 0,
-          likes: 0,
-          lastModified: '2024-01-01T00:00:00.000Z',
-          siblings: repo.files.map((f) => ({ rfilename: f.path, size: f.size, blobId: f.oid, ...(f.lfs ? { lfs: { sha256: f.sha256, size: f.size, pointerSize: 134 } } : {}) })),
-        }, { 'X-Repo-Commit': commit });
+        return this.json(
+          req,
+          res,
+          200,
+          {
+            _id: `mock-${repo.id}`,
+            id: repo.id,
+            modelId: repo.id,
+            sha: commit,
+            private: false,
+            gated: repo.gated ? 'manual' : false,
+            disabled: false,
+            downloads: 0,
+            likes: 0,
+            lastModified: '2024-01-01T00:00:00.000Z',
+            siblings: repo.files.map((f) => ({
+              rfilename: f.path,
+              size: f.size,
+              blobId: f.oid,
+              ...(f.lfs ? { lfs: { sha256: f.sha256, size: f.size, pointerSize: 134 } } : {}),
+            })),
+          },
+          { 'X-Repo-Commit': commit },
+        );
       }
       if (m[2] === 'tree') {
         const sub = m[4] ? decodeURIComponent(m[4]) : '';
@@ -325,7 +354,12 @@ export class MockHub {
       status = 206;
     }
     const fault = req.method === 'GET' ? this.takeFault(`${p} ${file.path}`, true) : undefined;
-    const h: Record<string, string | number> = { ...headers, 'Accept-Ranges': 'bytes', 'Content-Length': end - start, 'Content-Type': 'application/octet-stream' };
+    const h: Record<string, string | number> = {
+      ...headers,
+      'Accept-Ranges': 'bytes',
+      'Content-Length': end - start,
+      'Content-Type': 'application/octet-stream',
+    };
     if (status === 206) h['Content-Range'] = `bytes ${start}-${end - 1}/${data.length}`;
     res.writeHead(status, h);
     const entry: RequestLog = { method: req.method ?? '', url: req.url ?? '', status, range, bodyBytes: 0 };

@@ -39,9 +39,9 @@ function usedIds(): Set<number> {
 export async function riggedModel(pieces: string[]): Promise<string> {
   const files = await tinyConverted('f32');
   const g = await readGGUF(files.llm);
-  const tokens = [...(g.kv.get('tokenizer.ggml.tokens')?.value as string[])];
-  const scores = [...(g.kv.get('tokenizer.ggml.scores')?.value as number[])];
-  const types = [...(g.kv.get('tokenizer.ggml.token_type')?.value as number[])];
+  const tokens = [...((g.kv.get('tokenizer.ggml.tokens')?.value ?? []) as string[])];
+  const scores = [...((g.kv.get('tokenizer.ggml.scores')?.value ?? []) as number[])];
+  const types = [...((g.kv.get('tokenizer.ggml.token_type')?.value ?? []) as number[])];
   const nVocab = tokens.length;
   const colon = tokens.indexOf(':');
   const eos = Number(g.kv.get('tokenizer.ggml.eos_token_id')?.value);

@@ -1,5 +1,6 @@
 // Writers for upstream checkpoint formats (safetensors, torch.save zip+pickle) and a random
 // GroundingGPT checkpoint in the upstream layout with configurable sizes, for converter tests.
+// (Over 500 lines: the writers and the layout they serve change together.)
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -35,14 +36,20 @@ export function tensorBytes(t: TestTensor): Buffer {
   const out = Buffer.alloc(n * ELSIZE[t.dtype]);
   for (let i = 0; i < n; i++) {
     switch (t.dtype) {
-      case 'F32': out.writeFloatLE(t.data[i] as number, i * 4); break;
-      case 'F16': out.writeUInt16LE(f16bits(t.data[i] as number), i * 2); break;
+      case 'F32':
+        out.writeFloatLE(t.data[i] as number, i * 4);
+        break;
+      case 'F16':
+        out.writeUInt16LE(f16bits(t.data[i] as number), i * 2);
+        break;
       case 'BF16': {
         const f = new Float32Array([t.data[i] as number]);
         out.writeUInt16LE(new Uint32Array(f.buffer)[0] >>> 16, i * 2); // truncation: exact for the test's values
         break;
       }
-      case 'I64': out.writeBigInt64LE(t.data[i] as bigint, i * 8); break;
+      case 'I64':
+        out.writeBigInt64LE(t.data[i] as bigint, i * 8);
+        break;
     }
   }
   return out;
@@ -87,7 +94,9 @@ export function writeSafetensors(file: string, tensors: Map<string, TestTensor>)
 // ---- pickle (protocol 2, the opcodes torch.save writes) ---------------------------------------
 class Pickler {
   parts: Buffer[] = [];
-  op(...bytes: number[]) { this.parts.push(Buffer.from(bytes)); }
+  op(...bytes: number[]) {
+    this.parts.push(Buffer.from(bytes));
+  }
   str(s: string) {
     const b = Buffer.from(s, 'utf8');
     const h = Buffer.alloc(5);
@@ -95,10 +104,14 @@ class Pickler {
     h.writeUInt32LE(b.length, 1);
     this.parts.push(h, b);
   }
-  global(module: string, name: string) { this.parts.push(Buffer.from(`c${module}\n${name}\n`, 'latin1')); }
+  global(module: string, name: string) {
+    this.parts.push(Buffer.from(`c${module}\n${name}\n`, 'latin1'));
+  }
   int(v: number) {
-    if (v >= 0 && v < 256) this.op(0x4b, v); // BININT1
-    else if (v >= 0 && v < 65536) this.op(0x4d, v & 0xff, v >> 8); // BININT2
+    if (v >= 0 && v < 256)
+      this.op(0x4b, v); // BININT1
+    else if (v >= 0 && v < 65536)
+      this.op(0x4d, v & 0xff, v >> 8); // BININT2
     else {
       const b = Buffer.alloc(5);
       b[0] = 0x4a; // BININT
@@ -111,7 +124,9 @@ class Pickler {
     for (const x of items) this.int(x);
     this.op(0x74);
   }
-  bytes() { return Buffer.concat(this.parts); }
+  bytes() {
+    return Buffer.concat(this.parts);
+  }
 }
 
 export interface TorchView {

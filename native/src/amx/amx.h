@@ -12,7 +12,6 @@
 
 namespace ggpt {
 
-
 // y = act(W xb + bias) + res for xb [K, N] bf16 (contiguous), bias [M] f32 or null and res [M, N]
 // f32 (contiguous) or null -> [M, N] of type out (f32, or bf16 when the next consumer is another
 // amx_mul_mat: the rounding it would do anyway). A CPU custom op (ggml_custom_4d) over the

@@ -33,7 +33,7 @@ GGPT_AMX_TARGET inline __m512 load16_f32_or_bf16(const void * r, int64_t i, __mm
 // zero-padded to multiples of 32 (padded keys are masked out of the softmax).
 GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     AttentionOpParams * p = (AttentionOpParams *)ud;
-    const ggml_tensor * q = dst->src[0], * k = dst->src[1], * v = dst->src[2];
+    const ggml_tensor *q = dst->src[0], *k = dst->src[1], *v = dst->src[2];
     // optional learned extra key / value row after the projected ones ([W] f32 each)
     const float * bias_k = dst->src[3] ? (const float *)dst->src[3]->data : nullptr;
     const float * bias_v = dst->src[4] ? (const float *)dst->src[4]->data : nullptr;
@@ -48,7 +48,7 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
     // inside the loops
     struct Scratch {
         AlignedVector<uint16_t> kp, vp, qa, pa;  // tile operands
-        AlignedVector<float> sb, ob;              // tile results
+        AlignedVector<float> sb, ob;             // tile results
         std::vector<uint16_t> bias16;
         std::vector<float> inv;
     };
@@ -196,7 +196,8 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
                 }
                 for (; j < Tk; j += 16) {
                     const __mmask16 m = lanes(Tk - j);
-                    const __m512 e = _mm512_maskz_mov_ps(m, exp2_16(_mm512_fmsub_ps(_mm512_loadu_ps(srow + j), vc2, cmax)));
+                    const __m512 e =
+                        _mm512_maskz_mov_ps(m, exp2_16(_mm512_fmsub_ps(_mm512_loadu_ps(srow + j), vc2, cmax)));
                     s0 = _mm512_add_ps(s0, e);
                     _mm256_storeu_si256((__m256i *)(prow + j), (__m256i)_mm512_cvtneps_pbh(e));
                 }
@@ -213,7 +214,8 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
                 for (int64_t d = 0; d < D; d += 16) {
                     const __mmask16 m = lanes(D - d);
                     const __m512 x = _mm512_mul_ps(_mm512_loadu_ps(o + d), s);
-                    if (out16) _mm256_mask_storeu_epi16((uint16_t *)dst->data + at + d, m, (__m256i)_mm512_cvtneps_pbh(x));
+                    if (out16)
+                        _mm256_mask_storeu_epi16((uint16_t *)dst->data + at + d, m, (__m256i)_mm512_cvtneps_pbh(x));
                     else _mm512_mask_storeu_ps((float *)dst->data + at + d, m, x);
                 }
             }
@@ -226,15 +228,16 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
 
 #  pragma GCC diagnostic pop
 
-ggml_tensor * amx_attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head, float scale,
-                            ggml_tensor * bias_k, ggml_tensor * bias_v, ggml_type out) {
+ggml_tensor * amx_attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head,
+                            float scale, ggml_tensor * bias_k, ggml_tensor * bias_v, ggml_type out) {
     amx_detail::AttentionOpParams init;
     init.n_head = n_head;
     init.scale = scale;
     amx_detail::AttentionOpParams * p = amx_detail::new_op_params(ctx, init);
     ggml_tensor * args[5] = {q, k, v, bias_k, bias_v};
     return ggml_set_name(ggml_custom_4d(ctx, out == GGML_TYPE_BF16 ? GGML_TYPE_BF16 : GGML_TYPE_F32, q->ne[0], q->ne[1],
-                                        q->ne[2], 1, args, bias_k ? 5 : 3, amx_detail::amx_attn_op, GGML_N_TASKS_MAX, p),
+                                        q->ne[2], 1, args, bias_k ? 5 : 3, amx_detail::amx_attn_op, GGML_N_TASKS_MAX,
+                                        p),
                          "amx_attention");
 }
 

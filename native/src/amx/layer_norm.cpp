@@ -69,8 +69,8 @@ ggml_tensor * amx_layer_norm_bf16(ggml_context * ctx, ggml_tensor * x, ggml_tens
     init.eps = eps;
     amx_detail::LayerNormOpParams * p = amx_detail::new_op_params(ctx, init);
     ggml_tensor * args[3] = {x, w, b};
-    return ggml_set_name(ggml_custom_4d(ctx, GGML_TYPE_BF16, x->ne[0], x->ne[1], x->ne[2], x->ne[3], args, 3, amx_detail::amx_ln_op,
-                                        GGML_N_TASKS_MAX, p),
+    return ggml_set_name(ggml_custom_4d(ctx, GGML_TYPE_BF16, x->ne[0], x->ne[1], x->ne[2], x->ne[3], args, 3,
+                                        amx_detail::amx_ln_op, GGML_N_TASKS_MAX, p),
                          "amx_layer_norm");
 }
 

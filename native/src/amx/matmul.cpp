@@ -50,14 +50,14 @@ GGPT_AVX512_TARGET float quantize_row_i8(const uint16_t * x, int64_t K, int8_t *
 GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     LinearOpParams * op = (LinearOpParams *)ud;
     const AmxWeight * w = op->w;
-    const ggml_tensor * x = dst->src[0];  // bf16 [K, N], contiguous
+    const ggml_tensor * x = dst->src[0];                                             // bf16 [K, N], contiguous
     const float * bias = op->has_bias ? (const float *)dst->src[1]->data : nullptr;  // [M] or none
     // [M, N] f32 added after the activation (a residual connection), or none
     const float * res = op->has_res ? (const float *)dst->src[op->has_bias ? 2 : 1]->data : nullptr;
     const bool out_bf16 = dst->type == GGML_TYPE_BF16;
     const int64_t K = w->K, M = w->M, N = x->ne[1], KC = K / (w->int8 ? 64 : 32);
     const uint16_t * xa = (const uint16_t *)x->data;
-    const int64_t NB = (N + 31) / 32, MB = (M + 31) / 32;  // 32x32 output blocks
+    const int64_t NB = (N + 31) / 32, MB = (M + 31) / 32;                     // 32x32 output blocks
     const int64_t chunk = std::max<int64_t>(1, (512 * 1024) / (32 * K * 2));  // row blocks per chunk
     TileScope tiles;
     // each chunk of rows is first copied into 32x32 panels (contiguous tile loads; rows past N zero)
@@ -117,7 +117,8 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
                 pend.MT = MT;
                 pend.bias = bias ? bias + m0 : nullptr;
                 pend.act = op->act;
-                pend.y = out_bf16 ? (void *)((uint16_t *)dst->data + n0 * M + m0) : (void *)((float *)dst->data + n0 * M + m0);
+                pend.y = out_bf16 ? (void *)((uint16_t *)dst->data + n0 * M + m0)
+                                  : (void *)((float *)dst->data + n0 * M + m0);
                 pend.bf16 = out_bf16;
                 pend.ldy = M;
                 pend.rs = w->int8 ? ascale.data() + (nb - nc) * 32 : nullptr;

@@ -9,7 +9,6 @@
 
 namespace ggpt {
 
-
 // outputs: the last dimension; inputs: all the others
 static int64_t amx_outputs(const ggml_tensor * w) { return w->ne[ggml_n_dims(w) - 1]; }
 
@@ -52,7 +51,8 @@ void amx_pack(const ggml_tensor * w, AmxWeight & out, bool int8) {
                 for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(row[k]));
                 const float scale = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
                 out.scale[mb * 16 + c] = scale;
-                for (int64_t k = 0; k < K; ++k) rq[c * K + k] = (int8_t)std::lrint(std::min(127.0f, std::max(-127.0f, row[k] * inv)));
+                for (int64_t k = 0; k < K; ++k)
+                    rq[c * K + k] = (int8_t)std::lrint(std::min(127.0f, std::max(-127.0f, row[k] * inv)));
             }
             for (int64_t kc = 0; kc < K / 64; ++kc)
                 for (int64_t r = 0; r < 16; ++r)

@@ -52,7 +52,8 @@ struct GeluTable {
         for (int i = 0; i < 16; ++i) {
             double v[n][n + 1];  // Vandermonde rows at the Chebyshev points, q appended
             for (int k = 0; k < n; ++k) {
-                const double u = 0.5 * std::cos((2 * k + 1) * 3.14159265358979323846 / (2 * n)), a = (i + 0.5 + u) * 0.375;
+                const double u = 0.5 * std::cos((2 * k + 1) * 3.14159265358979323846 / (2 * n)),
+                             a = (i + 0.5 + u) * 0.375;
                 for (int j = 0; j < n; ++j) v[k][j] = std::pow(u, j);
                 v[k][n] = 0.5 * std::erfc(a / std::sqrt(2.0));
             }
@@ -122,8 +123,10 @@ GGPT_AVX512_TARGET inline void transpose16x16(__m512i r[16]) {
         u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
     }
     for (int k = 0; k < 4; ++k) {
-        const __m512i lo01 = _mm512_shuffle_i32x4(u[k], u[4 + k], 0x44), hi01 = _mm512_shuffle_i32x4(u[k], u[4 + k], 0xee);
-        const __m512i lo23 = _mm512_shuffle_i32x4(u[8 + k], u[12 + k], 0x44), hi23 = _mm512_shuffle_i32x4(u[8 + k], u[12 + k], 0xee);
+        const __m512i lo01 = _mm512_shuffle_i32x4(u[k], u[4 + k], 0x44),
+                      hi01 = _mm512_shuffle_i32x4(u[k], u[4 + k], 0xee);
+        const __m512i lo23 = _mm512_shuffle_i32x4(u[8 + k], u[12 + k], 0x44),
+                      hi23 = _mm512_shuffle_i32x4(u[8 + k], u[12 + k], 0xee);
         r[k] = _mm512_shuffle_i32x4(lo01, lo23, 0x88);
         r[4 + k] = _mm512_shuffle_i32x4(lo01, lo23, 0xdd);
         r[8 + k] = _mm512_shuffle_i32x4(hi01, hi23, 0x88);

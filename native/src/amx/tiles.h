@@ -48,11 +48,11 @@ struct TileScope {
 
 // tile c += a b: bf16 pairs into f32, or int8 quads into int32 (a macro: the intrinsics paste
 // their tile numbers into the instruction text, so they must be literals)
-#  define GGPT_TILE_DP(i8, c, a, b)                \
-      do {                                         \
-          if constexpr (i8) _tile_dpbssd(c, a, b); \
-          else _tile_dpbf16ps(c, a, b);            \
-      } while (0)
+#  define GGPT_TILE_DP(i8, c, a, b)                                                                                    \
+    do {                                                                                                               \
+      if constexpr (i8) _tile_dpbssd(c, a, b);                                                                         \
+      else _tile_dpbf16ps(c, a, b);                                                                                    \
+    } while (0)
 
 // A finished rows x (16 * MT) block c (stride 32) on its way to y (row stride ldy elements, f32
 // or bf16): + bias, the activation, + res (f32, row stride ldy, or null). With rs and ws (int8),
@@ -66,7 +66,7 @@ struct Pending {
     void * y = nullptr;
     bool bf16 = false;
     int64_t ldy = 0;
-    const float * rs = nullptr, * ws = nullptr, * res = nullptr;
+    const float *rs = nullptr, *ws = nullptr, *res = nullptr;
 };
 
 // rows [r0, r1) of p

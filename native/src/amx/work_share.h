@@ -18,7 +18,7 @@ struct WorkShareCounters {
 // static split waits for the slower core. The last thread to finish resets the counters for the
 // next run of the graph. With any other thread count, a contiguous range per thread.
 class WorkShare {
-  public:
+public:
     WorkShare(WorkShareCounters * counters, int64_t n, int ith, int nth) : n_(n), ith_(ith) {
         if (nth == 2) {
             taken_ = &counters->taken;
@@ -46,12 +46,11 @@ class WorkShare {
         return ith_ == 0 ? front : n_ - 1 - back;
     }
 
-  private:
+private:
     uint64_t * taken_ = nullptr;
     int32_t * done_ = nullptr;
     int64_t n_, next_ = 0, end_ = 0;
     int ith_;
 };
-
 
 }  // namespace ggpt::amx_detail

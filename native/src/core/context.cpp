@@ -145,8 +145,8 @@ ggpt_context_params ggpt_context_default_params(void) {
     return p;
 }
 
-ggpt_status ggpt_context_init(ggpt_model * model, const ggpt_context_params * params, ggpt_context ** out,
-                              char * err, size_t err_len) {
+ggpt_status ggpt_context_init(ggpt_model * model, const ggpt_context_params * params, ggpt_context ** out, char * err,
+                              size_t err_len) {
     if (!out) {
         ggpt::copy_error(err, err_len, "out is NULL");
         return GGPT_ERR_INVALID_ARGUMENT;
@@ -197,20 +197,22 @@ int64_t ggpt_context_kv_bytes(const ggpt_context * ctx) {
     const int64_t n_head = std::max(1, llama_model_n_head(m));
     const int64_t head_dim = llama_model_n_embd(m) / n_head;
     const int64_t width = head_dim * llama_model_n_head_kv(m);  // n_embd_k_gqa = n_embd_v_gqa for llama
-    ggml_type kv = ctx->params.kv_type == GGPT_KV_F32 ? GGML_TYPE_F32
-                 : ctx->params.kv_type == GGPT_KV_Q8_0 ? GGML_TYPE_Q8_0
-                                                       : GGML_TYPE_F16;
+    ggml_type kv = ctx->params.kv_type == GGPT_KV_F32    ? GGML_TYPE_F32
+                   : ctx->params.kv_type == GGPT_KV_Q8_0 ? GGML_TYPE_Q8_0
+                                                         : GGML_TYPE_F16;
     return 2 * (int64_t)llama_model_n_layer(m) * (int64_t)ctx->n_ctx * (int64_t)ggml_row_size(kv, width);
 }
 
 ggpt_status ggpt_token_embeddings(ggpt_context * ctx, const int32_t * tokens, int32_t n, float * out) {
     if (!ctx) return GGPT_ERR_INVALID_ARGUMENT;
-    if (n < 0 || (n > 0 && (!tokens || !out))) return ctx->fail(GGPT_ERR_INVALID_ARGUMENT, "tokens/out are NULL or n < 0");
+    if (n < 0 || (n > 0 && (!tokens || !out)))
+        return ctx->fail(GGPT_ERR_INVALID_ARGUMENT, "tokens/out are NULL or n < 0");
     const ggpt_model * model = ctx->model;
     const ggpt::TokenEmbdRows & te = model->token_embd;
     for (int32_t i = 0; i < n; i++) {
         if (tokens[i] < 0 || tokens[i] >= te.n_rows) {
-            return ctx->fail(GGPT_ERR_INVALID_ARGUMENT, "token %d at index %d is not in [0, %d)", tokens[i], i, te.n_rows);
+            return ctx->fail(GGPT_ERR_INVALID_ARGUMENT, "token %d at index %d is not in [0, %d)", tokens[i], i,
+                             te.n_rows);
         }
     }
     if (n == 0) return GGPT_OK;
@@ -267,7 +269,8 @@ int32_t ggpt_detokenize(const ggpt_model * model, const int32_t * tokens, int32_
             if (first && s.size() > before) {
                 first = false;
                 // SentencePiece drops the dummy-prefix space of the first piece
-                if (strip_leading_space && s[0] == ' ' && model->tok.kind[tokens[i]] != ggpt::Vocab::BYTE) s.erase(0, 1);
+                if (strip_leading_space && s[0] == ' ' && model->tok.kind[tokens[i]] != ggpt::Vocab::BYTE)
+                    s.erase(0, 1);
             }
         }
     } catch (const std::exception &) {

@@ -24,8 +24,8 @@ struct Cell {
     uint64_t embd_id = 0;
     int32_t row = 0;
     bool operator==(const Cell & o) const {
-        return is_embd == o.is_embd && (is_embd ? (embd_id != 0 && embd_id == o.embd_id && row == o.row)
-                                                : token == o.token);
+        return is_embd == o.is_embd &&
+               (is_embd ? (embd_id != 0 && embd_id == o.embd_id && row == o.row) : token == o.token);
     }
 };
 
@@ -37,9 +37,9 @@ struct ggpt_context {
     ggpt_context_params params{};
     std::string last_error;
 
-    std::vector<ggpt::Cell> cells;   // what positions 0..cells.size() of the KV cache hold
-    bool have_logits = false;        // logits of the last cell are current
-    uint32_t n_ctx = 0;              // llama_n_ctx (may be rounded up from params.n_ctx)
+    std::vector<ggpt::Cell> cells;  // what positions 0..cells.size() of the KV cache hold
+    bool have_logits = false;       // logits of the last cell are current
+    uint32_t n_ctx = 0;             // llama_n_ctx (may be rounded up from params.n_ctx)
 
     // Reused between calls (no per-call or per-token allocation): one token batch and one
     // embedding batch of n_batch positions, the prompt's cell list, sampling candidates.

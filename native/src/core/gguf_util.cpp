@@ -62,8 +62,7 @@ bool GgufKeys::opt_u32(const char * key, uint32_t & out, uint32_t fallback, uint
     return u32(key, out, min, max, err, why);
 }
 
-bool GgufKeys::f32(const char * key, float & out, float min, float max, std::string & err,
-                   const char * why) const {
+bool GgufKeys::f32(const char * key, float & out, float min, float max, std::string & err, const char * why) const {
     int64_t id;
     if (!typed(key, GGUF_TYPE_FLOAT32, id, err)) return false;
     const float v = gguf_get_val_f32(ctx_, id);

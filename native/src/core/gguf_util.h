@@ -23,10 +23,9 @@ public:
     // range in the message.
     bool u32(const char * key, uint32_t & out, uint32_t min, uint32_t max, std::string & err,
              const char * why = nullptr) const;
-    bool opt_u32(const char * key, uint32_t & out, uint32_t fallback, uint32_t min, uint32_t max,
-                 std::string & err, const char * why = nullptr) const;
-    bool f32(const char * key, float & out, float min, float max, std::string & err,
-             const char * why = nullptr) const;
+    bool opt_u32(const char * key, uint32_t & out, uint32_t fallback, uint32_t min, uint32_t max, std::string & err,
+                 const char * why = nullptr) const;
+    bool f32(const char * key, float & out, float min, float max, std::string & err, const char * why = nullptr) const;
     bool opt_bool(const char * key, bool & out, bool fallback, std::string & err) const;
     bool str(const char * key, std::string & out, std::string & err) const;
     // An array of exactly n f32.

@@ -1,6 +1,7 @@
 // llm_check.cpp - the LLM GGUF checks (llm_check.h). Each check names the libllama/ggml assert
 // it keeps the file away from, or the later call it would break; docs/LLM-FILE-CHECKS.md has
-// the list with the source locations.
+// the list with the source locations. (Over 500 lines: one check per assert, in the order of that
+// list, so the file and the audit can be read side by side.)
 #include "core/llm_check.h"
 
 #include "core/gguf_util.h"
@@ -27,17 +28,17 @@ namespace {
 
 namespace N = names;
 
-constexpr uint32_t kMaxLayers = 512;        // LLAMA_MAX_LAYERS (llama-hparams.h)
-constexpr uint64_t kTensorAlignment = 32;   // TENSOR_ALIGNMENT (ggml-impl.h), asserted on the mmap path
-constexpr uint32_t kMaxWidth = 1u << 16;    // embedding_length
-constexpr uint32_t kMaxFF = 1u << 20;       // feed_forward_length
+constexpr uint32_t kMaxLayers = 512;       // LLAMA_MAX_LAYERS (llama-hparams.h)
+constexpr uint64_t kTensorAlignment = 32;  // TENSOR_ALIGNMENT (ggml-impl.h), asserted on the mmap path
+constexpr uint32_t kMaxWidth = 1u << 16;   // embedding_length
+constexpr uint32_t kMaxFF = 1u << 20;      // feed_forward_length
 constexpr uint32_t kMaxHeads = 4096;
-constexpr uint32_t kMaxCtx = 1u << 24;      // context_length
-constexpr uint32_t kMinCtx = 8;             // the smallest context ggpt_context_init accepts
+constexpr uint32_t kMaxCtx = 1u << 24;  // context_length
+constexpr uint32_t kMinCtx = 8;         // the smallest context ggpt_context_init accepts
 constexpr uint32_t kMaxVocab = 1u << 22;
 
 const char * const kMediaKeys[9] = {
-    N::KEY_TOK_IM_PATCH, N::KEY_TOK_IM_START, N::KEY_TOK_IM_END, N::KEY_TOK_VI_PATCH, N::KEY_TOK_VI_START,
+    N::KEY_TOK_IM_PATCH, N::KEY_TOK_IM_START, N::KEY_TOK_IM_END,   N::KEY_TOK_VI_PATCH, N::KEY_TOK_VI_START,
     N::KEY_TOK_VI_END,   N::KEY_TOK_SO_PATCH, N::KEY_TOK_SO_START, N::KEY_TOK_SO_END,
 };
 
@@ -57,14 +58,29 @@ const char * const kSpecialIdKeys[] = {
 // CPU supports_op accepts any type for MUL_MAT and the kernel then has no dot product to call.
 bool matrix_type_ok(int t) {
     switch (t) {
-        case GGML_TYPE_F32: case GGML_TYPE_F16: case GGML_TYPE_BF16:
-        case GGML_TYPE_Q4_0: case GGML_TYPE_Q4_1: case GGML_TYPE_Q5_0: case GGML_TYPE_Q5_1: case GGML_TYPE_Q8_0:
-        case GGML_TYPE_Q2_K: case GGML_TYPE_Q3_K: case GGML_TYPE_Q4_K: case GGML_TYPE_Q5_K: case GGML_TYPE_Q6_K:
-        case GGML_TYPE_IQ1_S: case GGML_TYPE_IQ1_M: case GGML_TYPE_IQ2_XXS: case GGML_TYPE_IQ2_XS: case GGML_TYPE_IQ2_S:
-        case GGML_TYPE_IQ3_XXS: case GGML_TYPE_IQ3_S: case GGML_TYPE_IQ4_NL: case GGML_TYPE_IQ4_XS:
-            return true;
-        default:
-            return false;
+        case GGML_TYPE_F32:
+        case GGML_TYPE_F16:
+        case GGML_TYPE_BF16:
+        case GGML_TYPE_Q4_0:
+        case GGML_TYPE_Q4_1:
+        case GGML_TYPE_Q5_0:
+        case GGML_TYPE_Q5_1:
+        case GGML_TYPE_Q8_0:
+        case GGML_TYPE_Q2_K:
+        case GGML_TYPE_Q3_K:
+        case GGML_TYPE_Q4_K:
+        case GGML_TYPE_Q5_K:
+        case GGML_TYPE_Q6_K:
+        case GGML_TYPE_IQ1_S:
+        case GGML_TYPE_IQ1_M:
+        case GGML_TYPE_IQ2_XXS:
+        case GGML_TYPE_IQ2_XS:
+        case GGML_TYPE_IQ2_S:
+        case GGML_TYPE_IQ3_XXS:
+        case GGML_TYPE_IQ3_S:
+        case GGML_TYPE_IQ4_NL:
+        case GGML_TYPE_IQ4_XS: return true;
+        default: return false;
     }
 }
 
@@ -123,8 +139,9 @@ public:
         if (!typed(key, GGUF_TYPE_UINT32, false, id)) return false;
         if (id < 0) return true;
         const uint32_t x = gguf_get_val_u32(g_, id);
-        if (x != want) return fail(std::string("key '") + key + "' = " + std::to_string(x) + ", expected " +
-                                   std::to_string(want) + " (" + why + ")");
+        if (x != want)
+            return fail(std::string("key '") + key + "' = " + std::to_string(x) + ", expected " + std::to_string(want) +
+                        " (" + why + ")");
         return true;
     }
 
@@ -166,9 +183,9 @@ public:
         const gguf_type at = gguf_get_arr_type(g_, id);
         const size_t n = gguf_get_arr_n(g_, id);
         if ((at != GGUF_TYPE_UINT32 && at != GGUF_TYPE_INT32) || n != n_layer) {
-            return fail(std::string("key '") + key + "' is an array of " + std::to_string(n) + " " + gguf_type_name(at) +
-                        ": a per-layer value must be a u32 or an array of block_count (" + std::to_string(n_layer) +
-                        ") u32");
+            return fail(std::string("key '") + key + "' is an array of " + std::to_string(n) + " " +
+                        gguf_type_name(at) + ": a per-layer value must be a u32 or an array of block_count (" +
+                        std::to_string(n_layer) + ") u32");
         }
         const uint8_t * data = (const uint8_t *)gguf_get_arr_data(g_, id);
         uint32_t first = 0;
@@ -215,7 +232,8 @@ struct Expect {
     bool seen = false;
 };
 
-bool check_impl(const gguf_context * g, const std::string & path, int64_t file_size, LlmFileInfo & x, std::string & err) {
+bool check_impl(const gguf_context * g, const std::string & path, int64_t file_size, LlmFileInfo & x,
+                std::string & err) {
     Checker c(g, path, err);
 
     // ---- identity ---------------------------------------------------------------------------
@@ -268,8 +286,9 @@ bool check_impl(const gguf_context * g, const std::string & path, int64_t file_s
     }
     const uint32_t head_dim = n_embd / n_head;
     if (head_dim % 2 != 0) {
-        return c.fail("the head size 'llama.embedding_length' / 'llama.attention.head_count' = " + std::to_string(head_dim) +
-                      " is odd: RoPE rotates pairs of dimensions (ggml asserts n_dims % 2 == 0)");
+        return c.fail(
+            "the head size 'llama.embedding_length' / 'llama.attention.head_count' = " + std::to_string(head_dim) +
+            " is odd: RoPE rotates pairs of dimensions (ggml asserts n_dims % 2 == 0)");
     }
     if (n_head_kv > n_head || n_head % n_head_kv != 0) {
         return c.fail("key 'llama.attention.head_count_kv' = " + std::to_string(n_head_kv) +
@@ -277,7 +296,8 @@ bool check_impl(const gguf_context * g, const std::string & path, int64_t file_s
     }
     // head sizes and RoPE dimensions other than embedding_length / head_count: the llama graph
     // asserts n_embd_head_k == n_embd_head_v == n_rot
-    for (const char * key : {"llama.attention.key_length", "llama.attention.value_length", "llama.rope.dimension_count"}) {
+    for (const char * key :
+         {"llama.attention.key_length", "llama.attention.value_length", "llama.rope.dimension_count"}) {
         uint32_t v = 0;
         bool present = false;
         if (!c.u32(key, false, 0, UINT32_MAX, v, &present)) return false;
@@ -287,12 +307,14 @@ bool check_impl(const gguf_context * g, const std::string & path, int64_t file_s
         }
     }
     float eps = 0;
-    if (!c.f32("llama.attention.layer_norm_rms_epsilon", true, eps, nullptr,
-               [](float v) { return std::isfinite(v) && v > 0.0f && v <= 1.0f; }, "in (0, 1] (ggml asserts eps >= 0)"))
+    if (!c.f32(
+            "llama.attention.layer_norm_rms_epsilon", true, eps, nullptr,
+            [](float v) { return std::isfinite(v) && v > 0.0f && v <= 1.0f; }, "in (0, 1] (ggml asserts eps >= 0)"))
         return false;
     float base = 10000.0f;
-    if (!c.f32("llama.rope.freq_base", false, base, nullptr, [](float v) { return std::isfinite(v) && v >= 1.0f; },
-               "finite and >= 1 (RoPE frequencies are base^(-2i/d))"))
+    if (!c.f32(
+            "llama.rope.freq_base", false, base, nullptr, [](float v) { return std::isfinite(v) && v >= 1.0f; },
+            "finite and >= 1 (RoPE frequencies are base^(-2i/d))"))
         return false;
     std::string scaling = "linear";
     if (!c.str("llama.rope.scaling.type", false, scaling)) return false;
@@ -303,13 +325,17 @@ bool check_impl(const gguf_context * g, const std::string & path, int64_t file_s
     }
     for (const char * key : {"llama.rope.scaling.factor", "llama.rope.scale_linear"}) {
         float f = 0;
-        if (!c.f32(key, false, f, nullptr, [](float v) { return v == 0.0f || (std::isfinite(v) && v >= 1.0f && v <= 1e6f); },
-                   "0 (none) or in [1, 1e6] (positions are divided by it)"))
+        if (!c.f32(
+                key, false, f, nullptr,
+                [](float v) { return v == 0.0f || (std::isfinite(v) && v >= 1.0f && v <= 1e6f); },
+                "0 (none) or in [1, 1e6] (positions are divided by it)"))
             return false;
     }
     float attn_factor = 1.0f;
-    if (!c.f32("llama.rope.scaling.attn_factor", false, attn_factor, nullptr,
-               [](float v) { return std::isfinite(v) && v > 0.0f && v <= 100.0f; }, "in (0, 100] (it scales every rotated value)"))
+    if (!c.f32(
+            "llama.rope.scaling.attn_factor", false, attn_factor, nullptr,
+            [](float v) { return std::isfinite(v) && v > 0.0f && v <= 100.0f; },
+            "in (0, 100] (it scales every rotated value)"))
         return false;
     {
         uint32_t v = 0;
@@ -328,7 +354,8 @@ bool check_impl(const gguf_context * g, const std::string & path, int64_t file_s
     }
     if (!c.u32_eq("llama.embedding_length_out", n_embd, "the output width is embedding_length")) return false;
     if (!c.u32_eq("llama.pooling_type", 0, "no pooling: the LLM generates text")) return false;
-    if (!c.u32_eq("llama.nextn_predict_layers", 0, "no multi-token prediction layers; libllama asserts it <= block_count"))
+    if (!c.u32_eq("llama.nextn_predict_layers", 0,
+                  "no multi-token prediction layers; libllama asserts it <= block_count"))
         return false;
     for (const char * key : {"llama.expert_count", "llama.expert_used_count", "llama.expert_group_count",
                              "llama.expert_group_used_count"}) {
@@ -353,7 +380,8 @@ bool check_impl(const gguf_context * g, const std::string & path, int64_t file_s
     }
     int64_t tok_id;
     if (!c.typed("tokenizer.ggml.tokens", GGUF_TYPE_ARRAY, true, tok_id)) return false;
-    if (gguf_get_arr_type(g, tok_id) != GGUF_TYPE_STRING) return c.fail("tokenizer.ggml.tokens is not an array of strings");
+    if (gguf_get_arr_type(g, tok_id) != GGUF_TYPE_STRING)
+        return c.fail("tokenizer.ggml.tokens is not an array of strings");
     const size_t n_tok = gguf_get_arr_n(g, tok_id);
     if (n_tok < 3 || n_tok > kMaxVocab) {
         return c.fail("tokenizer.ggml.tokens has " + std::to_string(n_tok) + " tokens, expected [3, " +
@@ -378,7 +406,8 @@ bool check_impl(const gguf_context * g, const std::string & path, int64_t file_s
     {
         const int64_t id = c.find("tokenizer.ggml.scores");
         if (id >= 0) {
-            const gguf_type at = gguf_get_kv_type(g, id) == GGUF_TYPE_ARRAY ? gguf_get_arr_type(g, id) : GGUF_TYPE_COUNT;
+            const gguf_type at =
+                gguf_get_kv_type(g, id) == GGUF_TYPE_ARRAY ? gguf_get_arr_type(g, id) : GGUF_TYPE_COUNT;
             if (at != GGUF_TYPE_FLOAT32 && at != GGUF_TYPE_INT32) {
                 return c.fail("tokenizer.ggml.scores is not an array of float32 (or int32)");
             }
@@ -433,8 +462,8 @@ bool check_impl(const gguf_context * g, const std::string & path, int64_t file_s
         if (!c.u32(kMediaKeys[i], false, 0, UINT32_MAX, v, &present)) return false;
         if (!present) continue;
         if (v >= n_vocab) {
-            return c.fail(std::string("key '") + kMediaKeys[i] + "' = " + std::to_string(v) + " is not a token id (n_vocab " +
-                          std::to_string(n_vocab) + ")");
+            return c.fail(std::string("key '") + kMediaKeys[i] + "' = " + std::to_string(v) +
+                          " is not a token id (n_vocab " + std::to_string(n_vocab) + ")");
         }
         if (v == bos || v == eos) {
             return c.fail(std::string("key '") + kMediaKeys[i] + "' = " + std::to_string(v) + " is the " +
@@ -442,8 +471,8 @@ bool check_impl(const gguf_context * g, const std::string & path, int64_t file_s
         }
         for (int j = 0; j < i; j++) {
             if (x.media_ids[j] == (int32_t)v) {
-                return c.fail(std::string("keys '") + kMediaKeys[j] + "' and '" + kMediaKeys[i] + "' name the same token " +
-                              std::to_string(v));
+                return c.fail(std::string("keys '") + kMediaKeys[j] + "' and '" + kMediaKeys[i] +
+                              "' name the same token " + std::to_string(v));
             }
         }
         x.media_ids[i] = (int32_t)v;
@@ -462,20 +491,20 @@ bool check_impl(const gguf_context * g, const std::string & path, int64_t file_s
     want["output_norm.weight"] = {E, 1, true};
     want["output.weight"] = {E, V, false};
     want["rope_freqs.weight"] = {head_dim / 2, 1, true};
-    const char * const kLayerNames[] = {"attn_norm.weight", "attn_q.weight",   "attn_k.weight",   "attn_v.weight",
-                                        "attn_qkv.weight",  "attn_output.weight", "ffn_norm.weight", "ffn_gate.weight",
-                                        "ffn_down.weight",  "ffn_up.weight",   "attn_q.bias",     "attn_k.bias",
-                                        "attn_v.bias",      "attn_qkv.bias",   "attn_output.bias", "ffn_gate.bias",
+    const char * const kLayerNames[] = {"attn_norm.weight", "attn_q.weight",      "attn_k.weight",    "attn_v.weight",
+                                        "attn_qkv.weight",  "attn_output.weight", "ffn_norm.weight",  "ffn_gate.weight",
+                                        "ffn_down.weight",  "ffn_up.weight",      "attn_q.bias",      "attn_k.bias",
+                                        "attn_v.bias",      "attn_qkv.bias",      "attn_output.bias", "ffn_gate.bias",
                                         "ffn_down.bias",    "ffn_up.bias"};
-    const Expect kLayerShapes[] = {{E, 1, true},  {E, Q, false}, {E, KV, false},     {E, KV, false},
-                                   {E, Q + 2 * KV, false}, {Q, E, false}, {E, 1, true}, {E, F, false},
-                                   {F, E, false}, {E, F, false}, {Q, 1, true},  {KV, 1, true},
-                                   {KV, 1, true}, {Q + 2 * KV, 1, true}, {E, 1, true}, {F, 1, true},
-                                   {E, 1, true},  {F, 1, true}};
+    const Expect kLayerShapes[] = {
+        {E, 1, true},  {E, Q, false},         {E, KV, false}, {E, KV, false}, {E, Q + 2 * KV, false}, {Q, E, false},
+        {E, 1, true},  {E, F, false},         {F, E, false},  {E, F, false},  {Q, 1, true},           {KV, 1, true},
+        {KV, 1, true}, {Q + 2 * KV, 1, true}, {E, 1, true},   {F, 1, true},   {E, 1, true},           {F, 1, true}};
     static_assert(sizeof kLayerNames / sizeof kLayerNames[0] == sizeof kLayerShapes / sizeof kLayerShapes[0], "");
     for (uint32_t il = 0; il < n_layer; il++) {
         const std::string pre = "blk." + std::to_string(il) + ".";
-        for (size_t k = 0; k < sizeof kLayerNames / sizeof kLayerNames[0]; k++) want[pre + kLayerNames[k]] = kLayerShapes[k];
+        for (size_t k = 0; k < sizeof kLayerNames / sizeof kLayerNames[0]; k++)
+            want[pre + kLayerNames[k]] = kLayerShapes[k];
     }
 
     const int64_t n_tensors = gguf_get_n_tensors(g);
@@ -493,14 +522,18 @@ bool check_impl(const gguf_context * g, const std::string & path, int64_t file_s
         const int64_t * ne = gguf_get_tensor_ne(g, i);
         if (ne[0] != e.ne0 || ne[1] != e.ne1 || ne[2] != 1 || ne[3] != 1) {
             char buf[160];
-            snprintf(buf, sizeof buf, "has shape [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64 "], expected [%" PRId64
-                     ", %" PRId64 "]", ne[0], ne[1], ne[2], ne[3], e.ne0, e.ne1);
+            snprintf(buf, sizeof buf,
+                     "has shape [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64 "], expected [%" PRId64 ", %" PRId64
+                     "]",
+                     ne[0], ne[1], ne[2], ne[3], e.ne0, e.ne1);
             return c.fail(std::string("tensor '") + name + "' " + buf + " (ggml order) from the keys");
         }
         if (e.vec ? type != GGML_TYPE_F32 : !matrix_type_ok(type)) {
-            return c.fail(std::string("tensor '") + name + "' has type " + type_name(type) +
-                          (e.vec ? ": norm weights, biases and rope_freqs must be f32 (ggml's MUL/ADD/ROPE take f32)"
-                                 : ": not a weight type this build multiplies (f32, f16, bf16, q4_0..q8_0, k-quants, iq-quants)"));
+            return c.fail(
+                std::string("tensor '") + name + "' has type " + type_name(type) +
+                (e.vec
+                     ? ": norm weights, biases and rope_freqs must be f32 (ggml's MUL/ADD/ROPE take f32)"
+                     : ": not a weight type this build multiplies (f32, f16, bf16, q4_0..q8_0, k-quants, iq-quants)"));
         }
         const uint64_t off = data_offset + gguf_get_tensor_offset(g, i);
         const uint64_t nbytes = gguf_get_tensor_size(g, i);

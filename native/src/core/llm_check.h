@@ -16,11 +16,11 @@ namespace ggpt {
 
 // What the core needs from the LLM file beyond libllama (filled by a successful check).
 struct LlmFileInfo {
-    int32_t media_ids[9];              // ggpt.token.* in names.h order, -1 when absent
-    uint32_t n_rows[3] = {576, 64, 8}; // ggpt.{image,video,sound}_token_len
-    bool add_space_prefix = true;      // tokenizer.ggml.add_space_prefix
+    int32_t media_ids[9];               // ggpt.token.* in names.h order, -1 when absent
+    uint32_t n_rows[3] = {576, 64, 8};  // ggpt.{image,video,sound}_token_len
+    bool add_space_prefix = true;       // tokenizer.ggml.add_space_prefix
     int32_t n_vocab = 0, n_embd = 0, n_layer = 0;
-    int32_t bos = -1, eos = -1;        // as libllama resolves them (key, else 1 / 2)
+    int32_t bos = -1, eos = -1;  // as libllama resolves them (key, else 1 / 2)
     // token_embd.weight: where its rows are in the file (ggpt_token_embeddings reads them)
     uint64_t token_embd_offset = 0, token_embd_row_bytes = 0;
     int32_t token_embd_type = -1;

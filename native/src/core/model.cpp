@@ -60,7 +60,7 @@ const char * const kMediaKeys[9] = {
     ggpt::names::KEY_TOK_SO_PATCH, ggpt::names::KEY_TOK_SO_START, ggpt::names::KEY_TOK_SO_END,
 };
 const char * const kMediaTexts[9] = {
-    "<im_patch>", "<im_start>", "<im_end>", "<vi_patch>", "<vi_start>",
+    "<im_patch>", "<im_start>", "<im_end>",   "<vi_patch>", "<vi_start>",
     "<vi_end>",   "<so_patch>", "<so_start>", "<so_end>",
 };
 
@@ -120,7 +120,8 @@ ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::
     // a file with a smaller general.alignment is read into allocated buffers instead
     const bool use_mmap = params->use_mmap && x.mmap_aligned;
     if (params->use_mmap && !use_mmap) {
-        GGPT_LOG_W("%s: tensor data is not 32-byte aligned (general.alignment): loading without mmap", llm_path.c_str());
+        GGPT_LOG_W("%s: tensor data is not 32-byte aligned (general.alignment): loading without mmap",
+                   llm_path.c_str());
     }
     mp.load_mode = use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
     mp.progress_callback = llm_progress;
@@ -181,7 +182,9 @@ ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::
                     break;
                 }
             }
-            if (id >= 0) GGPT_LOG_I("%s: no key %s, using the vocabulary's %s = %d", llm_path.c_str(), kMediaKeys[i], kMediaTexts[i], id);
+            if (id >= 0)
+                GGPT_LOG_I("%s: no key %s, using the vocabulary's %s = %d", llm_path.c_str(), kMediaKeys[i],
+                           kMediaTexts[i], id);
             if (id >= 0 && (id == x.bos || id == x.eos)) {
                 err = llm_path + ": the vocabulary's " + kMediaTexts[i] + " is the " + (id == x.bos ? "BOS" : "EOS") +
                       " token " + std::to_string(id) + ": a media placeholder needs its own token";

@@ -29,10 +29,10 @@ struct MediaTokens {
 // Where the token_embd rows are in the LLM file (ggpt_token_embeddings reads them from there:
 // libllama does not expose its input embeddings).
 struct TokenEmbdRows {
-    uint64_t offset = 0;     // file offset of row 0
+    uint64_t offset = 0;  // file offset of row 0
     uint64_t row_bytes = 0;
-    int32_t type = -1;       // ggml_type
-    int32_t n_rows = 0;      // n_vocab
+    int32_t type = -1;   // ggml_type
+    int32_t n_rows = 0;  // n_vocab
     int32_t n_embd = 0;
 };
 
@@ -43,9 +43,9 @@ struct ggpt_model {
     const llama_vocab * vocab = nullptr;
     int32_t n_embd = 0;
     ggpt::MediaTokens media;
-    ggpt::Vocab tok;               // upstream tokenizer tables (core/vocab.h)
+    ggpt::Vocab tok;  // upstream tokenizer tables (core/vocab.h)
     ggpt::TokenEmbdRows token_embd;
-    bool gpu_backend = false;      // the LLM has layers on a GPU device
+    bool gpu_backend = false;  // the LLM has layers on a GPU device
 
     // towers (null for a text-only model) and the preprocessing parameters they imply
     std::unique_ptr<ggpt::Encoders, ggpt::EncodersDeleter> enc;

@@ -41,10 +41,8 @@ bool row_type_supported(int32_t type) {
         case GGML_TYPE_Q3_K:
         case GGML_TYPE_Q4_K:
         case GGML_TYPE_Q5_K:
-        case GGML_TYPE_Q6_K:
-            return true;
-        default:
-            return false;
+        case GGML_TYPE_Q6_K: return true;
+        default: return false;
     }
 }
 
@@ -52,8 +50,8 @@ bool row_type_supported(int32_t type) {
 
 extern "C" {
 
-ggpt_status ggpt_quantize_llm(const char * in_path, const char * out_path, ggpt_ftype ftype, int32_t n_threads, char * err,
-                              size_t err_len) {
+ggpt_status ggpt_quantize_llm(const char * in_path, const char * out_path, ggpt_ftype ftype, int32_t n_threads,
+                              char * err, size_t err_len) {
     if (!in_path || !out_path) {
         ggpt::copy_error(err, err_len, "in_path and out_path are required");
         return GGPT_ERR_INVALID_ARGUMENT;
@@ -116,10 +114,13 @@ int64_t ggpt_quantize_rows(int32_t type, const float * src, void * out, int64_t 
     }
     // Rows are independent: large inputs are split over threads (same bytes as one call).
     const int64_t n = n_rows * n_per_row;
-    const int n_threads = n >= (1 << 20) ? (int)std::min<int64_t>(std::max(1u, std::thread::hardware_concurrency()), std::min<int64_t>(8, n_rows)) : 1;
+    const int n_threads = n >= (1 << 20) ? (int)std::min<int64_t>(std::max(1u, std::thread::hardware_concurrency()),
+                                                                  std::min<int64_t>(8, n_rows))
+                                         : 1;
     try {
         ggml_quantize_init((ggml_type)type);
-        if (n_threads <= 1) return (int64_t)ggml_quantize_chunk((ggml_type)type, src, out, 0, n_rows, n_per_row, nullptr);
+        if (n_threads <= 1)
+            return (int64_t)ggml_quantize_chunk((ggml_type)type, src, out, 0, n_rows, n_per_row, nullptr);
         std::vector<std::thread> workers;
         std::vector<size_t> done((size_t)n_threads, 0);
         const int64_t per = (n_rows + n_threads - 1) / n_threads;
@@ -128,7 +129,8 @@ int64_t ggpt_quantize_rows(int32_t type, const float * src, void * out, int64_t 
             const int64_t nr = std::min(per, n_rows - r0);
             if (nr <= 0) break;
             workers.emplace_back([=, &done] {
-                done[(size_t)t] = ggml_quantize_chunk((ggml_type)type, src + r0 * n_per_row, (char *)out + r0 * row, 0, nr, n_per_row, nullptr);
+                done[(size_t)t] = ggml_quantize_chunk((ggml_type)type, src + r0 * n_per_row, (char *)out + r0 * row, 0,
+                                                      nr, n_per_row, nullptr);
             });
         }
         int64_t total = 0;

@@ -22,13 +22,13 @@ struct Vocab {
 
     int32_t n_vocab = 0;
     int32_t unk = -1;
-    bool add_space_prefix = true;          // SentencePiece add_dummy_prefix
-    std::vector<std::string> text;         // piece text as stored ("▁the", "<0x0A>", "<s>")
+    bool add_space_prefix = true;   // SentencePiece add_dummy_prefix
+    std::vector<std::string> text;  // piece text as stored ("▁the", "<0x0A>", "<s>")
     std::vector<float> score;
     std::vector<Kind> kind;
-    std::vector<bool> skip_on_decode;      // control/unknown/media: dropped by detokenize
-    int32_t byte_token[256];               // "<0xXX>" pieces (-1 when absent)
-    std::vector<int16_t> byte_value;       // byte of a BYTE piece, else -1
+    std::vector<bool> skip_on_decode;                      // control/unknown/media: dropped by detokenize
+    int32_t byte_token[256];                               // "<0xXX>" pieces (-1 when absent)
+    std::vector<int16_t> byte_value;                       // byte of a BYTE piece, else -1
     std::unordered_map<std::string, int32_t> merge_piece;  // NORMAL/UNUSED pieces by text
 
     // HF added tokens the text is split at before SentencePiece sees it (upstream's tokens_trie):
@@ -40,7 +40,7 @@ struct Vocab {
         bool strip;
     };
     std::vector<Added> added;
-    bool added_first[256];                 // first bytes of the added tokens (fast scan)
+    bool added_first[256];  // first bytes of the added tokens (fast scan)
 
     // Builds the tables from libllama's vocabulary. media_ids: the nine media token ids.
     void init(const llama_vocab * v, bool add_space_prefix, const int32_t * media_ids, int n_media);
@@ -51,8 +51,7 @@ struct Vocab {
 
     // Upstream tokenisation of a whole text: optional BOS, then (when split_added) split at the
     // added tokens as described above, every non-empty chunk through encode_chunk.
-    void tokenize(std::string_view text, bool add_bos, int32_t bos, bool split_added,
-                  std::vector<int32_t> & out) const;
+    void tokenize(std::string_view text, bool add_bos, int32_t bos, bool split_added, std::vector<int32_t> & out) const;
 
     // Text of one token as SentencePiece decodes it ("▁" -> ' ', byte pieces -> the byte);
     // control/unknown/media tokens give "" (skip_special_tokens=True).

@@ -13,13 +13,13 @@ namespace {
 AmxAct amx_act(Act act) { return act == Act::gelu_erf ? AmxAct::gelu_erf : AmxAct::quick_gelu; }
 
 class AmxHook final : public OpHook {
-  public:
+public:
     explicit AmxHook(const std::unordered_map<const ggml_tensor *, AmxWeight> * weights) : weights_(weights) {}
 
     bool takes(const ggml_tensor * w) const override { return weight(w) != nullptr; }
 
-    ggml_tensor * linear(Graph & g, ggml_tensor * x, ggml_tensor * x_src, ggml_tensor * w, ggml_tensor * b, const Act * act,
-                         bool bf16_out, ggml_tensor ** res) override {
+    ggml_tensor * linear(Graph & g, ggml_tensor * x, ggml_tensor * x_src, ggml_tensor * w, ggml_tensor * b,
+                         const Act * act, bool bf16_out, ggml_tensor ** res) override {
         const AmxWeight * aw = weight(w);
         if (!aw || !ggml_is_contiguous(x) || x->ne[2] != 1 || x->ne[3] != 1) return nullptr;
         ggml_context * ctx = g.ctx;
@@ -30,9 +30,9 @@ class AmxHook final : public OpHook {
         const bool fuse_res = r && g.fuse && !bf16_out && r->type == GGML_TYPE_F32 && ggml_is_contiguous(r) &&
                               r->ne[0] == aw->M && ggml_nelements(r) == aw->M * x->ne[1];
         // bias (and the activation) applied in the kernel
-        ggml_tensor * y = amx_mul_mat(ctx, aw, xb, b, act ? amx_act(*act) : AmxAct::none,
-                                      bf16_out ? GGML_TYPE_BF16 : GGML_TYPE_F32,
-                                      fuse_res ? ggml_reshape_2d(ctx, r, aw->M, x->ne[1]) : nullptr);
+        ggml_tensor * y =
+            amx_mul_mat(ctx, aw, xb, b, act ? amx_act(*act) : AmxAct::none, bf16_out ? GGML_TYPE_BF16 : GGML_TYPE_F32,
+                        fuse_res ? ggml_reshape_2d(ctx, r, aw->M, x->ne[1]) : nullptr);
         if (fuse_res) *res = nullptr;
         return y;
     }
@@ -44,21 +44,23 @@ class AmxHook final : public OpHook {
         const bool f32_or_bf16 = q->type == GGML_TYPE_F32 || q->type == GGML_TYPE_BF16;
         if (f32_or_bf16 && k->type == q->type && v->type == q->type && q->nb[0] == ggml_type_size(q->type) &&
             k->nb[0] == q->nb[0] && v->nb[0] == q->nb[0] && q->ne[3] == 1 && k->ne[2] == B && v->ne[1] == k->ne[1] &&
-            (!bias_k || (bias_k->type == GGML_TYPE_F32 && bias_v->type == GGML_TYPE_F32 && ggml_nelements(bias_k) == W &&
-                         ggml_nelements(bias_v) == W && ggml_is_contiguous(bias_k) && ggml_is_contiguous(bias_v)))) {
-            return amx_attention(g.ctx, q, k, v, n_head, scale, bias_k, bias_v, bf16_out ? GGML_TYPE_BF16 : GGML_TYPE_F32);
+            (!bias_k ||
+             (bias_k->type == GGML_TYPE_F32 && bias_v->type == GGML_TYPE_F32 && ggml_nelements(bias_k) == W &&
+              ggml_nelements(bias_v) == W && ggml_is_contiguous(bias_k) && ggml_is_contiguous(bias_v)))) {
+            return amx_attention(g.ctx, q, k, v, n_head, scale, bias_k, bias_v,
+                                 bf16_out ? GGML_TYPE_BF16 : GGML_TYPE_F32);
         }
         return nullptr;
     }
 
     ggml_tensor * layer_norm_bf16(Graph & g, ggml_tensor * x, const NormW & n, float eps) override {
-        const bool ok = x->type == GGML_TYPE_F32 && x->nb[0] == sizeof(float) && n.w && n.b && n.w->type == GGML_TYPE_F32 &&
-                        n.b->type == GGML_TYPE_F32 && ggml_is_contiguous(n.w) && ggml_is_contiguous(n.b) &&
-                        ggml_nelements(n.w) == x->ne[0] && ggml_nelements(n.b) == x->ne[0];
+        const bool ok = x->type == GGML_TYPE_F32 && x->nb[0] == sizeof(float) && n.w && n.b &&
+                        n.w->type == GGML_TYPE_F32 && n.b->type == GGML_TYPE_F32 && ggml_is_contiguous(n.w) &&
+                        ggml_is_contiguous(n.b) && ggml_nelements(n.w) == x->ne[0] && ggml_nelements(n.b) == x->ne[0];
         return ok ? amx_layer_norm_bf16(g.ctx, x, n.w, n.b, eps) : nullptr;
     }
 
-  private:
+private:
     const AmxWeight * weight(const ggml_tensor * w) const {
         if (!w) return nullptr;
         auto it = weights_->find(w);

@@ -5,9 +5,7 @@
 
 namespace ggpt {
 
-void Graph::mark(ggml_tensor * t) {
-    marks[t] = n_marks++;
-}
+void Graph::mark(ggml_tensor * t) { marks[t] = n_marks++; }
 
 ggml_tensor * as_f32(ggml_context * ctx, ggml_tensor * t) {
     return t->type == GGML_TYPE_F32 ? t : ggml_cast(ctx, t, GGML_TYPE_F32);
@@ -101,7 +99,7 @@ ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor
     // than the matmul path below (zero-padding the heads to 96 for the tiled kernel measured
     // slower than the matmul path too)
     if (g.flash_attn && D % 16 == 0) {
-        ggml_tensor * kh = heads(k, Tk), * vh = heads(v, Tk);
+        ggml_tensor *kh = heads(k, Tk), *vh = heads(v, Tk);
         if (g.kv_f16) {
             kh = ggml_cast(ctx, kh, GGML_TYPE_F16);
             vh = ggml_cast(ctx, vh, GGML_TYPE_F16);
@@ -120,7 +118,7 @@ ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor
     ggml_tensor * vt = ggml_view_4d(ctx, v, D, n_head, Tk, B, D * v->nb[0], v->nb[1], v->nb[2], 0);
     vt = ggml_cont(ctx, ggml_permute(ctx, vt, 1, 2, 0, 3));
     ggml_tensor * o = ggml_mul_mat(ctx, vt, kq);  // [D, Tq, H, B]
-    o = ggml_permute(ctx, o, 0, 2, 1, 3);          // [D, H, Tq, B]
+    o = ggml_permute(ctx, o, 0, 2, 1, 3);         // [D, H, Tq, B]
     return ggml_cont_3d(ctx, o, W, Tq, B);
 }
 
@@ -140,7 +138,8 @@ ggml_tensor * vit_block(Graph & g, ggml_tensor * x, const VitBlockW & b, int n_h
     // with the hook's matmuls (and fusion on) the LayerNorms write bf16, and q, k, v and the
     // attention output stay bf16: the rounding the hook's matmuls and attention would do anyway,
     // in half the memory
-    const bool amx_qkv = g.fuse && (b.qkv.w ? g.hooked(b.qkv.w) : g.hooked(b.q.w) && g.hooked(b.k.w) && g.hooked(b.v.w));
+    const bool amx_qkv =
+        g.fuse && (b.qkv.w ? g.hooked(b.qkv.w) : g.hooked(b.q.w) && g.hooked(b.k.w) && g.hooked(b.v.w));
     const bool bf16_attn_out = amx_qkv && g.hooked(b.out.w);
     ggml_tensor * h = layer_norm_for(g, x, b.ln1, eps, amx_qkv);
     ggml_tensor *q, *k, *v;

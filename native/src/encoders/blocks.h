@@ -14,8 +14,8 @@
 namespace ggpt {
 
 enum class Act {
-    gelu_erf,    // 0.5 x (1 + erf(x / sqrt 2)): nn.GELU(), BERT "gelu"
-    quick_gelu,  // x * sigmoid(1.702 x): CLIP
+    gelu_erf,        // 0.5 x (1 + erf(x / sqrt 2)): nn.GELU(), BERT "gelu"
+    quick_gelu,      // x * sigmoid(1.702 x): CLIP
     quick_gelu_lut,  // the same through ggml_gelu_quick (on the CPU an f16 lookup table, ~1e-3 relative):
                      // used when the next matmul rounds its input to f16 / q8_0 anyway
 };
@@ -39,8 +39,8 @@ struct OpHook {
     virtual ggml_tensor * linear(Graph & g, ggml_tensor * x, ggml_tensor * x_src, ggml_tensor * w, ggml_tensor * b,
                                  const Act * act, bool bf16_out, ggml_tensor ** res) = 0;
     // attention() below (without its ggml fallback)
-    virtual ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head, float scale,
-                                    ggml_tensor * bias_k, ggml_tensor * bias_v, bool bf16_out) = 0;
+    virtual ggml_tensor * attention(Graph & g, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head,
+                                    float scale, ggml_tensor * bias_k, ggml_tensor * bias_v, bool bf16_out) = 0;
     // LayerNorm with a bf16 result, for ops of this hook only
     virtual ggml_tensor * layer_norm_bf16(Graph & g, ggml_tensor * x, const NormW & n, float eps) = 0;
 };

@@ -15,7 +15,7 @@ ggml_tensor * build_clip(Graph & g, const ClipTower & c, ggml_tensor * pixels) {
 
     // CLIPVisionEmbeddings: patch conv (no bias), class token first, learned positions
     ggml_tensor * x = patch_embed(g, pixels, c.patch_w, hp.patch_size);  // [W, n_patches, 1]
-    x = prepend_cls(ctx, x, c.cls);                                         // [W, n_patches + 1, 1]
+    x = prepend_cls(ctx, x, c.cls);                                      // [W, n_patches + 1, 1]
     x = ggml_add(ctx, x, as_f32(ctx, c.pos));
     x = layer_norm(ctx, x, c.pre_ln, hp.eps);  // pre_layrnorm
     g.mark(x);

@@ -1,7 +1,9 @@
 // encode.cpp - the tower entry points of the C API (ggpt_encode_image / video / audio / probe) and
 // the per-context compute state: a ggml_backend_sched over [GPU?, CPU] whose buffers are kept and
 // reused across calls, progress per block, abort through the CPU backend and between chunks.
-// Every argument is validated here, before anything reaches ggml.
+// Every argument is validated here, before anything reaches ggml. (Over 500 lines: the compute
+// state and the three entry points share the scheduler and the validation; the graphs themselves
+// are in one file per tower.)
 //
 // Tuning knobs are fields of ggpt_context_params (encoders_*) and ggpt_model_params
 // (encoders_matmul); the core reads no environment variables.
@@ -41,9 +43,9 @@ struct EncoderState {
     size_t graph_size = 0;
     std::vector<uint8_t> graph_mem;  // metadata of the graph being built
     int n_threads = 1;
-    int frames_per_batch = 0;  // EVA frames per graph (0 = from the memory budget)
-    bool flash_attn = false;   // fused attention (CPU only: the GPU kernels want f16 K/V)
-    bool fuse = true;          // AMX path fusions, see Graph::fuse (encoders_fuse < 0: off)
+    int frames_per_batch = 0;      // EVA frames per graph (0 = from the memory budget)
+    bool flash_attn = false;       // fused attention (CPU only: the GPU kernels want f16 K/V)
+    bool fuse = true;              // AMX path fusions, see Graph::fuse (encoders_fuse < 0: off)
     std::unique_ptr<OpHook> hook;  // the AMX kernels' when the CPU weights were repacked for them
 
     // encoders_profile: per-node times instead of the progress callback (profile.h), else null
@@ -52,7 +54,7 @@ struct EncoderState {
     // the call in progress
     const ggpt_encode_params * params = nullptr;
     const Graph * graph = nullptr;
-    float p0 = 0.0f, p1 = 1.0f;  // progress range of the running graph
+    float p0 = 0.0f, p1 = 1.0f;        // progress range of the running graph
     std::atomic<bool> aborted{false};  // set from ggml's worker threads too
 
     // wall times of the last ggpt_encode_* call (ggpt_encode_last_timings)
@@ -128,7 +130,8 @@ ggpt_status ensure_state(ggpt_context * ctx) {
     std::unique_ptr<EncoderState, EncoderStateDeleter> s(new EncoderState());
     if (ggml_backend_dev_type(e.dev) != GGML_BACKEND_DEVICE_TYPE_CPU) {
         s->gpu = ggml_backend_dev_init(e.dev, nullptr);
-        if (!s->gpu) return fail(ctx, GGPT_ERR_BACKEND, "encoders: cannot initialise the %s backend", e.backend_name.c_str());
+        if (!s->gpu)
+            return fail(ctx, GGPT_ERR_BACKEND, "encoders: cannot initialise the %s backend", e.backend_name.c_str());
     }
     // The CPU backend through the registry only: in portable builds it is a module chosen at run
     // time (one per instruction-set level), so its own functions cannot be linked directly.
@@ -139,10 +142,12 @@ ggpt_status ensure_state(ggpt_context * ctx) {
     if (nt <= 0) nt = (int)std::max(1u, std::thread::hardware_concurrency());
     s->n_threads = nt;
     ggml_backend_reg_t cpu_reg = ggml_backend_dev_backend_reg(cpu_dev);
-    auto set_n_threads = (ggml_backend_set_n_threads_t)ggml_backend_reg_get_proc_address(cpu_reg, "ggml_backend_set_n_threads");
+    auto set_n_threads =
+        (ggml_backend_set_n_threads_t)ggml_backend_reg_get_proc_address(cpu_reg, "ggml_backend_set_n_threads");
     auto set_abort = (void (*)(ggml_backend_t, ggml_abort_callback, void *))ggml_backend_reg_get_proc_address(
         cpu_reg, "ggml_backend_set_abort_callback");
-    if (!set_n_threads || !set_abort) return fail(ctx, GGPT_ERR_BACKEND, "encoders: the CPU backend lacks thread/abort controls");
+    if (!set_n_threads || !set_abort)
+        return fail(ctx, GGPT_ERR_BACKEND, "encoders: the CPU backend lacks thread/abort controls");
     set_n_threads(s->cpu, nt);
     set_abort(s->cpu, cpu_abort_cb, s.get());
     ggml_backend_t backends[2];
@@ -243,7 +248,8 @@ ggpt_status compute(ggpt_context * ctx, Graph & g, std::initializer_list<Input> 
     ggml_backend_sched_set_eval_callback(s.sched, nullptr, nullptr);
     s.graph = nullptr;
     if (s.aborted || st == GGML_STATUS_ABORTED) return fail(ctx, GGPT_ERR_ABORTED, "encode aborted");
-    if (st != GGML_STATUS_SUCCESS) return fail(ctx, GGPT_ERR_BACKEND, "encoders: compute failed (ggml status %d)", (int)st);
+    if (st != GGML_STATUS_SUCCESS)
+        return fail(ctx, GGPT_ERR_BACKEND, "encoders: compute failed (ggml status %d)", (int)st);
     return GGPT_OK;
 }
 
@@ -434,16 +440,16 @@ ggpt_status run_audio(ggpt_context * ctx, const float * fbank, int32_t n_clips, 
 ggpt_status check_tower(ggpt_context * ctx, ggpt_media m) {
     if ((int)m < 0 || (int)m > 2) return fail(ctx, GGPT_ERR_INVALID_ARGUMENT, "unknown media %d", (int)m);
     if (!ctx->model || !ctx->model->enc || !ctx->model->enc->has_media[m])
-        return fail(ctx, GGPT_ERR_UNSUPPORTED, "this model has no %s tower (load it with an encoders file that holds one)",
-                    media_name(m));
+        return fail(ctx, GGPT_ERR_UNSUPPORTED,
+                    "this model has no %s tower (load it with an encoders file that holds one)", media_name(m));
     return ensure_state(ctx);
 }
 
 ggpt_status check_video(ggpt_context * ctx, const uint8_t * const * frames, int32_t n) {
     const VideoTower & v = ctx->model->enc->video;
     if (n < 1 || n > v.max_frames)
-        return fail(ctx, GGPT_ERR_INVALID_ARGUMENT, "video: %d frames, expected 1 to %d (the frame position table size)", n,
-                    v.max_frames);
+        return fail(ctx, GGPT_ERR_INVALID_ARGUMENT,
+                    "video: %d frames, expected 1 to %d (the frame position table size)", n, v.max_frames);
     if (!frames) return fail(ctx, GGPT_ERR_INVALID_ARGUMENT, "video: frames is NULL");
     for (int32_t t = 0; t < n; ++t)
         if (!frames[t]) return fail(ctx, GGPT_ERR_INVALID_ARGUMENT, "video: frame %d is NULL", t);
@@ -454,8 +460,9 @@ ggpt_status check_audio(ggpt_context * ctx, const float * fbank, int32_t n_clips
     const AudioTower & a = ctx->model->enc->audio;
     const int32_t n_pos = (int32_t)a.clip_pos->ne[1];
     if (n_clips < 1 || n_clips > n_pos)
-        return fail(ctx, GGPT_ERR_INVALID_ARGUMENT, "audio: %d clips, expected 1 to %d (the clip position table size; %d is usual)",
-                    n_clips, n_pos, a.n_clips);
+        return fail(ctx, GGPT_ERR_INVALID_ARGUMENT,
+                    "audio: %d clips, expected 1 to %d (the clip position table size; %d is usual)", n_clips, n_pos,
+                    a.n_clips);
     if (!fbank) return fail(ctx, GGPT_ERR_INVALID_ARGUMENT, "audio: fbank is NULL");
     const int64_t n = (int64_t)n_clips * a.hp.n_mels * a.hp.target_len;
     for (int64_t i = 0; i < n; ++i)
@@ -469,7 +476,8 @@ ggpt_status image_pixels(ggpt_context * ctx, const ggpt_image_u8 * image, std::v
     if (!image || !image->data)
         return fail(ctx, GGPT_ERR_INVALID_ARGUMENT, "image: %s is NULL", image ? "image->data" : "image");
     if (image->width <= 0 || image->height <= 0)
-        return fail(ctx, GGPT_ERR_INVALID_ARGUMENT, "image: size %dx%d, expected at least 1x1", image->width, image->height);
+        return fail(ctx, GGPT_ERR_INVALID_ARGUMENT, "image: size %dx%d, expected at least 1x1", image->width,
+                    image->height);
     const int64_t S = ctx->model->enc->clip.hp.image_size;
     pixels.resize(3 * S * S);
     char err[512] = "";
@@ -489,7 +497,8 @@ struct CallScope {  // installs the call's params in the state for the callbacks
 
 }  // namespace
 
-ggpt_status encode_image_pixels(ggpt_context * ctx, const float * pixels, float * out, const ggpt_encode_params * params) {
+ggpt_status encode_image_pixels(ggpt_context * ctx, const float * pixels, float * out,
+                                const ggpt_encode_params * params) {
     if (!ctx) return GGPT_ERR_INVALID_ARGUMENT;
     ggpt_status st = check_tower(ctx, GGPT_MEDIA_IMAGE);
     if (st != GGPT_OK) return st;
@@ -521,10 +530,8 @@ ggpt_status encode_probe_pixels(ggpt_context * ctx, const float * pixels, const 
 
 using namespace ggpt;
 
-
 // No C++ exception crosses the C API: allocation failures become GGPT_ERR_OUT_OF_MEMORY.
-template <class F>
-static ggpt_status guarded(ggpt_context * ctx, F && f) {
+template <class F> static ggpt_status guarded(ggpt_context * ctx, F && f) {
     try {
         return f();
     } catch (const std::bad_alloc &) {
@@ -537,7 +544,7 @@ static ggpt_status guarded(ggpt_context * ctx, F && f) {
 }
 
 static ggpt_status ggpt_encode_image_impl(ggpt_context * ctx, const ggpt_image_u8 * image, float * out,
-                              const ggpt_encode_params * params) {
+                                          const ggpt_encode_params * params) {
     if (!ctx) return GGPT_ERR_INVALID_ARGUMENT;
     ggpt_status st = check_tower(ctx, GGPT_MEDIA_IMAGE);
     if (st != GGPT_OK) return st;
@@ -554,8 +561,8 @@ static ggpt_status ggpt_encode_image_impl(ggpt_context * ctx, const ggpt_image_u
     return st;
 }
 
-static ggpt_status ggpt_encode_video_impl(ggpt_context * ctx, const uint8_t * const * frames, int32_t n_frames, float * out,
-                              const ggpt_encode_params * params) {
+static ggpt_status ggpt_encode_video_impl(ggpt_context * ctx, const uint8_t * const * frames, int32_t n_frames,
+                                          float * out, const ggpt_encode_params * params) {
     if (!ctx) return GGPT_ERR_INVALID_ARGUMENT;
     ggpt_status st = check_tower(ctx, GGPT_MEDIA_VIDEO);
     if (st != GGPT_OK) return st;
@@ -571,7 +578,7 @@ static ggpt_status ggpt_encode_video_impl(ggpt_context * ctx, const uint8_t * co
 }
 
 static ggpt_status ggpt_encode_audio_impl(ggpt_context * ctx, const float * fbank, int32_t n_clips, float * out,
-                              const ggpt_encode_params * params) {
+                                          const ggpt_encode_params * params) {
     if (!ctx) return GGPT_ERR_INVALID_ARGUMENT;
     ggpt_status st = check_tower(ctx, GGPT_MEDIA_AUDIO);
     if (st != GGPT_OK) return st;
@@ -587,8 +594,8 @@ static ggpt_status ggpt_encode_audio_impl(ggpt_context * ctx, const float * fban
 }
 
 static ggpt_status ggpt_encode_probe_impl(ggpt_context * ctx, ggpt_media media, const void * input, int32_t n_items,
-                              const char * name, float * out, int64_t cap, int64_t * n_out, int64_t shape[4],
-                              int32_t * n_dims, const ggpt_encode_params * params) {
+                                          const char * name, float * out, int64_t cap, int64_t * n_out,
+                                          int64_t shape[4], int32_t * n_dims, const ggpt_encode_params * params) {
     if (!ctx) return GGPT_ERR_INVALID_ARGUMENT;
     ggpt_status st = check_tower(ctx, media);
     if (st != GGPT_OK) return st;
@@ -613,8 +620,8 @@ static ggpt_status ggpt_encode_probe_impl(ggpt_context * ctx, ggpt_media media, 
     }
     if (n_dims) *n_dims = (int32_t)probe.shape.size();
     if (!out || cap < numel)
-        return fail(ctx, GGPT_ERR_INVALID_ARGUMENT, "probe '%s': needs %lld floats, cap is %lld", name, (long long)numel,
-                    (long long)cap);
+        return fail(ctx, GGPT_ERR_INVALID_ARGUMENT, "probe '%s': needs %lld floats, cap is %lld", name,
+                    (long long)numel, (long long)cap);
     const ggpt_encode_params defaults = ggpt_encode_default_params();
     CallScope scope(*ctx->enc_state, params, defaults);
     if (media == GGPT_MEDIA_IMAGE) st = run_image(ctx, pixels.data(), nullptr, &probe);

@@ -32,12 +32,12 @@ struct LinearW {
 // EVA (fused qkv, bias = cat(q_bias, 0, v_bias)) and ImageBind (fused qkv + add_bias_kv).
 struct VitBlockW {
     NormW ln1, ln2;
-    LinearW q, k, v;               // CLIP: self_attn.{q,k,v}_proj
-    LinearW qkv;                   // EVA attn.qkv / ImageBind attn.in_proj: ne [n_embd, 3*n_embd]
+    LinearW q, k, v;                 // CLIP: self_attn.{q,k,v}_proj
+    LinearW qkv;                     // EVA attn.qkv / ImageBind attn.in_proj: ne [n_embd, 3*n_embd]
     ggml_tensor * bias_k = nullptr;  // ImageBind add_bias_kv: extra key row, ne [n_embd]
     ggml_tensor * bias_v = nullptr;  // extra value row, ne [n_embd]
-    LinearW out;                   // attention output projection
-    LinearW up, down;              // mlp.fc1, mlp.fc2
+    LinearW out;                     // attention output projection
+    LinearW up, down;                // mlp.fc1, mlp.fc2
 };
 
 // A post-LN BERT layer of the BLIP-2 Q-Former with only the query branch (docs/COMPUTATION.md §3.5).
@@ -66,7 +66,7 @@ struct ClipTower {
     ggml_tensor * pos = nullptr;      // embeddings.position_embedding, ne [n_embd, n_patches + 1]
     NormW pre_ln;                     // pre_layrnorm
     std::vector<VitBlockW> blocks;
-    LinearW proj0, proj2;             // mm_vision_projector.0 / .2 (GELU between)
+    LinearW proj0, proj2;  // mm_vision_projector.0 / .2 (GELU between)
 };
 
 // docs/COMPUTATION.md §3: EVA ViT-g + ln_vision, the per-frame Q-Former, frame positions, video Q-Former,
@@ -79,11 +79,11 @@ struct VideoTower {
     ggml_tensor * cls = nullptr;      // cls_token, ne [n_embd]
     ggml_tensor * pos = nullptr;      // pos_embed, ne [n_embd, n_patches + 1]
     std::vector<VitBlockW> blocks;
-    NormW ln_vision;                  // model.ln_vision
-    QFormerW qf;                      // model.Qformer (+ query_tokens)
+    NormW ln_vision;                    // model.ln_vision
+    QFormerW qf;                        // model.Qformer (+ query_tokens)
     ggml_tensor * frame_pos = nullptr;  // video_frame_position_embedding, ne [qf n_embd, max_frames]
-    QFormerW vqf;                     // model.video_Qformer (+ video_query_tokens)
-    LinearW proj;                     // llama_proj
+    QFormerW vqf;                       // model.video_Qformer (+ video_query_tokens)
+    LinearW proj;                       // llama_proj
 };
 
 // docs/COMPUTATION.md §4: ImageBind-Huge audio preprocessor/trunk/head/postprocessor, audio Q-Former,
@@ -96,11 +96,11 @@ struct AudioTower {
     ggml_tensor * cls = nullptr;      // cls_token, ne [n_embd]
     ggml_tensor * pos = nullptr;      // pos_embedding_helper.pos_embed, ne [n_embd, n_tokens + 1]
     std::vector<VitBlockW> blocks;
-    NormW head_ln;                    // modality_heads.audio.0
+    NormW head_ln;                      // modality_heads.audio.0
     ggml_tensor * head_proj = nullptr;  // modality_heads.audio.2, ne [n_embd, out_dim]
     ggml_tensor * clip_pos = nullptr;   // audio_position_embedding, ne [out_dim, n_pos >= n_clips]
-    QFormerW aqf;                     // model.audio_Qformer (+ audio_query_tokens)
-    LinearW proj;                     // audio_llama_proj
+    QFormerW aqf;                       // model.audio_Qformer (+ audio_query_tokens)
+    LinearW proj;                       // audio_llama_proj
     int32_t n_tokens() const {
         return ((hp.n_mels - hp.kernel) / hp.stride + 1) * ((hp.target_len - hp.kernel) / hp.stride + 1);
     }
@@ -109,18 +109,18 @@ struct AudioTower {
 struct Encoders {
     std::string path;
     bool has_media[3] = {false, false, false};  // indexed by ggpt_media
-    int32_t llm_n_embd = 0;                      // width of every feature row
+    int32_t llm_n_embd = 0;                     // width of every feature row
     ClipTower clip;
     VideoTower video;
     AudioTower audio;
 
-    ggml_context * ctx = nullptr;              // tensor metadata of the weights
-    ggml_backend_buffer_t buf = nullptr;       // the weights
-    ggml_backend_dev_t dev = nullptr;          // device that holds them (CPU or a GPU)
-    void * mapping = nullptr;                  // mmap of the file when the weights live in it
+    ggml_context * ctx = nullptr;         // tensor metadata of the weights
+    ggml_backend_buffer_t buf = nullptr;  // the weights
+    ggml_backend_dev_t dev = nullptr;     // device that holds them (CPU or a GPU)
+    void * mapping = nullptr;             // mmap of the file when the weights live in it
     size_t mapping_size = 0;
     int64_t n_params = 0, n_bytes = 0;
-    std::string backend_name;                  // "CPU", "CUDA0", ...
+    std::string backend_name;  // "CPU", "CUDA0", ...
     // f16 Linear weights repacked for the AMX-BF16 matmul (CPU weights, AMX CPU, when enabled)
     std::unordered_map<const ggml_tensor *, AmxWeight> amx;
 

@@ -28,8 +28,8 @@ struct AudioPreParams {
     int32_t n_clips = 3;
     float clip_seconds = 2.0f;
     int32_t n_mels = 128;
-    int32_t target_len = 204;        // fbank frames per clip after pad/crop
-    float fbank_mean = -4.268f;      // (x - mean) / std
+    int32_t target_len = 204;    // fbank frames per clip after pad/crop
+    float fbank_mean = -4.268f;  // (x - mean) / std
     float fbank_std = 9.138f;
 };
 
@@ -50,7 +50,7 @@ struct EvaHParams {
 
 struct QFormerHParams {
     int32_t n_embd = 768, n_ff = 3072, n_head = 12, n_block = 12;
-    int32_t cross_freq = 2;   // cross-attention in blocks with i % cross_freq == 0
+    int32_t cross_freq = 2;  // cross-attention in blocks with i % cross_freq == 0
     int32_t n_query = 32;
     int32_t kv_width = 1408;
     float eps = 1e-12f;

@@ -83,8 +83,8 @@ std::string shape_str(const int64_t * ne, int n) {  // PyTorch order (outermost 
 struct Loader {
     std::string path;
     gguf_context * gguf = nullptr;
-    ggml_context * meta = nullptr;  // tensor infos of the file (no data)
-    ggml_context * ctx = nullptr;   // our copies of the expected tensors
+    ggml_context * meta = nullptr;                           // tensor infos of the file (no data)
+    ggml_context * ctx = nullptr;                            // our copies of the expected tensors
     std::vector<std::pair<int64_t, ggml_tensor *>> tensors;  // gguf tensor id -> ours
     std::set<std::string> used;
     std::vector<ggml_tensor *> mats;  // Linear weights and conv kernels (candidates for the AMX repack)
@@ -139,8 +139,8 @@ struct Loader {
         if (id < 0) return lo;
         int64_t v = gguf_get_val_u32(gguf, id);
         if (v < lo || v > hi) {
-            fail(GGPT_ERR_FORMAT, "key '%s' = %" PRId64 " must be in [%" PRId64 ", %" PRId64 "]: %s",
-                 key.c_str(), v, lo, hi, why);
+            fail(GGPT_ERR_FORMAT, "key '%s' = %" PRId64 " must be in [%" PRId64 ", %" PRId64 "]: %s", key.c_str(), v,
+                 lo, hi, why);
             return (int32_t)lo;
         }
         return (int32_t)v;
@@ -216,7 +216,10 @@ struct Loader {
         bool allowed = false;
         const char * allowed_str = "";
         switch (kind) {
-            case Kind::vec: allowed = t == GGML_TYPE_F32; allowed_str = "f32"; break;
+            case Kind::vec:
+                allowed = t == GGML_TYPE_F32;
+                allowed_str = "f32";
+                break;
             case Kind::mat:
                 allowed = t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_Q8_0;
                 allowed_str = "f32, f16 or q8_0";
@@ -270,11 +273,14 @@ void load_clip(Loader & L, ClipTower & c, int32_t llm_n_embd) {
     if (L.ok()) {
         if (act == "quick_gelu") hp.quick_gelu = true;
         else if (act == "gelu") hp.quick_gelu = false;
-        else L.fail(GGPT_ERR_FORMAT, "key '%s' = '%s': supported activations are quick_gelu and gelu", N::KEY_CLIP_ACT, act.c_str());
+        else
+            L.fail(GGPT_ERR_FORMAT, "key '%s' = '%s': supported activations are quick_gelu and gelu", N::KEY_CLIP_ACT,
+                   act.c_str());
     }
     if (!L.ok()) return;
     if (hp.image_size % hp.patch_size != 0)
-        return L.fail(GGPT_ERR_FORMAT, "'%s' = %d is not a multiple of '%s' = %d: the image must split into whole patches",
+        return L.fail(GGPT_ERR_FORMAT,
+                      "'%s' = %d is not a multiple of '%s' = %d: the image must split into whole patches",
                       N::KEY_CLIP_IMAGE_SIZE, hp.image_size, N::KEY_CLIP_PATCH_SIZE, hp.patch_size);
     if (hp.n_embd % hp.n_head != 0)
         return L.fail(GGPT_ERR_FORMAT, "'%s' = %d does not divide '%s' = %d: heads split the width evenly",
@@ -360,7 +366,8 @@ void load_video(Loader & L, VideoTower & v, VideoPreParams & pre, int32_t llm_n_
     pre.size = hp.image_size;
     pre.max_frames = v.max_frames;
     if (hp.image_size % hp.patch_size != 0)
-        return L.fail(GGPT_ERR_FORMAT, "'%s' = %d is not a multiple of '%s' = %d: the frame must split into whole patches",
+        return L.fail(GGPT_ERR_FORMAT,
+                      "'%s' = %d is not a multiple of '%s' = %d: the frame must split into whole patches",
                       N::KEY_EVA_IMAGE_SIZE, hp.image_size, N::KEY_EVA_PATCH_SIZE, hp.patch_size);
     if (hp.n_embd % hp.n_head != 0)
         return L.fail(GGPT_ERR_FORMAT, "'%s' = %d does not divide '%s' = %d: heads split the width evenly",
@@ -415,10 +422,12 @@ void load_audio(Loader & L, AudioTower & a, AudioPreParams & pre, int32_t llm_n_
     // the front end's own limits (sample rate a multiple of 100 in [8000, 192000], whole-sample
     // clips, 4-512 mel bins, std > 0): values outside them would load and fail every audio call
     if (std::string why; !audio_params_check(pre, why))
-        return L.fail(GGPT_ERR_FORMAT, "the audio preprocessing keys (ggpt.audio.*, '%s', '%s') do not fit the fbank front end: %s",
+        return L.fail(GGPT_ERR_FORMAT,
+                      "the audio preprocessing keys (ggpt.audio.*, '%s', '%s') do not fit the fbank front end: %s",
                       N::KEY_IB_N_MELS, N::KEY_IB_TARGET_LEN, why.c_str());
     if (hp.kernel > hp.n_mels || hp.kernel > hp.target_len)
-        return L.fail(GGPT_ERR_FORMAT, "'%s' = %d exceeds the fbank size %d x %d: the convolution needs one whole window",
+        return L.fail(GGPT_ERR_FORMAT,
+                      "'%s' = %d exceeds the fbank size %d x %d: the convolution needs one whole window",
                       N::KEY_IB_KERNEL, hp.kernel, hp.n_mels, hp.target_len);
     if (hp.n_embd % hp.n_head != 0)
         return L.fail(GGPT_ERR_FORMAT, "'%s' = %d does not divide '%s' = %d: heads split the width evenly",
@@ -530,8 +539,9 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
                    gguf_get_val_str(L.gguf, id), N::ARCH_VALUE);
         int32_t ver = L.u32(N::KEY_FORMAT_VERSION, 1, 1 << 30, "the format version");
         if (L.ok() && ver != (int32_t)N::FORMAT_VERSION)
-            L.fail(GGPT_ERR_FORMAT, "format version %d is not supported by this build (it reads version %u): reconvert the model",
-                   ver, N::FORMAT_VERSION);
+            L.fail(GGPT_ERR_FORMAT,
+                   "format version %d is not supported by this build (it reads version %u): reconvert the model", ver,
+                   N::FORMAT_VERSION);
     }
     auto enc = std::unique_ptr<Encoders, EncodersDeleter>(new Encoders());
     enc->path = L.path;
@@ -572,8 +582,10 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
         for (int m = 0; m < 3 && L.ok(); ++m) {
             if (enc->has_media[m] && enc->n_rows((ggpt_media)m) != model->media.n_rows[m])
                 L.fail(GGPT_ERR_FORMAT, "the %s tower produces %d rows but the LLM file's '%s' is %d",
-                       m == 0 ? "image" : m == 1 ? "video" : "audio", enc->n_rows((ggpt_media)m), keys[m],
-                       model->media.n_rows[m]);
+                       m == 0   ? "image"
+                       : m == 1 ? "video"
+                                : "audio",
+                       enc->n_rows((ggpt_media)m), keys[m], model->media.n_rows[m]);
         }
     }
     // every tensor of the file must be one we expect (a stray name means a converter mismatch)
@@ -622,7 +634,8 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
             uint8_t * base = (uint8_t *)enc->mapping;
             enc->buf = ggml_backend_cpu_buffer_from_ptr(base + data_offset, (size_t)file_size - data_offset);
             for (auto & [id, t] : L.tensors) {
-                const ggml_status st = ggml_backend_tensor_alloc(enc->buf, t, base + data_offset + gguf_get_tensor_offset(L.gguf, id));
+                const ggml_status st =
+                    ggml_backend_tensor_alloc(enc->buf, t, base + data_offset + gguf_get_tensor_offset(L.gguf, id));
                 if (st != GGML_STATUS_SUCCESS) {
                     err = "encoders: cannot place tensor '" + std::string(ggml_get_name(t)) + "' in the mapping";
                     return GGPT_ERR_INTERNAL;

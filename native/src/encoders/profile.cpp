@@ -20,8 +20,8 @@ void NodeProfiler::report() {
     double total = 0;
     for (auto & kv : prof_) total += kv.second.first;
     for (auto & kv : prof_)
-        fprintf(stderr, "[profile] %-32s %6d x %10.1f ms (%4.1f%%)\n", kv.first.c_str(), kv.second.second, kv.second.first / 1000,
-                100 * kv.second.first / total);
+        fprintf(stderr, "[profile] %-32s %6d x %10.1f ms (%4.1f%%)\n", kv.first.c_str(), kv.second.second,
+                kv.second.first / 1000, 100 * kv.second.first / total);
     fprintf(stderr, "[profile] total %.1f ms\n", total / 1000);
     prof_.clear();
 }
@@ -33,11 +33,14 @@ bool NodeProfiler::eval_cb(ggml_tensor * t, bool ask, void * data) {
     if (ask) return true;
     const double now = now_us();
     std::string key = ggml_op_desc(t);
-    if (t->op == GGML_OP_MUL_MAT) key += std::string(" ") + ggml_type_name(t->src[0]->type) + (ggml_is_contiguous(t->src[0]) ? "" : " nc0") + (ggml_is_contiguous(t->src[1]) ? "" : " nc1");
+    if (t->op == GGML_OP_MUL_MAT)
+        key += std::string(" ") + ggml_type_name(t->src[0]->type) + (ggml_is_contiguous(t->src[0]) ? "" : " nc0") +
+               (ggml_is_contiguous(t->src[1]) ? "" : " nc1");
     if (t->op == GGML_OP_MUL_MAT && s->shapes_) {
         char b[128];
-        snprintf(b, sizeof b, " %lldx%lld @ %lldx%lldx%lldx%lld", (long long)t->src[0]->ne[0], (long long)t->src[0]->ne[1],
-                 (long long)t->src[1]->ne[0], (long long)t->src[1]->ne[1], (long long)t->src[1]->ne[2], (long long)t->src[1]->ne[3]);
+        snprintf(b, sizeof b, " %lldx%lld @ %lldx%lldx%lldx%lld", (long long)t->src[0]->ne[0],
+                 (long long)t->src[0]->ne[1], (long long)t->src[1]->ne[0], (long long)t->src[1]->ne[1],
+                 (long long)t->src[1]->ne[2], (long long)t->src[1]->ne[3]);
         key += b;
     }
     if (t->op == GGML_OP_CUSTOM && s->shapes_) {

@@ -11,7 +11,7 @@
 namespace ggpt {
 
 class NodeProfiler {
-  public:
+public:
     // shapes: matmuls and the AMX ops keyed by shape too
     explicit NodeProfiler(bool shapes) : shapes_(shapes) {}
     // before a graph compute
@@ -21,7 +21,7 @@ class NodeProfiler {
     // ggml_backend_sched_eval_callback; data is the NodeProfiler
     static bool eval_cb(ggml_tensor * t, bool ask, void * data);
 
-  private:
+private:
     bool shapes_;
     double t_last_ = 0;
     std::map<std::string, std::pair<double, int>> prof_;  // key -> (microseconds, nodes)

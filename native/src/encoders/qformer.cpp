@@ -11,8 +11,8 @@ namespace ggpt {
 // One post-LN BERT layer of the Q-Former (query branch only): video_llama/models/Qformer.py BertLayer
 // with query_length == all tokens: self-attention, cross-attention where present, intermediate_query
 // / output_query. No masks (all-ones attention masks upstream).
-static ggml_tensor * qformer_block(Graph & g, ggml_tensor * h, const QFormerBlockW & b, ggml_tensor * enc,
-                                   int n_head, float eps) {
+static ggml_tensor * qformer_block(Graph & g, ggml_tensor * h, const QFormerBlockW & b, ggml_tensor * enc, int n_head,
+                                   float eps) {
     ggml_context * ctx = g.ctx;
     const float scale = 1.0f / std::sqrt((float)(h->ne[0] / n_head));
     ggml_tensor * a = attention(g, linear(g, h, b.q), linear(g, h, b.k), linear(g, h, b.v), n_head, scale);

@@ -25,7 +25,7 @@ ggpt_status ggpt_image_preprocess(const ggpt_model * model, const ggpt_image_u8 
         std::vector<uint8_t> tmp;
         uint8_t * out = resized;
         if (!out) {
-            tmp.resize((size_t) p.size * p.size * 3);
+            tmp.resize((size_t)p.size * p.size * 3);
             out = tmp.data();
         }
         ggpt::ImageGeometry g;
@@ -78,7 +78,7 @@ ggpt_status ggpt_audio_preprocess(const ggpt_model * model, const float * const 
             std::memset(info, 0, sizeof *info);
             info->n_samples_16k = ai.n_samples_out;
             info->duration = ai.duration;
-            info->n_clips = (int32_t) ai.clips.size();
+            info->n_clips = (int32_t)ai.clips.size();
             for (size_t k = 0; k < ai.clips.size() && k < 8; ++k) {
                 info->clips[k].sample_start = ai.clips[k].start;
                 info->clips[k].sample_end = ai.clips[k].end;

@@ -36,31 +36,31 @@ SincResampler::SincResampler(int32_t orig_rate, int32_t new_rate, int32_t lowpas
     //   window = cos(t * pi / lpw / 2) ** 2;  t *= pi
     //   kernel = where(t == 0, 1, sin(t) / t);  kernel *= window * scale   (scale = base_freq / orig)
     const double base_freq = std::min(orig_, new_) * rolloff;
-    width_ = (int32_t) std::ceil(lowpass_filter_width * (double) orig_ / base_freq);
-    const int32_t n_taps = 2 * width_ + orig_;   // full kernel length (idx = -width .. width+orig-1)
-    const float f_orig = (float) orig_, f_new = (float) new_, f_base = (float) base_freq;
-    const float f_lpw = (float) lowpass_filter_width, f_pi = (float) k_pi;
-    const float f_scale = (float) (base_freq / orig_);
-    const double half = lowpass_filter_width * (double) orig_ / base_freq;  // support in taps
+    width_ = (int32_t)std::ceil(lowpass_filter_width * (double)orig_ / base_freq);
+    const int32_t n_taps = 2 * width_ + orig_;  // full kernel length (idx = -width .. width+orig-1)
+    const float f_orig = (float)orig_, f_new = (float)new_, f_base = (float)base_freq;
+    const float f_lpw = (float)lowpass_filter_width, f_pi = (float)k_pi;
+    const float f_scale = (float)(base_freq / orig_);
+    const double half = lowpass_filter_width * (double)orig_ / base_freq;  // support in taps
 
     tap0_.resize(new_);
     ntap_.resize(new_);
     off_.resize(new_);
     auto t_of = [&](int32_t i, int32_t tap) {
-        const float idx = (float) (tap - width_) / f_orig;
-        const float t = (float) (-i) / f_new + idx;
+        const float idx = (float)(tap - width_) / f_orig;
+        const float t = (float)(-i) / f_new + idx;
         return t * f_base;
     };
     for (int32_t i = 0; i < new_; ++i) {
         // t crosses zero at tap = width + i*orig/new; only |t| < lpw gives a non-residue weight
-        const double center = width_ + (double) i * orig_ / new_;
-        int32_t lo = std::max<int32_t>(0, (int32_t) std::floor(center - half) - 2);
-        int32_t hi = std::min<int32_t>(n_taps - 1, (int32_t) std::ceil(center + half) + 2);
+        const double center = width_ + (double)i * orig_ / new_;
+        int32_t lo = std::max<int32_t>(0, (int32_t)std::floor(center - half) - 2);
+        int32_t hi = std::min<int32_t>(n_taps - 1, (int32_t)std::ceil(center + half) + 2);
         while (lo <= hi && !(std::fabs(t_of(i, lo)) < f_lpw)) ++lo;
         while (hi >= lo && !(std::fabs(t_of(i, hi)) < f_lpw)) --hi;
         tap0_[i] = lo;
         ntap_[i] = hi - lo + 1;
-        off_[i] = (int64_t) coef_.size();
+        off_[i] = (int64_t)coef_.size();
         for (int32_t tap = lo; tap <= hi; ++tap) {
             float t = t_of(i, tap);
             t = std::min(f_lpw, std::max(-f_lpw, t));
@@ -77,19 +77,19 @@ SincResampler::SincResampler(int32_t orig_rate, int32_t new_rate, int32_t lowpas
 int64_t SincResampler::out_len(int64_t n_in) const {
     if (orig_ == new_) return n_in;
     // torch.ceil(torch.as_tensor(new * length / orig)): Python's true division, correctly rounded
-    return (int64_t) std::ceil((double) ((int64_t) new_ * n_in) / (double) orig_);
+    return (int64_t)std::ceil((double)((int64_t)new_ * n_in) / (double)orig_);
 }
 
 void SincResampler::process(const float * x, int64_t n_in, int64_t j0, int64_t j1, float * out) const {
     if (orig_ == new_) {
-        std::memcpy(out, x + j0, (size_t) (j1 - j0) * sizeof(float));
+        std::memcpy(out, x + j0, (size_t)(j1 - j0) * sizeof(float));
         return;
     }
     // conv1d(pad(x, (width, width + orig)), kernel, stride=orig): output j = b*new + i reads padded
     // samples b*orig + tap, i.e. x[b*orig + tap - width].
     for (int64_t j = j0; j < j1; ++j) {
         const int64_t b = j / new_;
-        const int32_t i = (int32_t) (j - b * new_);
+        const int32_t i = (int32_t)(j - b * new_);
         const float * k = &coef_[off_[i]];
         const int32_t nt = ntap_[i];
         const int64_t m0 = b * orig_ + tap0_[i] - width_;
@@ -99,20 +99,20 @@ void SincResampler::process(const float * x, int64_t n_in, int64_t j0, int64_t j
             double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
             int32_t t = 0;
             for (; t + 4 <= nt; t += 4) {
-                a0 += (double) k[t + 0] * s[t + 0];
-                a1 += (double) k[t + 1] * s[t + 1];
-                a2 += (double) k[t + 2] * s[t + 2];
-                a3 += (double) k[t + 3] * s[t + 3];
+                a0 += (double)k[t + 0] * s[t + 0];
+                a1 += (double)k[t + 1] * s[t + 1];
+                a2 += (double)k[t + 2] * s[t + 2];
+                a3 += (double)k[t + 3] * s[t + 3];
             }
-            for (; t < nt; ++t) a0 += (double) k[t] * s[t];
+            for (; t < nt; ++t) a0 += (double)k[t] * s[t];
             acc = (a0 + a1) + (a2 + a3);
         } else {
             for (int32_t t = 0; t < nt; ++t) {
                 const int64_t m = m0 + t;
-                if (m >= 0 && m < n_in) acc += (double) k[t] * x[m];
+                if (m >= 0 && m < n_in) acc += (double)k[t] * x[m];
             }
         }
-        out[j - j0] = (float) acc;
+        out[j - j0] = (float)acc;
     }
 }
 
@@ -120,10 +120,10 @@ void SincResampler::process(const float * x, int64_t n_in, int64_t j0, int64_t j
 
 // floor(q * m / 2^s) for q < 2^32, m < 2^53, s >= 0, when the result fits in 63 bits.
 static uint64_t mul_shr(uint64_t q, uint64_t m, int s) {
-    const uint64_t a = q * (m >> 32);            // < 2^53
-    const uint64_t b = q * (m & 0xffffffffu);    // < 2^64
+    const uint64_t a = q * (m >> 32);          // < 2^53
+    const uint64_t b = q * (m & 0xffffffffu);  // < 2^64
     if (s >= 32) {
-        const int r = s - 32;                    // floor((a*2^32 + b) / 2^32) = a + (b >> 32)
+        const int r = s - 32;  // floor((a*2^32 + b) / 2^32) = a + (b >> 32)
         return r >= 64 ? 0 : (a + (b >> 32)) >> r;
     }
     return (a << (32 - s)) + (b >> s);
@@ -132,35 +132,35 @@ static uint64_t mul_shr(uint64_t q, uint64_t m, int s) {
 bool audio_clip_timepoints(const AudioPreParams & p, int64_t n_samples, std::vector<AudioClip> & clips,
                            std::string & err) {
     clips.clear();
-    const double clip_len_d = (double) p.sample_rate * (double) p.clip_seconds;
-    const int64_t clip_len = (int64_t) clip_len_d;
-    if (clip_len_d != (double) clip_len || clip_len <= 0) {
+    const double clip_len_d = (double)p.sample_rate * (double)p.clip_seconds;
+    const int64_t clip_len = (int64_t)clip_len_d;
+    if (clip_len_d != (double)clip_len || clip_len <= 0) {
         err = "clip length sample_rate * clip_seconds must be a positive integer";
         return false;
     }
-    if (n_samples <= 0 || n_samples > ((int64_t) 1 << 50)) {
+    if (n_samples <= 0 || n_samples > ((int64_t)1 << 50)) {
         err = "audio sample count out of range";
         return false;
     }
     // get_clip_timepoints(sampler, waveform.size(1) / sample_rate): D is a Python float;
     // Fraction(max(D - clip_duration, 0)) is exact, then divided by clips_per_video.
-    const double D = (double) n_samples / (double) p.sample_rate;
-    double dm = D - (double) p.clip_seconds;
+    const double D = (double)n_samples / (double)p.sample_rate;
+    double dm = D - (double)p.clip_seconds;
     if (!(dm > 0.0)) dm = 0.0;
     // dm = mant * 2^-shift exactly
     int e = 0;
-    const double f = std::frexp(dm, &e);               // dm = f * 2^e, f in [0.5, 1)
-    const uint64_t mant = (uint64_t) std::ldexp(f, 53);  // exact: 53-bit integer
-    const int shift = 53 - e;                          // >= 1 since dm < 2^50
+    const double f = std::frexp(dm, &e);                // dm = f * 2^e, f in [0.5, 1)
+    const uint64_t mant = (uint64_t)std::ldexp(f, 53);  // exact: 53-bit integer
+    const int shift = 53 - e;                           // >= 1 since dm < 2^50
     for (int32_t k = 0; k < p.n_clips; ++k) {
         AudioClip c;
         // int(Fraction(k * dm / n_clips) * rate) = floor(rate * k * mant / (n_clips * 2^shift))
-        const uint64_t q = (uint64_t) p.sample_rate * (uint64_t) k;
-        const int64_t start = dm == 0.0 ? 0 : (int64_t) (mul_shr(q, mant, shift) / (uint64_t) p.n_clips);
+        const uint64_t q = (uint64_t)p.sample_rate * (uint64_t)k;
+        const int64_t start = dm == 0.0 ? 0 : (int64_t)(mul_shr(q, mant, shift) / (uint64_t)p.n_clips);
         c.start = std::min(start, n_samples);
-        c.end = std::min(start + clip_len, n_samples);   // floor(rate*(t + clip)) = floor(rate*t) + clip_len
-        c.t_start = (double) k * dm / p.n_clips;
-        c.t_end = c.t_start + (double) p.clip_seconds;
+        c.end = std::min(start + clip_len, n_samples);  // floor(rate*(t + clip)) = floor(rate*t) + clip_len
+        c.t_start = (double)k * dm / p.n_clips;
+        c.t_end = c.t_start + (double)p.clip_seconds;
         clips.push_back(c);
     }
     return true;
@@ -170,19 +170,19 @@ bool audio_clip_timepoints(const AudioPreParams & p, int64_t n_samples, std::vec
 
 KaldiFbank::KaldiFbank(const AudioPreParams & p) : p_(p) {
     // _get_waveform_and_window_properties: int(sample_frequency * frame_length * 0.001), etc.
-    const double sr = (double) p.sample_rate;
-    win_len_ = (int32_t) (sr * 25.0 * 0.001);
-    shift_ = (int32_t) (sr * 10.0 * 0.001);
+    const double sr = (double)p.sample_rate;
+    win_len_ = (int32_t)(sr * 25.0 * 0.001);
+    shift_ = (int32_t)(sr * 10.0 * 0.001);
     n_fft_ = 1;
-    while (n_fft_ < win_len_) n_fft_ *= 2;   // round_to_power_of_two
+    while (n_fft_ < win_len_) n_fft_ *= 2;  // round_to_power_of_two
 
     // torch.hann_window(L, periodic=False) = hamming_window(alpha=0.5, beta=0.5) in float32:
     // arange(L).mul_(2*pi/(L-1)).cos_().mul_(-0.5).add_(0.5). Kaldi's "hanning" is the same
     // symmetric window 0.5 - 0.5*cos(2*pi*n/(L-1)).
     window_.resize(win_len_);
-    const float step = (float) (k_pi * 2.0 / (double) (win_len_ - 1));
+    const float step = (float)(k_pi * 2.0 / (double)(win_len_ - 1));
     for (int32_t i = 0; i < win_len_; ++i) {
-        float w = std::cos((float) i * step);
+        float w = std::cos((float)i * step);
         window_[i] = w * -0.5f + 0.5f;
     }
 
@@ -197,23 +197,23 @@ KaldiFbank::KaldiFbank(const AudioPreParams & p) : p_(p) {
     const double mel_delta = (mel_high - mel_low) / (p.n_mels + 1);
     std::vector<float> mel(n_bins);
     for (int32_t k = 0; k < n_bins; ++k) {
-        const float f = (float) fft_bin_width * (float) k;
+        const float f = (float)fft_bin_width * (float)k;
         mel[k] = 1127.0f * std::log(1.0f + f / 700.0f);
     }
-    mel_w_.assign((size_t) p.n_mels * n_bins, 0.0f);
+    mel_w_.assign((size_t)p.n_mels * n_bins, 0.0f);
     mel_k0_.assign(p.n_mels, 0);
     mel_nk_.assign(p.n_mels, 0);
     for (int32_t m = 0; m < p.n_mels; ++m) {
-        const float bin = (float) m;
-        const float left = bin * (float) mel_delta + (float) mel_low;
-        const float center = (bin + 1.0f) * (float) mel_delta + (float) mel_low;
-        const float right = (bin + 2.0f) * (float) mel_delta + (float) mel_low;
+        const float bin = (float)m;
+        const float left = bin * (float)mel_delta + (float)mel_low;
+        const float center = (bin + 1.0f) * (float)mel_delta + (float)mel_low;
+        const float right = (bin + 2.0f) * (float)mel_delta + (float)mel_low;
         int32_t k0 = -1, k1 = -1;
         for (int32_t k = 0; k < n_bins; ++k) {
             const float up = (mel[k] - left) / (center - left);
             const float down = (right - mel[k]) / (right - center);
             const float w = std::max(0.0f, std::min(up, down));
-            mel_w_[(size_t) m * n_bins + k] = w;
+            mel_w_[(size_t)m * n_bins + k] = w;
             if (w > 0.0f) {
                 if (k0 < 0) k0 = k;
                 k1 = k;
@@ -277,13 +277,13 @@ void KaldiFbank::log_mel(const float * x, int64_t n_frames, float * out) const {
         // remove_dc_offset: row mean (float32 result)
         double sum = 0.0;
         for (int32_t j = 0; j < win_len_; ++j) sum += s[j];
-        const float mean = (float) (sum / win_len_);
+        const float mean = (float)(sum / win_len_);
         for (int32_t j = 0; j < win_len_; ++j) frame[j] = s[j] - mean;
         // pre-emphasis with replicate padding: y[j] = x[j] - 0.97 * x[max(j-1, 0)], then window
         for (int32_t j = win_len_ - 1; j >= 0; --j) {
             const float prev = frame[j > 0 ? j - 1 : 0];
             const float y = frame[j] - 0.97f * prev;
-            re[j] = (double) (y * window_[j]);
+            re[j] = (double)(y * window_[j]);
         }
         for (int32_t j = win_len_; j < n_fft_; ++j) re[j] = 0.0;
         std::fill(im.begin(), im.end(), 0.0);
@@ -291,10 +291,10 @@ void KaldiFbank::log_mel(const float * x, int64_t n_frames, float * out) const {
         for (int32_t k = 0; k <= n_bins; ++k) power[k] = re[k] * re[k] + im[k] * im[k];
         // mel energies (the Nyquist bin has weight 0), log(max(e, eps))
         for (int32_t m = 0; m < p_.n_mels; ++m) {
-            const float * w = &mel_w_[(size_t) m * n_bins];
+            const float * w = &mel_w_[(size_t)m * n_bins];
             double e = 0.0;
             for (int32_t k = mel_k0_[m], k1 = mel_k0_[m] + mel_nk_[m]; k < k1; ++k) e += power[k] * w[k];
-            out[f * p_.n_mels + m] = std::log(std::max((float) e, eps));
+            out[f * p_.n_mels + m] = std::log(std::max((float)e, eps));
         }
     }
 }
@@ -304,20 +304,20 @@ void KaldiFbank::compute(const float * x, int64_t n, float * out, bool * padded)
     if (n < win_len_) {
         // docs/COMPUTATION.md §4.3 decision: upstream raises; pad with zeros to one window and warn
         tmp.assign(win_len_, 0.0f);
-        if (n > 0) std::memcpy(tmp.data(), x, (size_t) n * sizeof(float));
+        if (n > 0) std::memcpy(tmp.data(), x, (size_t)n * sizeof(float));
         x = tmp.data();
         n = win_len_;
         if (padded) *padded = true;
     }
     const int32_t T = p_.target_len, M = p_.n_mels;
     const int64_t frames = std::min<int64_t>(n_frames(n, win_len_, shift_), T);  // crop: later frames unused
-    std::vector<float> lm((size_t) frames * M);
+    std::vector<float> lm((size_t)frames * M);
     log_mel(x, frames, lm.data());
     // transpose to [mels][frames], pad right with 0, then transforms.Normalize(mean, std) in float32
     const float pad_v = (0.0f - p_.fbank_mean) / p_.fbank_std;
     for (int32_t m = 0; m < M; ++m) {
-        float * row = out + (size_t) m * T;
-        for (int64_t f = 0; f < frames; ++f) row[f] = (lm[(size_t) f * M + m] - p_.fbank_mean) / p_.fbank_std;
+        float * row = out + (size_t)m * T;
+        for (int64_t f = 0; f < frames; ++f) row[f] = (lm[(size_t)f * M + m] - p_.fbank_mean) / p_.fbank_std;
         for (int64_t f = frames; f < T; ++f) row[f] = pad_v;
     }
 }
@@ -326,7 +326,8 @@ void KaldiFbank::compute(const float * x, int64_t n, float * out, bool * padded)
 
 bool audio_params_check(const AudioPreParams & p, std::string & err) {
     if (p.sample_rate < 8000 || p.sample_rate > 192000 || p.sample_rate % 100 != 0) {
-        err = "audio target sample_rate " + std::to_string(p.sample_rate) + " must be a multiple of 100 in [8000, 192000]";
+        err = "audio target sample_rate " + std::to_string(p.sample_rate) +
+              " must be a multiple of 100 in [8000, 192000]";
         return false;
     }
     if (p.n_clips < 1 || p.n_clips > 8) {
@@ -337,7 +338,7 @@ bool audio_params_check(const AudioPreParams & p, std::string & err) {
         err = "audio clip_seconds out of range (0, 600]";
         return false;
     }
-    const double cl = (double) p.sample_rate * p.clip_seconds;
+    const double cl = (double)p.sample_rate * p.clip_seconds;
     if (cl != std::floor(cl)) {
         err = "audio clip_seconds * sample_rate must be a whole number of samples";
         return false;
@@ -361,15 +362,15 @@ bool audio_input_check(const float * const * channels, int32_t n_channels, int64
         return false;
     }
     if (sample_rate < k_audio_min_rate || sample_rate > k_audio_max_rate) {
-        err = "audio sample rate " + std::to_string(sample_rate) + " Hz is outside [" + std::to_string(k_audio_min_rate) +
-              ", " + std::to_string(k_audio_max_rate) + "] Hz";
+        err = "audio sample rate " + std::to_string(sample_rate) + " Hz is outside [" +
+              std::to_string(k_audio_min_rate) + ", " + std::to_string(k_audio_max_rate) + "] Hz";
         return false;
     }
     if (n_samples <= 0) {
         err = "audio has no samples";
         return false;
     }
-    if (n_samples > ((int64_t) 1 << 36)) {  // keeps new*n exact in double (torchaudio's length formula)
+    if (n_samples > ((int64_t)1 << 36)) {  // keeps new*n exact in double (torchaudio's length formula)
         err = "audio has too many samples (" + std::to_string(n_samples) + "; at most 2^36)";
         return false;
     }
@@ -397,11 +398,12 @@ bool audio_input_check(const float * const * channels, int32_t n_channels, int64
 }
 
 int64_t audio_resampled_len(int64_t n_samples, int32_t sample_rate, int32_t target_rate) {
-    if (n_samples < 0 || sample_rate < k_audio_min_rate || sample_rate > k_audio_max_rate || target_rate <= 0) return -1;
+    if (n_samples < 0 || sample_rate < k_audio_min_rate || sample_rate > k_audio_max_rate || target_rate <= 0)
+        return -1;
     if (sample_rate == target_rate) return n_samples;
     const int32_t g = std::gcd(sample_rate, target_rate);
     const int64_t o = sample_rate / g, nw = target_rate / g;
-    return (int64_t) std::ceil((double) (nw * n_samples) / (double) o);
+    return (int64_t)std::ceil((double)(nw * n_samples) / (double)o);
 }
 
 bool audio_preprocess(const AudioPreParams & p, const float * const * channels, int32_t n_channels, int64_t n_samples,
@@ -413,16 +415,19 @@ bool audio_preprocess(const AudioPreParams & p, const float * const * channels, 
     const int64_t n16 = rs.out_len(n_samples);
     info = AudioPreInfo{};
     info.n_samples_out = n16;
-    info.duration = (double) n16 / p.sample_rate;
+    info.duration = (double)n16 / p.sample_rate;
     if (!audio_clip_timepoints(p, n16, info.clips, err)) return false;
 
     if (wave) {
-        for (int32_t c = 0; c < n_channels; ++c) rs.process(channels[c], n_samples, 0, n16, wave + (size_t) c * n16);
+        for (int32_t c = 0; c < n_channels; ++c) rs.process(channels[c], n_samples, 0, n16, wave + (size_t)c * n16);
     }
     if (!fbank) return true;
 
     // Working copy of the resampled signal, only where clips are: merged clip intervals.
-    struct Seg { int64_t start, end; size_t off; };
+    struct Seg {
+        int64_t start, end;
+        size_t off;
+    };
     std::vector<Seg> segs;
     for (const AudioClip & c : info.clips) {  // starts are non-decreasing
         if (!segs.empty() && c.start <= segs.back().end) segs.back().end = std::max(segs.back().end, c.end);
@@ -431,26 +436,26 @@ bool audio_preprocess(const AudioPreParams & p, const float * const * channels, 
     size_t total = 0;
     for (Seg & s : segs) {
         s.off = total;
-        total += (size_t) (s.end - s.start);
+        total += (size_t)(s.end - s.start);
     }
     std::vector<std::vector<float>> work(n_channels, std::vector<float>(total));
     for (int32_t c = 0; c < n_channels; ++c) {
         for (const Seg & s : segs) {
             float * dst = work[c].data() + s.off;
-            if (wave) std::memcpy(dst, wave + (size_t) c * n16 + s.start, (size_t) (s.end - s.start) * sizeof(float));
+            if (wave) std::memcpy(dst, wave + (size_t)c * n16 + s.start, (size_t)(s.end - s.start) * sizeof(float));
             else rs.process(channels[c], n_samples, s.start, s.end, dst);
         }
     }
 
     const KaldiFbank fb(p);
-    const size_t clip_floats = (size_t) p.n_mels * p.target_len;
+    const size_t clip_floats = (size_t)p.n_mels * p.target_len;
     for (size_t k = 0; k < info.clips.size(); ++k) {
         const AudioClip & c = info.clips[k];
         const Seg * seg = nullptr;
         for (const Seg & s : segs) {
             if (c.start >= s.start && c.end <= s.end) seg = &s;
         }
-        const size_t off = seg ? seg->off + (size_t) (c.start - seg->start) : 0;
+        const size_t off = seg ? seg->off + (size_t)(c.start - seg->start) : 0;
         const int64_t len = c.end - c.start;
         if (len > 0) {
             // waveform -= waveform.mean(): float32 mean over every channel of the clip, in place
@@ -459,7 +464,7 @@ bool audio_preprocess(const AudioPreParams & p, const float * const * channels, 
                 const float * x = work[ch].data() + off;
                 for (int64_t i = 0; i < len; ++i) sum += x[i];
             }
-            const float mean = (float) (sum / ((double) len * n_channels));
+            const float mean = (float)(sum / ((double)len * n_channels));
             for (int32_t ch = 0; ch < n_channels; ++ch) {
                 float * x = work[ch].data() + off;
                 for (int64_t i = 0; i < len; ++i) x[i] -= mean;

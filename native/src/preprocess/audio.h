@@ -32,7 +32,7 @@ public:
     // lowpass_filter_width 6, rolloff 0.99 (torchaudio's defaults, docs/COMPUTATION.md §4.1).
     SincResampler(int32_t orig_rate, int32_t new_rate, int32_t lowpass_filter_width = 6, double rolloff = 0.99);
 
-    int32_t orig() const { return orig_; }   // reduced rates
+    int32_t orig() const { return orig_; }  // reduced rates
     int32_t next() const { return new_; }
     bool identity() const { return orig_ == new_; }
 
@@ -45,17 +45,17 @@ public:
 
 private:
     int32_t orig_ = 1, new_ = 1, width_ = 0;
-    std::vector<int32_t> tap0_;   // [new] first kept tap of each phase (index into the padded input)
-    std::vector<int32_t> ntap_;   // [new]
-    std::vector<int64_t> off_;    // [new] start of each phase in coef_
+    std::vector<int32_t> tap0_;  // [new] first kept tap of each phase (index into the padded input)
+    std::vector<int32_t> ntap_;  // [new]
+    std::vector<int64_t> off_;   // [new] start of each phase in coef_
     std::vector<float> coef_;
 };
 
 // ---- clip timepoints (pytorchvideo 0.1.5 ConstantClipsPerVideoSampler) --------------------
 
 struct AudioClip {
-    int64_t start = 0, end = 0;       // [start, end) in samples at p.sample_rate, truncated to the signal
-    double t_start = 0, t_end = 0;    // seconds (the exact fractions, rounded to double)
+    int64_t start = 0, end = 0;     // [start, end) in samples at p.sample_rate, truncated to the signal
+    double t_start = 0, t_end = 0;  // seconds (the exact fractions, rounded to double)
 };
 
 // D = n / rate in double; step = Fraction(max(D - clip, 0)) / n_clips exactly (the float subtraction
@@ -74,9 +74,9 @@ class KaldiFbank {
 public:
     explicit KaldiFbank(const AudioPreParams & p);
 
-    int32_t window() const { return win_len_; }     // 400 at 16 kHz
-    int32_t shift() const { return shift_; }        // 160
-    int32_t n_fft() const { return n_fft_; }        // 512
+    int32_t window() const { return win_len_; }  // 400 at 16 kHz
+    int32_t shift() const { return shift_; }     // 160
+    int32_t n_fft() const { return n_fft_; }     // 512
 
     // x: n samples of one channel. out: [n_mels][target_len]. Fewer than window() samples are
     // zero-padded to one window and *padded is set (upstream raises; docs/COMPUTATION.md §4.3 decision).
@@ -91,20 +91,20 @@ private:
 
     AudioPreParams p_;
     int32_t win_len_ = 0, shift_ = 0, n_fft_ = 0;
-    std::vector<float> window_;            // [win_len] symmetric Hann (Kaldi "hanning")
-    std::vector<int32_t> mel_k0_, mel_nk_; // per mel bin: first FFT bin and count of non-zero weights
-    std::vector<float> mel_w_;             // [n_mels][n_fft/2] (dense, zeros outside the triangle)
-    std::vector<double> cos_, sin_;        // [n_fft/2] twiddles
-    std::vector<int32_t> bitrev_;          // [n_fft]
+    std::vector<float> window_;             // [win_len] symmetric Hann (Kaldi "hanning")
+    std::vector<int32_t> mel_k0_, mel_nk_;  // per mel bin: first FFT bin and count of non-zero weights
+    std::vector<float> mel_w_;              // [n_mels][n_fft/2] (dense, zeros outside the triangle)
+    std::vector<double> cos_, sin_;         // [n_fft/2] twiddles
+    std::vector<int32_t> bitrev_;           // [n_fft]
 };
 
 // ---- whole front end ---------------------------------------------------------------------
 
 struct AudioPreInfo {
-    int64_t n_samples_out = 0;   // samples per channel at p.sample_rate after resampling
-    double duration = 0;         // n_samples_out / p.sample_rate
+    int64_t n_samples_out = 0;  // samples per channel at p.sample_rate after resampling
+    double duration = 0;        // n_samples_out / p.sample_rate
     std::vector<AudioClip> clips;
-    bool padded = false;         // some clip had fewer samples than one fbank window
+    bool padded = false;  // some clip had fewer samples than one fbank window
 };
 
 bool audio_params_check(const AudioPreParams & p, std::string & err);
@@ -121,8 +121,7 @@ int64_t audio_resampled_len(int64_t n_samples, int32_t sample_rate, int32_t targ
 // n_channels * n_samples_out floats, channel-major: the resampled signal *before* the clip mean
 // subtraction (upstream's waveform after resample). Without `wave`, only the samples inside the
 // clips are resampled, so the cost does not grow with the duration (validation aside).
-bool audio_preprocess(const AudioPreParams & p, const float * const * channels, int32_t n_channels,
-                      int64_t n_samples, int32_t sample_rate, float * fbank, float * wave, AudioPreInfo & info,
-                      std::string & err);
+bool audio_preprocess(const AudioPreParams & p, const float * const * channels, int32_t n_channels, int64_t n_samples,
+                      int32_t sample_rate, float * fbank, float * wave, AudioPreInfo & info, std::string & err);
 
 }  // namespace ggpt

@@ -13,9 +13,9 @@ namespace ggpt {
 
 // Where the original image sits in the padded square (docs/COMPUTATION.md §2.2).
 struct ImageGeometry {
-    int32_t width = 0, height = 0;      // original
-    int32_t side = 0;                   // S = max(width, height)
-    int32_t offset_x = 0, offset_y = 0; // (S - W) // 2, (S - H) // 2
+    int32_t width = 0, height = 0;       // original
+    int32_t side = 0;                    // S = max(width, height)
+    int32_t offset_x = 0, offset_y = 0;  // (S - W) // 2, (S - H) // 2
 };
 
 // Largest accepted width or height. The core never materialises the padded square (padding rows
@@ -33,10 +33,10 @@ void image_pad_color(const ImagePreParams & p, uint8_t rgb[3]);
 // precompute_coeffs + normalize_coeffs_8bpc, box = [0, in_size]).
 struct PillowAxis {
     int32_t in_size = 0, out_size = 0;
-    int32_t ksize = 0;              // taps stored per output (some trailing ones are 0)
-    std::vector<int32_t> first;     // [out_size] first input index used
-    std::vector<int32_t> count;     // [out_size] number of input indices used
-    std::vector<int32_t> coeff;     // [out_size][ksize], fixed point with k_pillow_precision bits
+    int32_t ksize = 0;           // taps stored per output (some trailing ones are 0)
+    std::vector<int32_t> first;  // [out_size] first input index used
+    std::vector<int32_t> count;  // [out_size] number of input indices used
+    std::vector<int32_t> coeff;  // [out_size][ksize], fixed point with k_pillow_precision bits
 };
 constexpr int k_pillow_precision = 32 - 8 - 2;  // Pillow's PRECISION_BITS for 8-bit images
 
@@ -46,9 +46,8 @@ void pillow_axis_init(PillowAxis & axis, int32_t in_size, int32_t out_size);
 // and resizes it to p.size x p.size like Pillow's Image.resize(BICUBIC) on 8-bit RGB.
 // resized: p.size*p.size*3 bytes, HWC. n_threads: 0 = image_auto_threads (the result does not
 // depend on it). Returns false with `err` set on invalid input; may throw std::bad_alloc.
-bool image_pad_resize(const ImagePreParams & p, const uint8_t * rgb, int32_t width, int32_t height,
-                      int32_t stride, uint8_t * resized, ImageGeometry * geometry, std::string & err,
-                      int32_t n_threads = 0);
+bool image_pad_resize(const ImagePreParams & p, const uint8_t * rgb, int32_t width, int32_t height, int32_t stride,
+                      uint8_t * resized, ImageGeometry * geometry, std::string & err, int32_t n_threads = 0);
 
 // Threads image_pad_resize uses by default: 1 below 2 Mpixel (thread start-up does not pay),
 // else the hardware concurrency, at most 8.
