@@ -65,6 +65,20 @@ export class FFmpegNotFoundError extends GroundingGPTError {
   }
 }
 
+/**
+ * The native addon could not be loaded. `reason`: 'missing' (no build or prebuild for this
+ * platform, e.g. after `npm install --ignore-scripts` or an install-script policy that refused
+ * the build) or 'incompatible' (a file was found but the system cannot load it: another
+ * platform, a newer glibc, a broken file). The message says what was tried and what to run.
+ */
+export class AddonLoadError extends GroundingGPTError {
+  readonly reason: 'missing' | 'incompatible';
+  constructor(reason: 'missing' | 'incompatible', message: string, options?: { cause?: unknown }) {
+    super('ADDON_LOAD', message, options);
+    this.reason = reason;
+  }
+}
+
 /** The native core failed in a way that is not the caller's fault (backend error, out of memory). */
 export class NativeError extends GroundingGPTError {
   /** The core's status name, e.g. `'backend'`, `'out_of_memory'`. */

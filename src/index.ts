@@ -38,6 +38,7 @@ export type { Box, BoxFlag, GroundedBox, ParsedBoxes, GroundedSpan, SpanFlag, Pa
 export { SYSTEM_PROMPT, SEPARATOR, promptText, mediaBlocks, planSpans } from './prompt';
 export type { ChatTurn, MediaKind, PlannedSpan, PromptInput } from './prompt';
 import { native } from './native';
+export { setAddonPath } from './native';
 
 /** Compiled backends and CPU features of the native core. */
 export function systemInfo(): string {

@@ -19,6 +19,7 @@
  *   code 'BUSY' as a safety net.
  */
 import path from 'node:path';
+import { AddonLoadError } from './errors';
 import type { TowerMatmul } from './types';
 
 /** Status codes of the core (ggpt_status), as error `code`s. */
@@ -89,10 +90,7 @@ export interface NativeModelInfo {
 }
 
 /** A prompt span: tokens, or rows of LLM input embeddings (a copy, or native features) with an identity for cache reuse. */
-export type NativeSpan =
-  | { tokens: Int32Array }
-  | { embd: Float32Array; rows: number; id: bigint }
-  | { features: NativeFeatures; id?: bigint };
+export type NativeSpan = { tokens: Int32Array } | { embd: Float32Array; rows: number; id: bigint } | { features: NativeFeatures; id?: bigint };
 
 /**
  * A tower's output kept in native memory (native/addon/features.h). Freed by release() or when
@@ -208,11 +206,7 @@ export interface NativeModel {
    * Samples after the current sequence. A cancel resolves (not rejects) with stopReason
    * 'aborted' and the partial result; a throwing onToken rejects with its error.
    */
-  generate(
-    options: NativeGenerateOptions,
-    cancel: NativeCancel,
-    onToken?: (token: number, text: string) => void,
-  ): Promise<NativeGenerateResult>;
+  generate(options: NativeGenerateOptions, cancel: NativeCancel, onToken?: (token: number, text: string) => void): Promise<NativeGenerateResult>;
   nPast(): number;
   clear(): void;
   /** RGB8 image of any size -> projected features (rows x nEmbd). */
@@ -291,17 +285,56 @@ let cached: NativeAddon | undefined;
 /** Package root (the folder that holds package.json), from lib/ or src/. */
 export const packageRoot = path.resolve(__dirname, '..');
 
-/** The addon, loaded once. `GROUNDINGGPT_ADDON` may name a .node file to use instead. */
+let explicitPath: string | undefined;
+
+/**
+ * Uses the addon at `file` (a `.node` file built by this package) instead of looking for one in
+ * build/Release and prebuilds/ (bundlers, Electron's asar-unpacked folder, a custom build). Must
+ * be called before the first model is loaded; the `GROUNDINGGPT_ADDON` environment variable does
+ * the same.
+ */
+export function setAddonPath(file: string): void {
+  if (typeof file !== 'string' || file.length === 0) throw new TypeError('setAddonPath: expected the path of a .node file');
+  if (cached) throw new Error('setAddonPath: the addon is already loaded');
+  explicitPath = path.resolve(file);
+}
+
+const HOW_TO_BUILD =
+  'Run `npm rebuild groundinggpt` in your project (it needs cmake, a C++17 compiler and git), or reinstall ' +
+  'without --ignore-scripts; setAddonPath() or GROUNDINGGPT_ADDON can point at a built groundinggpt.node.';
+
+/** The addon, loaded once: setAddonPath(), else `GROUNDINGGPT_ADDON`, else build/Release or prebuilds/. */
 export function native(): NativeAddon {
   if (cached) return cached;
-  const override = process.env.GROUNDINGGPT_ADDON;
-  if (override) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    cached = require(path.resolve(override)) as NativeAddon;
-  } else {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const load = require('node-gyp-build') as (dir: string) => NativeAddon;
+  const where = `${process.platform}-${process.arch}, Node ${process.versions.node} (ABI ${process.versions.modules})`;
+  const file = explicitPath ?? (process.env.GROUNDINGGPT_ADDON ? path.resolve(process.env.GROUNDINGGPT_ADDON) : undefined);
+  if (file) {
+    try {
+      cached = require(file) as NativeAddon;
+    } catch (err) {
+      const missing = (err as { code?: string }).code === 'MODULE_NOT_FOUND';
+      throw new AddonLoadError(
+        missing ? 'missing' : 'incompatible',
+        `The groundinggpt addon ${file} ${missing ? 'does not exist' : `cannot be loaded on ${where}: ${(err as Error).message}`}`,
+        { cause: err },
+      );
+    }
+    return cached;
+  }
+  const load = require('node-gyp-build') as (dir: string) => NativeAddon;
+  try {
     cached = load(packageRoot);
+  } catch (err) {
+    const message = (err as Error).message ?? String(err);
+    // node-gyp-build: "No native build was found for platform=..." when nothing fits
+    const missing = /No native build was found/.test(message);
+    throw new AddonLoadError(
+      missing ? 'missing' : 'incompatible',
+      missing
+        ? `No groundinggpt addon for ${where} in ${path.join(packageRoot, 'build', 'Release')} or ${path.join(packageRoot, 'prebuilds')}. ${HOW_TO_BUILD}`
+        : `The groundinggpt addon for ${where} cannot be loaded: ${message}. ${HOW_TO_BUILD}`,
+      { cause: err },
+    );
   }
   return cached;
 }
