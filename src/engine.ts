@@ -324,6 +324,11 @@ export class Engine {
           }
         : undefined;
     const r = await this.native.turn({ media: plan.items, ...(spans ? { spans } : {}), ...(parsed ? { generate: parsed.native } : {}) }, cancel, onEvent);
+    if (this.#disposed) {
+      // disposed while the operation ran to its end: nothing goes into the cleared cache
+      for (const m of r.media) m.features?.release();
+      throw new DisposedError();
+    }
     const out: TurnOutcome = { features: [], transient: [], encodeMs: 0, preprocessMs: 0, cached: 0 };
     plan.kinds.forEach((kind, i) => {
       const hit = plan.hits[i];
