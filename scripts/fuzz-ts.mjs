@@ -8,8 +8,12 @@
 //   node scripts/fuzz-ts.mjs --list
 //
 // Properties run in a worker thread in chunks of runs, each chunk from its own seed (printed).
-// A chunk that makes no progress for --hang seconds (an endless loop) or kills the worker (out
-// of memory) is reported with its target and seed and the run goes on from the next seed.
+// A chunk that makes no progress while the process spends --hang seconds of CPU time (an endless
+// loop), or for 10 x --hang seconds of wall time (a wait), or that ends the worker before it
+// finishes (out of memory; or a promise that never settles, which empties the worker's event
+// loop) is reported with its target and seed and the run goes on from the next seed. CPU time,
+// not wall time: at nice 19 beside other work a chunk can wait minutes for a core (a 267-run
+// chunk that takes 2 s of CPU was reported as a 60 s hang that way).
 // Prints runs and failures per target; exits 1 when anything failed. Counterexamples go in
 // test/fuzz-*.test.ts as regression cases.
 import { createRequire } from 'node:module';
@@ -107,6 +111,11 @@ if (!isMainThread) {
       const w = new Worker(new URL(import.meta.url), { workerData: { names, seed, deadline, runs } });
       let current;
       let beat = Date.now();
+      const cpuSeconds = () => {
+        const u = process.cpuUsage(); // the whole process: the worker, and an idle main thread
+        return (u.user + u.system) / 1e6;
+      };
+      let beatCpu = cpuSeconds();
       let settled = false;
       const finish = (next) => {
         if (settled) return;
@@ -115,15 +124,18 @@ if (!isMainThread) {
         resolve(next);
       };
       const watch = setInterval(() => {
-        if (Date.now() - beat > hang * 1000) {
+        const cpu = cpuSeconds() - beatCpu;
+        const wall = (Date.now() - beat) / 1000;
+        if (cpu > hang || wall > 10 * hang) {
           problems.push({ kind: 'hang', ...current });
-          console.log(`HANG: ${current?.name} made no progress for ${hang} s (chunk seed ${current?.seed}, ${current?.runs} runs; reproduce with --runs ${current?.runs} --seed ${current?.seed} ${current?.name})`);
+          console.log(`HANG: ${current?.name} made no progress in ${cpu.toFixed(0)} s of CPU time, ${wall.toFixed(0)} s of wall time (chunk seed ${current?.seed}, ${current?.runs} runs; reproduce with --runs ${current?.runs} --seed ${current?.seed} ${current?.name})`);
           void w.terminate();
           finish({ restart: (current?.seed ?? seed) + 1 });
         }
       }, 1000);
       w.on('message', (m) => {
         beat = Date.now();
+        beatCpu = cpuSeconds();
         if (m.type === 'chunk') current = m;
         else if (m.type === 'progress') {
           stats[m.name].runs += m.runs;
@@ -143,6 +155,9 @@ if (!isMainThread) {
         if (!settled && code !== 0) {
           problems.push({ kind: 'crash', ...current, error: `exit code ${code}` });
           console.log(`CRASH: the worker exited with code ${code} in ${current?.name} (chunk seed ${current?.seed})`);
+        } else if (!settled) {
+          problems.push({ kind: 'hang', ...current, error: 'the worker ended before its chunk did' });
+          console.log(`HANG: the worker ended in ${current?.name} before its chunk did (a promise that never settles?) (chunk seed ${current?.seed}; reproduce with --runs ${current?.runs} --seed ${current?.seed} ${current?.name})`);
         }
         finish({ restart: (current?.seed ?? seed) + 1 });
       });
