@@ -23,6 +23,7 @@ import { toolVersion } from './convert/common';
 import { convert } from './convert/index';
 import { synth } from './convert/synth';
 import { loadModel } from './load';
+import { runChat } from './repl';
 import type { Model } from './model';
 import { TOWER_MATMULS, type GroundOptions, type GroundResult, type TowerMatmul } from './types';
 import { decodeAudio } from './media/audio';
@@ -513,7 +514,44 @@ ${GROUND_HELP}`,
 ${GROUND_HELP}`,
     run: (argv) => groundCommand('audio', argv),
   },
+  chat: {
+    summary: 'a conversation in the terminal: streaming answers, media attached at any time (/help)',
+    usage: `groundinggpt chat [--image f] [--video f] [--audio f] [options]
+
+  --image/--video/--audio <file>   media to start with (or /image, /video, /audio later)
+  In the chat: /image /video /audio <file>, /reset, /save <out.png>, /help, /quit;
+  Ctrl-C stops an answer, Ctrl-D leaves.
+${GROUND_HELP.split('\n')
+  .filter((l) => !/--draw|--json|^\s+(also write|print the whole)/.test(l))
+  .join('\n')}`,
+    run: chatCommand,
+  },
 };
+
+/** groundinggpt chat: load the model, then the REPL of src/repl.ts. */
+async function chatCommand(argv: string[]): Promise<void> {
+  const { values } = parse(argv, { ...GROUND_OPTIONS, image: { type: 'string' }, video: { type: 'string' }, audio: { type: 'string' } });
+  if (values.help) {
+    process.stdout.write(`${COMMANDS.chat.usage}\n`);
+    return;
+  }
+  const loading = abortOnSigint();
+  let model: Model | undefined;
+  try {
+    model = await cliModel(values, loading.signal);
+  } finally {
+    loading.dispose();
+  }
+  try {
+    const turn = groundOptions(values, new AbortController().signal, true);
+    const { signal: _signal, ...turnOptions } = turn;
+    const media: Record<string, string> = {};
+    for (const k of ['image', 'video', 'audio'] as const) if (typeof values[k] === 'string') media[k] = values[k] as string;
+    await runChat(model, { media, turn: turnOptions });
+  } finally {
+    await model.dispose();
+  }
+}
 
 function mib(n: number): string {
   return `${(n / 1048576).toFixed(1)} MiB`;

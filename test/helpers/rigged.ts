@@ -34,9 +34,9 @@ function usedIds(): Set<number> {
 /**
  * Writes a model directory (llm.gguf rigged, encoders.gguf of the f32 tiny model) whose greedy
  * answer to any prompt is `pieces.join('')` (each piece one token; a leading space is written
- * as SentencePiece's '▁').
+ * as SentencePiece's '▁'); with `loop` the pieces repeat until maxTokens.
  */
-export async function riggedModel(pieces: string[]): Promise<string> {
+export async function riggedModel(pieces: string[], options: { loop?: boolean } = {}): Promise<string> {
   const files = await tinyConverted('f32');
   const g = await readGGUF(files.llm);
   const tokens = [...((g.kv.get('tokenizer.ggml.tokens')?.value ?? []) as string[])];
@@ -86,7 +86,9 @@ export async function riggedModel(pieces: string[]): Promise<string> {
     for (let j = 0; j < nEmbd; j++) output[to * nEmbd + j] = (50 * row[j]) / norm;
   };
   for (let i = 0; i + 1 < chain.length; i++) link(chain[i], chain[i + 1]);
-  link(chain[chain.length - 1], eos);
+  // the last piece leads to EOS, or with `loop` back to the first piece: an answer that goes on
+  // until maxTokens (for tests that interrupt one)
+  link(chain[chain.length - 1], options.loop ? chain[1] : eos);
 
   const replaced = new Map<string, Float32Array>([['output.weight', output]]);
   for (const t of g.tensors) {
