@@ -33,7 +33,9 @@ import type {
   GenerateResult,
   GenerationStream,
   GroundOptions,
-  GroundResult,
+  ImageGroundResult,
+  VideoGroundResult,
+  AudioGroundResult,
   MediaOptions,
   ModelFiles,
   ModelInfo,
@@ -185,8 +187,9 @@ export class Model {
    * @param prompt - the user's turn, verbatim
    * @throws InvalidInputError for a bad image or options, AbortError, DisposedError
    */
-  async groundImage(image: ImageInput, prompt: string, options?: GroundOptions): Promise<GroundResult> {
-    return Conversation.groundOnce(this.#engine, { image: requiredMedia(image, IMAGE_ARG, 'image') }, prompt, options);
+  async groundImage(image: ImageInput, prompt: string, options?: GroundOptions): Promise<ImageGroundResult> {
+    // a turn with an image always reports its geometry (src/conversation.ts groundResult)
+    return Conversation.groundOnce(this.#engine, { image: requiredMedia(image, IMAGE_ARG, 'image') }, prompt, options) as Promise<ImageGroundResult>;
   }
 
   /**
@@ -196,8 +199,8 @@ export class Model {
    * @param video - a path, or raw frames `{ frames: [{ data, width, height, channels }], fps?, duration? }`
    * @throws InvalidInputError, FFmpegNotFoundError (a file and no ffmpeg), AbortError, DisposedError
    */
-  async groundVideo(video: VideoInput, prompt: string, options?: GroundOptions): Promise<GroundResult> {
-    return Conversation.groundOnce(this.#engine, { video: requiredMedia(video, VIDEO_ARG, 'video') }, prompt, options);
+  async groundVideo(video: VideoInput, prompt: string, options?: GroundOptions): Promise<VideoGroundResult> {
+    return Conversation.groundOnce(this.#engine, { video: requiredMedia(video, VIDEO_ARG, 'video') }, prompt, options) as Promise<VideoGroundResult>;
   }
 
   /**
@@ -208,11 +211,11 @@ export class Model {
    * @param audio - a path, the bytes of an encoded file, or raw PCM `{ samples, sampleRate }`
    * @throws InvalidInputError, FFmpegNotFoundError, AbortError, DisposedError
    */
-  async groundAudio(audio: AudioInput, prompt: string, options?: GroundOptions & { image?: ImageInput }): Promise<GroundResult> {
+  async groundAudio(audio: AudioInput, prompt: string, options?: GroundOptions & { image?: ImageInput }): Promise<AudioGroundResult> {
     requiredMedia(audio, AUDIO_ARG, 'audio');
     const o = optionsObject(options);
     const media: ChatMedia = o.image === undefined ? { audio } : { audio, image: requiredMedia(o.image, IMAGE_ARG, 'options.image') as ImageInput };
-    return Conversation.groundOnce(this.#engine, media, prompt, options);
+    return Conversation.groundOnce(this.#engine, media, prompt, options) as Promise<AudioGroundResult>;
   }
 
   /** Projected image features ([576, embeddingSize] for GroundingGPT-7B): what replaces the `<im_patch>` tokens. */

@@ -273,6 +273,21 @@ export interface GroundResult {
   audio?: { duration: number; sampleRate: number; channels: number; clips: { start: number; end: number }[]; padded: boolean };
 }
 
+/** What {@link Model.groundImage} returns: the image the boxes refer to is always there. */
+export interface ImageGroundResult extends GroundResult {
+  image: ImageGeometry;
+}
+
+/** What {@link Model.groundVideo} returns: the video the segments refer to is always there. */
+export interface VideoGroundResult extends GroundResult {
+  video: NonNullable<GroundResult['video']>;
+}
+
+/** What {@link Model.groundAudio} returns: the sound is always described (and the image, with `options.image`). */
+export interface AudioGroundResult extends GroundResult {
+  audio: NonNullable<GroundResult['audio']>;
+}
+
 /** Features of one media item as {@link Model.embedImage} & co. return them. */
 export interface Embedding {
   /** rows x embeddingSize floats, row-major: the LLM input embeddings that replace the patch tokens. */

@@ -6,7 +6,7 @@ import t from 'tap';
 import path from 'node:path';
 import { allclose, goldenCase, mediaDir, readExpected } from './helpers/golden';
 import { tinyConverted } from './helpers/converted';
-import { loadModel, type Model } from '../src/index';
+import { loadModel, type GroundResult, type Model } from '../src/index';
 import { native, type NativeModel, type NativeSpan } from '../src/native';
 import { planSpans, promptText, type MediaKind } from '../src/prompt';
 import { decodeImage } from '../src/media/image';
@@ -36,7 +36,7 @@ interface Case {
   id: string;
   media: MediaKind[];
   features(nm: NativeModel): Promise<Partial<Record<MediaKind, Float32Array>>>;
-  ground(model: Model, prompt: string, opts: object): ReturnType<Model['groundImage']>;
+  ground(model: Model, prompt: string, opts: object): Promise<GroundResult>;
 }
 
 const cancel = () => native().createCancel();

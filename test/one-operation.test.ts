@@ -28,6 +28,8 @@ t.test('one native operation per request, features made once', async (t) => {
   const r1 = await model.groundImage(dogImage, 'Where is the dog?', { maxTokens: 8 });
   const c1 = counters();
   t.equal(r1.boxes.length, 1, 'the rigged answer has one box');
+  // groundImage's result type has a non-optional image (strict TypeScript needs no '!')
+  t.equal(r1.image.side, Math.max(r1.image.width, r1.image.height), 'the padded square of the image');
   t.equal(c1.operations - c0.operations, 1, 'groundImage: one native operation (towers, prompt and generation)');
   t.equal(c1.features - c0.features, 1, 'the image tower made one set of features');
   t.equal(c1.featureBytes - c0.featureBytes, imageBytes, `of rows x width x 4 = ${imageBytes} bytes`);
@@ -73,7 +75,7 @@ t.test('a sound: decoded in JS, preprocessed and encoded in the one operation, b
   t.equal(c1.operations - c0.operations, 1, 'one operation: fbank, tower, prompt, generation');
   t.equal(c1.features - c0.features, 1);
   t.ok(a.timings.preprocessMs > 0, 'the fbank time comes back with the result');
-  t.ok(a.audio && a.audio.clips.length > 0, 'clip windows reported');
+  t.ok(a.audio.clips.length > 0, 'clip windows reported (non-optional in groundAudio’s result type)');
   const b = await model.groundAudio(dogAudio, 'And now?', { maxTokens: 4 });
   const c2 = engine.native.counters();
   t.equal(c2.operations - c1.operations, 1);
