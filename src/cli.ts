@@ -25,7 +25,7 @@ import { synth } from './convert/synth';
 import { loadModel } from './load';
 import { runChat } from './repl';
 import type { Model } from './model';
-import { TOWER_MATMULS, type GroundOptions, type GroundResult, type TowerMatmul } from './types';
+import { TOWER_MATMULS, type GroundOptions, type GroundProgress, type GroundResult, type TowerMatmul } from './types';
 import { decodeAudio } from './media/audio';
 import { drawBoxes, drawVideoStrip, drawWaveform } from './media/draw';
 import { decodeVideo } from './media/video';
@@ -118,6 +118,7 @@ const GROUND_OPTIONS = {
   temperature: { type: 'string' },
   seed: { type: 'string' },
   threads: { type: 'string' },
+  'gpu-layers': { type: 'string' },
   'context-size': { type: 'string' },
   'tower-matmul': { type: 'string' },
   ffmpeg: { type: 'string' },
@@ -134,6 +135,7 @@ const GROUND_HELP = `  --model <dir|name>   model directory from convert/synth, 
   --temperature <t>    0 = greedy (default); upstream samples at 0.2
   --seed <n>           sampling seed
   --threads <n>        CPU threads (default: physical cores)
+  --gpu-layers <n>     LLM layers on the GPU, -1 = all (default: all when the build has a GPU backend)
   --context-size <n>   context size in tokens (default 4096)
   --tower-matmul <m>   the towers' CPU matmuls: auto (default), ggml, int8 (experimental)
   --ffmpeg <path>      ffmpeg to use (default: $FFMPEG_PATH, ffmpeg-static, ffmpeg on PATH)
@@ -145,6 +147,7 @@ async function cliModel(values: Record<string, string | boolean | undefined>, si
   dir = await ensureNamedModel(dir, values['no-pull'] === true, signal);
   const threads = intOption(values.threads as string | undefined, 'threads');
   const contextSize = intOption(values['context-size'] as string | undefined, 'context-size');
+  const gpuLayers = intOption(values['gpu-layers'] as string | undefined, 'gpu-layers');
   const towerMatmul = values['tower-matmul'] as TowerMatmul | undefined;
   if (towerMatmul !== undefined && !TOWER_MATMULS.includes(towerMatmul)) {
     throw new UsageError(`--tower-matmul must be ${TOWER_MATMULS.slice(0, -1).join(', ')} or ${TOWER_MATMULS.at(-1)} (got "${towerMatmul}")`);
@@ -154,6 +157,7 @@ async function cliModel(values: Record<string, string | boolean | undefined>, si
     signal,
     ...(threads ? { threads } : {}),
     ...(contextSize ? { contextSize } : {}),
+    ...(gpuLayers !== undefined ? { gpuLayers } : {}),
     ...(towerMatmul ? { towerMatmul } : {}),
   });
 }
@@ -242,7 +246,32 @@ function groundOptions(values: Record<string, string | boolean | undefined>, sig
   if (values.ffprobe) o.ffprobePath = values.ffprobe as string;
   // stream the answer to the terminal as it is generated
   if (!json && process.stdout.isTTY) o.onToken = (piece) => process.stdout.write(piece);
+  if (!json) o.onProgress = stagePrinter();
   return o;
+}
+
+/**
+ * The stages of a grounding call on stderr (decode, tower, prompt; the answer itself streams on
+ * stdout): a bar rewritten in place on a terminal, one line per 10 % otherwise.
+ */
+function stagePrinter(): (p: GroundProgress) => void {
+  let current = '';
+  let printer: ReturnType<typeof progressPrinter> | undefined;
+  return (p) => {
+    if (p.stage === 'generate') {
+      if (printer) printer.end();
+      printer = undefined;
+      current = 'generate';
+      return;
+    }
+    const label = p.stage === 'encode' ? `${p.media} tower` : p.stage === 'decode' ? `decode ${p.media}` : 'prompt';
+    if (label !== current) {
+      printer?.end();
+      printer = progressPrinter(label);
+      current = label;
+    }
+    printer?.update(p.fraction);
+  };
 }
 
 function printResult(r: GroundResult, json: boolean, streamed: boolean): void {
@@ -560,12 +589,21 @@ function mib(n: number): string {
 function help(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return `usage: groundinggpt <command> [options]\n\ncommands:\n${lines.join('\n')}\n\n'groundinggpt <command> --help' shows a command's options.\n`;
+  return `usage: groundinggpt <command> [options]\n\ncommands:\n${lines.join('\n')}\n\n'groundinggpt help <command>' (or '<command> --help') shows a command's options.\n`;
 }
 
 /** Runs the CLI; resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === 'help' && rest[0] !== undefined) {
+    const c = COMMANDS[rest[0]];
+    if (!c) {
+      process.stderr.write(`groundinggpt help: unknown command "${rest[0]}"\n\n${help()}`);
+      return 2;
+    }
+    process.stdout.write(`${c.usage}\n`);
+    return 0;
+  }
   if (!name || name === 'help' || name === '--help' || name === '-h') {
     process.stdout.write(help());
     return name ? 0 : 2;

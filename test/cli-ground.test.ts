@@ -135,3 +135,16 @@ t.test('--tower-matmul ggml and int8 load and answer', async (t) => {
     t.equal(r.boxes.length, 1, `${m}: the rigged answer's box`);
   }
 });
+
+t.test('stage progress on stderr (plain lines off a terminal, none with --json), --gpu-layers, help <command>', async (t) => {
+  const model = await riggedModel([' The', ' dog', ' [0.20, 0.10, 0.70, 0.90]', '.']);
+  const plain = await groundinggpt(['image', dogImage, 'Where is the dog?', '--model', model, '--gpu-layers', '0', '--threads', '2']);
+  t.match(plain.stdout, /box 0: The dog/);
+  for (const stage of ['decode image', 'image tower', 'prompt']) t.match(plain.stderr, new RegExp(`^${stage} +100%`, 'm'), `${stage} reaches 100 %`);
+  const json = await groundinggpt(['image', dogImage, 'Where is the dog?', '--model', model, '--json']);
+  t.notMatch(json.stderr, /tower|prompt/, 'no progress with --json');
+  const help = await groundinggpt(['help', 'video']);
+  t.match(help.stdout, /^groundinggpt video <file>/);
+  t.match(help.stdout, /--gpu-layers/);
+  await t.rejects(groundinggpt(['help', 'nosuch']), { code: 2 });
+});
