@@ -3,6 +3,8 @@
 #   - Biome (biome.json): lint + format of the TypeScript and JavaScript (src, test, scripts, bench, examples)
 #   - clang-format (.clang-format): format of native/ (C and C++)
 #   - madge: no import cycle in src/
+#   - typedoc: the API reference builds from the doc comments without a warning (npm run docs:api
+#     writes it to build/api)
 #   - no source file over 500 lines without a reason near its top ("Over 500 lines: ...")
 #
 #   scripts/lint.sh          check (exit 1 on any finding)
@@ -32,6 +34,9 @@ fi
 
 echo "== import cycles (madge)"
 npx madge --circular --extensions ts --ts-config tsconfig.json src || fail=1
+
+echo "== API reference from the doc comments (typedoc.json; warnings are errors)"
+npx typedoc --emit none || fail=1
 
 echo "== files over 500 lines state why"
 for f in $(git ls-files 'src/*.ts' 'test/*.ts' 'native/*.cpp' 'native/*.h' 'scripts/*.mjs' 'bench/*.mjs'); do

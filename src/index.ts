@@ -4,6 +4,7 @@
  */
 export * from './errors';
 export { loadModel } from './load';
+export { TOWER_MATMULS } from './types';
 export { setLogger } from './logging';
 export { Model } from './model';
 export type {
@@ -35,11 +36,38 @@ export type {
 export { Chat } from './chat';
 export { DEFAULT_FEATURE_CACHE_BYTES } from './features';
 export { decodeImage, decodeVideo, decodeAudio, probeVideo, sampleIndices, paddedSquare, drawBoxes, drawVideoStrip, drawWaveform } from './media/index';
-export type { ImageInput, RawImage, VideoInput, RawVideo, AudioInput, RawAudio, DecodedImage, DecodedVideo, DecodedAudio, VideoInfo } from './media/index';
+export { DEFAULT_LIMIT_INPUT_PIXELS } from './media/index';
+export type {
+  ImageInput,
+  RawImage,
+  VideoInput,
+  RawVideo,
+  AudioInput,
+  RawAudio,
+  DecodedImage,
+  DecodedVideo,
+  DecodedAudio,
+  VideoInfo,
+  SharpLike,
+  ImageSourceInfo,
+  PaddedSquare,
+  DecodeImageOptions,
+  DecodeVideoOptions,
+  DecodeAudioOptions,
+  ProbeVideoOptions,
+  VideoProgress,
+  DrawBox,
+  DrawBoxesOptions,
+  StripFrames,
+  DrawSpan,
+  DrawVideoStripOptions,
+  DrawClip,
+  DrawWaveformOptions,
+} from './media/index';
 export { parseBoxes, parseSpans } from './parse/index';
-export type { Box, BoxFlag, GroundedBox, ParsedBoxes, GroundedSpan, SpanFlag, ParsedSpans } from './parse/index';
+export type { Box, BoxFlag, GroundedBox, ParsedBoxes, GroundedSpan, SpanFlag, ParsedSpans, ImageSize, MalformedLiteral } from './parse/index';
 export { SYSTEM_PROMPT, SEPARATOR, promptText, mediaBlocks, planSpans } from './prompt';
-export type { ChatTurn, MediaKind, PlannedSpan, PromptInput } from './prompt';
+export type { ChatTurn, MediaKind, PlannedSpan, PromptInput, PatchTokenIds } from './prompt';
 import { native } from './native';
 export { setAddonPath } from './native';
 
@@ -50,5 +78,6 @@ export function systemInfo(): string {
 
 export { convert, synth } from './convert/index';
 export type { ConvertOptions, ConvertProgress, ConvertResult, ConvertType, HeadOverrides, SynthOptions, SynthResult, SynthSizes } from './convert/index';
+export type { DeepPartial } from './convert/synth';
 export { pull, listModels, removeModel, DEFAULT_MODEL, MODELS, modelHome } from './pull/index';
 export type { PullOptions, PullProgress, PullPlan, PullPlanFile, PullResult, CachedModel, Licence, ModelSpec, RepoRef } from './pull/index';

@@ -292,7 +292,7 @@ export interface AudioGroundResult extends GroundResult {
 export interface Embedding {
   /** rows x embeddingSize floats, row-major: the LLM input embeddings that replace the patch tokens. */
   data: Float32Array;
-  /** [rows, embeddingSize]: [576, 4096] image, [64, 4096] video, [8, 4096] audio for GroundingGPT-7B. */
+  /** `[rows, embeddingSize]`: `[576, 4096]` image, `[64, 4096]` video, `[8, 4096]` audio for GroundingGPT-7B. */
   shape: [number, number];
   /** Wall times, ms: decoding and preprocessing the input (`prepareMs`), running the tower (`encodeMs`: 0 when the features came from the feature cache). */
   timings: { prepareMs: number; encodeMs: number };

@@ -38,7 +38,8 @@ export interface SynthSizes {
   n_audio_pos: number;
 }
 
-type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+/** Every field optional, at every depth. */
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
 /** GroundingGPT-7B: Vicuna-7B, CLIP ViT-L/14-336 (23 of 24 blocks), EVA ViT-g, BLIP-2 Q-Formers, ImageBind-Huge audio. */
 export const SIZES_7B: SynthSizes = {

@@ -7,6 +7,8 @@
  * 3. convert() into a temporary folder next to the model directory, renamed into place when done.
  * A lock file per model name keeps two pulls from working on the same files at once; the second
  * waits, then finds everything done. An abort leaves `.incomplete` files that the next pull resumes.
+ * (Over 500 lines: the steps of one pull share its state; the parts that stand alone are in
+ * hub.ts, lock.ts and registry.ts.)
  */
 import fs from 'node:fs';
 import path from 'node:path';
