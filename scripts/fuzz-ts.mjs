@@ -128,7 +128,9 @@ if (!isMainThread) {
         const wall = (Date.now() - beat) / 1000;
         if (cpu > hang || wall > 10 * hang) {
           problems.push({ kind: 'hang', ...current });
-          console.log(`HANG: ${current?.name} made no progress in ${cpu.toFixed(0)} s of CPU time, ${wall.toFixed(0)} s of wall time (chunk seed ${current?.seed}, ${current?.runs} runs; reproduce with --runs ${current?.runs} --seed ${current?.seed} ${current?.name})`);
+          console.log(
+            `HANG: ${current?.name} made no progress in ${cpu.toFixed(0)} s of CPU time, ${wall.toFixed(0)} s of wall time (chunk seed ${current?.seed}, ${current?.runs} runs; reproduce with --runs ${current?.runs} --seed ${current?.seed} ${current?.name})`,
+          );
           void w.terminate();
           finish({ restart: (current?.seed ?? seed) + 1 });
         }
@@ -157,7 +159,9 @@ if (!isMainThread) {
           console.log(`CRASH: the worker exited with code ${code} in ${current?.name} (chunk seed ${current?.seed})`);
         } else if (!settled) {
           problems.push({ kind: 'hang', ...current, error: 'the worker ended before its chunk did' });
-          console.log(`HANG: the worker ended in ${current?.name} before its chunk did (a promise that never settles?) (chunk seed ${current?.seed}; reproduce with --runs ${current?.runs} --seed ${current?.seed} ${current?.name})`);
+          console.log(
+            `HANG: the worker ended in ${current?.name} before its chunk did (a promise that never settles?) (chunk seed ${current?.seed}; reproduce with --runs ${current?.runs} --seed ${current?.seed} ${current?.name})`,
+          );
         }
         finish({ restart: (current?.seed ?? seed) + 1 });
       });
@@ -171,9 +175,13 @@ if (!isMainThread) {
   clearInterval(report);
   console.log(`\n${'target'.padEnd(20)} ${'runs'.padStart(10)} ${'failures'.padStart(9)} ${'runs/s'.padStart(8)}`);
   for (const [n, s] of Object.entries(stats)) {
-    console.log(`${n.padEnd(20)} ${String(s.runs).padStart(10)} ${String(s.failures).padStart(9)} ${(s.ms > 0 ? (s.runs * 1000) / s.ms : 0).toFixed(0).padStart(8)}`);
+    console.log(
+      `${n.padEnd(20)} ${String(s.runs).padStart(10)} ${String(s.failures).padStart(9)} ${(s.ms > 0 ? (s.runs * 1000) / s.ms : 0).toFixed(0).padStart(8)}`,
+    );
   }
   const total = Object.values(stats).reduce((a, s) => a + s.runs, 0);
-  console.log(`${total} runs in ${((Date.now() - started) / 1000).toFixed(0)} s; ${problems.length} problems (${problems.filter((p) => p.kind === 'failure').length} failures, ${problems.filter((p) => p.kind === 'hang').length} hangs, ${problems.filter((p) => p.kind === 'crash').length} crashes)`);
+  console.log(
+    `${total} runs in ${((Date.now() - started) / 1000).toFixed(0)} s; ${problems.length} problems (${problems.filter((p) => p.kind === 'failure').length} failures, ${problems.filter((p) => p.kind === 'hang').length} hangs, ${problems.filter((p) => p.kind === 'crash').length} crashes)`,
+  );
   process.exit(problems.length > 0 ? 1 : 0);
 }

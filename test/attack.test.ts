@@ -39,7 +39,11 @@ t.test('attack corpus', async (t) => {
   let cases = allCases(env);
   const counts: Record<string, number> = {};
   for (const c of cases) counts[c.category] = (counts[c.category] ?? 0) + 1;
-  t.comment(`corpus: ${cases.length} cases (${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')})`);
+  t.comment(
+    `corpus: ${cases.length} cases (${Object.entries(counts)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')})`,
+  );
   t.ok(cases.length >= 500, 'at least 500 cases');
   const filter = process.env.GGPT_ATTACK_FILTER;
   if (filter) cases = cases.filter((c) => new RegExp(filter).test(c.id));

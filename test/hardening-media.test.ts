@@ -96,7 +96,8 @@ t.test('SVG, PDF and other non-raster files are refused before sharp parses them
   // a local picture an SVG could pull in: were it rendered, the decode would succeed with red
   const secret = path.join(dir, 'secret.png');
   fs.writeFileSync(secret, makePng(2, 2, 3, 8, [255, 0, 0, 255, 0, 0, 255, 0, 0, 255, 0, 0]));
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="8" height="8">` +
+  const svg =
+    `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="8" height="8">` +
     `<image href="file://${secret}" xlink:href="file://${secret}" width="8" height="8"/></svg>`;
   const svgFile = path.join(dir, 'pic.svg');
   fs.writeFileSync(svgFile, svg);
@@ -124,7 +125,9 @@ t.test('SVG, PDF and other non-raster files are refused before sharp parses them
   t.notOk(fs.existsSync(path.join(dir, 'out.png')));
   // a real PNG still decodes (and sharp itself would have rendered the SVG)
   t.same([...(await decodeImage(secret)).data.subarray(0, 3)], [255, 0, 0]);
-  const rendered = await sharp(Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4" fill="#00f"/></svg>`)).raw().toBuffer();
+  const rendered = await sharp(Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4" fill="#00f"/></svg>`))
+    .raw()
+    .toBuffer();
   t.equal(rendered[2], 255, 'control: sharp renders SVG when called directly');
 });
 
@@ -161,7 +164,12 @@ function pngBomb(w: number, h: number): Buffer {
   ihdr.writeUInt32BE(h, 4);
   ihdr[8] = 8;
   ihdr[9] = 2;
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', Buffer.concat(parts)), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', Buffer.concat(parts)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 t.test('a small PNG declaring 16000x16000: bounded decode (child process)', async (t) => {
@@ -187,21 +195,37 @@ decodeImage(${JSON.stringify(bomb)}, { maxSide: ${TOWER_DECODE_MAX_SIDE} }).then
   const loader = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
   const r = spawnSync(process.execPath, [...loader, '--expose-gc', script], { encoding: 'utf8', timeout: 120_000 });
   t.equal(r.status, 0, r.stderr.slice(-500));
-  const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { width: number; height: number; reducedFrom: unknown; ms: number; beforeMb: number; rssMb: number; error?: string };
+  const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as {
+    width: number;
+    height: number;
+    reducedFrom: unknown;
+    ms: number;
+    beforeMb: number;
+    rssMb: number;
+    error?: string;
+  };
   t.notOk(out.error, out.error ?? 'decoded');
   t.same([out.width, out.height], [TOWER_DECODE_MAX_SIDE, TOWER_DECODE_MAX_SIDE], 'reduced to the tower bound');
   t.same(out.reducedFrom, { width: 16000, height: 16000 }, 'the size as displayed is kept for the boxes');
-  t.comment(`decoded in ${out.ms} ms, RSS ${out.beforeMb.toFixed(0)} MB before, peak ${out.rssMb.toFixed(0)} MB (the full 16000x16000 decode holds 768 MB of pixels)`);
+  t.comment(
+    `decoded in ${out.ms} ms, RSS ${out.beforeMb.toFixed(0)} MB before, peak ${out.rssMb.toFixed(0)} MB (the full 16000x16000 decode holds 768 MB of pixels)`,
+  );
   // what the decode adds: ~260 MB here (~300 MB under ASan), a full decode ~760 MB (~860 MB under ASan)
   const addedMb = out.rssMb - out.beforeMb;
   t.ok(addedMb < 450, `the decode adds ${addedMb.toFixed(0)} MB to the peak RSS, < 450 MB`);
-  if (SANITIZED) t.comment(`GROUNDINGGPT_SANITIZED: absolute bound (peak RSS < 600 MB) not asserted; ASan's quarantine held ${out.beforeMb.toFixed(0)} MB before the decode`);
+  if (SANITIZED)
+    t.comment(
+      `GROUNDINGGPT_SANITIZED: absolute bound (peak RSS < 600 MB) not asserted; ASan's quarantine held ${out.beforeMb.toFixed(0)} MB before the decode`,
+    );
   else t.ok(out.rssMb < 600, `peak RSS ${out.rssMb.toFixed(0)} MB < 600 MB`);
   t.ok(out.ms < 30_000, `${out.ms} ms`);
 
   // a pixel limit below the declared size fails on the header, fast
   const t0 = Date.now();
-  await t.rejects(decodeImage(bomb, { limitInputPixels: 50_000_000 }), { name: 'InvalidInputError', message: /16000x16000 = 256000000 pixels, above the limit of 50000000/ });
+  await t.rejects(decodeImage(bomb, { limitInputPixels: 50_000_000 }), {
+    name: 'InvalidInputError',
+    message: /16000x16000 = 256000000 pixels, above the limit of 50000000/,
+  });
   t.ok(Date.now() - t0 < 2000, `refused in ${Date.now() - t0} ms`);
 });
 
@@ -226,7 +250,10 @@ t.test('an explicit ffmpegPath or ffprobePath that does not exist is FFmpegNotFo
   const wav = path.join(mediaDir, 'dog_audio.wav');
   const missing = path.join(dir, 'no-such-ffmpeg');
   // ffmpeg is on PATH here: the explicit path must not fall back to it
-  for (const [what, p] of [['video', decodeVideo(clip, { ffmpegPath: missing, maxFrames: 1 })], ['audio', decodeAudio(wav, { ffmpegPath: missing })]] as const) {
+  for (const [what, p] of [
+    ['video', decodeVideo(clip, { ffmpegPath: missing, maxFrames: 1 })],
+    ['audio', decodeAudio(wav, { ffmpegPath: missing })],
+  ] as const) {
     const err = await p.catch((e: unknown) => e);
     t.type(err, FFmpegNotFoundError, what);
     t.match((err as Error).message, `ffmpegPath = ${missing} cannot be used (not found)`);

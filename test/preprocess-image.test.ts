@@ -81,7 +81,8 @@ t.test('the scalar and SSE2 code paths give the same bytes (GGPT_PREPROCESS_SIMD
   // CPU has it) is what this process ran above.
   const script = `
     const { createHash } = require('node:crypto');
-    const addon = require('node-gyp-build')(process.cwd());
+    // the addon this suite tests (GROUNDINGGPT_ADDON: the sanitized one under scripts/sanitize.sh)
+    const addon = process.env.GROUNDINGGPT_ADDON ? require(process.env.GROUNDINGGPT_ADDON) : require('node-gyp-build')(process.cwd());
     const cases = JSON.parse(process.argv[1]);
     const pattern = ${pattern.toString()};
     const out = cases.map(([w, h]) => createHash('sha256').update(addon.imagePreprocess(pattern(w, h), w, h, w * 3).resized).digest('hex'));

@@ -28,15 +28,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
     fuzz::Reader r(data, size);
     const uint8_t flags = r.u8();
     const uint32_t rate_raw = r.u32();
-    const int32_t rate = (flags & 1) ? (int32_t) rate_raw : 1000 + (int32_t) (rate_raw % 95001);
+    const int32_t rate = (flags & 1) ? (int32_t)rate_raw : 1000 + (int32_t)(rate_raw % 95001);
     const int32_t n_channels = r.u8() % 10;
     const int64_t n_samples = 1 + r.u32() % 50000;
     const uint8_t target_choice = r.u8();
     const uint32_t target_raw = r.u32();
     ggpt::AudioPreParams p;
     static const int32_t targets[4] = {16000, 8000, 44100, 48000};
-    p.sample_rate = target_choice < 4 ? targets[target_choice] : target_choice == 4 ? (int32_t) target_raw : 16000;
-    const int8_t n_clips = (int8_t) r.u8();
+    p.sample_rate = target_choice < 4 ? targets[target_choice] : target_choice == 4 ? (int32_t)target_raw : 16000;
+    const int8_t n_clips = (int8_t)r.u8();
     const float clip_seconds = r.f32();
     const uint16_t n_mels = r.u16(), target_len = r.u16();
     const float fmean = r.f32(), fstd = r.f32();
@@ -48,16 +48,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
         p.fbank_mean = fmean;
         p.fbank_std = fstd;
     } else if (!(flags & 64)) {  // small valid ones: fast runs, every code path
-        p.n_clips = 1 + (uint8_t) n_clips % 8;
+        p.n_clips = 1 + (uint8_t)n_clips % 8;
         p.clip_seconds = (1 + (target_len >> 8) % 16) / 16.0f;
         p.n_mels = 4 + n_mels % 125;
         p.target_len = 1 + target_len % 256;
-    }  // else the model defaults (3 clips of 2 s, 128 x 204)
+    }                                                     // else the model defaults (3 clips of 2 s, 128 x 204)
     if (rate > 96000 || p.sample_rate > 48000) return 0;  // kernel sizes beyond the per-run budget
 
     // samples: exactly n_channels * n_samples floats (ASan catches reads past them)
     const int32_t n_alloc = n_channels > 0 ? n_channels : 1;
-    std::vector<std::vector<float>> ch(n_alloc, std::vector<float>((size_t) n_samples));
+    std::vector<std::vector<float>> ch(n_alloc, std::vector<float>((size_t)n_samples));
     const uint8_t * src = r.rest();
     const size_t n_src = r.rest_size();
     const size_t w = (flags & 16) ? 4 : 2;
@@ -90,19 +90,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
     }
     const int64_t n_out = ggpt::audio_resampled_len(n_samples, rate, p.sample_rate);
     if (n_out < 1) abort();
-    const int64_t n_fbank = (int64_t) p.n_clips * p.n_mels * p.target_len;
+    const int64_t n_fbank = (int64_t)p.n_clips * p.n_mels * p.target_len;
     if (n_out * n_channels > 2000000 || n_fbank > 2000000) return 0;  // beyond the per-run budget
 
-    std::vector<float> wave((flags & 4) ? (size_t) (n_out * n_channels) : 0);
-    std::vector<float> fbank((flags & 8) ? (size_t) n_fbank : 0);
+    std::vector<float> wave((flags & 4) ? (size_t)(n_out * n_channels) : 0);
+    std::vector<float> fbank((flags & 8) ? (size_t)n_fbank : 0);
     ggpt::AudioPreInfo info;
-    const bool ok = ggpt::audio_preprocess(p, ptrs.data(), n_channels, n_samples, rate, fbank.empty() ? nullptr : fbank.data(),
-                                           wave.empty() ? nullptr : wave.data(), info, err);
+    const bool ok =
+        ggpt::audio_preprocess(p, ptrs.data(), n_channels, n_samples, rate, fbank.empty() ? nullptr : fbank.data(),
+                               wave.empty() ? nullptr : wave.data(), info, err);
     if (!ok) {
         if (err.empty()) abort();
         return 0;
     }
-    if (info.n_samples_out != n_out || (int32_t) info.clips.size() != p.n_clips) abort();
+    if (info.n_samples_out != n_out || (int32_t)info.clips.size() != p.n_clips) abort();
     for (const auto & c : info.clips)
         if (c.start < 0 || c.end < c.start || c.end > n_out) abort();
     // s16 samples with the default normalisation always give finite features (huge f32 samples or

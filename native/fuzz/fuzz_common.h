@@ -22,12 +22,18 @@ class MemFile {
 public:
     MemFile(const uint8_t * data, size_t size) {
         fd_ = memfd_create("ggpt-fuzz", 0);
-        if (fd_ < 0) { perror("memfd_create"); abort(); }
+        if (fd_ < 0) {
+            perror("memfd_create");
+            abort();
+        }
         size_t off = 0;
         while (off < size) {
             ssize_t w = write(fd_, data + off, size - off);
-            if (w <= 0) { perror("write"); abort(); }
-            off += (size_t) w;
+            if (w <= 0) {
+                perror("write");
+                abort();
+            }
+            off += (size_t)w;
         }
         path_ = "/proc/self/fd/" + std::to_string(fd_);
     }
@@ -36,7 +42,10 @@ public:
     MemFile & operator=(const MemFile &) = delete;
     const std::string & path() const { return path_; }
     void extend_to(size_t size) {
-        if (ftruncate(fd_, (off_t) size) != 0) { perror("ftruncate"); abort(); }
+        if (ftruncate(fd_, (off_t)size) != 0) {
+            perror("ftruncate");
+            abort();
+        }
     }
 
 private:
@@ -48,7 +57,7 @@ private:
 // extended with zero bytes up to the end of the last tensor (at most max_size): inputs can then be
 // the metadata alone and still reach the checks that follow the data-size check, and mutations
 // are spent on the metadata. Returns the file size.
-inline size_t pad_gguf(MemFile & f, size_t size, size_t max_size = (size_t) 64 << 20) {
+inline size_t pad_gguf(MemFile & f, size_t size, size_t max_size = (size_t)64 << 20) {
     gguf_init_params gp = {/*no_alloc*/ true, /*ctx*/ nullptr};
     gguf_context * g = gguf_init_from_file(f.path().c_str(), gp);
     if (!g) {

@@ -22,8 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
     fuzz::Reader r(data, size);
     const int32_t width = 1 + r.u16() % 4096;
     int32_t height = 1 + r.u16() % 4096;
-    if ((int64_t) width * height > 65536) height = 65536 / width;
-    const int32_t stride = 3 * width + (int32_t) (r.u8() % 32) - 4;
+    if ((int64_t)width * height > 65536) height = 65536 / width;
+    const int32_t stride = 3 * width + (int32_t)(r.u8() % 32) - 4;
     ggpt::ImagePreParams p;
     p.size = 1 + r.u8();
     const uint8_t flags = r.u8();
@@ -38,7 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
     const int32_t threads = (flags >> 1) & 3;
 
     // exactly the bytes the caller promises: ASan catches any read past them
-    const size_t n_bytes = stride > 0 ? (size_t) stride * height : 1;
+    const size_t n_bytes = stride > 0 ? (size_t)stride * height : 1;
     std::vector<uint8_t> pixels(n_bytes);
     const uint8_t * src = r.rest();
     const size_t n_src = r.rest_size();
@@ -49,7 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
         if (err.empty()) abort();
         return 0;
     }
-    std::vector<uint8_t> resized((size_t) p.size * p.size * 3);
+    std::vector<uint8_t> resized((size_t)p.size * p.size * 3);
     ggpt::ImageGeometry g;
     const bool ok = ggpt::image_pad_resize(p, pixels.data(), width, height, stride, resized.data(), &g, err, threads);
     if (!ok) {
@@ -57,7 +57,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
         return 0;
     }
     if (g.side != (width > height ? width : height)) abort();
-    std::vector<float> chw((size_t) 3 * p.size * p.size);
+    std::vector<float> chw((size_t)3 * p.size * p.size);
     ggpt::image_normalize(p, resized.data(), chw.data());
     for (float v : chw)
         if (!(v == v)) abort();  // finite mean/std > 0 never give NaN

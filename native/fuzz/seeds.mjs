@@ -100,13 +100,20 @@ function imageSeeds(out, media) {
   const std = [0.26862954, 0.26130258, 0.27577711];
   let n = 0;
   for (const img of ['dog_image.jpg', 'test-1.jpeg']) {
-    for (const [w, h] of [[32, 24], [7, 40], [64, 64], [200, 3]]) {
+    for (const [w, h] of [
+      [32, 24],
+      [7, 40],
+      [64, 64],
+      [200, 3],
+    ]) {
       const px = ffmpeg(['-i', path.join(media, img), '-vf', `scale=${w}:${h}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24']);
-      for (const [size, flags, slack] of [[14, 0, 4], [33, 1, 9], [1, 2, 4], [64, 8, 4]]) {
-        const hdr = pack([
-          ['H', w - 1], ['H', h - 1], ['B', slack], ['B', size - 1], ['B', flags],
-          ...mean.map((v) => ['f', v]), ...std.map((v) => ['f', v]),
-        ]);
+      for (const [size, flags, slack] of [
+        [14, 0, 4],
+        [33, 1, 9],
+        [1, 2, 4],
+        [64, 8, 4],
+      ]) {
+        const hdr = pack([['H', w - 1], ['H', h - 1], ['B', slack], ['B', size - 1], ['B', flags], ...mean.map((v) => ['f', v]), ...std.map((v) => ['f', v])]);
         write(d, `img${String(n).padStart(2, '0')}`, Buffer.concat([hdr, px]));
         n += 1;
       }
@@ -119,18 +126,36 @@ function audioSeeds(out, media) {
   const d = path.join(out, 'fuzz_audio_preprocess');
   const wav = path.join(media, 'dog_audio.wav');
   let n = 0;
-  for (const [rate, ch, nSamp] of [[16000, 1, 16000], [44100, 2, 9000], [8000, 1, 300], [22050, 1, 30000]]) {
-    const pcm = ffmpeg(['-i', wav, '-t', '3', '-ar', String(rate), '-ac', String(ch), '-f', 's16le'])
-      .subarray(0, 2 * ch * nSamp);
-    for (const [flags, target] of [[0x4c, 0], [0x0e, 0], [0x24, 1], [0x08, 3]]) {
+  for (const [rate, ch, nSamp] of [
+    [16000, 1, 16000],
+    [44100, 2, 9000],
+    [8000, 1, 300],
+    [22050, 1, 30000],
+  ]) {
+    const pcm = ffmpeg(['-i', wav, '-t', '3', '-ar', String(rate), '-ac', String(ch), '-f', 's16le']).subarray(0, 2 * ch * nSamp);
+    for (const [flags, target] of [
+      [0x4c, 0],
+      [0x0e, 0],
+      [0x24, 1],
+      [0x08, 3],
+    ]) {
       // 0x4c: the model's parameters; 0x0e: these as given (3 clips of 0.5 s, 64 mels, 50
       // frames); others: the small set decoded from the same fields (2 clips of 5/16 s, 64 mels,
       // 50 frames)
       const small = !(flags & 0x42);
       const hdr = pack([
-        ['B', flags], ['I', rate - 1000], ['B', ch], ['I', Math.floor(pcm.length / (2 * ch)) - 1], ['B', target],
-        ['I', 16000], ['b', small ? 1 : 3], ['f', 0.5], ['H', small ? 60 : 64], ['H', small ? (4 << 8) + 49 : 50],
-        ['f', -4.268], ['f', 9.138],
+        ['B', flags],
+        ['I', rate - 1000],
+        ['B', ch],
+        ['I', Math.floor(pcm.length / (2 * ch)) - 1],
+        ['B', target],
+        ['I', 16000],
+        ['b', small ? 1 : 3],
+        ['f', 0.5],
+        ['H', small ? 60 : 64],
+        ['H', small ? (4 << 8) + 49 : 50],
+        ['f', -4.268],
+        ['f', 9.138],
       ]);
       write(d, `aud${String(n).padStart(2, '0')}`, Buffer.concat([hdr, pcm]));
       n += 1;
@@ -165,8 +190,15 @@ function main() {
   const missing = ['encoders', 'llm', 'media'].filter((k) => o[k] === undefined);
   const maxFull = Number(o['max-full']);
   if (a.positionals.length !== 1 || missing.length || !/^[-+]?\d+$/.test(o['max-full'].trim())) {
-    console.error(`${usage}\nseeds.mjs: ${a.positionals.length !== 1 ? 'expected one OUT argument' :
-      missing.length ? `required: ${missing.map((k) => `--${k}`).join(', ')}` : '--max-full: not an integer'}`);
+    console.error(
+      `${usage}\nseeds.mjs: ${
+        a.positionals.length !== 1
+          ? 'expected one OUT argument'
+          : missing.length
+            ? `required: ${missing.map((k) => `--${k}`).join(', ')}`
+            : '--max-full: not an integer'
+      }`,
+    );
     process.exit(2);
   }
   const out = a.positionals[0];
@@ -174,8 +206,7 @@ function main() {
   const l = ggufSeeds(out, 'fuzz_llm_check', o.llm, maxFull);
   const ni = imageSeeds(out, o.media);
   const na = audioSeeds(out, o.media);
-  console.log(`seeds: encoders ${e[0]} bytes (metadata ${e[1]}), llm ${l[0]} bytes (metadata ${l[1]}), ` +
-    `${ni} image, ${na} audio inputs in ${out}`);
+  console.log(`seeds: encoders ${e[0]} bytes (metadata ${e[1]}), llm ${l[0]} bytes (metadata ${l[1]}), ` + `${ni} image, ${na} audio inputs in ${out}`);
 }
 
 main();

@@ -2,6 +2,7 @@
 // generateStream, groundImage/Video/Audio, createChat/send and embed*; calls after dispose;
 // concurrent calls with aborts and disposes. Each must give a typed error or succeed (README,
 // "Errors": the process never crashes and the model stays usable).
+// (Over 500 lines: one table of cases per public call, kept together so a new option gets its cases.)
 import fs from 'node:fs';
 import { loadModel } from '../../src/index';
 import type { Model } from '../../src/model';
@@ -53,9 +54,18 @@ function firstTypedError(results: PromiseSettledResult<unknown>[]): void {
 function loadModelCases(): AttackCase[] {
   const cases: AttackCase[] = [];
   const opts: [string, unknown[]][] = [
-    ['threads', NUMBER_BAD], ['gpuLayers', NUMBER_BAD], ['contextSize', [...NUMBER_BAD, 7, 1 << 21]], ['batchSize', [...NUMBER_BAD, 0, 8193]],
-    ['featureCacheBytes', NUMBER_BAD], ['kvType', STRING_BAD], ['flashAttn', STRING_BAD], ['towerMatmul', STRING_BAD],
-    ['loadEncoders', ['true', 1, null, {}]], ['onProgress', FUNCTION_BAD], ['logger', FUNCTION_BAD], ['signal', SIGNAL_BAD],
+    ['threads', NUMBER_BAD],
+    ['gpuLayers', NUMBER_BAD],
+    ['contextSize', [...NUMBER_BAD, 7, 1 << 21]],
+    ['batchSize', [...NUMBER_BAD, 0, 8193]],
+    ['featureCacheBytes', NUMBER_BAD],
+    ['kvType', STRING_BAD],
+    ['flashAttn', STRING_BAD],
+    ['towerMatmul', STRING_BAD],
+    ['loadEncoders', ['true', 1, null, {}]],
+    ['onProgress', FUNCTION_BAD],
+    ['logger', FUNCTION_BAD],
+    ['signal', SIGNAL_BAD],
   ];
   for (const [key, values] of opts) {
     for (const v of values) {
@@ -72,10 +82,20 @@ function loadModelCases(): AttackCase[] {
     }
   }
   const models: [string, (ctx: CaseContext) => unknown][] = [
-    ['null', () => null], ['number', () => 5], ['empty-string', () => ''], ['empty-object', () => ({})], ['llm-number', () => ({ llm: 5 })],
-    ['llm-missing', (c) => ({ llm: c.file('missing.gguf') })], ['array', () => []], ['etc-passwd', () => '/etc/passwd'], ['root-dir', () => '/'],
-    ['encoders-as-llm', (c) => ({ llm: c.encoders })], ['llm-as-encoders', (c) => ({ llm: c.llm, encoders: c.llm })],
-    ['encoders-empty-string', (c) => ({ llm: c.llm, encoders: '' })], ['dev-null', () => '/dev/null'], ['directory-as-llm', (c) => ({ llm: c.modelDir })],
+    ['null', () => null],
+    ['number', () => 5],
+    ['empty-string', () => ''],
+    ['empty-object', () => ({})],
+    ['llm-number', () => ({ llm: 5 })],
+    ['llm-missing', (c) => ({ llm: c.file('missing.gguf') })],
+    ['array', () => []],
+    ['etc-passwd', () => '/etc/passwd'],
+    ['root-dir', () => '/'],
+    ['encoders-as-llm', (c) => ({ llm: c.encoders })],
+    ['llm-as-encoders', (c) => ({ llm: c.llm, encoders: c.llm })],
+    ['encoders-empty-string', (c) => ({ llm: c.llm, encoders: '' })],
+    ['dev-null', () => '/dev/null'],
+    ['directory-as-llm', (c) => ({ llm: c.modelDir })],
   ];
   for (const [name, make] of models) {
     cases.push({
@@ -89,9 +109,16 @@ function loadModelCases(): AttackCase[] {
     });
   }
   const combos: [string, Record<string, unknown>][] = [
-    ['q8_0-kv-flash-off', { kvType: 'q8_0', flashAttn: 'off' }], ['q8_0-kv-flash-on', { kvType: 'q8_0', flashAttn: 'on' }], ['context-8', { contextSize: 8 }],
-    ['context-max', { contextSize: 1 << 20 }], ['batch-1', { batchSize: 1 }], ['gpu-layers-huge', { gpuLayers: 100000 }], ['f32-kv-flash-on', { kvType: 'f32', flashAttn: 'on' }],
-    ['int8-towers', { towerMatmul: 'int8' }], ['no-encoders', { loadEncoders: false }], ['threads-64', { threads: 64 }],
+    ['q8_0-kv-flash-off', { kvType: 'q8_0', flashAttn: 'off' }],
+    ['q8_0-kv-flash-on', { kvType: 'q8_0', flashAttn: 'on' }],
+    ['context-8', { contextSize: 8 }],
+    ['context-max', { contextSize: 1 << 20 }],
+    ['batch-1', { batchSize: 1 }],
+    ['gpu-layers-huge', { gpuLayers: 100000 }],
+    ['f32-kv-flash-on', { kvType: 'f32', flashAttn: 'on' }],
+    ['int8-towers', { towerMatmul: 'int8' }],
+    ['no-encoders', { loadEncoders: false }],
+    ['threads-64', { threads: 64 }],
   ];
   for (const [name, o] of combos) {
     cases.push({
@@ -130,7 +157,14 @@ function loadModelCases(): AttackCase[] {
     category: 'api',
     expect: 'any',
     run: async (ctx) => {
-      const m = await loadModel({ model: ctx.modelDir, threads: 1, contextSize: 256, onProgress: () => { throw new Error('progress hook failed'); } }).catch((e: Error) => {
+      const m = await loadModel({
+        model: ctx.modelDir,
+        threads: 1,
+        contextSize: 256,
+        onProgress: () => {
+          throw new Error('progress hook failed');
+        },
+      }).catch((e: Error) => {
         if (e.message === 'progress hook failed') return undefined; // the caller's own error back
         throw e;
       });
@@ -143,11 +177,30 @@ function loadModelCases(): AttackCase[] {
 function generateCases(): AttackCase[] {
   const cases: AttackCase[] = [];
   const opts: [string, unknown[]][] = [
-    ['maxTokens', NUMBER_BAD], ['temperature', NUMBER_BAD], ['topK', NUMBER_BAD], ['topP', [...NUMBER_BAD, 1.0001]], ['minP', NUMBER_BAD],
-    ['repeatPenalty', [...NUMBER_BAD, 0, 11]], ['repeatLastN', [...NUMBER_BAD, -2]], ['seed', [...NUMBER_BAD, 0xffffffff]],
-    ['stop', ['###', [''], [5], new Array(17).fill('x'), [null], {}, null, ['a'.repeat(100000)]]], ['system', [5, null, {}, '\u0000', 'x'.repeat(200000)]],
-    ['history', ['x', [{}], [{ user: 5, assistant: 'a' }], [null], [{ user: 'a', assistant: 'b', extra: 1 }], new Array(1000).fill({ user: 'hello', assistant: 'there' })]],
-    ['onToken', FUNCTION_BAD], ['onPromptProgress', FUNCTION_BAD], ['signal', SIGNAL_BAD],
+    ['maxTokens', NUMBER_BAD],
+    ['temperature', NUMBER_BAD],
+    ['topK', NUMBER_BAD],
+    ['topP', [...NUMBER_BAD, 1.0001]],
+    ['minP', NUMBER_BAD],
+    ['repeatPenalty', [...NUMBER_BAD, 0, 11]],
+    ['repeatLastN', [...NUMBER_BAD, -2]],
+    ['seed', [...NUMBER_BAD, 0xffffffff]],
+    ['stop', ['###', [''], [5], new Array(17).fill('x'), [null], {}, null, ['a'.repeat(100000)]]],
+    ['system', [5, null, {}, '\u0000', 'x'.repeat(200000)]],
+    [
+      'history',
+      [
+        'x',
+        [{}],
+        [{ user: 5, assistant: 'a' }],
+        [null],
+        [{ user: 'a', assistant: 'b', extra: 1 }],
+        new Array(1000).fill({ user: 'hello', assistant: 'there' }),
+      ],
+    ],
+    ['onToken', FUNCTION_BAD],
+    ['onPromptProgress', FUNCTION_BAD],
+    ['signal', SIGNAL_BAD],
   ];
   for (const [key, values] of opts) {
     for (const v of values) {
@@ -159,13 +212,37 @@ function generateCases(): AttackCase[] {
       });
     }
   }
-  for (const [name, text] of [['number', 5], ['null', null], ['empty', ''], ['nul', '\u0000'], ['lone-surrogate', '\ud800'], ['huge', 'word '.repeat(40000)], ['media-token', 'look <im_patch>'], ['object', {}]] as const) {
-    cases.push({ id: `api/generate/text-${name}`, category: 'api', expect: 'any', run: async (ctx) => (await ctx.model()).generate(text as never, { maxTokens: 2 }) });
+  for (const [name, text] of [
+    ['number', 5],
+    ['null', null],
+    ['empty', ''],
+    ['nul', '\u0000'],
+    ['lone-surrogate', '\ud800'],
+    ['huge', 'word '.repeat(40000)],
+    ['media-token', 'look <im_patch>'],
+    ['object', {}],
+  ] as const) {
+    cases.push({
+      id: `api/generate/text-${name}`,
+      category: 'api',
+      expect: 'any',
+      run: async (ctx) => (await ctx.model()).generate(text as never, { maxTokens: 2 }),
+    });
   }
   for (const v of ['x', 5, [], null]) {
-    cases.push({ id: `api/generate/options-${label(v)}`, category: 'api', expect: 'error', run: async (ctx) => (await ctx.model()).generate('hi', v as never) });
+    cases.push({
+      id: `api/generate/options-${label(v)}`,
+      category: 'api',
+      expect: 'error',
+      run: async (ctx) => (await ctx.model()).generate('hi', v as never),
+    });
   }
-  cases.push({ id: 'api/generateStream/bad-option', category: 'api', expect: 'error', run: async (ctx) => (await ctx.model()).generateStream('hi', { topK: -5 }).result });
+  cases.push({
+    id: 'api/generateStream/bad-option',
+    category: 'api',
+    expect: 'error',
+    run: async (ctx) => (await ctx.model()).generateStream('hi', { topK: -5 }).result,
+  });
   cases.push({
     id: 'api/generateStream/break-early',
     category: 'api',
@@ -182,7 +259,15 @@ function generateCases(): AttackCase[] {
     category: 'api',
     expect: 'any',
     run: async (ctx) => {
-      const err = await (await ctx.model()).generate('Hello', { maxTokens: 10, stop: [], onToken: () => { throw new Error('mine'); } }).catch((e: Error) => e);
+      const err = await (await ctx.model())
+        .generate('Hello', {
+          maxTokens: 10,
+          stop: [],
+          onToken: () => {
+            throw new Error('mine');
+          },
+        })
+        .catch((e: Error) => e);
       if (!(err instanceof Error) || err.message !== 'mine') throw new CheckFailed(`expected the callback's own error, got ${String(err)}`);
     },
   });
@@ -192,9 +277,17 @@ function generateCases(): AttackCase[] {
     expect: 'any',
     known: 'rejecting async onToken',
     run: async (ctx) => {
-      await (await ctx.model()).generate('Hello', { maxTokens: 4, stop: [], onToken: async () => { throw new Error('async callback failed'); } }).catch((e: Error) => {
-        if (e.message !== 'async callback failed') throw e;
-      });
+      await (await ctx.model())
+        .generate('Hello', {
+          maxTokens: 4,
+          stop: [],
+          onToken: async () => {
+            throw new Error('async callback failed');
+          },
+        })
+        .catch((e: Error) => {
+          if (e.message !== 'async callback failed') throw e;
+        });
       await new Promise((r) => setTimeout(r, 20));
     },
   });
@@ -203,9 +296,16 @@ function generateCases(): AttackCase[] {
     category: 'api',
     expect: 'any',
     run: async (ctx) => {
-      await (await ctx.model()).generate('Hello', { maxTokens: 4, onPromptProgress: () => { throw new Error('mine'); } }).catch((e: Error) => {
-        if (e.message !== 'mine') throw e;
-      });
+      await (await ctx.model())
+        .generate('Hello', {
+          maxTokens: 4,
+          onPromptProgress: () => {
+            throw new Error('mine');
+          },
+        })
+        .catch((e: Error) => {
+          if (e.message !== 'mine') throw e;
+        });
     },
   });
   return cases;
@@ -246,18 +346,58 @@ function mediaCallCases(env: AttackEnv): AttackCase[] {
       cases.push({ id: `api/${name}/options-${label(v)}`, category: 'api', expect: 'any', run: async (ctx) => call(await ctx.model(), v as never) });
     }
   }
-  for (const [name, input] of [['null', null], ['number', 5], ['object', {}], ['array', []], ['boolean', true], ['undefined', undefined], ['symbol', Symbol('x')]] as const) {
+  for (const [name, input] of [
+    ['null', null],
+    ['number', 5],
+    ['object', {}],
+    ['array', []],
+    ['boolean', true],
+    ['undefined', undefined],
+    ['symbol', Symbol('x')],
+  ] as const) {
     const known = name === 'undefined' ? 'media args undefined/holes/string width' : undefined;
-    cases.push({ id: `api/groundImage/image-${name}`, category: 'api', expect: 'error', ...(known ? { known } : {}), run: async (ctx) => (await ctx.model()).groundImage(input as never, 'x', { maxTokens: 2 }) });
-    cases.push({ id: `api/groundVideo/video-${name}`, category: 'api', expect: 'error', ...(known ? { known } : {}), run: async (ctx) => (await ctx.model()).groundVideo(input as never, 'x', { maxTokens: 2 }) });
-    cases.push({ id: `api/groundAudio/audio-${name}`, category: 'api', expect: 'error', ...(known ? { known } : {}), run: async (ctx) => (await ctx.model()).groundAudio(input as never, 'x', { maxTokens: 2 }) });
+    cases.push({
+      id: `api/groundImage/image-${name}`,
+      category: 'api',
+      expect: 'error',
+      ...(known ? { known } : {}),
+      run: async (ctx) => (await ctx.model()).groundImage(input as never, 'x', { maxTokens: 2 }),
+    });
+    cases.push({
+      id: `api/groundVideo/video-${name}`,
+      category: 'api',
+      expect: 'error',
+      ...(known ? { known } : {}),
+      run: async (ctx) => (await ctx.model()).groundVideo(input as never, 'x', { maxTokens: 2 }),
+    });
+    cases.push({
+      id: `api/groundAudio/audio-${name}`,
+      category: 'api',
+      expect: 'error',
+      ...(known ? { known } : {}),
+      run: async (ctx) => (await ctx.model()).groundAudio(input as never, 'x', { maxTokens: 2 }),
+    });
   }
-  for (const [name, prompt] of [['number', 5], ['null', null], ['media-token', '<im_patch>']] as const) {
-    cases.push({ id: `api/groundImage/prompt-${name}`, category: 'api', expect: 'error', run: async (ctx) => (await ctx.model()).groundImage(rawImg(), prompt as never, { maxTokens: 2 }) });
+  for (const [name, prompt] of [
+    ['number', 5],
+    ['null', null],
+    ['media-token', '<im_patch>'],
+  ] as const) {
+    cases.push({
+      id: `api/groundImage/prompt-${name}`,
+      category: 'api',
+      expect: 'error',
+      run: async (ctx) => (await ctx.model()).groundImage(rawImg(), prompt as never, { maxTokens: 2 }),
+    });
   }
   const chatOpts: [string, unknown][] = [
-    ['image-number', { image: 5 }], ['video-null', { video: null }], ['history-string', { history: 'x' }], ['history-bad-turn', { history: [{ user: 5 }] }],
-    ['system-number', { system: 5 }], ['options-string', 'x'], ['audio-corrupt', { audio: Buffer.from('nope') }],
+    ['image-number', { image: 5 }],
+    ['video-null', { video: null }],
+    ['history-string', { history: 'x' }],
+    ['history-bad-turn', { history: [{ user: 5 }] }],
+    ['system-number', { system: 5 }],
+    ['options-string', 'x'],
+    ['audio-corrupt', { audio: Buffer.from('nope') }],
   ];
   for (const [name, o] of chatOpts) {
     cases.push({
@@ -267,8 +407,16 @@ function mediaCallCases(env: AttackEnv): AttackCase[] {
       run: async (ctx) => (await ctx.model()).createChat(o as never).send('hi', { maxTokens: 2 }),
     });
   }
-  for (const [name, text] of [['number', 5], ['null', null]] as const) {
-    cases.push({ id: `api/chat.send/text-${name}`, category: 'api', expect: 'error', run: async (ctx) => (await ctx.model()).createChat({}).send(text as never) });
+  for (const [name, text] of [
+    ['number', 5],
+    ['null', null],
+  ] as const) {
+    cases.push({
+      id: `api/chat.send/text-${name}`,
+      category: 'api',
+      expect: 'error',
+      run: async (ctx) => (await ctx.model()).createChat({}).send(text as never),
+    });
   }
   cases.push({
     id: 'api/ffmpegPath/nonexistent',
@@ -286,11 +434,29 @@ function mediaCallCases(env: AttackEnv): AttackCase[] {
     known: 'nonexistent explicit ffmpegPath',
     run: async (ctx) => (await ctx.model()).embedAudio(env.media.wav, { ffmpegPath: '/nonexistent/dir/ffmpeg' }),
   });
-  for (const [name, tokens] of [['negative', [-1]], ['huge', [1e9]], ['NaN', [NaN]], ['fraction', [1.5]], ['string', 'abc'], ['null', null], ['holes', [1, , 2]], ['objects', [{}]]] as const) {
+  for (const [name, tokens] of [
+    ['negative', [-1]],
+    ['huge', [1e9]],
+    ['NaN', [NaN]],
+    ['fraction', [1.5]],
+    ['string', 'abc'],
+    ['null', null],
+    ['holes', [1, , 2]],
+    ['objects', [{}]],
+  ] as const) {
     cases.push({ id: `api/detokenize/${name}`, category: 'api', expect: 'error', run: async (ctx) => (await ctx.model()).detokenize(tokens as never) });
   }
-  for (const [name, text, o] of [['number', 5, undefined], ['bos-string', 'hi', { bos: 'yes' }], ['huge', 'abc '.repeat(250000), undefined]] as const) {
-    cases.push({ id: `api/tokenize/${name}`, category: 'api', expect: name === 'huge' ? 'any' : 'error', run: async (ctx) => (await ctx.model()).tokenize(text as never, o as never) });
+  for (const [name, text, o] of [
+    ['number', 5, undefined],
+    ['bos-string', 'hi', { bos: 'yes' }],
+    ['huge', 'abc '.repeat(250000), undefined],
+  ] as const) {
+    cases.push({
+      id: `api/tokenize/${name}`,
+      category: 'api',
+      expect: name === 'huge' ? 'any' : 'error',
+      run: async (ctx) => (await ctx.model()).tokenize(text as never, o as never),
+    });
   }
   return cases;
 }
@@ -298,10 +464,19 @@ function mediaCallCases(env: AttackEnv): AttackCase[] {
 function lifecycleCases(env: AttackEnv): AttackCase[] {
   const cases: AttackCase[] = [];
   const after: [string, (m: Model) => unknown][] = [
-    ['generate', (m) => m.generate('hi')], ['generateStream', (m) => m.generateStream('hi').result], ['groundImage', (m) => m.groundImage(rawImg(), 'x')],
-    ['groundVideo', (m) => m.groundVideo(rawVideo(), 'x')], ['groundAudio', (m) => m.groundAudio(rawAudio(), 'x')], ['embedImage', (m) => m.embedImage(rawImg())],
-    ['embedVideo', (m) => m.embedVideo(rawVideo())], ['embedAudio', (m) => m.embedAudio(rawAudio())], ['createChat', (m) => m.createChat({})],
-    ['tokenize', (m) => m.tokenize('hi')], ['detokenize', (m) => m.detokenize([1])], ['info', (m) => m.info], ['promptText', (m) => m.promptText('hi')],
+    ['generate', (m) => m.generate('hi')],
+    ['generateStream', (m) => m.generateStream('hi').result],
+    ['groundImage', (m) => m.groundImage(rawImg(), 'x')],
+    ['groundVideo', (m) => m.groundVideo(rawVideo(), 'x')],
+    ['groundAudio', (m) => m.groundAudio(rawAudio(), 'x')],
+    ['embedImage', (m) => m.embedImage(rawImg())],
+    ['embedVideo', (m) => m.embedVideo(rawVideo())],
+    ['embedAudio', (m) => m.embedAudio(rawAudio())],
+    ['createChat', (m) => m.createChat({})],
+    ['tokenize', (m) => m.tokenize('hi')],
+    ['detokenize', (m) => m.detokenize([1])],
+    ['info', (m) => m.info],
+    ['promptText', (m) => m.promptText('hi')],
     ['groundVideo-file', (m) => m.groundVideo(env.media.mp4, 'x')],
   ];
   for (const [name, call] of after) {
@@ -337,7 +512,12 @@ function lifecycleCases(env: AttackEnv): AttackCase[] {
     codes: ['DISPOSED'],
     run: async (ctx) => {
       const m = await ownModel(ctx);
-      const ps: Promise<unknown>[] = [m.generate('one', { maxTokens: 30, stop: [] }), m.groundImage(rawImg(), 'two', { maxTokens: 30 }), m.embedAudio(rawAudio()), m.generate('three')];
+      const ps: Promise<unknown>[] = [
+        m.generate('one', { maxTokens: 30, stop: [] }),
+        m.groundImage(rawImg(), 'two', { maxTokens: 30 }),
+        m.embedAudio(rawAudio()),
+        m.generate('three'),
+      ];
       const d = m.dispose();
       const rs = await settleAll(ps);
       await d;
@@ -352,7 +532,13 @@ function lifecycleCases(env: AttackEnv): AttackCase[] {
     run: async (ctx) => {
       const m = await ownModel(ctx);
       let n = 0;
-      const p = m.generate('Hello', { maxTokens: 200, stop: [], onToken: () => { if (++n === 3) void m.dispose(); } });
+      const p = m.generate('Hello', {
+        maxTokens: 200,
+        stop: [],
+        onToken: () => {
+          if (++n === 3) void m.dispose();
+        },
+      });
       await p.finally(() => m.dispose());
     },
   });
@@ -400,7 +586,8 @@ function lifecycleCases(env: AttackEnv): AttackCase[] {
       const m = await ctx.model();
       const rs = await Promise.all([0, 1, 2, 3, 4].map(() => m.generate('Tell me', { maxTokens: 6, stop: [] })));
       const first = JSON.stringify(rs[0].tokens);
-      if (rs.some((r) => JSON.stringify(r.tokens) !== first)) throw new CheckFailed(`concurrent greedy generations differ: ${rs.map((r) => r.tokens.join(',')).join(' | ')}`);
+      if (rs.some((r) => JSON.stringify(r.tokens) !== first))
+        throw new CheckFailed(`concurrent greedy generations differ: ${rs.map((r) => r.tokens.join(',')).join(' | ')}`);
     },
   });
   cases.push({
@@ -427,7 +614,14 @@ function lifecycleCases(env: AttackEnv): AttackCase[] {
     run: async (ctx) => {
       const ac = new AbortController();
       let n = 0;
-      await (await ctx.model()).generate('Hello', { maxTokens: 100, stop: [], signal: ac.signal, onToken: () => { if (++n === 2) ac.abort(); } });
+      await (await ctx.model()).generate('Hello', {
+        maxTokens: 100,
+        stop: [],
+        signal: ac.signal,
+        onToken: () => {
+          if (++n === 2) ac.abort();
+        },
+      });
     },
   });
   cases.push({
@@ -438,7 +632,12 @@ function lifecycleCases(env: AttackEnv): AttackCase[] {
     run: async (ctx) => {
       const m = await ctx.model();
       const s = AbortSignal.abort();
-      const rs = await settleAll<unknown>([m.generate('a', { signal: s }), m.groundImage(rawImg(), 'b', { signal: s }), m.embedAudio(rawAudio(), { signal: s }), m.embedVideo(env.media.mp4, { signal: s })]);
+      const rs = await settleAll<unknown>([
+        m.generate('a', { signal: s }),
+        m.groundImage(rawImg(), 'b', { signal: s }),
+        m.embedAudio(rawAudio(), { signal: s }),
+        m.embedVideo(env.media.mp4, { signal: s }),
+      ]);
       firstTypedError(rs);
     },
   });
@@ -473,8 +672,12 @@ function lifecycleCases(env: AttackEnv): AttackCase[] {
     run: async (ctx) => {
       const m = await ctx.model();
       const rs = await settleAll<unknown>([
-        m.generate('a', { maxTokens: 3 }), m.embedImage(rawImg()), m.groundAudio(rawAudio(), 'b', { maxTokens: 2 }), m.embedVideo(rawVideo()),
-        m.createChat({ audio: rawAudio(), image: rawImg() }).send('c', { maxTokens: 2 }), m.generate('d', { maxTokens: 2, topK: -1 }),
+        m.generate('a', { maxTokens: 3 }),
+        m.embedImage(rawImg()),
+        m.groundAudio(rawAudio(), 'b', { maxTokens: 2 }),
+        m.embedVideo(rawVideo()),
+        m.createChat({ audio: rawAudio(), image: rawImg() }).send('c', { maxTokens: 2 }),
+        m.generate('d', { maxTokens: 2, topK: -1 }),
       ]);
       for (const [i, r] of rs.entries()) if (r.status === 'rejected' && i !== 5) throw r.reason;
       if (rs[5].status !== 'rejected') throw new CheckFailed('topK -1 accepted');
@@ -528,7 +731,8 @@ function lifecycleCases(env: AttackEnv): AttackCase[] {
     category: 'api',
     expect: 'error',
     codes: ['INVALID_INPUT'],
-    run: async (ctx) => (await ctx.model()).generate('x', { history: Array.from({ length: 50 }, () => ({ user: 'hello there my friend', assistant: 'yes indeed it is' })) }),
+    run: async (ctx) =>
+      (await ctx.model()).generate('x', { history: Array.from({ length: 50 }, () => ({ user: 'hello there my friend', assistant: 'yes indeed it is' })) }),
   });
   cases.push({
     id: 'api/lifecycle/text-without-encoders',

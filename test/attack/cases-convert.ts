@@ -3,6 +3,7 @@
 // convert() into a fresh folder, and requires a ConversionError (or InvalidInputError for bad
 // options) with nothing left in the output folder; when the conversion succeeds, the model it
 // wrote is loaded and used.
+// (Over 500 lines: one table of cases per part of a checkpoint, next to the copy helpers they share.)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,7 +80,20 @@ function stCases(env: AttackEnv): AttackCase[] {
   for (const v of [0n, 1n, 7n, BigInt(headerLen - 1), BigInt(headerLen + 1), BigInt(raw.length), 100n * 1024n * 1024n + 1n, 1n << 63n, (1n << 64n) - 1n]) {
     cases.push([`st/header-length-${v}`, 'error', () => Buffer.concat([u64(v), raw.subarray(8)])]);
   }
-  for (const text of ['not json', '[]', 'null', '1', '"x"', '{', '{"a":1}', '{"a":null}', '{"a":[]}', `${'['.repeat(200000)}${']'.repeat(200000)}`, `{"a":${'{"b":'.repeat(50000)}1${'}'.repeat(50000)}}`, '\u0000'.repeat(16)]) {
+  for (const text of [
+    'not json',
+    '[]',
+    'null',
+    '1',
+    '"x"',
+    '{',
+    '{"a":1}',
+    '{"a":null}',
+    '{"a":[]}',
+    `${'['.repeat(200000)}${']'.repeat(200000)}`,
+    `{"a":${'{"b":'.repeat(50000)}1${'}'.repeat(50000)}}`,
+    '\u0000'.repeat(16),
+  ]) {
     cases.push([`st/header-text-${text.slice(0, 12).replace(/[^a-z0-9]/gi, '_')}-${text.length}`, 'error', () => writeSt(undefined, st.data, text)]);
   }
   cases.push(['st/header-empty-object', 'error', () => writeSt({}, st.data)]);
@@ -89,38 +103,106 @@ function stCases(env: AttackEnv): AttackCase[] {
     return writeSt(h, st.data);
   };
   for (const dtype of ['F8_E4M3', 'I4', 5, null, 'f32', 'I64', 'BOOL', 'U8', 'F64', '__proto__', 'toString']) {
-    cases.push([`st/dtype-${String(dtype)}`, 'error', edit(big, (h) => { h[big].dtype = dtype; })]);
+    cases.push([
+      `st/dtype-${String(dtype)}`,
+      'error',
+      edit(big, (h) => {
+        h[big].dtype = dtype;
+      }),
+    ]);
   }
-  for (const [label, shape] of [['1e9x1e9', [1e9, 1e9]], ['2^53', [2 ** 53]], ['negative', [-1, 4]], ['fraction', [1.5]], ['string', 'abc'], ['empty', []], ['zero', [0]], ['nested', [[1]]], ['huge-rank', new Array(1000).fill(1)], ['null', null]] as const) {
-    cases.push([`st/shape-${label}`, 'error', edit(big, (h) => { h[big].shape = shape as unknown; })]);
+  for (const [label, shape] of [
+    ['1e9x1e9', [1e9, 1e9]],
+    ['2^53', [2 ** 53]],
+    ['negative', [-1, 4]],
+    ['fraction', [1.5]],
+    ['string', 'abc'],
+    ['empty', []],
+    ['zero', [0]],
+    ['nested', [[1]]],
+    ['huge-rank', new Array(1000).fill(1)],
+    ['null', null],
+  ] as const) {
+    cases.push([
+      `st/shape-${label}`,
+      'error',
+      edit(big, (h) => {
+        h[big].shape = shape as unknown;
+      }),
+    ]);
   }
   const [b0, b1] = st.header[big].data_offsets as number[];
   const [s0, s1] = st.header[second].data_offsets as number[];
   for (const [label, offs] of [
-    ['end-1e18', [b0, 1e18]], ['negative', [-8, b1 - b0 - 8]], ['reversed', [b1, b0]], ['one', [b0]], ['null', null], ['strings', ['0', '4']],
-    ['past-end', [st.data.length, st.data.length + (b1 - b0)]], ['fraction', [b0 + 0.5, b1 + 0.5]], ['2^64', [2 ** 64, 2 ** 64 + (b1 - b0)]],
+    ['end-1e18', [b0, 1e18]],
+    ['negative', [-8, b1 - b0 - 8]],
+    ['reversed', [b1, b0]],
+    ['one', [b0]],
+    ['null', null],
+    ['strings', ['0', '4']],
+    ['past-end', [st.data.length, st.data.length + (b1 - b0)]],
+    ['fraction', [b0 + 0.5, b1 + 0.5]],
+    ['2^64', [2 ** 64, 2 ** 64 + (b1 - b0)]],
   ] as const) {
-    cases.push([`st/offsets-${label}`, 'error', edit(big, (h) => { h[big].data_offsets = offs as unknown; })]);
+    cases.push([
+      `st/offsets-${label}`,
+      'error',
+      edit(big, (h) => {
+        h[big].data_offsets = offs as unknown;
+      }),
+    ]);
   }
   // two tensors on the same bytes (same size: a shape-preserving overlap)
-  cases.push([`st/offsets-overlap`, 'any', edit(second, (h) => {
-    const len = s1 - s0;
-    h[second].data_offsets = [b0, b0 + len];
-  })]);
-  cases.push(['st/metadata-array', 'any', edit(big, (h) => { h.__metadata__ = [] as never; })]);
-  cases.push(['st/metadata-number', 'any', edit(big, (h) => { h.__metadata__ = 5 as never; })]);
-  cases.push(['st/tensor-info-string', 'error', edit(big, (h) => { h[big] = 'x' as never; })]);
+  cases.push([
+    `st/offsets-overlap`,
+    'any',
+    edit(second, (h) => {
+      const len = s1 - s0;
+      h[second].data_offsets = [b0, b0 + len];
+    }),
+  ]);
+  cases.push([
+    'st/metadata-array',
+    'any',
+    edit(big, (h) => {
+      h.__metadata__ = [] as never;
+    }),
+  ]);
+  cases.push([
+    'st/metadata-number',
+    'any',
+    edit(big, (h) => {
+      h.__metadata__ = 5 as never;
+    }),
+  ]);
+  cases.push([
+    'st/tensor-info-string',
+    'error',
+    edit(big, (h) => {
+      h[big] = 'x' as never;
+    }),
+  ]);
   cases.push(['st/tensor-named-__proto__', 'error', () => writeSt(undefined, st.data, JSON.stringify(st.header).replace(`"${big}"`, '"__proto__"'))]);
-  cases.push(['st/nan-weights', 'any', () => {
-    const d = Buffer.from(st.data);
-    for (let i = b0; i + 4 <= b1; i += 4) d.writeUInt32LE(0x7fc00000, i);
-    return writeSt(st.header, d);
-  }, 'converter NaN weights']);
-  cases.push(['st/inf-weights', 'any', () => {
-    const d = Buffer.from(st.data);
-    for (let i = b0; i + 4 <= b1; i += 4) d.writeFloatLE(i % 8 ? Infinity : -Infinity, i);
-    return writeSt(st.header, d);
-  }, 'converter NaN weights']);
+  cases.push([
+    'st/nan-weights',
+    'any',
+    () => {
+      const d = Buffer.from(st.data);
+      for (let i = b0; i + 4 <= b1; i += 4) d.writeUInt32LE(0x7fc00000, i);
+      return writeSt(st.header, d);
+    },
+    'converter NaN weights',
+  ]);
+  cases.push([
+    'st/inf-weights',
+    'any',
+    () => {
+      const d = Buffer.from(st.data);
+      for (let i = b0; i + 4 <= b1; i += 4) d.writeFloatLE(i % 8 ? Infinity : -Infinity, i);
+      return writeSt(st.header, d);
+    },
+    'converter NaN weights',
+  ]);
   for (const frac of [0.001, 0.3, 0.6, 0.9, 0.999]) {
     const at = Math.floor(raw.length * frac);
     cases.push([`st/truncated-${at}`, 'error', () => raw.subarray(0, at)]);
@@ -205,7 +287,19 @@ function zipCases(env: AttackEnv): AttackCase[] {
   /** The same archive with data.pkl replaced. */
   const withPickle = (p: Buffer) => zipOf(entries.map(([n, d]) => [n, n === pklEntry.name ? p : d]));
   const cases: [string, 'error' | 'any', () => Buffer][] = [];
-  for (const at of [0, 3, 4, 29, pklEntry.dataAt + 10, pklEntry.dataAt + pklEntry.size - 1, Math.floor(raw.length / 2), zm.cdOffset, zm.cdOffset + 30, zm.eocd, zm.eocd + 21]) {
+  for (const at of [
+    0,
+    3,
+    4,
+    29,
+    pklEntry.dataAt + 10,
+    pklEntry.dataAt + pklEntry.size - 1,
+    Math.floor(raw.length / 2),
+    zm.cdOffset,
+    zm.cdOffset + 30,
+    zm.eocd,
+    zm.eocd + 21,
+  ]) {
     cases.push([`zip/truncated-${at}`, 'error', () => raw.subarray(0, at)]);
   }
   // torch writes ZIP64 end records: the classic record's fields are then not used...
@@ -239,28 +333,40 @@ function zipCases(env: AttackEnv): AttackCase[] {
   cases.push(['zip/cen-method-deflate', 'error', () => put(raw, c0.cen + 10, u16(8))]);
   cases.push(['zip/cen-method-99', 'error', () => put(raw, c0.cen + 10, u16(99))]);
   cases.push(['zip/cen-renamed-data-pkl', 'error', () => put(raw, c0.cen + 46 + prefix.length, Buffer.from('data.pkx'))]);
-  cases.push(['zip/zip64-extra-short', 'error', () => {
-    // a ZIP64 extra field (id 1, length 0) where the sizes say 0xffffffff
-    let b = put(raw, c0.cen + 20, u32(0xffffffff));
-    b = put(b, c0.cen + 24, u32(0xffffffff));
-    const nameLen = b.readUInt16LE(c0.cen + 28);
-    // use the 4 bytes of the next record's start as the extra field: id 1, length 0
-    return put(put(b, c0.cen + 30, u16(4)), c0.cen + 46 + nameLen, Buffer.from([1, 0, 0, 0]));
-  }]);
+  cases.push([
+    'zip/zip64-extra-short',
+    'error',
+    () => {
+      // a ZIP64 extra field (id 1, length 0) where the sizes say 0xffffffff
+      let b = put(raw, c0.cen + 20, u32(0xffffffff));
+      b = put(b, c0.cen + 24, u32(0xffffffff));
+      const nameLen = b.readUInt16LE(c0.cen + 28);
+      // use the 4 bytes of the next record's start as the extra field: id 1, length 0
+      return put(put(b, c0.cen + 30, u16(4)), c0.cen + 46 + nameLen, Buffer.from([1, 0, 0, 0]));
+    },
+  ]);
   cases.push(['zip/local-signature', 'error', () => put(raw, c0.local, u32(0))]);
   cases.push(['zip/local-extra-huge', 'error', () => put(raw, c0.local + 28, u16(0xffff))]);
-  cases.push(['zip/zip64-locator-bogus', 'error', () => {
-    const loc = Buffer.alloc(20);
-    loc.writeUInt32LE(0x07064b50, 0);
-    loc.writeBigUInt64LE(1n << 60n, 8);
-    return Buffer.concat([raw.subarray(0, zm.eocd), loc, raw.subarray(zm.eocd)]);
-  }]);
-  cases.push(['zip/zip64-record-bad', 'error', () => {
-    const loc = Buffer.alloc(20);
-    loc.writeUInt32LE(0x07064b50, 0);
-    loc.writeBigUInt64LE(0n, 8);
-    return Buffer.concat([raw.subarray(0, zm.eocd), loc, raw.subarray(zm.eocd)]);
-  }]);
+  cases.push([
+    'zip/zip64-locator-bogus',
+    'error',
+    () => {
+      const loc = Buffer.alloc(20);
+      loc.writeUInt32LE(0x07064b50, 0);
+      loc.writeBigUInt64LE(1n << 60n, 8);
+      return Buffer.concat([raw.subarray(0, zm.eocd), loc, raw.subarray(zm.eocd)]);
+    },
+  ]);
+  cases.push([
+    'zip/zip64-record-bad',
+    'error',
+    () => {
+      const loc = Buffer.alloc(20);
+      loc.writeUInt32LE(0x07064b50, 0);
+      loc.writeBigUInt64LE(0n, 8);
+      return Buffer.concat([raw.subarray(0, zm.eocd), loc, raw.subarray(zm.eocd)]);
+    },
+  ]);
   cases.push(['zip/legacy-torch-magic', 'error', () => Buffer.concat([Buffer.from([0x80, 0x02, 0x8a, 0x0a]), raw.subarray(4)])]);
   cases.push(['zip/byteorder-big', 'error', () => zipOf([...entries.filter(([n]) => !n.endsWith('/byteorder')), [`${prefix}byteorder`, Buffer.from('big')]])]);
   cases.push(['zip/storage-missing', 'error', () => zipOf(entries.filter(([n]) => n !== `${prefix}data/1`))]);
@@ -269,10 +375,24 @@ function zipCases(env: AttackEnv): AttackCase[] {
 
   // pickles
   const pickles: [string, Buffer][] = [];
-  for (const [m, n] of [['os', 'system'], ['posix', 'system'], ['builtins', 'eval'], ['builtins', 'exec'], ['__builtin__', 'getattr'], ['subprocess', 'Popen'], ['torch', 'load'], ['numpy.core.multiarray', '_reconstruct'], ['torch._utils', '_rebuild_qtensor'], ['collections', 'OrderedDict.__init__']]) {
+  for (const [m, n] of [
+    ['os', 'system'],
+    ['posix', 'system'],
+    ['builtins', 'eval'],
+    ['builtins', 'exec'],
+    ['__builtin__', 'getattr'],
+    ['subprocess', 'Popen'],
+    ['torch', 'load'],
+    ['numpy.core.multiarray', '_reconstruct'],
+    ['torch._utils', '_rebuild_qtensor'],
+    ['collections', 'OrderedDict.__init__'],
+  ]) {
     pickles.push([`global-${m}.${n}`, Buffer.concat([P.proto, P.global(m, n), P.str('echo pwned'), Buffer.from([0x85, 0x52]), P.stop])]);
   }
-  pickles.push(['stack-global-os-system', Buffer.concat([P.proto, P.str('os'), P.str('system'), Buffer.from([0x93]), P.str('id'), Buffer.from([0x85, 0x52]), P.stop])]);
+  pickles.push([
+    'stack-global-os-system',
+    Buffer.concat([P.proto, P.str('os'), P.str('system'), Buffer.from([0x93]), P.str('id'), Buffer.from([0x85, 0x52]), P.stop]),
+  ]);
   pickles.push(['reduce-on-int', Buffer.concat([P.proto, Buffer.from([0x4b, 1, 0x29, 0x52]), P.stop])]);
   pickles.push(['reduce-args-not-tuple', Buffer.concat([P.proto, P.global('collections', 'OrderedDict'), Buffer.from([0x4b, 1, 0x52]), P.stop])]);
   for (const op of [0x00, 0x69, 0x6f, 0x82, 0x83, 0x84, 0x92, 0x97, 0x98, 0xd0, 0xff, 0x53, 0x56]) {
@@ -284,7 +404,10 @@ function zipCases(env: AttackEnv): AttackCase[] {
   };
   pickles.push(['nested-lists-1e6', deep(1_000_000)]);
   pickles.push(['marks-1e6', Buffer.concat([P.proto, Buffer.alloc(1_000_000, 0x28), P.stop])]);
-  pickles.push(['appends-300k', Buffer.concat([P.proto, Buffer.from([0x5d, 0x28]), Buffer.alloc(600_000).fill(Buffer.from([0x4b, 7])), Buffer.from([0x65]), P.stop])]);
+  pickles.push([
+    'appends-300k',
+    Buffer.concat([P.proto, Buffer.from([0x5d, 0x28]), Buffer.alloc(600_000).fill(Buffer.from([0x4b, 7])), Buffer.from([0x65]), P.stop]),
+  ]);
   pickles.push(['tuple-300k', Buffer.concat([P.proto, Buffer.from([0x28]), Buffer.alloc(600_000).fill(Buffer.from([0x4b, 7])), Buffer.from([0x74]), P.stop])]);
   pickles.push(['long4-negative-length', Buffer.concat([P.proto, Buffer.from([0x8b]), Buffer.from([0xfb, 0xff, 0xff, 0xff]), P.stop])]);
   pickles.push(['binstring-negative-length', Buffer.concat([P.proto, Buffer.from([0x54]), Buffer.from([0xf0, 0xff, 0xff, 0xff]), P.stop])]);
@@ -307,11 +430,26 @@ function zipCases(env: AttackEnv): AttackCase[] {
   const tensorPickle = (offset: Buffer, size: number[], stride: number[]) => {
     const tuple = (xs: number[]) => Buffer.concat([Buffer.from([0x28]), ...xs.map((x) => Buffer.concat([Buffer.from([0x4a]), u32(x)])), Buffer.from([0x74])]);
     return Buffer.concat([
-      P.proto, Buffer.from([0x7d]), P.str('w'),
-      P.global('torch._utils', '_rebuild_tensor_v2'), Buffer.from([0x28]),
-      Buffer.from([0x28]), P.str('storage'), P.global('torch', 'FloatStorage'), P.str('1'), P.str('cpu'), Buffer.from([0x4b, 4]), Buffer.from([0x74, 0x51]),
-      offset, tuple(size), tuple(stride), Buffer.from([0x89]), P.global('collections', 'OrderedDict'), Buffer.from([0x29, 0x52, 0x74, 0x52]),
-      Buffer.from([0x73]), P.stop,
+      P.proto,
+      Buffer.from([0x7d]),
+      P.str('w'),
+      P.global('torch._utils', '_rebuild_tensor_v2'),
+      Buffer.from([0x28]),
+      Buffer.from([0x28]),
+      P.str('storage'),
+      P.global('torch', 'FloatStorage'),
+      P.str('1'),
+      P.str('cpu'),
+      Buffer.from([0x4b, 4]),
+      Buffer.from([0x74, 0x51]),
+      offset,
+      tuple(size),
+      tuple(stride),
+      Buffer.from([0x89]),
+      P.global('collections', 'OrderedDict'),
+      Buffer.from([0x29, 0x52, 0x74, 0x52]),
+      Buffer.from([0x73]),
+      P.stop,
     ]);
   };
   pickles.push(['tensor-negative-offset', tensorPickle(Buffer.concat([Buffer.from([0x4a]), u32(0xffffffff)]), [2], [1])]);
@@ -376,7 +514,8 @@ function configCases(env: AttackEnv): AttackCase[] {
       add(`config/${key}=${JSON.stringify(v)}`, 'any', () => ({ model: { 'config.json': Buffer.from(JSON.stringify({ ...cfg, [key]: v })) } }), known);
     }
   }
-  for (const text of ['[]', 'null', '"x"', '42', '{', '']) add(`config/text-${text || 'empty'}`, 'error', () => ({ model: { 'config.json': Buffer.from(text) } }));
+  for (const text of ['[]', 'null', '"x"', '42', '{', ''])
+    add(`config/text-${text || 'empty'}`, 'error', () => ({ model: { 'config.json': Buffer.from(text) } }));
   add('config/missing', 'error', () => ({ model: { 'config.json': null } }));
   const vision = clipCfg.vision_config;
   for (const [key, values] of [
@@ -389,17 +528,24 @@ function configCases(env: AttackEnv): AttackCase[] {
     ['intermediate_size', [0, 1e9]],
   ] as [string, unknown[]][]) {
     for (const v of values) {
-      add(`clip-config/${key}=${JSON.stringify(v)}`, 'any', () => ({ clip: { 'config.json': Buffer.from(JSON.stringify({ ...clipCfg, vision_config: { ...vision, [key]: v } })) } }));
+      add(`clip-config/${key}=${JSON.stringify(v)}`, 'any', () => ({
+        clip: { 'config.json': Buffer.from(JSON.stringify({ ...clipCfg, vision_config: { ...vision, [key]: v } })) },
+      }));
     }
   }
   add('clip-config/no-vision-config', 'error', () => ({ clip: { 'config.json': Buffer.from(JSON.stringify({ ...clipCfg, vision_config: undefined })) } }));
   add('clip-config/vision-config-array', 'error', () => ({ clip: { 'config.json': Buffer.from(JSON.stringify({ ...clipCfg, vision_config: [] })) } }));
   // tokenizer.model
   const tok = fs.readFileSync(path.join(env.upstreamModel, 'tokenizer.model'));
-  for (const frac of [0, 0.01, 0.5, 0.99]) add(`tokenizer/truncated-${frac}`, 'error', () => ({ model: { 'tokenizer.model': tok.subarray(0, Math.floor(tok.length * frac)) } }));
-  add('tokenizer/random-bytes', 'error', () => ({ model: { 'tokenizer.model': Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24)) } }));
+  for (const frac of [0, 0.01, 0.5, 0.99])
+    add(`tokenizer/truncated-${frac}`, 'error', () => ({ model: { 'tokenizer.model': tok.subarray(0, Math.floor(tok.length * frac)) } }));
+  add('tokenizer/random-bytes', 'error', () => ({
+    model: { 'tokenizer.model': Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24)) },
+  }));
   add('tokenizer/varint-overlong', 'error', () => ({ model: { 'tokenizer.model': Buffer.concat([Buffer.from([0x0a]), Buffer.alloc(20, 0xff)]) } }));
-  add('tokenizer/length-huge', 'error', () => ({ model: { 'tokenizer.model': Buffer.concat([Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]), tok.subarray(0, 100)]) } }));
+  add('tokenizer/length-huge', 'error', () => ({
+    model: { 'tokenizer.model': Buffer.concat([Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]), tok.subarray(0, 100)]) },
+  }));
   // index.json
   const index = JSON.parse(fs.readFileSync(path.join(env.upstreamModel, 'pytorch_model.bin.index.json'), 'utf8')) as { weight_map: Record<string, string> };
   const firstTensor = Object.keys(index.weight_map)[0];
@@ -416,10 +562,18 @@ function configCases(env: AttackEnv): AttackCase[] {
 
 function optionCases(): AttackCase[] {
   const bad: [string, Record<string, unknown>][] = [
-    ['type-q3', { type: 'q3' }], ['type-number', { type: 5 }], ['threads-0', { threads: 0 }], ['threads-NaN', { threads: NaN }],
-    ['threads-string', { threads: '2' }], ['onProgress-number', { onProgress: 5 }], ['signal-object', { signal: {} }],
-    ['overrides-heads-string', { overrides: { heads: 'x' } }], ['overrides-heads-0', { overrides: { heads: { qformer: 0 } } }],
-    ['overrides-heads-NaN', { overrides: { heads: { eva: NaN } } }], ['model-empty', { model: '' }], ['out-number', { out: 5 }],
+    ['type-q3', { type: 'q3' }],
+    ['type-number', { type: 5 }],
+    ['threads-0', { threads: 0 }],
+    ['threads-NaN', { threads: NaN }],
+    ['threads-string', { threads: '2' }],
+    ['onProgress-number', { onProgress: 5 }],
+    ['signal-object', { signal: {} }],
+    ['overrides-heads-string', { overrides: { heads: 'x' } }],
+    ['overrides-heads-0', { overrides: { heads: { qformer: 0 } } }],
+    ['overrides-heads-NaN', { overrides: { heads: { eva: NaN } } }],
+    ['model-empty', { model: '' }],
+    ['out-number', { out: 5 }],
   ];
   return bad.map(([name, extra]) => ({
     id: `convert/options/${name}`,

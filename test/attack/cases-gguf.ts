@@ -70,7 +70,10 @@ function specsFor(buf: Buffer, map: GGUFMap, knownFor: (key: string, value: stri
   specs.push({ name: 'magic/big-endian', expect: 'error', mutate: (b) => patched(b, 0, Buffer.from('FUGG')) });
   for (const v of [0, 1, 4, 0xffffffff]) specs.push({ name: `version/${v}`, expect: 'error', mutate: (b) => patched(b, 4, u32(v)) });
   // counts
-  for (const [what, at] of [['tensors', map.nTensorsAt], ['kv', map.nKvAt]] as const) {
+  for (const [what, at] of [
+    ['tensors', map.nTensorsAt],
+    ['kv', map.nKvAt],
+  ] as const) {
     const real = BigInt(what === 'tensors' ? map.tensors.length : map.kvs.length);
     for (const v of [0n, real + 1n, 1n << 32n, 1n << 62n, (1n << 64n) - 1n]) {
       specs.push({ name: `count/${what}-${v}`, expect: 'error', mutate: (b) => patched(b, at, u64(v)) });
@@ -128,7 +131,12 @@ function specsFor(buf: Buffer, map: GGUFMap, knownFor: (key: string, value: stri
       specs.push({ name: `${n}/type-${type}`, expect: valid ? 'any' : 'error', mutate: (b) => patched(b, t.typeAt, u32(type)) });
     }
     for (const nd of [0, 5, 0xffffffff]) specs.push({ name: `${n}/n-dims-${nd}`, expect: 'error', mutate: (b) => patched(b, t.nDimsAt, u32(nd)) });
-    for (const [label, v] of [['0', 0n], ['huge', 1n << 40n], ['2^63', 1n << 63n], ['plus-1', -1n]] as const) {
+    for (const [label, v] of [
+      ['0', 0n],
+      ['huge', 1n << 40n],
+      ['2^63', 1n << 63n],
+      ['plus-1', -1n],
+    ] as const) {
       specs.push({
         name: `${n}/dim0-${label}`,
         expect: 'error',
@@ -174,10 +182,21 @@ function ggufCases(
 }
 
 export function llmCases(env: AttackEnv): AttackCase[] {
-  return ggufCases('llm', env.llm, (ctx, f) => ctx.loadAndUse({ llm: f }), (key, value) => KNOWN_LLM[key]?.(value), true);
+  return ggufCases(
+    'llm',
+    env.llm,
+    (ctx, f) => ctx.loadAndUse({ llm: f }),
+    (key, value) => KNOWN_LLM[key]?.(value),
+    true,
+  );
 }
 
 export function encodersCases(env: AttackEnv): AttackCase[] {
-  return ggufCases('encoders', env.encoders, (ctx, f) => ctx.loadAndUse({ llm: ctx.llm, encoders: f }), () => undefined, false);
+  return ggufCases(
+    'encoders',
+    env.encoders,
+    (ctx, f) => ctx.loadAndUse({ llm: ctx.llm, encoders: f }),
+    () => undefined,
+    false,
+  );
 }
-

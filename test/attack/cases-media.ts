@@ -45,7 +45,8 @@ const rawImg = (w: number, h: number, c = 3, fill = 128) => ({ data: new Uint8Ar
 
 function imageSpecs(env: AttackEnv): MediaSpec[] {
   const s: MediaSpec[] = [];
-  const add = (name: string, expect: 'error' | 'any', input: MediaSpec['input'], extra: Partial<MediaSpec> = {}) => s.push({ name, kind: 'image', expect, input, ...extra });
+  const add = (name: string, expect: 'error' | 'any', input: MediaSpec['input'], extra: Partial<MediaSpec> = {}) =>
+    s.push({ name, kind: 'image', expect, input, ...extra });
   const jpeg = read(env.media.jpeg);
   for (const frac of [0.01, 0.05, 0.2, 0.5, 0.8, 0.95]) {
     const n = Math.max(1, Math.floor(jpeg.length * frac));
@@ -55,16 +56,37 @@ function imageSpecs(env: AttackEnv): MediaSpec[] {
   add('jpeg/no-eoi', 'any', () => jpeg.subarray(0, jpeg.length - 2));
   for (const frac of [0.3, 0.6, 0.9]) add(`jpeg/corrupt-${frac}`, 'any', () => flip(jpeg, Math.floor(jpeg.length * frac), 64));
   const sof = findMarker(jpeg, [0xff, 0xc0]);
-  add('jpeg/sof-height-0', 'error', () => { const b = Buffer.from(jpeg); b.writeUInt16BE(0, sof + 5); return b; });
-  add('jpeg/sof-65535x65535', 'error', () => { const b = Buffer.from(jpeg); b.writeUInt16BE(65535, sof + 5); b.writeUInt16BE(65535, sof + 7); return b; });
-  add('jpeg/sof-components-0', 'error', () => { const b = Buffer.from(jpeg); b[sof + 9] = 0; return b; });
+  add('jpeg/sof-height-0', 'error', () => {
+    const b = Buffer.from(jpeg);
+    b.writeUInt16BE(0, sof + 5);
+    return b;
+  });
+  add('jpeg/sof-65535x65535', 'error', () => {
+    const b = Buffer.from(jpeg);
+    b.writeUInt16BE(65535, sof + 5);
+    b.writeUInt16BE(65535, sof + 7);
+    return b;
+  });
+  add('jpeg/sof-components-0', 'error', () => {
+    const b = Buffer.from(jpeg);
+    b[sof + 9] = 0;
+    return b;
+  });
   add('jpeg/ground-truncated', 'error', () => jpeg.subarray(0, jpeg.length >> 2), { ground: true });
 
   const png = read(env.media.png);
   for (const frac of [0.1, 0.3, 0.6, 0.9]) add(`png/truncated-${frac}`, 'error', () => png.subarray(0, Math.floor(png.length * frac)));
   add('png/ihdr-crc', 'any', () => flip(png, 29, 4));
-  add('png/ihdr-width-0', 'error', () => { const b = Buffer.from(png); b.writeUInt32BE(0, 16); return b; });
-  add('png/ihdr-depth-7', 'error', () => { const b = Buffer.from(png); b[24] = 7; return b; });
+  add('png/ihdr-width-0', 'error', () => {
+    const b = Buffer.from(png);
+    b.writeUInt32BE(0, 16);
+    return b;
+  });
+  add('png/ihdr-depth-7', 'error', () => {
+    const b = Buffer.from(png);
+    b[24] = 7;
+    return b;
+  });
   add('png/idat-corrupt', 'error', () => flip(png, png.indexOf('IDAT') + 6, 32));
   add('png/no-iend', 'any', () => png.subarray(0, png.length - 12));
   add('png/huge-declared-100000x100000', 'error', () => pngBombHeader(100000, 100000), { known: 'huge-declared-size PNG' });
@@ -74,29 +96,51 @@ function imageSpecs(env: AttackEnv): MediaSpec[] {
 
   const webp = read(env.media.webp);
   for (const frac of [0.1, 0.5, 0.9]) add(`webp/truncated-${frac}`, 'error', () => webp.subarray(0, Math.floor(webp.length * frac)));
-  add('webp/riff-size-huge', 'any', () => { const b = Buffer.from(webp); b.writeUInt32LE(0xfffffff0, 4); return b; });
+  add('webp/riff-size-huge', 'any', () => {
+    const b = Buffer.from(webp);
+    b.writeUInt32LE(0xfffffff0, 4);
+    return b;
+  });
   add('webp/corrupt', 'any', () => flip(webp, 40, 64));
   const gif = read(env.media.gif);
   for (const frac of [0.1, 0.5, 0.9]) add(`gif/truncated-${frac}`, 'error', () => gif.subarray(0, Math.floor(gif.length * frac)));
-  add('gif/screen-65535', 'any', () => { const b = Buffer.from(gif); b.writeUInt16LE(65535, 6); b.writeUInt16LE(65535, 8); return b; });
+  add('gif/screen-65535', 'any', () => {
+    const b = Buffer.from(gif);
+    b.writeUInt16LE(65535, 6);
+    b.writeUInt16LE(65535, 8);
+    return b;
+  });
   add('gif/corrupt', 'any', () => flip(gif, Math.floor(gif.length / 2), 32));
 
   add('empty-buffer', 'error', () => Buffer.alloc(0));
   add('empty-file', 'error', (ctx) => asFile(ctx, 'empty.png', Buffer.alloc(0)));
   add('text-file', 'error', (ctx) => asFile(ctx, 'text.jpg', 'hello, not an image\n'));
   add('text-buffer', 'error', () => Buffer.from('GIF89a but not really'));
-  add('directory', 'error', (ctx) => { const d = ctx.file('dir.png'); fs.mkdirSync(d); return d; });
+  add('directory', 'error', (ctx) => {
+    const d = ctx.file('dir.png');
+    fs.mkdirSync(d);
+    return d;
+  });
   add('missing-path', 'error', (ctx) => ctx.file('nope.png'));
   add('path-with-nul', 'error', () => '/tmp/a\u0000b.png');
   add('wav-as-image', 'error', () => read(env.media.wav));
   add('mp4-as-image', 'error', () => read(env.media.mp4));
-  const svg = (w: string, body = '') => Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${w}" height="${w}">${body}</svg>`);
+  const svg = (w: string, body = '') =>
+    Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${w}" height="${w}">${body}</svg>`);
   add('svg/small', 'any', () => svg('16', '<rect width="16" height="16" fill="red"/>'), { known: 'SVG' });
   add('svg/huge-declared', 'error', () => svg('1000000'), { known: 'SVG' });
   add('svg/external-file', 'any', () => svg('16', '<image xlink:href="file:///etc/passwd" width="16" height="16"/>'), { known: 'SVG' });
   add('svg/external-http', 'any', () => svg('16', '<image href="http://127.0.0.1:9/x.png" width="16" height="16"/>'), { known: 'SVG' });
   add('svg/as-path', 'any', (ctx) => asFile(ctx, 'x.svg', svg('16')), { known: 'SVG' });
-  add('svg/billion-laughs', 'any', () => Buffer.from(`<?xml version="1.0"?><!DOCTYPE s [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;"><!ENTITY e "&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;"><!ENTITY f "&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;">]><svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><text>&f;&f;&f;&f;&f;&f;&f;&f;</text></svg>`), { known: 'SVG' });
+  add(
+    'svg/billion-laughs',
+    'any',
+    () =>
+      Buffer.from(
+        `<?xml version="1.0"?><!DOCTYPE s [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;"><!ENTITY e "&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;"><!ENTITY f "&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;">]><svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><text>&f;&f;&f;&f;&f;&f;&f;&f;</text></svg>`,
+      ),
+    { known: 'SVG' },
+  );
   add('sharp-of-garbage', 'error', () => sharp(Buffer.from('not an image')));
   add('sharp-huge-create', 'error', () => sharp({ create: { width: 30000, height: 30000, channels: 3, background: 'red' } }));
 
@@ -118,7 +162,14 @@ function imageSpecs(env: AttackEnv): MediaSpec[] {
     ['data-holes', () => ({ ...rawImg(2, 2), data: [1, , 3] })],
     ['data-float32', () => ({ ...rawImg(2, 2), data: new Float32Array(12) })],
     ['data-undefined', () => ({ width: 2, height: 2, channels: 3 })],
-    ['data-detached', () => { const d = new Uint8Array(12); structuredClone(d.buffer, { transfer: [d.buffer] }); return { data: d, width: 2, height: 2, channels: 3 }; }],
+    [
+      'data-detached',
+      () => {
+        const d = new Uint8Array(12);
+        structuredClone(d.buffer, { transfer: [d.buffer] });
+        return { data: d, width: 2, height: 2, channels: 3 };
+      },
+    ],
     ['pixels-1x1', () => rawImg(1, 1)],
     ['pixels-1x4000', () => rawImg(1, 4000)],
     ['pixels-over-limit', () => rawImg(20, 20), undefined],
@@ -138,11 +189,18 @@ function imageSpecs(env: AttackEnv): MediaSpec[] {
 
 function videoSpecs(env: AttackEnv): MediaSpec[] {
   const s: MediaSpec[] = [];
-  const add = (name: string, expect: 'error' | 'any', input: MediaSpec['input'], extra: Partial<MediaSpec> = {}) => s.push({ name, kind: 'video', expect, input, ...extra });
+  const add = (name: string, expect: 'error' | 'any', input: MediaSpec['input'], extra: Partial<MediaSpec> = {}) =>
+    s.push({ name, kind: 'video', expect, input, ...extra });
   const mp4 = read(env.media.mp4);
-  for (const frac of [0.02, 0.3, 0.7, 0.97]) add(`mp4/truncated-${frac}`, 'any', (ctx) => asFile(ctx, 'cut.mp4', mp4.subarray(0, Math.floor(mp4.length * frac))));
+  for (const frac of [0.02, 0.3, 0.7, 0.97])
+    add(`mp4/truncated-${frac}`, 'any', (ctx) => asFile(ctx, 'cut.mp4', mp4.subarray(0, Math.floor(mp4.length * frac))));
   add('mp4/corrupt-middle', 'any', (ctx) => asFile(ctx, 'corrupt.mp4', flip(mp4, mp4.length >> 1, 512)));
-  add('mp4/moov-renamed', 'error', (ctx) => { const b = Buffer.from(mp4); const i = b.indexOf('moov'); if (i >= 0) b.write('moox', i); return asFile(ctx, 'nomoov.mp4', b); });
+  add('mp4/moov-renamed', 'error', (ctx) => {
+    const b = Buffer.from(mp4);
+    const i = b.indexOf('moov');
+    if (i >= 0) b.write('moox', i);
+    return asFile(ctx, 'nomoov.mp4', b);
+  });
   const mkv = read(env.media.mkv);
   for (const frac of [0.1, 0.6]) add(`mkv/truncated-${frac}`, 'any', (ctx) => asFile(ctx, 'cut.mkv', mkv.subarray(0, Math.floor(mkv.length * frac))));
   add('wav-as-video', 'error', () => env.media.wav);
@@ -152,7 +210,11 @@ function videoSpecs(env: AttackEnv): MediaSpec[] {
   add('jpeg-as-video', 'any', () => env.media.jpeg);
   add('empty-file', 'error', (ctx) => asFile(ctx, 'empty.mp4', Buffer.alloc(0)));
   add('missing-path', 'error', (ctx) => ctx.file('nope.mp4'));
-  add('directory', 'error', (ctx) => { const d = ctx.file('dir.mp4'); fs.mkdirSync(d); return d; });
+  add('directory', 'error', (ctx) => {
+    const d = ctx.file('dir.mp4');
+    fs.mkdirSync(d);
+    return d;
+  });
   add('path-dash', 'error', () => '-i');
   add('path-lavfi', 'error', () => 'lavfi:testsrc');
   add('buffer', 'error', () => mp4);
@@ -180,7 +242,8 @@ function videoSpecs(env: AttackEnv): MediaSpec[] {
     ['undefined', 'error', () => undefined, 'media args undefined/holes/string width'],
   ];
   // more frames than the tower takes: sampled down (to 8 here, which keeps the tower run short)
-  for (const [name, expect, make, known] of raws) add(`raw/${name}`, expect, make, { ...(known ? { known } : {}), ...(name === 'frames-100' ? { options: { maxFrames: 8 } } : {}) });
+  for (const [name, expect, make, known] of raws)
+    add(`raw/${name}`, expect, make, { ...(known ? { known } : {}), ...(name === 'frames-100' ? { options: { maxFrames: 8 } } : {}) });
   for (const v of [0, 65, NaN, '2', 1.5]) add(`option/maxFrames-${String(v)}`, 'error', () => ({ frames: [f()] }), { options: { maxFrames: v } });
   return s;
 }
@@ -203,14 +266,31 @@ function wav(rate: number, channels: number, bits: number, format: number, data:
 
 function audioSpecs(env: AttackEnv): MediaSpec[] {
   const s: MediaSpec[] = [];
-  const add = (name: string, expect: 'error' | 'any', input: MediaSpec['input'], extra: Partial<MediaSpec> = {}) => s.push({ name, kind: 'audio', expect, input, ...extra });
-  const pcm = (n: number, v = 0.1) => { const b = Buffer.alloc(n * 4); for (let i = 0; i < n; i++) b.writeFloatLE(v * Math.sin(i / 7), i * 4); return b; };
+  const add = (name: string, expect: 'error' | 'any', input: MediaSpec['input'], extra: Partial<MediaSpec> = {}) =>
+    s.push({ name, kind: 'audio', expect, input, ...extra });
+  const pcm = (n: number, v = 0.1) => {
+    const b = Buffer.alloc(n * 4);
+    for (let i = 0; i < n; i++) b.writeFloatLE(v * Math.sin(i / 7), i * 4);
+    return b;
+  };
   add('wav/zero-length', 'error', () => wav(16000, 1, 32, 3, Buffer.alloc(0)));
   add('wav/zero-length-path', 'error', (ctx) => asFile(ctx, 'z.wav', wav(16000, 1, 32, 3, Buffer.alloc(0))));
-  add('wav/nan-pcm', 'error', () => { const b = pcm(8000); b.writeUInt32LE(0x7fc00000, 400); return wav(16000, 1, 32, 3, b); });
-  add('wav/inf-pcm', 'error', () => { const b = pcm(8000); b.writeFloatLE(Infinity, 4000); return wav(16000, 1, 32, 3, b); });
+  add('wav/nan-pcm', 'error', () => {
+    const b = pcm(8000);
+    b.writeUInt32LE(0x7fc00000, 400);
+    return wav(16000, 1, 32, 3, b);
+  });
+  add('wav/inf-pcm', 'error', () => {
+    const b = pcm(8000);
+    b.writeFloatLE(Infinity, 4000);
+    return wav(16000, 1, 32, 3, b);
+  });
   add('wav/all-nan', 'error', () => wav(16000, 1, 32, 3, Buffer.alloc(32000, 0xff)));
-  add('wav/huge-values', 'any', () => { const b = Buffer.alloc(32000); for (let i = 0; i < 8000; i++) b.writeFloatLE(i % 2 ? 3e38 : -3e38, i * 4); return wav(16000, 1, 32, 3, b); });
+  add('wav/huge-values', 'any', () => {
+    const b = Buffer.alloc(32000);
+    for (let i = 0; i < 8000; i++) b.writeFloatLE(i % 2 ? 3e38 : -3e38, i * 4);
+    return wav(16000, 1, 32, 3, b);
+  });
   add('wav/data-len-huge', 'error', () => wav(16000, 1, 32, 3, pcm(800), 0x7ffffff0));
   add('wav/channels-0', 'error', () => wav(16000, 0, 32, 3, pcm(800)));
   add('wav/channels-65535', 'error', () => wav(16000, 65535, 32, 3, pcm(800)));
@@ -232,12 +312,24 @@ function audioSpecs(env: AttackEnv): MediaSpec[] {
   add('text-as-audio', 'error', () => Buffer.from('RIFF....WAVE not really'));
   add('empty-buffer', 'error', () => Buffer.alloc(0));
   add('missing-path', 'error', (ctx) => ctx.file('nope.wav'));
-  add('directory', 'error', (ctx) => { const d = ctx.file('dir.wav'); fs.mkdirSync(d); return d; });
+  add('directory', 'error', (ctx) => {
+    const d = ctx.file('dir.wav');
+    fs.mkdirSync(d);
+    return d;
+  });
   const f32 = (n: number, v = 0.1) => new Float32Array(n).fill(v);
   const raws: [string, 'error' | 'any', () => unknown, string?][] = [
     ['samples-empty', 'error', () => ({ samples: new Float32Array(0), sampleRate: 16000 })],
     ['samples-nan', 'error', () => ({ samples: f32(1000, NaN), sampleRate: 16000 })],
-    ['samples-one-nan', 'error', () => { const a = f32(16000); a[9999] = NaN; return { samples: a, sampleRate: 16000 }; }],
+    [
+      'samples-one-nan',
+      'error',
+      () => {
+        const a = f32(16000);
+        a[9999] = NaN;
+        return { samples: a, sampleRate: 16000 };
+      },
+    ],
     ['samples-infinity', 'error', () => ({ samples: f32(1000, Infinity), sampleRate: 16000 })],
     ['samples-huge-values', 'any', () => ({ samples: f32(4000, 3e38), sampleRate: 16000 })],
     ['samples-denormal', 'any', () => ({ samples: f32(4000, 1e-44), sampleRate: 16000 })],

@@ -25,9 +25,30 @@ export async function makeFixtures(): Promise<AttackEnv> {
   fs.writeFileSync(file('a.png'), makePng(w, h, 3, 8, rgb));
   const samples = Array.from({ length: 16000 }, (_, i) => Math.round(8000 * Math.sin(i / 9)));
   fs.writeFileSync(file('a.wav'), makeWav(16000, 1, samples, 'int16'));
-  fs.writeFileSync(file('f.wav'), makeWav(22050, 2, samples.map((v) => v / 40000), 'float32'));
+  fs.writeFileSync(
+    file('f.wav'),
+    makeWav(
+      22050,
+      2,
+      samples.map((v) => v / 40000),
+      'float32',
+    ),
+  );
   const lavfiVideo = ['-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=10:duration=1'];
-  makeMedia(media, 'a.mp4', [...lavfiVideo, '-f', 'lavfi', '-i', 'sine=frequency=440:duration=1', '-shortest', '-pix_fmt', 'yuv420p', '-c:v', 'mpeg4', '-c:a', 'aac']);
+  makeMedia(media, 'a.mp4', [
+    ...lavfiVideo,
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=frequency=440:duration=1',
+    '-shortest',
+    '-pix_fmt',
+    'yuv420p',
+    '-c:v',
+    'mpeg4',
+    '-c:a',
+    'aac',
+  ]);
   makeMedia(media, 'silent.mp4', [...lavfiVideo, '-pix_fmt', 'yuv420p', '-c:v', 'mpeg4']);
   makeMedia(media, 'a.mkv', [...lavfiVideo, '-pix_fmt', 'yuv420p', '-c:v', 'mpeg4']);
   makeMedia(media, 'a.mp3', ['-f', 'lavfi', '-i', 'sine=frequency=300:duration=2', '-c:a', 'libmp3lame', '-b:a', '32k']);

@@ -1,6 +1,7 @@
 // Property-based fuzzing (fast-check) of the TypeScript readers and parsers: the pickle VM, the
 // ZIP, safetensors and GGUF readers, and the box/span parsers. The same properties run briefly in
 // the tap suite (test/fuzz-*.test.ts) and for as long as asked by `scripts/fuzz-ts.mjs --time S`.
+// (Over 500 lines: every property in one registry, which the tap tests and the long runs share.)
 //
 // Readers get arbitrary bytes and mutations (bit flips, overwrites with boundary values, inserted
 // and deleted runs, truncations) of valid files made by our own writers; each must give a result
@@ -52,14 +53,35 @@ export type Mutation =
   | { kind: 'truncate'; at: number };
 
 const INTERESTING: number[][] = [
-  [0], [0xff], [0x7f], [0x80], [0, 0, 0, 0], [0xff, 0xff, 0xff, 0xff], [0xff, 0xff, 0xff, 0x7f], [0, 0, 0, 0x80],
-  [1, 0, 0, 0], [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], [0, 0, 0, 0, 0, 0, 0, 0x80], [0, 0, 0, 0, 1, 0, 0, 0],
-  [0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f], [0x00, 0x00, 0xc0, 0x7f], [0x2e], [0x28], [0x0a],
+  [0],
+  [0xff],
+  [0x7f],
+  [0x80],
+  [0, 0, 0, 0],
+  [0xff, 0xff, 0xff, 0xff],
+  [0xff, 0xff, 0xff, 0x7f],
+  [0, 0, 0, 0x80],
+  [1, 0, 0, 0],
+  [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+  [0, 0, 0, 0, 0, 0, 0, 0x80],
+  [0, 0, 0, 0, 1, 0, 0, 0],
+  [0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
+  [0x00, 0x00, 0xc0, 0x7f],
+  [0x2e],
+  [0x28],
+  [0x0a],
 ];
 
 export const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.nat(7) }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('set' as const), at: fc.nat(), bytes: fc.oneof(fc.constantFrom(...INTERESTING), fc.array(fc.nat(255), { minLength: 1, maxLength: 8 })) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('set' as const),
+      at: fc.nat(),
+      bytes: fc.oneof(fc.constantFrom(...INTERESTING), fc.array(fc.nat(255), { minLength: 1, maxLength: 8 })),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.array(fc.nat(255), { minLength: 1, maxLength: 16 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 16 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }) },
@@ -71,11 +93,21 @@ export function mutate(base: Buffer, muts: readonly Mutation[]): Buffer {
     if (b.length === 0) break;
     const at = m.at % b.length;
     switch (m.kind) {
-      case 'flip': b[at] ^= 1 << m.bit; break;
-      case 'set': for (let i = 0; i < m.bytes.length && at + i < b.length; i++) b[at + i] = m.bytes[i]; break;
-      case 'insert': b = Buffer.concat([b.subarray(0, at), Buffer.from(m.bytes), b.subarray(at)]); break;
-      case 'delete': b = Buffer.concat([b.subarray(0, at), b.subarray(at + m.len)]); break;
-      case 'truncate': b = b.subarray(0, at); break;
+      case 'flip':
+        b[at] ^= 1 << m.bit;
+        break;
+      case 'set':
+        for (let i = 0; i < m.bytes.length && at + i < b.length; i++) b[at + i] = m.bytes[i];
+        break;
+      case 'insert':
+        b = Buffer.concat([b.subarray(0, at), Buffer.from(m.bytes), b.subarray(at)]);
+        break;
+      case 'delete':
+        b = Buffer.concat([b.subarray(0, at), b.subarray(at + m.len)]);
+        break;
+      case 'truncate':
+        b = b.subarray(0, at);
+        break;
     }
   }
   return b;
@@ -119,7 +151,39 @@ function recordingHooks(): UnpickleHooks & { requested: string[]; called: string
 
 /** One opcode with plausible arguments (pickletools' argument kinds). */
 const opArb: fc.Arbitrary<Buffer> = fc.oneof(
-  fc.constantFrom(0x28, 0x7d, 0x5d, 0x29, 0x8f, 0x4e, 0x88, 0x89, 0x74, 0x85, 0x86, 0x87, 0x6c, 0x64, 0x94, 0x93, 0x51, 0x52, 0x81, 0x62, 0x73, 0x75, 0x61, 0x65, 0x90, 0x91, 0x30, 0x31, 0x32, 0x2e)
+  fc
+    .constantFrom(
+      0x28,
+      0x7d,
+      0x5d,
+      0x29,
+      0x8f,
+      0x4e,
+      0x88,
+      0x89,
+      0x74,
+      0x85,
+      0x86,
+      0x87,
+      0x6c,
+      0x64,
+      0x94,
+      0x93,
+      0x51,
+      0x52,
+      0x81,
+      0x62,
+      0x73,
+      0x75,
+      0x61,
+      0x65,
+      0x90,
+      0x91,
+      0x30,
+      0x31,
+      0x32,
+      0x2e,
+    )
     .map((op) => Buffer.from([op])),
   fc.tuple(fc.constantFrom(0x4b, 0x71, 0x68, 0x55, 0x43, 0x8c, 0x8a), fc.nat(255)).map(([op, n]) => Buffer.from([op, n])),
   fc.tuple(fc.constantFrom(0x4d), fc.nat(0xffff)).map(([op, n]) => Buffer.from([op, n & 0xff, n >> 8])),
@@ -135,9 +199,17 @@ const opArb: fc.Arbitrary<Buffer> = fc.oneof(
     b.writeBigUInt64LE(n, 1);
     return b;
   }),
-  fc.tuple(fc.constantFrom('I', 'L', 'F', 'P', 'p', 'g'), fc.oneof(fc.constantFrom('00', '01', '12', '-3', '1L', 'inf', 'nan', '1e5', '', 'x', '9'.repeat(30)), fc.string({ maxLength: 6 })))
+  fc
+    .tuple(
+      fc.constantFrom('I', 'L', 'F', 'P', 'p', 'g'),
+      fc.oneof(fc.constantFrom('00', '01', '12', '-3', '1L', 'inf', 'nan', '1e5', '', 'x', '9'.repeat(30)), fc.string({ maxLength: 6 })),
+    )
     .map(([op, s]) => Buffer.from(`${op}${s.replace(/\n/g, '')}\n`, 'latin1')),
-  fc.tuple(fc.constantFrom('collections', 'torch', 'torch._utils', 'os', 'builtins', 'posix', '__builtin__'), fc.constantFrom('OrderedDict', '_rebuild_tensor_v2', 'FloatStorage', 'system', 'eval', 'getattr'))
+  fc
+    .tuple(
+      fc.constantFrom('collections', 'torch', 'torch._utils', 'os', 'builtins', 'posix', '__builtin__'),
+      fc.constantFrom('OrderedDict', '_rebuild_tensor_v2', 'FloatStorage', 'system', 'eval', 'getattr'),
+    )
     .map(([m, n]) => Buffer.from(`c${m}\n${n}\n`, 'latin1')),
   fc.string({ maxLength: 8 }).map((s) => {
     const b = Buffer.from(s, 'utf8');
@@ -199,7 +271,8 @@ async function checkTorch(data: Buffer): Promise<void> {
     for (const e of entries) {
       try {
         const t = await e.read();
-        if (t.bytes.length !== numel(t.shape) * DTYPE_SIZE[t.dtype]) throw new Error(`tensor ${e.name}: ${t.bytes.length} bytes for shape [${t.shape}] ${t.dtype}`);
+        if (t.bytes.length !== numel(t.shape) * DTYPE_SIZE[t.dtype])
+          throw new Error(`tensor ${e.name}: ${t.bytes.length} bytes for shape [${t.shape}] ${t.dtype}`);
       } catch (err) {
         onlyTyped(err, ConversionError);
       }
@@ -221,7 +294,8 @@ async function checkSafetensors(data: Buffer): Promise<void> {
     for (const e of entries) {
       try {
         const t = await e.read();
-        if (t.bytes.length !== numel(t.shape) * DTYPE_SIZE[t.dtype]) throw new Error(`tensor ${e.name}: ${t.bytes.length} bytes for shape [${t.shape}] ${t.dtype}`);
+        if (t.bytes.length !== numel(t.shape) * DTYPE_SIZE[t.dtype])
+          throw new Error(`tensor ${e.name}: ${t.bytes.length} bytes for shape [${t.shape}] ${t.dtype}`);
       } catch (err) {
         onlyTyped(err, ConversionError);
       }
@@ -257,7 +331,9 @@ const dtypeArb = fc.constantFrom('F32' as const, 'F16' as const, 'BF16' as const
 const shapeArb = fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 0, maxLength: 3 });
 const tensorsArb: fc.Arbitrary<Map<string, TestTensor>> = fc
   .uniqueArray(fc.tuple(fc.stringMatching(/^[a-z][a-z0-9_.]{0,12}$/), dtypeArb, shapeArb), { minLength: 1, maxLength: 4, selector: (x) => x[0] })
-  .map((items) => new Map(items.map(([name, dtype, shape]) => [name, { dtype, shape, data: Float32Array.from({ length: numel(shape) }, (_, i) => (i % 7) / 8) }])));
+  .map(
+    (items) => new Map(items.map(([name, dtype, shape]) => [name, { dtype, shape, data: Float32Array.from({ length: numel(shape) }, (_, i) => (i % 7) / 8) }])),
+  );
 
 function safetensorsBytes(tensors: Map<string, TestTensor>): Buffer {
   const f = scratchFile('.st');
@@ -296,7 +372,9 @@ const ggufValueArb: fc.Arbitrary<GGUFValue> = fc.oneof(
   fc.string({ maxLength: 12 }).map((value) => ({ type: GGUFValueType.STRING, value }) as GGUFValue),
   fc.array(fc.string({ maxLength: 6 }), { maxLength: 5 }).map((value) => ({ type: GGUFValueType.ARRAY, itemType: GGUFValueType.STRING, value }) as GGUFValue),
   fc.array(fc.float({ noNaN: true }), { maxLength: 5 }).map((value) => ({ type: GGUFValueType.ARRAY, itemType: GGUFValueType.FLOAT32, value }) as GGUFValue),
-  fc.array(fc.integer({ min: -1000, max: 1000 }), { maxLength: 5 }).map((value) => ({ type: GGUFValueType.ARRAY, itemType: GGUFValueType.INT32, value }) as GGUFValue),
+  fc
+    .array(fc.integer({ min: -1000, max: 1000 }), { maxLength: 5 })
+    .map((value) => ({ type: GGUFValueType.ARRAY, itemType: GGUFValueType.INT32, value }) as GGUFValue),
 );
 
 interface GGUFSpec {
@@ -341,8 +419,66 @@ async function ggufBytes(spec: GGUFSpec): Promise<Buffer> {
 const answerArb: fc.Arbitrary<string> = fc
   .array(
     fc.oneof(
-      fc.constantFrom('[', ']', '{', '}', ',', ', ', ' ', '  ', '\t', '\n', '.', '. ', '!', '?', ';', ':', '-', '(', ')', '"', "'", '*', 'e', 'E', '+', '-0.1', '1e-2', '.5', '0.25', '1', '0', '1.5', '10', 'the dog', 'and ', 'or ', 'but ', ' at', ' in', ' to', ' of', ' during', 'The cat', 'x', '[sic]', '{name}', '[]'),
-      fc.constantFrom('[0.1, 0.2, 0.3, 0.4]', '[0.5,0.5,0.6,0.7]', '{0.1, 0.2}', '{0.3,0.9}', '[1, 2, 3]', '{1}', '[0.1,,0.2,0.3]', '[-0.2, 1.3, 0.5, 0.1]', '{0.8, 0.2}'),
+      fc.constantFrom(
+        '[',
+        ']',
+        '{',
+        '}',
+        ',',
+        ', ',
+        ' ',
+        '  ',
+        '\t',
+        '\n',
+        '.',
+        '. ',
+        '!',
+        '?',
+        ';',
+        ':',
+        '-',
+        '(',
+        ')',
+        '"',
+        "'",
+        '*',
+        'e',
+        'E',
+        '+',
+        '-0.1',
+        '1e-2',
+        '.5',
+        '0.25',
+        '1',
+        '0',
+        '1.5',
+        '10',
+        'the dog',
+        'and ',
+        'or ',
+        'but ',
+        ' at',
+        ' in',
+        ' to',
+        ' of',
+        ' during',
+        'The cat',
+        'x',
+        '[sic]',
+        '{name}',
+        '[]',
+      ),
+      fc.constantFrom(
+        '[0.1, 0.2, 0.3, 0.4]',
+        '[0.5,0.5,0.6,0.7]',
+        '{0.1, 0.2}',
+        '{0.3,0.9}',
+        '[1, 2, 3]',
+        '{1}',
+        '[0.1,,0.2,0.3]',
+        '[-0.2, 1.3, 0.5, 0.1]',
+        '{0.8, 0.2}',
+      ),
       fc.string({ maxLength: 4 }),
       fc.string({ unit: 'binary', maxLength: 3 }),
     ),
@@ -364,9 +500,11 @@ function checkBoxes(text: string, size: { width: number; height: number }): void
     for (const v of [x1, y1, x2, y2]) if (!(v >= 0 && v <= 1)) throw new Error(`box ${i}: square value ${v} outside [0, 1]`);
     if (x1 > x2 || y1 > y2) throw new Error(`box ${i}: square corners not ordered`);
     const bx = b.box;
-    if (!(bx.x1 >= 0 && bx.x1 <= bx.x2 && bx.x2 <= size.width && bx.y1 >= 0 && bx.y1 <= bx.y2 && bx.y2 <= size.height)) throw new Error(`box ${i}: pixels ${JSON.stringify(bx)} outside the image`);
+    if (!(bx.x1 >= 0 && bx.x1 <= bx.x2 && bx.x2 <= size.width && bx.y1 >= 0 && bx.y1 <= bx.y2 && bx.y2 <= size.height))
+      throw new Error(`box ${i}: pixels ${JSON.stringify(bx)} outside the image`);
     const n = b.normalized;
-    if (Math.abs(n.x1 * size.width - bx.x1) > 1e-6 * size.width || Math.abs(n.y2 * size.height - bx.y2) > 1e-6 * size.height) throw new Error(`box ${i}: normalized does not match the pixels`);
+    if (Math.abs(n.x1 * size.width - bx.x1) > 1e-6 * size.width || Math.abs(n.y2 * size.height - bx.y2) > 1e-6 * size.height)
+      throw new Error(`box ${i}: normalized does not match the pixels`);
     // flags: clamped iff a written value is outside [0, 1]; swapped iff the clamped corners were reversed
     const m = /^\[\s*([^,\s]+)(?:\s*,\s*|\s+)([^,\s]+)(?:\s*,\s*|\s+)([^,\s]+)(?:\s*,\s*|\s+)([^,\s\]]+)\s*\]$/.exec(b.literal);
     if (!m) throw new Error(`box ${i}: literal ${b.literal} is not four numbers`);
@@ -391,7 +529,8 @@ function checkSpans(text: string, duration: number): void {
     if (s.index !== i) throw new Error(`span ${i} has index ${s.index}`);
     const { start, end } = s.normalized;
     if (!(start >= 0 && start <= end && end <= 1)) throw new Error(`span ${i}: normalized ${start}..${end}`);
-    if (Math.abs(s.start - start * duration) > 1e-9 * duration || Math.abs(s.end - end * duration) > 1e-9 * duration) throw new Error(`span ${i}: seconds do not match`);
+    if (Math.abs(s.start - start * duration) > 1e-9 * duration || Math.abs(s.end - end * duration) > 1e-9 * duration)
+      throw new Error(`span ${i}: seconds do not match`);
     const flags = s.flags ?? [];
     if ((start === end) !== flags.includes('empty')) throw new Error(`span ${i}: 'empty' flag`);
     if (s.phraseRange && r.answer.slice(...s.phraseRange) !== s.phrase) throw new Error(`span ${i}: phraseRange does not hold the phrase`);
@@ -414,7 +553,8 @@ function boxesRoundTrip(items: { phrase: string; boxes: number[][] }[], sep: str
     const got = r.boxes[i];
     const c = b.map((v) => Math.min(1, Math.max(0, Number(fmt(v)))));
     const want = { x1: Math.min(c[0], c[2]), y1: Math.min(c[1], c[3]), x2: Math.max(c[0], c[2]), y2: Math.max(c[1], c[3]) };
-    if (JSON.stringify(got.square) !== JSON.stringify(want)) throw new Error(`${text}: box ${i} ${JSON.stringify(got.square)}, expected ${JSON.stringify(want)}`);
+    if (JSON.stringify(got.square) !== JSON.stringify(want))
+      throw new Error(`${text}: box ${i} ${JSON.stringify(got.square)}, expected ${JSON.stringify(want)}`);
     if (got.phrase !== phrase) throw new Error(`${text}: box ${i} phrase ${JSON.stringify(got.phrase)}, expected ${JSON.stringify(phrase)}`);
     if (got.group !== g) throw new Error(`${text}: box ${i} group ${got.group}, expected ${g}`);
   });
@@ -430,7 +570,8 @@ function spansRoundTrip(items: { phrase: string; spans: number[][] }[], duration
   flat.forEach(({ phrase, s }, i) => {
     const got = r.segments[i];
     const c = s.map((v) => Math.min(1, Math.max(0, Number(fmt(v)))));
-    if (got.normalized.start !== Math.min(c[0], c[1]) || got.normalized.end !== Math.max(c[0], c[1])) throw new Error(`${text}: span ${i} ${JSON.stringify(got.normalized)}`);
+    if (got.normalized.start !== Math.min(c[0], c[1]) || got.normalized.end !== Math.max(c[0], c[1]))
+      throw new Error(`${text}: span ${i} ${JSON.stringify(got.normalized)}`);
     if (got.phrase !== phrase) throw new Error(`${text}: span ${i} phrase ${JSON.stringify(got.phrase)}`);
     if ((got.flags ?? []).includes('swapped') !== c[0] > c[1]) throw new Error(`${text}: span ${i} swapped flag`);
   });
@@ -508,12 +649,19 @@ export const targets: Record<string, FuzzTarget> = {
     property: () =>
       asProp(
         fc.asyncProperty(
-          fc.uniqueArray(fc.tuple(fc.stringMatching(/^[a-z]{1,6}(\/[a-z]{1,6})?$/), fc.uint8Array({ maxLength: 40 })), { minLength: 1, maxLength: 4, selector: (x) => x[0] }),
+          fc.uniqueArray(fc.tuple(fc.stringMatching(/^[a-z]{1,6}(\/[a-z]{1,6})?$/), fc.uint8Array({ maxLength: 40 })), {
+            minLength: 1,
+            maxLength: 4,
+            selector: (x) => x[0],
+          }),
           fc.boolean(),
           fc.boolean(),
           fc.array(mutationArb, { minLength: 1, maxLength: 4 }),
           async (entries, zip64, deflate, muts) => {
-            let base = zipBytes(entries.map(([n, d]) => [n, Buffer.from(d)]), zip64);
+            let base = zipBytes(
+              entries.map(([n, d]) => [n, Buffer.from(d)]),
+              zip64,
+            );
             if (deflate) base = deflateFirst(base);
             const shifted = muts.map((m, i) => (i % 2 ? { ...m, at: base.length - 1 - (m.at % Math.min(base.length, 120)) } : m));
             await checkZip(mutate(base, shifted));
@@ -529,7 +677,12 @@ export const targets: Record<string, FuzzTarget> = {
         fc.asyncProperty(tensorsArb, fc.array(mutationArb, { minLength: 1, maxLength: 4 }), async (tensors, muts) => {
           const base = safetensorsBytes(tensors);
           const headerLen = Number(base.readBigUInt64LE(0)) + 8;
-          await checkSafetensors(mutate(base, muts.map((m) => ({ ...m, at: m.at % headerLen }))));
+          await checkSafetensors(
+            mutate(
+              base,
+              muts.map((m) => ({ ...m, at: m.at % headerLen })),
+            ),
+          );
         }),
       ),
   },
@@ -541,7 +694,18 @@ export const targets: Record<string, FuzzTarget> = {
         fc.asyncProperty(
           fc.oneof(
             fc.jsonValue(),
-            fc.dictionary(fc.string({ maxLength: 6 }), fc.record({ dtype: fc.oneof(fc.constantFrom('F32', 'F16', 'BF16', 'I64', 'U8', 'BOOL', 'F8'), fc.jsonValue()), shape: fc.oneof(fc.array(fc.oneof(fc.nat(6), fc.integer(), fc.double())), fc.jsonValue()), data_offsets: fc.oneof(fc.tuple(fc.nat(64), fc.nat(64)), fc.array(fc.oneof(fc.integer(), fc.double())), fc.jsonValue()) }, { requiredKeys: [] }), { maxKeys: 4 }),
+            fc.dictionary(
+              fc.string({ maxLength: 6 }),
+              fc.record(
+                {
+                  dtype: fc.oneof(fc.constantFrom('F32', 'F16', 'BF16', 'I64', 'U8', 'BOOL', 'F8'), fc.jsonValue()),
+                  shape: fc.oneof(fc.array(fc.oneof(fc.nat(6), fc.integer(), fc.double())), fc.jsonValue()),
+                  data_offsets: fc.oneof(fc.tuple(fc.nat(64), fc.nat(64)), fc.array(fc.oneof(fc.integer(), fc.double())), fc.jsonValue()),
+                },
+                { requiredKeys: [] },
+              ),
+              { maxKeys: 4 },
+            ),
           ),
           fc.uint8Array({ maxLength: 64 }),
           async (header, data) => {
@@ -584,7 +748,11 @@ export const targets: Record<string, FuzzTarget> = {
       asProp(
         fc.asyncProperty(ggufSpecArb, async (spec) => {
           const f = scratchFile('.gguf');
-          await writeGGUF(f, spec.kv, spec.tensors.map((t) => ({ name: t.name, shape: t.shape, type: t.type, data: () => t.data })));
+          await writeGGUF(
+            f,
+            spec.kv,
+            spec.tensors.map((t) => ({ name: t.name, shape: t.shape, type: t.type, data: () => t.data })),
+          );
           try {
             const g = await readGGUF(f);
             for (const [k, v] of spec.kv) {
@@ -593,13 +761,15 @@ export const targets: Record<string, FuzzTarget> = {
               const want = v.type === GGUFValueType.FLOAT32 ? Math.fround(v.value as number) : v.value;
               const norm = (x: unknown): unknown => (Array.isArray(x) ? x.map(norm) : typeof x === 'bigint' ? `${x}n` : Object.is(x, -0) ? '-0' : x);
               const wantArr = v.type === GGUFValueType.ARRAY && v.itemType === GGUFValueType.FLOAT32 ? (v.value as number[]).map(Math.fround) : want;
-              if (JSON.stringify(norm(got.value)) !== JSON.stringify(norm(wantArr))) throw new Error(`key ${k}: ${JSON.stringify(norm(got.value))} != ${JSON.stringify(norm(wantArr))}`);
+              if (JSON.stringify(norm(got.value)) !== JSON.stringify(norm(wantArr)))
+                throw new Error(`key ${k}: ${JSON.stringify(norm(got.value))} != ${JSON.stringify(norm(wantArr))}`);
             }
             for (const t of spec.tensors) {
               const b = await readGGUFTensor(g, t.name);
               if (!b.equals(Buffer.from(t.data))) throw new Error(`tensor ${t.name} differs`);
               const info = g.tensors.find((x) => x.name === t.name);
-              if (JSON.stringify(info?.shape) !== JSON.stringify(t.shape.length ? t.shape : [1])) throw new Error(`tensor ${t.name}: shape ${JSON.stringify(info?.shape)}`);
+              if (JSON.stringify(info?.shape) !== JSON.stringify(t.shape.length ? t.shape : [1]))
+                throw new Error(`tensor ${t.name}: shape ${JSON.stringify(info?.shape)}`);
             }
           } finally {
             fs.rmSync(f, { force: true });
@@ -635,10 +805,22 @@ export const targets: Record<string, FuzzTarget> = {
     property: () =>
       asProp(
         fc.property(
-          fc.array(fc.record({ phrase: fc.constantFrom(...WORDS), boxes: fc.array(fc.array(anyValue, { minLength: 4, maxLength: 4 }), { minLength: 1, maxLength: 3 }) }), { minLength: 1, maxLength: 4 }),
+          fc.array(
+            fc.record({
+              phrase: fc.constantFrom(...WORDS),
+              boxes: fc.array(fc.array(anyValue, { minLength: 4, maxLength: 4 }), { minLength: 1, maxLength: 3 }),
+            }),
+            { minLength: 1, maxLength: 4 },
+          ),
           fc.constantFrom(', ', ',', ' ', ' , '),
           sizeArb,
-          fc.array(fc.record({ phrase: fc.constantFrom(...WORDS), spans: fc.array(fc.array(anyValue, { minLength: 2, maxLength: 2 }), { minLength: 1, maxLength: 2 }) }), { minLength: 1, maxLength: 3 }),
+          fc.array(
+            fc.record({
+              phrase: fc.constantFrom(...WORDS),
+              spans: fc.array(fc.array(anyValue, { minLength: 2, maxLength: 2 }), { minLength: 1, maxLength: 2 }),
+            }),
+            { minLength: 1, maxLength: 3 },
+          ),
           fc.double({ min: 0.1, max: 1e4, noNaN: true }),
           (items, sep, size, spanItems, duration) => {
             boxesRoundTrip(items, sep, size);

@@ -15,7 +15,9 @@ export async function fuzz(t: Test, name: string): Promise<void> {
   const ms = performance.now() - t0;
   if (d.failed) {
     const err = d.errorInstance instanceof Error ? `${d.errorInstance.name}: ${d.errorInstance.message}` : String(d.errorInstance);
-    t.fail(`${name} (${target.about}): ${err}\n  seed ${d.seed}, path ${d.counterexamplePath}\n  counterexample: ${fc.stringify(d.counterexample).slice(0, 2000)}`);
+    t.fail(
+      `${name} (${target.about}): ${err}\n  seed ${d.seed}, path ${d.counterexamplePath}\n  counterexample: ${fc.stringify(d.counterexample).slice(0, 2000)}`,
+    );
   } else {
     t.pass(`${name}: ${d.numRuns} runs, no counterexample (${target.about}; ${(ms / 1000).toFixed(1)} s, seed ${d.seed})`);
   }

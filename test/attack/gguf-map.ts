@@ -46,10 +46,17 @@ export interface GGUFMap {
 }
 
 const SCALAR_SIZE: Partial<Record<GGUFValueType, number>> = {
-  [GGUFValueType.UINT8]: 1, [GGUFValueType.INT8]: 1, [GGUFValueType.BOOL]: 1,
-  [GGUFValueType.UINT16]: 2, [GGUFValueType.INT16]: 2,
-  [GGUFValueType.UINT32]: 4, [GGUFValueType.INT32]: 4, [GGUFValueType.FLOAT32]: 4,
-  [GGUFValueType.UINT64]: 8, [GGUFValueType.INT64]: 8, [GGUFValueType.FLOAT64]: 8,
+  [GGUFValueType.UINT8]: 1,
+  [GGUFValueType.INT8]: 1,
+  [GGUFValueType.BOOL]: 1,
+  [GGUFValueType.UINT16]: 2,
+  [GGUFValueType.INT16]: 2,
+  [GGUFValueType.UINT32]: 4,
+  [GGUFValueType.INT32]: 4,
+  [GGUFValueType.FLOAT32]: 4,
+  [GGUFValueType.UINT64]: 8,
+  [GGUFValueType.INT64]: 8,
+  [GGUFValueType.FLOAT64]: 8,
 };
 
 export function mapGGUF(buf: Buffer): GGUFMap {

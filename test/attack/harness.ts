@@ -168,18 +168,29 @@ export async function runCorpus(cases: readonly AttackCase[], env: AttackEnv, op
               if (batch.ids.length === 1) outcomes.set(culprit, { crash: batch.isolating ? `${batch.isolating}; alone: ${why}` : why });
               else {
                 const before = batch.ids.slice(0, batch.ids.indexOf(culprit));
-                const ctx = before.length > 0 ? ` after ${before.length} earlier cases of its batch (${before.slice(-3).join(', ')}${before.length > 3 ? ', ...' : ''})` : '';
+                const ctx =
+                  before.length > 0
+                    ? ` after ${before.length} earlier cases of its batch (${before.slice(-3).join(', ')}${before.length > 3 ? ', ...' : ''})`
+                    : '';
                 queue.unshift({ ids: [culprit], isolating: `in a batch${ctx}: ${why}` });
               }
             } else {
-              checks.push({ ids: batch.ids, problem: `the child died outside any case: ${run.exit || 'no done line'}${run.problems.length ? `; ${run.problems.join('; ')}` : ''}` });
+              checks.push({
+                ids: batch.ids,
+                problem: `the child died outside any case: ${run.exit || 'no done line'}${run.problems.length ? `; ${run.problems.join('; ')}` : ''}`,
+              });
             }
             if (!culprit && run.reports.size === 0) {
               // nothing ran: running these again would die the same way
               for (const id of rest) outcomes.set(id, { crash: `the child died before its first case: ${run.exit || 'no done line'}` });
             } else if (rest.length > 0) queue.push({ ids: rest });
           } else {
-            checks.push({ ids: batch.ids, baseline: run.check?.baseline, after: run.check?.after, ...(run.problems.length ? { problem: run.problems.join('; ') } : {}) });
+            checks.push({
+              ids: batch.ids,
+              baseline: run.check?.baseline,
+              after: run.check?.after,
+              ...(run.problems.length ? { problem: run.problems.join('; ') } : {}),
+            });
           }
           if (!batch.isolating && !died) finished++;
           options.onBatch?.(finished, total);
@@ -207,6 +218,7 @@ export function judge(c: AttackCase, o: CaseOutcome | undefined): { pass: boolea
   if (r.ok) return c.expect === 'error' ? { pass: false, summary: 'accepted (expected a typed error)' } : { pass: true, summary: `ok (${r.ms} ms)` };
   const typed = r.typed === true && r.name !== undefined && ERROR_CODES[r.name] === r.code;
   if (!typed) return { pass: false, summary: `untyped error ${r.name}${r.code ? ` (code ${r.code})` : ''}: ${r.message}` };
-  if (c.codes && !c.codes.includes(r.code as string)) return { pass: false, summary: `${r.name} (code ${r.code}, expected ${c.codes.join('/')}): ${r.message}` };
+  if (c.codes && !c.codes.includes(r.code as string))
+    return { pass: false, summary: `${r.name} (code ${r.code}, expected ${c.codes.join('/')}): ${r.message}` };
   return { pass: true, summary: `${r.name}: ${(r.message ?? '').slice(0, 120)} (${r.ms} ms)` };
 }
