@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../native';
-import { tempPathFor } from '../util/atomic';
+import { durableRename, tempPathFor } from '../util/atomic';
 
 export type ConvertType = 'f32' | 'f16' | 'q8_0' | 'q4_k_m';
 export const CONVERT_TYPES: readonly ConvertType[] = ['f32', 'f16', 'q8_0', 'q4_k_m'];
@@ -54,9 +54,10 @@ export async function publishModel(
     ...extra,
   };
   await fs.promises.writeFile(tmp.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
-  await fs.promises.rename(tmp.llm, dest.llm);
-  await fs.promises.rename(tmp.encoders, dest.encoders);
-  await fs.promises.rename(tmp.manifest, dest.manifest);
+  // durable: each file flushed before its rename, the folder after (src/util/atomic.ts)
+  await durableRename(tmp.llm, dest.llm);
+  await durableRename(tmp.encoders, dest.encoders);
+  await durableRename(tmp.manifest, dest.manifest);
   return bytes;
 }
 

@@ -14,6 +14,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { durableRename } from '../util/atomic';
 import path from 'node:path';
 import { HubApiError, getRepoFolderName, listFiles, modelInfo } from '@huggingface/hub';
 import { AbortError, PullError } from '../errors';
@@ -307,7 +308,7 @@ export async function downloadBlob(c: HubClient, repo: string, commit: string, f
     }
     const digest = hash.digest('hex');
     if (size === f.size && digest === expected) {
-      fs.renameSync(incomplete, blobPath);
+      await durableRename(incomplete, blobPath);
       return;
     }
     fs.rmSync(incomplete, { force: true });

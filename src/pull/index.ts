@@ -11,6 +11,7 @@
  * hub.ts, lock.ts and registry.ts.)
  */
 import fs from 'node:fs';
+import { durableRename } from '../util/atomic';
 import path from 'node:path';
 import { getHFHubCachePath } from '@huggingface/hub';
 import { convert, type ConvertProgress, type ConvertType } from '../convert/index';
@@ -416,7 +417,7 @@ export async function pull(options: PullOptions = {}): Promise<PullResult> {
       if (signal?.aborted) throw new AbortError('Pull aborted');
       // an incomplete leftover at the destination (not a complete model: checked above) is replaced
       fs.rmSync(out, { recursive: true, force: true });
-      fs.renameSync(tmp, out);
+      await durableRename(tmp, out);
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
