@@ -23,7 +23,7 @@ import { toolVersion } from './convert/common';
 import { convert } from './convert/index';
 import { synth } from './convert/synth';
 import { loadModel } from './load';
-import { runChat } from './repl';
+import { describeResult, runChat } from './repl';
 import type { Model } from './model';
 import { TOWER_MATMULS, type GroundOptions, type GroundProgress, type GroundResult, type TowerMatmul } from './types';
 import { decodeAudio } from './media/audio';
@@ -234,8 +234,9 @@ async function ensureNamedModel(value: string, noPull: boolean, signal: AbortSig
   }
 }
 
-function groundOptions(values: Record<string, string | boolean | undefined>, signal: AbortSignal, json: boolean): GroundOptions {
-  const o: GroundOptions = { signal };
+/** The generation and decoding options of a call (no signal, callbacks): what `chat` gives every turn. */
+function turnOptions(values: Record<string, string | boolean | undefined>): Omit<GroundOptions, 'signal' | 'onToken' | 'onProgress'> {
+  const o: GroundOptions = {};
   const maxTokens = intOption(values['max-tokens'] as string | undefined, 'max-tokens');
   const temperature = numberOption(values.temperature as string | undefined, 'temperature');
   const seed = intOption(values.seed as string | undefined, 'seed');
@@ -244,6 +245,12 @@ function groundOptions(values: Record<string, string | boolean | undefined>, sig
   if (seed !== undefined) o.seed = seed;
   if (values.ffmpeg) o.ffmpegPath = values.ffmpeg as string;
   if (values.ffprobe) o.ffprobePath = values.ffprobe as string;
+  return o;
+}
+
+/** A one-shot call's options: turnOptions, the signal, and on a terminal the streamed answer and stage progress. */
+function groundOptions(values: Record<string, string | boolean | undefined>, signal: AbortSignal, json: boolean): GroundOptions {
+  const o: GroundOptions = { ...turnOptions(values), signal };
   // stream the answer to the terminal as it is generated
   if (!json && process.stdout.isTTY) o.onToken = (piece) => process.stdout.write(piece);
   if (!json) o.onProgress = stagePrinter();
@@ -280,17 +287,8 @@ function printResult(r: GroundResult, json: boolean, streamed: boolean): void {
     return;
   }
   process.stdout.write(streamed ? '\n' : `${r.text}\n`);
-  for (const b of r.boxes) {
-    const { x1, y1, x2, y2 } = b.box;
-    process.stdout.write(
-      `  box ${b.index}: ${b.phrase || '(no phrase)'}  [${[x1, y1, x2, y2].map((v) => v.toFixed(1)).join(', ')}] px${b.flags ? `  (${b.flags.join(', ')})` : ''}\n`,
-    );
-  }
-  for (const s of r.segments) {
-    process.stdout.write(
-      `  span ${s.index}: ${s.phrase || '(no phrase)'}  ${s.start.toFixed(2)}s - ${s.end.toFixed(2)}s${s.flags ? `  (${s.flags.join(', ')})` : ''}\n`,
-    );
-  }
+  const listed = describeResult(r);
+  if (listed) process.stdout.write(`${listed}\n`);
 }
 
 /** The image / video / audio commands: load, decode, ask, print, draw. */
@@ -572,11 +570,9 @@ async function chatCommand(argv: string[]): Promise<void> {
     loading.dispose();
   }
   try {
-    const turn = groundOptions(values, new AbortController().signal, true);
-    const { signal: _signal, ...turnOptions } = turn;
     const media: Record<string, string> = {};
     for (const k of ['image', 'video', 'audio'] as const) if (typeof values[k] === 'string') media[k] = values[k] as string;
-    await runChat(model, { media, turn: turnOptions });
+    await runChat(model, { media, turn: turnOptions(values) });
   } finally {
     await model.dispose();
   }

@@ -49,6 +49,7 @@ export class Conversation {
     const run = async (): Promise<GroundResult> => {
       if (this.#engine.disposed) throw new DisposedError();
       const o = optionsObject(options);
+      parseMediaOptions(o); // checked, though a conversation decodes with its own (one-shot calls parse them in groundOnce)
       const result = await this.#ground(text, { ...o, history: this.#history, ...(this.#system !== undefined ? { system: this.#system } : {}) });
       this.#history.push({ user: text as string, assistant: result.text });
       return result;
@@ -77,7 +78,6 @@ export class Conversation {
     engine.alive();
     const parsed = parseGenerate(text, options, engine.info.nVocab);
     const onProgress = parsed.guard.wrap(optionalFunction<(p: GroundProgress) => unknown>(options.onProgress, 'options.onProgress'));
-    parseMediaOptions(options); // validated in every call; a conversation decodes with its own
     for (const k of MEDIA_KINDS) if (this.#media[k] !== undefined) engine.requireTower(k);
     const { signal } = parsed;
     const prep = await this.#prepare(signal, onProgress, parsed);

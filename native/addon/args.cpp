@@ -51,6 +51,25 @@ int32_t int_arg(Napi::Env env, const Napi::Value & v, const char * name, int64_t
     return (int32_t)d;
 }
 
+uint64_t span_id(Napi::Env env, const Napi::Object & span, const std::string & what) {
+    Napi::Value v = span.Get("id");
+    if (v.IsUndefined()) return 0;
+    if (!v.IsBigInt()) throw invalid(env, what + ": id must be a bigint");
+    bool lossless = true;
+    return v.As<Napi::BigInt>().Uint64Value(&lossless);
+}
+
+ggpt_encode_params encode_params(const CancelFlag & cancel, Progress * progress) {
+    ggpt_encode_params p = ggpt_encode_default_params();
+    p.abort = cancel_abort_fn;
+    p.abort_user = cancel.get();
+    if (progress) {
+        p.progress = Progress::progress_fn;
+        p.progress_user = progress;
+    }
+    return p;
+}
+
 void GenerateArgs::parse(Napi::Env env, const Napi::Object & o) {
     p = ggpt_generate_default_params();
     p.max_tokens = (int32_t)num(env, o, "maxTokens", p.max_tokens);

@@ -26,6 +26,10 @@ std::string str(Napi::Env env, const Napi::Object & o, const char * key, const c
 Napi::Int32Array int32_array(Napi::Env env, const Napi::Value & v, const char * name);
 // An integer argument in [lo, hi].
 int32_t int_arg(Napi::Env env, const Napi::Value & v, const char * name, int64_t lo, int64_t hi);
+// A span's `id` (its rows' identity for KV-cache reuse): a bigint, or 0 (never reuse) when absent.
+uint64_t span_id(Napi::Env env, const Napi::Object & span, const std::string & what);
+// Encode parameters polling cancel and reporting to progress (may be null).
+ggpt_encode_params encode_params(const CancelFlag & cancel, Progress * progress);
 
 // Generation options -> ggpt_generate_params: the core's defaults for absent fields
 // (ggpt_generate_default_params), the stop strings owned here. Not copyable: params point into it.

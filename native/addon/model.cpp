@@ -377,11 +377,7 @@ Napi::Value NativeModel::prompt(const Napi::CallbackInfo & info) {
                 if (rows->width != n_embd)
                     throw invalid(env, "span " + std::to_string(i) + ": features are " + std::to_string(rows->width) +
                                            " wide, the LLM takes " + std::to_string(n_embd));
-                Napi::Value idv = so.Get("id");
-                bool lossless = true;
-                uint64_t id = 0;
-                if (idv.IsBigInt()) id = idv.As<Napi::BigInt>().Uint64Value(&lossless);
-                else if (!idv.IsUndefined()) throw invalid(env, "span " + std::to_string(i) + ": id must be a bigint");
+                const uint64_t id = span_id(env, so, "span " + std::to_string(i));
                 b->held.push_back(rows);
                 sp.type = GGPT_SPAN_EMBD;
                 sp.n = rows->rows;
@@ -396,11 +392,7 @@ Napi::Value NativeModel::prompt(const Napi::CallbackInfo & info) {
                 if (rows < 1 || rows != std::floor(rows) || (size_t)rows * (size_t)n_embd != e.ElementLength())
                     throw invalid(env, "span " + std::to_string(i) + ": embd must hold rows x " +
                                            std::to_string(n_embd) + " floats");
-                Napi::Value idv = so.Get("id");
-                bool lossless = true;
-                uint64_t id = 0;
-                if (idv.IsBigInt()) id = idv.As<Napi::BigInt>().Uint64Value(&lossless);
-                else if (!idv.IsUndefined()) throw invalid(env, "span " + std::to_string(i) + ": id must be a bigint");
+                const uint64_t id = span_id(env, so, "span " + std::to_string(i));
                 b->embd.emplace_back(e.Data(), e.Data() + e.ElementLength());
                 sp.type = GGPT_SPAN_EMBD;
                 sp.n = (int32_t)rows;

@@ -24,11 +24,7 @@ Napi::Value run_encode(Napi::Env env, NativeModel & self, const ggpt_model_info 
     auto out = std::make_shared<std::vector<float>>((size_t)mi.media_n_tokens[input->media] * (size_t)mi.n_embd);
     ggpt_context * ctx = self.ctx();
     NativeModel::Work work = [ctx, cancel, progress, out, input](std::string & err) {
-        ggpt_encode_params p = ggpt_encode_default_params();
-        p.abort = cancel_abort_fn;
-        p.abort_user = cancel.get();
-        p.progress = Progress::progress_fn;
-        p.progress_user = progress.get();
+        const ggpt_encode_params p = encode_params(cancel, progress.get());
         const ggpt_status st = input->encode(ctx, out->data(), &p);
         if (st != GGPT_OK) err = ggpt_context_last_error(ctx);
         return st;
@@ -103,9 +99,7 @@ Napi::Value Probe(NativeModel & self, const Napi::CallbackInfo & info) {
         else b->input = audio_input(env, mi, in.Get("fbank"), in.Get("clips"));
         ggpt_context * ctx = self.ctx();
         NativeModel::Work work = [ctx, cancel, b, m, name](std::string & err) {
-            ggpt_encode_params p = ggpt_encode_default_params();
-            p.abort = cancel_abort_fn;
-            p.abort_user = cancel.get();
+            const ggpt_encode_params p = encode_params(cancel, nullptr);
             int64_t n = 0;
             const void * input = b->input->probe_input();
             // size first (validates the name and the input without computing)

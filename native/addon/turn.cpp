@@ -112,10 +112,7 @@ Napi::Value Turn(NativeModel & self, const Napi::CallbackInfo & info) {
                 } else {
                     span.media =
                         int_arg(env, so.Get("media"), (what + " media").c_str(), 0, (int64_t)b->items.size() - 1);
-                    Napi::Value idv = so.Get("id");
-                    bool lossless = true;
-                    if (idv.IsBigInt()) span.id = idv.As<Napi::BigInt>().Uint64Value(&lossless);
-                    else if (!idv.IsUndefined()) throw invalid(env, what + ": id must be a bigint");
+                    span.id = span_id(env, so, what);
                 }
                 b->spans.push_back(std::move(span));
             }
@@ -153,11 +150,7 @@ Napi::Value Turn(NativeModel & self, const Napi::CallbackInfo & info) {
                 rows->rows = n_rows[rows->media];
                 rows->width = n_embd;
                 rows->data.resize((size_t)rows->rows * (size_t)n_embd);
-                ggpt_encode_params p = ggpt_encode_default_params();
-                p.abort = cancel_abort_fn;
-                p.abort_user = cancel.get();
-                p.progress = Progress::progress_fn;
-                p.progress_user = item.progress.get();
+                const ggpt_encode_params p = encode_params(cancel, item.progress.get());
                 const ggpt_status st = item.input->encode(ctx, rows->data.data(), &p);
                 if (st != GGPT_OK) {
                     err = ggpt_context_last_error(ctx);
