@@ -9,8 +9,12 @@
  * Objects
  *   ggpt_model    immutable weights: the LLM GGUF and (optionally) the encoders GGUF.
  *                 Safe to share between threads once loaded.
- *   ggpt_context  per-conversation state: the KV cache, the tokens/embeddings it holds, the
- *                 compute buffers of the towers. One thread at a time.
+ *   ggpt_context  the KV cache of n_seq sequences (one per conversation running at once), what
+ *                 each sequence holds, the compute buffers of the towers. One thread at a time.
+ *   ggpt_task     one request on one sequence: a prompt, then optionally generation. The tasks
+ *                 of a context advance together, one llama_decode per ggpt_step (continuous
+ *                 batching). ggpt_prompt / ggpt_generate are one task on sequence 0, stepped
+ *                 to its end.
  *
  * Errors
  *   Every fallible function returns a ggpt_status. The message of the last failure is kept per
@@ -223,6 +227,13 @@ typedef struct ggpt_context_params {
     uint32_t n_batch;        /* prompt positions per llama_decode call (default 512; capped
                                     at n_ctx). Also the granularity of abort during prompts.    */
     uint32_t n_ubatch;       /* physical batch (default 512; capped at n_batch)            */
+    uint32_t n_seq;          /* sequences held at once (0 = 1; at most 64). Each has its own
+                                    n_ctx positions (the cache is n_seq * n_ctx positions,
+                                    one stream per sequence, so attention reads only its own) */
+    uint32_t n_batch_shared; /* prompt positions one step gives a task while other tasks are
+                                    generating (0 = n_batch / 4, at least 32): a newcomer's
+                                    prompt is evaluated in chunks and delays the others' next
+                                    token by one chunk at a time                                */
     int32_t n_threads;       /* generation threads; <= 0 = physical cores                  */
     int32_t n_threads_batch; /* prompt/tower threads; <= 0 = n_threads                      */
     ggpt_kv_type kv_type;    /* default F16; F32 for bit-faithful comparisons              */
@@ -254,10 +265,13 @@ GGPT_API void ggpt_context_free(ggpt_context * ctx);
 /* Message of the last failed call on this context ("" if none). Valid until the next call. */
 GGPT_API const char * ggpt_context_last_error(const ggpt_context * ctx);
 
-/* Context size in positions (libllama may round params.n_ctx up). */
+/* Positions one sequence holds (libllama may round params.n_ctx up). */
 GGPT_API uint32_t ggpt_context_n_ctx(const ggpt_context * ctx);
 
-/* Bytes of the KV cache (K and V, all layers, n_ctx positions). */
+/* Sequences the context holds (params.n_seq). */
+GGPT_API uint32_t ggpt_context_n_seq(const ggpt_context * ctx);
+
+/* Bytes of the KV cache (K and V, all layers, n_seq * n_ctx positions). */
 GGPT_API int64_t ggpt_context_kv_bytes(const ggpt_context * ctx);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -294,8 +308,9 @@ typedef struct ggpt_eval_result {
     double t_ms;         /* wall time                                                    */
 } ggpt_eval_result;
 
-/* Makes the context hold exactly the given sequence (spans in order) and the logits of its
- * last position. The longest prefix already in the KV cache (same tokens, same embd_id rows) is
+/* Makes sequence 0 hold exactly the given spans (in order) and the logits of its last
+ * position (a task on sequence 0 stepped to its end; GGPT_ERR_INVALID_ARGUMENT while other
+ * tasks run). The longest prefix already in the KV cache (same tokens, same embd_id rows) is
  * kept; the rest is removed and evaluated in batches of at most n_batch positions. A sequence of
  * tokens only goes through llama_batch.token; one with an embedding span goes through
  * llama_batch.embd throughout (token rows dequantised from token_embd, as libllama's own lookup
@@ -308,14 +323,14 @@ typedef struct ggpt_eval_result {
 GGPT_API ggpt_status ggpt_prompt(ggpt_context * ctx, const ggpt_span * spans, size_t n_spans,
                                  const ggpt_eval_params * params, ggpt_eval_result * result);
 
-/* Positions currently held in the KV cache. */
+/* Positions sequence 0 holds in the KV cache. */
 GGPT_API int32_t ggpt_context_n_past(const ggpt_context * ctx);
 
-/* Forgets everything (KV cache cleared). */
+/* Forgets everything (KV cache cleared, every sequence). Not while tasks run. */
 GGPT_API void ggpt_context_clear(ggpt_context * ctx);
 
-/* Logits (n_vocab floats) of the last evaluated position, or NULL if none. Valid until the next
- * call on the context. */
+/* Logits (n_vocab floats) of sequence 0's last position, or NULL if they are not current. Valid
+ * until the next call on the context. */
 GGPT_API const float * ggpt_get_logits(ggpt_context * ctx);
 
 /* Input embeddings the LLM would use for a token sequence (token_embd rows, dequantised):
@@ -370,7 +385,8 @@ typedef struct ggpt_generate_result {
     double t_ms; /* wall time of the generation loop                       */
 } ggpt_generate_result;
 
-/* Generates after the current sequence (ggpt_prompt must have run). Sampling: greedy (argmax)
+/* Generates after what sequence 0 holds (ggpt_prompt must have run; a task stepped to its
+ * end, as ggpt_prompt). Sampling: greedy (argmax)
  * when temperature is 0, else llama.cpp's chain penalties -> top_k -> top_p -> min_p -> temp ->
  * dist(seed); repeat_penalty applies in both cases and also sees the prompt's tokens. Stops on
  * EOS (stop_at_eos), when the text contains a stop string (the text is cut before it), at
@@ -380,6 +396,54 @@ typedef struct ggpt_generate_result {
 GGPT_API ggpt_status ggpt_generate(ggpt_context * ctx, const ggpt_generate_params * params,
                                    ggpt_generate_result * result);
 GGPT_API void ggpt_generate_result_free(ggpt_generate_result * result);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tasks: several sequences decoded together                                                  */
+
+typedef struct ggpt_task ggpt_task;
+
+typedef struct ggpt_task_params {
+    int32_t seq; /* the sequence, in [0, n_seq); one task per sequence at a time           */
+    /* The prompt: the whole sequence the task makes the sequence hold, as ggpt_prompt (the
+     * longest prefix already there is kept). The spans and the memory they point to must stay
+     * valid until the task ends. n_spans = 0: no prompt, generation continues after what the
+     * sequence holds (its logits must be current: nothing else decoded since). */
+    const ggpt_span * spans;
+    size_t n_spans;
+    /* NULL: prompt only. Copied (stop strings included); its callbacks run inside ggpt_step. */
+    const ggpt_generate_params * generate;
+    ggpt_eval_params eval; /* the prompt's abort and progress; abort is polled by every step */
+} ggpt_task_params;
+
+/* Checks the task (spans, token ids, positions, generation parameters: nothing changes on
+ * failure) and queues it; it starts at the next ggpt_step. */
+GGPT_API ggpt_status ggpt_task_start(ggpt_context * ctx, const ggpt_task_params * params, ggpt_task ** out);
+
+/* One decode over every task that is not done: each generating task's next token and a chunk of
+ * each prompt (n_batch positions in all; n_batch_shared per prompt while others generate), in
+ * one llama_batch (token ids, or embedding rows when a prompt in it has embedding spans); then
+ * sampling for the tasks whose logits came out. Tasks whose abort function says stop end first
+ * (the decode itself is interrupted only when every task in it asks to stop). A failure of the
+ * decode ends the tasks in it with that status; each sequence keeps what completed. Returns
+ * GGPT_OK unless the arguments are wrong; *n_running (may be NULL): tasks not done after it. */
+GGPT_API ggpt_status ggpt_step(ggpt_context * ctx, int32_t * n_running);
+
+/* Whether the task has ended, and how: GGPT_OK, GGPT_ERR_ABORTED (generation: the partial
+ * result is kept, stop_reason ABORTED), or the failure. */
+GGPT_API bool ggpt_task_done(const ggpt_task * task);
+GGPT_API ggpt_status ggpt_task_status(const ggpt_task * task);
+GGPT_API const char * ggpt_task_error(const ggpt_task * task);
+/* The prompt's figures and, with generation, its result (moved out: free it with
+ * ggpt_generate_result_free). Either may be NULL. Only once the task is done. */
+GGPT_API ggpt_status ggpt_task_result(ggpt_task * task, ggpt_eval_result * eval, ggpt_generate_result * result);
+/* Frees a task; one not done is ended (its sequence keeps what was evaluated). */
+GGPT_API void ggpt_task_free(ggpt_task * task);
+
+/* Positions at the start of sequence seq that a task with these spans would keep (to choose the
+ * sequence that already holds most of a prompt). 0 on bad arguments. */
+GGPT_API int32_t ggpt_seq_common_prefix(const ggpt_context * ctx, int32_t seq, const ggpt_span * spans, size_t n_spans);
+/* Positions sequence seq holds; -1 when seq is out of range. */
+GGPT_API int32_t ggpt_seq_n_past(const ggpt_context * ctx, int32_t seq);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Media preprocessing (pure functions of the model's hyper-parameters; any thread)           */

@@ -58,6 +58,13 @@ ggpt_status init_impl(ggpt_model * model, const ggpt_context_params * in, ggpt_c
     p.n_batch = std::min(p.n_batch, p.n_ctx);
     if (p.n_ubatch == 0) p.n_ubatch = 512;
     p.n_ubatch = std::min(p.n_ubatch, p.n_batch);
+    if (p.n_seq == 0) p.n_seq = 1;
+    if (p.n_seq > 64) {
+        err = "n_seq must be at most 64";
+        return GGPT_ERR_INVALID_ARGUMENT;
+    }
+    if (p.n_batch_shared == 0) p.n_batch_shared = std::max<uint32_t>(32, p.n_batch / 4);
+    p.n_batch_shared = std::min(p.n_batch_shared, p.n_batch);
     if (p.n_threads <= 0) p.n_threads = default_threads();
     if (p.n_threads_batch <= 0) p.n_threads_batch = p.n_threads;
     if (p.n_threads > 512 || p.n_threads_batch > 512) {
@@ -97,10 +104,12 @@ ggpt_status init_impl(ggpt_model * model, const ggpt_context_params * in, ggpt_c
     ctx->params = p;
 
     llama_context_params lp = llama_context_default_params();
-    lp.n_ctx = p.n_ctx;
+    // one stream of n_ctx positions per sequence: attention reads only its own sequence's cells
+    lp.n_ctx = p.n_ctx * p.n_seq;
     lp.n_batch = p.n_batch;
     lp.n_ubatch = p.n_ubatch;
-    lp.n_seq_max = 1;
+    lp.n_seq_max = p.n_seq;
+    lp.kv_unified = false;
     lp.n_threads = p.n_threads;
     lp.n_threads_batch = p.n_threads_batch;
     lp.type_k = kv;
@@ -118,11 +127,11 @@ ggpt_status init_impl(ggpt_model * model, const ggpt_context_params * in, ggpt_c
             return GGPT_ERR_BACKEND;
         }
     }
-    ctx->n_ctx = llama_n_ctx(ctx->lctx);
+    ctx->n_ctx = llama_n_ctx_seq(ctx->lctx);
     ctx->batch_tok = llama_batch_init((int32_t)p.n_batch, 0, 1);
     ctx->batch_embd = llama_batch_init((int32_t)p.n_batch, model->n_embd, 1);
-    ctx->cells.reserve(ctx->n_ctx);
-    ctx->scratch_cells.reserve(ctx->n_ctx);
+    ctx->seqs.resize(p.n_seq);
+    ctx->seqs[0].cells.reserve(ctx->n_ctx);
     ctx->candidates.reserve(llama_vocab_n_tokens(model->vocab));
     *out = ctx.release();
     return GGPT_OK;
@@ -138,6 +147,8 @@ ggpt_context_params ggpt_context_default_params(void) {
     p.n_ctx = 0;
     p.n_batch = 512;
     p.n_ubatch = 512;
+    p.n_seq = 1;
+    p.n_batch_shared = 0;
     p.n_threads = 0;
     p.n_threads_batch = 0;
     p.kv_type = GGPT_KV_F16;
@@ -169,6 +180,8 @@ ggpt_status ggpt_context_init(ggpt_model * model, const ggpt_context_params * pa
 
 void ggpt_context_free(ggpt_context * ctx) {
     if (!ctx) return;
+    // tasks not freed by the caller (they point at this context): freed with it
+    while (!ctx->tasks.empty()) ggpt_task_free(ctx->tasks.back());
     ctx->enc_state.reset();
     if (ctx->batch_tok.pos) llama_batch_free(ctx->batch_tok);
     if (ctx->batch_embd.pos) llama_batch_free(ctx->batch_embd);
@@ -182,13 +195,19 @@ const char * ggpt_context_last_error(const ggpt_context * ctx) {
 
 uint32_t ggpt_context_n_ctx(const ggpt_context * ctx) { return ctx ? ctx->n_ctx : 0; }
 
-int32_t ggpt_context_n_past(const ggpt_context * ctx) { return ctx ? (int32_t)ctx->cells.size() : 0; }
+uint32_t ggpt_context_n_seq(const ggpt_context * ctx) { return ctx ? (uint32_t)ctx->seqs.size() : 0; }
+
+int32_t ggpt_context_n_past(const ggpt_context * ctx) {
+    return ctx && !ctx->seqs.empty() ? (int32_t)ctx->seqs[0].cells.size() : 0;
+}
 
 void ggpt_context_clear(ggpt_context * ctx) {
     if (!ctx) return;
     llama_memory_clear(llama_get_memory(ctx->lctx), true);
-    ctx->cells.clear();
-    ctx->have_logits = false;
+    for (ggpt::Seq & s : ctx->seqs) {
+        s.cells.clear();
+        s.logits_i = -1;
+    }
 }
 
 int64_t ggpt_context_kv_bytes(const ggpt_context * ctx) {
@@ -200,7 +219,8 @@ int64_t ggpt_context_kv_bytes(const ggpt_context * ctx) {
     ggml_type kv = ctx->params.kv_type == GGPT_KV_F32    ? GGML_TYPE_F32
                    : ctx->params.kv_type == GGPT_KV_Q8_0 ? GGML_TYPE_Q8_0
                                                          : GGML_TYPE_F16;
-    return 2 * (int64_t)llama_model_n_layer(m) * (int64_t)ctx->n_ctx * (int64_t)ggml_row_size(kv, width);
+    return 2 * (int64_t)llama_model_n_layer(m) * (int64_t)ctx->n_ctx * (int64_t)ctx->seqs.size() *
+           (int64_t)ggml_row_size(kv, width);
 }
 
 ggpt_status ggpt_token_embeddings(ggpt_context * ctx, const int32_t * tokens, int32_t n, float * out) {

@@ -1,11 +1,12 @@
-// context.h - per-conversation state: libllama context (KV cache), what the cache holds, the
-// towers' compute state, the last error.
+// context.h - the context: libllama context (KV cache of n_seq sequences), what each sequence
+// holds, the running tasks, the towers' compute state, the last error.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "core/task.h"
 #include "groundinggpt.h"
 #include "llama.h"
 
@@ -17,18 +18,6 @@ struct EncoderStateDeleter {
     void operator()(EncoderState * s) const { encoder_state_free(s); }
 };
 
-// One KV-cache position: a token id, or row `row` of an embedding span with identity `id`.
-struct Cell {
-    bool is_embd = false;
-    int32_t token = -1;
-    uint64_t embd_id = 0;
-    int32_t row = 0;
-    bool operator==(const Cell & o) const {
-        return is_embd == o.is_embd &&
-               (is_embd ? (embd_id != 0 && embd_id == o.embd_id && row == o.row) : token == o.token);
-    }
-};
-
 }  // namespace ggpt
 
 struct ggpt_context {
@@ -37,19 +26,18 @@ struct ggpt_context {
     ggpt_context_params params{};
     std::string last_error;
 
-    std::vector<ggpt::Cell> cells;  // what positions 0..cells.size() of the KV cache hold
-    bool have_logits = false;       // logits of the last cell are current
-    uint32_t n_ctx = 0;             // llama_n_ctx (may be rounded up from params.n_ctx)
+    uint32_t n_ctx = 0;              // positions per sequence (llama_n_ctx_seq: may be rounded up)
+    std::vector<ggpt::Seq> seqs;     // params.n_seq sequences: what each holds, its task (core/task.h)
+    std::vector<ggpt_task *> tasks;  // started and not freed, in start order (ggpt_step's order)
 
-    // Reused between calls (no per-call or per-token allocation): one token batch and one
-    // embedding batch of n_batch positions, the prompt's cell list, sampling candidates.
+    // Reused between steps (no per-step or per-token allocation): one token batch and one
+    // embedding batch of n_batch positions, sampling candidates.
     llama_batch batch_tok{};
     llama_batch batch_embd{};
-    std::vector<ggpt::Cell> scratch_cells;
     std::vector<llama_token_data> candidates;
 
-    // The abort function of the running operation; libllama's abort_callback (set once at
-    // init) forwards to it, from ggml's compute threads.
+    // The abort function of the running decode; libllama's abort_callback (set once at init)
+    // forwards to it, from ggml's compute threads.
     ggpt_abort_fn op_abort = nullptr;
     void * op_abort_user = nullptr;
 
