@@ -13,6 +13,7 @@
  *   groundinggpt pull [name] [--type q4_k_m|q8_0|f16] [--out dir] [--no-keep-source]
  *   groundinggpt list
  *   groundinggpt rm <name[:type]>
+ *   groundinggpt serve [--model dir] [--host 127.0.0.1] [--port 8080] [--parallel n] [--api-key key]
  * image/video/audio without --model and $GROUNDINGGPT_MODEL use the default model name and pull it
  * on first use (--no-pull refuses).
  */
@@ -31,6 +32,7 @@ import { drawBoxes, drawVideoStrip, drawWaveform } from './media/draw';
 import { decodeVideo } from './media/video';
 import { DEFAULT_MODEL, listModels, pull, removeModel, resolveModelName, type PullProgress } from './pull/index';
 import { modelHome } from './pull/registry';
+import { SERVE_USAGE, serveCommand } from './serve/command';
 
 /** A subcommand: `run` receives the arguments after the command name. */
 export interface Command {
@@ -552,6 +554,18 @@ ${GROUND_HELP.split('\n')
   .filter((l) => !/--draw|--json|^\s+(also write|print the whole)/.test(l))
   .join('\n')}`,
     run: chatCommand,
+  },
+  serve: {
+    summary: 'an OpenAI-compatible HTTP server: chat completions with grounding, /v1/ground, /metrics',
+    usage: SERVE_USAGE,
+    run: (argv) =>
+      serveCommand(argv, {
+        parse,
+        // TODO(lead, #18 engine part): pass { parallel: extra.parallel } to loadModel once LoadModelOptions.parallel lands
+        loadModel: (values, signal, _extra) => cliModel(values, signal),
+        usageError: (message) => new UsageError(message),
+        defaultModel: DEFAULT_MODEL,
+      }),
   },
 };
 

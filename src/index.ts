@@ -80,4 +80,6 @@ export { convert, synth } from './convert/index';
 export type { ConvertOptions, ConvertProgress, ConvertResult, ConvertType, HeadOverrides, SynthOptions, SynthResult, SynthSizes } from './convert/index';
 export type { DeepPartial } from './convert/synth';
 export { pull, listModels, removeModel, DEFAULT_MODEL, MODELS, modelHome } from './pull/index';
+export { createServer } from './serve/server';
+export type { GroundingServer, ServerOptions, ServerAddress, RequestLogEntry } from './serve/server';
 export type { PullOptions, PullProgress, PullPlan, PullPlanFile, PullResult, CachedModel, Licence, ModelSpec, RepoRef } from './pull/index';
