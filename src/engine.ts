@@ -1,6 +1,6 @@
 /**
  * The engine of one loaded model (internal): the native model and its context, the queue its
- * native operations run through (one at a time: the context holds one sequence), the feature
+ * turns run through (as many at once as the context has sequences: `parallel`), the feature
  * cache, and the steps every call is made of: decode the media (outside the queue), encode them
  * with the towers (cache first), evaluate a prompt of token spans and feature rows, generate.
  * {@link Conversation} (src/conversation.ts) strings these steps into calls; Model and Chat are
@@ -26,7 +26,7 @@ import { MEDIA_KINDS, parseMediaOptions, type ParsedGenerate } from './options';
 import { planSpans, promptText, type MediaKind, type PlannedSpan } from './prompt';
 import { abortError, errorCode, linkCancel, mapNativeError } from './task';
 import type { ChatMedia, Embedding, GenerateResult, GroundProgress, ImageGeometry, MediaOptions, ModelFiles } from './types';
-import { SerialQueue } from './util/queue';
+import { TaskQueue } from './util/queue';
 import { type CallbackGuard, anySignal, optionalSignal, optionsObject } from './util/validate';
 
 /** Media decoded once and ready for the towers. */
@@ -87,18 +87,20 @@ export class Engine {
   readonly native: NativeModel;
   readonly info: NativeModelInfo;
   readonly files: Readonly<ModelFiles>;
-  readonly #queue = new SerialQueue();
+  readonly #queue: TaskQueue;
   readonly #cache: FeatureCache;
   /** Aborted by dispose(): stops the media decoding (ffmpeg children) of calls in flight. */
   readonly #disposeAc = new AbortController();
   #disposed = false;
   #disposing: Promise<void> | undefined;
-  #running: NativeCancel | undefined;
+  readonly #running = new Set<NativeCancel>();
 
   constructor(nativeModel: NativeModel, files: ModelFiles, featureCacheBytes: number) {
     this.native = nativeModel;
     this.info = nativeModel.info();
     this.files = Object.freeze({ ...files });
+    // one native turn per sequence at a time
+    this.#queue = new TaskQueue(Math.max(1, this.info.nSeq));
     this.#cache = new FeatureCache(featureCacheBytes);
   }
 
@@ -140,7 +142,7 @@ export class Engine {
       async () => {
         if (this.#disposed) throw new DisposedError();
         const { cancel, unlink } = linkCancel(signal);
-        this.#running = cancel;
+        this.#running.add(cancel);
         if (guard) guard.onFailure = () => cancel.cancel();
         onStart?.(cancel);
         try {
@@ -156,7 +158,7 @@ export class Engine {
         } finally {
           if (guard) guard.onFailure = undefined;
           unlink();
-          this.#running = undefined;
+          this.#running.delete(cancel);
         }
       },
       signal,
@@ -409,7 +411,7 @@ export class Engine {
     if (this.#disposing) return this.#disposing;
     this.#disposed = true;
     this.#queue.close(() => new DisposedError());
-    this.#running?.cancel();
+    for (const c of this.#running) c.cancel();
     // media decoding runs outside the queue: its ffmpeg children are killed now
     this.#disposeAc.abort();
     this.#cache.clear();

@@ -79,6 +79,7 @@ export class Model {
       layers: i.nLayer,
       heads: i.nHead,
       contextSize: i.nCtx,
+      parallel: i.nSeq,
       trainContextSize: i.nCtxTrain,
       backend: i.backend,
       systemInfo: native().systemInfo(),

@@ -53,6 +53,7 @@ export interface NativeLoadOptions {
   towerMatmul?: TowerMatmul;
   contextSize: number;
   batchSize: number;
+  parallel?: number;
   threads: number;
   threadsBatch: number;
   kvType: 'f16' | 'f32' | 'q8_0';
@@ -66,6 +67,8 @@ export interface NativeModelInfo {
   nHead: number;
   nCtxTrain: number;
   nCtx: number;
+  /** Sequences the context holds (parallel). */
+  nSeq: number;
   /** Bytes of the context's KV cache. */
   kvBytes: number;
   tokenBos: number;
@@ -217,13 +220,16 @@ export interface NativeModel {
   encodeAudio(fbank: Float32Array, clips: number, cancel: NativeCancel, onProgress?: (f: number) => void): Promise<Float32Array>;
   /**
    * One request as one operation: encodes the media items that are inputs, evaluates the spans,
-   * generates. onEvent gets every progress and token in order: (i, fraction) for media[i] in its
+   * generates. Up to nSeq turns run at once (decoded together); one more rejects with BUSY. onEvent gets every progress and token in order: (i, fraction) for media[i] in its
    * tower, (TURN_PROMPT, fraction), (TURN_TOKEN, token, piece). A cancel during the towers or the
    * prompt rejects with ABORTED; during generation it resolves with stopReason 'aborted'.
    */
   turn(plan: NativeTurnPlan, cancel: NativeCancel, onEvent?: (tag: number, value: number, piece?: string) => void): Promise<NativeTurnResult>;
-  /** What the model did (tests, measurements): operations started; feature rows made by turns (count, bytes). */
-  counters(): { operations: number; features: number; featureBytes: number };
+  /**
+   * What the model did (tests, measurements): operations started, feature sets made by the towers
+   * and their bytes; decode steps, steps shared by two or more turns, the most turns in one step.
+   */
+  counters(): { operations: number; features: number; featureBytes: number; steps: number; sharedSteps: number; maxRunning: number };
   /** A named intermediate of a tower (tests, research). Input as for encode*. */
   probe(
     media: 'image' | 'video' | 'audio',

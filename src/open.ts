@@ -87,6 +87,7 @@ export async function openModel(options: LoadModelOptions, resolveName?: NameRes
   const gpuLayers = o.gpuLayers === undefined ? undefined : integer(o.gpuLayers, 'options.gpuLayers', -1, 100000);
   const contextSize = optionalInteger(o.contextSize, 'options.contextSize', 8, 1 << 20, 0);
   const batchSize = optionalInteger(o.batchSize, 'options.batchSize', 1, 8192, 512);
+  const parallel = optionalInteger(o.parallel, 'options.parallel', 1, 64, 1);
   const kvType = oneOf<KvType>(o.kvType, 'options.kvType', ['f16', 'f32', 'q8_0'], 'f16');
   const flashAttn = oneOf(o.flashAttn, 'options.flashAttn', ['auto', 'on', 'off'] as const, 'auto');
   const towerMatmul = oneOf<TowerMatmul>(o.towerMatmul, 'options.towerMatmul', TOWER_MATMULS, 'auto');
@@ -117,6 +118,7 @@ export async function openModel(options: LoadModelOptions, resolveName?: NameRes
         towerMatmul,
         contextSize,
         batchSize,
+        parallel,
         threads,
         threadsBatch: threads,
         kvType,

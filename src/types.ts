@@ -48,13 +48,22 @@ export interface LoadModelOptions {
   /** LLM layers offloaded to the GPU (-1 = all). Default: all when the build has a GPU backend, else 0. */
   gpuLayers?: number;
   /**
-   * Context size in tokens: prompt (media rows included) plus answer. Default 4096 capped at the
+   * Context size of one conversation in tokens: prompt (media rows included) plus answer. Default 4096 capped at the
    * model's training context; 8 to the training context (4096 for GroundingGPT-7B). libllama
    * may round it up (to a multiple of 256); `info.contextSize` is the size in use.
    */
   contextSize?: number;
   /** Prompt positions per native batch (1-8192, default 512, capped at contextSize). Also how often a prompt checks its AbortSignal. */
   batchSize?: number;
+  /**
+   * Conversations that run at once (1-64, default 1). Concurrent calls (`generate`, `ground*`,
+   * chats) then decode together: each step of the model takes the next token of every running
+   * call in one batch, a new call joins at the next step and a finished one leaves (continuous
+   * batching); calls beyond `parallel` wait. Each conversation has its own `contextSize`
+   * positions: the KV cache takes `parallel` times the memory. Tower encodes run one at a time.
+   * docs/ARCHITECTURE.md, "Parallel sequences".
+   */
+  parallel?: number;
   /** KV-cache type: 'f16' (default), 'f32' (exact, for comparisons; turns flash attention off unless asked), 'q8_0' (half the memory; needs flash attention). */
   kvType?: KvType;
   /** Flash attention: 'auto' (default), 'on', 'off'. */
@@ -165,8 +174,10 @@ export interface ModelInfo {
   layers: number;
   /** Attention heads per block. */
   heads: number;
-  /** Context size of this model's context, in tokens. */
+  /** Context size of one conversation, in tokens. */
   contextSize: number;
+  /** Conversations that run at once ({@link LoadModelOptions.parallel}). */
+  parallel: number;
   /** Positions the LLM was trained with. */
   trainContextSize: number;
   /** Where the LLM weights live ("CPU", "CUDA0"). */

@@ -1,5 +1,6 @@
 // model.cpp (addon) - NativeModel: loadModel, tokens, prompt, generate, dispose.
 #include "model.h"
+#include "scheduler.h"
 
 #include "args.h"
 #include "features.h"
@@ -68,6 +69,7 @@ NativeModel::NativeModel(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Nat
     model_ = loaded->model;
     ctx_ = loaded->ctx;
     exec_ = std::move(loaded->exec);
+    sched_ = std::make_shared<Scheduler>(ctx_);
     loaded->model = nullptr;
     loaded->ctx = nullptr;
     state_ = env_state(info.Env());
@@ -92,7 +94,7 @@ void NativeModel::check_alive(Napi::Env env) const {
 
 void NativeModel::check_idle(Napi::Env env) const {
     check_alive(env);
-    if (busy_) throw make_error(env, "BUSY", "another operation is running on this model");
+    if (busy()) throw make_error(env, "BUSY", "another operation is running on this model");
 }
 
 Napi::Value NativeModel::call_extension(const Napi::CallbackInfo & info) {
@@ -100,22 +102,23 @@ Napi::Value NativeModel::call_extension(const Napi::CallbackInfo & info) {
     return fn(*this, info);
 }
 
-void NativeModel::op_finished(Napi::Env env) {
-    busy_ = false;
-    if (disposed_ && !freeing_) start_free(env);
+void NativeModel::op_finished(Napi::Env env, bool turn) {
+    if (turn) active_turns_--;
+    else busy_ = false;
+    if (disposed_ && !freeing_ && !busy()) start_free(env);
 }
 
 Napi::Value NativeModel::dispose(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     auto d = Napi::Promise::Deferred::New(env);
-    if (disposed_ && !busy_) {
+    if (disposed_ && !busy()) {
         d.Resolve(env.Undefined());  // already freed: no-op
         return d.Promise();
     }
     dispose_waiters_.push_back(d);
     if (!disposed_) {
         disposed_ = true;
-        if (!busy_) start_free(env);  // else op_finished starts it
+        if (!busy()) start_free(env);  // else op_finished starts it
     }
     return d.Promise();
 }
@@ -156,6 +159,7 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo & info) {
         b->cp.n_ctx = (uint32_t)num(env, o, "contextSize", 0);
         b->cp.n_batch = (uint32_t)num(env, o, "batchSize", 512);
         b->cp.n_ubatch = std::min<uint32_t>(b->cp.n_batch, 512);
+        b->cp.n_seq = (uint32_t)num(env, o, "parallel", 1);
         b->cp.n_threads = (int32_t)num(env, o, "threads", 0);
         b->cp.n_threads_batch = (int32_t)num(env, o, "threadsBatch", 0);
         const std::string kv = str(env, o, "kvType", "f16");
@@ -214,6 +218,7 @@ Napi::Value NativeModel::info(const Napi::CallbackInfo & info) {
     o.Set("nHead", mi.n_head);
     o.Set("nCtxTrain", mi.n_ctx_train);
     o.Set("nCtx", (double)ggpt_context_n_ctx(ctx_));
+    o.Set("nSeq", (double)ggpt_context_n_seq(ctx_));
     o.Set("kvBytes", (double)ggpt_context_kv_bytes(ctx_));
     o.Set("tokenBos", mi.token_bos);
     o.Set("tokenEos", mi.token_eos);

@@ -1,4 +1,4 @@
-// model.h (addon) - NativeModel: a ggpt_model plus one ggpt_context behind N-API, and the
+// model.h (addon) - NativeModel: a ggpt_model plus its ggpt_context (n_seq sequences) behind N-API, and the
 // pieces other addon files use to add methods to it (encode*, probe):
 //
 //   - NativeModel::run_op  runs a lambda on the model's compute thread (Executor) while the model
@@ -147,7 +147,8 @@ private:
 // ---- the model -------------------------------------------------------------------------------
 
 class NativeModel;
-struct Op;  // util.cpp: one operation between its start and its settling
+class Scheduler;  // scheduler.h
+struct Op;        // util.cpp: one operation between its start and its settling
 
 // The models and running operations of one Node-API environment (util.cpp). Created with the
 // module (RegisterModel), which registers its cleanup hook; kept in a process-wide list for the
@@ -191,6 +192,16 @@ public:
     Napi::Value run_op(Napi::Env env, Work work, Done done, std::vector<std::shared_ptr<Stream>> streams = {},
                        CancelFlag cancel = nullptr);
 
+    // A turn (turn.cpp): up to n_seq run at once, through the model's scheduler (scheduler.h).
+    // work is called on the main thread with `complete`, which the compute thread calls once
+    // when the turn has ended. Rejects with DISPOSED, or BUSY while an exclusive operation runs or
+    // every sequence is in use; then like run_op.
+    using Complete = std::function<void(ggpt_status status, const std::string & err)>;
+    using AsyncWork = std::function<void(Complete complete)>;
+    Napi::Value run_turn(Napi::Env env, AsyncWork work, Done done, std::vector<std::shared_ptr<Stream>> streams,
+                         CancelFlag cancel);
+    const std::shared_ptr<Scheduler> & scheduler() const { return sched_; }
+
     // Environment teardown (EnvState's cleanup hook, no operation running): frees the handles and
     // joins the compute thread. The object stays, disposed.
     void env_teardown();
@@ -200,7 +211,7 @@ public:
     // For synchronous methods that only read the model: throws DISPOSED.
     void check_alive(Napi::Env env) const;
 
-    bool busy() const { return busy_; }
+    bool busy() const { return busy_ || active_turns_ > 0; }
     bool disposed() const { return disposed_; }
 
     // What the model did, for tests and measurements (counters(), turn.cpp): operations started,
@@ -213,7 +224,7 @@ private:
     friend struct Op;
     friend class CallOp;
     friend class FreeOp;
-    void op_finished(Napi::Env env);
+    void op_finished(Napi::Env env, bool turn);
     void start_free(Napi::Env env);
 
     Napi::Value info(const Napi::CallbackInfo & info);
@@ -231,9 +242,11 @@ private:
 
     ggpt_model * model_ = nullptr;
     ggpt_context * ctx_ = nullptr;
-    std::shared_ptr<Executor> exec_;  // the thread that loaded the model runs all its work
-    bool busy_ = false;               // an operation is running
-    bool disposed_ = false;           // dispose() was called (the handles may still be being freed)
+    std::shared_ptr<Executor> exec_;    // the thread that loaded the model runs all its work
+    bool busy_ = false;                 // an exclusive operation is running
+    int32_t active_turns_ = 0;          // turns started and not settled
+    std::shared_ptr<Scheduler> sched_;  // runs the turns on the compute thread
+    bool disposed_ = false;             // dispose() was called (the handles may still be being freed)
     bool freeing_ = false;
     std::vector<Napi::Promise::Deferred> dispose_waiters_;
     std::shared_ptr<EnvState> state_;

@@ -30,6 +30,7 @@
 #include "features.h"
 #include "media_input.h"
 #include "model.h"
+#include "scheduler.h"
 
 namespace ggpt::addon {
 
@@ -62,6 +63,94 @@ struct Baton {
     ggpt_eval_result eval{};
     ggpt_generate_result result{};
     ~Baton() { ggpt_generate_result_free(&result); }
+};
+
+// The turn on the compute thread (scheduler.h): the towers item by item, then the task.
+struct TurnRun : TurnJob {
+    std::shared_ptr<Baton> b;
+    const ggpt_model * model = nullptr;
+    CancelFlag cancel;
+    std::shared_ptr<Progress> prompt_progress;
+    int32_t n_embd = 0;
+    int32_t n_rows[3] = {0, 0, 0};
+    NativeModel::Complete complete;
+    std::vector<ggpt_span> spans;  // the prompt, pointing into b (valid until finish)
+
+    bool cancelled() const override { return cancel->load(); }
+
+    bool encode_one(ggpt_context * ctx, ggpt_status & st, std::string & err) override {
+        for (Item & item : b->items) {
+            if (!item.input) continue;
+            // a sound's preprocessing first, then the tower
+            const auto t0 = std::chrono::steady_clock::now();
+            st = item.input->prepare(model, err);
+            if (st != GGPT_OK) return false;
+            item.audio = item.input->audio_info;
+            item.has_audio = item.input->media == GGPT_MEDIA_AUDIO && item.audio.n_clips > 0;
+            const double prep_ms =
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+            auto rows = std::make_shared<FeatureRows>();
+            rows->media = item.input->media;
+            rows->rows = n_rows[rows->media];
+            rows->width = n_embd;
+            rows->data.resize((size_t)rows->rows * (size_t)n_embd);
+            const ggpt_encode_params p = encode_params(cancel, item.progress.get());
+            st = item.input->encode(ctx, rows->data.data(), &p);
+            if (st != GGPT_OK) {
+                err = ggpt_context_last_error(ctx);
+                return false;
+            }
+            ggpt_encode_last_timings(ctx, &item.preprocess_ms, &item.tower_ms);
+            item.preprocess_ms += prep_ms;
+            item.input.reset();  // the copy of the input is no longer needed
+            item.rows = std::move(rows);
+            item.encoded = true;
+            return true;
+        }
+        return false;
+    }
+
+    ggpt_task_params task_params() override {
+        ggpt_task_params p{};
+        spans.resize(b->spans.size());
+        for (size_t i = 0; i < spans.size(); i++) {
+            const SpanArg & a = b->spans[i];
+            ggpt_span & s = spans[i];
+            s = ggpt_span{};
+            if (a.media < 0) {
+                s.type = GGPT_SPAN_TOKENS;
+                s.n = (int32_t)a.tokens.size();
+                s.tokens = a.tokens.data();
+            } else {
+                const FeatureRows & r = *b->items[(size_t)a.media].rows;
+                s.type = GGPT_SPAN_EMBD;
+                s.n = r.rows;
+                s.embd = r.data.data();
+                s.embd_id = a.id;
+            }
+        }
+        p.spans = spans.data();
+        p.n_spans = spans.size();
+        p.generate = b->generate ? &b->gen.p : nullptr;
+        p.eval = ggpt_eval_default_params();
+        p.eval.abort = cancel_abort_fn;
+        p.eval.abort_user = cancel.get();
+        p.eval.progress = Progress::progress_fn;
+        p.eval.progress_user = prompt_progress.get();
+        return p;
+    }
+
+    void take_result(ggpt_task * task) override {
+        ggpt_task_result(task, &b->eval, b->generate ? &b->result : nullptr);
+    }
+
+    void finish(ggpt_status st, const std::string & err) override {
+        // a cancel during the towers or the prompt rejects; during generation the turn resolves
+        // with stopReason 'aborted' (the partial answer), like generate()
+        if (st == GGPT_ERR_ABORTED && b->generate && b->result.stop_reason == GGPT_STOP_ABORTED) st = GGPT_OK;
+        NativeModel::Complete done = std::move(complete);
+        done(st, err);
+    }
 };
 
 Napi::Value Turn(NativeModel & self, const Napi::CallbackInfo & info) {
@@ -126,80 +215,18 @@ Napi::Value Turn(NativeModel & self, const Napi::CallbackInfo & info) {
             b->gen.stream_tokens(events, cancel, kTokenTag);
         }
 
-        ggpt_context * ctx = self.ctx();
-        const int32_t n_embd = mi.n_embd;
-        int32_t n_rows[3] = {mi.media_n_tokens[0], mi.media_n_tokens[1], mi.media_n_tokens[2]};
-        const ggpt_model * model = self.model();
-        NativeModel::Work work = [b, ctx, model, cancel, prompt_progress, n_embd, n_rows](std::string & err) {
-            // 1. the towers, one item after the other (a sound's preprocessing first)
-            for (Item & item : b->items) {
-                if (!item.input) continue;
-                if (cancel->load()) {
-                    err = "aborted";
-                    return GGPT_ERR_ABORTED;
-                }
-                const auto t0 = std::chrono::steady_clock::now();
-                const ggpt_status pst = item.input->prepare(model, err);
-                if (pst != GGPT_OK) return pst;
-                item.audio = item.input->audio_info;
-                item.has_audio = item.input->media == GGPT_MEDIA_AUDIO && item.audio.n_clips > 0;
-                const double prep_ms =
-                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-                auto rows = std::make_shared<FeatureRows>();
-                rows->media = item.input->media;
-                rows->rows = n_rows[rows->media];
-                rows->width = n_embd;
-                rows->data.resize((size_t)rows->rows * (size_t)n_embd);
-                const ggpt_encode_params p = encode_params(cancel, item.progress.get());
-                const ggpt_status st = item.input->encode(ctx, rows->data.data(), &p);
-                if (st != GGPT_OK) {
-                    err = ggpt_context_last_error(ctx);
-                    return st;
-                }
-                ggpt_encode_last_timings(ctx, &item.preprocess_ms, &item.tower_ms);
-                item.preprocess_ms += prep_ms;
-                item.input.reset();  // the copy of the input is no longer needed
-                item.rows = std::move(rows);
-                item.encoded = true;
-            }
-            // 2. the prompt: token runs and feature rows, in place
-            if (!b->spans.empty()) {
-                std::vector<ggpt_span> spans(b->spans.size());
-                for (size_t i = 0; i < spans.size(); i++) {
-                    const SpanArg & a = b->spans[i];
-                    ggpt_span & s = spans[i];
-                    if (a.media < 0) {
-                        s.type = GGPT_SPAN_TOKENS;
-                        s.n = (int32_t)a.tokens.size();
-                        s.tokens = a.tokens.data();
-                    } else {
-                        const FeatureRows & r = *b->items[(size_t)a.media].rows;
-                        s.type = GGPT_SPAN_EMBD;
-                        s.n = r.rows;
-                        s.embd = r.data.data();
-                        s.embd_id = a.id;
-                    }
-                }
-                ggpt_eval_params ep = ggpt_eval_default_params();
-                ep.abort = cancel_abort_fn;
-                ep.abort_user = cancel.get();
-                ep.progress = Progress::progress_fn;
-                ep.progress_user = prompt_progress.get();
-                const ggpt_status st = ggpt_prompt(ctx, spans.data(), spans.size(), &ep, &b->eval);
-                if (st != GGPT_OK) {
-                    err = ggpt_context_last_error(ctx);
-                    return st;
-                }
-            }
-            // 3. the answer
-            if (b->generate) {
-                const ggpt_status st = ggpt_generate(ctx, &b->gen.p, &b->result);
-                if (st != GGPT_OK && st != GGPT_ERR_ABORTED) {  // aborted: resolves with stopReason 'aborted'
-                    err = ggpt_context_last_error(ctx);
-                    return st;
-                }
-            }
-            return GGPT_OK;
+        auto job = std::make_shared<TurnRun>();
+        job->b = b;
+        job->model = self.model();
+        job->cancel = cancel;
+        job->prompt_progress = prompt_progress;
+        job->n_embd = mi.n_embd;
+        for (int k = 0; k < 3; k++) job->n_rows[k] = mi.media_n_tokens[k];
+        std::shared_ptr<Scheduler> sched = self.scheduler();
+        std::shared_ptr<Executor> exec = self.executor();
+        NativeModel::AsyncWork work = [job, sched, exec](NativeModel::Complete complete) {
+            job->complete = std::move(complete);
+            sched->submit(job, *exec);
         };
         NativeModel * owner = &self;  // alive until the operation settles
         NativeModel::Done done = [b, owner](Napi::Env env) -> Napi::Value {
@@ -239,18 +266,23 @@ Napi::Value Turn(NativeModel & self, const Napi::CallbackInfo & info) {
             if (b->generate) o.Set("generate", generate_result(env, b->result));
             return o;
         };
-        return self.run_op(env, work, done, {events}, cancel);
+        return self.run_turn(env, work, done, {events}, cancel);
     } catch (const Napi::Error & e) {
         return rejected(env, e);
     }
 }
 
-// counters(): { operations, features, featureBytes } (NativeModel::Counters)
+// counters(): { operations, features, featureBytes } (NativeModel::Counters) and the scheduler's
+// { steps, sharedSteps, maxRunning }
 Napi::Value Counters(NativeModel & self, const Napi::CallbackInfo & info) {
     Napi::Object o = Napi::Object::New(info.Env());
     o.Set("operations", self.counters.operations);
     o.Set("features", self.counters.features);
     o.Set("featureBytes", self.counters.feature_bytes);
+    const auto & sched = self.scheduler();
+    o.Set("steps", (double)(sched ? sched->steps.load() : 0));
+    o.Set("sharedSteps", (double)(sched ? sched->shared_steps.load() : 0));
+    o.Set("maxRunning", (double)(sched ? sched->max_running.load() : 0));
     return o;
 }
 

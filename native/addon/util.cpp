@@ -277,6 +277,13 @@ struct Op {
     virtual void run() = 0;                  // compute thread; must not throw
     virtual void settle(Napi::Env env) = 0;  // main thread, JS may fail: may throw, caught
     virtual void abandon() {}                // teardown: drop references without calling JS
+    // Main thread, once registered: posts the job (run, then job_done) to the compute thread.
+    // An operation that hands its work to the model's scheduler instead (turns) calls job_done
+    // itself, on the compute thread, when the work has ended.
+    virtual void launch();
+    // Compute thread: the work has ended; the operation is settled on the main thread. The
+    // operation may be deleted as soon as this returns.
+    void job_done();
 
     void cancel_for_teardown() {
         if (cancel) cancel->store(true);
@@ -425,16 +432,25 @@ bool Op::start(Napi::Env env, Op * op) {
         std::lock_guard<std::mutex> lock(st->mutex);
         st->ops.insert(op);
     }
-    op->exec->post([op, st] {
-        op->run();
-        std::lock_guard<std::mutex> lock(st->mutex);
-        op->finished = true;
-        // under the lock: the cleanup hook (which takes it) cannot free the operation or let
-        // Node free the thread-safe function meanwhile
-        if (!st->closing) napi_call_threadsafe_function(op->tsfn, op, napi_tsfn_nonblocking);
-        st->cv.notify_all();
-    });
+    op->launch();
     return true;
+}
+
+void Op::launch() {
+    exec->post([this] {
+        run();
+        job_done();
+    });
+}
+
+void Op::job_done() {
+    std::shared_ptr<EnvState> st = state;  // the operation may be gone once the lock is released
+    std::lock_guard<std::mutex> lock(st->mutex);
+    finished = true;
+    // under the lock: the cleanup hook (which takes it) cannot free the operation or let Node
+    // free the thread-safe function meanwhile
+    if (!st->closing) napi_call_threadsafe_function(tsfn, this, napi_tsfn_nonblocking);
+    st->cv.notify_all();
 }
 
 // The completion, on the main thread (env == nullptr: the environment is going away and its
@@ -469,12 +485,22 @@ public:
     CallOp(const std::shared_ptr<EnvState> & st, const char * kind, NativeModel * owner,
            std::shared_ptr<Executor> exec_, CancelFlag cancel_, NativeModel::Work work, NativeModel::Done done,
            std::vector<std::shared_ptr<Stream>> streams, Napi::Promise::Deferred deferred,
-           ErrorDecorator on_error = nullptr)
-        : Op(st, kind), owner_(owner), work_(std::move(work)), done_(std::move(done)), streams_(std::move(streams)),
-          deferred_(deferred), on_error_(std::move(on_error)) {
+           ErrorDecorator on_error = nullptr, NativeModel::AsyncWork async = nullptr)
+        : Op(st, kind), owner_(owner), work_(std::move(work)), async_(std::move(async)), done_(std::move(done)),
+          streams_(std::move(streams)), deferred_(deferred), on_error_(std::move(on_error)) {
         exec = std::move(exec_);
         cancel = std::move(cancel_);
         if (owner_) owner_ref_ = Napi::Persistent(owner_->Value());
+    }
+
+    // A turn: the scheduler runs it and calls back when it has ended.
+    void launch() override {
+        if (!async_) return Op::launch();
+        async_([this](ggpt_status status, const std::string & err) {
+            status_ = status;
+            err_ = err;
+            job_done();
+        });
     }
 
     void run() override {
@@ -523,7 +549,7 @@ public:
         if (owner_) {
             NativeModel * owner = owner_;
             owner_ = nullptr;
-            owner->op_finished(env);  // after done_: it may read the context
+            owner->op_finished(env, async_ != nullptr);  // after done_: it may read the context
         }
         if (error.IsEmpty()) deferred_.Resolve(value);
         else deferred_.Reject(error);
@@ -538,7 +564,10 @@ public:
 
     ~CallOp() override {
         // settle() threw before the owner heard of it
-        if (owner_) owner_->busy_ = false;
+        if (owner_) {
+            if (async_) owner_->active_turns_--;
+            else owner_->busy_ = false;
+        }
     }
 
 private:
@@ -546,6 +575,7 @@ private:
     NativeModel * owner_;
     Napi::ObjectReference owner_ref_;
     NativeModel::Work work_;
+    NativeModel::AsyncWork async_;
     NativeModel::Done done_;
     std::vector<std::shared_ptr<Stream>> streams_;
     Napi::Promise::Deferred deferred_;
@@ -559,7 +589,7 @@ Napi::Value NativeModel::run_op(Napi::Env env, Work work, Done done, std::vector
     auto deferred = Napi::Promise::Deferred::New(env);
     if (disposed_) {
         deferred.Reject(make_error(env, "DISPOSED", "the model has been disposed").Value());
-    } else if (busy_) {
+    } else if (busy_ || active_turns_ > 0) {
         deferred.Reject(make_error(env, "BUSY", "another operation is running on this model").Value());
     } else {
         busy_ = true;
@@ -568,6 +598,25 @@ Napi::Value NativeModel::run_op(Napi::Env env, Work work, Done done, std::vector
                                std::move(streams), deferred);
         if (!Op::start(env, op)) {
             busy_ = false;
+            deferred.Reject(make_error(env, "INTERNAL", "could not start the operation").Value());
+        }
+    }
+    return deferred.Promise();
+}
+
+Napi::Value NativeModel::run_turn(Napi::Env env, AsyncWork work, Done done,
+                                  std::vector<std::shared_ptr<Stream>> streams, CancelFlag cancel) {
+    auto deferred = Napi::Promise::Deferred::New(env);
+    if (disposed_) {
+        deferred.Reject(make_error(env, "DISPOSED", "the model has been disposed").Value());
+    } else if (busy_ || active_turns_ >= (int32_t)ggpt_context_n_seq(ctx_)) {
+        deferred.Reject(make_error(env, "BUSY", "every sequence of this model is in use").Value());
+    } else {
+        active_turns_++;
+        counters.operations += 1;
+        auto * op = new CallOp(state_, "groundinggpt.turn", this, exec_, std::move(cancel), nullptr, std::move(done),
+                               std::move(streams), deferred, nullptr, std::move(work));
+        if (!Op::start(env, op)) {  // deleted: its destructor gave the turn back
             deferred.Reject(make_error(env, "INTERNAL", "could not start the operation").Value());
         }
     }

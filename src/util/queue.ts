@@ -1,7 +1,7 @@
 /**
- * A FIFO of async tasks that run one at a time (the calls on one model are never interleaved).
- * A task whose AbortSignal fires while it waits leaves the queue at once; `close()` rejects every
- * task that has not started.
+ * A FIFO of async tasks that run at most `concurrency` at a time (1: the calls on a model are
+ * never interleaved; N: a model with N parallel sequences). A task whose AbortSignal fires while
+ * it waits leaves the queue at once; `close()` rejects every task that has not started.
  */
 
 interface Entry {
@@ -11,19 +11,36 @@ interface Entry {
   done: boolean;
 }
 
-export class SerialQueue {
+export class TaskQueue {
+  readonly #concurrency: number;
   #waiting: Entry[] = [];
-  #running = false;
+  #running = 0;
   #closedWith: (() => Error) | undefined;
+
+  constructor(concurrency = 1) {
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError('concurrency must be a positive integer');
+    this.#concurrency = concurrency;
+  }
 
   /** Number of tasks waiting or running. */
   get size(): number {
-    return this.#waiting.length + (this.#running ? 1 : 0);
+    return this.#waiting.length + this.#running;
+  }
+
+  /** Number of tasks running. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Number of tasks waiting for a turn. */
+  get waiting(): number {
+    return this.#waiting.length;
   }
 
   /**
-   * Runs `task` after every task queued before it. Rejects without running it when `signal` is
-   * (or becomes, while waiting) aborted — with `abortError()` — or when the queue is closed.
+   * Runs `task` once fewer than `concurrency` tasks run and every task queued before it has
+   * started. Rejects without running it when `signal` is (or becomes, while waiting) aborted —
+   * with `abortError()` — or when the queue is closed.
    */
   run<T>(task: () => Promise<T>, signal?: AbortSignal, abortError?: () => Error): Promise<T> {
     if (this.#closedWith) return Promise.reject(this.#closedWith());
@@ -47,7 +64,7 @@ export class SerialQueue {
         start: () => {
           entry.started = true;
           signal?.removeEventListener('abort', onAbort);
-          this.#running = true;
+          this.#running++;
           let p: Promise<T>;
           try {
             p = task();
@@ -56,14 +73,14 @@ export class SerialQueue {
           }
           p.then(resolve, reject).finally(() => {
             entry.done = true;
-            this.#running = false;
+            this.#running--;
             this.#next();
           });
         },
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#waiting.push(entry);
-      if (!this.#running) this.#next();
+      this.#next();
     });
   }
 
@@ -75,8 +92,10 @@ export class SerialQueue {
   }
 
   #next(): void {
-    if (this.#running) return;
-    const entry = this.#waiting.shift();
-    if (entry) entry.start();
+    while (this.#running < this.#concurrency) {
+      const entry = this.#waiting.shift();
+      if (!entry) return;
+      entry.start();
+    }
   }
 }
