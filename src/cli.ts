@@ -26,7 +26,7 @@ import { synth } from './convert/synth';
 import { loadModel } from './load';
 import { describeResult, runChat } from './repl';
 import type { Model } from './model';
-import { TOWER_MATMULS, type GroundOptions, type GroundProgress, type GroundResult, type TowerMatmul } from './types';
+import { TOWER_MATMULS, type GroundOptions, type LoadModelOptions, type GroundProgress, type GroundResult, type TowerMatmul } from './types';
 import { decodeAudio } from './media/audio';
 import { drawBoxes, drawVideoStrip, drawWaveform } from './media/draw';
 import { decodeVideo } from './media/video';
@@ -144,7 +144,7 @@ const GROUND_HELP = `  --model <dir|name>   model directory from convert/synth, 
   --ffprobe <path>     ffprobe to use (optional: without one ffmpeg probes)`;
 
 /** Loads the model named by --model (or $GROUNDINGGPT_MODEL) with the CLI's options. */
-async function cliModel(values: Record<string, string | boolean | undefined>, signal: AbortSignal): Promise<Model> {
+async function cliModel(values: Record<string, string | boolean | undefined>, signal: AbortSignal, extra: Pick<LoadModelOptions, 'parallel'> = {}): Promise<Model> {
   let dir = (values.model as string | undefined) || process.env.GROUNDINGGPT_MODEL || DEFAULT_MODEL;
   dir = await ensureNamedModel(dir, values['no-pull'] === true, signal);
   const threads = intOption(values.threads as string | undefined, 'threads');
@@ -161,6 +161,7 @@ async function cliModel(values: Record<string, string | boolean | undefined>, si
     ...(contextSize ? { contextSize } : {}),
     ...(gpuLayers !== undefined ? { gpuLayers } : {}),
     ...(towerMatmul ? { towerMatmul } : {}),
+    ...extra,
   });
 }
 
@@ -561,8 +562,7 @@ ${GROUND_HELP.split('\n')
     run: (argv) =>
       serveCommand(argv, {
         parse,
-        // TODO(lead, #18 engine part): pass { parallel: extra.parallel } to loadModel once LoadModelOptions.parallel lands
-        loadModel: (values, signal, _extra) => cliModel(values, signal),
+        loadModel: (values, signal, extra) => cliModel(values, signal, extra),
         usageError: (message) => new UsageError(message),
         defaultModel: DEFAULT_MODEL,
       }),

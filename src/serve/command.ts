@@ -31,7 +31,8 @@ export const SERVE_USAGE = `groundinggpt serve [options]
   --no-pull                 never download: fail when the named model is not in the model cache
   --host <addr>             address to listen on (default 127.0.0.1: this machine only)
   --port <n>                port (default 8080; 0: any free port, printed at start)
-  --parallel <n>            model calls at once (default 1)
+  --parallel <n>            requests decoded together: the model's sequences (1-64, default 1;
+                            each has --context-size positions of KV cache)
   --max-queue <n>           requests waiting beyond --parallel (default 32); more get 429
   --api-key <key>           require Authorization: Bearer <key> (default: $GROUNDINGGPT_API_KEY)
   --allow-remote-media      fetch http(s) media URLs (default: data: URLs and base64 only)
@@ -91,7 +92,8 @@ export async function serveCommand(argv: string[], deps: ServeDeps): Promise<voi
   };
   const port = int('port', 0, 65535, 8080);
   const host = (values.host as string | undefined) ?? '127.0.0.1';
-  const parallel = int('parallel', 1, 256, 1);
+  // the model's sequences (loadModel's `parallel`) and the server's slots are one number
+  const parallel = int('parallel', 1, 64, 1);
   const drainSeconds = int('drain-timeout', 0, 86_400, 30);
   const modelName = (values.model as string | undefined) || process.env.GROUNDINGGPT_MODEL || deps.defaultModel;
   const apiKey = (values['api-key'] as string | undefined) || process.env.GROUNDINGGPT_API_KEY || undefined;

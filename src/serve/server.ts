@@ -10,15 +10,15 @@
  * with the same `parallel` decodes them together, one loaded without it runs them one after
  * another (its own queue). Requests beyond `parallel + maxQueue` are refused with 429.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { InvalidInputError } from '../errors';
 import { DEFAULT_LIMIT_INPUT_PIXELS } from '../media/image';
 import type { Model } from '../model';
-import type { MediaKind } from '../prompt';
 import type { ChatOptions, GenerateOptions, GenerateResult, GroundResult } from '../types';
 import { HttpError, toHttpError } from './errors';
+import { ROUTE_METHOD, bearerMatches, chatParam, libraryParam, readJson, routeOf, sendBody } from './http';
 import { resolveMedia, type MediaSettings, type ResolvedMedia } from './media';
 import { ServerMetrics } from './metrics';
 import { chunk, completion, finishReason, groundingOf, parseChatRequest, parseGroundRequest, usageOf, type CompletionHead, type ModelJob } from './openai';
@@ -32,8 +32,9 @@ export interface ServerOptions {
   /** When set, every route but `/health` needs `Authorization: Bearer <apiKey>` (else 401). */
   apiKey?: string;
   /**
-   * Model calls run at once (1-256, default 1). Give the `parallel` the model was loaded with:
-   * more only queues calls inside the model, fewer leaves sequences idle.
+   * Model calls run at once (1-256). Default: the model's `info.parallel` (loadModel's
+   * `parallel`), which is what it decodes together; more only queues calls inside the model,
+   * fewer leaves sequences idle.
    */
   parallel?: number;
   /** Requests that may wait for a slot beyond `parallel` (0-100000, default 32); one more gets 429 with Retry-After. */
@@ -106,7 +107,6 @@ export interface GroundingServer {
 
 const DEFAULTS = {
   modelId: 'groundinggpt',
-  parallel: 1,
   maxQueue: 32,
   maxBodyBytes: 32 << 20,
   requestTimeoutMs: 600_000,
@@ -131,40 +131,6 @@ function checkStr(v: unknown, name: string): string | undefined {
   return v;
 }
 
-/** The route label of a path (metrics use a closed set of labels). */
-function routeOf(path: string): string {
-  if (path === '/v1/chat/completions' || path === '/v1/ground' || path === '/v1/models' || path === '/health' || path === '/metrics') return path;
-  if (path.startsWith('/v1/models/')) return '/v1/models/{id}';
-  return 'other';
-}
-
-const ROUTE_METHOD: Record<string, string> = {
-  '/v1/chat/completions': 'POST',
-  '/v1/ground': 'POST',
-  '/v1/models': 'GET',
-  '/v1/models/{id}': 'GET',
-  '/health': 'GET',
-  '/metrics': 'GET',
-};
-
-/** The chat completion field of a library option (the library's messages name `options.<name>`). */
-const CHAT_PARAM: Record<string, string> = { maxTokens: 'max_tokens', topP: 'top_p', topK: 'top_k', minP: 'min_p', repeatPenalty: 'repeat_penalty' };
-const chatParam = (name: string) => CHAT_PARAM[name] ?? name;
-
-/** Which media kind an error message of the library is about. */
-const KIND_WORDS: Record<MediaKind, RegExp> = { image: /\bimage/i, video: /\bvideo|\bframe/i, audio: /\baudio|\bsound/i };
-
-/**
- * The request field an InvalidInputError of the library is about: the option its message names
- * (`options.maxTokens`), else the media part of the kind it speaks of, else null.
- */
-function libraryParam(message: string, job: ModelJob, optionParam: (name: string) => string): string | null {
-  const m = /\boptions\.([A-Za-z]+)/.exec(message);
-  if (m) return optionParam(m[1]);
-  for (const ref of job.media) if (KIND_WORDS[ref.kind].test(message)) return ref.param;
-  return null;
-}
-
 /** One request in progress: its abort signal (client gone, timeout, shutdown). */
 interface Ctx {
   readonly ac: AbortController;
@@ -184,7 +150,7 @@ export function createServer(model: Model | Promise<Model>, options: ServerOptio
   const o = options as Record<string, unknown>;
   const modelId = checkStr(o.modelId, 'modelId') ?? DEFAULTS.modelId;
   const apiKey = checkStr(o.apiKey, 'apiKey');
-  const parallel = checkInt(o.parallel, 'parallel', 1, 256, DEFAULTS.parallel);
+  const parallelOption = o.parallel === undefined ? undefined : checkInt(o.parallel, 'parallel', 1, 256, 1);
   const maxQueue = checkInt(o.maxQueue, 'maxQueue', 0, 100_000, DEFAULTS.maxQueue);
   const maxBodyBytes = checkInt(o.maxBodyBytes, 'maxBodyBytes', 1, 2 ** 31 - 1, DEFAULTS.maxBodyBytes);
   const requestTimeoutMs = checkInt(o.requestTimeoutMs, 'requestTimeoutMs', 0, 2 ** 31 - 1, DEFAULTS.requestTimeoutMs);
@@ -207,25 +173,24 @@ export function createServer(model: Model | Promise<Model>, options: ServerOptio
   const onRequest = options.onRequest;
   const keyHash = apiKey === undefined ? undefined : createHash('sha256').update(apiKey).digest();
 
-  // the model, once loaded
+  const slots = new Slots(parallelOption ?? 1, maxQueue);
+  // the model, once loaded (requests are refused before: no slot is taken until then)
   let loaded: Model | undefined;
   let loadError: unknown;
+  const onLoaded = (m: Model) => {
+    loaded = m;
+    if (parallelOption === undefined && !m.disposed) slots.parallel = m.info.parallel;
+  };
   if (model !== null && typeof model === 'object' && typeof (model as Promise<Model>).then === 'function') {
-    (model as Promise<Model>).then(
-      (m) => {
-        loaded = m;
-      },
-      (err: unknown) => {
-        loadError = err;
-      },
-    );
-  } else loaded = model as Model;
+    (model as Promise<Model>).then(onLoaded, (err: unknown) => {
+      loadError = err;
+    });
+  } else onLoaded(model as Model);
 
-  const slots = new Slots(parallel, maxQueue);
   const metrics = new ServerMetrics({
     queueDepth: () => slots.queued,
     active: () => slots.active,
-    slots: () => parallel,
+    slots: () => slots.parallel,
     loaded: () => (loaded && !loaded.disposed ? 1 : 0),
   });
   const inFlight = new Set<Ctx>();
@@ -237,69 +202,9 @@ export function createServer(model: Model | Promise<Model>, options: ServerOptio
 
   const retryAfter = () => String(Math.max(1, Math.ceil(meanSeconds)));
 
-  function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-    if (res.headersSent || res.destroyed) return;
-    const text = typeof body === 'string' ? body : JSON.stringify(body);
-    res.writeHead(status, {
-      'Content-Type': typeof body === 'string' ? 'text/plain; version=0.0.4; charset=utf-8' : 'application/json',
-      'Content-Length': String(Buffer.byteLength(text)),
-      ...(draining ? { Connection: 'close' } : {}),
-      ...headers,
-    });
-    res.end(text);
-  }
-
-  function sendError(res: http.ServerResponse, e: HttpError): void {
-    send(res, e.status, e.body(), e.headers);
-  }
-
-  function authorized(req: http.IncomingMessage): boolean {
-    if (!keyHash) return true;
-    const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
-    if (!m) return false;
-    return timingSafeEqual(createHash('sha256').update(m[1].trim()).digest(), keyHash);
-  }
-
-  function readBody(req: http.IncomingMessage, signal: AbortSignal): Promise<Buffer> {
-    const tooLarge = () =>
-      new HttpError(413, `The request body is larger than the limit of ${maxBodyBytes} bytes`, { code: 'request_too_large', headers: { Connection: 'close' } });
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > maxBodyBytes) return Promise.reject(tooLarge());
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let total = 0;
-      const done = (err?: unknown) => {
-        req.off('data', onData);
-        req.off('end', onEnd);
-        req.off('error', done);
-        signal.removeEventListener('abort', onAbort);
-        if (err !== undefined) reject(err);
-        else resolve(Buffer.concat(chunks));
-      };
-      const onData = (c: Buffer) => {
-        total += c.length;
-        if (total > maxBodyBytes) {
-          req.pause();
-          done(tooLarge());
-        } else chunks.push(c);
-      };
-      const onEnd = () => done();
-      const onAbort = () => done(signal.reason);
-      req.on('data', onData);
-      req.on('end', onEnd);
-      req.on('error', done);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
-  async function readJson(req: http.IncomingMessage, ctx: Ctx): Promise<unknown> {
-    const body = await readBody(req, ctx.ac.signal);
-    try {
-      return JSON.parse(body.toString('utf8'));
-    } catch (err) {
-      throw new HttpError(400, `We could not parse the JSON body of your request: ${(err as Error).message}`, { code: 'invalid_json' });
-    }
-  }
+  const send = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) =>
+    sendBody(res, status, body, draining, headers);
+  const sendError = (res: http.ServerResponse, e: HttpError) => send(res, e.status, e.body(), e.headers);
 
   function requireModel(): Model {
     if (loaded && !loaded.disposed) return loaded;
@@ -377,7 +282,7 @@ export function createServer(model: Model | Promise<Model>, options: ServerOptio
   }
 
   async function chatCompletions(req: http.IncomingMessage, ctx: Ctx): Promise<void> {
-    const job = parseChatRequest(await readJson(req, ctx));
+    const job = parseChatRequest(await readJson(req, maxBodyBytes, ctx.ac.signal));
     const head: CompletionHead = { id: `chatcmpl-${randomBytes(12).toString('hex')}`, created: Math.floor(Date.now() / 1000), model: modelId };
     if (!job.stream) {
       const result = await run(ctx, job, chatParam);
@@ -413,13 +318,13 @@ export function createServer(model: Model | Promise<Model>, options: ServerOptio
   }
 
   async function ground(req: http.IncomingMessage, ctx: Ctx): Promise<void> {
-    const job = parseGroundRequest(await readJson(req, ctx));
+    const job = parseGroundRequest(await readJson(req, maxBodyBytes, ctx.ac.signal));
     send(ctx.res, 200, await run(ctx, job, (name) => name));
   }
 
   function health(res: http.ServerResponse): void {
     if (draining) send(res, 503, { status: 'draining' }, { 'Retry-After': '1' });
-    else if (loaded && !loaded.disposed) send(res, 200, { status: 'ok', model: modelId, parallel, active: slots.active, queued: slots.queued });
+    else if (loaded && !loaded.disposed) send(res, 200, { status: 'ok', model: modelId, parallel: slots.parallel, active: slots.active, queued: slots.queued });
     else if (loaded) send(res, 503, { status: 'error', error: 'The model has been disposed' });
     else if (loadError !== undefined) send(res, 503, { status: 'error', error: toHttpError(loadError).message });
     else send(res, 503, { status: 'loading' }, { 'Retry-After': '1' });
@@ -435,7 +340,7 @@ export function createServer(model: Model | Promise<Model>, options: ServerOptio
       throw new HttpError(405, `${path} takes ${method}, not ${req.method}`, { code: 'method_not_allowed', headers: { Allow: method } });
     }
     if (route === '/health') return health(res);
-    if (!authorized(req)) {
+    if (!bearerMatches(req.headers.authorization, keyHash)) {
       throw new HttpError(401, 'Incorrect or missing API key: send Authorization: Bearer <key>', {
         code: 'invalid_api_key',
         headers: { 'WWW-Authenticate': 'Bearer' },
@@ -475,8 +380,11 @@ export function createServer(model: Model | Promise<Model>, options: ServerOptio
     inFlight.add(ctx);
     res.on('error', () => undefined);
     // the client went away before the whole answer: abort its call (its slot frees when the call returns)
+    let clientGone = false;
     res.once('close', () => {
-      if (!res.writableFinished && !ctx.ac.signal.aborted) ctx.ac.abort(new HttpError(499, 'The client closed the connection', { code: 'client_closed' }));
+      if (res.writableFinished) return;
+      clientGone = true;
+      if (!ctx.ac.signal.aborted) ctx.ac.abort(new HttpError(499, 'The client closed the connection', { code: 'client_closed' }));
     });
     let code: string | undefined;
     dispatch(req, ctx, route, path)
@@ -489,7 +397,7 @@ export function createServer(model: Model | Promise<Model>, options: ServerOptio
         const reason = ctx.ac.signal.aborted ? (ctx.ac.signal.reason as HttpError) : undefined;
         if (reason) metrics.aborted.inc({ reason: reason.code === 'client_closed' ? 'disconnect' : reason.code === 'timeout' ? 'timeout' : 'shutdown' });
         // a response cut short by the client is logged as 499
-        const status = res.writableFinished || !reason || reason.code !== 'client_closed' ? res.statusCode : 499;
+        const status = clientGone ? 499 : res.statusCode;
         const ms = performance.now() - ctx.t0;
         if (route === '/v1/chat/completions' || route === '/v1/ground') {
           metrics.duration.observe(ms / 1000);

@@ -19,7 +19,8 @@ export class Slots {
   readonly #waiting: (() => void)[] = [];
 
   constructor(
-    readonly parallel: number,
+    /** Slots; may be set before any request is admitted (to the loaded model's `info.parallel`). */
+    public parallel: number,
     readonly maxQueue: number,
   ) {}
 

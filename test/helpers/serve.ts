@@ -81,12 +81,16 @@ export function metric(text: string, sample: string): number | undefined {
  * A streamed chat completion held open: resolves once the first content chunk arrived, with the
  * request (to destroy) and everything received so far.
  */
-export function openStream(url: string, body: object): Promise<{ req: http.ClientRequest; received: () => string; ended: Promise<number> }> {
+export function openStream(
+  url: string,
+  body: object,
+  headers: Record<string, string> = {},
+): Promise<{ req: http.ClientRequest; received: () => string; ended: Promise<number> }> {
   return new Promise((resolve, reject) => {
     let text = '';
     let resolveEnd: (status: number) => void = () => undefined;
     const ended = new Promise<number>((r) => (resolveEnd = r));
-    const req = http.request(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' } }, (res) => {
+    const req = http.request(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers } }, (res) => {
       let started = false;
       res.on('data', (c: Buffer) => {
         text += c.toString('utf8');
