@@ -23,6 +23,7 @@ t.test('examples run', async (t) => {
     ['ground-audio.mjs', [model, media('dog_audio.wav')], /clips heard: 0\.00-2\.00 s/],
     ['ground-audio.mjs', [model, media('dog_audio.wav'), media('dog_image.jpg')], /./],
     ['chat.mjs', [model, media('dog_image.jpg')], /2 turns/],
+    ['serve-openai.mjs', [model, media('test-1.jpeg')], /\d+ box\(es\); \d+ prompt tokens, \d+ generated/],
   ];
   for (const [script, args, expect] of cases) {
     const { stdout } = await run(process.execPath, [path.join(root, 'examples', script), ...args], { cwd: root, maxBuffer: 16 << 20 });
