@@ -4,13 +4,20 @@
  * to the caller, which whitelists what a checkpoint may contain: nothing is ever "imported", an
  * unknown global or opcode is a ConversionError. Reference: CPython Lib/pickletools.py.
  *
+ * `unpicklePlain` is the same machine in a mode for data files that must hold only plain values
+ * (the refer toolkit's `refs(unc).p`, read by src/eval/refer.ts): every opcode that names,
+ * calls or builds an object (GLOBAL, STACK_GLOBAL, REDUCE, BUILD, INST, OBJ, NEWOBJ, NEWOBJ_EX,
+ * PERSID, BINPERSID, EXT1/2/4) is refused with an InvalidInputError naming it. It exists so that
+ * no Python is needed to read those files, and because Python's own `pickle.load` runs whatever
+ * a file names: a `.p` from the internet would be code (docs/EVAL.md).
+ *
  * Any byte string gives a value or a ConversionError (never another exception): lengths are
  * checked against the data (negative ones too), text literals are parsed strictly, and the work
  * is linear in the input's size (no recursion, no spread of unbounded arrays), so deep nesting
  * and long runs cost time and memory in proportion to the bytes, nothing more
  * (test/fuzz-pickle.test.ts).
  */
-import { ConversionError } from '../errors';
+import { ConversionError, type GroundingGPTError, InvalidInputError } from '../errors';
 
 export class PyTuple {
   constructor(readonly items: PyValue[]) {}
@@ -45,6 +52,89 @@ export interface UnpickleHooks {
   findClass(module: string, name: string): PyValue;
   /** BINPERSID / PERSID. */
   persistentLoad(pid: PyValue): PyValue;
+  /**
+   * Plain data only: globals, calls, BUILD and persistent ids are refused before the hooks
+   * above are asked (see {@link unpicklePlain}).
+   */
+  plainData?: boolean;
+  /** The error raised for bad data (default: ConversionError naming `file`). */
+  makeError?: (message: string) => GroundingGPTError;
+}
+
+/**
+ * Reads a pickle that may hold only plain data: None, booleans, integers, floats, str, bytes,
+ * lists, tuples (as PyTuple), dicts (as PyDict), sets (as lists), in protocols 0 to 5 (Python 2's
+ * cPickle text and binary opcodes included). Anything that names a class or calls one is an
+ * InvalidInputError that names the opcode (and the global, when there is one).
+ */
+export function unpicklePlain(data: Uint8Array, file: string): PyValue {
+  const refuse = (what: string): never => {
+    throw new InvalidInputError(`${file}: pickle: ${what} refused: this file may hold only plain data (lists, dicts, strings, numbers)`);
+  };
+  return unpickle(data, {
+    file,
+    plainData: true,
+    findClass: (module, name) => refuse(`GLOBAL ${module}.${name}`),
+    persistentLoad: () => refuse('a persistent id'),
+    makeError: (message) => new InvalidInputError(message),
+  });
+}
+
+/** Opcodes refused in plain-data mode, by byte. */
+const NOT_PLAIN: ReadonlyMap<number, string> = new Map([
+  [0x63, 'GLOBAL'],
+  [0x93, 'STACK_GLOBAL'],
+  [0x52, 'REDUCE'],
+  [0x62, 'BUILD'],
+  [0x69, 'INST'],
+  [0x6f, 'OBJ'],
+  [0x81, 'NEWOBJ'],
+  [0x92, 'NEWOBJ_EX'],
+  [0x50, 'PERSID'],
+  [0x51, 'BINPERSID'],
+  [0x82, 'EXT1'],
+  [0x83, 'EXT2'],
+  [0x84, 'EXT4'],
+]);
+
+const SIMPLE_ESCAPES: Readonly<Record<string, string>> = { '\\': '\\', "'": "'", '"': '"', a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
+
+/**
+ * The body of a protocol-0 STRING (`S'...'`): Python's repr of a byte string, decoded as
+ * `codecs.escape_decode` does (unknown escapes stay as written). Bytes become latin1 characters.
+ */
+function escapeDecode(body: string, fail: (msg: string) => Error): string {
+  let out = '';
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (c !== '\\') {
+      out += c;
+      continue;
+    }
+    const n = body[++i];
+    if (n === undefined) throw fail('STRING literal ends with a backslash');
+    if (Object.hasOwn(SIMPLE_ESCAPES, n)) out += SIMPLE_ESCAPES[n];
+    else if (n === 'x') {
+      const h = body.slice(i + 1, i + 3);
+      if (!/^[0-9a-fA-F]{2}$/.test(h)) throw fail('bad \\x escape in a STRING literal');
+      out += String.fromCharCode(Number.parseInt(h, 16));
+      i += 2;
+    } else if (n >= '0' && n <= '7') {
+      const m = /^[0-7]{1,3}/.exec(body.slice(i)) as RegExpExecArray;
+      out += String.fromCharCode(Number.parseInt(m[0], 8) & 0xff);
+      i += m[0].length - 1;
+    } else out += `\\${n}`;
+  }
+  return out;
+}
+
+/** The body of a protocol-0 UNICODE (`V...`): raw-unicode-escape (only \\uXXXX and \\UXXXXXXXX are escapes), latin1 otherwise. */
+function rawUnicodeDecode(body: string, fail: (msg: string) => Error): string {
+  return body.replace(/\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})/g, (_, hex: string) => {
+    const cp = Number.parseInt(hex.slice(1), 16);
+    if (cp > 0x10ffff) throw fail('code point out of range in a UNICODE literal');
+    return String.fromCodePoint(cp);
+  });
 }
 
 const MARK = Symbol('mark');
@@ -56,7 +146,10 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks): PyValue {
   const marks: number[] = [];
   const memo = new Map<number, PyValue>();
   let p = 0;
-  const fail = (msg: string): ConversionError => new ConversionError(`${hooks.file}: pickle: ${msg} (at byte ${p})`, { file: hooks.file });
+  const fail = (msg: string): GroundingGPTError =>
+    hooks.makeError
+      ? hooks.makeError(`${hooks.file}: pickle: ${msg} (at byte ${p})`)
+      : new ConversionError(`${hooks.file}: pickle: ${msg} (at byte ${p})`, { file: hooks.file });
   const need = (n: number) => {
     if (n < 0) throw fail(`negative length ${n}`);
     if (p + n > buf.length) throw fail('truncated pickle data');
@@ -163,6 +256,19 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks): PyValue {
   for (;;) {
     const opAt = p;
     const op = u8();
+    if (hooks.plainData && NOT_PLAIN.has(op)) {
+      const name = NOT_PLAIN.get(op) as string;
+      p = opAt;
+      if (op === 0x63) {
+        // name the global in the message; nothing is looked up
+        p = opAt + 1;
+        const module = line();
+        const global = line();
+        p = opAt;
+        throw fail(`GLOBAL ${module.slice(0, 80)}.${global.slice(0, 80)} refused: this file may hold only plain data (lists, dicts, strings, numbers)`);
+      }
+      throw fail(`${name} refused: this file may hold only plain data (lists, dicts, strings, numbers)`);
+    }
     switch (op) {
       case 0x80:
         u8();
@@ -259,6 +365,17 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks): PyValue {
         stack.push(v);
         break;
       }
+      case 0x53: {
+        // STRING (text): a quoted repr, as Python 2's protocol 0 writes a str
+        const s = line().trimEnd();
+        const q = s[0];
+        if (s.length < 2 || (q !== "'" && q !== '"') || s[s.length - 1] !== q) throw fail('STRING literal not quoted');
+        stack.push(escapeDecode(s.slice(1, -1), fail));
+        break;
+      }
+      case 0x56:
+        stack.push(rawUnicodeDecode(line(), fail));
+        break; // UNICODE (text, raw-unicode-escape)
       case 0x4e:
         stack.push(null);
         break; // NONE
