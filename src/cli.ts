@@ -14,6 +14,7 @@
  *   groundinggpt list
  *   groundinggpt rm <name[:type]>
  *   groundinggpt serve [--model dir] [--host 127.0.0.1] [--port 8080] [--parallel n] [--api-key key]
+ *   groundinggpt eval <task> --data <file|dir> [--split s] [--limit n] [--out f.jsonl] [--resume] [--parallel n]
  * image/video/audio without --model and $GROUNDINGGPT_MODEL use the default model name and pull it
  * on first use (--no-pull refuses).
  */
@@ -33,6 +34,7 @@ import { decodeVideo } from './media/video';
 import { DEFAULT_MODEL, listModels, pull, removeModel, resolveModelName, type PullProgress } from './pull/index';
 import { modelHome } from './pull/registry';
 import { SERVE_USAGE, serveCommand } from './serve/command';
+import { evalCommand, evalUsage } from './eval/command';
 
 /** A subcommand: `run` receives the arguments after the command name. */
 export interface Command {
@@ -355,6 +357,11 @@ async function groundCommand(kind: 'image' | 'video' | 'audio', argv: string[]):
   }
 }
 
+/** The model options of `eval` (those of the grounding commands without the per-answer ones). */
+const EVAL_MODEL_HELP = GROUND_HELP.split('\n')
+  .filter((l) => !/--draw|--json|--max-tokens|--temperature|--seed|^\s+(also write|print the whole)/.test(l))
+  .join('\n');
+
 export const COMMANDS: Record<string, Command> = {
   convert: {
     summary: 'convert a GroundingGPT checkpoint (+ CLIP) into a model directory',
@@ -565,6 +572,19 @@ ${GROUND_HELP.split('\n')
         loadModel: (values, signal, extra) => cliModel(values, signal, extra),
         usageError: (message) => new UsageError(message),
         defaultModel: DEFAULT_MODEL,
+      }),
+  },
+  eval: {
+    summary: 'run a grounding benchmark (RefCOCO/+/g, Charades-STA, VGG-SS) from its standard files: accuracy next to the paper',
+    usage: evalUsage(EVAL_MODEL_HELP),
+    run: (argv) =>
+      evalCommand(argv, {
+        parse: parseWithPositionals,
+        loadModel: (values, signal, extra) => cliModel(values, signal, extra),
+        usageError: (message) => new UsageError(message),
+        progress: progressPrinter,
+        modelHelp: EVAL_MODEL_HELP,
+        modelOptions: GROUND_OPTIONS,
       }),
   },
 };
