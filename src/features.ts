@@ -75,15 +75,19 @@ export class FeatureCache {
     return f;
   }
 
-  /** Takes `f` over; false when it does not fit (then the caller still owns it). */
+  /**
+   * Takes `f` over; false when it does not fit or the cache already holds features of the same
+   * content (two calls encoded it at once: the first kept wins, so a handle another call may still
+   * read is never released here). On false the caller still owns `f`.
+   */
   set(f: MediaFeatures): boolean {
     const size = sizeOf(f);
     if (size > this.maxBytes) return false;
     const old = this.#map.get(f.hash);
     if (old) {
+      if (old.features !== f.features) return false;
       this.#map.delete(f.hash);
       this.#bytes -= sizeOf(old);
-      if (old.features !== f.features) old.features.release();
     }
     this.#map.set(f.hash, f);
     this.#bytes += size;

@@ -118,6 +118,20 @@ t.test('more calls than sequences wait; chats keep their prefix on their sequenc
   t.equal(counters(m).maxRunning, 3, 'never more than three at once');
 });
 
+t.test('the same new image asked about by concurrent calls goes through the tower once', async (t) => {
+  const m = await tiny(3);
+  t.teardown(() => m.dispose());
+  const prompts = ['Where is the dog?', 'What is it doing?', 'Is it happy?'];
+  const c0 = counters(m);
+  const got = await Promise.all(prompts.map((p) => m.groundImage(dogImage, p, { maxTokens: 4 })));
+  const c1 = counters(m);
+  t.equal(c1.features - c0.features, 1, 'one tower run for three calls');
+  t.equal(got.filter((r) => r.timings.encodeMs > 0).length, 1, 'one call reports the tower time');
+  const again = await m.groundImage(dogImage, prompts[1], { maxTokens: 4 });
+  t.same(again.tokens, got[1].tokens, 'same answer with the cached features');
+  t.equal(counters(m).features, c1.features, 'and no tower run');
+});
+
 t.test('dispose() during parallel activity', async (t) => {
   const m = await tiny(3);
   const started: Promise<unknown>[] = [];

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "groundinggpt.h"
@@ -19,6 +20,27 @@ struct FeatureRows {
     ggpt_media media = GGPT_MEDIA_IMAGE;
     int32_t rows = 0, width = 0;
     std::vector<float> data;  // rows x width
+};
+
+// Features the towers made recently, by the identity their prompt spans give them (the content
+// hash), while some handle or turn still holds them: a turn that needs the same image or video as
+// one encoded a moment ago (concurrent calls, before either reached the feature cache of
+// src/features.ts) takes those rows instead of running the tower again. Compute thread only.
+struct FeatureMemo {
+    std::unordered_map<uint64_t, std::weak_ptr<const FeatureRows>> rows;
+    std::shared_ptr<const FeatureRows> find(uint64_t id, ggpt_media media) const {
+        auto it = rows.find(id);
+        if (id == 0 || it == rows.end()) return nullptr;
+        auto r = it->second.lock();
+        return r && r->media == media ? r : nullptr;
+    }
+    void add(uint64_t id, const std::shared_ptr<const FeatureRows> & r) {
+        if (id == 0) return;
+        if (rows.size() >= 64) {
+            for (auto it = rows.begin(); it != rows.end();) it = it->second.expired() ? rows.erase(it) : std::next(it);
+        }
+        rows[id] = r;
+    }
 };
 
 class NativeFeatures : public Napi::ObjectWrap<NativeFeatures> {

@@ -91,7 +91,7 @@ void Scheduler::loop() {
             if (job->cancelled()) {
                 encoding_.pop_front();
                 job->finish(GGPT_ERR_ABORTED, "aborted");
-            } else if (!job->encode_one(ctx_, st, err)) {
+            } else if (!job->encode_one(ctx_, memo_, st, err)) {
                 encoding_.pop_front();
                 if (st != GGPT_OK) job->finish(st, err);
                 else start_task(job);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "features.h"
 #include "groundinggpt.h"
 
 namespace ggpt::addon {
@@ -27,7 +28,8 @@ struct TurnJob {
     virtual bool cancelled() const = 0;
     // Runs the tower for the next media item not encoded yet. Returns true when an item ran
     // (more may remain), false when none is left or on failure (st/err set).
-    virtual bool encode_one(ggpt_context * ctx, ggpt_status & st, std::string & err) = 0;
+    // memo: features made by recent turns, shared instead of encoding the same content twice.
+    virtual bool encode_one(ggpt_context * ctx, FeatureMemo & memo, ggpt_status & st, std::string & err) = 0;
     // The task of the turn (after its towers): seq is filled in by the scheduler; n_spans = 0
     // means the turn has no prompt and ends after its towers. Pointers stay valid until finish.
     virtual ggpt_task_params task_params() = 0;
@@ -65,6 +67,7 @@ private:
     bool looping_ = false;                        // mutex_: a loop job is posted or running
     // compute thread only
     std::deque<std::shared_ptr<TurnJob>> encoding_;  // towers to run, in arrival order
+    FeatureMemo memo_;
     std::vector<Running> running_;
     std::vector<uint64_t> last_used_;  // per sequence: when a task last started on it
     uint64_t clock_ = 0;

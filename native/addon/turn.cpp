@@ -44,6 +44,7 @@ struct Item {
     std::shared_ptr<const FeatureRows> rows;  // encoded (given, or made by this turn)
     std::shared_ptr<Progress> progress;
     bool encoded = false;
+    bool shared = false;  // the rows of an identical item another turn encoded just before
     double preprocess_ms = 0, tower_ms = 0;
     bool has_audio = false;  // a sound given as PCM: what its preprocessing found
     ggpt_audio_info audio{};
@@ -78,9 +79,25 @@ struct TurnRun : TurnJob {
 
     bool cancelled() const override { return cancel->load(); }
 
-    bool encode_one(ggpt_context * ctx, ggpt_status & st, std::string & err) override {
-        for (Item & item : b->items) {
+    // The identity the prompt gives media item i (0: none).
+    uint64_t id_of(size_t i) const {
+        for (const SpanArg & s : b->spans)
+            if (s.media == (int32_t)i) return s.id;
+        return 0;
+    }
+
+    bool encode_one(ggpt_context * ctx, FeatureMemo & memo, ggpt_status & st, std::string & err) override {
+        for (size_t i = 0; i < b->items.size(); i++) {
+            Item & item = b->items[i];
             if (!item.input) continue;
+            // a sound's preprocessing reports its clips: not shared, always run
+            const uint64_t id = item.input->media == GGPT_MEDIA_AUDIO ? 0 : id_of(i);
+            if (auto same = memo.find(id, item.input->media)) {
+                item.input.reset();
+                item.rows = std::move(same);
+                item.encoded = item.shared = true;
+                return true;
+            }
             // a sound's preprocessing first, then the tower
             const auto t0 = std::chrono::steady_clock::now();
             st = item.input->prepare(model, err);
@@ -103,6 +120,7 @@ struct TurnRun : TurnJob {
             ggpt_encode_last_timings(ctx, &item.preprocess_ms, &item.tower_ms);
             item.preprocess_ms += prep_ms;
             item.input.reset();  // the copy of the input is no longer needed
+            memo.add(id, rows);
             item.rows = std::move(rows);
             item.encoded = true;
             return true;
@@ -237,8 +255,10 @@ Napi::Value Turn(NativeModel & self, const Napi::CallbackInfo & info) {
                 Napi::Object m = Napi::Object::New(env);
                 if (item.encoded) {
                     m.Set("features", NativeFeatures::wrap(env, item.rows));
-                    owner->counters.features += 1;
-                    owner->counters.feature_bytes += (double)(item.rows->data.size() * sizeof(float));
+                    if (!item.shared) {
+                        owner->counters.features += 1;
+                        owner->counters.feature_bytes += (double)(item.rows->data.size() * sizeof(float));
+                    }
                 }
                 m.Set("preprocessMs", item.preprocess_ms);
                 if (item.has_audio) {
