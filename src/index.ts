@@ -83,5 +83,5 @@ export { pull, listModels, removeModel, DEFAULT_MODEL, MODELS, modelHome } from 
 export { createServer } from './serve/server';
 export type { GroundingServer, ServerOptions, ServerAddress, RequestLogEntry } from './serve/server';
 export type { PullOptions, PullProgress, PullPlan, PullPlanFile, PullResult, CachedModel, Licence, ModelSpec, RepoRef } from './pull/index';
-export { evaluate } from './eval/index';
+export { evaluate, EVAL_TASKS, TASK_SPLITS, DEFAULT_PROMPTS, PAPER } from './eval/index';
 export type { EvaluateOptions, EvalProgress, EvalTask, EvalRecord, EvalSummary, EvalSplitSummary } from './eval/index';
