@@ -101,6 +101,29 @@ t.test('the openai client against the server', async (t) => {
     t.equal(usage.usage?.prompt_tokens, expected.timings.promptTokens + expected.timings.reusedTokens);
   });
 
+  t.test("the client's stream helper puts the grounding on its final message", async (t) => {
+    const stream = client.chat.completions.stream({
+      model: 'x',
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'image_url', image_url: { url: dataUrl(image, 'image/jpeg') } },
+            { type: 'text', text: 'Where is the dog?' },
+          ],
+        },
+      ],
+    });
+    const final = await stream.finalChatCompletion();
+    t.equal(final.choices[0].message.content, plain.text);
+    const g = (final.choices[0].message as unknown as { grounding: { boxes: { phrase: string }[]; spans: unknown[] } }).grounding;
+    t.same(
+      g.boxes.map((b) => b.phrase),
+      ['The dog'],
+    );
+    t.same(g.spans, []);
+  });
+
   t.test('an image part: boxes in pixels of the image sent', async (t) => {
     const r = await client.chat.completions.create({
       model: 'x',

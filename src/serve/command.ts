@@ -46,6 +46,8 @@ export const SERVE_USAGE = `groundinggpt serve [options]
   --quiet                   no access log on stderr
   --threads <n>             CPU threads (default: physical cores)
   --gpu-layers <n>          LLM layers on the GPU, -1 = all (default: all when the build has a GPU backend)
+  --rpc <h:p,...>           LLM layers on ggml-rpc-server hosts (README "Several machines (RPC)")
+  --tower-device <d>        where the towers run: local (default) or rpc:N
   --context-size <n>        context size in tokens (default 4096)
   --tower-matmul <m>        the towers' CPU matmuls: auto (default), ggml, int8 (experimental)
   --ffmpeg <path>           ffmpeg to use (default: $FFMPEG_PATH, ffmpeg-static, ffmpeg on PATH)
@@ -70,6 +72,8 @@ const OPTIONS = {
   quiet: { type: 'boolean' },
   threads: { type: 'string' },
   'gpu-layers': { type: 'string' },
+  rpc: { type: 'string' },
+  'tower-device': { type: 'string' },
   'context-size': { type: 'string' },
   'tower-matmul': { type: 'string' },
   ffmpeg: { type: 'string' },
@@ -124,6 +128,7 @@ export async function serveCommand(argv: string[], deps: ServeDeps): Promise<voi
   try {
     const addr = await server.listen(port, host);
     log(`listening on ${addr.url} (model ${options.modelId} loading${apiKey ? ', API key required' : ''})`);
+    if (!apiKey && !['127.0.0.1', '::1', 'localhost'].includes(host)) log(`warning: ${host} is reachable from other machines and no --api-key is set`);
   } catch (err) {
     loading.abort();
     await modelPromise.then((m) => m.dispose()).catch(() => undefined);

@@ -378,6 +378,8 @@ export function createServer(model: Model | Promise<Model>, options: ServerOptio
     }
     const route = routeOf(path);
     inFlight.add(ctx);
+    // a connection reset is seen through the response's 'close'; these must not become uncaught errors
+    req.on('error', () => undefined);
     res.on('error', () => undefined);
     // the client went away before the whole answer: abort its call (its slot frees when the call returns)
     let clientGone = false;

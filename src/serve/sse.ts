@@ -50,7 +50,11 @@ export class SseStream {
     if (!this.#res.destroyed && !this.#res.writableEnded) this.#res.write(text);
   }
 
-  /** One event. Memory is bounded without waiting for 'drain': a request writes at most max_tokens pieces. */
+  /**
+   * One event. Written without waiting for 'drain' (the model does not wait for a slow reader):
+   * what a reader leaves unread is bounded by one event per generated token, at most the
+   * sequence's context size.
+   */
   send(data: unknown): void {
     this.#write(`data: ${JSON.stringify(data)}\n\n`);
   }
