@@ -9,6 +9,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { InvalidInputError } from '../src/errors';
 import { evaluate, type EvalProgress } from '../src/eval/run';
+import { loadModel } from '../src/load';
+import type { Model } from '../src/model';
 import type { EvalRecord } from '../src/eval/summary';
 import { tempDir } from './helpers/golden';
 import { RIGGED_PIECES, makeCharades, makeRefcoco, makeVggss } from './helpers/eval-fixtures';
@@ -62,6 +64,32 @@ t.test('refcoco: Acc@0.5 per split, exactly (parallel 2, JSONL, progress)', asyn
   t.ok(Math.abs(dog.iou - 412 / 424) < 1e-9);
   t.same([byId.get('11:1002')?.iou, byId.get('11:1002')?.hit], [0, false]);
   t.equal(byId.get('11:1002')?.prompt, "Please provide the bounding box coordinate of the region this sentence describes: top left 'corner'.");
+});
+
+t.test('a loaded Model with parallel 2: two calls in flight, the same scores', async (t) => {
+  const { data } = await makeRefcoco();
+  const loaded = await loadModel({ model, parallel: 2 });
+  t.teardown(() => loaded.dispose());
+  // a view of the model that counts the calls in flight (evaluate only calls groundImage, info, files)
+  let inFlight = 0;
+  let most = 0;
+  const spy = Object.create(loaded) as Model;
+  Object.defineProperty(spy, 'info', { get: () => loaded.info });
+  spy.groundImage = async (...args: Parameters<Model['groundImage']>) => {
+    most = Math.max(most, ++inFlight);
+    try {
+      return await loaded.groundImage(...args);
+    } finally {
+      inFlight--;
+    }
+  };
+  const s = await evaluate({ task: 'refcoco', data, model: spy, parallel: 4 });
+  t.equal(most, 2, "at most the model's own parallel (2), and that many");
+  t.same(
+    s.splits.map((x) => x.metrics['Acc@0.5']),
+    [66.67, 100, 0],
+  );
+  t.notOk(loaded.disposed, 'a model passed in is not disposed');
 });
 
 t.test('charades-sta: R@1 at 0.3 / 0.5 / 0.7 and mIoU, exactly', async (t) => {
