@@ -146,7 +146,11 @@ const GROUND_HELP = `  --model <dir|name>   model directory from convert/synth, 
   --ffprobe <path>     ffprobe to use (optional: without one ffmpeg probes)`;
 
 /** Loads the model named by --model (or $GROUNDINGGPT_MODEL) with the CLI's options. */
-async function cliModel(values: Record<string, string | boolean | undefined>, signal: AbortSignal, extra: Pick<LoadModelOptions, 'parallel'> = {}): Promise<Model> {
+async function cliModel(
+  values: Record<string, string | boolean | undefined>,
+  signal: AbortSignal,
+  extra: Pick<LoadModelOptions, 'parallel'> = {},
+): Promise<Model> {
   let dir = (values.model as string | undefined) || process.env.GROUNDINGGPT_MODEL || DEFAULT_MODEL;
   dir = await ensureNamedModel(dir, values['no-pull'] === true, signal);
   const threads = intOption(values.threads as string | undefined, 'threads');
