@@ -123,6 +123,8 @@ const GROUND_OPTIONS = {
   seed: { type: 'string' },
   threads: { type: 'string' },
   'gpu-layers': { type: 'string' },
+  rpc: { type: 'string' },
+  'tower-device': { type: 'string' },
   'context-size': { type: 'string' },
   'tower-matmul': { type: 'string' },
   ffmpeg: { type: 'string' },
@@ -140,6 +142,9 @@ const GROUND_HELP = `  --model <dir|name>   model directory from convert/synth, 
   --seed <n>           sampling seed
   --threads <n>        CPU threads (default: physical cores)
   --gpu-layers <n>     LLM layers on the GPU, -1 = all (default: all when the build has a GPU backend)
+  --rpc <h:p,...>      run the LLM's layers on ggml-rpc-server hosts (README "Several machines
+                       (RPC)"; no authentication: trusted networks or an SSH tunnel only)
+  --tower-device <d>   where the towers run: local (default) or rpc:N (the N-th RPC device)
   --context-size <n>   context size in tokens (default 4096)
   --tower-matmul <m>   the towers' CPU matmuls: auto (default), ggml, int8 (experimental)
   --ffmpeg <path>      ffmpeg to use (default: $FFMPEG_PATH, ffmpeg-static, ffmpeg on PATH)
@@ -157,6 +162,8 @@ async function cliModel(
   const contextSize = intOption(values['context-size'] as string | undefined, 'context-size');
   const gpuLayers = intOption(values['gpu-layers'] as string | undefined, 'gpu-layers');
   const towerMatmul = values['tower-matmul'] as TowerMatmul | undefined;
+  const rpc = rpcOption(values.rpc as string | undefined);
+  const towerDevice = values['tower-device'] as LoadModelOptions['towerDevice'] | undefined;
   if (towerMatmul !== undefined && !TOWER_MATMULS.includes(towerMatmul)) {
     throw new UsageError(`--tower-matmul must be ${TOWER_MATMULS.slice(0, -1).join(', ')} or ${TOWER_MATMULS.at(-1)} (got "${towerMatmul}")`);
   }
@@ -167,8 +174,21 @@ async function cliModel(
     ...(contextSize ? { contextSize } : {}),
     ...(gpuLayers !== undefined ? { gpuLayers } : {}),
     ...(towerMatmul ? { towerMatmul } : {}),
+    ...(rpc ? { rpc } : {}),
+    ...(towerDevice ? { towerDevice } : {}),
     ...extra,
   });
+}
+
+/** `--rpc host:port,host:port` as loadModel's `rpc` (loadModel validates each entry). */
+export function rpcOption(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const list = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (list.length === 0) throw new UsageError('--rpc takes host:port[,host:port...]');
+  return list;
 }
 
 function gib(n: number): string {

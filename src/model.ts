@@ -66,6 +66,8 @@ export class Model {
   get info(): ModelInfo {
     this.#engine.alive();
     const i = this.#engine.info;
+    // asked now: whether an RPC connection failed since the load
+    const unusable = this.#engine.native.unusable();
     const kinds: MediaKind[] = ['image', 'video', 'audio'];
     const media = {} as ModelInfo['media'];
     kinds.forEach((k, m) => {
@@ -82,6 +84,10 @@ export class Model {
       parallel: i.nSeq,
       trainContextSize: i.nCtxTrain,
       backend: i.backend,
+      devices: i.devices.map((d) => ({ name: d.name, description: d.description, layers: [d.layerBegin, d.layerEnd], output: d.output })),
+      towerDevice: i.towerDevice,
+      usable: unusable === null,
+      ...(unusable !== null ? { unusableReason: unusable } : {}),
       systemInfo: native().systemInfo(),
       parameters: { llm: i.llmParams, encoders: i.encodersParams },
       memory: { llm: i.llmBytes, encoders: i.encodersBytes, kvCache: i.kvBytes },

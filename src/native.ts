@@ -12,7 +12,7 @@
  *   'ABORTED'.
  * - Native failures reject/throw an Error with `code` = the core's status name upper-cased
  *   ('INVALID_ARGUMENT', 'IO', 'FORMAT', 'UNSUPPORTED', 'ABORTED', 'CONTEXT_FULL',
- *   'OUT_OF_MEMORY', 'BACKEND', 'INTERNAL') and the core's message.
+ *   'OUT_OF_MEMORY', 'BACKEND', 'INTERNAL', 'REMOTE') and the core's message.
  * - Callbacks (progress, tokens, logs) arrive through thread-safe functions that never keep the
  *   process alive.
  * - One operation at a time per NativeModel: src/ queues calls; the addon rejects overlaps with
@@ -33,6 +33,7 @@ export type NativeStatus =
   | 'OUT_OF_MEMORY'
   | 'BACKEND'
   | 'INTERNAL'
+  | 'REMOTE'
   | 'BUSY'
   | 'DISPOSED';
 
@@ -51,6 +52,12 @@ export interface NativeLoadOptions {
   useMmap: boolean;
   /** The towers' CPU Linear layers (see LoadModelOptions.towerMatmul). Default 'auto'. */
   towerMatmul?: TowerMatmul;
+  /** RPC servers 'host:port' (README "Several machines (RPC)"). */
+  rpc?: string[];
+  tensorSplit?: number[];
+  /** Index of the RPC device the towers run on; -1 (default): local. */
+  towerRpcDevice?: number;
+  rpcTimeoutMs?: number;
   contextSize: number;
   batchSize: number;
   parallel?: number;
@@ -90,6 +97,8 @@ export interface NativeModelInfo {
   audioSampleRate: number;
   audioClips: number;
   audioClipSeconds: number;
+  devices: { name: string; description: string; layerBegin: number; layerEnd: number; output: boolean }[];
+  towerDevice: string;
 }
 
 /** A prompt span: tokens, or rows of LLM input embeddings (a copy, or native features) with an identity for cache reuse. */
@@ -196,6 +205,8 @@ export interface NativeAudioInfo {
 /** A loaded model with its context (KV cache). */
 export interface NativeModel {
   info(): NativeModelInfo;
+  /** null while usable; why not, once a connection to one of its RPC servers failed. */
+  unusable(): string | null;
   tokenize(text: string, addBos: boolean, parseMedia: boolean): Int32Array;
   detokenize(tokens: Int32Array, stripLeadingSpace: boolean): string;
   tokenToPiece(token: number): Buffer;

@@ -67,6 +67,39 @@ function regularFile(file: string): string {
   return file;
 }
 
+/** The RPC options of loadModel (README "Several machines (RPC)"), validated. */
+function rpcOptions(o: Record<string, unknown>): { rpc?: string[]; tensorSplit?: number[]; towerRpcDevice?: number; rpcTimeoutMs?: number } {
+  const out: { rpc?: string[]; tensorSplit?: number[]; towerRpcDevice?: number; rpcTimeoutMs?: number } = {};
+  if (o.rpc !== undefined) {
+    if (!Array.isArray(o.rpc) || o.rpc.length > 16) throw invalid("an array of at most 16 'host:port' strings", 'options.rpc', o.rpc);
+    out.rpc = o.rpc.map((e, i) => {
+      const s = string(e, `options.rpc[${i}]`);
+      const m = /^([^:\s]+):(\d{1,5})$/.exec(s);
+      if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw invalid("'host:port' (port 1-65535)", `options.rpc[${i}]`, e);
+      return s;
+    });
+    if (out.rpc.length === 0) delete out.rpc;
+  }
+  if (o.tensorSplit !== undefined) {
+    if (!Array.isArray(o.tensorSplit) || o.tensorSplit.length === 0 || o.tensorSplit.length > 64)
+      throw invalid('an array of 1-64 non-negative numbers', 'options.tensorSplit', o.tensorSplit);
+    out.tensorSplit = o.tensorSplit.map((v, i) => {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw invalid('a non-negative number', `options.tensorSplit[${i}]`, v);
+      return v;
+    });
+    if (!out.tensorSplit.some((v) => v > 0)) throw invalid('at least one positive share', 'options.tensorSplit', o.tensorSplit);
+  }
+  if (o.towerDevice !== undefined && o.towerDevice !== 'local') {
+    const m = typeof o.towerDevice === 'string' ? /^rpc:(\d{1,2})$/.exec(o.towerDevice) : null;
+    if (!m) throw invalid("'local' or 'rpc:N'", 'options.towerDevice', o.towerDevice);
+    if (!out.rpc) throw invalid("RPC servers (options.rpc) for towerDevice 'rpc:N'", 'options.towerDevice', o.towerDevice);
+    out.towerRpcDevice = Number(m[1]);
+  }
+  const timeout = optionalInteger(o.rpcTimeoutMs, 'options.rpcTimeoutMs', 100, 24 * 3600 * 1000, 0);
+  if (timeout > 0) out.rpcTimeoutMs = timeout;
+  return out;
+}
+
 /**
  * Resolves a model name that is not a path to a model directory (src/pull/index.ts
  * namedModelDir); undefined when it is not a known name.
@@ -91,6 +124,7 @@ export async function openModel(options: LoadModelOptions, resolveName?: NameRes
   const kvType = oneOf<KvType>(o.kvType, 'options.kvType', ['f16', 'f32', 'q8_0'], 'f16');
   const flashAttn = oneOf(o.flashAttn, 'options.flashAttn', ['auto', 'on', 'off'] as const, 'auto');
   const towerMatmul = oneOf<TowerMatmul>(o.towerMatmul, 'options.towerMatmul', TOWER_MATMULS, 'auto');
+  const remote = rpcOptions(o);
   if (signal?.aborted) throw abortError(signal);
   const loadEncoders = optionalBoolean(o.loadEncoders, 'options.loadEncoders', true);
   const featureCacheBytes = optionalInteger(o.featureCacheBytes, 'options.featureCacheBytes', 0, Number.MAX_SAFE_INTEGER, DEFAULT_FEATURE_CACHE_BYTES);
@@ -112,7 +146,9 @@ export async function openModel(options: LoadModelOptions, resolveName?: NameRes
       {
         llm: files.llm,
         ...(files.encoders !== undefined ? { encoders: files.encoders } : {}),
-        ...(gpuLayers !== undefined ? { gpuLayers } : {}),
+        // with RPC servers every layer is offloaded unless gpuLayers says otherwise
+        ...(gpuLayers !== undefined ? { gpuLayers } : remote.rpc ? { gpuLayers: -1 } : {}),
+        ...remote,
         encodersOnGpu: true,
         useMmap: true,
         towerMatmul,
@@ -130,6 +166,10 @@ export async function openModel(options: LoadModelOptions, resolveName?: NameRes
   } catch (err) {
     await guard.settle();
     const code = errorCode(err);
+    if (code === 'REMOTE') {
+      // an RPC server unreachable or failing during the load: the message names it
+      throw new ModelLoadError(err instanceof Error ? err.message : String(err), { cause: err });
+    }
     if (code === 'IO' || code === 'FORMAT' || code === 'UNSUPPORTED') {
       const message = err instanceof Error ? err.message : String(err);
       // the addon names the failing file (the core's ggpt_load_error.file) as `file`

@@ -45,8 +45,29 @@ export interface LoadModelOptions {
   loadEncoders?: boolean;
   /** CPU threads for generation and prompt processing. Default: the physical cores (about half the hardware threads). 1-512. */
   threads?: number;
-  /** LLM layers offloaded to the GPU (-1 = all). Default: all when the build has a GPU backend, else 0. */
+  /** LLM layers offloaded to the GPU (-1 = all). Default: all when the build has a GPU backend or `rpc` is given, else 0. */
   gpuLayers?: number;
+  /**
+   * Remote devices: llama.cpp's `ggml-rpc-server` hosts as `'host:port'` (README "Several
+   * machines (RPC)"; `npm run build:rpc-server` builds the server from the same source). Their
+   * devices come first in the device list, then the local GPUs; `gpuLayers` of the LLM's layers
+   * are spread over that list and the rest stays on the local CPU. Each server is reached before
+   * anything loads (unreachable: ModelLoadError naming it). If a connection fails later, the call
+   * rejects with a NativeError of status 'remote' and the model is unusable from then on
+   * (`info.usable` false; dispose it and load again): docs/RELIABILITY.md "RPC devices".
+   * rpc-server has no authentication: trusted networks or an SSH tunnel only.
+   */
+  rpc?: string[];
+  /** Share of the offloaded layers per device of the list (RPC devices in order, then local GPUs). Default: by free memory. */
+  tensorSplit?: number[];
+  /** Where the towers run: 'local' (default: the first GPU, else the CPU) or `'rpc:N'`, the N-th RPC device (servers in order). */
+  towerDevice?: 'local' | `rpc:${number}`;
+  /**
+   * Bound of each send or receive on an RPC connection in milliseconds, which includes the longest
+   * graph a server computes (a long prompt on a slow server). Default 120000. A dead host is
+   * noticed sooner (TCP keepalive, ~25 s); a killed server at once. Process-wide: the last load sets it.
+   */
+  rpcTimeoutMs?: number;
   /**
    * Context size of one conversation in tokens: prompt (media rows included) plus answer. Default 4096 capped at the
    * model's training context; 8 to the training context (4096 for GroundingGPT-7B). libllama
@@ -182,6 +203,18 @@ export interface ModelInfo {
   trainContextSize: number;
   /** Where the LLM weights live ("CPU", "CUDA0"). */
   backend: string;
+  /**
+   * Where the LLM's layers run, per device in the device list (the local CPU included): layers
+   * [layers[0], layers[1]) and, when `output`, the output layer. `description` is the server's
+   * 'host:port' for RPC devices.
+   */
+  devices: { name: string; description: string; layers: [number, number]; output: boolean }[];
+  /** Where the towers run ("CPU", "CUDA0", "RPC1 10.0.0.5:50052"); "" without encoders. */
+  towerDevice: string;
+  /** False once a connection to one of the model's RPC servers failed: every call then rejects; dispose and load again. */
+  usable: boolean;
+  /** Why the model is unusable (the server and the failure), when it is. */
+  unusableReason?: string;
   /** Compiled backends and CPU features. */
   systemInfo: string;
   /** Parameter counts of the LLM and of the towers (0 without encoders). */

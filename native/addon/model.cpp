@@ -1,4 +1,6 @@
 // model.cpp (addon) - NativeModel: loadModel, tokens, prompt, generate, dispose.
+// (Over 500 lines: loadModel's option parsing, RPC servers included, and every synchronous method
+// of the class in one place.)
 #include "model.h"
 #include "scheduler.h"
 
@@ -44,6 +46,7 @@ MethodRegistrar::MethodRegistrar(const char * name, ExtensionMethod fn) { extens
 Napi::Function NativeModel::define_class(Napi::Env env) {
     std::vector<PropertyDescriptor> props = {
         InstanceMethod<&NativeModel::info>("info"),
+        InstanceMethod<&NativeModel::unusable>("unusable"),
         InstanceMethod<&NativeModel::tokenize>("tokenize"),
         InstanceMethod<&NativeModel::detokenize>("detokenize"),
         InstanceMethod<&NativeModel::token_to_piece>("tokenToPiece"),
@@ -138,6 +141,9 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo & info) {
             ggpt_model_params mp;
             ggpt_context_params cp;
             Loaded loaded;
+            std::vector<std::string> rpc;  // RPC servers (README "Several machines (RPC)")
+            std::vector<const char *> rpc_ptrs;
+            std::vector<float> split;
         };
         auto b = std::make_shared<Baton>();
         b->loaded.exec = std::make_shared<Executor>();
@@ -155,6 +161,25 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo & info) {
                                                : GGPT_ENC_MATMUL_AUTO;
         b->mp.progress = Progress::progress_fn;
         b->mp.progress_user = progress.get();
+        // remote devices: rpc: ['host:port', ...], tensorSplit: number[], towerRpcDevice, rpcTimeoutMs
+        if (o.Has("rpc") && o.Get("rpc").IsArray()) {
+            Napi::Array a = o.Get("rpc").As<Napi::Array>();
+            if (a.Length() > GGPT_MAX_RPC_SERVERS) throw invalid(env, "too many RPC servers");
+            for (uint32_t i = 0; i < a.Length(); i++) {
+                if (!a.Get(i).IsString()) throw invalid(env, "rpc entries must be 'host:port' strings");
+                b->rpc.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+            }
+        }
+        if (o.Has("tensorSplit") && o.Get("tensorSplit").IsArray()) {
+            Napi::Array a = o.Get("tensorSplit").As<Napi::Array>();
+            if (a.Length() > 64) throw invalid(env, "tensorSplit has too many entries");
+            for (uint32_t i = 0; i < a.Length(); i++) {
+                if (!a.Get(i).IsNumber()) throw invalid(env, "tensorSplit entries must be numbers");
+                b->split.push_back(a.Get(i).As<Napi::Number>().FloatValue());
+            }
+        }
+        b->mp.encoders_rpc_device = (int32_t)num(env, o, "towerRpcDevice", -1);
+        b->mp.rpc_timeout_ms = (uint32_t)num(env, o, "rpcTimeoutMs", 0);
         b->cp = ggpt_context_default_params();
         b->cp.n_ctx = (uint32_t)num(env, o, "contextSize", 0);
         b->cp.n_batch = (uint32_t)num(env, o, "batchSize", 512);
@@ -171,6 +196,11 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo & info) {
         Work work = [b, progress, cancel](std::string & err) {
             b->mp.llm_path = b->llm.c_str();
             b->mp.encoders_path = b->encoders.empty() ? nullptr : b->encoders.c_str();
+            for (const std::string & e : b->rpc) b->rpc_ptrs.push_back(e.c_str());
+            b->mp.rpc_servers = b->rpc_ptrs.empty() ? nullptr : b->rpc_ptrs.data();
+            b->mp.n_rpc_servers = (int32_t)b->rpc_ptrs.size();
+            b->mp.tensor_split = b->split.empty() ? nullptr : b->split.data();
+            b->mp.n_tensor_split = (int32_t)b->split.size();
             char msg[1024];
             ggpt_load_error le;
             ggpt_status st = ggpt_model_load_ex(&b->mp, &b->loaded.model, &le);
@@ -247,7 +277,30 @@ Napi::Value NativeModel::info(const Napi::CallbackInfo & info) {
     o.Set("audioSampleRate", mi.audio_sample_rate);
     o.Set("audioClips", mi.audio_n_clips);
     o.Set("audioClipSeconds", mi.audio_clip_seconds);
+    // where each part runs (RPC devices: README "Several machines (RPC)")
+    Napi::Array devices = Napi::Array::New(env, (size_t)mi.n_devices);
+    for (int32_t i = 0; i < mi.n_devices; i++) {
+        Napi::Object d = Napi::Object::New(env);
+        d.Set("name", mi.devices[i].name);
+        d.Set("description", mi.devices[i].description);
+        d.Set("layerBegin", mi.devices[i].layer_begin);
+        d.Set("layerEnd", mi.devices[i].layer_end);
+        d.Set("output", mi.devices[i].output);
+        devices.Set((uint32_t)i, d);
+    }
+    o.Set("devices", devices);
+    o.Set("towerDevice", mi.encoders_device);
     return o;
+}
+
+// null while the model is usable; the reason once a connection to one of its RPC servers failed
+// (ggpt_model_usable: an atomic flag and a lookup, safe while a turn runs on the model's thread)
+Napi::Value NativeModel::unusable(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    check_alive(env);
+    char why[1024] = "";
+    if (ggpt_model_usable(model_, why, sizeof why) == GGPT_OK) return env.Null();
+    return Napi::String::New(env, why);
 }
 
 Napi::Value NativeModel::tokenize(const Napi::CallbackInfo & info) {

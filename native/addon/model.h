@@ -228,6 +228,7 @@ private:
     void start_free(Napi::Env env);
 
     Napi::Value info(const Napi::CallbackInfo & info);
+    Napi::Value unusable(const Napi::CallbackInfo & info);  // RPC: why the model cannot be used, or null
     Napi::Value tokenize(const Napi::CallbackInfo & info);
     Napi::Value detokenize(const Napi::CallbackInfo & info);
     Napi::Value token_to_piece(const Napi::CallbackInfo & info);

@@ -67,6 +67,8 @@ typedef enum ggpt_status {
     GGPT_ERR_OUT_OF_MEMORY = 7,
     GGPT_ERR_BACKEND = 8, /* the compute backend failed                               */
     GGPT_ERR_INTERNAL = 9,
+    GGPT_ERR_REMOTE = 10, /* an RPC server is unreachable or its connection failed: the model is
+                             unusable from then on (ggpt_model_usable)                        */
 } ggpt_status;
 
 /* Short stable name of a status ("ok", "invalid_argument", ...). */
@@ -126,7 +128,30 @@ typedef struct ggpt_model_params {
     int32_t encoders_matmul;    /* ggpt_encoders_matmul: the towers' Linear layers on the CPU  */
     ggpt_progress_fn progress;  /* load progress (LLM then encoders), may be NULL             */
     void * progress_user;
+    /* Remote devices: ggml's RPC servers (llama.cpp's ggml-rpc-server, "host:port"; README
+     * "Several machines (RPC)", docs/RELIABILITY.md "RPC devices"). Their devices come first in
+     * the LLM's device list (then the local GPUs); n_gpu_layers of the LLM's layers are spread
+     * over that list, the rest stays on the local CPU. Each server is reached (connect + one
+     * round trip, bounded by the timeouts) before anything is loaded: an unreachable one is
+     * GGPT_ERR_REMOTE naming it. A connection that fails later makes the model unusable: every
+     * later call returns GGPT_ERR_REMOTE (ggpt_model_usable). The build must have the RPC
+     * backend (ggpt_system_info lists it), else GGPT_ERR_UNSUPPORTED.                          */
+    const char * const * rpc_servers; /* n_rpc_servers endpoints, or NULL                    */
+    int32_t n_rpc_servers;            /* 0..GGPT_MAX_RPC_SERVERS                                */
+    const float * tensor_split;       /* share of the offloaded layers per device of the list
+                                         (RPC devices in order, then local GPUs), NULL: by free
+                                         memory as libllama does                               */
+    int32_t n_tensor_split;           /* entries of tensor_split: the number of devices        */
+    int32_t encoders_rpc_device;      /* >= 0: the towers' weights and graphs on that RPC device
+                                         (index into the RPC devices, server order); -1 (default):
+                                         local (encoders_on_gpu decides)                         */
+    uint32_t rpc_timeout_ms;          /* bound of each send/receive on an RPC connection, which
+                                         includes the longest graph a server computes; 0 = 120000.
+                                         Process-wide: the last load sets it                      */
+    uint32_t rpc_connect_timeout_ms;  /* bound of a connect; 0 = 5000                           */
 } ggpt_model_params;
+
+#define GGPT_MAX_RPC_SERVERS 16
 
 GGPT_API ggpt_model_params ggpt_model_default_params(void);
 
@@ -182,9 +207,25 @@ typedef struct ggpt_model_info {
     /* the audio tower's input (0 without one): fbank of audio_n_mels x audio_n_frames per clip,
      * at most audio_max_clips clips (128, 204, 3 for the released model)                         */
     int32_t audio_n_mels, audio_n_frames, audio_max_clips;
+    /* where the LLM's layers live: one entry per device that holds any (the local CPU included),
+     * in the order of the device list; layers [layer_begin, layer_end) and, when output is true,
+     * the output layer. description is the server's "host:port" for RPC devices.               */
+    int32_t n_devices;
+    struct {
+        char name[32];
+        char description[96];
+        int32_t layer_begin, layer_end;
+        bool output;
+    } devices[GGPT_MAX_RPC_SERVERS + 2];
+    char encoders_device[128]; /* where the towers run ("CPU", "CUDA0", "RPC1 127.0.0.1:50052") */
 } ggpt_model_info;
 
 GGPT_API ggpt_status ggpt_model_get_info(const ggpt_model * model, ggpt_model_info * out);
+
+/* GGPT_OK while the model can be used; GGPT_ERR_REMOTE (and the reason in err) once a connection
+ * to one of its RPC servers failed: then every call on the model and its contexts returns
+ * GGPT_ERR_REMOTE; free it and load again. A model without RPC servers is always usable. */
+GGPT_API ggpt_status ggpt_model_usable(const ggpt_model * model, char * err, size_t err_len);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Tokens                                                                                     */

@@ -14,6 +14,7 @@
 
 #include "core/log.h"
 #include "core/model.h"
+#include "core/rpc.h"
 #include "ggml.h"
 #include "llama.h"
 
@@ -46,6 +47,7 @@ ggpt_status init_impl(ggpt_model * model, const ggpt_context_params * in, ggpt_c
         err = "model is NULL";
         return GGPT_ERR_INVALID_ARGUMENT;
     }
+    if (ggpt::rpc_check(model, err) != GGPT_OK) return GGPT_ERR_REMOTE;  // docs/RELIABILITY.md "RPC devices"
     ggpt_context_params p = in ? *in : ggpt_context_default_params();
     const uint32_t n_ctx_train = (uint32_t)std::max(1, llama_model_n_ctx_train(model->llm));
     if (p.n_ctx == 0) p.n_ctx = std::min<uint32_t>(4096, n_ctx_train);
@@ -121,6 +123,7 @@ ggpt_status init_impl(ggpt_model * model, const ggpt_context_params * in, ggpt_c
     {
         ggpt::LogCapture capture;
         ctx->lctx = llama_init_from_model(model->llm, lp);
+        if (ggpt::rpc_check(model, err) != GGPT_OK) return GGPT_ERR_REMOTE;  // the context's buffers are remote
         if (!ctx->lctx) {
             err = "libllama cannot create the context" +
                   (capture.first_error().empty() ? std::string() : " (" + capture.first_error() + ")");

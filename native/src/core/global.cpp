@@ -133,6 +133,7 @@ const char * ggpt_status_name(ggpt_status status) {
         case GGPT_ERR_OUT_OF_MEMORY: return "out_of_memory";
         case GGPT_ERR_BACKEND: return "backend";
         case GGPT_ERR_INTERNAL: return "internal";
+        case GGPT_ERR_REMOTE: return "remote";
     }
     return "unknown";
 }
@@ -174,6 +175,7 @@ const char * ggpt_system_info(void) {
             s += " ";
             s += ggml_backend_dev_name(dev);
         }
+        if (ggml_backend_reg_by_name("RPC")) s += " | rpc client";  // docs/RELIABILITY.md "RPC devices"
         return s;
     }();
     return info.c_str();

@@ -1,5 +1,6 @@
 // model.cpp - ggpt_model: the LLM through libllama, our extra GGUF keys, the tokenizer tables,
 // where the token_embd rows live, then the towers (encoders_load).
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include "core/llm_check.h"
 #include "core/log.h"
 #include "core/model.h"
+#include "core/rpc.h"
 #include "ggml-backend.h"
 #include "ggml.h"
 #include "gguf.h"
@@ -108,6 +110,23 @@ ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::
     model->params.encoders_path = enc_path.empty() ? nullptr : model->encoders_path.c_str();
     model->params.progress = nullptr;
     model->params.progress_user = nullptr;
+    // caller-owned arrays: the model keeps its own copies (model->rpc, llm_split)
+    model->params.rpc_servers = nullptr;
+    model->params.tensor_split = nullptr;
+
+    // remote devices first: an unreachable server fails the load before any file is read
+    // (docs/RELIABILITY.md "RPC devices")
+    st = ggpt::rpc_connect(model.get(), *params, err);
+    if (st != GGPT_OK) return st;
+    const bool with_rpc = model->rpc != nullptr;
+    if (with_rpc) {
+        st = ggpt::rpc_llm_devices(model.get(), *params, model->llm_devices, model->llm_split, err);
+        if (st != GGPT_OK) return st;
+    } else if (params->tensor_split && params->n_tensor_split > 0) {
+        // local GPUs only: the same validation
+        st = ggpt::rpc_llm_devices(model.get(), *params, model->llm_devices, model->llm_split, err);
+        if (st != GGPT_OK) return st;
+    }
 
     LoadProgress lp;
     lp.fn = params->progress;
@@ -126,9 +145,28 @@ ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::
     mp.load_mode = use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
     mp.progress_callback = llm_progress;
     mp.progress_callback_user_data = &lp;
+    std::vector<ggml_backend_dev_t> dev_list;
+    if (!model->llm_devices.empty()) {
+        dev_list = model->llm_devices;
+        dev_list.push_back(nullptr);
+        mp.devices = dev_list.data();
+        mp.tensor_split = model->llm_split.data();  // as long as the devices (llama_max_devices)
+    }
+    if (model->llm_devices.size() > llama_max_devices()) {
+        err = "too many devices (" + std::to_string(model->llm_devices.size()) + ", libllama takes " +
+              std::to_string(llama_max_devices()) + ")";
+        return GGPT_ERR_INVALID_ARGUMENT;
+    }
     {
         ggpt::LogCapture capture;
         model->llm = llama_model_load_from_file(llm_path.c_str(), mp);
+        // a server that failed during the load: its weights are not all there
+        std::string rpc_err;
+        if (ggpt::rpc_check(model.get(), rpc_err) != GGPT_OK) {
+            file = GGPT_MODEL_FILE_NONE;
+            err = rpc_err;
+            return GGPT_ERR_REMOTE;
+        }
         if (!model->llm) {
             if (lp.aborted) {
                 file = GGPT_MODEL_FILE_NONE;
@@ -143,7 +181,7 @@ ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::
     // from here on the unique_ptr's deleter (ggpt_model_free) releases the llama model
     model->vocab = llama_model_get_vocab(model->llm);
     model->n_embd = llama_model_n_embd_inp(model->llm);
-    model->gpu_backend = params->n_gpu_layers != 0 && has_gpu_device();
+    model->gpu_backend = params->n_gpu_layers != 0 && (has_gpu_device() || with_rpc);
     const int32_t n_vocab = llama_vocab_n_tokens(model->vocab);
 
     if (llama_vocab_type(model->vocab) != LLAMA_VOCAB_TYPE_SPM) {
@@ -212,8 +250,17 @@ ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::
 
     if (!enc_path.empty()) {
         file = GGPT_MODEL_FILE_ENCODERS;
+        ggml_backend_dev_t enc_dev = with_rpc && params->encoders_rpc_device >= 0
+                                         ? model->rpc->devices[(size_t)params->encoders_rpc_device]
+                                         : nullptr;
         st = ggpt::encoders_load(model.get(), enc_path.c_str(), params->encoders_on_gpu, enc_progress, &lp, err,
-                                 params->encoders_matmul);
+                                 params->encoders_matmul, enc_dev);
+        std::string rpc_err;
+        if (ggpt::rpc_check(model.get(), rpc_err) != GGPT_OK) {
+            file = GGPT_MODEL_FILE_NONE;
+            err = rpc_err;
+            return GGPT_ERR_REMOTE;
+        }
         if (st != GGPT_OK) {
             if (lp.aborted) {
                 file = GGPT_MODEL_FILE_NONE;
@@ -227,6 +274,71 @@ ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::
     if (params->progress) params->progress(1.0f, params->progress_user);
     *out = model.release();
     return GGPT_OK;
+}
+
+// ggpt_model_info.devices: libllama's assignment of layers to devices (llama-model.cpp
+// load_tensors), from the device list and split it was given
+void fill_layout(const ggpt_model * model, ggpt_model_info * out) {
+    const int n_layer = llama_model_n_layer(model->llm);
+    const auto & devs = model->llm_devices;
+    const int max_entries = (int)(sizeof out->devices / sizeof out->devices[0]);
+    auto entry = [&](ggml_backend_dev_t dev) -> int {
+        for (int i = 0; i < out->n_devices; i++)
+            if (strcmp(out->devices[i].name, ggml_backend_dev_name(dev)) == 0) return i;
+        if (out->n_devices >= max_entries) return -1;
+        auto & d = out->devices[out->n_devices];
+        snprintf(d.name, sizeof d.name, "%s", ggml_backend_dev_name(dev));
+        snprintf(d.description, sizeof d.description, "%s", ggml_backend_dev_description(dev));
+        d.layer_begin = d.layer_end = -1;
+        d.output = false;
+        return out->n_devices++;
+    };
+    ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    if (devs.empty()) {  // no explicit list: CPU, or every layer on the first GPU (gpu_backend)
+        ggml_backend_dev_t dev = cpu;
+        if (model->gpu_backend)
+            for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
+                const auto type = ggml_backend_dev_type(ggml_backend_dev_get(i));
+                if (type == GGML_BACKEND_DEVICE_TYPE_GPU || type == GGML_BACKEND_DEVICE_TYPE_IGPU) {
+                    dev = ggml_backend_dev_get(i);
+                    break;
+                }
+            }
+        if (!dev) return;
+        const int e = entry(dev);
+        if (e < 0) return;
+        out->devices[e].layer_begin = 0;
+        out->devices[e].layer_end = n_layer;
+        out->devices[e].output = true;
+        return;
+    }
+    std::vector<float> splits(model->llm_split);
+    float sum = 0.0f;
+    for (float & v : splits) v = (sum += v);
+    for (float & v : splits) v /= sum;
+    const int ngl = model->params.n_gpu_layers < 0 ? n_layer + 1 : model->params.n_gpu_layers;
+    const int gpu_start = std::max(n_layer + 1 - ngl, 0);
+    const int act = std::min(ngl, n_layer + 1);
+    for (int il = 0; il <= n_layer; il++) {
+        ggml_backend_dev_t dev = cpu;
+        if (il >= gpu_start && il - gpu_start < act) {
+            const size_t k =
+                (size_t)(std::upper_bound(splits.begin(), splits.end(), float(il - gpu_start) / act) - splits.begin());
+            dev = devs[std::min(k, devs.size() - 1)];
+        }
+        if (!dev) continue;
+        const int e = entry(dev);
+        if (e < 0) continue;
+        auto & d = out->devices[e];
+        if (il == n_layer) {
+            d.output = true;
+        } else {
+            if (d.layer_begin < 0) d.layer_begin = il;
+            d.layer_end = il + 1;
+        }
+    }
+    for (int i = 0; i < out->n_devices; i++)  // a device with only the output layer
+        if (out->devices[i].layer_begin < 0) out->devices[i].layer_begin = out->devices[i].layer_end = 0;
 }
 
 }  // namespace
@@ -245,6 +357,13 @@ ggpt_model_params ggpt_model_default_params(void) {
     p.encoders_matmul = GGPT_ENC_MATMUL_AUTO;
     p.progress = nullptr;
     p.progress_user = nullptr;
+    p.rpc_servers = nullptr;
+    p.n_rpc_servers = 0;
+    p.tensor_split = nullptr;
+    p.n_tensor_split = 0;
+    p.encoders_rpc_device = -1;
+    p.rpc_timeout_ms = 0;
+    p.rpc_connect_timeout_ms = 0;
     return p;
 }
 
@@ -330,7 +449,16 @@ ggpt_status ggpt_model_get_info(const ggpt_model * model, ggpt_model_info * out)
     out->audio_n_clips = model->audio_pre.n_clips;
     out->audio_clip_seconds = model->audio_pre.clip_seconds;
     if (model->enc) ggpt::encoders_fill_info(model, out);  // has_media, encoders_n_params/size_bytes
+    fill_layout(model, out);
     return GGPT_OK;
+}
+
+ggpt_status ggpt_model_usable(const ggpt_model * model, char * err, size_t err_len) {
+    if (!model) return GGPT_ERR_INVALID_ARGUMENT;
+    std::string msg;
+    const ggpt_status st = ggpt::rpc_check(model, msg);
+    ggpt::copy_error(err, err_len, msg);
+    return st;
 }
 
 }  // extern "C"

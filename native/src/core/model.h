@@ -2,6 +2,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "groundinggpt.h"
 #include "core/vocab.h"
@@ -9,10 +10,15 @@
 
 struct llama_model;
 struct llama_vocab;
+typedef struct ggml_backend_device * ggml_backend_dev_t;
 
 namespace ggpt {
 
 struct Encoders;  // encoders/encoders.h: tower weights on a backend, hparams, per-tower presence
+struct RpcState;  // core/rpc.h: the model's RPC servers and whether a connection failed
+struct RpcStateDeleter {
+    void operator()(RpcState * s) const;
+};
 void encoders_free(Encoders * enc);
 struct EncodersDeleter {
     void operator()(Encoders * e) const { encoders_free(e); }
@@ -46,6 +52,11 @@ struct ggpt_model {
     ggpt::Vocab tok;  // upstream tokenizer tables (core/vocab.h)
     ggpt::TokenEmbdRows token_embd;
     bool gpu_backend = false;  // the LLM has layers on a GPU device
+    // RPC servers (core/rpc.h), null without any; the LLM's device list and split as libllama got
+    // them (for ggpt_model_info's layer layout)
+    std::unique_ptr<ggpt::RpcState, ggpt::RpcStateDeleter> rpc;
+    std::vector<ggml_backend_dev_t> llm_devices;
+    std::vector<float> llm_split;
 
     // towers (null for a text-only model) and the preprocessing parameters they imply
     std::unique_ptr<ggpt::Encoders, ggpt::EncodersDeleter> enc;
@@ -63,8 +74,10 @@ namespace ggpt {
 // (native/src/encoders/loader.cpp). Checks every key and tensor before anything is built;
 // on failure returns a status and sets err (naming the file and the key or tensor).
 // matmul: a ggpt_encoders_matmul (CPU Linear layers).
+// dev: the device the towers run on (NULL: the first GPU when on_gpu, else the CPU)
 ggpt_status encoders_load(ggpt_model * model, const char * path, bool on_gpu, ggpt_progress_fn progress,
-                          void * progress_user, std::string & err, int matmul = GGPT_ENC_MATMUL_AUTO);
+                          void * progress_user, std::string & err, int matmul = GGPT_ENC_MATMUL_AUTO,
+                          ggml_backend_dev_t dev = nullptr);
 
 // Fills the encoder fields of ggpt_model_get_info (has_media, encoders_n_params,
 // encoders_size_bytes) from model->enc; called only when model->enc is set.

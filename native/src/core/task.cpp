@@ -1,4 +1,5 @@
 // task.cpp - tasks and steps: several sequences decoded together (continuous batching).
+// (Over 500 lines: a step's phases, from admission to the bookkeeping after the decode, in order.)
 //
 // A task is one request on one sequence: a prompt (the whole sequence the task makes the
 // sequence hold; the longest prefix it already holds is kept) and, optionally, generation.
@@ -14,6 +15,7 @@
 
 #include "core/context.h"
 #include "core/model.h"
+#include "core/rpc.h"
 #include "core/task.h"
 #include "llama.h"
 
@@ -72,7 +74,7 @@ ggpt_status validate_spans(const ggpt_context * ctx, const ggpt_span * spans, si
     }
     if (total == 0) return snprintf(buf, sizeof buf, "the prompt is empty"), fail(GGPT_ERR_INVALID_ARGUMENT);
     if (total > ctx->n_ctx) {
-        snprintf(buf, sizeof buf, "the prompt has %zu positions but a sequence holds %u", total, ctx->n_ctx);
+        snprintf(buf, sizeof buf, "the prompt has %zu positions but the context holds %u", total, ctx->n_ctx);
         return fail(GGPT_ERR_CONTEXT_FULL);
     }
     return GGPT_OK;
@@ -294,6 +296,17 @@ void step_impl(ggpt_context * ctx) {
     ctx->op_abort = nullptr;
     ctx->op_abort_user = nullptr;
     for (ggpt::Seq & s : ctx->seqs) s.logits_i = -1;
+    // An RPC connection that failed during the decode (docs/RELIABILITY.md "RPC devices"): the
+    // decode may even have returned 0 (the server's results arrive after graph_compute returns),
+    // but nothing it produced can be trusted and the model is unusable from now on.
+    std::string rpc_err;
+    if (ggpt::rpc_check(ctx->model, rpc_err) != GGPT_OK) {
+        for (const Entry & e : entries) {
+            truncate_seq(ctx, e.task->seq, ctx->seqs[(size_t)e.task->seq].cells.size());
+            finish(e.task, GGPT_ERR_REMOTE, rpc_err);
+        }
+        return;
+    }
     if (ret != 0) {
         // each sequence keeps what it held before; whatever the decode left behind goes
         char buf[256];
@@ -352,6 +365,8 @@ void step_impl(ggpt_context * ctx) {
 }
 
 ggpt_status start_impl(ggpt_context * ctx, const ggpt_task_params & p, ggpt_task ** out) {
+    std::string rpc_err;
+    if (ggpt::rpc_check(ctx->model, rpc_err) != GGPT_OK) return ctx->fail(GGPT_ERR_REMOTE, "%s", rpc_err.c_str());
     if (p.seq < 0 || (size_t)p.seq >= ctx->seqs.size())
         return ctx->fail(GGPT_ERR_INVALID_ARGUMENT, "sequence %d is not in [0, %zu)", p.seq, ctx->seqs.size());
     ggpt::Seq & s = ctx->seqs[(size_t)p.seq];

@@ -30,6 +30,7 @@
 #include "core/context.h"
 #include "core/log.h"
 #include "core/model.h"
+#include "core/rpc.h"
 #include "encoders/encode.h"
 #include "encoders/graphs.h"
 #include "encoders/profile.h"
@@ -247,6 +248,9 @@ ggpt_status compute(ggpt_context * ctx, Graph & g, std::initializer_list<Input> 
     if (s.profiler) s.profiler->report();
     ggml_backend_sched_set_eval_callback(s.sched, nullptr, nullptr);
     s.graph = nullptr;
+    // towers on an RPC device whose connection failed (docs/RELIABILITY.md "RPC devices")
+    std::string rpc_err;
+    if (rpc_check(ctx->model, rpc_err) != GGPT_OK) return fail(ctx, GGPT_ERR_REMOTE, "%s", rpc_err.c_str());
     if (s.aborted || st == GGML_STATUS_ABORTED) return fail(ctx, GGPT_ERR_ABORTED, "encode aborted");
     if (st != GGML_STATUS_SUCCESS)
         return fail(ctx, GGPT_ERR_BACKEND, "encoders: compute failed (ggml status %d)", (int)st);
@@ -258,6 +262,8 @@ ggpt_status read_out(ggpt_context * ctx, ggml_tensor * t, float * dst) {
     if (!t || t->type != GGML_TYPE_F32 || !ggml_is_contiguous(t))
         return fail(ctx, GGPT_ERR_INTERNAL, "encoders: output '%s' is not readable", t ? ggml_get_name(t) : "?");
     ggml_backend_tensor_get(t, dst, 0, ggml_nbytes(t));
+    std::string rpc_err;  // zeros, not features, when an RPC connection failed during the read
+    if (rpc_check(ctx->model, rpc_err) != GGPT_OK) return fail(ctx, GGPT_ERR_REMOTE, "%s", rpc_err.c_str());
     return GGPT_OK;
 }
 
@@ -442,6 +448,8 @@ ggpt_status check_tower(ggpt_context * ctx, ggpt_media m) {
     if (!ctx->model || !ctx->model->enc || !ctx->model->enc->has_media[m])
         return fail(ctx, GGPT_ERR_UNSUPPORTED,
                     "this model has no %s tower (load it with an encoders file that holds one)", media_name(m));
+    std::string rpc_err;
+    if (rpc_check(ctx->model, rpc_err) != GGPT_OK) return fail(ctx, GGPT_ERR_REMOTE, "%s", rpc_err.c_str());
     return ensure_state(ctx);
 }
 

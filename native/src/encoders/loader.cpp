@@ -494,6 +494,7 @@ void encoders_fill_info(const ggpt_model * model, ggpt_model_info * info) {
     for (int m = 0; m < 3; ++m) info->has_media[m] = e.has_media[m];
     info->encoders_n_params = e.n_params;
     info->encoders_size_bytes = e.n_bytes;
+    snprintf(info->encoders_device, sizeof info->encoders_device, "%s", e.backend_name.c_str());
     if (e.has_media[GGPT_MEDIA_AUDIO]) {
         info->audio_n_mels = e.audio.hp.n_mels;
         info->audio_n_frames = e.audio.hp.target_len;
@@ -512,7 +513,8 @@ void encoders_free(Encoders * enc) {
 }
 
 static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, bool on_gpu, ggpt_progress_fn progress,
-                                      void * progress_user, std::string & err, int matmul) {
+                                      void * progress_user, std::string & err, int matmul,
+                                      ggml_backend_dev_t want_dev) {
     Loader L;
     L.path = path ? path : "";
     FILE * f = path ? fopen(path, "rb") : nullptr;
@@ -611,7 +613,9 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
     }
 
     // ---- weights into a backend buffer
-    ggml_backend_dev_t dev = on_gpu ? ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_GPU) : nullptr;
+    // an RPC device when asked (core/rpc.h), else the first local GPU, else the CPU
+    ggml_backend_dev_t dev = want_dev;
+    if (!dev && on_gpu) dev = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_GPU);
     if (!dev) dev = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
     if (!dev) {
         err = "encoders: no CPU backend (ggpt_backend_init not called?)";
@@ -619,6 +623,9 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
     }
     enc->dev = dev;
     enc->backend_name = ggml_backend_dev_name(dev);
+    ggml_backend_reg_t dev_reg = ggml_backend_dev_backend_reg(dev);
+    if (dev_reg && strcmp(ggml_backend_reg_name(dev_reg), "RPC") == 0)  // "RPC1 host:port"
+        enc->backend_name += std::string(" ") + ggml_backend_dev_description(dev);
     for (auto & [id, t] : L.tensors) {
         enc->n_params += ggml_nelements(t);
         enc->n_bytes += ggml_nbytes(t);
@@ -740,9 +747,9 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
 }
 
 ggpt_status encoders_load(ggpt_model * model, const char * path, bool on_gpu, ggpt_progress_fn progress,
-                          void * progress_user, std::string & err, int matmul) {
+                          void * progress_user, std::string & err, int matmul, ggml_backend_dev_t dev) {
     try {
-        return encoders_load_impl(model, path, on_gpu, progress, progress_user, err, matmul);
+        return encoders_load_impl(model, path, on_gpu, progress, progress_user, err, matmul, dev);
     } catch (const std::bad_alloc &) {
         err = std::string("encoders file ") + (path ? path : "") + ": out of memory while loading";
         return GGPT_ERR_OUT_OF_MEMORY;
