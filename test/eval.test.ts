@@ -3,7 +3,8 @@
 // score is known in advance: RefCOCO 2 of 3 on val, Charades-STA IoUs 1 / 0.6 / 0, VGG-SS cIoUs
 // 1 / 0 / 0.25. Then answers without a box, failed calls, --resume and the CLI.
 import t from 'tap';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -184,17 +185,30 @@ t.test('bad options are InvalidInputError', async (t) => {
   await t.rejects(evaluate({ task: 'charades-sta', data: path.join(tempDir(), 'none.txt'), model }), InvalidInputError);
 });
 
-t.test('groundinggpt eval: summary on stdout and next to the JSONL, usage errors', async (t) => {
+t.test('groundinggpt eval: Ctrl-C keeps the finished samples, --resume completes them; summary on stdout and next to the JSONL; usage errors', async (t) => {
   if (!fs.existsSync(cli)) throw new Error('lib/cli.js is missing: run `npm run compile` first');
   const run = promisify(execFile);
   const { data } = await makeRefcoco();
   const out = path.join(tempDir(), 'cli.jsonl');
   const env = { ...process.env, GROUNDINGGPT_MODEL: '' };
-  const r = await run(
-    process.execPath,
-    [cli, 'eval', 'refcoco', '--data', data, '--model', model, '--out', out, '--parallel', '2', '--split', 'val,testA', '--json'],
-    { cwd: root, env },
-  );
+  // the looping model answers until --max-tokens (about a second a call here): time to interrupt
+  const looping = await riggedModel(RIGGED_PIECES, { loop: true });
+  const args = ['eval', 'refcoco', '--data', data, '--model', looping, '--out', out, '--parallel', '2', '--split', 'val,testA', '--max-tokens', '60'];
+  const child = spawn(process.execPath, [cli, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const exited = once(child, 'exit');
+  while (!(fs.existsSync(out) && fs.readFileSync(out, 'utf8').includes('\n'))) await new Promise((r) => setTimeout(r, 20));
+  child.kill('SIGINT');
+  const [code] = await exited;
+  t.equal(code, 1, 'an interrupted run fails');
+  t.match(stderr, /interrupted: the samples done are in .*cli\.jsonl; run again with --resume/);
+  const kept = readJsonl(out).length;
+  t.ok(kept >= 1 && kept < 4, `${kept} finished sample(s) kept`);
+
+  const r = await run(process.execPath, [cli, ...args, '--resume', '--json'], { cwd: root, env });
   const s = JSON.parse(r.stdout);
   t.same(
     s.splits.map((x: { split: string; metrics: Record<string, number> }) => [x.split, x.metrics['Acc@0.5']]),
@@ -203,30 +217,31 @@ t.test('groundinggpt eval: summary on stdout and next to the JSONL, usage errors
       ['testA', 100],
     ],
   );
-  t.match(r.stderr, /refcoco\s+100%.*4\/4.*hit@0\.5 75\.0/, 'progress with the running hit rate');
+  t.match(
+    r.stderr,
+    new RegExp(`refcoco\\s+100%.*${4 - kept}/${4 - kept} \\(\\+${kept} resumed\\).*hit@0\\.5.*ETA`),
+    'progress: done/total, resumed, running hit rate, ETA',
+  );
   t.same(JSON.parse(fs.readFileSync(out.replace(/\.jsonl$/, '.summary.json'), 'utf8')), s);
   const md = fs.readFileSync(out.replace(/\.jsonl$/, '.summary.md'), 'utf8');
   t.match(md, '| val | 3 | Acc@0.5 | 66.67 | 88.02 |');
   t.match(md, '| testA | 1 | Acc@0.5 | 100.00 | 91.55 |');
-  t.equal(readJsonl(out).length, 4);
+  const records = readJsonl(out);
+  t.equal(records.length, 4);
+  t.equal(new Set(records.map((x) => x.id)).size, 4, 'each sample once');
 
-  // Markdown on stdout; --resume with nothing left to run
-  const again = await run(process.execPath, [cli, 'eval', 'refcoco', '--data', data, '--model', model, '--out', out, '--resume', '--split', 'val,testA'], {
-    cwd: root,
-    env,
-  });
+  // Markdown on stdout; nothing left to run
+  const again = await run(process.execPath, [cli, ...args, '--resume'], { cwd: root, env });
   t.match(again.stdout, '| val | 3 | Acc@0.5 | 66.67 | 88.02 |');
 
-  for (const args of [
+  for (const bad of [
     ['eval', 'coco', '--data', data],
-    ['eval', 'refcoco'],
     ['eval', 'refcoco', '--data', data, '--split', 'test'],
-    ['eval', 'refcoco', '--data', data, '--resume'],
   ]) {
-    const e = await run(process.execPath, [cli, ...args], { cwd: root, env }).then(
+    const e = await run(process.execPath, [cli, ...bad], { cwd: root, env }).then(
       () => undefined,
       (err: { code: number; stderr: string }) => err,
     );
-    t.equal(e?.code, 2, `usage error: ${args.join(' ')}`);
+    t.equal(e?.code, 2, `usage error: ${bad.join(' ')}`);
   }
 });

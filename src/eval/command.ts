@@ -5,6 +5,7 @@
  * which lends its argument parser, model loader and progress printer (no import of the CLI here).
  */
 import type { ParseArgsConfig } from 'node:util';
+import { AbortError } from '../errors';
 import type { Model } from '../model';
 import { writeFileAtomic } from '../util/atomic';
 import { EVAL_TASKS, type EvalTask, TASK_SPLITS } from './datasets';
@@ -126,7 +127,13 @@ export async function evalCommand(argv: string[], deps: EvalDeps): Promise<void>
           `${p.done}/${p.total}${p.resumed ? ` (+${p.resumed} resumed)` : ''}  hit@0.5 ${acc}  ETA ${seconds(p.etaMs)}`,
         );
       },
-    }).finally(() => model.dispose());
+    })
+      .catch((err: unknown) => {
+        if (err instanceof AbortError && out !== undefined)
+          throw new AbortError(`interrupted: the samples done are in ${out}; run again with --resume to continue`);
+        throw err;
+      })
+      .finally(() => model.dispose());
     bar.end();
     const md = summaryMarkdown(summary);
     if (out !== undefined) {

@@ -62,8 +62,9 @@ export interface EvaluateOptions {
   /** Continue `out`: samples already in it are not run again (default false: `out` must not exist). */
   resume?: boolean;
   /**
-   * Calls in flight at once (1-64, default 1). A model loaded here gets `parallel` sequences
-   * (LoadModelOptions.parallel); a Model passed in runs at most its own `info.parallel` at once.
+   * Calls in flight at once (1-64; default 1, or `model.parallel` when `model` is loadModel's
+   * options). A model loaded here gets `parallel` sequences (LoadModelOptions.parallel); a Model
+   * passed in runs at most its own `info.parallel` at once.
    */
   parallel?: number;
   /** The prompt template (default {@link DEFAULT_PROMPTS}). */
@@ -91,7 +92,9 @@ function checkOptions(options: EvaluateOptions): { task: EvalTask; splits: strin
   if (typeof prompt !== 'string' || prompt.trim() === '') throw invalid('a prompt template', 'prompt', prompt);
   const slot = o.task.startsWith('refcoco') ? '{expression}' : o.task === 'charades-sta' ? '{query}' : undefined;
   if (slot && !prompt.includes(slot)) throw new InvalidInputError(`the prompt template of ${o.task} must contain ${slot}`);
-  const parallel = o.parallel ?? 1;
+  // loadModel's own `parallel`, when the model is given as options, is the default
+  const fromModel = typeof o.model === 'object' && o.model !== null && !(o.model instanceof Model) ? (o.model as LoadModelOptions).parallel : undefined;
+  const parallel = o.parallel ?? fromModel ?? 1;
   if (!Number.isInteger(parallel) || parallel < 1 || parallel > 64) throw invalid('an integer between 1 and 64', 'parallel', parallel);
   const limit = o.limit ?? Number.POSITIVE_INFINITY;
   if (limit !== Number.POSITIVE_INFINITY && (!Number.isInteger(limit) || limit < 1)) throw invalid('a positive integer', 'limit', limit);
