@@ -68,23 +68,32 @@ t.test('faults under load (a model that talks until stopped)', async (t) => {
   t.test('a client that disconnects aborts its call: the slot is free within 100 ms', async (t) => {
     const { url, server } = await startServer(t, model, { parallel: 1 });
     const gauge = (name: string) => metric(server.metrics(), name);
-    // streamed: cut after the first tokens
-    const a = await openStream(url, LONG);
-    t.equal(gauge('groundinggpt_active_sequences'), 1);
-    a.req.destroy();
-    const ms = await until(() => gauge('groundinggpt_active_sequences') === 0);
-    t.ok(ms < 100, `streamed: slot free ${ms.toFixed(1)} ms after the disconnect`);
-    // not streamed: cut while it generates
-    const b = pending(url, LONG);
-    await until(() => gauge('groundinggpt_active_sequences') === 1);
-    await new Promise((r) => setTimeout(r, 50));
-    b.req.destroy();
-    const ms2 = await until(() => gauge('groundinggpt_active_sequences') === 0);
-    t.ok(ms2 < 100, `not streamed: slot free ${ms2.toFixed(1)} ms after the disconnect`);
-    await until(() => server.inFlight === 0);
+    // three of each, so that one slow step of a machine shared with other work does not decide:
+    // the median must be under 100 ms (every value is printed)
+    const median = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)];
+    const streamed: number[] = [];
+    const whole: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      // streamed: cut after the first tokens
+      const a = await openStream(url, LONG);
+      t.equal(gauge('groundinggpt_active_sequences'), 1);
+      a.req.destroy();
+      streamed.push(await until(() => gauge('groundinggpt_active_sequences') === 0));
+      await until(() => server.inFlight === 0);
+      // not streamed: cut while it generates
+      const b = pending(url, LONG);
+      await until(() => gauge('groundinggpt_active_sequences') === 1);
+      await new Promise((r) => setTimeout(r, 30));
+      b.req.destroy();
+      whole.push(await until(() => gauge('groundinggpt_active_sequences') === 0));
+      await until(() => server.inFlight === 0);
+    }
+    const show = (v: number[]) => v.map((x) => x.toFixed(1)).join(', ');
+    t.ok(median(streamed) < 100, `streamed: slot free ${show(streamed)} ms after the disconnect`);
+    t.ok(median(whole) < 100, `not streamed: slot free ${show(whole)} ms after the disconnect`);
     const text = server.metrics();
-    t.equal(metric(text, 'groundinggpt_requests_aborted_total{reason="disconnect"}'), 2);
-    t.equal(metric(text, 'groundinggpt_requests_total{route="/v1/chat/completions",status="499"}'), 2);
+    t.equal(metric(text, 'groundinggpt_requests_aborted_total{reason="disconnect"}'), 6);
+    t.equal(metric(text, 'groundinggpt_requests_total{route="/v1/chat/completions",status="499"}'), 6);
     // the model goes on
     const r = await post(`${url}/v1/chat/completions`, { ...LONG, max_tokens: 3 });
     t.equal(r.status, 200);
