@@ -4,6 +4,7 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
+import fc from 'fast-check';
 import { InvalidInputError } from '../src/errors';
 import { PyDict, PyTuple, type PyValue, unpicklePlain } from '../src/convert/pickle';
 import { evaluate } from '../src/eval/run';
@@ -97,4 +98,18 @@ t.test('a malicious refs(unc).p stops evaluate() before any model is loaded', as
   // a refs file that is plain data but not the refer toolkit's shape
   fs.writeFileSync(refsFile, pickleDump({ not: 'a list' }));
   await t.rejects(evaluate({ task: 'refcoco', data, model: 'x' }), { constructor: InvalidInputError, message: /expected a list of refs/ });
+});
+
+t.test('any byte string gives a plain value or an InvalidInputError (fast-check, 3000 runs)', async (t) => {
+  const ops = Buffer.from('()]}NKJMGUTXVSIFLpqhgaesdlt.\x80\x85\x86\x87\x88\x89\x8a\x8c\x94\x95cR\x93bio\x81QP\x82', 'latin1');
+  const prop = fc.property(fc.array(fc.oneof(fc.constantFrom(...ops), fc.integer({ min: 0, max: 255 })), { maxLength: 64 }), (bytes) => {
+    try {
+      const v = unpicklePlain(Buffer.from([0x80, 0x02, ...bytes, 0x2e]), 'f.p');
+      if (v instanceof Object && !(v instanceof PyDict) && !(v instanceof PyTuple) && !Array.isArray(v) && !(v instanceof Uint8Array)) return false;
+      return true;
+    } catch (err) {
+      return err instanceof InvalidInputError;
+    }
+  });
+  t.doesNotThrow(() => fc.assert(prop, { numRuns: 3000, seed: 21 }));
 });

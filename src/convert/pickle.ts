@@ -1,21 +1,24 @@
 /**
- * A pickle virtual machine for the `data.pkl` that torch.save writes (protocols 2-5). It builds
- * plain values (numbers, strings, lists, tuples, dicts) and delegates globals and persistent ids
- * to the caller, which whitelists what a checkpoint may contain: nothing is ever "imported", an
- * unknown global or opcode is a ConversionError. Reference: CPython Lib/pickletools.py.
+ * (Over 500 lines: one opcode switch and the helpers of its text opcodes read best together.)
+ *
+ * A pickle virtual machine for the `data.pkl` that torch.save writes (protocols 2-5; the text
+ * opcodes of protocol 0 too). It builds plain values (numbers, strings, lists, tuples, dicts)
+ * and delegates globals and persistent ids to the caller, which whitelists what a checkpoint may
+ * contain: nothing is ever "imported", an unknown global or opcode is a ConversionError.
+ * Reference: CPython Lib/pickletools.py.
  *
  * `unpicklePlain` is the same machine in a mode for data files that must hold only plain values
- * (the refer toolkit's `refs(unc).p`, read by src/eval/refer.ts): every opcode that names,
+ * (the refer toolkit's `refs(unc).p`, read by src/eval/datasets.ts): every opcode that names,
  * calls or builds an object (GLOBAL, STACK_GLOBAL, REDUCE, BUILD, INST, OBJ, NEWOBJ, NEWOBJ_EX,
  * PERSID, BINPERSID, EXT1/2/4) is refused with an InvalidInputError naming it. It exists so that
  * no Python is needed to read those files, and because Python's own `pickle.load` runs whatever
  * a file names: a `.p` from the internet would be code (docs/EVAL.md).
  *
- * Any byte string gives a value or a ConversionError (never another exception): lengths are
- * checked against the data (negative ones too), text literals are parsed strictly, and the work
- * is linear in the input's size (no recursion, no spread of unbounded arrays), so deep nesting
- * and long runs cost time and memory in proportion to the bytes, nothing more
- * (test/fuzz-pickle.test.ts).
+ * Any byte string gives a value or a ConversionError (InvalidInputError in plain mode; never
+ * another exception): lengths are checked against the data (negative ones too), text literals
+ * are parsed strictly, and the work is linear in the input's size (no recursion, no spread of
+ * unbounded arrays), so deep nesting and long runs cost time and memory in proportion to the
+ * bytes, nothing more (test/fuzz-pickle.test.ts, test/eval-pickle.test.ts).
  */
 import { ConversionError, type GroundingGPTError, InvalidInputError } from '../errors';
 
