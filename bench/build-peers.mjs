@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 // Builds llama.cpp's own tools from the same pinned source (deps/llama.cpp, patches applied) with
 // the same CPU flags as our addon (GGML_NATIVE, OpenMP default), for side-by-side benchmarks:
-// llama-bench, llama-mtmd-cli, llama-quantize -> build-peers/bin/. Run by hand (a few minutes).
+// llama-bench, llama-mtmd-cli, llama-quantize, llama-server -> build-peers/bin/. Run by hand (a few
+// minutes on many cores; about an hour on 2). `node bench/build-peers.mjs [target...]` builds only the
+// named targets; GROUNDINGGPT_JOBS sets the parallel jobs (default: all cores).
+// llama-server is built without curl/OpenSSL and without its web UI (LLAMA_BUILD_UI=OFF and
+// LLAMA_USE_PREBUILT_UI=OFF: no npm build, no download; the server answers the API only), so the
+// build needs no network.
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,7 +16,15 @@ import { fetchLlama } from '../scripts/fetch-llama.mjs';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const src = fetchLlama();
 const out = path.join(root, 'build-peers');
-const jobs = String(os.availableParallelism?.() ?? os.cpus().length);
+const jobs = process.env.GROUNDINGGPT_JOBS || String(os.availableParallelism?.() ?? os.cpus().length);
+const all = ['llama-bench', 'llama-mtmd-cli', 'llama-quantize', 'llama-server'];
+const targets = process.argv.length > 2 ? process.argv.slice(2) : all;
+for (const t of targets) {
+  if (!all.includes(t)) {
+    console.error(`unknown target ${t}; one of ${all.join(', ')}`);
+    process.exit(2);
+  }
+}
 const run = (args) => {
   const r = spawnSync('cmake', args, { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
@@ -27,8 +40,10 @@ run([
   '-DLLAMA_OPENSSL=OFF',
   '-DGGML_NATIVE=ON',
   '-DLLAMA_BUILD_TESTS=OFF',
-  '-DLLAMA_BUILD_SERVER=OFF',
+  '-DLLAMA_BUILD_SERVER=ON',
+  '-DLLAMA_BUILD_UI=OFF',
+  '-DLLAMA_USE_PREBUILT_UI=OFF',
   '-DCMAKE_RUNTIME_OUTPUT_DIRECTORY=' + path.join(out, 'bin'),
 ]);
-run(['--build', out, '-j', jobs, '--target', 'llama-bench', 'llama-mtmd-cli', 'llama-quantize']);
+run(['--build', out, '-j', jobs, '--target', ...targets]);
 console.log(`peers in ${path.join(out, 'bin')}`);

@@ -32,13 +32,13 @@ export function get(port, p) {
   });
 }
 
-export function post(port, p, json, agent = false) {
+export function post(port, p, json) {
   return http.request({
     host: '127.0.0.1',
     port,
     path: p,
     method: 'POST',
-    agent,
+    agent: false,
     headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) },
   });
 }
@@ -69,7 +69,7 @@ export function chatStream(srv, body) {
     let finish = null;
     let done = false;
     let text = '';
-    const req = post(srv.port, '/v1/chat/completions', json, srv.agent);
+    const req = post(srv.port, '/v1/chat/completions', json);
     req.on('error', reject);
     req.on('response', (res) => {
       res.setEncoding('utf8');

@@ -11,19 +11,18 @@
 //
 //   node bench/serve.mjs --model /tmp/conv-7b/q4 [--n 1,2,4,8] [--rounds 3] [--tokens 32]
 //
-// Both sides are measured by the same client code: node:http (keep-alive, one socket per client)
-// and a hand-written SSE parser. (Not fetch: its built-in undici agent ends a response whose
-// headers take over 300 s, which a 7B server at N=8 with image prompts can exceed, and Node gives
-// no way to change that without the undici package.) Time to first token: request sent -> first
-// chunk with non-empty delta.content. Tokens per request: usage.completion_tokens of the last chunk
-// (stream_options.include_usage), else the number of content chunks. llama-server gets
-// ignore_eos: true; ours stops at EOS or "###", so its answers may be shorter: tokens/s counts what
-// each server reports. llama-server gets a chat template that renders our prompt (docs/MEDIA.md,
-// src/prompt.ts: "{system}###Human: {question}###Assistant:"), checked against lib/prompt.js
-// through its /apply-template, so both prefill the same tokens.
+// Both sides are measured by the same client code: node:http (a new loopback connection per
+// request: llama-server closes idle keep-alive sockets) and a hand-written SSE parser. (Not fetch:
+// its built-in undici agent ends a response whose headers take over 300 s, which a 7B server at N=8
+// with image prompts can exceed, and Node gives no way to change that without the undici package.)
+// Time to first token: request sent -> first chunk with non-empty delta.content. Tokens per
+// request: usage.completion_tokens of the last chunk (stream_options.include_usage), else the
+// number of content chunks. llama-server gets ignore_eos: true; ours stops at EOS or "###", so its
+// answers may be shorter: tokens/s counts what each server reports. llama-server gets a chat
+// template that renders our prompt (docs/COMPUTATION.md §5: "{system}###Human: {question}###Assistant:"),
+// checked against lib/prompt.js through its /apply-template, so both prefill the same tokens.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -90,7 +89,7 @@ fs.writeFileSync(templateFile, template);
 const split = (s) => String(s).split(/\s+/).filter(Boolean);
 const children = new Set();
 
-/** Starts a server, resolves once GET /health answers 200: { kind, n, pid, port, agent, model, stop(), log() }. */
+/** Starts a server, resolves once GET /health answers 200: { kind, n, pid, port, model, stop(), log() }. */
 async function startServer(kind, n) {
   const port = await freePort();
   const base = `--host 127.0.0.1 --port ${port} --parallel ${n}`;
@@ -99,14 +98,22 @@ async function startServer(kind, n) {
     kind === 'ours'
       ? [
           process.execPath,
-          [ourCli, 'serve', '--model', a.model, ...split(`${base} --context-size ${a.ctx}`), ...(oursHelp.includes('--threads') ? ['--threads', threads] : []), ...split(a.oursArgs)],
+          [
+            ourCli,
+            'serve',
+            '--model',
+            a.model,
+            ...split(`${base} --context-size ${a.ctx}`),
+            ...(oursHelp.includes('--threads') ? ['--threads', threads] : []),
+            ...split(a.oursArgs),
+          ],
         ]
       : [
           peerBinPath,
           [
             '-m',
             files.llm,
-            ...split(`${base} -c ${a.ctx * n} --cont-batching -t ${threads} -tb ${threads} --jinja --no-webui`),
+            ...split(`${base} -c ${a.ctx * n} --cont-batching -t ${threads} -tb ${threads} --jinja --skip-chat-parsing --no-webui`),
             '--chat-template-file',
             templateFile,
             ...split(a.peerArgs),
@@ -130,7 +137,6 @@ async function startServer(kind, n) {
     }),
   );
   const log = () => lines.slice(-40).join('\n');
-  const agent = new http.Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
   const until = Date.now() + a.startTimeout * 1000;
   const t0 = performance.now();
   for (;;) {
@@ -147,7 +153,6 @@ async function startServer(kind, n) {
   const models = JSON.parse((await get(port, '/v1/models')).body);
   const model = models.data?.[0]?.id ?? 'default';
   const stop = async () => {
-    agent.destroy();
     if (exited) return exited;
     child.kill('SIGTERM');
     const t = setTimeout(() => child.kill('SIGKILL'), 60_000);
@@ -155,13 +160,14 @@ async function startServer(kind, n) {
     clearTimeout(t);
     return e;
   };
-  return { kind, n, pid: child.pid, port, agent, model, readyMs, cmdline: [cmd, ...args].join(' '), stop, log };
+  return { kind, n, pid: child.pid, port, model, readyMs, cmdline: [cmd, ...args].join(' '), stop, log };
 }
 
-process.on('SIGINT', () => {
+// no server outlives the script, however it ends
+process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
-  process.exit(130);
 });
+process.on('SIGINT', () => process.exit(130));
 
 // ---- loads -------------------------------------------------------------------------------------
 const TEXT_QUESTIONS = [
@@ -182,6 +188,16 @@ const IMAGE_QUESTIONS = [
 ];
 const imageUrl = loads.includes('image') && useOurs ? `data:image/jpeg;base64,${fs.readFileSync(a.image).toString('base64')}` : '';
 let requestId = 0;
+// llama-server fails a chat completion whose output is not valid UTF-8 ("does not match the
+// expected peg-native format", with or without --jinja): random weights pick lone byte tokens
+// <0x80>..<0xFF>. The peer gets them banned (logit_bias false); ours has not failed on them here.
+// What a token costs to decode does not depend on which token it is.
+const highBytes = usePeer ? await byteTokens(files.llm) : [];
+async function byteTokens(file) {
+  const { readGGUF } = require('../lib/gguf/reader.js');
+  const tokens = (await readGGUF(file)).kv.get('tokenizer.ggml.tokens')?.value ?? [];
+  return tokens.flatMap((t, i) => (/^<0x[89A-F][0-9A-F]>$/.test(t) ? [i] : []));
+}
 
 function requestBody(srv, load) {
   const id = requestId++;
@@ -201,7 +217,7 @@ function requestBody(srv, load) {
     temperature: 0,
     stream: true,
     stream_options: { include_usage: true },
-    ...(srv.kind === 'peer' ? { ignore_eos: true } : {}),
+    ...(srv.kind === 'peer' ? { ignore_eos: true, logit_bias: highBytes.map((t) => [t, false]) } : {}),
   };
 }
 
@@ -291,12 +307,10 @@ const info = await runInfo({ bench: 'serve', args: a, files, peer: usePeer ? pee
 info.load1BeforeMeasuring = await waitForQuiet(a.maxLoad, a.waitMin);
 const results = [];
 const servers = [];
-for (const n of ns) {
-  const srvs = [];
-  if (useOurs) srvs.push(await startServer('ours', n));
-  if (usePeer) srvs.push(await startServer('peer', n));
+/** The warm-up and the rounds at one N on started servers: the runs, in order. */
+async function measure(n, srvs) {
   const peer = srvs.find((s) => s.kind === 'peer');
-  const templateOk = peer ? await checkTemplate(peer) : null;
+  if (peer) peer.templateOk = await checkTemplate(peer);
   const plan = [];
   for (const s of srvs) for (const l of loads) if (l === 'text' || s.kind === 'ours') plan.push([s, l]);
   // warm-up: one request per client (pages in the weights, fills the slots, encodes the image once)
@@ -314,6 +328,19 @@ for (const n of ns) {
       );
     }
   }
+  return runs;
+}
+
+for (const n of ns) {
+  const srvs = [];
+  if (useOurs) srvs.push(await startServer('ours', n));
+  if (usePeer) srvs.push(await startServer('peer', n));
+  try {
+    results.push(...(await measure(n, srvs)));
+  } catch (e) {
+    for (const s of srvs) console.error(`--- ${s.kind} server (N=${n}), last lines:\n${s.log()}`);
+    fail(`[bench] N=${n}: ${e.message}`);
+  }
   for (const s of srvs) {
     const mem = procMemory(s.pid);
     const exit = await s.stop();
@@ -325,11 +352,10 @@ for (const n of ns) {
       peakRssMiB: mem.hwmMiB,
       rssAtEndMiB: mem.rssMiB,
       exit,
-      templateOk: s.kind === 'peer' ? templateOk : undefined,
+      templateOk: s.templateOk,
       logTail: s.log(),
     });
   }
-  results.push(...runs);
 }
 fs.rmSync(templateFile, { force: true });
 
