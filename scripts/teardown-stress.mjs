@@ -4,7 +4,7 @@
 // (abort, segfault) ends this process with a signal or exit code 134; the tap test
 // test/worker-teardown.test.ts runs this script as a child process and checks both.
 //
-//   node scripts/teardown-stress.mjs [--scenario S] [--stages load,encode,prompt,generate] [--n 50]
+//   node scripts/teardown-stress.mjs [--scenario S] [--stages load,encode,prompt,generate,parallel] [--n 50]
 //                                    [--llm llm.gguf --encoders encoders.gguf] [--image file]
 //
 // Scenarios (a JSON summary per stage on stdout, one line each):
@@ -66,6 +66,7 @@ async function runStage(loadModel, o, reached) {
   const model = await loadModel({
     model: { llm: o.llm, encoders: o.encoders },
     contextSize: 2048,
+    parallel: o.stage === 'parallel' ? 3 : 1,
     batchSize: o.stage === 'prompt' ? 1 : 64,
     threads: 2,
     kvType: 'f32',
@@ -78,6 +79,15 @@ async function runStage(loadModel, o, reached) {
     await model.generate('hello', { maxTokens: 100000, stop: [], temperature: 1, seed: 1, onToken: () => reached('generate') });
   } else if (o.stage === 'encode') {
     await model.groundImage(o.image, 'where is the dog?', { maxTokens: 4, onProgress: (p) => reached(p.stage) });
+  } else if (o.stage === 'parallel') {
+    // three calls decoded together (and a tower run between their steps): ended once two of
+    // them have produced tokens
+    const seen = new Set();
+    const gen = (i) => model.generate('hello ' + i, { maxTokens: 100000, stop: [], temperature: 1, seed: i, onToken: () => {
+      seen.add(i);
+      if (seen.size >= 2) reached('parallel');
+    } });
+    await Promise.all([gen(1), gen(2), model.groundImage(o.image, 'where is the dog?', { maxTokens: 100000, stop: [] })]);
   } else if (o.stage === 'natural') {
     await model.generate('hello', { maxTokens: 8 });
   }

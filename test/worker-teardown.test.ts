@@ -58,7 +58,7 @@ t.test('worker and process teardown', async (t) => {
     if (r.code !== 0 || r.signal) t.comment(r.stderr.slice(-4000));
   };
 
-  for (const stage of ['load', 'encode', 'prompt', 'generate']) {
+  for (const stage of ['load', 'encode', 'prompt', 'generate', 'parallel']) {
     t.test(`terminate during ${stage}, ${N} times`, async (t) => {
       const r = await runScript(['--scenario', 'terminate', '--stages', stage, '--n', String(N), ...model]);
       survived(t, r, stage);
@@ -109,10 +109,10 @@ t.test('worker and process teardown', async (t) => {
 
   t.test('process.exit() on the main thread during an operation', async (t) => {
     const n = Math.max(2, Math.ceil(N / 5));
-    const r = await runScript(['--scenario', 'exit-loop', '--stages', 'encode,prompt,generate', '--n', String(n), '--code', '7', ...model]);
+    const r = await runScript(['--scenario', 'exit-loop', '--stages', 'encode,prompt,generate,parallel', '--n', String(n), '--code', '7', ...model]);
     survived(t, r, 'exit-loop');
     const ss = summaries(r);
-    t.equal(ss.length, 3, 'three stages');
+    t.equal(ss.length, 4, 'four stages');
     for (const s of ss) {
       t.same(s.codes, { 'code 7': n }, `${s.stage}: every child exited with the requested code 7 (none aborted)`);
       t.comment(`${s.stage}: process ended at most ${s.exitMsMax} ms after process.exit()`);
