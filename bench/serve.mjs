@@ -187,7 +187,8 @@ const IMAGE_QUESTIONS = [
   'What colours dominate the image, and where are they?',
 ];
 const imageUrl = loads.includes('image') && useOurs ? `data:image/jpeg;base64,${fs.readFileSync(a.image).toString('base64')}` : '';
-let requestId = 0;
+// request numbers per server and load: both servers get the same questions in the same order
+const requestIds = new Map();
 // llama-server fails a chat completion whose output is not valid UTF-8 ("does not match the
 // expected peg-native format", with or without --jinja): random weights pick lone byte tokens
 // <0x80>..<0xFF>. The peer gets them banned (logit_bias false); ours has not failed on them here.
@@ -200,7 +201,9 @@ async function byteTokens(file) {
 }
 
 function requestBody(srv, load) {
-  const id = requestId++;
+  const key = `${srv.kind}/${srv.n}/${load}`;
+  const id = requestIds.get(key) ?? 0;
+  requestIds.set(key, id + 1);
   // the request number opens the question, so requests share only the system prompt's prefix
   const q = load === 'text' ? TEXT_QUESTIONS[id % TEXT_QUESTIONS.length] : IMAGE_QUESTIONS[id % IMAGE_QUESTIONS.length];
   const content =
@@ -423,7 +426,7 @@ if (useOurs && usePeer && loads.includes('text')) {
   }
   table(['N', 'ours / llama-server'], rr);
 }
-if (useOurs && ns.includes(1)) {
+if (useOurs && ns.includes(1) && ns.length > 1) {
   console.log('\nours at N / ours at N=1, aggregate generated tokens/s (medians; target at N=4 ≥ 2.5):\n');
   const rr = [];
   for (const load of loads) {
@@ -434,7 +437,7 @@ if (useOurs && ns.includes(1)) {
       rr.push([n, load, v.toFixed(2)]);
     }
   }
-  if (rr.length) table(['N', 'load', 'ours N / ours N=1'], rr);
+  table(['N', 'load', 'ours N / ours N=1'], rr);
 }
 const shorter = results.filter((r) => r.server === 'ours' && r.tokensPerRequest < a.tokens);
 if (shorter.length)
