@@ -124,10 +124,13 @@ export function chatStream(srv, body) {
         const latencyMs = performance.now() - t0;
         if (!done) return reject(new Error(`${srv.kind}: stream ended without [DONE]`));
         const tokens = usage?.completion_tokens ?? chunks;
+        const first = Number.isNaN(ttftMs) ? latencyMs : ttftMs;
         resolve({
-          ttftMs: Number.isNaN(ttftMs) ? latencyMs : ttftMs,
+          ttftMs: first,
           latencyMs,
           tokens,
+          // this answer's own pace after its first token (its share of the shared decode steps)
+          streamTokPerS: tokens > 1 && latencyMs > first ? ((tokens - 1) / (latencyMs - first)) * 1000 : NaN,
           tokensFrom: usage ? 'usage' : 'chunks',
           promptTokens: usage?.prompt_tokens ?? NaN,
           chunks,
