@@ -19,6 +19,7 @@
  * on first use (--no-pull refuses).
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { GroundingGPTError } from './errors';
 import { toolVersion } from './convert/common';
@@ -127,6 +128,7 @@ const GROUND_OPTIONS = {
   'tower-device': { type: 'string' },
   'context-size': { type: 'string' },
   'tower-matmul': { type: 'string' },
+  'no-kv-cache': { type: 'boolean' },
   ffmpeg: { type: 'string' },
   ffprobe: { type: 'string' },
 } as const;
@@ -147,6 +149,9 @@ const GROUND_HELP = `  --model <dir|name>   model directory from convert/synth, 
   --tower-device <d>   where the towers run: local (default) or rpc:N (the N-th RPC device)
   --context-size <n>   context size in tokens (default 4096)
   --tower-matmul <m>   the towers' CPU matmuls: auto (default), ggml, int8 (experimental)
+  --no-kv-cache        do not keep image/video prompts' KV state on disk (default: kept under
+                       the model cache's kv-cache folder, 4 GiB at most, so that asking about the
+                       same picture again skips the tower and most of the prefill)
   --ffmpeg <path>      ffmpeg to use (default: $FFMPEG_PATH, ffmpeg-static, ffmpeg on PATH)
   --ffprobe <path>     ffprobe to use (optional: without one ffmpeg probes)`;
 
@@ -154,7 +159,7 @@ const GROUND_HELP = `  --model <dir|name>   model directory from convert/synth, 
 async function cliModel(
   values: Record<string, string | boolean | undefined>,
   signal: AbortSignal,
-  extra: Pick<LoadModelOptions, 'parallel'> = {},
+  extra: Pick<LoadModelOptions, 'parallel' | 'kvCacheDir'> = {},
 ): Promise<Model> {
   let dir = (values.model as string | undefined) || process.env.GROUNDINGGPT_MODEL || DEFAULT_MODEL;
   dir = await ensureNamedModel(dir, values['no-pull'] === true, signal);
@@ -177,7 +182,13 @@ async function cliModel(
     ...(rpc ? { rpc } : {}),
     ...(towerDevice ? { towerDevice } : {}),
     ...extra,
+    ...(values['no-kv-cache'] === true ? { kvCacheDir: undefined } : {}),
   });
+}
+
+/** The CLI's KV cache on disk (image, video, audio and chat commands; --no-kv-cache turns it off). */
+function cliKvCache(): Pick<LoadModelOptions, 'kvCacheDir'> {
+  return { kvCacheDir: path.join(modelHome(), 'kv-cache') };
 }
 
 /** `--rpc host:port,host:port` as loadModel's `rpc` (loadModel validates each entry). */
@@ -334,7 +345,7 @@ async function groundCommand(kind: 'image' | 'video' | 'audio', argv: string[]):
   const sig = abortOnSigint();
   let model: Model | undefined;
   try {
-    model = await cliModel(values, sig.signal);
+    model = await cliModel(values, sig.signal, cliKvCache());
     const o = groundOptions(values, sig.signal, json);
     const streamed = o.onToken !== undefined;
     let r: GroundResult;
@@ -623,7 +634,7 @@ async function chatCommand(argv: string[]): Promise<void> {
   const loading = abortOnSigint();
   let model: Model | undefined;
   try {
-    model = await cliModel(values, loading.signal);
+    model = await cliModel(values, loading.signal, cliKvCache());
   } finally {
     loading.dispose();
   }

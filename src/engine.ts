@@ -8,6 +8,7 @@
  */
 import { AbortError, DisposedError, InvalidInputError, NativeError } from './errors';
 import { FeatureCache, contentHash, idFromHash, type MediaFeatures } from './features';
+import type { KvDiskCache, KvSnapshot } from './kvcache';
 import { decodeAudio, type DecodeAudioOptions, type DecodedAudio } from './media/audio';
 import { TOWER_DECODE_MAX_SIDE, decodeImage, paddedSquare, type DecodedImage } from './media/image';
 import { decodeVideo, type DecodedVideo } from './media/video';
@@ -20,6 +21,8 @@ import {
   type NativeModel,
   type NativeModelInfo,
   type NativeStopReason,
+  type NativeTurnPlan,
+  type NativeTurnResult,
   type NativeTurnSpan,
 } from './native';
 import { MEDIA_KINDS, parseMediaOptions, type ParsedGenerate } from './options';
@@ -89,19 +92,21 @@ export class Engine {
   readonly files: Readonly<ModelFiles>;
   readonly #queue: TaskQueue;
   readonly #cache: FeatureCache;
+  readonly #kvDisk: KvDiskCache | undefined;
   /** Aborted by dispose(): stops the media decoding (ffmpeg children) of calls in flight. */
   readonly #disposeAc = new AbortController();
   #disposed = false;
   #disposing: Promise<void> | undefined;
   readonly #running = new Set<NativeCancel>();
 
-  constructor(nativeModel: NativeModel, files: ModelFiles, featureCacheBytes: number) {
+  constructor(nativeModel: NativeModel, files: ModelFiles, featureCacheBytes: number, kvDisk?: KvDiskCache) {
     this.native = nativeModel;
     this.info = nativeModel.info();
     this.files = Object.freeze({ ...files });
     // one native turn per sequence at a time
     this.#queue = new TaskQueue(Math.max(1, this.info.nSeq));
     this.#cache = new FeatureCache(featureCacheBytes);
+    this.#kvDisk = kvDisk;
   }
 
   get disposed(): boolean {
@@ -325,7 +330,23 @@ export class Engine {
             else if (tag === TURN_TOKEN) onToken?.(piece ?? '', value);
           }
         : undefined;
-    const r = await this.native.turn({ media: plan.items, ...(spans ? { spans } : {}), ...(parsed ? { generate: parsed.native } : {}) }, cancel, onEvent);
+    const base: NativeTurnPlan = { media: plan.items, ...(spans ? { spans } : {}), ...(parsed ? { generate: parsed.native } : {}) };
+    const disk = spans && parsed ? await this.#kvPlan(plan, spans) : undefined;
+    let r: NativeTurnResult;
+    if (disk?.snap) {
+      try {
+        r = await this.native.turn({ ...base, media: disk.media, restore: disk.snap.data, restoreKeep: disk.snap.keep }, cancel, onEvent);
+      } catch (err) {
+        // a snapshot that does not restore (another build of libllama, a damaged file that
+        // passed its checksum): forgotten, and the turn runs as if there were none
+        if (errorCode(err) !== 'INVALID_ARGUMENT' || cancel.cancelled) throw err;
+        await this.#kvDisk?.remove(disk.key);
+        r = await this.native.turn({ ...base, snapshot: disk.keep }, cancel, onEvent);
+      }
+    } else {
+      r = await this.native.turn({ ...base, ...(disk ? { snapshot: disk.keep } : {}) }, cancel, onEvent);
+    }
+    if (disk && r.state) this.#kvDisk?.put(disk.key, { keep: disk.keep, data: r.state });
     if (this.#disposed) {
       // disposed while the operation ran to its end: nothing goes into the cleared cache
       for (const m of r.media) m.features?.release();
@@ -337,6 +358,10 @@ export class Engine {
       if (hit) {
         out.cached++;
         out.features.push(hit);
+        return;
+      }
+      if (disk?.snap && disk.held.has(i)) {
+        out.cached++; // its rows were in the KV cache (restored from disk): no tower, no features
         return;
       }
       const made = r.media[i]?.features;
@@ -385,6 +410,42 @@ export class Engine {
     return out;
   }
 
+  /**
+   * The KV cache on disk for a turn's prompt: the key of its media prefix (spans up to the end of
+   * the last media block), its length, and the snapshot when the disk has one (with the media
+   * items not in the feature cache replaced by `held` rows). Undefined without a cache folder, or
+   * for prompts without media or with a sound (whose preprocessing results the answer reports).
+   */
+  async #kvPlan(
+    plan: MediaPlan,
+    spans: NativeTurnSpan[],
+  ): Promise<{ key: string; keep: number; snap?: KvSnapshot; media: NativeMediaInput[]; held: Set<number> } | undefined> {
+    const disk = this.#kvDisk;
+    if (!disk || plan.kinds.length === 0 || plan.kinds.includes('audio')) return undefined;
+    let last = -1;
+    spans.forEach((s, i) => {
+      if ('media' in s) last = i;
+    });
+    if (last < 0) return undefined;
+    const prefix = spans.slice(0, last + 1);
+    const rows = this.mediaRows();
+    const keep = prefix.reduce((n, s) => n + ('tokens' in s ? s.tokens.length : rows[plan.kinds[s.media]]), 0);
+    const key = disk.key(prefix.map((s) => ('tokens' in s ? { tokens: s.tokens } : { id: s.id ?? 0n })));
+    const snap = await disk.get(key);
+    const held = new Set<number>();
+    const media = plan.items.map((item, i) => {
+      if (!snap || plan.hits[i]) return item;
+      held.add(i);
+      return { held: MEDIA_KINDS.indexOf(plan.kinds[i]) };
+    });
+    return { key, keep, media, held, ...(snap ? { snap } : {}) };
+  }
+
+  /** Resolves when the KV snapshots being written to disk are written (dispose waits too). */
+  async kvCacheIdle(): Promise<void> {
+    await this.#kvDisk?.idle();
+  }
+
   /** embedImage / embedVideo / embedAudio: the towers only, the features copied out. */
   async embed(kind: MediaKind, media: ChatMedia, options: unknown): Promise<Embedding> {
     this.alive();
@@ -415,7 +476,7 @@ export class Engine {
     // media decoding runs outside the queue: its ffmpeg children are killed now
     this.#disposeAc.abort();
     this.#cache.clear();
-    this.#disposing = this.native.dispose();
+    this.#disposing = Promise.all([this.native.dispose(), this.#kvDisk?.idle()]).then(() => undefined);
     return this.#disposing;
   }
 }

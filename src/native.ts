@@ -128,7 +128,9 @@ export type NativeMediaInput =
   | { kind: 'audio'; fbank: Float32Array; clips: number }
   /** PCM: preprocessed (resampling, clips, fbank) in the same operation, before the tower */
   | { kind: 'audio'; channels: Float32Array[]; sampleRate: number }
-  | { features: NativeFeatures };
+  | { features: NativeFeatures }
+  /** Rows of media kind `held` (0 image, 1 video, 2 audio) that the snapshot in plan.restore holds. */
+  | { held: number };
 
 /** A span of a turn's prompt: tokens, or the rows of `media[i]` (id: their KV-cache identity). */
 export type NativeTurnSpan = { tokens: Int32Array } | { media: number; id?: bigint };
@@ -140,6 +142,11 @@ export interface NativeTurnPlan {
   spans?: NativeTurnSpan[];
   /** Absent: no generation. */
   generate?: NativeGenerateOptions;
+  /** A snapshot (ggpt_seq_snapshot bytes) to restore into the sequence first, and the positions it keeps. */
+  restore?: Uint8Array;
+  restoreKeep?: number;
+  /** After a successful answer, a snapshot of the sequence's first `snapshot` positions comes back as `state`. */
+  snapshot?: number;
 }
 
 export interface NativeTurnResult {
@@ -147,6 +154,10 @@ export interface NativeTurnResult {
   media: { features?: NativeFeatures; preprocessMs: number; towerMs: number; audio?: NativeAudioInfo }[];
   prompt?: NativeEvalResult;
   generate?: NativeGenerateResult;
+  /** plan.restore was restored (false: the sequence held it already, or there was none). */
+  restored: boolean;
+  /** The snapshot plan.snapshot asked for. */
+  state?: Uint8Array;
 }
 
 /** Event tags of a turn's onEvent after the media indexes (0-15: a media item's tower progress). */

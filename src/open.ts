@@ -10,6 +10,8 @@ import { ModelLoadError } from './errors';
 import { DEFAULT_FEATURE_CACHE_BYTES } from './features';
 import { setLogger } from './logging';
 import { Engine } from './engine';
+import { DEFAULT_KV_CACHE_BYTES, KvDiskCache } from './kvcache';
+import { toolVersion } from './convert/common';
 import { Model } from './model';
 import { native, type NativeModel } from './native';
 import { abortError, errorCode, linkCancel, mapNativeError } from './task';
@@ -128,6 +130,8 @@ export async function openModel(options: LoadModelOptions, resolveName?: NameRes
   if (signal?.aborted) throw abortError(signal);
   const loadEncoders = optionalBoolean(o.loadEncoders, 'options.loadEncoders', true);
   const featureCacheBytes = optionalInteger(o.featureCacheBytes, 'options.featureCacheBytes', 0, Number.MAX_SAFE_INTEGER, DEFAULT_FEATURE_CACHE_BYTES);
+  const kvCacheDir = o.kvCacheDir === undefined ? undefined : path.resolve(string(o.kvCacheDir, 'options.kvCacheDir'));
+  const kvCacheBytes = optionalInteger(o.kvCacheBytes, 'options.kvCacheBytes', 0, Number.MAX_SAFE_INTEGER, DEFAULT_KV_CACHE_BYTES);
   // a model name ('groundinggpt-7b[:type]') that is not a path: the model cache (src/pull/index.ts)
   const isName = resolveName !== undefined && typeof o.model === 'string' && o.model !== '' && !fs.existsSync(o.model);
   const named = isName ? await resolveName(o.model as string, { pullIfMissing: o.pull === true, signal }) : undefined;
@@ -191,5 +195,16 @@ export async function openModel(options: LoadModelOptions, resolveName?: NameRes
     await nm.dispose();
     throw abortError(signal);
   }
-  return new Model(new Engine(nm, files, featureCacheBytes));
+  const kvDisk = kvCacheDir && kvCacheBytes > 0 ? new KvDiskCache(kvCacheDir, kvCacheBytes, kvIdentity(files, { kvType, flashAttn, gpuLayers })) : undefined;
+  return new Model(new Engine(nm, files, featureCacheBytes, kvDisk));
+}
+
+/** What a KV snapshot depends on: the model files as they are now, the KV type, this build. */
+function kvIdentity(files: ModelFiles, o: Record<string, unknown>): string {
+  const id = (f: string | undefined) => {
+    if (f === undefined) return '-';
+    const st = fs.statSync(f);
+    return `${fs.realpathSync(f)}:${st.size}:${st.mtimeMs}`;
+  };
+  return JSON.stringify({ v: toolVersion(), llm: id(files.llm), encoders: id(files.encoders), ...o });
 }

@@ -17,12 +17,34 @@ const cli = path.join(root, 'lib', 'cli.js');
 const dogImage = path.join(mediaDir, 'dog_image.jpg'); // 640 x 848: padded to 848, offset (104, 0)
 const dogAudio = path.join(mediaDir, 'dog_audio.wav');
 
+// a model cache of its own (the KV cache on disk lives there), as on a fresh machine
+const home = tempDir();
+
 async function groundinggpt(args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return run(process.execPath, [cli, ...args], { cwd: root, maxBuffer: 64 << 20, env: { ...process.env, GROUNDINGGPT_MODEL: '' } });
+  return run(process.execPath, [cli, ...args], { cwd: root, maxBuffer: 64 << 20, env: { ...process.env, GROUNDINGGPT_MODEL: '', GROUNDINGGPT_HOME: home } });
 }
 
 t.before(() => {
   if (!fs.existsSync(cli)) throw new Error('lib/cli.js is missing: run `npm run compile` first');
+});
+
+t.test('image twice: the second run restores the image prompt from the KV cache on disk; --no-kv-cache', async (t) => {
+  const model = await riggedModel([' The', ' dog', ' [0.20, 0.10, 0.70, 0.90]', '.']);
+  const kvDir = path.join(home, 'kv-cache');
+  const image = path.join(mediaDir, 'test-1.jpeg');
+  fs.rmSync(kvDir, { recursive: true, force: true });
+  const once = async (extra: string[] = []) =>
+    JSON.parse((await groundinggpt(['image', image, 'Where is the dog?', '--model', model, '--json', '--threads', '2', ...extra])).stdout);
+  const off = await once(['--no-kv-cache']);
+  t.notOk(fs.existsSync(kvDir) && fs.readdirSync(kvDir).length > 0, '--no-kv-cache writes nothing');
+  const first = await once();
+  t.equal(fs.readdirSync(kvDir).filter((n) => n.endsWith('.kv')).length, 1, 'the first run wrote a snapshot');
+  const second = await once();
+  t.equal(second.timings.cachedMedia, 1, 'the second run found the image prompt');
+  t.equal(second.timings.encodeMs, 0, 'no tower');
+  t.ok(second.timings.reusedTokens > 576, `the prefix was reused (${second.timings.reusedTokens} positions)`);
+  t.same(second.boxes, first.boxes, 'same boxes');
+  t.same(first.boxes, off.boxes, 'same as without the cache');
 });
 
 t.test('image: boxes in pixels, --json, --draw', async (t) => {

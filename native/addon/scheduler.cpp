@@ -70,6 +70,15 @@ void Scheduler::start_task(const std::shared_ptr<TurnJob> & job) {
         job->finish(GGPT_ERR_INTERNAL, "no free sequence");
         return;
     }
+    int32_t n_keep = 0;
+    if (const std::vector<uint8_t> * snap = job->snapshot_to_restore(n_keep)) {
+        if (ggpt_seq_common_prefix(ctx_, p.seq, p.spans, p.n_spans) >= n_keep) {
+            job->restored(false);  // the sequence holds it already
+        } else {
+            // a bad snapshot leaves the sequence empty: the task then fails on the rows it lacks
+            job->restored(ggpt_seq_restore(ctx_, p.seq, snap->data(), snap->size()) == GGPT_OK);
+        }
+    }
     ggpt_task * task = nullptr;
     const ggpt_status st = ggpt_task_start(ctx_, &p, &task);
     if (st != GGPT_OK) {
@@ -114,7 +123,7 @@ void Scheduler::loop() {
             // may be freed as soon as the last turn has settled
             const ggpt_status st = ggpt_task_status(r.task);
             const std::string err = ggpt_task_error(r.task);
-            r.job->take_result(r.task);
+            r.job->take_result(ctx_, r.task);
             ggpt_task_free(r.task);
             r.job->finish(st, err);
         }

@@ -33,8 +33,12 @@ struct TurnJob {
     // The task of the turn (after its towers): seq is filled in by the scheduler; n_spans = 0
     // means the turn has no prompt and ends after its towers. Pointers stay valid until finish.
     virtual ggpt_task_params task_params() = 0;
+    // A snapshot (ggpt_seq_snapshot bytes) to restore into the task's sequence first, unless
+    // the sequence already holds its n_keep positions; null: none. restored() says how it went.
+    virtual const std::vector<uint8_t> * snapshot_to_restore(int32_t & n_keep) = 0;
+    virtual void restored(bool ok) = 0;
     // The task has ended: its result is read here (the task is freed right after).
-    virtual void take_result(ggpt_task * task) = 0;
+    virtual void take_result(ggpt_context * ctx, ggpt_task * task) = 0;
     // The end: calls the operation's completion, so nothing of the job may be used afterwards.
     virtual void finish(ggpt_status st, const std::string & err) = 0;
 };

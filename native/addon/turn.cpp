@@ -22,6 +22,8 @@
 // towers or the prompt rejects with ABORTED; during generation it resolves with stopReason
 // 'aborted', like generate().
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +48,7 @@ struct Item {
     bool encoded = false;
     bool shared = false;  // the rows of an identical item another turn encoded just before
     double preprocess_ms = 0, tower_ms = 0;
+    int32_t held_rows = 0;   // neither: rows a restored snapshot holds (plan.restore)
     bool has_audio = false;  // a sound given as PCM: what its preprocessing found
     ggpt_audio_info audio{};
 };
@@ -58,12 +61,23 @@ struct SpanArg {
 
 struct Baton {
     std::vector<Item> items;
+    // the KV cache on disk (src/kvcache.ts): a snapshot to restore and the positions it keeps;
+    // after the answer, a snapshot of the first `snapshot` positions to hand back
+    std::vector<uint8_t> restore;
+    int32_t restore_keep = 0;
+    bool restored = false;
+    int32_t snapshot = 0;
+    uint8_t * state = nullptr;
+    size_t state_len = 0;
     std::vector<SpanArg> spans;
     bool generate = false;
     GenerateArgs gen;
     ggpt_eval_result eval{};
     ggpt_generate_result result{};
-    ~Baton() { ggpt_generate_result_free(&result); }
+    ~Baton() {
+        ggpt_generate_result_free(&result);
+        free(state);
+    }
 };
 
 // The turn on the compute thread (scheduler.h): the towers item by item, then the task.
@@ -139,11 +153,15 @@ struct TurnRun : TurnJob {
                 s.type = GGPT_SPAN_TOKENS;
                 s.n = (int32_t)a.tokens.size();
                 s.tokens = a.tokens.data();
-            } else {
-                const FeatureRows & r = *b->items[(size_t)a.media].rows;
+            } else if (const Item & item = b->items[(size_t)a.media]; item.rows) {
                 s.type = GGPT_SPAN_EMBD;
-                s.n = r.rows;
-                s.embd = r.data.data();
+                s.n = item.rows->rows;
+                s.embd = item.rows->data.data();
+                s.embd_id = a.id;
+            } else {  // held: rows the restored snapshot has in the KV cache
+                s.type = GGPT_SPAN_EMBD;
+                s.n = item.held_rows;
+                s.embd = nullptr;
                 s.embd_id = a.id;
             }
         }
@@ -158,8 +176,25 @@ struct TurnRun : TurnJob {
         return p;
     }
 
-    void take_result(ggpt_task * task) override {
+    const std::vector<uint8_t> * snapshot_to_restore(int32_t & n_keep) override {
+        n_keep = b->restore_keep;
+        return b->restore.empty() ? nullptr : &b->restore;
+    }
+    void restored(bool ok) override {
+        b->restored = ok;
+        std::vector<uint8_t>().swap(b->restore);  // no longer needed
+    }
+
+    void take_result(ggpt_context * ctx, ggpt_task * task) override {
         ggpt_task_result(task, &b->eval, b->generate ? &b->result : nullptr);
+        // a snapshot for the disk cache: only of a prompt evaluated whole and answered
+        if (b->snapshot > 0 && !b->restored && ggpt_task_status(task) == GGPT_OK &&
+            ggpt_seq_n_past(ctx, ggpt_task_seq(task)) >= b->snapshot) {
+            if (ggpt_seq_snapshot(ctx, ggpt_task_seq(task), b->snapshot, &b->state, &b->state_len) != GGPT_OK) {
+                b->state = nullptr;  // not fatal: the answer stands, nothing is cached
+                b->state_len = 0;
+            }
+        }
     }
 
     void finish(ggpt_status st, const std::string & err) override {
@@ -192,7 +227,10 @@ Napi::Value Turn(NativeModel & self, const Napi::CallbackInfo & info) {
                 if (!ma.Get(i).IsObject()) throw invalid(env, what + " is not an object");
                 Napi::Object mo = ma.Get(i).As<Napi::Object>();
                 Item item;
-                if (mo.Has("features")) {
+                if (mo.Has("held")) {  // in the snapshot to restore (plan.restore)
+                    const int64_t kind = int_arg(env, mo.Get("held"), (what + " held").c_str(), 0, 2);
+                    item.held_rows = mi.media_n_tokens[kind];
+                } else if (mo.Has("features")) {
                     item.rows = NativeFeatures::rows_of(env, mo.Get("features"), what);
                     if (item.rows->width != mi.n_embd || item.rows->rows != mi.media_n_tokens[item.rows->media])
                         throw invalid(env, what + ": the features do not fit this model");
@@ -231,6 +269,21 @@ Napi::Value Turn(NativeModel & self, const Napi::CallbackInfo & info) {
             b->generate = true;
             b->gen.parse(env, gv.As<Napi::Object>());
             b->gen.stream_tokens(events, cancel, kTokenTag);
+        }
+
+        Napi::Value rv = plan.Get("restore");
+        if (!rv.IsUndefined()) {
+            if (!rv.IsTypedArray() || rv.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+                throw invalid(env, "turn: restore must be a Uint8Array");
+            Napi::Uint8Array u = rv.As<Napi::Uint8Array>();
+            b->restore.assign(u.Data(), u.Data() + u.ElementLength());
+            b->restore_keep = (int32_t)int_arg(env, plan.Get("restoreKeep"), "turn: restoreKeep", 1, 1 << 30);
+        }
+        Napi::Value snv = plan.Get("snapshot");
+        if (!snv.IsUndefined()) b->snapshot = (int32_t)int_arg(env, snv, "turn: snapshot", 1, 1 << 30);
+        for (const Item & item : b->items) {
+            if (!item.rows && !item.input && b->restore.empty())
+                throw invalid(env, "turn: a held media item needs a snapshot to restore");
         }
 
         auto job = std::make_shared<TurnRun>();
@@ -284,6 +337,15 @@ Napi::Value Turn(NativeModel & self, const Napi::CallbackInfo & info) {
             o.Set("media", media);
             if (!b->spans.empty()) o.Set("prompt", eval_result(env, b->eval));
             if (b->generate) o.Set("generate", generate_result(env, b->result));
+            o.Set("restored", b->restored);
+            if (b->state) {
+                // a copy: Electron refuses ArrayBuffers over external memory
+                Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, b->state_len);
+                memcpy(ab.Data(), b->state, b->state_len);
+                free(b->state);
+                b->state = nullptr;
+                o.Set("state", Napi::Uint8Array::New(env, b->state_len, ab, 0));
+            }
             return o;
         };
         return self.run_turn(env, work, done, {events}, cancel);

@@ -329,7 +329,9 @@ typedef struct ggpt_span {
     const int32_t * tokens;
     const float * embd;
     /* identity of the embedding rows for KV-cache reuse (e.g. a hash of the media and the tower
-     * that made them): equal ids mean equal rows. 0 = never reuse. Ignored for tokens. */
+     * that made them): equal ids mean equal rows. 0 = never reuse. Ignored for tokens. embd may
+     * be NULL (with an id) for a span the sequence already holds (a restored snapshot); a task
+     * whose such span is not held fails with GGPT_ERR_INVALID_ARGUMENT, nothing changed. */
     uint64_t embd_id;
 } ggpt_span;
 
@@ -485,6 +487,20 @@ GGPT_API void ggpt_task_free(ggpt_task * task);
 GGPT_API int32_t ggpt_seq_common_prefix(const ggpt_context * ctx, int32_t seq, const ggpt_span * spans, size_t n_spans);
 /* Positions sequence seq holds; -1 when seq is out of range. */
 GGPT_API int32_t ggpt_seq_n_past(const ggpt_context * ctx, int32_t seq);
+
+/* The sequence a task runs on. */
+GGPT_API int32_t ggpt_task_seq(const ggpt_task * task);
+
+/* Snapshots: what a sequence holds (its cells and their KV), as bytes, so that another process
+ * with the same model files and context parameters can skip evaluating that prefix again (the
+ * library's KV cache on disk). ggpt_seq_snapshot copies sequence seq whole and records that its
+ * first n positions (0 < n <= what it holds) are the ones to keep; *out is malloc'd (free()).
+ * ggpt_seq_restore makes sequence seq (no task on it) hold those n positions, replacing what it
+ * held; the bytes are checked (sizes, header, this model's width and layers, the KV type) and on
+ * any failure the sequence is left empty (GGPT_ERR_FORMAT). A snapshot is not a security
+ * boundary: callers verify where the bytes come from (the library keeps a checksum). */
+GGPT_API ggpt_status ggpt_seq_snapshot(ggpt_context * ctx, int32_t seq, int32_t n, uint8_t ** out, size_t * out_len);
+GGPT_API ggpt_status ggpt_seq_restore(ggpt_context * ctx, int32_t seq, const uint8_t * data, size_t len);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Media preprocessing (pure functions of the model's hyper-parameters; any thread)           */

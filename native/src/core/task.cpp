@@ -64,7 +64,8 @@ ggpt_status validate_spans(const ggpt_context * ctx, const ggpt_span * spans, si
                 }
             }
         } else if (sp.type == GGPT_SPAN_EMBD) {
-            if (!sp.embd)
+            // NULL rows are allowed for a span the sequence already holds (begin() checks)
+            if (!sp.embd && sp.embd_id == 0)
                 return snprintf(buf, sizeof buf, "span %zu: embd is NULL", s), fail(GGPT_ERR_INVALID_ARGUMENT);
         } else {
             snprintf(buf, sizeof buf, "span %zu has an unknown type %d", s, (int)sp.type);
@@ -154,6 +155,17 @@ void begin(ggpt_task * t) {
             return;
         }
         keep--;  // re-evaluate the last position for its logits
+    }
+    // an embedding span without rows must lie in what is kept (a restored snapshot)
+    for (size_t i = 0; i < t->spans.size(); i++) {
+        if (t->spans[i].type == GGPT_SPAN_EMBD && !t->spans[i].embd &&
+            t->span_start[i] + (size_t)t->spans[i].n > keep) {
+            char buf[160];
+            snprintf(buf, sizeof buf, "span %zu has no rows and the sequence does not hold it", i);
+            t->phase = Phase::PROMPT;
+            finish(t, GGPT_ERR_INVALID_ARGUMENT, buf);
+            return;
+        }
     }
     truncate_seq(ctx, t->seq, keep);
     s.logits_i = -1;
