@@ -3,10 +3,11 @@
 // here, the tiny golden model at f32 with its layers split across them, the towers on one of them,
 // and a server killed in the middle of a generation. Needs the server binary
 // (`npm run build:rpc-server`, build-rpc/bin/ggml-rpc-server): skipped without it.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import t from 'tap';
 import { ModelLoadError, NativeError, loadModel } from '../src/index';
 import { type NativeLoadOptions, type NativeModel, native } from '../src/native';
@@ -164,13 +165,42 @@ function run() {
       t.equal(rr.text, lr.text, 'same greedy answer');
     });
 
+    t.test('CLI --rpc: the same answer as local; a dead server is a load error naming it', async (t) => {
+      const cli = path.resolve(__dirname, '..', 'lib', 'cli.js');
+      const dir = path.dirname(files.llm);
+      const run = (extra: string[]) =>
+        promisify(execFile)(
+          process.execPath,
+          [cli, 'image', dogImage, 'Where is the dog?', '--model', dir, '--max-tokens', '6', '--threads', '2', '--json', ...extra],
+          {
+            env: { ...process.env, GROUNDINGGPT_MODEL: '' },
+            maxBuffer: 16 << 20,
+          },
+        );
+      const local = JSON.parse((await run([])).stdout);
+      const remote = JSON.parse((await run(['--rpc', `${a.endpoint},${b.endpoint}`, '--tower-device', 'rpc:1'])).stdout);
+      t.equal(remote.text, local.text, 'same answer with the layers and the towers remote');
+      const dead = `127.0.0.1:${await freePort()}`;
+      const err = await run(['--rpc', dead]).then(
+        () => undefined,
+        (e: { code?: number; stderr?: string }) => e,
+      );
+      t.not(err?.code, 0, 'non-zero exit');
+      t.match(err?.stderr, new RegExp(`RPC server ${dead.replace(/\./g, '\\.')} cannot be reached`), 'the message names the server');
+    });
+
     t.test('a server killed during generation: typed error, process alive, model unusable', async (t) => {
       const nm = await addon.loadModel({ ...base, gpuLayers: -1, rpc: [a.endpoint, b.endpoint], tensorSplit: [1, 2] }, addon.createCancel());
       t.teardown(() => nm.dispose());
+      // what the tokens before the failure must be: the local greedy ones
+      await local.prompt([{ tokens: Int32Array.from(promptIds) }], addon.createCancel());
+      const ref = Array.from((await local.generate({ ...greedy, maxTokens: 200 }, addon.createCancel())).tokens);
       await nm.prompt([{ tokens: Int32Array.from(promptIds) }], addon.createCancel());
       let killedAt = 0;
       let seen = 0;
-      const gen = nm.generate({ ...greedy, maxTokens: 400 }, addon.createCancel(), () => {
+      const delivered: number[] = [];
+      const gen = nm.generate({ ...greedy, maxTokens: 400 }, addon.createCancel(), (token) => {
+        delivered.push(token);
         if (++seen === 4) {
           killedAt = Date.now();
           b.proc.kill('SIGKILL');
@@ -185,6 +215,8 @@ function run() {
       t.match(err, { code: 'REMOTE', message: new RegExp(`RPC server ${b.endpoint}.*unusable`) }, 'rejects with code REMOTE naming the server');
       t.comment(`rejected ${after} ms after the kill`);
       t.ok(after < 5000, 'within a few seconds');
+      t.ok(delivered.length < ref.length, `${delivered.length} tokens delivered before the error`);
+      t.same(delivered, ref.slice(0, delivered.length), 'no token sampled from what a failed connection left');
       t.match(nm.unusable(), new RegExp(b.endpoint), 'the model reports itself unusable');
       await t.rejects(nm.prompt([{ tokens: Int32Array.from([1, 2, 3]) }], addon.createCancel()), { code: 'REMOTE' }, 'later calls reject');
 

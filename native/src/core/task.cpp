@@ -309,8 +309,11 @@ void step_impl(ggpt_context * ctx) {
     ctx->op_abort_user = nullptr;
     for (ggpt::Seq & s : ctx->seqs) s.logits_i = -1;
     // An RPC connection that failed during the decode (docs/RELIABILITY.md "RPC devices"): the
-    // decode may even have returned 0 (the server's results arrive after graph_compute returns),
-    // but nothing it produced can be trusted and the model is unusable from now on.
+    // decode may even have returned 0 (the RPC backend computes asynchronously: its results are
+    // read at the next synchronisation, done here so that no token is sampled from logits a
+    // failed connection zero-filled), but nothing it produced can be trusted and the model is
+    // unusable from now on.
+    if (ctx->model->rpc) llama_synchronize(ctx->lctx);
     std::string rpc_err;
     if (ggpt::rpc_check(ctx->model, rpc_err) != GGPT_OK) {
         for (const Entry & e : entries) {
