@@ -5,7 +5,7 @@
 // maps switches to its options.
 //
 //   node scripts/build.mjs [--cuda] [--portable] [--debug] [--tests] [--out <dir>] [--jobs N]
-//                          [--configure-only] [--sanitize address,undefined]
+//                          [--configure-only] [--sanitize address,undefined] [--dest <dir>]
 //   env: GROUNDINGGPT_CUDA=1, GROUNDINGGPT_PORTABLE=1, GROUNDINGGPT_TESTS=1 (same as the flags), GROUNDINGGPT_JOBS,
 //        GROUNDINGGPT_SANITIZE=address,undefined (same as --sanitize)
 //
@@ -14,12 +14,16 @@
 // in build/Release: scripts/sanitize.sh, docs/RELIABILITY.md.
 //
 // The CMake tree lives in build/cmake (or --out); `npm run compile` re-runs it incrementally.
+// The addon (and, when portable, its libraries) is copied to build/Release, or to --dest
+// (scripts/prebuild.mjs stages prebuilds there without touching build/Release).
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fetchLlama } from './fetch-llama.mjs';
+import { fetchLlama, PIN, stampText } from './fetch-llama.mjs';
+import { cacheRoot } from './node-binary.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -40,11 +44,19 @@ if (sanitize && !/^[a-z-]+(,[a-z-]+)*$/.test(sanitize)) {
   process.exit(2);
 }
 const defaultOut = sanitize ? 'asan' : portable ? 'cmake-portable' : 'cmake';
-const out = path.resolve(root, opt('out') ?? path.join('build', defaultOut));
+// An installed package (inside node_modules) or GROUNDINGGPT_CACHE_DIR: the llama.cpp source and
+// the CMake tree go to the user's cache folder (GROUNDINGGPT_CACHE_DIR, else the OS cache dir
+// /groundinggpt), shared by installs and projects; only the addon stays in the package
+// (docs/BUILDING.md, "From source"). A checkout keeps deps/ and build/ as before.
+const inCache = root.split(path.sep).includes('node_modules') || Boolean(process.env.GROUNDINGGPT_CACHE_DIR);
+const cacheDir = inCache ? cacheRoot() : undefined;
+const depsDir = cacheDir ? path.join(cacheDir, `llama.cpp-${PIN.commit.slice(0, 12)}-${stampText().slice(0, 12)}`) : undefined;
+const treeName = `${defaultOut}-${createHash('sha256').update(root).digest('hex').slice(0, 12)}`;
+const out = path.resolve(root, opt('out') ?? (cacheDir ? path.join(cacheDir, 'build', treeName) : path.join('build', defaultOut)));
 const jobs = Number(opt('jobs') ?? process.env.GROUNDINGGPT_JOBS ?? os.availableParallelism?.() ?? os.cpus().length);
 const config = debug ? 'Debug' : 'Release';
 
-fetchLlama();
+const llamaSrc = fetchLlama(depsDir);
 
 const cmakeJs = path.join(path.dirname(fileURLToPath(import.meta.resolve('cmake-js/package.json'))), 'bin', 'cmake-js');
 const options = {
@@ -75,7 +87,10 @@ const args = [
   '--log-level',
   'warn',
   ...Object.entries(options).map(([k, v]) => `--CD${k}=${v}`),
+  ...(depsDir ? [`--CDGROUNDINGGPT_LLAMA_DIR=${llamaSrc}`] : []),
   `--CDGROUNDINGGPT_SANITIZE=${sanitizeValue}`,
+  // other CMake definitions pass through (scripts/prebuild.mjs: toolchain file, CPU variants)
+  ...argv.filter((a) => a.startsWith('--CD')),
 ];
 process.stderr.write(
   `[build] cmake-js ${config}${cuda ? ' +CUDA' : ''}${portable ? ' portable' : ' native'}${sanitize ? ` -fsanitize=${sanitize}` : ''} -j${jobs} in ${path.relative(root, out)}\n`,
@@ -106,7 +121,7 @@ if (sanitize) {
   process.stderr.write(`[build] sanitizer addon: ${path.relative(root, built)} (not copied to build/${config})\n`);
   process.exit(0);
 }
-const dest = path.join(root, 'build', config);
+const dest = opt('dest') ? path.resolve(root, opt('dest')) : path.join(root, 'build', config);
 fs.mkdirSync(dest, { recursive: true });
 const tmp = path.join(dest, `.groundinggpt.node.${process.pid}`);
 fs.copyFileSync(built, tmp);
@@ -122,7 +137,7 @@ if (portable) {
       const full = path.join(dir, f);
       const link = fs.lstatSync(full).isSymbolicLink();
       const wanted =
-        /^libggml-cpu-.*\.so$/.test(f) || // CPU variant modules
+        (/^libggml-.*\.so$/.test(f) && !link) || // backend modules (CPU variants, RPC)
         /\.so\.\d+$/.test(f) || // sonames (libllama.so.0)
         (/\.(dylib|dll)$/.test(f) && !link);
       if (wanted) fs.copyFileSync(full, path.join(dest, f));

@@ -23,8 +23,10 @@ export const PIN = {
 };
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const deps = path.join(root, 'deps');
-const dest = path.join(deps, 'llama.cpp');
+// deps/ of the checkout; an installed package's build passes a folder in the user's cache instead
+// (scripts/build.mjs, docs/BUILDING.md "From source").
+let deps = path.join(root, 'deps');
+let dest = path.join(deps, 'llama.cpp');
 const patchDir = path.join(root, 'patches');
 
 function log(msg) {
@@ -49,7 +51,7 @@ function patches() {
     .sort();
 }
 
-function stampText() {
+export function stampText() {
   const h = createHash('sha256');
   h.update(PIN.commit);
   for (const p of patches()) h.update(p).update(fs.readFileSync(path.join(patchDir, p)));
@@ -60,7 +62,11 @@ export function llamaDir() {
   return dest;
 }
 
-export function fetchLlama() {
+export function fetchLlama(depsDir) {
+  if (depsDir) {
+    deps = path.resolve(depsDir);
+    dest = path.join(deps, 'llama.cpp');
+  }
   const stampFile = path.join(dest, '.groundinggpt-stamp');
   const want = stampText();
   if (fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8') === want) return dest;
