@@ -19,7 +19,8 @@ const require = createRequire(import.meta.url);
 const { native } = require('../lib/native.js');
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((acc, v, i, all) => (v.startsWith('--') ? [...acc, [v.slice(2), all[i + 1]]] : acc), []));
+const args = {};
+for (let i = 2; i < process.argv.length; i++) if (process.argv[i].startsWith('--')) args[process.argv[i].slice(2)] = process.argv[i + 1];
 if (!args.model) {
   process.stderr.write('usage: node bench/rpc.mjs --model <dir> [--threads 2] [--reps 3] [--pp 128] [--tg 32]\n');
   process.exit(2);

@@ -15,13 +15,8 @@ import { tinyConverted } from './helpers/converted';
 import { allclose, goldenCase, mediaDir } from './helpers/golden';
 
 const bin = path.resolve(__dirname, '..', 'build-rpc', 'bin', process.platform === 'win32' ? 'ggml-rpc-server.exe' : 'ggml-rpc-server');
-if (!fs.existsSync(bin)) {
-  t.comment(`skipped: no ${bin}; run 'npm run build:rpc-server' to build it`);
-  t.pass('skipped: the RPC server is not built');
-  t.end();
-} else {
-  run();
-}
+const skip = fs.existsSync(bin) ? false : `no ${bin}: run 'npm run build:rpc-server' to build it`;
+run();
 
 /** A port nobody listens on right now. */
 function freePort(): Promise<number> {
@@ -88,7 +83,7 @@ function run() {
   const promptIds: number[] = c.prompt_token_ids;
   const dogImage = path.join(mediaDir, 'dog_image.jpg');
 
-  t.test('RPC devices', async (t) => {
+  t.test('RPC devices', { skip }, async (t) => {
     const files = await tinyConverted();
     const addon = native();
     const a = await startServer();
