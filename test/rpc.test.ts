@@ -246,6 +246,23 @@ function run() {
       t.ok(waited >= 900 && waited < 5000, 'bounded by the timeout');
     });
 
+    t.test('a server busy with another client: the load fails after the connect bound (5 s)', async (t) => {
+      const s = await startServer();
+      t.teardown(() => stop(s));
+      // another client: connected, the server waits for its handshake (it serves one at a time)
+      const other = net.connect(Number(s.endpoint.split(':')[1]), '127.0.0.1');
+      await new Promise((r) => other.once('connect', r));
+      t.teardown(() => other.destroy());
+      const t0 = Date.now();
+      await t.rejects(loadModel({ model: files, loadEncoders: false, rpc: [s.endpoint], threads: 1 }), {
+        name: 'ModelLoadError',
+        message: new RegExp(`RPC server ${s.endpoint.replace(/\./g, '\\.')} cannot be reached: handshake failed \\(receive: timed out\\).*busy`),
+      });
+      const waited = Date.now() - t0;
+      t.comment(`rejected after ${waited} ms`);
+      t.ok(waited >= 4500 && waited < 15000, 'bounded by the connect timeout, not the I/O one (120 s)');
+    });
+
     t.test('the public API: a failed server is a NativeError of status remote', async (t) => {
       const s = await startServer();
       t.teardown(() => stop(s));
