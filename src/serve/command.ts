@@ -24,7 +24,7 @@ export interface ServeDeps {
 export const SERVE_USAGE = `groundinggpt serve [options]
 
   An OpenAI-compatible HTTP server: POST /v1/chat/completions, POST /v1/ground, GET /v1/models,
-  GET /health, GET /metrics (docs/SERVE.md).
+  GET /health, GET /metrics (docs/SERVE.md), and a web playground at / to try it in a browser.
 
   --model <dir|name>        model directory or name (default: $GROUNDINGGPT_MODEL, else the default
                             model, pulled on first use)

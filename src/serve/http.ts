@@ -7,11 +7,13 @@ import type http from 'node:http';
 import type { MediaKind } from '../prompt';
 import { HttpError } from './errors';
 import type { ModelJob } from './openai';
+import { isPlaygroundPath } from './static';
 
 /** The route label of a path (metrics use a closed set of labels). */
 export function routeOf(path: string): string {
   if (path === '/v1/chat/completions' || path === '/v1/ground' || path === '/v1/models' || path === '/health' || path === '/metrics') return path;
   if (path.startsWith('/v1/models/')) return '/v1/models/{id}';
+  if (isPlaygroundPath(path)) return 'playground';
   return 'other';
 }
 
@@ -23,6 +25,7 @@ export const ROUTE_METHOD: Record<string, string> = {
   '/v1/models/{id}': 'GET',
   '/health': 'GET',
   '/metrics': 'GET',
+  playground: 'GET',
 };
 
 /** The chat completion field of a library option (the library's messages name `options.<name>`). */

@@ -23,6 +23,7 @@ import { resolveMedia, type MediaSettings, type ResolvedMedia } from './media';
 import { ServerMetrics } from './metrics';
 import { chunk, completion, finishReason, groundingOf, parseChatRequest, parseGroundRequest, usageOf, type CompletionHead, type ModelJob } from './openai';
 import { Slots } from './slots';
+import { sendPlaygroundFile } from './static';
 import { SseStream, TrimmedPieces } from './sse';
 
 /** Options of {@link createServer}. Every limit has a default; docs/SERVE.md lists them. */
@@ -340,6 +341,8 @@ export function createServer(model: Model | Promise<Model>, options: ServerOptio
       throw new HttpError(405, `${path} takes ${method}, not ${req.method}`, { code: 'method_not_allowed', headers: { Allow: method } });
     }
     if (route === '/health') return health(res);
+    // the page and its files need no key (the page asks for one): src/serve/static.ts
+    if (route === 'playground') return sendPlaygroundFile(req, res, path, draining);
     if (!bearerMatches(req.headers.authorization, keyHash)) {
       throw new HttpError(401, 'Incorrect or missing API key: send Authorization: Bearer <key>', {
         code: 'invalid_api_key',
