@@ -2,7 +2,8 @@
 // driven by playwright-core (no bundled browser) against a server on 127.0.0.1 over the rigged
 // tiny model, whose answer holds a known box and span. An image is picked, a question asked, and
 // the drawn box must sit where the answer's box is on the displayed image; then a video and its
-// span on the timeline, a follow-up question (multi-turn), and an API error shown as sent. The
+// span on the timeline, a follow-up question (multi-turn), an API error shown as sent, and the
+// stop button. The
 // page must make no request beyond the server and cause no Content-Security-Policy violation.
 // Screenshots go to build/test-output/ (docs/playground.png is one of them).
 import t from 'tap';
@@ -11,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { mediaDir, tempDir } from './helpers/golden';
 import { riggedModel } from './helpers/rigged';
-import { get, request, startServer } from './helpers/serve';
+import { get, metric, request, startServer } from './helpers/serve';
 import { PLAYGROUND_CSP } from '../src/serve/static';
 import { loadModel, parseBoxes, parseSpans, probeVideo } from '../src/index';
 
@@ -20,6 +21,8 @@ const OUT = path.join(__dirname, '..', 'build', 'test-output');
 const image = path.join(mediaDir, 'test-1.jpeg'); // 640 x 488
 const ANSWER = 'The dog [0.25, 0.25, 0.75, 0.75] barks {0.20, 0.60}.';
 const rigged = riggedModel([' The dog', ' [0.25, 0.25, 0.75, 0.75]', ' barks', ' {0.20, 0.60}', '.']);
+// an answer that goes on until max_tokens, to stop
+const looping = riggedModel([' The dog', ' runs', ' and', ' runs on'], { loop: true });
 
 /** A 2 s WebM of 16 small frames (WebM: Chromium builds without H.264 still play it). */
 function shortVideo(): string {
@@ -43,7 +46,7 @@ function shortVideo(): string {
 
 /** What the page functions below use of the page's globals (the tests are compiled without the DOM's types). */
 interface Page {
-  document: { querySelectorAll(selector: string): { length: number } };
+  document: { querySelectorAll(selector: string): { length: number }; querySelector(selector: string): { textContent: string | null } | null };
   violations: string[];
 }
 
@@ -130,6 +133,12 @@ t.test(
       const violations = () => page.evaluate('window.violations') as Promise<string[]>;
       const rect = (selector: string) => page.$eval(selector, (e) => e.getBoundingClientRect().toJSON() as Rect);
 
+      const maxTokens = async (n: number) => {
+        await page.click('#settings summary');
+        await page.fill('#max-tokens', String(n));
+        await page.click('#settings summary');
+      };
+
       await page.goto(`${url}/`);
       await page.waitForSelector('#status.ok');
       t.match(await page.textContent('#status'), /ready/);
@@ -213,6 +222,40 @@ t.test(
       t.equal(await page.locator('.box').count(), 0, 'no box for a video');
       await page.screenshot({ path: path.join(OUT, 'playground-video.png') });
 
+      // Stop (a server over the looping model): the request is aborted (the server counts a
+      // disconnect), the partial answer stays in the conversation, the next question goes on
+      const loopModel = await loadModel({ model: await looping, threads: 2, kvType: 'f32' });
+      t.teardown(() => loopModel.dispose());
+      const loop = await startServer(t, loopModel);
+      const aborted = async () => metric((await get(`${loop.url}/metrics`)).text, 'groundinggpt_requests_aborted_total{reason="disconnect"}') ?? 0;
+      await page.goto(`${loop.url}/`);
+      await page.waitForSelector('#status.ok');
+      await maxTokens(3000);
+      await page.fill('#prompt', 'Tell me a long story.');
+      await page.click('#send');
+      await page.waitForFunction(
+        () => ((globalThis as unknown as Page).document.querySelector('.turn.assistant[data-state="streaming"] .text')?.textContent ?? '').length > 0,
+        undefined,
+        { timeout: 20_000 },
+      );
+      await page.click('#stop');
+      await page.waitForSelector('.turn.assistant[data-state="stopped"]', { timeout: 10_000 });
+      const partial = (await page.textContent('.turn.assistant .text')) ?? '';
+      t.ok(partial.includes('The dog runs and runs on') && partial.length < 3000 * 3, `stopped after ${partial.length} characters`);
+      const until = Date.now() + 5000;
+      while ((await aborted()) === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      t.equal(await aborted(), 1, 'the server saw the disconnect');
+      await maxTokens(5);
+      await page.fill('#prompt', 'Go on.');
+      await page.click('#send');
+      await page.waitForSelector('.turn.assistant[data-state="done"]', { timeout: 20_000 });
+      const after = bodies[bodies.length - 1].messages;
+      t.same(
+        after.map((m) => m.role),
+        ['user', 'assistant', 'user'],
+      );
+      t.equal(after[1].content, partial, 'the stopped answer, as far as it went');
+
       // Chromium logs the failed request of the error check; nothing else may be reported
       const failed = /Failed to load resource: the server responded with a status of 400/;
       t.equal(problems.filter((p) => failed.test(p)).length, 1, 'the 400 of the error check, logged by Chromium');
@@ -222,9 +265,9 @@ t.test(
         'no other console error, page error or policy report',
       );
       t.same(await violations(), [], 'no Content-Security-Policy violation');
-      const origin = new URL(url).origin;
-      const elsewhere = requests.filter((r) => !r.startsWith(`${origin}/`) && !r.startsWith('blob:') && !r.startsWith('data:'));
-      t.same(elsewhere, [], `every request went to ${origin}`);
+      const servers = [new URL(url).origin, new URL(loop.url).origin];
+      const elsewhere = requests.filter((r) => !servers.some((o) => r.startsWith(`${o}/`)) && !r.startsWith('blob:') && !r.startsWith('data:'));
+      t.same(elsewhere, [], `every request went to ${servers.join(' or ')}`);
       t.ok(
         requests.some((r) => r.endsWith('/playground/app.js')),
         'the script was loaded',
