@@ -137,7 +137,7 @@ if (portable) {
       const full = path.join(dir, f);
       const link = fs.lstatSync(full).isSymbolicLink();
       const wanted =
-        (/^libggml-.*\.so$/.test(f) && !link) || // backend modules (CPU variants, RPC)
+        (/^libggml-(?!unshipped-).*\.so$/.test(f) && !link) || // backend modules (CPU variants, RPC)
         /\.so\.\d+$/.test(f) || // sonames (libllama.so.0)
         (/\.(dylib|dll)$/.test(f) && !link);
       if (wanted) fs.copyFileSync(full, path.join(dest, f));
