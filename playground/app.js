@@ -19,6 +19,8 @@ const state = {
   pending: [],
   /** The AbortController of the answer being streamed. */
   controller: null,
+  /** Counts new conversations: an answer stopped by one must not write into the next. */
+  conversation: 0,
 };
 
 // ---- media ----
@@ -96,6 +98,7 @@ function showMedia() {
 // ---- the conversation ----
 
 function reset() {
+  state.conversation++;
   state.controller?.abort();
   for (const m of Object.values(state.media)) URL.revokeObjectURL(m.url);
   state.messages = [];
@@ -183,6 +186,7 @@ async function ask(text) {
   scrollLog();
 
   const controller = new AbortController();
+  const conversation = state.conversation;
   state.controller = controller;
   busy(true);
   let content = '';
@@ -215,6 +219,7 @@ async function ask(text) {
     showAnswer(answer, body, content, grounding);
     answer.dataset.state = 'done';
   } catch (err) {
+    if (conversation !== state.conversation) return;
     if (controller.signal.aborted) {
       // a stopped answer stays in the conversation as far as it went
       if (content) {
@@ -351,8 +356,9 @@ async function health() {
 // ---- wiring ----
 
 function init() {
+  const attachAll = (files) => attach(files).catch((err) => note(`Could not read the file: ${err?.message ?? err}`, 'error'));
   $('file').addEventListener('change', (e) => {
-    attach([...e.target.files]);
+    attachAll([...e.target.files]);
     e.target.value = '';
   });
   const drop = $('media-pane');
@@ -364,7 +370,7 @@ function init() {
   drop.addEventListener('drop', (e) => {
     e.preventDefault();
     drop.classList.remove('over');
-    attach([...e.dataTransfer.files]);
+    attachAll([...e.dataTransfer.files]);
   });
   $('ask').addEventListener('submit', (e) => {
     e.preventDefault();
