@@ -177,7 +177,16 @@ async function ask(text) {
   const user = { role: 'user', content: parts.length ? [...parts, { type: 'text', text }] : text };
   const turn = el('li', 'turn user');
   turn.append(el('div', 'text', text));
-  if (parts.length) turn.append(el('div', 'attached', `with the ${Object.keys(state.media).map((k) => NAMES[k]).join(' and ')}`));
+  if (parts.length)
+    turn.append(
+      el(
+        'div',
+        'attached',
+        `with the ${Object.keys(state.media)
+          .map((k) => NAMES[k])
+          .join(' and ')}`,
+      ),
+    );
   const answer = el('li', 'turn assistant');
   const body = el('div', 'text');
   answer.append(body);
@@ -257,7 +266,10 @@ function showAnswer(answer, body, content, grounding) {
   ]) {
     const found = [...content.matchAll(re)];
     // colours only when each literal became one box or span (the library drops malformed ones)
-    if (found.length === list.length) found.forEach((m, i) => marks.push({ at: m.index, end: m.index + m[0].length, i }));
+    if (found.length !== list.length) continue;
+    found.forEach((m, i) => {
+      marks.push({ at: m.index, end: m.index + m[0].length, i });
+    });
   }
   marks.sort((a, b) => a.at - b.at);
   body.replaceChildren();
@@ -327,7 +339,9 @@ function drawGrounding(grounding) {
     div.append(el('span', 'label', s.phrase || `span ${i + 1}`));
     div.addEventListener('click', () => {
       $('video').currentTime = s.start;
-      $('video').play().catch(() => undefined);
+      $('video')
+        .play()
+        .catch(() => undefined);
     });
     timeline.append(div);
   });
