@@ -21,6 +21,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { MODEL_LOAD_OPTIONS } from './cli-options';
 import { GroundingGPTError } from './errors';
 import { toolVersion } from './convert/common';
 import { convert } from './convert/index';
@@ -122,15 +123,8 @@ const GROUND_OPTIONS = {
   'max-tokens': { type: 'string' },
   temperature: { type: 'string' },
   seed: { type: 'string' },
-  threads: { type: 'string' },
-  'gpu-layers': { type: 'string' },
-  rpc: { type: 'string' },
-  'tower-device': { type: 'string' },
-  'context-size': { type: 'string' },
-  'tower-matmul': { type: 'string' },
   'no-kv-cache': { type: 'boolean' },
-  ffmpeg: { type: 'string' },
-  ffprobe: { type: 'string' },
+  ...MODEL_LOAD_OPTIONS,
 } as const;
 
 const GROUND_HELP = `  --model <dir|name>   model directory from convert/synth, or a model name such as

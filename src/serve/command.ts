@@ -7,6 +7,7 @@
  */
 import path from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
+import { MODEL_LOAD_OPTIONS } from '../cli-options';
 import type { Model } from '../model';
 import { createServer, type ServerOptions } from './server';
 
@@ -70,14 +71,7 @@ const OPTIONS = {
   'max-audio-seconds': { type: 'string' },
   'max-video-seconds': { type: 'string' },
   quiet: { type: 'boolean' },
-  threads: { type: 'string' },
-  'gpu-layers': { type: 'string' },
-  rpc: { type: 'string' },
-  'tower-device': { type: 'string' },
-  'context-size': { type: 'string' },
-  'tower-matmul': { type: 'string' },
-  ffmpeg: { type: 'string' },
-  ffprobe: { type: 'string' },
+  ...MODEL_LOAD_OPTIONS,
 } as const;
 
 /** Runs `groundinggpt serve`; resolves after a signal once the server has drained. */
