@@ -10,16 +10,7 @@
 #include "preprocess/audio.h"
 #include "preprocess/image.h"
 
-static int failures = 0;
-#define CHECK(cond, ...)                                                                                               \
-  do {                                                                                                                 \
-    if (!(cond)) {                                                                                                     \
-      std::printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                 \
-      std::printf(__VA_ARGS__);                                                                                        \
-      std::printf("\n");                                                                                               \
-      ++failures;                                                                                                      \
-    }                                                                                                                  \
-  } while (0)
+#include "check.h"
 
 int main() {
     {  // video frames: ((u8 / 255f) - mean) / std in float32, CHW

@@ -14,16 +14,7 @@
 
 #include "groundinggpt.h"
 
-static int failures = 0;
-#define CHECK(cond, ...)                                                                                               \
-  do {                                                                                                                 \
-    if (!(cond)) {                                                                                                     \
-      std::printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                 \
-      std::printf(__VA_ARGS__);                                                                                        \
-      std::printf("\n");                                                                                               \
-      ++failures;                                                                                                      \
-    }                                                                                                                  \
-  } while (0)
+#include "check.h"
 
 namespace {
 
@@ -79,6 +70,30 @@ std::vector<int32_t> alone(ggpt_model * m, const std::vector<int32_t> & prompt) 
 
 bool flag_abort(void * user) { return ((std::atomic<bool> *)user)->load(); }
 
+// One task per prompt, prompt i on sequence i (spans: filled here, must outlive the tasks); the
+// task on sequence abort_seq polls `stop`.
+std::vector<ggpt_task *> start_all(ggpt_context * ctx, const std::vector<std::vector<int32_t>> & prompts,
+                                   const ggpt_generate_params & g, std::vector<ggpt_span> & spans, int abort_seq = -1,
+                                   std::atomic<bool> * stop = nullptr) {
+    spans.resize(prompts.size());
+    std::vector<ggpt_task *> tasks(prompts.size(), nullptr);
+    for (size_t i = 0; i < prompts.size(); i++) {
+        spans[i] = ggpt_span{GGPT_SPAN_TOKENS, (int32_t)prompts[i].size(), prompts[i].data(), nullptr, 0};
+        ggpt_task_params p{};
+        p.seq = (int32_t)i;
+        p.spans = &spans[i];
+        p.n_spans = 1;
+        p.generate = &g;
+        p.eval = ggpt_eval_default_params();
+        if ((int)i == abort_seq) {
+            p.eval.abort = flag_abort;
+            p.eval.abort_user = stop;
+        }
+        CHECK(ggpt_task_start(ctx, &p, &tasks[i]) == GGPT_OK, "start %zu: %s", i, ggpt_context_last_error(ctx));
+    }
+    return tasks;
+}
+
 }  // namespace
 
 int main(int argc, char ** argv) {
@@ -110,18 +125,8 @@ int main(int argc, char ** argv) {
         ggpt_context * ctx = context(m, 3);
         CHECK(ggpt_context_n_seq(ctx) == 3, "n_seq");
         const ggpt_generate_params g = greedy();
-        std::vector<ggpt_span> spans(3);
-        std::vector<ggpt_task *> tasks(3, nullptr);
-        for (int i = 0; i < 3; i++) {
-            spans[i] = ggpt_span{GGPT_SPAN_TOKENS, (int32_t)prompts[i].size(), prompts[i].data(), nullptr, 0};
-            ggpt_task_params p{};
-            p.seq = i;
-            p.spans = &spans[i];
-            p.n_spans = 1;
-            p.generate = &g;
-            p.eval = ggpt_eval_default_params();
-            CHECK(ggpt_task_start(ctx, &p, &tasks[i]) == GGPT_OK, "start %d: %s", i, ggpt_context_last_error(ctx));
-        }
+        std::vector<ggpt_span> spans;
+        std::vector<ggpt_task *> tasks = start_all(ctx, prompts, g, spans);
         // the rules while tasks run
         {
             ggpt_task_params p{};
@@ -214,22 +219,8 @@ int main(int argc, char ** argv) {
         ggpt_context * ctx = context(m, 3);
         const ggpt_generate_params g = greedy();
         std::atomic<bool> stop{false};
-        std::vector<ggpt_span> spans(3);
-        std::vector<ggpt_task *> tasks(3, nullptr);
-        for (int i = 0; i < 3; i++) {
-            spans[i] = ggpt_span{GGPT_SPAN_TOKENS, (int32_t)prompts[i].size(), prompts[i].data(), nullptr, 0};
-            ggpt_task_params p{};
-            p.seq = i;
-            p.spans = &spans[i];
-            p.n_spans = 1;
-            p.generate = &g;
-            p.eval = ggpt_eval_default_params();
-            if (i == 1) {
-                p.eval.abort = flag_abort;
-                p.eval.abort_user = &stop;
-            }
-            ggpt_task_start(ctx, &p, &tasks[i]);
-        }
+        std::vector<ggpt_span> spans;
+        std::vector<ggpt_task *> tasks = start_all(ctx, prompts, g, spans, 1, &stop);
         int32_t running = 3, steps = 0;
         while (running > 0) {
             ggpt_step(ctx, &running);

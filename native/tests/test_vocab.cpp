@@ -13,16 +13,7 @@
 #include "core/model.h"
 #include "llama.h"
 
-static int failures = 0;
-#define CHECK(cond, ...)                                                                                               \
-  do {                                                                                                                 \
-    if (!(cond)) {                                                                                                     \
-      std::printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                 \
-      std::printf(__VA_ARGS__);                                                                                        \
-      std::printf("\n");                                                                                               \
-      ++failures;                                                                                                      \
-    }                                                                                                                  \
-  } while (0)
+#include "check.h"
 
 static std::vector<int32_t> ours(const ggpt_model * m, const std::string & s, bool media) {
     std::vector<int32_t> out(s.size() + 2);
