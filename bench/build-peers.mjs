@@ -7,16 +7,12 @@
 // llama-server is built without curl/OpenSSL and without its web UI (LLAMA_BUILD_UI=OFF and
 // LLAMA_USE_PREBUILT_UI=OFF: no npm build, no download; the server answers the API only), so the
 // build needs no network.
-import { spawnSync } from 'node:child_process';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fetchLlama } from '../scripts/fetch-llama.mjs';
+import { buildLlamaTools } from '../scripts/llama-tools.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const src = fetchLlama();
 const out = path.join(root, 'build-peers');
-const jobs = process.env.GROUNDINGGPT_JOBS || String(os.availableParallelism?.() ?? os.cpus().length);
 const all = ['llama-bench', 'llama-mtmd-cli', 'llama-quantize', 'llama-server'];
 const targets = process.argv.length > 2 ? process.argv.slice(2) : all;
 for (const t of targets) {
@@ -25,25 +21,10 @@ for (const t of targets) {
     process.exit(2);
   }
 }
-const run = (args) => {
-  const r = spawnSync('cmake', args, { stdio: 'inherit' });
-  if (r.status !== 0) process.exit(r.status ?? 1);
-};
-run([
-  '-S',
-  src,
-  '-B',
+buildLlamaTools({
   out,
-  '-DCMAKE_BUILD_TYPE=Release',
-  '-DBUILD_SHARED_LIBS=OFF',
-  '-DLLAMA_CURL=OFF',
-  '-DLLAMA_OPENSSL=OFF',
-  '-DGGML_NATIVE=ON',
-  '-DLLAMA_BUILD_TESTS=OFF',
-  '-DLLAMA_BUILD_SERVER=ON',
-  '-DLLAMA_BUILD_UI=OFF',
-  '-DLLAMA_USE_PREBUILT_UI=OFF',
-  '-DCMAKE_RUNTIME_OUTPUT_DIRECTORY=' + path.join(out, 'bin'),
-]);
-run(['--build', out, '-j', jobs, '--target', ...targets]);
+  targets,
+  // llama-server without its web UI (no npm build, no download)
+  defs: ['-DLLAMA_BUILD_SERVER=ON', '-DLLAMA_BUILD_UI=OFF', '-DLLAMA_USE_PREBUILT_UI=OFF'],
+});
 console.log(`peers in ${path.join(out, 'bin')}`);

@@ -9,12 +9,10 @@
 // Output: build-rpc/bin/ggml-rpc-server (ignored by git). Run it on the machine that has the
 // compute (a GPU box: build there with --cuda). It has no authentication: bind it to a trusted
 // network or reach it through an SSH tunnel (README).
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fetchLlama } from './fetch-llama.mjs';
+import { buildLlamaTools } from './llama-tools.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -24,34 +22,12 @@ const opt = (name) => {
 };
 const cuda = argv.includes('--cuda') || /^(1|on|true|yes)$/i.test(process.env.GROUNDINGGPT_CUDA ?? '');
 const out = path.resolve(root, opt('out') ?? 'build-rpc');
-const jobs = String(opt('jobs') ?? process.env.GROUNDINGGPT_JOBS ?? os.availableParallelism?.() ?? os.cpus().length);
-
-const src = fetchLlama();
-const run = (args) => {
-  const r = spawnSync('cmake', args, { stdio: 'inherit' });
-  if (r.status !== 0) process.exit(r.status ?? 1);
-};
-const launcher =
-  spawnSync('ccache', ['--version'], { stdio: 'ignore' }).status === 0 ? ['-DCMAKE_C_COMPILER_LAUNCHER=ccache', '-DCMAKE_CXX_COMPILER_LAUNCHER=ccache'] : [];
-run([
-  '-S',
-  src,
-  '-B',
+buildLlamaTools({
   out,
-  '-DCMAKE_BUILD_TYPE=Release',
-  '-DBUILD_SHARED_LIBS=OFF',
-  '-DGGML_RPC=ON',
-  `-DGGML_CUDA=${cuda ? 'ON' : 'OFF'}`,
-  '-DGGML_NATIVE=ON',
-  '-DLLAMA_CURL=OFF',
-  '-DLLAMA_OPENSSL=OFF',
-  '-DLLAMA_BUILD_TESTS=OFF',
-  '-DLLAMA_BUILD_EXAMPLES=OFF',
-  '-DLLAMA_BUILD_SERVER=OFF',
-  `-DCMAKE_RUNTIME_OUTPUT_DIRECTORY=${path.join(out, 'bin')}`,
-  ...launcher,
-]);
-run(['--build', out, '-j', jobs, '--target', 'ggml-rpc-server']);
+  targets: ['ggml-rpc-server'],
+  defs: ['-DGGML_RPC=ON', `-DGGML_CUDA=${cuda ? 'ON' : 'OFF'}`, '-DLLAMA_BUILD_EXAMPLES=OFF', '-DLLAMA_BUILD_SERVER=OFF'],
+  jobs: opt('jobs'),
+});
 const bin = path.join(out, 'bin', process.platform === 'win32' ? 'ggml-rpc-server.exe' : 'ggml-rpc-server');
 if (!fs.existsSync(bin)) {
   process.stderr.write(`[build-rpc-server] ${bin} was not produced\n`);
