@@ -2,7 +2,8 @@
 // Checks a Linux prebuild folder (docs/BUILDING.md, "Prebuilds and platforms") with readelf, which
 // reads ELF files of any architecture:
 //   - glibc: the highest GLIBC_x.y version any file needs is <= --max-glibc (default 2.28 on
-//     x86-64, Node 20's own floor; on arm64 it is reported, and checked only when given);
+//     x86-64 and aarch64, Node 20's own floor; on other machines it is reported, and checked only
+//     when given);
 //   - NEEDED libraries: only glibc's (libc, libm, libdl, libpthread, librt, ld-linux), libgcc_s and
 //     the folder's own libraries: no libgomp, no libstdc++ (no GLIBCXX_/CXXABI_ versions either);
 //   - the addon (*.node) exports only the Node-API entry points.
@@ -94,7 +95,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     process.exit(2);
   }
   const machine = /Machine:\s+(.*)/.exec(readelf(['-h'], path.join(dir, fs.readdirSync(dir).find((f) => f.endsWith('.node')) ?? '')))?.[1] ?? '';
-  const maxGlibc = i >= 0 ? argv[i + 1] : /X86-64/.test(machine) ? '2.28' : undefined;
+  const maxGlibc = i >= 0 ? argv[i + 1] : /X86-64|AArch64/.test(machine) ? '2.28' : undefined;
   const res = checkPrebuild(dir, { maxGlibc });
   if (argv.includes('--json')) process.stdout.write(`${JSON.stringify({ ...res, maxGlibcAllowed: maxGlibc ?? null }, null, 2)}\n`);
   else {

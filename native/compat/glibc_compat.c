@@ -1,5 +1,5 @@
-/* glibc_compat.c - portable x86-64 Linux prebuilds only (CMakeLists.txt, GROUNDINGGPT_PORTABLE;
- * docs/BUILDING.md, "Prebuilds and platforms").
+/* glibc_compat.c - portable x86-64 and aarch64 Linux prebuilds only (CMakeLists.txt,
+ * GROUNDINGGPT_PORTABLE; docs/BUILDING.md, "Prebuilds and platforms").
  *
  * Built against a recent glibc, a library references some functions at versions newer than 2.28
  * (Node 20's floor): pthread and dl functions moved into libc in 2.34 and got new default versions,
@@ -18,16 +18,32 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* The old versions: x86-64's glibc ABI starts at 2.2.5 (some names at 2.3.x/2.4), aarch64's at 2.17
+ * (every name). The stat wrappers' version argument (_STAT_VER) is 1 on x86-64, 0 on aarch64. */
+#if defined(__x86_64__)
+#  define GGPT_V(x86)    x86
+#  define GGPT_STAT_VER  1
+#  define GGPT_TAIL_CALL "jmp"
+#  define GGPT_PLT       "@PLT"
+#elif defined(__aarch64__)
+#  define GGPT_V(x86)    "2.17"
+#  define GGPT_STAT_VER  0
+#  define GGPT_TAIL_CALL "b"
+#  define GGPT_PLT       ""
+#else
+#  error "glibc_compat.c: x86-64 and aarch64 only (native/compat/glibc_compat.cmake)"
+#endif
+
 /* NAME (hidden, in this library) -> NAME@GLIBC_VER */
-#define GGPT_REDIRECT(name, ver)                                                                                       \
+#define GGPT_REDIRECT(name, x86ver)                                                                                    \
   __asm__(".pushsection .text\n"                                                                                       \
           ".globl " #name "\n"                                                                                         \
           ".hidden " #name "\n"                                                                                        \
-          ".type " #name ",@function\n" #name ":\n"                                                                    \
-          "  jmp ggpt_glibc_" #name "@PLT\n"                                                                           \
+          ".type " #name ",%function\n" #name ":\n"                                                                    \
+          "  " GGPT_TAIL_CALL " ggpt_glibc_" #name GGPT_PLT "\n"                                                       \
           ".size " #name ",.-" #name "\n"                                                                              \
-          ".symver ggpt_glibc_" #name "," #name "@GLIBC_" ver "\n"                                                     \
-          ".popsection\n");
+          ".symver ggpt_glibc_" #name "," #name "@GLIBC_" GGPT_V(x86ver) "\n"                                          \
+                                                                         ".popsection\n");
 
 /* libpthread -> libc in 2.34 */
 GGPT_REDIRECT(pthread_create, "2.2.5")
@@ -58,26 +74,28 @@ GGPT_REDIRECT(log, "2.2.5")
 GGPT_REDIRECT(log2, "2.2.5")
 GGPT_REDIRECT(pow, "2.2.5")
 
-/* stat family: functions since 2.33; before, wrappers around __xstat & co. (version 1 = struct
- * stat of x86-64, the same layout) */
+/* stat family: functions since 2.33; before, wrappers around __xstat & co. (GGPT_STAT_VER: the
+ * kernel's struct stat, the same layout as today's) */
 extern int ggpt_glibc_xstat(int, const char *, struct stat *);
 extern int ggpt_glibc_lxstat(int, const char *, struct stat *);
 extern int ggpt_glibc_fxstat(int, int, struct stat *);
 extern int ggpt_glibc_fxstatat(int, int, const char *, struct stat *, int);
-__asm__(".symver ggpt_glibc_xstat,__xstat@GLIBC_2.2.5");
-__asm__(".symver ggpt_glibc_lxstat,__lxstat@GLIBC_2.2.5");
-__asm__(".symver ggpt_glibc_fxstat,__fxstat@GLIBC_2.2.5");
-__asm__(".symver ggpt_glibc_fxstatat,__fxstatat@GLIBC_2.4");
+__asm__(".symver ggpt_glibc_xstat,__xstat@GLIBC_" GGPT_V("2.2.5"));
+__asm__(".symver ggpt_glibc_lxstat,__lxstat@GLIBC_" GGPT_V("2.2.5"));
+__asm__(".symver ggpt_glibc_fxstat,__fxstat@GLIBC_" GGPT_V("2.2.5"));
+__asm__(".symver ggpt_glibc_fxstatat,__fxstatat@GLIBC_" GGPT_V("2.4"));
 
 __attribute__((visibility("hidden"))) int ggpt_stat(const char * p, struct stat * b) {
-    return ggpt_glibc_xstat(1, p, b);
+    return ggpt_glibc_xstat(GGPT_STAT_VER, p, b);
 }
 __attribute__((visibility("hidden"))) int ggpt_lstat(const char * p, struct stat * b) {
-    return ggpt_glibc_lxstat(1, p, b);
+    return ggpt_glibc_lxstat(GGPT_STAT_VER, p, b);
 }
-__attribute__((visibility("hidden"))) int ggpt_fstat(int fd, struct stat * b) { return ggpt_glibc_fxstat(1, fd, b); }
+__attribute__((visibility("hidden"))) int ggpt_fstat(int fd, struct stat * b) {
+    return ggpt_glibc_fxstat(GGPT_STAT_VER, fd, b);
+}
 __attribute__((visibility("hidden"))) int ggpt_fstatat(int d, const char * p, struct stat * b, int f) {
-    return ggpt_glibc_fxstatat(1, d, p, b, f);
+    return ggpt_glibc_fxstatat(GGPT_STAT_VER, d, p, b, f);
 }
 /* getcpu: new in 2.29; the system call has existed since Linux 2.6.19 */
 __attribute__((visibility("hidden"))) int ggpt_getcpu(unsigned * cpu, unsigned * node) {

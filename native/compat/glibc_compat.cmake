@@ -1,4 +1,4 @@
-# Portable x86-64 Linux builds (CMakeLists.txt, GROUNDINGGPT_PORTABLE): every library and module
+# Portable x86-64 and aarch64 Linux builds (CMakeLists.txt, GROUNDINGGPT_PORTABLE): every library and module
 # linked afterwards gets glibc_compat.c, which binds the glibc symbols whose default version is
 # newer than 2.28 to their older versions, so the prebuild loads on glibc >= 2.28. On glibc < 2.34
 # the pthread and dl functions live in libpthread.so.0 and libdl.so.2: they are named as needed
