@@ -1,5 +1,5 @@
-# binding.gyp is only the entry point that node-gyp (and so node-gyp-build's install fallback and
-# prebuildify) call. It holds no compiler flags: its single action runs scripts/build.mjs, which
+# binding.gyp is only the entry point that node-gyp (and so node-gyp-build's install fallback)
+# calls. It holds no compiler flags: its single action runs scripts/build.mjs, which
 # drives cmake-js over CMakeLists.txt and leaves build/Release/groundinggpt.node.
 {
   "targets": [

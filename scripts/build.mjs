@@ -127,7 +127,7 @@ const tmp = path.join(dest, `.groundinggpt.node.${process.pid}`);
 fs.copyFileSync(built, tmp);
 fs.renameSync(tmp, path.join(dest, 'groundinggpt.node'));
 // Portable builds ship ggml/libllama as shared libraries and the CPU variants as modules next to
-// the addon (prebuildify copies every .so/.dylib/.dll it finds there into prebuilds/). llama.cpp
+// the addon (scripts/prebuild.mjs copies that folder into prebuilds/). llama.cpp
 // puts them in <out>/bin; we copy each library under the name the loader asks for (its soname),
 // not the development links or fully versioned names.
 if (portable) {

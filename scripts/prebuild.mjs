@@ -11,6 +11,13 @@
 // use). --arch arm64 on x86-64 Linux cross-compiles with Debian's g++-aarch64-linux-gnu.
 // The addon is named groundinggpt.napi.glibc.node on Linux: node-gyp-build then refuses it on musl
 // (Alpine), where the install builds from source instead. Ends with scripts/check-prebuild.mjs.
+//
+// Not prebuildify: its 6.x always runs `node-gyp rebuild` (no cmake-js backend) into
+// <cwd>/build/Release, the local build's folder, where this script keeps a separate tree per
+// target (build/prebuild-<platform>-<arch>) and never touches the local build; it has no
+// toolchain-file cross build, and it would still need this script to choose the portable options,
+// the CPU variants and the checks. What it would do (strip, copy the .so files next to the addon,
+// name the addon by tags) is the dozen lines below.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
