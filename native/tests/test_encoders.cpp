@@ -362,9 +362,11 @@ void test_bad_inputs(ggpt_context & ctx) {
     expect("video after abort", ggpt_encode_video(&ctx, frames.data(), 2, out.data(), nullptr), GGPT_OK);
 }
 
-// The AMX-BF16 Linear against ggml's f32 matmul on shapes with row and column tails, several row
-// chunks and both thread splits (shared work items, columns), run twice; its fused activations
-// and bf16 output against ggml's own ops applied to its plain output.
+// The bf16 Linear (AMX tiles, AMX-INT8, and AVX512-BF16 dot products: each where the CPU has it)
+// against ggml's f32 matmul on shapes with row and column tails (N = 1, odd N, K a multiple of 32
+// but not 64, M a multiple of 16 but not 32), several row chunks and both thread splits (shared
+// work items, columns), run twice; its fused activations and bf16 output against ggml's own ops
+// applied to its plain output.
 // Computes the graphs of `outs` (tensors of a context with memory) on the CPU backend, 2 threads.
 void compute_on_cpu(ggml_context * ctx, std::initializer_list<ggml_tensor *> outs) {
     ggml_cgraph * gf = ggml_new_graph(ctx);
@@ -442,15 +444,18 @@ void test_amx_work_share() {
 }
 
 void test_amx() {
-    if (!ggpt::amx_bf16_available()) {
-        printf("amx: not available on this CPU (skipped)\n");
-        return;
-    }
-    for (const bool int8 : {false, true}) {
-        if (int8 && !ggpt::amx_int8_available()) continue;
-        printf("amx-%s kernel\n", int8 ? "int8" : "bf16");
+    if (!ggpt::amx_bf16_available()) printf("amx: not available on this CPU (skipped)\n");
+    if (!ggpt::avx512_bf16_available()) printf("avx512-bf16: not available on this CPU (skipped)\n");
+    // 0: AMX-BF16, 1: AMX-INT8, 2: AVX512-BF16
+    for (const int kind : {0, 1, 2}) {
+        const bool int8 = kind == 1, avx512 = kind == 2;
+        if (avx512 ? !ggpt::avx512_bf16_available() : int8 ? !ggpt::amx_int8_available() : !ggpt::amx_bf16_available())
+            continue;
+        printf("%s kernel\n", avx512 ? "avx512-bf16" : int8 ? "amx-int8" : "amx-bf16");
         for (auto [K, M, N] : {std::tuple<int, int, int>{96, 48, 37},
                                {64, 32, 1},
+                               {160, 16, 1},
+                               {1408, 208, 3},
                                {1024, 4096, 77},
                                {32, 16, 33},
                                {768, 3072, 700},
@@ -475,6 +480,7 @@ void test_amx() {
             for (int i = 0; i < M; ++i) ((float *)b->data)[i] = rnd();
             ggpt::AmxWeight aw;
             ggpt::amx_pack(w, aw, int8);
+            if (avx512) aw.kernel = ggpt::Bf16Kernel::avx512;  // the same packed layout
             ggml_tensor * xb = ggml_cast(ctx, x, GGML_TYPE_BF16);
             ggml_tensor * y = ggpt::amx_mul_mat(ctx, &aw, xb, b);
             ggml_tensor * r = ggml_add(ctx, ggml_mul_mat(ctx, w32, x), b);
@@ -535,7 +541,7 @@ void test_amx() {
 // The LayerNorm -> bf16 op against ggml's norm, mul, add: widths on and off the 16-lane grid, a
 // batch dimension, rows of a non-contiguous view, large offsets (mean >> spread).
 void test_amx_layer_norm() {
-    if (!ggpt::amx_bf16_available()) return;
+    if (!ggpt::tower_bf16_available()) return;
     printf("amx layer norm -> bf16\n");
     for (auto [W, T, B] : {std::tuple<int, int, int>{768, 229, 3}, {88, 5, 2}, {16, 1, 1}, {1408, 7, 1}}) {
         ggml_init_params ip = {(size_t)64 << 20, nullptr, false};
@@ -570,11 +576,21 @@ void test_amx_layer_norm() {
     }
 }
 
-// The AMX-BF16 attention against ggml's f32 softmax(q k^T) v: head sizes 64 and 88 (padded), key
-// and query counts off the 32 grid, batches, q/k/v as views of one fused qkv tensor.
+// The bf16 attention (AMX tiles, AVX512-BF16 dot products: each where the CPU has it) against
+// ggml's f32 softmax(q k^T) v: head sizes 64 and 88 (padded), key and query counts off the 32
+// grid, batches, q/k/v as views of one fused qkv tensor.
+void test_attention_on(ggpt::Bf16Kernel unit);
+
 void test_amx_attention() {
-    if (!ggpt::amx_bf16_available()) return;
-    printf("amx-bf16 attention (f32 in and out, then bf16 in and out)\n");
+    for (const bool avx512 : {false, true}) {
+        if (avx512 ? !ggpt::avx512_bf16_available() : !ggpt::amx_bf16_available()) continue;
+        const ggpt::Bf16Kernel unit = avx512 ? ggpt::Bf16Kernel::avx512 : ggpt::Bf16Kernel::amx;
+        printf("%s attention (f32 in and out, then bf16 in and out)\n", avx512 ? "avx512-bf16" : "amx-bf16");
+        test_attention_on(unit);
+    }
+}
+
+void test_attention_on(ggpt::Bf16Kernel unit) {
     for (const bool b16 : {false, true})
         for (auto [H, D, Tq, Tk, B, with_bias] : {std::tuple<int, int, int, int, int, bool>{2, 64, 37, 37, 2, false},
                                                   {16, 88, 257, 257, 1, false},
@@ -610,10 +626,10 @@ void test_amx_attention() {
                 ggml_tensor * q16 = fused ? ggml_view_3d(ctx, qkv16, W, Tq, B, qkv16->nb[1], qkv16->nb[2], 0) : qs16;
                 ggml_tensor * k16 = ggml_view_3d(ctx, qkv16, W, Tk, B, qkv16->nb[1], qkv16->nb[2], W * 2);
                 ggml_tensor * v16 = ggml_view_3d(ctx, qkv16, W, Tk, B, qkv16->nb[1], qkv16->nb[2], 2 * W * 2);
-                y = ggml_cast(ctx, ggpt::amx_attention(ctx, q16, k16, v16, H, scale, bk, bv, GGML_TYPE_BF16),
+                y = ggml_cast(ctx, ggpt::amx_attention(ctx, q16, k16, v16, H, scale, bk, bv, GGML_TYPE_BF16, unit),
                               GGML_TYPE_F32);
             } else {
-                y = ggpt::amx_attention(ctx, q, k, v, H, scale, bk, bv);
+                y = ggpt::amx_attention(ctx, q, k, v, H, scale, bk, bv, GGML_TYPE_F32, unit);
             }
             int64_t Tkr = Tk;
             if (with_bias) {

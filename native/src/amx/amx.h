@@ -2,8 +2,10 @@
 // CPU custom ops: an AMX-BF16 (or INT8) matrix multiply for the Linear layers, attention, and a
 // LayerNorm that writes the matmul's bf16 input. Weights are repacked once (pack.h), activations
 // are rounded to bf16 and products accumulated in f32 by the tile unit; the price is bf16 rounding
-// (8-bit mantissa) of both operands. Where the build has no AMX (detect.h) the op builders
-// return null; on a CPU without it (amx_bf16_available() false) they must not be used.
+// (8-bit mantissa) of both operands. On CPUs with AVX512-BF16 and no AMX the same ops run on
+// vdpbf16ps dot products instead of the tiles (dot.h; the weight's Bf16Kernel decides). Where the
+// build has no AMX (detect.h) the op builders return null; on a CPU without either unit
+// (tower_bf16_available() false) they must not be used.
 #pragma once
 #include "ggml.h"
 
@@ -30,10 +32,11 @@ ggml_tensor * amx_layer_norm_bf16(ggml_context * ctx, ggml_tensor * x, ggml_tens
 // of type out (f32, or bf16 for a next amx_mul_mat), heads side by side in each row. q, k, P and v
 // are rounded to bf16 for the tile products; the softmax and the normalisation are f32. No mask.
 // bias_k / bias_v ([W] f32, both or neither): one extra key / value row after the Tk given
-// (nn.MultiheadAttention's add_bias_kv). A CPU custom op over the context's threads.
+// (nn.MultiheadAttention's add_bias_kv). The products on `unit`. A CPU custom op over the
+// context's threads.
 ggml_tensor * amx_attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head,
                             float scale, ggml_tensor * bias_k = nullptr, ggml_tensor * bias_v = nullptr,
-                            ggml_type out = GGML_TYPE_F32);
+                            ggml_type out = GGML_TYPE_F32, Bf16Kernel unit = default_bf16_kernel());
 
 // Each op above keeps its parameters in ctx's memory pool (amx/ops.h): a graph context needs this
 // many bytes per op beyond ggml_tensor_overhead() per tensor.

@@ -1,4 +1,5 @@
-// attention.cpp - softmax(scale q k^T) v per head on the AMX tiles (amx_attention, see amx.h).
+// attention.cpp - softmax(scale q k^T) v per head on the AMX tiles, or on AVX512-BF16 dot products
+// (dot.h) on CPUs without AMX (amx_attention, see amx.h).
 #include "amx/amx.h"
 
 #include <algorithm>
@@ -6,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "amx/dot.h"
 #include "amx/ops.h"
 #include "amx/tiles.h"
 #include "amx/work_share.h"
@@ -30,8 +32,9 @@ GGPT_AMX_TARGET inline __m512 load16_f32_or_bf16(const void * r, int64_t i, __mm
 // S = q k^T on the tiles (bf16 q straight from its rows when the head size is a multiple of 32),
 // a row softmax in f32 with the scale folded into its exponent (2^(c s - c max)), P rounded to
 // bf16 and O = P v on the tiles, normalised by the f32 row sums. Head size and key count are
-// zero-padded to multiples of 32 (padded keys are masked out of the softmax).
-GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud) {
+// zero-padded to multiples of 32 (padded keys are masked out of the softmax). AMX: the products
+// on the tiles, else on dot products (no tile instruction runs).
+template <bool AMX> GGPT_AMX_TARGET void attn_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     AttentionOpParams * p = (AttentionOpParams *)ud;
     const ggml_tensor *q = dst->src[0], *k = dst->src[1], *v = dst->src[2];
     // optional learned extra key / value row after the projected ones ([W] f32 each)
@@ -74,7 +77,8 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
     sb.resize((size_t)32 * Tkp);
     ob.resize((size_t)32 * Dp);
     inv.resize(32);
-    TileScope tiles;
+    std::conditional_t<AMX, TileScope, NoTiles> tiles;
+    (void)tiles;
     // the softmax in base 2: p = 2^(c s - c max) with c = scale log2(e), the same as e^(scale (s - max))
     const float c2 = p->scale * 1.44269504088896341f;
     const __m512 vc2 = _mm512_set1_ps(c2);
@@ -164,7 +168,11 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
             const uint16_t * qt = direct ? (const uint16_t *)row(q, q0, b, h) : qa.data();
             for (int64_t jb = 0; jb < Tkp / 32; ++jb) {
                 const uint16_t * b0 = kp.data() + (size_t)(2 * jb) * KCd * 512;
-                kernel<2>(qt, direct ? qs : Dp, b0, b0 + (size_t)KCd * 512, KCd, sb.data() + jb * 32, Tkp);
+                if constexpr (AMX)
+                    kernel<2>(qt, direct ? qs : Dp, b0, b0 + (size_t)KCd * 512, KCd, sb.data() + jb * 32, Tkp);
+                else
+                    dot_kernel<2>(qt, direct ? qs : Dp, b0, b0 + (size_t)KCd * 512, KCd, sb.data() + jb * 32, Tkp,
+                                  nullptr, rows);
             }
             // per row: the max (two accumulators), then 2^(c s - c max) rounded to bf16 into P and
             // summed in f32, 32 keys at a time; keys past Tk stay 0 in P
@@ -205,7 +213,10 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
             }
             for (int64_t db = 0; db < Dp / 32; ++db) {
                 const uint16_t * b0 = vp.data() + (size_t)(2 * db) * KCk * 512;
-                kernel<2>(pa.data(), Tkp, b0, b0 + (size_t)KCk * 512, KCk, ob.data() + db * 32, Dp);
+                if constexpr (AMX) kernel<2>(pa.data(), Tkp, b0, b0 + (size_t)KCk * 512, KCk, ob.data() + db * 32, Dp);
+                else
+                    dot_kernel<2>(pa.data(), Tkp, b0, b0 + (size_t)KCk * 512, KCk, ob.data() + db * 32, Dp, nullptr,
+                                  rows);
             }
             for (int64_t r = 0; r < rows; ++r) {
                 const int64_t at = (b * Tq + q0 + r) * W + h * D;
@@ -229,22 +240,24 @@ GGPT_AMX_TARGET void amx_attn_op(ggml_tensor * dst, int ith, int nth, void * ud)
 #  pragma GCC diagnostic pop
 
 ggml_tensor * amx_attention(ggml_context * ctx, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, int n_head,
-                            float scale, ggml_tensor * bias_k, ggml_tensor * bias_v, ggml_type out) {
+                            float scale, ggml_tensor * bias_k, ggml_tensor * bias_v, ggml_type out, Bf16Kernel unit) {
+    const bool avx512 = unit == Bf16Kernel::avx512;
     amx_detail::AttentionOpParams init;
     init.n_head = n_head;
     init.scale = scale;
     amx_detail::AttentionOpParams * p = amx_detail::new_op_params(ctx, init);
     ggml_tensor * args[5] = {q, k, v, bias_k, bias_v};
     return ggml_set_name(ggml_custom_4d(ctx, out == GGML_TYPE_BF16 ? GGML_TYPE_BF16 : GGML_TYPE_F32, q->ne[0], q->ne[1],
-                                        q->ne[2], 1, args, bias_k ? 5 : 3, amx_detail::amx_attn_op, GGML_N_TASKS_MAX,
-                                        p),
-                         "amx_attention");
+                                        q->ne[2], 1, args, bias_k ? 5 : 3,
+                                        avx512 ? amx_detail::attn_op<false> : amx_detail::attn_op<true>,
+                                        GGML_N_TASKS_MAX, p),
+                         avx512 ? "avx512_attention" : "amx_attention");
 }
 
 #else
 
 ggml_tensor * amx_attention(ggml_context *, ggml_tensor *, ggml_tensor *, ggml_tensor *, int, float, ggml_tensor *,
-                            ggml_tensor *, ggml_type) {
+                            ggml_tensor *, ggml_type, Bf16Kernel) {
     return nullptr;
 }
 

@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "amx/ops.h"
-#include "amx/tiles.h"  // GGPT_AMX_TARGET
+#include "amx/simd.h"  // GGPT_AVX512_TARGET
 #include "amx/work_share.h"
 
 namespace ggpt {
@@ -23,7 +23,8 @@ namespace {
 
 // Rows in pieces shared by the threads; per row: mean, then the variance of (x - mean) (two passes
 // over a row that is in L1), then (x - mean) / sqrt(var + eps) * w + b rounded to bf16.
-GGPT_AMX_TARGET void amx_ln_op(ggml_tensor * dst, int ith, int nth, void * ud) {
+// (AVX-512 and AVX512-BF16 only: runs on either kind of CPU.)
+GGPT_AVX512_TARGET void amx_ln_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     const ggml_tensor * x = dst->src[0];
     const float * w = (const float *)dst->src[1]->data;
     const float * b = (const float *)dst->src[2]->data;

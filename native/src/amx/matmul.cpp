@@ -1,12 +1,13 @@
 // matmul.cpp - the AMX Linear layer (amx_mul_mat, see amx.h): activations packed into tile panels
-// (bf16, or int8 per row), 32 x 32 output blocks on the tiles, bias / activation / residual in the
-// epilogue.
+// (bf16, or int8 per row), 32 x 32 output blocks on the tiles (or, on CPUs without AMX, on
+// AVX512-BF16 dot products: dot.h), bias / activation / residual in the epilogue.
 #include "amx/amx.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
+#include "amx/dot.h"
 #include "amx/ops.h"
 #include "amx/tiles.h"
 #include "amx/work_share.h"
@@ -47,7 +48,9 @@ GGPT_AVX512_TARGET float quantize_row_i8(const uint16_t * x, int64_t K, int8_t *
 // and of column blocks: with at least 2 row blocks per thread, shared evenly, the rows only (same
 // locality); else (a class token, a Q-Former's queries, a row count that does not share evenly)
 // the columns (at least 2 blocks each), and the rest of the threads the rows.
-GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
+// AMX: the block products on the tile unit; else on AVX512-BF16 dot products (bf16 weights only;
+// no tile instruction runs).
+template <bool AMX> GGPT_AMX_TARGET void linear_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     LinearOpParams * op = (LinearOpParams *)ud;
     const AmxWeight * w = op->w;
     const ggml_tensor * x = dst->src[0];                                             // bf16 [K, N], contiguous
@@ -59,7 +62,7 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     const uint16_t * xa = (const uint16_t *)x->data;
     const int64_t NB = (N + 31) / 32, MB = (M + 31) / 32;                     // 32x32 output blocks
     const int64_t chunk = std::max<int64_t>(1, (512 * 1024) / (32 * K * 2));  // row blocks per chunk
-    TileScope tiles;
+    std::conditional_t<AMX, TileScope, NoTiles> tiles;
     // each chunk of rows is first copied into 32x32 panels (contiguous tile loads; rows past N zero)
     // per-thread scratch; one reference, so the module's dynamic TLS is looked up once per call
     // (int8: half the elements, and one scale per row)
@@ -77,6 +80,7 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     // 32 or 16 (the last block of an M that is not a multiple of 32) output columns at a time
     auto * const kern2 = w->int8 ? kernel<2, true, true> : kernel<2, true>;
     auto * const kern1 = w->int8 ? kernel<1, true, true> : kernel<1, true>;
+    (void)tiles;
     // row blocks [nc, nc1) (at most a chunk) into the panels
     auto pack = [&](int64_t nc, int64_t nc1) {
         for (int64_t nb = nc; nb < nc1; ++nb) {
@@ -111,7 +115,11 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
             for (int64_t nb = nc; nb < nc1; ++nb) {
                 const int64_t n0 = nb * 32, rows = std::min<int64_t>(32, N - n0);
                 const uint16_t * a = apack.data() + (size_t)(nb - nc) * pan_elems;
-                (MT == 2 ? kern2 : kern1)(a, K, b0, b1, KC, cbuf[cur], 32, pend.rows ? &pend : nullptr);
+                if constexpr (AMX)
+                    (MT == 2 ? kern2 : kern1)(a, K, b0, b1, KC, cbuf[cur], 32, pend.rows ? &pend : nullptr);
+                else
+                    (MT == 2 ? dot_kernel<2, true> : dot_kernel<1, true>)(a, K, b0, b1, KC, cbuf[cur], 32,
+                                                                          pend.rows ? &pend : nullptr, rows);
                 pend.c = cbuf[cur];
                 pend.rows = rows;
                 pend.MT = MT;
@@ -175,6 +183,7 @@ GGPT_AMX_TARGET void amx_op(ggml_tensor * dst, int ith, int nth, void * ud) {
 
 ggml_tensor * amx_mul_mat(ggml_context * ctx, const AmxWeight * w, ggml_tensor * xb, ggml_tensor * bias, AmxAct act,
                           ggml_type out, ggml_tensor * res) {
+    if (w->kernel == Bf16Kernel::avx512 && w->int8) return nullptr;  // int8 weights: AMX only
     ggml_tensor * args[3] = {xb};
     int n = 1;
     if (bias) args[n++] = bias;
@@ -185,9 +194,11 @@ ggml_tensor * amx_mul_mat(ggml_context * ctx, const AmxWeight * w, ggml_tensor *
     init.has_bias = bias != nullptr;
     init.has_res = res != nullptr;
     amx_detail::LinearOpParams * op = amx_detail::new_op_params(ctx, init);
+    const bool avx512 = w->kernel == Bf16Kernel::avx512;
     ggml_tensor * y = ggml_custom_4d(ctx, out == GGML_TYPE_BF16 ? GGML_TYPE_BF16 : GGML_TYPE_F32, w->M, xb->ne[1], 1, 1,
-                                     args, n, amx_detail::amx_op, GGML_N_TASKS_MAX, (void *)op);
-    return ggml_set_name(y, w->int8 ? "amx_linear_i8" : "amx_linear");
+                                     args, n, avx512 ? amx_detail::linear_op<false> : amx_detail::linear_op<true>,
+                                     GGML_N_TASKS_MAX, (void *)op);
+    return ggml_set_name(y, avx512 ? "avx512_linear" : w->int8 ? "amx_linear_i8" : "amx_linear");
 }
 
 #else

@@ -24,6 +24,7 @@ void amx_pack(const ggml_tensor * w, AmxWeight & out, bool int8) {
     out.K = K;
     out.M = M;
     out.int8 = int8;
+    out.kernel = default_bf16_kernel();
     out.data.resize(int8 ? (size_t)M * K / 2 : (size_t)M * K);
     if (int8) out.scale.resize(M);
     std::vector<float> rows((size_t)16 * K);

@@ -9,10 +9,18 @@
 
 #include "ggml.h"
 
+#include "amx/detect.h"
+
 namespace ggpt {
 
 // What the matmul does to its output block while it is in cache: + bias, then this activation.
 enum class AmxAct : uint8_t { none, gelu_erf, quick_gelu };
+
+// Which unit multiplies a packed bf16 weight: the AMX tiles, or AVX512-BF16 dot products
+// (vdpbf16ps, amx/dot.h) on CPUs without AMX. Both read the same packed layout.
+enum class Bf16Kernel : uint8_t { amx, avx512 };
+// AMX where the CPU has it, else AVX512-BF16 (only to be run where tower_bf16_available())
+inline Bf16Kernel default_bf16_kernel() { return amx_bf16_available() ? Bf16Kernel::amx : Bf16Kernel::avx512; }
 
 // Storage on 64-byte boundaries for tile operands: a tile row (64 bytes) then sits in one cache
 // line instead of straddling two (glibc starts large blocks 16 bytes past a page boundary), which
@@ -35,6 +43,9 @@ template <class T> using AlignedVector = std::vector<T, CacheAligned<T>>;
 struct AmxWeight {
     int64_t K = 0, M = 0;  // inputs (multiple of 32; 64 for int8), outputs (multiple of 16)
     bool int8 = false;
+    // amx_pack chooses AMX where the CPU has it (int8 needs it), else AVX512-BF16; a bf16 weight
+    // may be switched to avx512 afterwards (to compare the two on an AMX CPU)
+    Bf16Kernel kernel = Bf16Kernel::amx;
     AlignedVector<uint16_t> data;
     std::vector<float> scale;  // int8: per output
 

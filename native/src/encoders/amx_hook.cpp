@@ -1,5 +1,6 @@
-// amx_hook.cpp - the towers' OpHook for the AMX kernels (native/src/amx): which Linear weights,
-// attentions and LayerNorms they take, and the bf16 casts and fusions around them (blocks.h).
+// amx_hook.cpp - the towers' OpHook for the bf16 kernels (native/src/amx: AMX tiles, or AVX512-BF16
+// dot products on CPUs without AMX): which Linear weights, attentions and LayerNorms they take,
+// and the bf16 casts and fusions around them (blocks.h).
 #include <memory>
 #include <unordered_map>
 
@@ -48,7 +49,7 @@ public:
              (bias_k->type == GGML_TYPE_F32 && bias_v->type == GGML_TYPE_F32 && ggml_nelements(bias_k) == W &&
               ggml_nelements(bias_v) == W && ggml_is_contiguous(bias_k) && ggml_is_contiguous(bias_v)))) {
             return amx_attention(g.ctx, q, k, v, n_head, scale, bias_k, bias_v,
-                                 bf16_out ? GGML_TYPE_BF16 : GGML_TYPE_F32);
+                                 bf16_out ? GGML_TYPE_BF16 : GGML_TYPE_F32, unit());
         }
         return nullptr;
     }
@@ -61,6 +62,9 @@ public:
     }
 
 private:
+    // the unit the Linear weights were packed for (the attention runs on the same one)
+    Bf16Kernel unit() const { return weights_->empty() ? default_bf16_kernel() : weights_->begin()->second.kernel; }
+
     const AmxWeight * weight(const ggml_tensor * w) const {
         if (!w) return nullptr;
         auto it = weights_->find(w);
