@@ -176,7 +176,7 @@ const ratios = { tower: rr('encodeMs'), eva: rr('evaMs'), qformer: rr('qformerMs
 table(
   ['stage', 'ours ms', 'upstream f32 ms', 'upstream/ours'],
   [
-    ['decode (ffmpeg, 64 frames 224x224)', pm(ours.decodeMs, 0), '-', ''],
+    [`decode (ffmpeg, ${a.frames} frames 224x224)`, pm(ours.decodeMs, 0), '-', ''],
     ['EVA ViT-g + ln_vision', pm(ours.evaMs, 0), upstream ? pm(upstream.evaMs, 0) : 'n/a', fr(ratios.eva)],
     ['Q-Former (per frame)', pm(ours.qformerMs, 0), upstream ? pm(upstream.qformerMs, 0) : 'n/a', fr(ratios.qformer)],
     ['frame pos + video Q-Former + llama_proj', pm(ours.videoQformerMs, 0), upstream ? pm(upstream.videoQformerMs, 0) : 'n/a', fr(ratios.videoQformer)],
