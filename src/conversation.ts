@@ -94,6 +94,7 @@ export class Conversation {
     let n = 0;
     const events: TurnEvents = {
       ...(onProgress ? { onEncodeProgress: (media: MediaKind, fraction: number) => onProgress({ stage: 'encode', media, fraction }) } : {}),
+      ...(onProgress ? { onTowerLoadProgress: (media: MediaKind, fraction: number) => onProgress({ stage: 'load', media, fraction }) } : {}),
       ...(onProgress || userPrompt
         ? {
             onPromptProgress: (fraction: number) => {

@@ -15,6 +15,7 @@ import { decodeVideo, type DecodedVideo } from './media/video';
 import {
   TURN_PROMPT,
   TURN_TOKEN,
+  TURN_TOWER_LOAD,
   type NativeAudioInfo,
   type NativeCancel,
   type NativeMediaInput,
@@ -52,6 +53,8 @@ interface MediaPlan {
 
 /** Progress and tokens of a turn, in order. */
 export interface TurnEvents {
+  /** Reading a tower's weights (the first call that needs the tower). */
+  onTowerLoadProgress?: (kind: MediaKind, fraction: number) => void;
   onEncodeProgress?: (kind: MediaKind, fraction: number) => void;
   onPromptProgress?: (fraction: number) => void;
   onToken?: (piece: string, token: number) => void;
@@ -321,13 +324,14 @@ export class Engine {
     const spans = parsed
       ? this.#spansFor(promptText({ system: parsed.system, history: parsed.history, user: parsed.user, media: plan.kinds, mediaRows: this.mediaRows() }), plan)
       : undefined;
-    const { onEncodeProgress, onPromptProgress, onToken } = events;
+    const { onTowerLoadProgress, onEncodeProgress, onPromptProgress, onToken } = events;
     const onEvent =
-      onEncodeProgress || onPromptProgress || onToken
+      onTowerLoadProgress || onEncodeProgress || onPromptProgress || onToken
         ? (tag: number, value: number, piece?: string) => {
             if (tag < TURN_PROMPT) onEncodeProgress?.(plan.kinds[tag], value);
             else if (tag === TURN_PROMPT) onPromptProgress?.(value);
             else if (tag === TURN_TOKEN) onToken?.(piece ?? '', value);
+            else if (tag >= TURN_TOWER_LOAD) onTowerLoadProgress?.(plan.kinds[tag - TURN_TOWER_LOAD], value);
           }
         : undefined;
     const base: NativeTurnPlan = { media: plan.items, ...(spans ? { spans } : {}), ...(parsed ? { generate: parsed.native } : {}) };
@@ -444,6 +448,16 @@ export class Engine {
   /** Resolves when the KV snapshots being written to disk are written (dispose waits too). */
   async kvCacheIdle(): Promise<void> {
     await this.#kvDisk?.idle();
+  }
+
+  /** Reads the towers of `mask` now (Model.loadTowers): one queued task. */
+  loadTowers(mask: number, signal: AbortSignal | undefined, onProgress?: (fraction: number) => void, guard?: CallbackGuard): Promise<void> {
+    return this.task(signal, (cancel) => this.native.loadTowers(mask, cancel, onProgress), undefined, guard);
+  }
+
+  /** Frees the towers of `mask` and the towers' compute buffers (Model.releaseTowers): one queued task. */
+  releaseTowers(mask: number): Promise<void> {
+    return this.task(undefined, () => this.native.releaseTowers(mask));
   }
 
   /** embedImage / embedVideo / embedAudio: the towers only, the features copied out. */

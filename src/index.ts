@@ -18,6 +18,7 @@ export type {
   Logger,
   ModelFiles,
   ModelInfo,
+  ModelMemory,
   StopReason,
   Timings,
   GroundOptions,

@@ -7,6 +7,7 @@
 import { Chat } from './chat';
 import { Conversation, generateOnce } from './conversation';
 import { registerEngine, type Engine } from './engine';
+import { InvalidInputError } from './errors';
 import type { AudioInput } from './media/audio';
 import type { ImageInput } from './media/image';
 import type { VideoInput } from './media/video';
@@ -39,13 +40,34 @@ import type {
   MediaOptions,
   ModelFiles,
   ModelInfo,
+  ModelMemory,
 } from './types';
-import { invalid, optionsObject } from './util/validate';
+import { CallbackGuard, invalid, optionalFunction, optionalSignal, optionsObject } from './util/validate';
 
 // Node < 18.18 has no Symbol.asyncDispose (used by `await using`); define it as Node's own
 // polyfill does, so Model[Symbol.asyncDispose] is the same symbol newer runtimes use.
 if (typeof Symbol.asyncDispose !== 'symbol') {
   Object.defineProperty(Symbol, 'asyncDispose', { value: Symbol.for('nodejs.asyncDispose') });
+}
+
+/**
+ * The towers named by LoadModelOptions.towers / Model.loadTowers / releaseTowers as the addon's
+ * mask (bit 1 << index in MEDIA_KINDS): 'all', 'none' or a list of media kinds.
+ */
+export function towerMask(value: unknown, name: string, dflt: 'all' | 'none'): number {
+  const v = value === undefined ? dflt : value;
+  if (v === 'all') return 7;
+  if (v === 'none') return 0;
+  if (Array.isArray(v)) {
+    let mask = 0;
+    for (const k of v) {
+      const i = MEDIA_KINDS.indexOf(k as MediaKind);
+      if (i < 0) throw new InvalidInputError(`${name} must be 'all', 'none' or an array of 'image', 'video', 'audio'; got ${JSON.stringify(k)} in it`);
+      mask |= 1 << i;
+    }
+    return mask;
+  }
+  throw new InvalidInputError(`${name} must be 'all', 'none' or an array of 'image', 'video', 'audio'`);
 }
 
 /** A loaded GroundingGPT model with its context (KV cache). Create with {@link loadModel}. */
@@ -90,10 +112,50 @@ export class Model {
       ...(unusable !== null ? { unusableReason: unusable } : {}),
       systemInfo: native().systemInfo(),
       parameters: { llm: i.llmParams, encoders: i.encodersParams },
-      memory: { llm: i.llmBytes, encoders: i.encodersBytes, kvCache: i.kvBytes },
+      memory: this.#memory(),
       media,
       tokens: { bos: i.tokenBos, eos: i.tokenEos },
     };
+  }
+
+  #memory(): ModelMemory {
+    const m = this.#engine.native.memory();
+    const towers = { image: m.towers[0], video: m.towers[1], audio: m.towers[2] };
+    const total = m.llmWeights + towers.image + towers.video + towers.audio + m.kvCache + m.llmCompute + m.towerCompute;
+    return {
+      llm: m.llmWeights,
+      encoders: this.#engine.info.encodersBytes,
+      towers,
+      kvCache: m.kvCache,
+      compute: { llm: m.llmCompute, towers: m.towerCompute },
+      total,
+      device: m.device,
+    };
+  }
+
+  /**
+   * Reads the weights of these towers now (default: every tower of the model) instead of in the
+   * first call that needs them. Towers already resident cost nothing. Rejects with AbortError
+   * when `signal` aborts (the tower stays unloaded); a file that was cut short since the load
+   * rejects with NativeError and leaves the model usable. docs/ARCHITECTURE.md, "Towers on demand".
+   */
+  async loadTowers(kinds?: 'all' | MediaKind[], options?: { signal?: AbortSignal; onProgress?: (fraction: number) => void }): Promise<void> {
+    this.#engine.alive();
+    const mask = towerMask(kinds, 'kinds', 'all');
+    const o = optionsObject(options);
+    const signal = optionalSignal(o.signal, 'options.signal');
+    const guard = new CallbackGuard();
+    const onProgress = guard.wrap(optionalFunction<(fraction: number) => unknown>(o.onProgress, 'options.onProgress'));
+    await this.#engine.loadTowers(mask, signal, onProgress, guard);
+  }
+
+  /**
+   * Frees the weights of these towers (default: all) and the towers' compute buffers; the next
+   * call that needs a tower reads it again. Waits for running calls' tower work to end.
+   */
+  async releaseTowers(kinds?: 'all' | MediaKind[]): Promise<void> {
+    this.#engine.alive();
+    await this.#engine.releaseTowers(towerMask(kinds, 'kinds', 'all'));
   }
 
   /** True after {@link dispose}. */

@@ -65,6 +65,20 @@ export interface NativeLoadOptions {
   threadsBatch: number;
   kvType: 'f16' | 'f32' | 'q8_0';
   flashAttn: 'auto' | 'on' | 'off';
+  /** Towers read at load: bit 1 << media kind (image 0, video 1, audio 2); default 0 (on demand). */
+  towers?: number;
+}
+
+/** Memory a model and its context hold, in bytes (docs/ARCHITECTURE.md "Towers on demand"). */
+export interface NativeMemory {
+  llmWeights: number;
+  /** [image, video, audio]: resident weights (0 when not loaded), AMX copies included. */
+  towers: [number, number, number];
+  kvCache: number;
+  llmCompute: number;
+  towerCompute: number;
+  /** Of these, the bytes on a non-host device (GPU, RPC). */
+  device: number;
 }
 
 export interface NativeModelInfo {
@@ -163,6 +177,8 @@ export interface NativeTurnResult {
 /** Event tags of a turn's onEvent after the media indexes (0-15: a media item's tower progress). */
 export const TURN_PROMPT = 16;
 export const TURN_TOKEN = 17;
+/** TURN_TOWER_LOAD + i: reading the weights of the tower media[i] needs (its first use). */
+export const TURN_TOWER_LOAD = 32;
 
 export interface NativeEvalResult {
   nPrompt: number;
@@ -243,7 +259,8 @@ export interface NativeModel {
   /**
    * One request as one operation: encodes the media items that are inputs, evaluates the spans,
    * generates. Up to nSeq turns run at once (decoded together); one more rejects with BUSY. onEvent gets every progress and token in order: (i, fraction) for media[i] in its
-   * tower, (TURN_PROMPT, fraction), (TURN_TOKEN, token, piece). A cancel during the towers or the
+   * tower, (TURN_TOWER_LOAD + i, fraction) while that tower's weights are read (first use),
+   * (TURN_PROMPT, fraction), (TURN_TOKEN, token, piece). A cancel during the towers or the
    * prompt rejects with ABORTED; during generation it resolves with stopReason 'aborted'.
    */
   turn(plan: NativeTurnPlan, cancel: NativeCancel, onEvent?: (tag: number, value: number, piece?: string) => void): Promise<NativeTurnResult>;
@@ -259,6 +276,13 @@ export interface NativeModel {
     name: string,
     cancel: NativeCancel,
   ): Promise<{ data: Float32Array; shape: number[] }>;
+  /** Reads the towers of `mask` (bit 1 << media kind) now; a turn without a prompt (one sequence while it runs). */
+  loadTowers(mask: number, cancel: NativeCancel, onProgress?: (fraction: number) => void): Promise<void>;
+  /** Frees the towers of `mask` and the towers' compute buffers; they are read again when next needed. */
+  releaseTowers(mask: number): Promise<void>;
+  /** The towers whose weights are resident: bit 1 << media kind. */
+  towersResident(): number;
+  memory(): NativeMemory;
   /** Frees the model; resolves once any running operation has finished (cancel it first). */
   dispose(): Promise<void>;
 }

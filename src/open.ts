@@ -12,7 +12,7 @@ import { setLogger } from './logging';
 import { Engine } from './engine';
 import { DEFAULT_KV_CACHE_BYTES, KvDiskCache } from './kvcache';
 import { toolVersion } from './convert/common';
-import { Model } from './model';
+import { Model, towerMask } from './model';
 import { native, type NativeModel } from './native';
 import { abortError, errorCode, linkCancel, mapNativeError } from './task';
 import { TOWER_MATMULS, type KvType, type LoadModelOptions, type Logger, type ModelFiles, type TowerMatmul } from './types';
@@ -129,6 +129,8 @@ export async function openModel(options: LoadModelOptions, resolveName?: NameRes
   const remote = rpcOptions(o);
   if (signal?.aborted) throw abortError(signal);
   const loadEncoders = optionalBoolean(o.loadEncoders, 'options.loadEncoders', true);
+  // towers read at load; the others when a call first needs them (docs/ARCHITECTURE.md "Towers on demand")
+  const towers = towerMask(o.towers, 'options.towers', 'none');
   const featureCacheBytes = optionalInteger(o.featureCacheBytes, 'options.featureCacheBytes', 0, Number.MAX_SAFE_INTEGER, DEFAULT_FEATURE_CACHE_BYTES);
   const kvCacheDir = o.kvCacheDir === undefined ? undefined : path.resolve(string(o.kvCacheDir, 'options.kvCacheDir'));
   const kvCacheBytes = optionalInteger(o.kvCacheBytes, 'options.kvCacheBytes', 0, Number.MAX_SAFE_INTEGER, DEFAULT_KV_CACHE_BYTES);
@@ -163,6 +165,7 @@ export async function openModel(options: LoadModelOptions, resolveName?: NameRes
         threadsBatch: threads,
         kvType,
         flashAttn,
+        towers,
       },
       cancel,
       guard.wrap(onProgress),

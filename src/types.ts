@@ -43,6 +43,15 @@ export interface LoadModelOptions {
   pull?: boolean;
   /** Load the towers of `encoders.gguf` (default true). false: text only, without their memory. */
   loadEncoders?: boolean;
+  /**
+   * Towers whose weights are read now: 'none' (default), 'all', or a list such as `['image']`.
+   * The others are read by the first call that needs them (a `'load'` stage of its
+   * {@link GroundProgress}; about a second per GB from the page cache) and stay resident until
+   * {@link Model.releaseTowers}. Default 'none' because most processes use one or two of the three
+   * towers and the video tower alone is ~2 GB at f16; 'all' suits a server that must answer its
+   * first call of every kind without that delay. docs/ARCHITECTURE.md, "Towers on demand".
+   */
+  towers?: 'all' | 'none' | MediaKind[];
   /** CPU threads for generation and prompt processing. Default: the physical cores (about half the hardware threads). 1-512. */
   threads?: number;
   /** LLM layers offloaded to the GPU (-1 = all). Default: all when the build has a GPU backend or `rpc` is given, else 0. */
@@ -69,9 +78,10 @@ export interface LoadModelOptions {
    */
   rpcTimeoutMs?: number;
   /**
-   * Context size of one conversation in tokens: prompt (media rows included) plus answer. Default 4096 capped at the
-   * model's training context; 8 to the training context (4096 for GroundingGPT-7B). libllama
-   * may round it up (to a multiple of 256); `info.contextSize` is the size in use.
+   * Context size of one conversation in tokens: prompt (media rows included) plus answer. Default 2048 (upstream's
+   * context; an image prompt takes ~730) capped at the model's training context; 8 to the training context (4096 for
+   * GroundingGPT-7B). The KV cache grows with it: 0.5 MiB per position for the 7B at f16 (1 GiB at 2048).
+   * libllama may round it up (to a multiple of 256); `info.contextSize` is the size in use.
    */
   contextSize?: number;
   /** Prompt positions per native batch (1-8192, default 512, capped at contextSize). Also how often a prompt checks its AbortSignal. */
@@ -195,6 +205,28 @@ export interface GenerateResult {
   timings: Timings;
 }
 
+/**
+ * Memory a loaded model holds, in bytes, at the time `info` is read (docs/ARCHITECTURE.md,
+ * "Towers on demand"). `total` is what the model adds to the process: bench/memory.mjs checks it
+ * against the measured growth of the resident set.
+ */
+export interface ModelMemory {
+  /** LLM weights (a mapping of llm.gguf counts in full: its pages are read by the first prompt). */
+  llm: number;
+  /** All towers' weights in encoders.gguf (what `towers` would hold with every tower loaded). */
+  encoders: number;
+  /** Resident tower weights per kind: 0 until a call needs the tower, and after releaseTowers. */
+  towers: Record<MediaKind, number>;
+  /** The KV cache: `parallel` x `contextSize` positions. */
+  kvCache: number;
+  /** Compute buffers: libllama's (sized for a batch of `batchSize` positions) and the towers' (kept after an encode, freed by releaseTowers). */
+  compute: { llm: number; towers: number };
+  /** llm + towers + kvCache + compute. */
+  total: number;
+  /** Of total, the bytes on a GPU or RPC device (not in this process's resident set). */
+  device: number;
+}
+
 /** Information about a loaded model. */
 export interface ModelInfo {
   /** libllama's description of the LLM, e.g. "llama 7B Q4_K - Medium". */
@@ -231,8 +263,8 @@ export interface ModelInfo {
   systemInfo: string;
   /** Parameter counts of the LLM and of the towers (0 without encoders). */
   parameters: { llm: number; encoders: number };
-  /** Bytes of the weights and of the KV cache. */
-  memory: { llm: number; encoders: number; kvCache: number };
+  /** Memory the model holds now, in bytes: {@link ModelMemory}. */
+  memory: ModelMemory;
   /** Per media kind: whether the encoders file has its tower, its token ids and feature rows per item. */
   media: Record<MediaKind, { available: boolean; rows: number; tokens: { start: number; patch: number; end: number } }>;
   /** Beginning- and end-of-sequence token ids. */
@@ -250,7 +282,8 @@ export interface GenerationStream extends AsyncIterable<string> {
 
 /** Progress of a grounding call, by stage. `fraction` is the stage's own progress in [0, 1]. */
 export interface GroundProgress {
-  stage: 'decode' | 'encode' | 'prompt' | 'generate';
+  /** 'load': reading a tower's weights, in the first call that needs that tower ({@link LoadModelOptions.towers}). */
+  stage: 'decode' | 'load' | 'encode' | 'prompt' | 'generate';
   fraction: number;
   /** The media item being decoded or encoded. */
   media?: MediaKind;

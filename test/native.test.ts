@@ -1,6 +1,6 @@
 // The C++ tests of the core (native/tests, built with `node scripts/build.mjs --tests` or
 // GROUNDINGGPT_TESTS=1, as .ci/run does): media front ends, our tokenizer against libllama's,
-// tasks decoded together and sequence snapshots (test_tasks),
+// tasks decoded together and sequence snapshots (test_tasks), towers on demand (test_towers),
 // the towers against the golden outputs and the encoders loader against broken files.
 import t from 'tap';
 import { execFile } from 'node:child_process';
@@ -12,7 +12,7 @@ import { tinyConverted } from './helpers/converted';
 
 const run = promisify(execFile);
 const bin = (name: string) => path.resolve(__dirname, '..', 'build', 'cmake', name);
-const built = ['test_preprocess', 'test_vocab', 'test_encoders', 'test_tasks'].every((n) => fs.existsSync(bin(n)));
+const built = ['test_preprocess', 'test_vocab', 'test_encoders', 'test_tasks', 'test_towers'].every((n) => fs.existsSync(bin(n)));
 const required = /^(1|on|true|yes)$/i.test(process.env.GROUNDINGGPT_TESTS ?? '');
 const skip = built ? false : required ? false : 'native tests not built (node scripts/build.mjs --tests)';
 
@@ -22,6 +22,7 @@ t.test('C++ tests', { skip }, async (t) => {
     ['test_preprocess', []],
     ['test_vocab', [files.llm]],
     ['test_tasks', [files.llm]],
+    ['test_towers', [files.llm, files.encoders]],
     ['test_encoders', [files.encoders, expectedDir, '1', '--bad-files']],
   ];
   for (const [name, args] of cases) {

@@ -159,6 +159,11 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo & info) {
         b->mp.encoders_matmul = tm == "ggml"   ? GGPT_ENC_MATMUL_GGML
                                 : tm == "int8" ? GGPT_ENC_MATMUL_INT8
                                                : GGPT_ENC_MATMUL_AUTO;
+        // towers read at load (bit 1 << media kind); the others when first needed (towers.cpp)
+        const double towers = num(env, o, "towers", 0);
+        if (!(towers >= 0 && towers <= GGPT_TOWERS_ALL && towers == std::floor(towers)))
+            throw invalid(env, "towers must be a mask of 0-7");
+        b->mp.towers = (uint32_t)towers;
         b->mp.progress = Progress::progress_fn;
         b->mp.progress_user = progress.get();
         // remote devices: rpc: ['host:port', ...], tensorSplit: number[], towerRpcDevice, rpcTimeoutMs

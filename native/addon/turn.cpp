@@ -12,7 +12,8 @@
 //     generate: generation options (as generate()); absent: no generation
 //     onEvent:  every progress and token of the turn through one stream, in order:
 //               (i, fraction) for media[i] in a tower (i < 16), (16, fraction) for the prompt,
-//               (17, token, piece) for each generated token
+//               (17, token, piece) for each generated token, (32 + i, fraction) while the tower
+//               of media[i] is read (its first use: docs/ARCHITECTURE.md "Towers on demand")
 //   -> { media: [{ features?: NativeFeatures (when encoded now), preprocessMs, towerMs,
 //                  audio?: { samples16k, duration, clips, padded } (PCM given) }],
 //        prompt?: { nPrompt, nReused, nEvaluated, ms }, generate?: { tokens, text, stopReason, ms } }
@@ -40,11 +41,13 @@ namespace {
 
 constexpr uint32_t kMaxMedia = 16;
 constexpr int32_t kPromptTag = 16, kTokenTag = 17;  // event tags after the media indexes
+constexpr int32_t kLoadTag = 32;                    // + i: reading the tower media[i] needs (first use)
 
 struct Item {
     std::shared_ptr<MediaInput> input;        // to encode, or
     std::shared_ptr<const FeatureRows> rows;  // encoded (given, or made by this turn)
     std::shared_ptr<Progress> progress;
+    std::shared_ptr<Progress> load_progress;  // the tower's weights, when not resident yet
     bool encoded = false;
     bool shared = false;  // the rows of an identical item another turn encoded just before
     double preprocess_ms = 0, tower_ms = 0;
@@ -83,7 +86,7 @@ struct Baton {
 // The turn on the compute thread (scheduler.h): the towers item by item, then the task.
 struct TurnRun : TurnJob {
     std::shared_ptr<Baton> b;
-    const ggpt_model * model = nullptr;
+    ggpt_model * model = nullptr;
     CancelFlag cancel;
     std::shared_ptr<Progress> prompt_progress;
     int32_t n_embd = 0;
@@ -125,6 +128,18 @@ struct TurnRun : TurnJob {
             rows->rows = n_rows[rows->media];
             rows->width = n_embd;
             rows->data.resize((size_t)rows->rows * (size_t)n_embd);
+            // the tower's weights, read now when no call has needed them yet (docs/ARCHITECTURE.md
+            // "Towers on demand"): its own progress stage; a failure fails this turn only
+            const uint32_t bit = 1u << item.input->media;
+            if (!(ggpt_model_towers_resident(model) & bit)) {
+                const ggpt_encode_params lp = encode_params(cancel, item.load_progress.get());
+                char msg[1024] = "";
+                st = ggpt_model_load_towers(model, bit, &lp, msg, sizeof msg);
+                if (st != GGPT_OK) {
+                    err = msg;
+                    return false;
+                }
+            }
             const ggpt_encode_params p = encode_params(cancel, item.progress.get());
             st = item.input->encode(ctx, rows->data.data(), &p);
             if (st != GGPT_OK) {
@@ -237,6 +252,7 @@ Napi::Value Turn(NativeModel & self, const Napi::CallbackInfo & info) {
                 } else {
                     item.input = media_input(env, mi, mo);
                     item.progress = std::make_shared<Progress>(events, cancel, (int32_t)i);
+                    item.load_progress = std::make_shared<Progress>(events, cancel, kLoadTag + (int32_t)i);
                 }
                 b->items.push_back(std::move(item));
             }

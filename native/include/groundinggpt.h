@@ -149,7 +149,14 @@ typedef struct ggpt_model_params {
                                          includes the longest graph a server computes; 0 = 120000.
                                          Process-wide: the last load sets it                      */
     uint32_t rpc_connect_timeout_ms;  /* bound of a connect; 0 = 5000                           */
+    uint32_t towers;                  /* towers read at load (bit 1 << ggpt_media each,
+                                         GGPT_TOWERS_ALL); the others are read when a call first
+                                         needs them (ggpt_model_load_towers). Default 0: all on
+                                         demand (docs/ARCHITECTURE.md "Towers on demand")         */
 } ggpt_model_params;
+
+/* ggpt_model_params.towers, ggpt_model_load_towers, ggpt_model_release_towers: one bit per tower. */
+#define GGPT_TOWERS_ALL 7u /* (1 << GGPT_MEDIA_IMAGE) | (1 << GGPT_MEDIA_VIDEO) | (1 << GGPT_MEDIA_AUDIO) */
 
 #define GGPT_MAX_RPC_SERVERS 16
 
@@ -263,7 +270,7 @@ typedef enum ggpt_kv_type {
 } ggpt_kv_type;
 
 typedef struct ggpt_context_params {
-    uint32_t n_ctx;          /* context size in positions; 0 = 4096 capped at n_ctx_train;
+    uint32_t n_ctx;          /* context size in positions; 0 = 2048 capped at n_ctx_train;
                                     else 8..n_ctx_train                                        */
     uint32_t n_batch;        /* prompt positions per llama_decode call (default 512; capped
                                     at n_ctx). Also the granularity of abort during prompts.    */
@@ -314,6 +321,19 @@ GGPT_API uint32_t ggpt_context_n_seq(const ggpt_context * ctx);
 
 /* Bytes of the KV cache (K and V, all layers, n_seq * n_ctx positions). */
 GGPT_API int64_t ggpt_context_kv_bytes(const ggpt_context * ctx);
+
+/* Memory a model and one of its contexts hold, in bytes, wherever it lives (host or device). */
+typedef struct ggpt_memory_info {
+    int64_t llm_weights;   /* libllama's model buffers (a mapping of the file counts in full)   */
+    int64_t towers[3];     /* per ggpt_media: the tower's resident weights (0 when not loaded),
+                              AMX copies included, released f16 pages excluded                  */
+    int64_t kv_cache;      /* libllama's context memory: the KV cache                           */
+    int64_t llm_compute;   /* libllama's compute buffers (sized for the largest graph: n_ubatch)  */
+    int64_t tower_compute; /* the towers' compute buffers in this context (kept between calls)  */
+    int64_t device;        /* of all these, the bytes on a non-host device (GPU, RPC)           */
+} ggpt_memory_info;
+
+GGPT_API ggpt_status ggpt_context_memory(const ggpt_context * ctx, ggpt_memory_info * out);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Prompt evaluation                                                                          */
@@ -603,6 +623,22 @@ GGPT_API void ggpt_encode_last_timings(const ggpt_context * ctx, double * prepro
 
 /* Comma-separated names ggpt_encode_probe accepts for a media (static string). */
 GGPT_API const char * ggpt_probe_names(ggpt_media media);
+
+/* Towers on demand (docs/ARCHITECTURE.md): a tower's weights are read (and repacked for AMX)
+ * when a ggpt_encode_* call first needs them, or here. towers: bits 1 << ggpt_media (absent
+ * towers are ignored). params: progress over the bytes read and abort (may be NULL). Thread-safe:
+ * waits for encodes running on other contexts of the model. GGPT_ERR_FORMAT when the file was
+ * cut short since the model was loaded, GGPT_ERR_IO, _OUT_OF_MEMORY, _ABORTED: the failed tower
+ * stays unloaded (a later call tries again), the model stays usable. */
+GGPT_API ggpt_status ggpt_model_load_towers(ggpt_model * model, uint32_t towers, const ggpt_encode_params * params,
+                                            char * err, size_t err_len);
+/* Frees the towers' weights (they are read again when next needed); waits for running encodes. */
+GGPT_API void ggpt_model_release_towers(ggpt_model * model, uint32_t towers);
+/* The towers whose weights are resident (bits 1 << ggpt_media). */
+GGPT_API uint32_t ggpt_model_towers_resident(const ggpt_model * model);
+/* Frees this context's tower compute buffers (made again by the next encode). Not while an encode
+ * runs on this context. */
+GGPT_API void ggpt_context_release_tower_buffers(ggpt_context * ctx);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Quantisation (converter support)                                                            */

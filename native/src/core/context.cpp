@@ -15,8 +15,12 @@
 #include "core/log.h"
 #include "core/model.h"
 #include "core/rpc.h"
+#include "encoders/encoders.h"
+#include "ggml-backend.h"
 #include "ggml.h"
 #include "llama.h"
+// libllama's staging API (llama_get_memory_breakdown), next to llama.h's directory in the pinned tree
+#include "../src/llama-ext.h"
 
 ggpt_status ggpt_context::fail(ggpt_status status, const char * fmt, ...) {
     char buf[1024];
@@ -50,7 +54,9 @@ ggpt_status init_impl(ggpt_model * model, const ggpt_context_params * in, ggpt_c
     if (ggpt::rpc_check(model, err) != GGPT_OK) return GGPT_ERR_REMOTE;  // docs/RELIABILITY.md "RPC devices"
     ggpt_context_params p = in ? *in : ggpt_context_default_params();
     const uint32_t n_ctx_train = (uint32_t)std::max(1, llama_model_n_ctx_train(model->llm));
-    if (p.n_ctx == 0) p.n_ctx = std::min<uint32_t>(4096, n_ctx_train);
+    // 2048: upstream's context; the longest one-media prompt is ~730 positions (docs/ARCHITECTURE.md
+    // "Memory defaults")
+    if (p.n_ctx == 0) p.n_ctx = std::min<uint32_t>(2048, n_ctx_train);
     if (p.n_ctx < 8 || p.n_ctx > n_ctx_train) {
         err = "n_ctx " + std::to_string(p.n_ctx) + " is outside [8, " + std::to_string(n_ctx_train) +
               "] (the model was trained with " + std::to_string(n_ctx_train) + " positions)";
@@ -131,6 +137,13 @@ ggpt_status init_impl(ggpt_model * model, const ggpt_context_params * in, ggpt_c
         }
     }
     ctx->n_ctx = llama_n_ctx_seq(ctx->lctx);
+    // libllama's own breakdown per buffer type (weights, KV cache, compute buffers as reserved)
+    for (const auto & [buft, d] : llama_get_memory_breakdown(ctx->lctx)) {
+        ctx->llm_memory.llm_weights += (int64_t)d.model;
+        ctx->llm_memory.kv_cache += (int64_t)d.context;
+        ctx->llm_memory.llm_compute += (int64_t)d.compute;
+        if (buft && !ggml_backend_buft_is_host(buft)) ctx->llm_memory.device += (int64_t)d.total();
+    }
     ctx->batch_tok = llama_batch_init((int32_t)p.n_batch, 0, 1);
     ctx->batch_embd = llama_batch_init((int32_t)p.n_batch, model->n_embd, 1);
     ctx->seqs.resize(p.n_seq);
@@ -224,6 +237,22 @@ int64_t ggpt_context_kv_bytes(const ggpt_context * ctx) {
                                                          : GGML_TYPE_F16;
     return 2 * (int64_t)llama_model_n_layer(m) * (int64_t)ctx->n_ctx * (int64_t)ctx->seqs.size() *
            (int64_t)ggml_row_size(kv, width);
+}
+
+ggpt_status ggpt_context_memory(const ggpt_context * ctx, ggpt_memory_info * out) {
+    if (!ctx || !out) return GGPT_ERR_INVALID_ARGUMENT;
+    memset(out, 0, sizeof *out);
+    *out = ctx->llm_memory;
+    if (const ggpt::Encoders * e = ctx->model->enc.get()) {
+        const bool on_device = e->dev && ggml_backend_dev_type(e->dev) != GGML_BACKEND_DEVICE_TYPE_CPU;
+        for (int m = 0; m < 3; m++) {
+            out->towers[m] = e->towers[m].resident_bytes;
+            if (on_device) out->device += out->towers[m];
+        }
+    }
+    out->tower_compute = ctx->tower_compute_bytes;
+    out->device += ctx->tower_compute_device;
+    return GGPT_OK;
 }
 
 ggpt_status ggpt_token_embeddings(ggpt_context * ctx, const int32_t * tokens, int32_t n, float * out) {

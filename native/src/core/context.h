@@ -1,6 +1,7 @@
 // context.h - the context: libllama context (KV cache of n_seq sequences), what each sequence
 // holds, the running tasks, the towers' compute state, the last error.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -42,6 +43,11 @@ struct ggpt_context {
     void * op_abort_user = nullptr;
 
     std::unique_ptr<ggpt::EncoderState, ggpt::EncoderStateDeleter> enc_state;
+
+    // ggpt_context_memory, readable from any thread: libllama's buffers as reserved at init, the
+    // towers' compute buffers as the last encode left them (encode.cpp; 0 after a release)
+    ggpt_memory_info llm_memory{};
+    std::atomic<int64_t> tower_compute_bytes{0}, tower_compute_device{0};
 
     // Sets last_error (printf-style) and returns status, for `return ctx->fail(...)`.
     ggpt_status fail(ggpt_status status, const char * fmt, ...)

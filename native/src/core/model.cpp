@@ -131,7 +131,9 @@ ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::
     LoadProgress lp;
     lp.fn = params->progress;
     lp.user = params->progress_user;
-    lp.llm_share = enc_size > 0 ? (float)((double)llm_size / (double)(llm_size + enc_size)) : 1.0f;
+    // towers not asked for up front cost only their metadata now
+    const bool towers_now = (params->towers & GGPT_TOWERS_ALL) != 0;
+    lp.llm_share = enc_size > 0 && towers_now ? (float)((double)llm_size / (double)(llm_size + enc_size)) : 1.0f;
 
     llama_model_params mp = llama_model_default_params();
     mp.n_gpu_layers = params->n_gpu_layers;
@@ -254,7 +256,7 @@ ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::
                                          ? model->rpc->devices[(size_t)params->encoders_rpc_device]
                                          : nullptr;
         st = ggpt::encoders_load(model.get(), enc_path.c_str(), params->encoders_on_gpu, enc_progress, &lp, err,
-                                 params->encoders_matmul, enc_dev);
+                                 params->encoders_matmul, enc_dev, params->towers & GGPT_TOWERS_ALL);
         std::string rpc_err;
         if (ggpt::rpc_check(model.get(), rpc_err) != GGPT_OK) {
             file = GGPT_MODEL_FILE_NONE;
@@ -364,6 +366,7 @@ ggpt_model_params ggpt_model_default_params(void) {
     p.encoders_rpc_device = -1;
     p.rpc_timeout_ms = 0;
     p.rpc_connect_timeout_ms = 0;
+    p.towers = 0;  // all on demand (docs/ARCHITECTURE.md "Towers on demand")
     return p;
 }
 

@@ -75,9 +75,11 @@ namespace ggpt {
 // on failure returns a status and sets err (naming the file and the key or tensor).
 // matmul: a ggpt_encoders_matmul (CPU Linear layers).
 // dev: the device the towers run on (NULL: the first GPU when on_gpu, else the CPU)
+// towers: the towers read now (bit 1 << ggpt_media); the others are read when first used
+// (tower_load, encoders/encoders.h)
 ggpt_status encoders_load(ggpt_model * model, const char * path, bool on_gpu, ggpt_progress_fn progress,
                           void * progress_user, std::string & err, int matmul = GGPT_ENC_MATMUL_AUTO,
-                          ggml_backend_dev_t dev = nullptr);
+                          ggml_backend_dev_t dev = nullptr, uint32_t towers = GGPT_TOWERS_ALL);
 
 // Fills the encoder fields of ggpt_model_get_info (has_media, encoders_n_params,
 // encoders_size_bytes) from model->enc; called only when model->enc is set.

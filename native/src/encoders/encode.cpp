@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <new>
+#include <shared_mutex>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -161,7 +162,7 @@ ggpt_status ensure_state(ggpt_context * ctx) {
     // (+ the parameters of each AMX op, kept in the graph's context)
     s->graph_mem.resize((ggml_tensor_overhead() + amx_op_overhead()) * s->graph_size +
                         ggml_graph_overhead_custom(s->graph_size, false));
-    if (!s->gpu && !e.amx.empty()) s->hook = make_amx_hook(&e.amx);
+    if (!s->gpu && e.amx_on) s->hook = make_amx_hook(&e.amx);  // filled as each tower loads
     const ggpt_context_params & cp = ctx->params;
     if (cp.encoders_profile > 0) s->profiler.reset(new NodeProfiler(cp.encoders_profile >= 2));
     // CPU: fused attention (f32 K/V, f32 accumulation) is about 20% faster over a whole CLIP encode
@@ -233,6 +234,11 @@ ggpt_status compute(ggpt_context * ctx, Graph & g, std::initializer_list<Input> 
     ggml_backend_sched_reset(s.sched);
     if (!ggml_backend_sched_alloc_graph(s.sched, g.gf))
         return fail(ctx, GGPT_ERR_OUT_OF_MEMORY, "encoders: cannot allocate the compute buffers");
+    {  // the buffers' sizes for ggpt_context_memory (read from other threads)
+        const int64_t gpu = s.gpu ? (int64_t)ggml_backend_sched_get_buffer_size(s.sched, s.gpu) : 0;
+        ctx->tower_compute_bytes = (int64_t)ggml_backend_sched_get_buffer_size(s.sched, s.cpu) + gpu;
+        ctx->tower_compute_device = gpu;
+    }
     for (const Input & in : inputs) ggml_backend_tensor_set(in.t, in.data, 0, ggml_nbytes(in.t));
     s.graph = &g;
     s.p0 = p0;
@@ -443,14 +449,22 @@ ggpt_status run_audio(ggpt_context * ctx, const float * fbank, int32_t n_clips, 
 
 // ---- validation -----------------------------------------------------------------------------
 
-ggpt_status check_tower(ggpt_context * ctx, ggpt_media m) {
+using TowerLock = std::shared_lock<std::shared_mutex>;
+
+// The tower is there, the compute state made, and the tower's weights resident and held (read
+// now if they were not: docs/ARCHITECTURE.md "Towers on demand") while `use` lives.
+ggpt_status check_tower(ggpt_context * ctx, ggpt_media m, TowerLock & use, const ggpt_encode_params * params) {
     if ((int)m < 0 || (int)m > 2) return fail(ctx, GGPT_ERR_INVALID_ARGUMENT, "unknown media %d", (int)m);
     if (!ctx->model || !ctx->model->enc || !ctx->model->enc->has_media[m])
         return fail(ctx, GGPT_ERR_UNSUPPORTED,
                     "this model has no %s tower (load it with an encoders file that holds one)", media_name(m));
     std::string rpc_err;
     if (rpc_check(ctx->model, rpc_err) != GGPT_OK) return fail(ctx, GGPT_ERR_REMOTE, "%s", rpc_err.c_str());
-    return ensure_state(ctx);
+    ggpt_status st = ensure_state(ctx);
+    if (st != GGPT_OK) return st;
+    std::string err;
+    if ((st = tower_use(*ctx->model->enc, m, params, use, err)) != GGPT_OK) return fail(ctx, st, "%s", err.c_str());
+    return GGPT_OK;
 }
 
 ggpt_status check_video(ggpt_context * ctx, const uint8_t * const * frames, int32_t n) {
@@ -508,7 +522,8 @@ struct CallScope {  // installs the call's params in the state for the callbacks
 ggpt_status encode_image_pixels(ggpt_context * ctx, const float * pixels, float * out,
                                 const ggpt_encode_params * params) {
     if (!ctx) return GGPT_ERR_INVALID_ARGUMENT;
-    ggpt_status st = check_tower(ctx, GGPT_MEDIA_IMAGE);
+    TowerLock use;
+    ggpt_status st = check_tower(ctx, GGPT_MEDIA_IMAGE, use, params);
     if (st != GGPT_OK) return st;
     if (!pixels || !out) return fail(ctx, GGPT_ERR_INVALID_ARGUMENT, "image: pixels or out is NULL");
     const ggpt_encode_params defaults = ggpt_encode_default_params();
@@ -519,7 +534,8 @@ ggpt_status encode_image_pixels(ggpt_context * ctx, const float * pixels, float 
 ggpt_status encode_probe_pixels(ggpt_context * ctx, const float * pixels, const char * name, std::vector<float> & out,
                                 std::vector<int64_t> & shape, const ggpt_encode_params * params) {
     if (!ctx) return GGPT_ERR_INVALID_ARGUMENT;
-    ggpt_status st = check_tower(ctx, GGPT_MEDIA_IMAGE);
+    TowerLock use;
+    ggpt_status st = check_tower(ctx, GGPT_MEDIA_IMAGE, use, params);
     if (st != GGPT_OK) return st;
     if (!pixels || !name) return fail(ctx, GGPT_ERR_INVALID_ARGUMENT, "probe: pixels or name is NULL");
     Probe probe;
@@ -554,7 +570,8 @@ template <class F> static ggpt_status guarded(ggpt_context * ctx, F && f) {
 static ggpt_status ggpt_encode_image_impl(ggpt_context * ctx, const ggpt_image_u8 * image, float * out,
                                           const ggpt_encode_params * params) {
     if (!ctx) return GGPT_ERR_INVALID_ARGUMENT;
-    ggpt_status st = check_tower(ctx, GGPT_MEDIA_IMAGE);
+    TowerLock use;
+    ggpt_status st = check_tower(ctx, GGPT_MEDIA_IMAGE, use, params);
     if (st != GGPT_OK) return st;
     if (!out) return fail(ctx, GGPT_ERR_INVALID_ARGUMENT, "image: out is NULL");
     std::vector<float> pixels;
@@ -572,7 +589,8 @@ static ggpt_status ggpt_encode_image_impl(ggpt_context * ctx, const ggpt_image_u
 static ggpt_status ggpt_encode_video_impl(ggpt_context * ctx, const uint8_t * const * frames, int32_t n_frames,
                                           float * out, const ggpt_encode_params * params) {
     if (!ctx) return GGPT_ERR_INVALID_ARGUMENT;
-    ggpt_status st = check_tower(ctx, GGPT_MEDIA_VIDEO);
+    TowerLock use;
+    ggpt_status st = check_tower(ctx, GGPT_MEDIA_VIDEO, use, params);
     if (st != GGPT_OK) return st;
     if (!out) return fail(ctx, GGPT_ERR_INVALID_ARGUMENT, "video: out is NULL");
     if ((st = check_video(ctx, frames, n_frames)) != GGPT_OK) return st;
@@ -588,7 +606,8 @@ static ggpt_status ggpt_encode_video_impl(ggpt_context * ctx, const uint8_t * co
 static ggpt_status ggpt_encode_audio_impl(ggpt_context * ctx, const float * fbank, int32_t n_clips, float * out,
                                           const ggpt_encode_params * params) {
     if (!ctx) return GGPT_ERR_INVALID_ARGUMENT;
-    ggpt_status st = check_tower(ctx, GGPT_MEDIA_AUDIO);
+    TowerLock use;
+    ggpt_status st = check_tower(ctx, GGPT_MEDIA_AUDIO, use, params);
     if (st != GGPT_OK) return st;
     if (!out) return fail(ctx, GGPT_ERR_INVALID_ARGUMENT, "audio: out is NULL");
     if ((st = check_audio(ctx, fbank, n_clips)) != GGPT_OK) return st;
@@ -605,7 +624,8 @@ static ggpt_status ggpt_encode_probe_impl(ggpt_context * ctx, ggpt_media media, 
                                           const char * name, float * out, int64_t cap, int64_t * n_out,
                                           int64_t shape[4], int32_t * n_dims, const ggpt_encode_params * params) {
     if (!ctx) return GGPT_ERR_INVALID_ARGUMENT;
-    ggpt_status st = check_tower(ctx, media);
+    TowerLock use;
+    ggpt_status st = check_tower(ctx, media, use, params);
     if (st != GGPT_OK) return st;
     if (!name) return fail(ctx, GGPT_ERR_INVALID_ARGUMENT, "probe: name is NULL");
     const Encoders & e = *ctx->model->enc;
@@ -681,6 +701,13 @@ void ggpt_encode_last_timings(const ggpt_context * ctx, double * preprocess_ms, 
     const bool have = ctx && ctx->enc_state;
     if (preprocess_ms) *preprocess_ms = have ? ctx->enc_state->last_preprocess_ms : 0.0;
     if (tower_ms) *tower_ms = have ? ctx->enc_state->last_tower_ms : 0.0;
+}
+
+void ggpt_context_release_tower_buffers(ggpt_context * ctx) {
+    if (!ctx) return;
+    ctx->enc_state.reset();
+    ctx->tower_compute_bytes = 0;
+    ctx->tower_compute_device = 0;
 }
 
 const char * ggpt_probe_names(ggpt_media media) {

@@ -2,7 +2,10 @@
 // compute state (ggpt_context::enc_state). Weight fields are commented with the upstream module
 // they come from (docs/COMPUTATION.md §2-4); tensor names and GGUF keys are in names.h.
 #pragma once
+#include <atomic>
 #include <cstdint>
+#include <cstdio>
+#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -106,6 +109,19 @@ struct AudioTower {
     }
 };
 
+// One tower's weights (docs/ARCHITECTURE.md "Towers on demand"): its tensors (metadata in
+// Encoders::ctx, checked at model load), where their data lies in the file, and whether they are
+// resident. Read (and repacked) by tower_load, dropped by tower_release.
+struct TowerWeights {
+    std::vector<std::pair<uint64_t, ggml_tensor *>> tensors;  // file offset of each tensor's data
+    std::vector<ggml_tensor *> mats;                          // Linear weights and conv kernels
+    int64_t n_params = 0, n_bytes = 0;
+    uint64_t end = 0;                     // the file size the tower needs
+    ggml_backend_buffer_t buf = nullptr;  // its own buffer when not in the file mapping
+    std::atomic<bool> resident{false};
+    std::atomic<int64_t> resident_bytes{0};  // weight bytes in memory + AMX copies
+};
+
 struct Encoders {
     std::string path;
     bool has_media[3] = {false, false, false};  // indexed by ggpt_media
@@ -114,18 +130,38 @@ struct Encoders {
     VideoTower video;
     AudioTower audio;
 
-    ggml_context * ctx = nullptr;         // tensor metadata of the weights
-    ggml_backend_buffer_t buf = nullptr;  // the weights
+    ggml_context * ctx = nullptr;         // tensor metadata of the weights (all towers)
+    ggml_backend_buffer_t buf = nullptr;  // the file mapping as a CPU buffer (mmap), else null
     ggml_backend_dev_t dev = nullptr;     // device that holds them (CPU or a GPU)
     void * mapping = nullptr;             // mmap of the file when the weights live in it
     size_t mapping_size = 0;
+    FILE * file = nullptr;  // kept open: a tower is read from it when first needed
+    int64_t file_size = 0;  // at model load (a later load checks it still holds)
     int64_t n_params = 0, n_bytes = 0;
     std::string backend_name;  // "CPU", "CUDA0", ...
-    // f16 Linear weights repacked for the AMX-BF16 matmul (CPU weights, AMX CPU, when enabled)
+    TowerWeights towers[3];    // indexed by ggpt_media
+    // load and release hold it exclusively, a running encode shared (encoders/loader.cpp)
+    std::shared_mutex mu;
+    // f16 Linear weights repacked for the AMX-BF16 matmul (CPU weights, AMX CPU, when enabled),
+    // filled per tower as it loads; amx_on: the model has such weights (the AMX hook is used)
+    bool amx_on = false, amx_int8 = false;
     std::unordered_map<const ggml_tensor *, AmxWeight> amx;
 
     // feature rows one item produces: 576 / 64 / 8 for the released model
     int32_t n_rows(ggpt_media m) const;
 };
+
+// Makes the towers in `mask` (bit 1 << ggpt_media) resident: reads their weights from the file
+// (checking it was not cut short since the model was loaded) and repacks them for AMX when on.
+// Thread-safe (Encoders::mu); waits for encodes running on other contexts. params: progress over
+// the bytes to read and abort (may be NULL). On failure (GGPT_ERR_ABORTED, _FORMAT, _IO,
+// _OUT_OF_MEMORY) the failed tower is left not resident and the others as they were.
+ggpt_status tower_load(Encoders & e, uint32_t mask, const ggpt_encode_params * params, std::string & err);
+// Frees the towers in `mask` (weights and AMX copies); waits for running encodes.
+void tower_release(Encoders & e, uint32_t mask);
+// Loads tower m if needed, then holds it shared (no release while the encode runs) until `lock`
+// is destroyed.
+ggpt_status tower_use(Encoders & e, ggpt_media m, const ggpt_encode_params * params,
+                      std::shared_lock<std::shared_mutex> & lock, std::string & err);
 
 }  // namespace ggpt

@@ -14,7 +14,9 @@
 #include <cstring>
 #include <new>
 #include <stdexcept>
+#include <mutex>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,7 @@
 #  include <unistd.h>
 #endif
 
+#include "ggml-alloc.h"
 #include "ggml-backend.h"
 #include "ggml.h"
 #include "gguf.h"
@@ -464,16 +467,14 @@ void load_audio(Loader & L, AudioTower & a, AudioPreParams & pre, int32_t llm_n_
 }
 
 #if !defined(_WIN32)
-// Maps the whole file read-only; returns null on failure.
+// Maps the whole file read-only (nothing is read: a tower's pages are read when it loads);
+// returns null on failure.
 void * map_file(const std::string & path, size_t size) {
     int fd = open(path.c_str(), O_RDONLY);
     if (fd < 0) return nullptr;
     void * p = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
     close(fd);
     if (p == MAP_FAILED) return nullptr;
-#  if defined(POSIX_MADV_WILLNEED)
-    posix_madvise(p, size, POSIX_MADV_WILLNEED);
-#  endif
     return p;
 }
 #endif
@@ -502,19 +503,248 @@ void encoders_fill_info(const ggpt_model * model, ggpt_model_info * info) {
     }
 }
 
+// ---- towers on demand (docs/ARCHITECTURE.md "Towers on demand") -----------------------------
+
+namespace {
+
+// The encoders file's size now (it may have been cut short since the model was loaded); -1 on error.
+int64_t current_size(FILE * f) {
+#if defined(_WIN32)
+    struct _stat64 st;
+    if (_fstat64(_fileno(f), &st) != 0) return -1;
+#else
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) return -1;
+#endif
+    return (int64_t)st.st_size;
+}
+
+// Merged byte ranges of a tower's tensors inside the mapping (the gaps between them are alignment
+// padding): what tower_release drops, whole pages only.
+void release_mapped(const Encoders & e, const TowerWeights & tw) {
+    const uint8_t * base = (const uint8_t *)e.mapping;
+    uint64_t a = 0, b = 0;
+    for (const auto & [off, t] : tw.tensors) {
+        const uint64_t end = off + ggml_nbytes(t);
+        if (b != 0 && off <= b + 64) {
+            b = std::max(b, end);
+            continue;
+        }
+        if (b > a) release_pages(base + a, b - a);
+        a = off, b = end;
+    }
+    if (b > a) release_pages(base + a, b - a);
+}
+
+// Frees what tower m holds (caller holds e.mu exclusively).
+void unload_locked(Encoders & e, int m) {
+    TowerWeights & tw = e.towers[m];
+    for (ggml_tensor * w : tw.mats) e.amx.erase(w);
+    if (tw.buf) {
+        ggml_backend_buffer_free(tw.buf);
+        tw.buf = nullptr;
+        for (const auto & [off, t] : tw.tensors) {
+            t->data = nullptr;
+            t->buffer = nullptr;
+        }
+    } else if (e.mapping) {
+        release_mapped(e, tw);
+    }
+    tw.resident = false;
+    tw.resident_bytes = 0;
+}
+
+// Reads tower m's weights (caller holds e.mu exclusively). done/total: bytes over the whole call.
+ggpt_status load_locked(Encoders & e, int m, const ggpt_encode_params & p, int64_t & done, int64_t total,
+                        std::string & err) {
+    TowerWeights & tw = e.towers[m];
+    const char * name = m == GGPT_MEDIA_IMAGE ? "image" : m == GGPT_MEDIA_VIDEO ? "video" : "audio";
+    auto aborted = [&] {
+        if (p.abort && p.abort(p.abort_user)) return true;
+        return p.progress && !p.progress((float)done / (float)std::max<int64_t>(1, total), p.progress_user);
+    };
+    // a file cut short after the model was loaded: a typed error, never a read past its end
+    // (which, through the mapping, would be a SIGBUS)
+    const int64_t now = current_size(e.file);
+    if (now < 0) {
+        err = "encoders file " + e.path + ": cannot stat (" + strerror(errno) + ")";
+        return GGPT_ERR_IO;
+    }
+    if ((uint64_t)now < tw.end) {
+        for (const auto & [off, t] : tw.tensors)
+            if (off + ggml_nbytes(t) > (uint64_t)now) {
+                err = "encoders file " + e.path + ": truncated since the model was loaded: the " + name +
+                      " tower's tensor '" + ggml_get_name(t) + "' ends at byte " +
+                      std::to_string(off + ggml_nbytes(t)) + " but the file has " + std::to_string(now) + " bytes";
+                break;
+            }
+        return GGPT_ERR_FORMAT;
+    }
+    if (e.mapping) {
+        // fault the pages in (a read of each page) so that the tower's first encode does not
+        const uint8_t * base = (const uint8_t *)e.mapping;
+        const size_t page = 4096;
+        for (const auto & [off, t] : tw.tensors) {
+            const size_t n = ggml_nbytes(t);
+            const volatile uint8_t * q = base + off;
+            uint8_t acc = 0;
+            for (size_t i = 0; i < n; i += page) acc ^= q[i];
+            if (n) acc ^= q[n - 1];
+            (void)acc;
+            done += (int64_t)n;
+            if (aborted()) {
+                unload_locked(e, m);
+                err = "encoders: loading the " + std::string(name) + " tower aborted";
+                return GGPT_ERR_ABORTED;
+            }
+        }
+    } else {
+        ggml_backend_buffer_type_t buft = ggml_backend_dev_buffer_type(e.dev);
+        const size_t align = ggml_backend_buft_get_alignment(buft);
+        size_t size = align;
+        for (const auto & [off, t] : tw.tensors) size += GGML_PAD(ggml_backend_buft_get_alloc_size(buft, t), align);
+        tw.buf = ggml_backend_buft_alloc_buffer(buft, size);
+        if (!tw.buf) {
+            err = "encoders: cannot allocate " + std::to_string(size >> 20) + " MiB for the " + name +
+                  " tower's weights on " + e.backend_name;
+            return GGPT_ERR_OUT_OF_MEMORY;
+        }
+        ggml_backend_buffer_set_usage(tw.buf, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
+        ggml_tallocr ta = ggml_tallocr_new(tw.buf);
+        for (const auto & [off, t] : tw.tensors) {
+            if (ggml_tallocr_alloc(&ta, t) != GGML_STATUS_SUCCESS) {
+                unload_locked(e, m);
+                err = "encoders: cannot place tensor '" + std::string(ggml_get_name(t)) + "'";
+                return GGPT_ERR_INTERNAL;
+            }
+        }
+        const bool host = ggml_backend_buffer_is_host(tw.buf);
+        std::vector<uint8_t> staging;
+        for (const auto & [off, t] : tw.tensors) {
+            const size_t n = ggml_nbytes(t);
+            uint8_t * dst = (uint8_t *)t->data;
+            if (!host) {
+                staging.resize(n);
+                dst = staging.data();
+            }
+#if defined(_WIN32)
+            const bool seek_ok = _fseeki64(e.file, (int64_t)off, SEEK_SET) == 0;
+#else
+            const bool seek_ok = fseeko(e.file, (off_t)off, SEEK_SET) == 0;
+#endif
+            if (!seek_ok || fread(dst, 1, n, e.file) != n) {
+                unload_locked(e, m);
+                err = "encoders file " + e.path + ": read error in tensor '" + ggml_get_name(t) + "'";
+                return GGPT_ERR_IO;
+            }
+            if (!host) ggml_backend_tensor_set(t, dst, 0, n);
+            done += (int64_t)n;
+            if (aborted()) {
+                unload_locked(e, m);
+                err = "encoders: loading the " + std::string(name) + " tower aborted";
+                return GGPT_ERR_ABORTED;
+            }
+        }
+    }
+    int64_t bytes = tw.n_bytes;
+    if (e.amx_on) {
+        std::vector<ggml_tensor *> todo;
+        for (ggml_tensor * w : tw.mats)
+            if (w->type == GGML_TYPE_F16 && amx_can_pack(w)) todo.push_back(w);
+        for (ggml_tensor * w : todo) e.amx[w];  // the map is filled before the threads write into it
+        // The f16 originals of repacked weights are not read again: with the mapping, each one's
+        // pages are dropped from memory right after its repack (they are file-backed, so a later
+        // read would simply fault them back in), so the peak holds the bf16 copies and only a few
+        // f16 tensors.
+        const bool drop = tw.buf == nullptr && e.mapping != nullptr;
+        std::atomic<size_t> next{0}, dropped{0};
+        auto work = [&] {
+            for (size_t i; (i = next++) < todo.size();) {
+                amx_pack(todo[i], e.amx[todo[i]], e.amx_int8 && amx_can_pack(todo[i], true));
+                if (drop) dropped += release_pages(todo[i]->data, ggml_nbytes(todo[i]));
+            }
+        };
+        std::vector<std::thread> pool;
+        const unsigned nt = std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
+        for (unsigned t = 1; t < nt; ++t) pool.emplace_back(work);
+        work();
+        for (auto & th : pool) th.join();
+        for (ggml_tensor * w : todo) {
+            const AmxWeight & a = e.amx[w];
+            bytes += (int64_t)(a.data.size() * sizeof(uint16_t) + a.scale.size() * sizeof(float));
+        }
+        bytes -= (int64_t)dropped.load();
+        GGPT_LOG_I("encoders: %s tower: %zu f16 Linear weights repacked for AMX-%s, %.1f MiB of f16 pages released",
+                   name, todo.size(), e.amx_int8 ? "INT8" : "BF16", dropped / 1048576.0);
+    }
+    tw.resident_bytes = bytes;
+    tw.resident = true;
+    GGPT_LOG_I("encoders: %s tower loaded (%.1f MiB resident)", name, bytes / 1048576.0);
+    return GGPT_OK;
+}
+
+}  // namespace
+
+ggpt_status tower_load(Encoders & e, uint32_t mask, const ggpt_encode_params * params, std::string & err) {
+    const ggpt_encode_params p = params ? *params : ggpt_encode_default_params();
+    std::unique_lock<std::shared_mutex> lock(e.mu);
+    int64_t total = 0, done = 0;
+    for (int m = 0; m < 3; ++m)
+        if ((mask & (1u << m)) && e.has_media[m] && !e.towers[m].resident) total += e.towers[m].n_bytes;
+    for (int m = 0; m < 3; ++m) {
+        if (!(mask & (1u << m)) || !e.has_media[m] || e.towers[m].resident) continue;
+        try {
+            const ggpt_status st = load_locked(e, m, p, done, total, err);
+            if (st != GGPT_OK) return st;
+        } catch (...) {
+            unload_locked(e, m);
+            throw;
+        }
+    }
+    if (p.progress) p.progress(1.0f, p.progress_user);
+    return GGPT_OK;
+}
+
+void tower_release(Encoders & e, uint32_t mask) {
+    std::unique_lock<std::shared_mutex> lock(e.mu);
+    for (int m = 0; m < 3; ++m)
+        if ((mask & (1u << m)) && e.towers[m].resident) unload_locked(e, m);
+}
+
+ggpt_status tower_use(Encoders & e, ggpt_media m, const ggpt_encode_params * params,
+                      std::shared_lock<std::shared_mutex> & lock, std::string & err) {
+    for (;;) {
+        std::shared_lock<std::shared_mutex> l(e.mu);
+        if (e.towers[m].resident) {
+            lock = std::move(l);
+            return GGPT_OK;
+        }
+        l.unlock();
+        // the call's abort applies; its progress is the tower's compute, not the read
+        ggpt_encode_params lp = ggpt_encode_default_params();
+        if (params) lp.abort = params->abort, lp.abort_user = params->abort_user;
+        const ggpt_status st = tower_load(e, 1u << m, &lp, err);
+        if (st != GGPT_OK) return st;
+    }
+}
+
 void encoders_free(Encoders * enc) {
     if (!enc) return;
+    for (TowerWeights & tw : enc->towers)
+        if (tw.buf) ggml_backend_buffer_free(tw.buf);
+    enc->amx.clear();
     if (enc->buf) ggml_backend_buffer_free(enc->buf);
     if (enc->ctx) ggml_free(enc->ctx);
 #if !defined(_WIN32)
     if (enc->mapping) munmap(enc->mapping, enc->mapping_size);
 #endif
+    if (enc->file) fclose(enc->file);
     delete enc;
 }
 
 static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, bool on_gpu, ggpt_progress_fn progress,
-                                      void * progress_user, std::string & err, int matmul,
-                                      ggml_backend_dev_t want_dev) {
+                                      void * progress_user, std::string & err, int matmul, ggml_backend_dev_t want_dev,
+                                      uint32_t towers) {
     Loader L;
     L.path = path ? path : "";
     FILE * f = path ? fopen(path, "rb") : nullptr;
@@ -560,19 +790,32 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
     ImagePreParams image_pre;
     VideoPreParams video_pre;
     AudioPreParams audio_pre;
+    // which of the Loader's tensors and matrices belong to which tower
+    std::vector<size_t> tower_of[3];
+    std::pair<size_t, size_t> mats_of[3] = {{0, 0}, {0, 0}, {0, 0}};
+    auto mark = [&](int m, size_t t0, size_t m0) {
+        for (size_t i = t0; i < L.tensors.size(); ++i) tower_of[m].push_back(i);
+        mats_of[m] = {m0, L.mats.size()};
+    };
     if (L.ok() && L.has(N::KEY_CLIP_N_EMBD)) {
+        const size_t t0 = L.tensors.size(), m0 = L.mats.size();
         load_clip(L, enc->clip, enc->llm_n_embd);
+        mark(GGPT_MEDIA_IMAGE, t0, m0);
         L.rgb(N::KEY_CLIP_MEAN, image_pre.mean, false);
         L.rgb(N::KEY_CLIP_STD, image_pre.std, true);
         image_pre.size = enc->clip.hp.image_size;
         enc->has_media[GGPT_MEDIA_IMAGE] = true;
     }
     if (L.ok() && L.has(N::KEY_EVA_N_EMBD)) {
+        const size_t t0 = L.tensors.size(), m0 = L.mats.size();
         load_video(L, enc->video, video_pre, enc->llm_n_embd);
+        mark(GGPT_MEDIA_VIDEO, t0, m0);
         enc->has_media[GGPT_MEDIA_VIDEO] = true;
     }
     if (L.ok() && L.has(N::KEY_IB_N_EMBD)) {
+        const size_t t0 = L.tensors.size(), m0 = L.mats.size();
         load_audio(L, enc->audio, audio_pre, enc->llm_n_embd);
+        mark(GGPT_MEDIA_AUDIO, t0, m0);
         enc->has_media[GGPT_MEDIA_AUDIO] = true;
     }
     if (L.ok() && !enc->has_media[0] && !enc->has_media[1] && !enc->has_media[2])
@@ -612,7 +855,7 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
         return L.status;
     }
 
-    // ---- weights into a backend buffer
+    // ---- where the weights go
     // an RPC device when asked (core/rpc.h), else the first local GPU, else the CPU
     ggml_backend_dev_t dev = want_dev;
     if (!dev && on_gpu) dev = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_GPU);
@@ -626,14 +869,35 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
     ggml_backend_reg_t dev_reg = ggml_backend_dev_backend_reg(dev);
     if (dev_reg && strcmp(ggml_backend_reg_name(dev_reg), "RPC") == 0)  // "RPC1 host:port"
         enc->backend_name += std::string(" ") + ggml_backend_dev_description(dev);
-    for (auto & [id, t] : L.tensors) {
-        enc->n_params += ggml_nelements(t);
-        enc->n_bytes += ggml_nbytes(t);
+    // each tower's tensors, in file order (a tower is read front to back)
+    for (int m = 0; m < 3; ++m) {
+        TowerWeights & tw = enc->towers[m];
+        for (size_t i : tower_of[m]) {
+            auto & [id, t] = L.tensors[i];
+            const uint64_t off = data_offset + gguf_get_tensor_offset(L.gguf, id);
+            tw.tensors.emplace_back(off, t);
+            tw.n_params += ggml_nelements(t);
+            tw.n_bytes += (int64_t)ggml_nbytes(t);
+            tw.end = std::max<uint64_t>(tw.end, off + ggml_nbytes(t));
+        }
+        std::sort(tw.tensors.begin(), tw.tensors.end(),
+                  [](const auto & x, const auto & y) { return x.first < y.first; });
+        tw.mats.assign(L.mats.begin() + (ptrdiff_t)mats_of[m].first, L.mats.begin() + (ptrdiff_t)mats_of[m].second);
+        enc->n_params += tw.n_params;
+        enc->n_bytes += tw.n_bytes;
     }
+    enc->file = fopen(path, "rb");
+    if (!enc->file) {
+        err = "encoders file " + L.path + ": cannot open (" + strerror(errno) + ")";
+        return GGPT_ERR_IO;
+    }
+    enc->file_size = file_size;
     const bool use_mmap = model ? model->params.use_mmap : true;
     const bool is_cpu = ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_CPU;
 #if !defined(_WIN32)
-    // ggml's CPU buffers need 32-byte aligned bases; GGUF's default alignment is 32, a file may differ
+    // CPU weights stay in a read-only mapping of the file: a tower's pages are read when it loads
+    // and dropped when it is released. ggml's CPU buffers need 32-byte aligned bases; GGUF's
+    // default alignment is 32, a file may differ (then each tower gets its own buffer).
     if (is_cpu && use_mmap && data_offset % 32 == 0) {
         enc->mapping = map_file(L.path, (size_t)file_size);
         if (enc->mapping) {
@@ -648,95 +912,44 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
                     return GGPT_ERR_INTERNAL;
                 }
             }
-            if (progress && !progress(1.0f, progress_user)) {
-                err = "encoders: loading aborted";
-                return GGPT_ERR_ABORTED;
-            }
         }
     }
 #endif
-    if (!enc->buf) {
-        enc->buf = ggml_backend_alloc_ctx_tensors_from_buft(L.ctx, ggml_backend_dev_buffer_type(dev));
-        if (!enc->buf) {
-            err = "encoders: cannot allocate " + std::to_string(enc->n_bytes >> 20) + " MiB for the tower weights on " +
-                  enc->backend_name;
-            return GGPT_ERR_OUT_OF_MEMORY;
-        }
-        ggml_backend_buffer_set_usage(enc->buf, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
-        FILE * fp = fopen(path, "rb");
-        if (!fp) {
-            err = "encoders file " + L.path + ": cannot open (" + strerror(errno) + ")";
-            return GGPT_ERR_IO;
-        }
-        std::vector<uint8_t> staging;
-        int64_t done = 0;
-        for (auto & [id, t] : L.tensors) {
-            const size_t n = ggml_nbytes(t);
-            const bool host = ggml_backend_buffer_is_host(enc->buf);
-            uint8_t * dst = (uint8_t *)t->data;
-            if (!host) {
-                staging.resize(n);
-                dst = staging.data();
-            }
-            const int64_t off = (int64_t)(data_offset + gguf_get_tensor_offset(L.gguf, id));
-#if defined(_WIN32)
-            const bool seek_ok = _fseeki64(fp, off, SEEK_SET) == 0;
-#else
-            const bool seek_ok = fseeko(fp, (off_t)off, SEEK_SET) == 0;
-#endif
-            if (!seek_ok || fread(dst, 1, n, fp) != n) {
-                fclose(fp);
-                err = "encoders file " + L.path + ": read error in tensor '" + ggml_get_name(t) + "'";
-                return GGPT_ERR_IO;
-            }
-            if (!host) ggml_backend_tensor_set(t, dst, 0, n);
-            done += (int64_t)n;
-            if (progress && !progress((float)done / (float)std::max<int64_t>(1, enc->n_bytes), progress_user)) {
-                fclose(fp);
-                err = "encoders: loading aborted";
-                return GGPT_ERR_ABORTED;
-            }
-        }
-        fclose(fp);
-    }
     L.ctx = nullptr;  // owned by enc now
 
     // AMX-BF16 on CPUs that have it (matmul AUTO; GGML turns it off): f16 Linear weights
-    // repacked for the tile unit (speed: docs/BENCHMARKS.md), at bf16 rounding of weights and
-    // activations (relative RMS error ~5e-3 instead of ~8e-4 on the tiny golden model). f32
-    // weights stay exact; q8_0 keeps ggml's kernels. INT8 (experimental): int8 weights and
-    // activation rows on the tile unit's int8 path where K is a multiple of 64, at ~4x the bf16
-    // error.
-    const bool int8 = matmul == GGPT_ENC_MATMUL_INT8 && amx_int8_available();
-    const bool amx = matmul != GGPT_ENC_MATMUL_GGML;
-    if (is_cpu && amx && amx_bf16_available()) {
-        std::vector<ggml_tensor *> todo;
-        for (ggml_tensor * w : L.mats)
-            if (w->type == GGML_TYPE_F16 && amx_can_pack(w)) todo.push_back(w);
-        for (ggml_tensor * w : todo) enc->amx[w];  // the map is filled before the threads write into it
-        // The f16 originals of repacked weights are not read again: each one's pages are dropped
-        // from memory right after its repack (they are file-backed, so a later read would simply
-        // fault them back in), so the peak holds the bf16 copies and only a few f16 tensors.
-        const bool drop = enc->mapping != nullptr;
-        std::atomic<size_t> next{0}, dropped{0};
-        auto work = [&] {
-            for (size_t i; (i = next++) < todo.size();) {
-                amx_pack(todo[i], enc->amx[todo[i]], int8 && amx_can_pack(todo[i], true));
-                if (drop) dropped += release_pages(todo[i]->data, ggml_nbytes(todo[i]));
-            }
-        };
-        std::vector<std::thread> pool;
-        const unsigned nt = std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
-        for (unsigned t = 1; t < nt; ++t) pool.emplace_back(work);
-        work();
-        for (auto & th : pool) th.join();
-        GGPT_LOG_I("encoders: %zu f16 Linear weights repacked for AMX-%s", enc->amx.size(), int8 ? "INT8" : "BF16");
-        if (drop) GGPT_LOG_I("encoders: %.1f MiB of f16 weight pages released", dropped / 1048576.0);
+    // repacked for the tile unit when their tower loads (speed: docs/BENCHMARKS.md), at bf16
+    // rounding of weights and activations (relative RMS error ~5e-3 instead of ~8e-4 on the tiny
+    // golden model). f32 weights stay exact; q8_0 keeps ggml's kernels. INT8 (experimental): int8
+    // weights and activation rows on the tile unit's int8 path where K is a multiple of 64, at ~4x
+    // the bf16 error.
+    enc->amx_int8 = matmul == GGPT_ENC_MATMUL_INT8 && amx_int8_available();
+    enc->amx_on = is_cpu && matmul != GGPT_ENC_MATMUL_GGML && tower_bf16_available();
+    if (enc->amx_on) {
+        bool any = false;
+        for (ggml_tensor * w : L.mats) any = any || (w->type == GGML_TYPE_F16 && amx_can_pack(w));
+        enc->amx_on = any;  // nothing to repack: no AMX path (as ggml's kernels run everything)
     }
 
-    GGPT_LOG_I("encoders: %s: image %s, video %s, audio %s; %.1fM params, %.1f MiB on %s", L.path.c_str(),
+    // the towers asked for up front (the others load when a call needs them)
+    uint32_t want = 0;
+    for (int m = 0; m < 3; ++m)
+        if (enc->has_media[m] && (towers & (1u << m))) want |= 1u << m;
+    if (want) {
+        ggpt_encode_params ep = ggpt_encode_default_params();
+        ep.progress = progress;
+        ep.progress_user = progress_user;
+        const ggpt_status st = tower_load(*enc, want, &ep, err);
+        if (st != GGPT_OK) return st;
+    } else if (progress && !progress(1.0f, progress_user)) {
+        err = "encoders: loading aborted";
+        return GGPT_ERR_ABORTED;
+    }
+
+    GGPT_LOG_I("encoders: %s: image %s, video %s, audio %s; %.1fM params, %.1f MiB on %s%s", L.path.c_str(),
                enc->has_media[0] ? "yes" : "no", enc->has_media[1] ? "yes" : "no", enc->has_media[2] ? "yes" : "no",
-               enc->n_params / 1e6, enc->n_bytes / 1048576.0, enc->backend_name.c_str());
+               enc->n_params / 1e6, enc->n_bytes / 1048576.0, enc->backend_name.c_str(),
+               want == 0 ? " (towers load when first used)" : "");
     if (model) {
         if (enc->has_media[GGPT_MEDIA_IMAGE]) model->image_pre = image_pre;
         if (enc->has_media[GGPT_MEDIA_VIDEO]) model->video_pre = video_pre;
@@ -747,9 +960,10 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
 }
 
 ggpt_status encoders_load(ggpt_model * model, const char * path, bool on_gpu, ggpt_progress_fn progress,
-                          void * progress_user, std::string & err, int matmul, ggml_backend_dev_t dev) {
+                          void * progress_user, std::string & err, int matmul, ggml_backend_dev_t dev,
+                          uint32_t towers) {
     try {
-        return encoders_load_impl(model, path, on_gpu, progress, progress_user, err, matmul, dev);
+        return encoders_load_impl(model, path, on_gpu, progress, progress_user, err, matmul, dev, towers);
     } catch (const std::bad_alloc &) {
         err = std::string("encoders file ") + (path ? path : "") + ": out of memory while loading";
         return GGPT_ERR_OUT_OF_MEMORY;
@@ -760,3 +974,41 @@ ggpt_status encoders_load(ggpt_model * model, const char * path, bool on_gpu, gg
 }
 
 }  // namespace ggpt
+
+using namespace ggpt;
+
+extern "C" {
+
+ggpt_status ggpt_model_load_towers(ggpt_model * model, uint32_t towers, const ggpt_encode_params * params, char * err,
+                                   size_t err_len) {
+    if (err && err_len) err[0] = 0;
+    if (!model) return GGPT_ERR_INVALID_ARGUMENT;
+    if (!model->enc || (towers & GGPT_TOWERS_ALL) == 0) return GGPT_OK;
+    std::string msg;
+    ggpt_status st;
+    try {
+        st = tower_load(*model->enc, towers & GGPT_TOWERS_ALL, params, msg);
+    } catch (const std::bad_alloc &) {
+        st = GGPT_ERR_OUT_OF_MEMORY;
+        msg = "encoders: out of memory while loading a tower";
+    } catch (const std::exception & e) {
+        st = GGPT_ERR_INTERNAL;
+        msg = std::string("encoders: ") + e.what();
+    }
+    if (st != GGPT_OK && err && err_len) snprintf(err, err_len, "%s", msg.c_str());
+    return st;
+}
+
+void ggpt_model_release_towers(ggpt_model * model, uint32_t towers) {
+    if (model && model->enc) tower_release(*model->enc, towers & GGPT_TOWERS_ALL);
+}
+
+uint32_t ggpt_model_towers_resident(const ggpt_model * model) {
+    uint32_t r = 0;
+    if (model && model->enc)
+        for (int m = 0; m < 3; ++m)
+            if (model->enc->towers[m].resident) r |= 1u << m;
+    return r;
+}
+
+}  // extern "C"
