@@ -167,8 +167,8 @@ for (const type of ['f32', 'f16', 'q8_0'] as const) {
 // towerMatmul on the f16 model: 'ggml' keeps ggml's f16 kernels (the f16 error even on CPUs with
 // AMX, where 'auto' has the bf16 one), 'int8' stays within its own bound. Measured here (AMX CPU),
 // rms error / rms against the f32 golden: audio ggml 9.0e-4, auto 5.7e-3, int8 2.2e-2; image
-// 8.3e-4, 4.5e-3, 1.3e-2. With AVX512-BF16 and no AMX (AMD EPYC, Zen 5) 'auto' and 'int8' both
-// run the bf16 kernels on dot products: audio 5.1e-3, image 4.4e-3. With neither, all three are ggml's.
+// 8.3e-4, 4.5e-3, 1.3e-2. With AVX512-BF16/VNNI and no AMX (AMD EPYC, Zen 5) the same kernels run
+// on dot products: auto 5.1e-3 / 4.4e-3, int8 2.2e-2 / 1.3e-2. With neither, all three are ggml's.
 t.test('towerMatmul: ggml, auto and int8 on the f16 model', async (t) => {
   const files = await tinyConverted('f16');
   const o = goldenCase('audio/dog_audio').outputs;

@@ -1,4 +1,5 @@
-// bench_bf16.cpp - the towers' bf16 Linear (native/src/amx) against ggml's f16 matmul on the
+// bench_bf16.cpp - the towers' bf16 Linear (native/src/amx), and its int8 mode where the CPU has
+// AVX512-VNNI, against ggml's f16 matmul on the
 // towers' real shapes, and the unit's peak: a loop of independent bf16 dot products (vdpbf16ps,
 // or tdpbf16ps tiles on AMX CPUs are not measured here) in registers, per thread. Built with the
 // C tests; not run by the test suite (docs/BENCHMARKS.md, "Towers on AVX512-BF16 CPUs").
@@ -105,12 +106,21 @@ int main(int argc, char ** argv) {
         ggpt::amx_pack(w, aw);
         aw.kernel = ggpt::Bf16Kernel::avx512;  // the dot-product unit (also on an AMX CPU)
         ggml_tensor * ours = ggpt::amx_mul_mat(ctx, &aw, xb, b);
+        const bool i8 = ggpt::avx512_vnni_available() && ggpt::amx_can_pack(w, true);
+        ggpt::AmxWeight aw8;
+        if (i8) {
+            ggpt::amx_pack(w, aw8, true);
+            aw8.kernel = ggpt::Bf16Kernel::avx512;
+        }
+        ggml_tensor * ours8 = i8 ? ggpt::amx_mul_mat(ctx, &aw8, xb, b) : nullptr;
+        ggml_cgraph * g_ours8 = ggml_new_graph(ctx);
+        if (i8) ggml_build_forward_expand(g_ours8, ours8);
         ggml_tensor * theirs = ggml_add(ctx, ggml_mul_mat(ctx, w, x), b);
         ggml_cgraph * g_ours = ggml_new_graph(ctx);
         ggml_build_forward_expand(g_ours, ours);
         ggml_cgraph * g_theirs = ggml_new_graph(ctx);
         ggml_build_forward_expand(g_theirs, theirs);
-        double t_ours = 1e9, t_theirs = 1e9;
+        double t_ours = 1e9, t_theirs = 1e9, t_ours8 = 1e9;
         for (int r = 0; r < reps; ++r) {  // alternating
             double t0 = now_s();
             ggml_backend_graph_compute(be, g_theirs);
@@ -118,11 +128,18 @@ int main(int argc, char ** argv) {
             t0 = now_s();
             ggml_backend_graph_compute(be, g_ours);
             t_ours = std::min(t_ours, now_s() - t0);
+            if (!i8) continue;
+            t0 = now_s();
+            ggml_backend_graph_compute(be, g_ours8);
+            t_ours8 = std::min(t_ours8, now_s() - t0);
         }
         const double fl = 2.0 * s.K * s.M * s.N;
         printf("%-10s K=%5d M=%5d N=%5d  ggml f16 %8.2f ms %6.1f GFLOPS | avx512-bf16 %8.2f ms %6.1f GFLOPS | %.2fx\n",
                s.name, s.K, s.M, s.N, t_theirs * 1e3, fl / t_theirs / 1e9, t_ours * 1e3, fl / t_ours / 1e9,
                t_theirs / t_ours);
+        if (i8)
+            printf("%-10s int8 (vpdpbusd) %8.2f ms %6.1f GOPS | %.2fx ggml\n", "", t_ours8 * 1e3, fl / t_ours8 / 1e9,
+                   t_theirs / t_ours8);
         ggml_free(ctx);
     }
     ggml_backend_free(be);

@@ -446,12 +446,18 @@ void test_amx_work_share() {
 void test_amx() {
     if (!ggpt::amx_bf16_available()) printf("amx: not available on this CPU (skipped)\n");
     if (!ggpt::avx512_bf16_available()) printf("avx512-bf16: not available on this CPU (skipped)\n");
-    // 0: AMX-BF16, 1: AMX-INT8, 2: AVX512-BF16
-    for (const int kind : {0, 1, 2}) {
-        const bool int8 = kind == 1, avx512 = kind == 2;
-        if (avx512 ? !ggpt::avx512_bf16_available() : int8 ? !ggpt::amx_int8_available() : !ggpt::amx_bf16_available())
-            continue;
-        printf("%s kernel\n", avx512 ? "avx512-bf16" : int8 ? "amx-int8" : "amx-bf16");
+    // 0: AMX-BF16, 1: AMX-INT8, 2: AVX512-BF16, 3: AVX512-VNNI int8
+    for (const int kind : {0, 1, 2, 3}) {
+        const bool int8 = kind == 1 || kind == 3, avx512 = kind >= 2;
+        const bool have = kind == 0   ? ggpt::amx_bf16_available()
+                          : kind == 1 ? ggpt::amx_int8_available()
+                          : kind == 2 ? ggpt::avx512_bf16_available()
+                                      : ggpt::avx512_vnni_available();
+        if (!have) continue;
+        printf("%s kernel\n", kind == 0   ? "amx-bf16"
+                              : kind == 1 ? "amx-int8"
+                              : kind == 2 ? "avx512-bf16"
+                                          : "avx512-vnni-int8");
         for (auto [K, M, N] : {std::tuple<int, int, int>{96, 48, 37},
                                {64, 32, 1},
                                {160, 16, 1},

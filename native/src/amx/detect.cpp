@@ -48,11 +48,21 @@ bool avx512_bf16_available() {
     return ok;
 }
 
+bool avx512_vnni_available() {
+    static const bool ok = [] {
+        unsigned a, b, c, d;
+        // leaf 7 subleaf 0, ECX bit 11: AVX512_VNNI
+        return avx512_bf16_available() && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & (1u << 11));
+    }();
+    return ok;
+}
+
 #else
 
 bool amx_bf16_available() { return false; }
 bool amx_int8_available() { return false; }
 bool avx512_bf16_available() { return false; }
+bool avx512_vnni_available() { return false; }
 
 #endif
 

@@ -18,7 +18,11 @@ bool amx_int8_available();
 // saves the AVX-512 state: the towers' bf16 kernels then run on dot-product instructions where
 // there is no AMX (docs/ARCHITECTURE.md).
 bool avx512_bf16_available();
+// True when it also has AVX512-VNNI (vpdpbusd): the int8 tower mode on dot products.
+bool avx512_vnni_available();
 // Whether the towers' bf16 kernels run here at all: AMX-BF16 or AVX512-BF16.
 inline bool tower_bf16_available() { return amx_bf16_available() || avx512_bf16_available(); }
+// Whether their int8 mode does: AMX-INT8, or AVX512-BF16 with AVX512-VNNI.
+inline bool tower_int8_available() { return amx_int8_available() || avx512_vnni_available(); }
 
 }  // namespace ggpt

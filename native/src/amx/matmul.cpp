@@ -24,15 +24,18 @@ namespace amx_detail {
 namespace {
 
 // One activation row (K bf16) -> int8 with its own symmetric scale (returned), written as the
-// row's 64-byte slices of consecutive 2 KiB panels (dst: the row's slice in the first one).
-GGPT_AVX512_TARGET float quantize_row_i8(const uint16_t * x, int64_t K, int8_t * dst) {
+// row's 64-byte slices of consecutive 2 KiB panels (dst: the row's slice in the first one). U8:
+// as q + 128 (unsigned bytes, for vpdpbusd: dot.h).
+template <bool U8> GGPT_AVX512_TARGET float quantize_row_i8(const uint16_t * x, int64_t K, int8_t * dst) {
     __m512 amax = _mm512_setzero_ps();
     for (int64_t k = 0; k < K; k += 16) amax = _mm512_max_ps(amax, _mm512_abs_ps(load_bf16x16(x + k)));
     const float m = _mm512_reduce_max_ps(amax);
     const __m512 inv = _mm512_set1_ps(m > 0.0f ? 127.0f / m : 0.0f);
     for (int64_t k = 0; k < K; k += 16) {
         const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(load_bf16x16(x + k), inv));  // nearest even, |q| <= 127
-        _mm_storeu_si128((__m128i *)(dst + (k / 64) * 2048 + k % 64), _mm512_cvtsepi32_epi8(q));
+        __m128i b = _mm512_cvtsepi32_epi8(q);
+        if constexpr (U8) b = _mm_xor_si128(b, _mm_set1_epi8((char)0x80));
+        _mm_storeu_si128((__m128i *)(dst + (k / 64) * 2048 + k % 64), b);
     }
     return m / 127.0f;
 }
@@ -48,8 +51,8 @@ GGPT_AVX512_TARGET float quantize_row_i8(const uint16_t * x, int64_t K, int8_t *
 // and of column blocks: with at least 2 row blocks per thread, shared evenly, the rows only (same
 // locality); else (a class token, a Q-Former's queries, a row count that does not share evenly)
 // the columns (at least 2 blocks each), and the rest of the threads the rows.
-// AMX: the block products on the tile unit; else on AVX512-BF16 dot products (bf16 weights only;
-// no tile instruction runs).
+// AMX: the block products on the tile unit; else on AVX512-BF16 / AVX512-VNNI dot products (no
+// tile instruction runs).
 template <bool AMX> GGPT_AMX_TARGET void linear_op(ggml_tensor * dst, int ith, int nth, void * ud) {
     LinearOpParams * op = (LinearOpParams *)ud;
     const AmxWeight * w = op->w;
@@ -90,7 +93,7 @@ template <bool AMX> GGPT_AMX_TARGET void linear_op(ggml_tensor * dst, int ith, i
                 if (w->int8) {
                     float & scale = ascale[(nb - nc) * 32 + r];
                     if (n < N) {
-                        scale = quantize_row_i8(xa + n * K, K, (int8_t *)pan + r * 64);
+                        scale = quantize_row_i8<!AMX>(xa + n * K, K, (int8_t *)pan + r * 64);
                     } else {
                         scale = 0.0f;
                         for (int64_t kc = 0; kc < KC; ++kc) std::memset((int8_t *)pan + kc * 2048 + r * 64, 0, 64);
@@ -117,9 +120,13 @@ template <bool AMX> GGPT_AMX_TARGET void linear_op(ggml_tensor * dst, int ith, i
                 const uint16_t * a = apack.data() + (size_t)(nb - nc) * pan_elems;
                 if constexpr (AMX)
                     (MT == 2 ? kern2 : kern1)(a, K, b0, b1, KC, cbuf[cur], 32, pend.rows ? &pend : nullptr);
+                else if (w->int8)
+                    (MT == 2 ? dot_kernel<2, true, true> : dot_kernel<1, true, true>)(a, K, b0, b1, KC, cbuf[cur], 32,
+                                                                                      pend.rows ? &pend : nullptr, rows,
+                                                                                      w->comp.data() + m0);
                 else
                     (MT == 2 ? dot_kernel<2, true> : dot_kernel<1, true>)(a, K, b0, b1, KC, cbuf[cur], 32,
-                                                                          pend.rows ? &pend : nullptr, rows);
+                                                                          pend.rows ? &pend : nullptr, rows, nullptr);
                 pend.c = cbuf[cur];
                 pend.rows = rows;
                 pend.MT = MT;
@@ -183,7 +190,6 @@ template <bool AMX> GGPT_AMX_TARGET void linear_op(ggml_tensor * dst, int ith, i
 
 ggml_tensor * amx_mul_mat(ggml_context * ctx, const AmxWeight * w, ggml_tensor * xb, ggml_tensor * bias, AmxAct act,
                           ggml_type out, ggml_tensor * res) {
-    if (w->kernel == Bf16Kernel::avx512 && w->int8) return nullptr;  // int8 weights: AMX only
     ggml_tensor * args[3] = {xb};
     int n = 1;
     if (bias) args[n++] = bias;
@@ -198,7 +204,8 @@ ggml_tensor * amx_mul_mat(ggml_context * ctx, const AmxWeight * w, ggml_tensor *
     ggml_tensor * y = ggml_custom_4d(ctx, out == GGML_TYPE_BF16 ? GGML_TYPE_BF16 : GGML_TYPE_F32, w->M, xb->ne[1], 1, 1,
                                      args, n, avx512 ? amx_detail::linear_op<false> : amx_detail::linear_op<true>,
                                      GGML_N_TASKS_MAX, (void *)op);
-    return ggml_set_name(y, avx512 ? "avx512_linear" : w->int8 ? "amx_linear_i8" : "amx_linear");
+    return ggml_set_name(y, avx512 ? (w->int8 ? "avx512_linear_i8" : "avx512_linear")
+                                   : (w->int8 ? "amx_linear_i8" : "amx_linear"));
 }
 
 #else

@@ -27,6 +27,7 @@ void amx_pack(const ggml_tensor * w, AmxWeight & out, bool int8) {
     out.kernel = default_bf16_kernel();
     out.data.resize(int8 ? (size_t)M * K / 2 : (size_t)M * K);
     if (int8) out.scale.resize(M);
+    if (int8) out.comp.resize(M);
     std::vector<float> rows((size_t)16 * K);
     std::vector<uint16_t> rb((size_t)16 * K);
     std::vector<int8_t> rq(int8 ? (size_t)16 * K : 0);
@@ -52,8 +53,12 @@ void amx_pack(const ggml_tensor * w, AmxWeight & out, bool int8) {
                 for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(row[k]));
                 const float scale = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
                 out.scale[mb * 16 + c] = scale;
-                for (int64_t k = 0; k < K; ++k)
+                int32_t sum = 0;
+                for (int64_t k = 0; k < K; ++k) {
                     rq[c * K + k] = (int8_t)std::lrint(std::min(127.0f, std::max(-127.0f, row[k] * inv)));
+                    sum += rq[c * K + k];
+                }
+                out.comp[mb * 16 + c] = 128 * sum;
             }
             for (int64_t kc = 0; kc < K / 64; ++kc)
                 for (int64_t r = 0; r < 16; ++r)

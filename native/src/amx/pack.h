@@ -43,11 +43,14 @@ template <class T> using AlignedVector = std::vector<T, CacheAligned<T>>;
 struct AmxWeight {
     int64_t K = 0, M = 0;  // inputs (multiple of 32; 64 for int8), outputs (multiple of 16)
     bool int8 = false;
-    // amx_pack chooses AMX where the CPU has it (int8 needs it), else AVX512-BF16; a bf16 weight
-    // may be switched to avx512 afterwards (to compare the two on an AMX CPU)
+    // amx_pack chooses AMX where the CPU has it, else AVX512-BF16 (int8: with AVX512-VNNI); the
+    // weight may be switched to avx512 afterwards (to compare the two on an AMX CPU)
     Bf16Kernel kernel = Bf16Kernel::amx;
     AlignedVector<uint16_t> data;
     std::vector<float> scale;  // int8: per output
+    // int8: 128 x the sum of each output's q over k. The dot-product unit multiplies unsigned by
+    // signed bytes (vpdpbusd), so it takes activation q + 128 and subtracts this afterwards.
+    std::vector<int32_t> comp;
 
     AmxWeight() = default;
     AmxWeight(const AmxWeight &) = delete;
@@ -60,8 +63,8 @@ bool amx_can_pack(const ggml_tensor * w, bool int8 = false);
 
 // Packs w, whose data is readable on the host, as bf16 or, with int8, as 8-bit integers per
 // output row. An int8 weight's matmul also rounds each activation row to 8 bits (symmetric, its
-// own scale) and multiplies on the tile unit's int8 path: about twice the bf16 throughput, at
-// ~1e-2 relative error instead of ~5e-3.
+// own scale) and multiplies on the int8 path of the tile unit (or of AVX512-VNNI): about twice
+// the bf16 throughput, at ~1e-2 relative error instead of ~5e-3.
 void amx_pack(const ggml_tensor * w, AmxWeight & out, bool int8 = false);
 
 // f32 -> bf16, round to nearest even (NaN kept quiet)
