@@ -15,13 +15,17 @@
  *   groundinggpt rm <name[:type]>
  *   groundinggpt serve [--model dir] [--host 127.0.0.1] [--port 8080] [--parallel n] [--api-key key]
  *   groundinggpt eval <task> --data <file|dir> [--split s] [--limit n] [--out f.jsonl] [--resume] [--parallel n]
+ *   groundinggpt build [--cuda] [--cuda-architectures list] [--jobs n]
  * image/video/audio without --model and $GROUNDINGGPT_MODEL use the default model name and pull it
- * on first use (--no-pull refuses).
+ * on first use (--no-pull refuses). Options and their help texts: src/cli-options.ts; progress
+ * output: src/cli-bars.ts.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { MODEL_LOAD_OPTIONS } from './cli-options';
+import { bytesText, progressBar, progressMode, pullProgress, stageProgress, stopAllBars } from './cli-bars';
+import { GROUND_OPTION_NAMES, type OptionSpec, optionsHelp, parseConfig } from './cli-options';
 import { GroundingGPTError } from './errors';
 import { toolVersion } from './convert/common';
 import { convert } from './convert/index';
@@ -29,11 +33,11 @@ import { synth } from './convert/synth';
 import { loadModel } from './load';
 import { describeResult, runChat } from './repl';
 import type { Model } from './model';
-import { TOWER_MATMULS, type GroundOptions, type LoadModelOptions, type GroundProgress, type GroundResult, type TowerMatmul } from './types';
+import { TOWER_MATMULS, type GroundOptions, type LoadModelOptions, type GroundResult, type TowerMatmul } from './types';
 import { decodeAudio } from './media/audio';
 import { drawBoxes, drawVideoStrip, drawWaveform } from './media/draw';
 import { decodeVideo } from './media/video';
-import { DEFAULT_MODEL, listModels, pull, removeModel, resolveModelName, type PullProgress } from './pull/index';
+import { DEFAULT_MODEL, listModels, pull, removeModel, resolveModelName } from './pull/index';
 import { modelHome } from './pull/registry';
 import { SERVE_USAGE, serveCommand } from './serve/command';
 import { evalCommand, evalUsage } from './eval/command';
@@ -82,29 +86,6 @@ function intOption(v: string | undefined, name: string): number | undefined {
   return Number(v);
 }
 
-/** Progress on stderr: a rewritten line on a terminal, one line per 10% otherwise. */
-function progressPrinter(label: string): { update(fraction: number, detail?: string): void; end(): void } {
-  const tty = process.stderr.isTTY;
-  const t0 = Date.now();
-  let lastBucket = -1;
-  return {
-    update(fraction, detail) {
-      const pct = Math.floor(fraction * 100);
-      const secs = ((Date.now() - t0) / 1000).toFixed(0);
-      const text = `${label} ${String(pct).padStart(3)}%  ${secs}s  ${detail ?? ''}`;
-      if (tty) {
-        process.stderr.write(`\r${text.slice(0, (process.stderr.columns || 100) - 1).padEnd((process.stderr.columns || 100) - 1)}`);
-      } else if (Math.floor(pct / 10) !== lastBucket) {
-        lastBucket = Math.floor(pct / 10);
-        process.stderr.write(`${text}\n`);
-      }
-    },
-    end() {
-      if (tty) process.stderr.write('\n');
-    },
-  };
-}
-
 /** Ctrl-C aborts the running operation cleanly (temporary files removed). */
 function abortOnSigint(): { signal: AbortSignal; dispose(): void } {
   const ac = new AbortController();
@@ -115,39 +96,12 @@ function abortOnSigint(): { signal: AbortSignal; dispose(): void } {
 
 const TYPES_HELP = 'f32 | f16 (default) | q8_0 | q4_k_m';
 
-const GROUND_OPTIONS = {
-  model: { type: 'string' },
-  'no-pull': { type: 'boolean' },
-  draw: { type: 'string' },
-  json: { type: 'boolean' },
-  'max-tokens': { type: 'string' },
-  temperature: { type: 'string' },
-  seed: { type: 'string' },
-  'no-kv-cache': { type: 'boolean' },
-  ...MODEL_LOAD_OPTIONS,
-} as const;
+const GROUND_OPTIONS = parseConfig(GROUND_OPTION_NAMES);
 
-const GROUND_HELP = `  --model <dir|name>   model directory from convert/synth, or a model name such as
-                       groundinggpt-7b:q8_0 (default: $GROUNDINGGPT_MODEL, else ${DEFAULT_MODEL},
-                       pulled from the Hugging Face Hub on first use)
-  --no-pull            never download: fail when the named model is not in the model cache
-  --draw <file>        also write a picture of the result (.png, .jpg, .webp)
-  --json               print the whole result as JSON instead of the answer
-  --max-tokens <n>     most tokens to generate (default 512)
-  --temperature <t>    0 = greedy (default); upstream samples at 0.2
-  --seed <n>           sampling seed
-  --threads <n>        CPU threads (default: physical cores)
-  --gpu-layers <n>     LLM layers on the GPU, -1 = all (default: all when the build has a GPU backend)
-  --rpc <h:p,...>      run the LLM's layers on ggml-rpc-server hosts (README "Several machines
-                       (RPC)"; no authentication: trusted networks or an SSH tunnel only)
-  --tower-device <d>   where the towers run: local (default) or rpc:N (the N-th RPC device)
-  --context-size <n>   context size in tokens (default 4096)
-  --tower-matmul <m>   the towers' CPU matmuls: auto (default), ggml, int8 (experimental)
-  --no-kv-cache        do not keep image/video prompts' KV state on disk (default: kept under
-                       the model cache's kv-cache folder, 4 GiB at most, so that asking about the
-                       same picture again skips the tower and most of the prefill)
-  --ffmpeg <path>      ffmpeg to use (default: $FFMPEG_PATH, ffmpeg-static, ffmpeg on PATH)
-  --ffprobe <path>     ffprobe to use (optional: without one ffmpeg probes)`;
+/** The grounding commands' help; `table` holds a command's own options or wording. */
+function groundHelp(names: readonly string[] = GROUND_OPTION_NAMES, table: Record<string, OptionSpec> = {}): string {
+  return optionsHelp(names, table);
+}
 
 /** Loads the model named by --model (or $GROUNDINGGPT_MODEL) with the CLI's options. */
 async function cliModel(
@@ -196,51 +150,7 @@ export function rpcOption(value: string | undefined): string[] | undefined {
   return list;
 }
 
-function gib(n: number): string {
-  return n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(2)} GiB` : mib(n);
-}
-
-/** Prints pull()'s events on stderr: the plan (what, how big, where, licences), then progress. */
-function pullPrinter(json: boolean): { onProgress(p: PullProgress): void; end(): void } {
-  const dl = progressPrinter('download');
-  const cv = progressPrinter('convert');
-  let stage = '';
-  const out = (s: string) => process.stderr.write(s);
-  return {
-    onProgress(p) {
-      if (json) {
-        out(`${JSON.stringify(p)}\n`);
-        return;
-      }
-      if (p.stage !== stage && stage === 'download') dl.end();
-      if (p.stage === 'plan' && p.plan) {
-        const pl = p.plan;
-        const cached = pl.totalBytes - pl.downloadBytes;
-        out(
-          `pulling ${pl.name}:${pl.type} from ${pl.repos.map((r) => `${r.repo}@${r.revision}${r.revision === r.commit ? '' : ` (${r.commit.slice(0, 12)})`}`).join(' + ')}\n`,
-        );
-        out(
-          `  ${pl.files.length} files, ${gib(pl.totalBytes)}: ${gib(pl.downloadBytes)} to download${cached ? `, ${gib(cached)} already in the Hugging Face cache` : ''}\n`,
-        );
-        out(`  source files: ${pl.hfCache}\n  model directory: ${pl.dir}\n`);
-        out(`  the weights are not ours; their licences:\n${pl.licences.map((l) => `    ${l.part}: ${l.licence}${l.note ? ` (${l.note})` : ''}\n`).join('')}`);
-      } else if (p.stage === 'download' && p.total) {
-        const rate = p.rate ? `${mib(p.rate)}/s` : '';
-        const eta = p.eta !== undefined ? `ETA ${Math.ceil(p.eta)}s` : '';
-        dl.update((p.bytes ?? 0) / p.total, `${gib(p.bytes ?? 0)} / ${gib(p.total)}  ${rate}  ${eta}  ${p.file ?? ''}`);
-      } else if (p.stage === 'convert' && p.convert) {
-        cv.update(p.convert.fraction, p.convert.stage === 'quantize' ? 'quantizing the LLM' : (p.convert.tensor ?? p.convert.stage));
-        if (p.convert.stage === 'done') cv.end();
-      } else if ((p.stage === 'retry' || p.stage === 'wait') && p.message) {
-        out(`${process.stderr.isTTY ? '\n' : ''}${p.message}\n`);
-      }
-      stage = p.stage;
-    },
-    end() {
-      if (stage === 'download') dl.end();
-    },
-  };
-}
+const gib = bytesText;
 
 /**
  * A model name (not an existing path) to its directory in the model cache, pulling it first
@@ -258,7 +168,7 @@ async function ensureNamedModel(value: string, noPull: boolean, signal: AbortSig
     );
   }
   process.stderr.write(`${named.name}:${named.type} is not in the model cache yet: pulling it (once) from the Hugging Face Hub\n`);
-  const printer = pullPrinter(false);
+  const printer = pullProgress(false);
   try {
     const r = await pull({ name: value, signal, onProgress: printer.onProgress });
     process.stderr.write(`model ready in ${r.dir}\n`);
@@ -287,32 +197,8 @@ function groundOptions(values: Record<string, string | boolean | undefined>, sig
   const o: GroundOptions = { ...turnOptions(values), signal };
   // stream the answer to the terminal as it is generated
   if (!json && process.stdout.isTTY) o.onToken = (piece) => process.stdout.write(piece);
-  if (!json) o.onProgress = stagePrinter();
+  if (!json) o.onProgress = stageProgress(progressMode(json));
   return o;
-}
-
-/**
- * The stages of a grounding call on stderr (decode, tower, prompt; the answer itself streams on
- * stdout): a bar rewritten in place on a terminal, one line per 10 % otherwise.
- */
-function stagePrinter(): (p: GroundProgress) => void {
-  let current = '';
-  let printer: ReturnType<typeof progressPrinter> | undefined;
-  return (p) => {
-    if (p.stage === 'generate') {
-      if (printer) printer.end();
-      printer = undefined;
-      current = 'generate';
-      return;
-    }
-    const label = p.stage === 'encode' ? `${p.media} tower` : p.stage === 'decode' ? `decode ${p.media}` : 'prompt';
-    if (label !== current) {
-      printer?.end();
-      printer = progressPrinter(label);
-      current = label;
-    }
-    printer?.update(p.fraction);
-  };
 }
 
 function printResult(r: GroundResult, json: boolean, streamed: boolean): void {
@@ -342,9 +228,8 @@ async function groundCommand(kind: 'image' | 'video' | 'audio', argv: string[]):
     model = await cliModel(values, sig.signal, cliKvCache());
     const o = groundOptions(values, sig.signal, json);
     const streamed = o.onToken !== undefined;
-    let r: GroundResult;
     if (kind === 'image') {
-      r = await model.groundImage(file, prompt, o);
+      const r = await model.groundImage(file, prompt, o);
       printResult(r, json, streamed);
       if (values.draw) {
         await drawBoxes(file, r.boxes, values.draw as string);
@@ -358,7 +243,7 @@ async function groundCommand(kind: 'image' | 'video' | 'audio', argv: string[]):
         ...(o.ffprobePath ? { ffprobePath: o.ffprobePath } : {}),
       });
       const frames = v.frames.map((data) => ({ data, width: v.size, height: v.size, channels: 3 as const }));
-      r = await model.groundVideo({ frames, fps: v.fps, duration: v.duration }, prompt, o);
+      const r = await model.groundVideo({ frames, fps: v.fps, duration: v.duration }, prompt, o);
       r.video = { duration: v.duration, frameCount: v.frameCount, fps: v.fps, sampledFrames: v.indices, times: v.times };
       printResult(r, json, streamed);
       if (values.draw) {
@@ -372,11 +257,11 @@ async function groundCommand(kind: 'image' | 'video' | 'audio', argv: string[]):
         ...(o.ffmpegPath ? { ffmpegPath: o.ffmpegPath } : {}),
         ...(o.ffprobePath ? { ffprobePath: o.ffprobePath } : {}),
       });
-      r = await model.groundAudio({ samples: a.channels, sampleRate: a.sampleRate }, prompt, { ...o, ...(image ? { image } : {}) });
+      const r = await model.groundAudio({ samples: a.channels, sampleRate: a.sampleRate }, prompt, { ...o, ...(image ? { image } : {}) });
       printResult(r, json, streamed);
       if (values.draw) {
         if (image) await drawBoxes(image, r.boxes, values.draw as string);
-        else await drawWaveform(a.channels, a.sampleRate, r.audio?.clips ?? [], values.draw as string);
+        else await drawWaveform(a.channels, a.sampleRate, r.audio.clips, values.draw as string);
         process.stderr.write(`drew ${image ? `${r.boxes.length} box(es)` : 'the waveform and its clips'} on ${values.draw}\n`);
       }
     }
@@ -386,32 +271,82 @@ async function groundCommand(kind: 'image' | 'video' | 'audio', argv: string[]):
   }
 }
 
-/** The model options of `eval` (those of the grounding commands without the per-answer ones). */
-const EVAL_MODEL_HELP = GROUND_HELP.split('\n')
-  .filter((l) => !/--draw|--json|--max-tokens|--temperature|--seed|^\s+(also write|print the whole)/.test(l))
-  .join('\n');
+/** The model options of `eval` (those of the grounding commands without the per-answer ones, which eval has its own of). */
+const EVAL_MODEL_HELP = groundHelp(GROUND_OPTION_NAMES.filter((n) => !['draw', 'json', 'max-tokens', 'temperature', 'seed'].includes(n)));
+
+const TOWERS = ['clip', 'eva', 'qformer', 'vqformer', 'aqformer', 'imagebind'] as const;
+const CONVERT_TABLE: Record<string, OptionSpec> = {
+  model: { type: 'string', arg: 'dir', help: 'GroundingGPT checkpoint (config.json, tokenizer.model, pytorch_model*.bin or *.safetensors)' },
+  clip: { type: 'string', arg: 'dir', help: 'openai/clip-vit-large-patch14-336 directory (pytorch_model.bin or model.safetensors)' },
+  out: { type: 'string', arg: 'dir', help: 'output directory: llm.gguf, encoders.gguf, manifest.json' },
+  type: { type: 'string', arg: 't', help: TYPES_HELP },
+  threads: { type: 'string', arg: 'n', help: 'threads for the LLM quantiser (default: all cores)' },
+  'heads-<tower>': { type: 'string', arg: 'n', help: `override a head count (tower: ${TOWERS.join(', ')})` },
+  ...Object.fromEntries(TOWERS.map((t) => [`heads-${t}`, { type: 'string' as const, help: '' }])),
+};
+const SYNTH_TABLE: Record<string, OptionSpec> = {
+  preset: { type: 'string', arg: 'p', help: "7b (GroundingGPT-7B shapes, all towers) or tiny (the golden fixture's shapes)" },
+  out: CONVERT_TABLE.out,
+  type: CONVERT_TABLE.type,
+  seed: { type: 'string', arg: 'n', help: 'PRNG seed (default 0; same seed, same bytes)' },
+};
+const PULL_TABLE: Record<string, OptionSpec> = {
+  type: { type: 'string', arg: 't', help: 'q4_k_m (default) | q8_0 | f16 | f32' },
+  out: { type: 'string', arg: 'dir', help: 'model directory (default: the model cache, $GROUNDINGGPT_HOME)' },
+  'no-keep-source': { type: 'boolean', help: 'delete the downloaded checkpoint from the Hugging Face cache after converting' },
+  json: { type: 'boolean', help: 'progress events as JSON lines on stderr (no bars)' },
+};
+const BUILD_TABLE: Record<string, OptionSpec> = {
+  cuda: { type: 'boolean', help: 'with ggml\'s CUDA backend (needs the CUDA toolkit: nvcc, cuBLAS;\nREADME "Building from source")' },
+  'cuda-architectures': {
+    type: 'string',
+    arg: 'list',
+    help: 'GPU architectures to compile for, e.g. "86;89" (default: the GPU present,\nelse 75-virtual;80-virtual;86-real;89-real;90-real: README\n"Building from source")',
+  },
+  jobs: { type: 'string', arg: 'n', help: 'parallel compile jobs (default: all cores)' },
+};
+const MEDIA_START: Record<string, OptionSpec> = Object.fromEntries(
+  (['image', 'video', 'audio'] as const).map((k) => [
+    k,
+    { type: 'string', arg: 'file', help: `${{ image: 'an image', video: 'a video', audio: 'a sound' }[k]} to start with (or /${k} later)` },
+  ]),
+);
+
+/** groundinggpt build: scripts/build.mjs of the installed package (docs/BUILDING.md, "From source"). */
+async function buildCommand(argv: string[]): Promise<void> {
+  const { values } = parse(argv, parseConfig(Object.keys(BUILD_TABLE), BUILD_TABLE));
+  if (values.help) {
+    process.stdout.write(`${COMMANDS.build.usage}\n`);
+    return;
+  }
+  const jobs = intOption(values.jobs as string | undefined, 'jobs');
+  const arches = values['cuda-architectures'] as string | undefined;
+  if (arches !== undefined && !values.cuda) throw new UsageError('--cuda-architectures needs --cuda');
+  if (arches !== undefined && !/^[\w;-]+$/.test(arches)) throw new UsageError(`--cuda-architectures takes a list such as "86;89" (got "${arches}")`);
+  const packageRoot = path.resolve(__dirname, '..');
+  const script = path.join(packageRoot, 'scripts', 'build.mjs');
+  if (!fs.existsSync(script)) throw new GroundingGPTError('BUILD_FAILED', `${script} is missing: this copy of groundinggpt cannot build itself`);
+  const args = [
+    script,
+    ...(values.cuda ? ['--cuda'] : []),
+    ...(jobs ? ['--jobs', String(jobs)] : []),
+    ...(arches ? [`--CDCMAKE_CUDA_ARCHITECTURES=${arches}`] : []),
+  ];
+  process.stderr.write(`building the addon in ${packageRoot} (node ${args.map((a) => path.relative(packageRoot, a) || a).join(' ')})\n`);
+  const r = spawnSync(process.execPath, args, { cwd: packageRoot, stdio: 'inherit' });
+  if (r.status !== 0) throw new GroundingGPTError('BUILD_FAILED', `the build failed (exit ${r.status ?? r.signal}); its output is above`);
+  process.stdout.write(`built ${path.join(packageRoot, 'build', 'Release', 'groundinggpt.node')}: it is loaded instead of the prebuilt one\n`);
+}
 
 export const COMMANDS: Record<string, Command> = {
   convert: {
     summary: 'convert a GroundingGPT checkpoint (+ CLIP) into a model directory',
     usage: `groundinggpt convert --model <dir> --clip <dir> --out <dir> [options]
 
-  --model <dir>     GroundingGPT checkpoint (config.json, tokenizer.model, pytorch_model*.bin or *.safetensors)
-  --clip <dir>      openai/clip-vit-large-patch14-336 directory (pytorch_model.bin or model.safetensors)
-  --out <dir>       output directory: llm.gguf, encoders.gguf, manifest.json
-  --type <t>        ${TYPES_HELP}
-  --threads <n>     threads for the LLM quantiser (default: all cores)
-  --heads-<tower> <n>  override a head count (tower: clip, eva, qformer, vqformer, aqformer, imagebind)`,
+${optionsHelp(['model', 'clip', 'out', 'type', 'threads', 'heads-<tower>'], CONVERT_TABLE)}`,
     async run(argv) {
-      const towers = ['clip', 'eva', 'qformer', 'vqformer', 'aqformer', 'imagebind'] as const;
-      const { values } = parse(argv, {
-        model: { type: 'string' },
-        clip: { type: 'string' },
-        out: { type: 'string' },
-        type: { type: 'string' },
-        threads: { type: 'string' },
-        ...Object.fromEntries(towers.map((t) => [`heads-${t}`, { type: 'string' as const }])),
-      });
+      const towers = TOWERS;
+      const { values } = parse(argv, parseConfig(['model', 'clip', 'out', 'type', 'threads', ...towers.map((t) => `heads-${t}`)], CONVERT_TABLE));
       if (values.help) {
         process.stdout.write(`${COMMANDS.convert.usage}\n`);
         return;
@@ -422,7 +357,7 @@ export const COMMANDS: Record<string, Command> = {
         const n = intOption(values[`heads-${t}`] as string | undefined, `heads-${t}`);
         if (n !== undefined) heads[t] = n;
       }
-      const p = progressPrinter('convert');
+      const p = progressBar('convert');
       const sig = abortOnSigint();
       try {
         const r = await convert({
@@ -446,19 +381,16 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'write a random-weight model directory (real 7B shapes or tiny) for benchmarks and tests',
     usage: `groundinggpt synth --preset tiny|7b --out <dir> [options]
 
-  --preset <p>      7b (GroundingGPT-7B shapes, all towers) or tiny (the golden fixture's shapes)
-  --out <dir>       output directory: llm.gguf, encoders.gguf, manifest.json
-  --type <t>        ${TYPES_HELP}
-  --seed <n>        PRNG seed (default 0; same seed, same bytes)`,
+${optionsHelp(Object.keys(SYNTH_TABLE), SYNTH_TABLE)}`,
     async run(argv) {
-      const { values } = parse(argv, { preset: { type: 'string' }, out: { type: 'string' }, type: { type: 'string' }, seed: { type: 'string' } });
+      const { values } = parse(argv, parseConfig(Object.keys(SYNTH_TABLE), SYNTH_TABLE));
       if (values.help) {
         process.stdout.write(`${COMMANDS.synth.usage}\n`);
         return;
       }
       if (!values.preset) throw new UsageError('--preset is required');
       if (!values.out) throw new UsageError('--out is required');
-      const p = progressPrinter('synth');
+      const p = progressBar('synth');
       const sig = abortOnSigint();
       try {
         const r = await synth({
@@ -482,26 +414,18 @@ export const COMMANDS: Record<string, Command> = {
 
   name                 ${DEFAULT_MODEL} (default), optionally with :<type>; or hf:<owner>/<repo>[:<file-prefix>],
                        a repo holding converted <prefix>llm.gguf + <prefix>encoders.gguf (checked by loading them)
-  --type <t>           q4_k_m (default) | q8_0 | f16 | f32
-  --out <dir>          model directory (default: the model cache, $GROUNDINGGPT_HOME)
-  --no-keep-source     delete the downloaded checkpoint from the Hugging Face cache after converting
-  --json               progress events as JSON lines on stderr
+${optionsHelp(Object.keys(PULL_TABLE), PULL_TABLE)}
 
   Uses $HF_ENDPOINT, $HF_TOKEN (gated repos), $HF_HUB_OFFLINE=1 (cache only), $HF_HOME / $HF_HUB_CACHE.
   An interrupted pull resumes where it stopped.`,
     async run(argv) {
-      const { values, positionals } = parseWithPositionals(argv, {
-        type: { type: 'string' },
-        out: { type: 'string' },
-        'no-keep-source': { type: 'boolean' },
-        json: { type: 'boolean' },
-      });
+      const { values, positionals } = parseWithPositionals(argv, parseConfig(Object.keys(PULL_TABLE), PULL_TABLE));
       if (values.help) {
         process.stdout.write(`${COMMANDS.pull.usage}\n`);
         return;
       }
       if (positionals.length > 1) throw new UsageError(`expected at most one model name, got ${positionals.length}`);
-      const printer = pullPrinter(values.json === true);
+      const printer = pullProgress(values.json === true);
       const sig = abortOnSigint();
       try {
         const r = await pull({
@@ -560,36 +484,34 @@ export const COMMANDS: Record<string, Command> = {
     summary: "ask about an image; boxes in the answer are mapped to the image's pixels",
     usage: `groundinggpt image <file> "<prompt>" [options]
 
-${GROUND_HELP}`,
+${groundHelp()}`,
     run: (argv) => groundCommand('image', argv),
   },
   video: {
     summary: 'ask about a video (64 sampled frames); {s, e} spans become seconds',
     usage: `groundinggpt video <file> "<prompt>" [options]
 
-  --draw <file>        a contact sheet of the sampled frames with the answered spans on a time axis
-${GROUND_HELP}`,
+${groundHelp(GROUND_OPTION_NAMES, { draw: { type: 'string', arg: 'file', help: 'also write a contact sheet of the sampled frames with the answered spans\non a time axis' } })}`,
     run: (argv) => groundCommand('video', argv),
   },
   audio: {
     summary: 'ask about a sound, alone or with an image (--image: where the sound comes from)',
     usage: `groundinggpt audio <file> "<prompt>" [options]
 
-  --image <file>       an image to localise the sound in (boxes are mapped to it)
-  --draw <file>        with --image: the boxes on the image; without: the waveform and its three clips
-${GROUND_HELP}`,
+${groundHelp(['image', ...GROUND_OPTION_NAMES], {
+  image: { type: 'string', arg: 'file', help: 'an image to localise the sound in (boxes are mapped to it)' },
+  draw: { type: 'string', arg: 'file', help: 'also write a picture: with --image the boxes on the image; without, the\nwaveform and its three clips' },
+})}`,
     run: (argv) => groundCommand('audio', argv),
   },
   chat: {
     summary: 'a conversation in the terminal: streaming answers, media attached at any time (/help)',
     usage: `groundinggpt chat [--image f] [--video f] [--audio f] [options]
 
-  --image/--video/--audio <file>   media to start with (or /image, /video, /audio later)
   In the chat: /image /video /audio <file>, /reset, /save <out.png>, /help, /quit;
   Ctrl-C stops an answer, Ctrl-D leaves.
-${GROUND_HELP.split('\n')
-  .filter((l) => !/--draw|--json|^\s+(also write|print the whole)/.test(l))
-  .join('\n')}`,
+
+${groundHelp(['image', 'video', 'audio', ...GROUND_OPTION_NAMES.filter((n) => n !== 'draw' && n !== 'json')], MEDIA_START)}`,
     run: chatCommand,
   },
   serve: {
@@ -611,16 +533,29 @@ ${GROUND_HELP.split('\n')
         parse: parseWithPositionals,
         loadModel: (values, signal, extra) => cliModel(values, signal, extra),
         usageError: (message) => new UsageError(message),
-        progress: progressPrinter,
+        progress: (label: string) => progressBar(label),
         modelHelp: EVAL_MODEL_HELP,
         modelOptions: GROUND_OPTIONS,
       }),
+  },
+  build: {
+    summary: 'compile the native addon from source for this machine (e.g. with CUDA), in the cache folder',
+    usage: `groundinggpt build [options]
+
+  Compiles llama.cpp and the addon for this machine (-march=native) and puts groundinggpt.node in
+  this package's build/Release, where it is loaded instead of the prebuilt one. The llama.cpp
+  source and the build tree stay in the cache folder ($GROUNDINGGPT_CACHE_DIR, else the OS cache
+  folder + groundinggpt), not in node_modules. Needs cmake, a C++17 compiler and git; the first
+  build takes a while (tens of minutes on 2 cores), later ones are incremental.
+
+${optionsHelp(Object.keys(BUILD_TABLE), BUILD_TABLE)}`,
+    run: buildCommand,
   },
 };
 
 /** groundinggpt chat: load the model, then the REPL of src/repl.ts. */
 async function chatCommand(argv: string[]): Promise<void> {
-  const { values } = parse(argv, { ...GROUND_OPTIONS, image: { type: 'string' }, video: { type: 'string' }, audio: { type: 'string' } });
+  const { values } = parse(argv, { ...GROUND_OPTIONS, ...parseConfig(Object.keys(MEDIA_START), MEDIA_START) });
   if (values.help) {
     process.stdout.write(`${COMMANDS.chat.usage}\n`);
     return;
@@ -680,6 +615,7 @@ export async function main(argv: string[]): Promise<number> {
     await cmd.run(rest);
     return 0;
   } catch (err) {
+    stopAllBars();
     if (err instanceof UsageError) {
       process.stderr.write(`groundinggpt ${name}: ${err.message}\n\n${cmd.usage}\n`);
       return 2;
@@ -689,6 +625,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`\ngroundinggpt ${name}: error${code}: ${e.message}\n`);
     if (!(err instanceof GroundingGPTError) && e.stack) process.stderr.write(`${e.stack}\n`);
     return 1;
+  } finally {
+    stopAllBars();
   }
 }
 

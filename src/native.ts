@@ -352,7 +352,7 @@ export function setAddonPath(file: string): void {
 }
 
 const HOW_TO_BUILD =
-  'Run `npm rebuild groundinggpt` in your project (it needs cmake, a C++17 compiler and git), or reinstall ' +
+  'Run `npm rebuild groundinggpt` (or `npx groundinggpt build`) in your project (it needs cmake, a C++17 compiler and git), or reinstall ' +
   'without --ignore-scripts; setAddonPath() or GROUNDINGGPT_ADDON can point at a built groundinggpt.node.';
 
 /** The addon, loaded once: setAddonPath(), else `GROUNDINGGPT_ADDON`, else build/Release or prebuilds/. */

@@ -97,3 +97,24 @@ t.test('the built bin (lib/cli.js) runs', { skip: fs.existsSync(cli) ? false : '
   const bad = spawnSync(process.execPath, [cli, 'convert'], { encoding: 'utf8' });
   t.equal(bad.status, 2);
 });
+
+t.test('help <command> for every command; build: its options, bad combinations are usage errors', async (t) => {
+  for (const name of Object.keys(COMMANDS)) {
+    const r = await run(['help', name]);
+    t.equal(r.code, 0, `help ${name}`);
+    t.match(r.out, new RegExp(`^groundinggpt ${name}\\b`), `help ${name} prints its usage`);
+    t.equal((await run([name, '--help'])).out, r.out, `${name} --help says the same`);
+  }
+  let r = await run(['help', 'build']);
+  t.match(r.out, /--cuda\s/);
+  t.match(r.out, /--cuda-architectures <list>/);
+  t.match(r.out, /cache folder/);
+  r = await run(['build', '--cuda-architectures', '86']);
+  t.equal(r.code, 2);
+  t.match(r.err, /--cuda-architectures needs --cuda/);
+  r = await run(['build', '--cuda', '--cuda-architectures', '86 $(x)']);
+  t.equal(r.code, 2);
+  t.match(r.err, /takes a list such as "86;89"/);
+  r = await run(['build', '--jobs', 'many']);
+  t.equal(r.code, 2);
+});

@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
-import { MODEL_LOAD_OPTIONS } from '../cli-options';
+import { LOAD_OPTION_NAMES, MODEL_LOAD_OPTIONS, optionsHelp } from '../cli-options';
 import type { Model } from '../model';
 import { createServer, type ServerOptions } from './server';
 
@@ -45,14 +45,7 @@ export const SERVE_USAGE = `groundinggpt serve [options]
   --max-audio-seconds <s>   longest sound (default 600)
   --max-video-seconds <s>   longest video (default 3600)
   --quiet                   no access log on stderr
-  --threads <n>             CPU threads (default: physical cores)
-  --gpu-layers <n>          LLM layers on the GPU, -1 = all (default: all when the build has a GPU backend)
-  --rpc <h:p,...>           LLM layers on ggml-rpc-server hosts (README "Several machines (RPC)")
-  --tower-device <d>        where the towers run: local (default) or rpc:N
-  --context-size <n>        context size in tokens (default 4096)
-  --tower-matmul <m>        the towers' CPU matmuls: auto (default), ggml, int8 (experimental)
-  --ffmpeg <path>           ffmpeg to use (default: $FFMPEG_PATH, ffmpeg-static, ffmpeg on PATH)
-  --ffprobe <path>          ffprobe to use (optional: without one ffmpeg probes)`;
+${optionsHelp(LOAD_OPTION_NAMES, {}, 28)}`;
 
 const OPTIONS = {
   model: { type: 'string' },
