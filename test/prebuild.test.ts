@@ -94,3 +94,21 @@ t.test('node-gyp-build picks it on glibc and refuses it on musl', { skip }, asyn
   t.not(musl.status, 0);
   t.match(musl.stderr, /No native build was found for .*libc=musl/);
 });
+
+// The cross-built arm64 prebuild (npm run prebuild -- --arch arm64): readelf reads any architecture,
+// so its checks run here too; loading it needs qemu (scripts/arm64-check.sh, by hand).
+const arm64 = path.join(root, 'prebuilds', 'linux-arm64');
+t.test(
+  'linux-arm64 prebuild: readelf checks pass (glibc <= 2.28 through native/compat/glibc_compat.c)',
+  { skip: fs.existsSync(path.join(arm64, 'groundinggpt.napi.glibc.node')) ? false : 'prebuilds/linux-arm64 missing: npm run prebuild -- --arch arm64' },
+  async (t) => {
+    const { status, res } = check(arm64);
+    t.same(res.failures, [], 'no failures');
+    t.equal(status, 0);
+    t.ok(res.files.filter((f) => f.file.startsWith('libggml-cpu-armv')).length >= 3, 'the armv8.0 / 8.2 / 8.6 CPU variants');
+    for (const f of res.files) {
+      const [maj, min] = f.maxGlibc.split('.').map(Number);
+      t.ok(maj < 2 || (maj === 2 && min <= 28), `${f.file}: GLIBC_${f.maxGlibc} <= 2.28`);
+    }
+  },
+);
