@@ -324,7 +324,9 @@ GGPT_API int64_t ggpt_context_kv_bytes(const ggpt_context * ctx);
 
 /* Memory a model and one of its contexts hold, in bytes, wherever it lives (host or device). */
 typedef struct ggpt_memory_info {
-    int64_t llm_weights;   /* libllama's model buffers (a mapping of the file counts in full)   */
+    int64_t llm_weights;   /* libllama's model buffers; of its mapping of llm.gguf (Linux),
+                              the pages resident now (the first prompt reads the weights used
+                              in place; those repacked for the CPU are in their own buffers)   */
     int64_t towers[3];     /* per ggpt_media: the tower's resident weights (0 when not loaded),
                               AMX copies included, released f16 pages excluded                  */
     int64_t kv_cache;      /* libllama's context memory: the KV cache                           */

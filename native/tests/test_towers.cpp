@@ -72,7 +72,8 @@ int main(int argc, char ** argv) {
     ggpt_memory_info mem;
     CHECK(ggpt_context_memory(ctx, &mem) == GGPT_OK, "memory");
     CHECK(mem.towers[0] == 0 && mem.towers[1] == 0 && mem.towers[2] == 0, "no tower bytes");
-    CHECK(mem.llm_weights > 0 && mem.kv_cache > 0 && mem.llm_compute > 0, "LLM parts counted");
+    // (the LLM's weights in place count as they are read: test/towers.test.ts)
+    CHECK(mem.llm_weights >= 0 && mem.kv_cache > 0 && mem.llm_compute > 0, "LLM parts counted");
 
     // aborted by the progress callback, then by the abort function, part-way through the read
     for (int how = 0; how < 2; ++how) {

@@ -140,9 +140,13 @@ ggpt_status init_impl(ggpt_model * model, const ggpt_context_params * in, ggpt_c
     // libllama's own breakdown per buffer type (weights, KV cache, compute buffers as reserved)
     for (const auto & [buft, d] : llama_get_memory_breakdown(ctx->lctx)) {
         ctx->llm_memory.llm_weights += (int64_t)d.model;
+        if (buft && strcmp(ggml_backend_buft_name(buft), "CPU_Mapped") == 0) ctx->llm_mapped += (int64_t)d.model;
         ctx->llm_memory.kv_cache += (int64_t)d.context;
         ctx->llm_memory.llm_compute += (int64_t)d.compute;
-        if (buft && !ggml_backend_buft_is_host(buft)) ctx->llm_memory.device += (int64_t)d.total();
+        // a GPU's or an RPC server's memory (CPU buffer types, repacked weights included, are ours)
+        ggml_backend_dev_t dev = buft ? ggml_backend_buft_get_device(buft) : nullptr;
+        if (dev && ggml_backend_dev_type(dev) != GGML_BACKEND_DEVICE_TYPE_CPU)
+            ctx->llm_memory.device += (int64_t)d.total();
     }
     ctx->batch_tok = llama_batch_init((int32_t)p.n_batch, 0, 1);
     ctx->batch_embd = llama_batch_init((int32_t)p.n_batch, model->n_embd, 1);
@@ -243,6 +247,12 @@ ggpt_status ggpt_context_memory(const ggpt_context * ctx, ggpt_memory_info * out
     if (!ctx || !out) return GGPT_ERR_INVALID_ARGUMENT;
     memset(out, 0, sizeof *out);
     *out = ctx->llm_memory;
+    // the mapping of llm.gguf counts what of it is resident now (its pages are read as weights
+    // are used in place; the repacked ones are in libllama's own buffers)
+    if (ctx->llm_mapped > 0) {
+        const int64_t rss = ggpt::mapped_rss(ctx->model->llm_maps);
+        if (rss >= 0 && !ctx->model->llm_maps.empty()) out->llm_weights += rss - ctx->llm_mapped;
+    }
     if (const ggpt::Encoders * e = ctx->model->enc.get()) {
         const bool on_device = e->dev && ggml_backend_dev_type(e->dev) != GGML_BACKEND_DEVICE_TYPE_CPU;
         for (int m = 0; m < 3; m++) {

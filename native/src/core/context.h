@@ -47,6 +47,7 @@ struct ggpt_context {
     // ggpt_context_memory, readable from any thread: libllama's buffers as reserved at init, the
     // towers' compute buffers as the last encode left them (encode.cpp; 0 after a release)
     ggpt_memory_info llm_memory{};
+    int64_t llm_mapped = 0;  // of llm_memory.llm_weights, libllama's buffers over its file mapping
     std::atomic<int64_t> tower_compute_bytes{0}, tower_compute_device{0};
 
     // Sets last_error (printf-style) and returns status, for `return ctx->fail(...)`.

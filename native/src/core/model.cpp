@@ -8,6 +8,12 @@
 #include <new>
 #include <string>
 
+#if defined(__linux__)
+#  include <sys/mman.h>
+#  include <sys/stat.h>
+#  include <sys/sysmacros.h>
+#endif
+
 #include "core/gguf_util.h"
 #include "core/llm_check.h"
 #include "core/log.h"
@@ -35,10 +41,22 @@ struct LoadProgress {
     void * user = nullptr;
     float llm_share = 1.0f;
     bool aborted = false;
+    const char * drop_path = nullptr;  // llm.gguf while its mapping's pages are dropped as it loads
+    float dropped_at = 0.0f;
 };
+
+std::vector<std::pair<uintptr_t, uintptr_t>> mappings_of(const std::string & path);
 
 bool llm_progress(float p, void * user) {
     auto * lp = (LoadProgress *)user;
+#if defined(__linux__)
+    // every 2 % of the load, the pages read so far leave this process (see load_impl): the load's
+    // peak then holds the repacked copies and a little of the file, not both
+    if (lp->drop_path && p - lp->dropped_at >= 0.02f) {
+        for (const auto & [a, b] : mappings_of(lp->drop_path)) madvise((void *)a, b - a, MADV_DONTNEED);
+        lp->dropped_at = p;
+    }
+#endif
     if (lp->fn && !lp->fn(p * lp->llm_share, lp->user)) {
         lp->aborted = true;
         return false;
@@ -53,6 +71,31 @@ bool enc_progress(float p, void * user) {
         return false;
     }
     return true;
+}
+
+// The ranges of this process's mappings of `path` (by device and inode, from /proc/self/maps;
+// none elsewhere).
+std::vector<std::pair<uintptr_t, uintptr_t>> mappings_of(const std::string & path) {
+    std::vector<std::pair<uintptr_t, uintptr_t>> out;
+#if defined(__linux__)
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) return out;
+    FILE * f = fopen("/proc/self/maps", "r");
+    if (!f) return out;
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long a, b, off, ino;
+        unsigned maj, mnr;
+        char perms[8];
+        if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &a, &b, perms, &off, &maj, &mnr, &ino) != 7) continue;
+        if (ino == (unsigned long long)st.st_ino && maj == major(st.st_dev) && mnr == minor(st.st_dev))
+            out.emplace_back((uintptr_t)a, (uintptr_t)b);
+    }
+    fclose(f);
+#else
+    (void)path;
+#endif
+    return out;
 }
 
 // Token texts used when a file has no ggpt.token.* keys (e.g. a GGUF made by another converter).
@@ -147,6 +190,7 @@ ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::
     mp.load_mode = use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
     mp.progress_callback = llm_progress;
     mp.progress_callback_user_data = &lp;
+    if (use_mmap) lp.drop_path = llm_path.c_str();
     std::vector<ggml_backend_dev_t> dev_list;
     if (!model->llm_devices.empty()) {
         dev_list = model->llm_devices;
@@ -181,6 +225,18 @@ ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::
         }
     }
     // from here on the unique_ptr's deleter (ggpt_model_free) releases the llama model
+#if defined(__linux__)
+    // Every page of llm.gguf was read during the load, but the weights libllama repacked for the
+    // CPU (Q4_K and others: CPU_REPACK) live in their own buffers and their pages in the mapping
+    // are not read again: drop them all from this process (file-backed and clean: a later read
+    // of a weight that is used in place faults its pages back in). Without this the process holds
+    // the repacked weights twice until the kernel reclaims the pages (docs/ARCHITECTURE.md
+    // "Memory defaults").
+    if (use_mmap) {
+        model->llm_maps = mappings_of(llm_path);
+        for (const auto & [a, b] : model->llm_maps) madvise((void *)a, b - a, MADV_DONTNEED);
+    }
+#endif
     model->vocab = llama_model_get_vocab(model->llm);
     model->n_embd = llama_model_n_embd_inp(model->llm);
     model->gpu_backend = params->n_gpu_layers != 0 && (has_gpu_device() || with_rpc);
@@ -344,6 +400,33 @@ void fill_layout(const ggpt_model * model, ggpt_model_info * out) {
 }
 
 }  // namespace
+
+int64_t ggpt::mapped_rss(const std::vector<std::pair<uintptr_t, uintptr_t>> & ranges) {
+#if defined(__linux__)
+    if (ranges.empty()) return 0;
+    FILE * f = fopen("/proc/self/smaps", "r");
+    if (!f) return -1;
+    char line[4096];
+    bool in = false;
+    int64_t kb = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long a, b;
+        char c;
+        if (sscanf(line, "%llx-%llx %c", &a, &b, &c) == 3) {  // a mapping's header
+            in = false;
+            for (const auto & [ra, rb] : ranges) in = in || ((uintptr_t)a >= ra && (uintptr_t)b <= rb);
+            continue;
+        }
+        long long v;
+        if (in && sscanf(line, "Rss: %lld kB", &v) == 1) kb += v;
+    }
+    fclose(f);
+    return kb * 1024;
+#else
+    (void)ranges;
+    return -1;
+#endif
+}
 
 extern "C" {
 

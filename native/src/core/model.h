@@ -1,7 +1,9 @@
 // model.h - the immutable model: libllama's model plus our towers.
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "groundinggpt.h"
@@ -66,6 +68,11 @@ struct ggpt_model {
 
     std::string llm_path, encoders_path;
     ggpt_model_params params{};
+
+    // the address ranges of libllama's mapping of llm.gguf (Linux, mmap): their pages are dropped
+    // after the load (weights repacked into their own buffers are not read there again) and
+    // their resident size is what ggpt_context_memory counts (docs/ARCHITECTURE.md "Memory defaults")
+    std::vector<std::pair<uintptr_t, uintptr_t>> llm_maps;
 };
 
 namespace ggpt {
@@ -80,6 +87,9 @@ namespace ggpt {
 ggpt_status encoders_load(ggpt_model * model, const char * path, bool on_gpu, ggpt_progress_fn progress,
                           void * progress_user, std::string & err, int matmul = GGPT_ENC_MATMUL_AUTO,
                           ggml_backend_dev_t dev = nullptr, uint32_t towers = GGPT_TOWERS_ALL);
+
+// Bytes of the ranges resident in this process now (/proc/self/smaps; -1 where unknown).
+int64_t mapped_rss(const std::vector<std::pair<uintptr_t, uintptr_t>> & ranges);
 
 // Fills the encoder fields of ggpt_model_get_info (has_media, encoders_n_params,
 // encoders_size_bytes) from model->enc; called only when model->enc is set.

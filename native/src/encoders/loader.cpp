@@ -580,11 +580,18 @@ ggpt_status load_locked(Encoders & e, int m, const ggpt_encode_params & p, int64
             }
         return GGPT_ERR_FORMAT;
     }
+    // the f16 weights repacked for the bf16 kernels (read once by the repack, not again)
+    std::vector<ggml_tensor *> todo;
+    if (e.amx_on)
+        for (ggml_tensor * w : tw.mats)
+            if (w->type == GGML_TYPE_F16 && amx_can_pack(w)) todo.push_back(w);
     if (e.mapping) {
-        // fault the pages in (a read of each page) so that the tower's first encode does not
+        // fault the pages in (a read of each page) so that the tower's first encode does not;
+        // the weights to repack are read by the repack, one at a time, and then dropped
         const uint8_t * base = (const uint8_t *)e.mapping;
         const size_t page = 4096;
         for (const auto & [off, t] : tw.tensors) {
+            if (std::find(todo.begin(), todo.end(), t) != todo.end()) continue;
             const size_t n = ggml_nbytes(t);
             const volatile uint8_t * q = base + off;
             uint8_t acc = 0;
@@ -647,10 +654,7 @@ ggpt_status load_locked(Encoders & e, int m, const ggpt_encode_params & p, int64
         }
     }
     int64_t bytes = tw.n_bytes;
-    if (e.amx_on) {
-        std::vector<ggml_tensor *> todo;
-        for (ggml_tensor * w : tw.mats)
-            if (w->type == GGML_TYPE_F16 && amx_can_pack(w)) todo.push_back(w);
+    if (!todo.empty()) {
         for (ggml_tensor * w : todo) e.amx[w];  // the map is filled before the threads write into it
         // The f16 originals of repacked weights are not read again: with the mapping, each one's
         // pages are dropped from memory right after its repack (they are file-backed, so a later
@@ -658,17 +662,31 @@ ggpt_status load_locked(Encoders & e, int m, const ggpt_encode_params & p, int64
         // f16 tensors.
         const bool drop = tw.buf == nullptr && e.mapping != nullptr;
         std::atomic<size_t> next{0}, dropped{0};
-        auto work = [&] {
-            for (size_t i; (i = next++) < todo.size();) {
+        std::atomic<int64_t> packed{0};
+        std::atomic<bool> stop{false};
+        auto work = [&](bool report) {
+            for (size_t i; !stop && (i = next++) < todo.size();) {
                 amx_pack(todo[i], e.amx[todo[i]], e.amx_int8 && amx_can_pack(todo[i], true));
                 if (drop) dropped += release_pages(todo[i]->data, ggml_nbytes(todo[i]));
+                packed += (int64_t)ggml_nbytes(todo[i]);
+                if (p.abort && p.abort(p.abort_user)) stop = true;  // thread-safe by contract
+                // progress from the calling thread only (with the mapping, the repack is the read)
+                if (report && drop && p.progress &&
+                    !p.progress((float)(done + packed) / (float)std::max<int64_t>(1, total), p.progress_user))
+                    stop = true;
             }
         };
         std::vector<std::thread> pool;
         const unsigned nt = std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
-        for (unsigned t = 1; t < nt; ++t) pool.emplace_back(work);
-        work();
+        for (unsigned t = 1; t < nt; ++t) pool.emplace_back(work, false);
+        work(true);
         for (auto & th : pool) th.join();
+        if (drop) done += packed;
+        if (stop) {
+            unload_locked(e, m);
+            err = "encoders: loading the " + std::string(name) + " tower aborted";
+            return GGPT_ERR_ABORTED;
+        }
         for (ggml_tensor * w : todo) {
             const AmxWeight & a = e.amx[w];
             bytes += (int64_t)(a.data.size() * sizeof(uint16_t) + a.scale.size() * sizeof(float));
@@ -917,13 +935,14 @@ static ggpt_status encoders_load_impl(ggpt_model * model, const char * path, boo
 #endif
     L.ctx = nullptr;  // owned by enc now
 
-    // AMX-BF16 on CPUs that have it (matmul AUTO; GGML turns it off): f16 Linear weights
+    // AMX-BF16 on CPUs that have it, else AVX512-BF16 dot products (amx/dot.h; matmul AUTO; GGML
+    // turns it off): f16 Linear weights
     // repacked for the tile unit when their tower loads (speed: docs/BENCHMARKS.md), at bf16
     // rounding of weights and activations (relative RMS error ~5e-3 instead of ~8e-4 on the tiny
     // golden model). f32 weights stay exact; q8_0 keeps ggml's kernels. INT8 (experimental): int8
     // weights and activation rows on the tile unit's int8 path where K is a multiple of 64, at ~4x
     // the bf16 error.
-    enc->amx_int8 = matmul == GGPT_ENC_MATMUL_INT8 && amx_int8_available();
+    enc->amx_int8 = matmul == GGPT_ENC_MATMUL_INT8 && tower_int8_available();
     enc->amx_on = is_cpu && matmul != GGPT_ENC_MATMUL_GGML && tower_bf16_available();
     if (enc->amx_on) {
         bool any = false;
