@@ -84,8 +84,16 @@ export function progressBar(label: string, mode: ProgressMode = progressMode(fal
   };
 }
 
+/** A bar's label per stage of a grounding call (every stage but generation, whose text streams). */
+const STAGE_LABEL: Record<Exclude<GroundProgress['stage'], 'generate'>, (media: string | undefined) => string> = {
+  decode: (m) => `decode ${m}`,
+  load: (m) => `load ${m} tower`,
+  encode: (m) => `${m} tower`,
+  prompt: () => 'prompt',
+};
+
 /**
- * The stages of a grounding call (decode, tower, prompt; the answer itself streams on stdout):
+ * The stages of a grounding call (decode, reading a tower's weights, tower, prompt; the answer itself streams on stdout):
  * one bar or set of lines per stage, closed when generation starts.
  */
 export function stageProgress(mode: ProgressMode, stream: ProgressStream = process.stderr): (p: GroundProgress) => void {
@@ -99,7 +107,7 @@ export function stageProgress(mode: ProgressMode, stream: ProgressStream = proce
       current = 'generate';
       return;
     }
-    const label = p.stage === 'encode' ? `${p.media} tower` : p.stage === 'decode' ? `decode ${p.media}` : 'prompt';
+    const label = STAGE_LABEL[p.stage](p.media);
     if (label !== current) {
       bar?.end();
       bar = progressBar(label, mode, stream);

@@ -80,18 +80,19 @@ t.test('stopAllBars stops a bar an error left running (its timer would keep the 
   t.match(plain(before), /prompt .* 40%/);
 });
 
-t.test('stageProgress: decode, tower and prompt each reach 100 %, generation closes the bar', async (t) => {
+t.test('stageProgress: decode, tower load, tower and prompt each reach 100 %, generation closes the bar', async (t) => {
   for (const mode of ['lines', 'bar', 'none'] as const) {
     const out = sink(mode === 'bar');
     const on = stageProgress(mode, out.stream);
     for (const f of [0, 0.5, 1]) on({ stage: 'decode', media: 'image', fraction: f });
+    for (const f of [0, 0.5, 1]) on({ stage: 'load', media: 'image', fraction: f });
     for (const f of [0, 0.3, 0.7, 1]) on({ stage: 'encode', media: 'image', fraction: f });
     for (const f of [0, 1]) on({ stage: 'prompt', fraction: f });
     on({ stage: 'generate', fraction: 0 });
     await tick();
     const text = plain(out.text());
     if (mode === 'none') t.equal(text, '', 'none: nothing');
-    else for (const s of ['decode image', 'image tower', 'prompt']) t.match(text, new RegExp(`${s} .*100%`), `${mode}: ${s}`);
+    else for (const s of ['decode image', 'load image tower', 'image tower', 'prompt']) t.match(text, new RegExp(`${s} .*100%`), `${mode}: ${s}`);
   }
 });
 
