@@ -48,7 +48,7 @@ export const OPTION_TABLE = {
     help: 'run the LLM\'s layers on ggml-rpc-server hosts (README "Several machines\n(RPC)"; no authentication: trusted networks or an SSH tunnel only)',
   },
   'tower-device': { type: 'string', arg: 'd', help: 'where the towers run: local (default) or rpc:N (the N-th RPC device)' },
-  'context-size': { type: 'string', arg: 'n', help: 'context size in tokens (default 4096)' },
+  'context-size': { type: 'string', arg: 'n', help: 'context size in tokens (default 2048)' },
   'tower-matmul': { type: 'string', arg: 'm', help: "the towers' CPU matmuls: auto (default), ggml, int8 (experimental)" },
   ffmpeg: { type: 'string', arg: 'path', help: 'ffmpeg to use (default: $FFMPEG_PATH, ffmpeg-static, ffmpeg on PATH)' },
   ffprobe: { type: 'string', arg: 'path', help: 'ffprobe to use (optional: without one ffmpeg probes)' },
