@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The towers alone, one CPU matmul path against another in the same process: embedImage (CLIP
 // ViT-L/336 + projector), embedVideo (EVA ViT-g + Q-Formers, --frames raw frames) and embedAudio
-// (ImageBind audio + Q-Former) with towerMatmul 'ggml' (ggml's f16 kernels) and 'auto' (the bf16
-// kernels: AMX tiles, or AVX512-BF16 dot products on CPUs without AMX; docs/BENCHMARKS.md).
+// (ImageBind audio + Q-Former) with towerMatmul 'ggml' (ggml's f16 kernels), 'auto' (the bf16
+// kernels: AMX tiles, or AVX512-BF16 dot products on CPUs without AMX) and 'int8' (their int8
+// mode) as --modes lists them (docs/BENCHMARKS.md).
 //
 //   node bench/towers.mjs --model /work/models/synth-7b-q4km [--threads 2] [--rounds 3] [--frames 8]
 //        [--towers image,video,audio] [--modes ggml,auto]
@@ -45,7 +46,8 @@ const audio = { samples: decoded.channels, sampleRate: decoded.sampleRate };
 const models = {};
 for (const m of modes) {
   const t0 = performance.now();
-  models[m] = await loadModel({ model: a.model, threads: a.threads, featureCacheBytes: 0, towerMatmul: m });
+  // the LLM is not used: the smallest KV cache
+  models[m] = await loadModel({ model: a.model, threads: a.threads, featureCacheBytes: 0, towerMatmul: m, contextSize: 256 });
   console.error(`[towers] ${m}: loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 const call = {
