@@ -94,16 +94,20 @@ const STAGE_LABEL: Record<Exclude<GroundProgress['stage'], 'generate'>, (media: 
 
 /**
  * The stages of a grounding call (decode, reading a tower's weights, tower, prompt; the answer itself streams on stdout):
- * one bar or set of lines per stage, closed when generation starts.
+ * one bar or set of lines per stage, closed when generation starts; `end` closes it too (the
+ * first streamed token may come before the 'generate' event).
  */
-export function stageProgress(mode: ProgressMode, stream: ProgressStream = process.stderr): (p: GroundProgress) => void {
+export function stageProgress(mode: ProgressMode, stream: ProgressStream = process.stderr): { onProgress(p: GroundProgress): void; end(): void } {
   let current = '';
   let bar: Progress | undefined;
-  return (p) => {
+  const end = () => {
+    bar?.end();
+    bar = undefined;
+  };
+  const onProgress = (p: GroundProgress) => {
     if (mode === 'none') return;
     if (p.stage === 'generate') {
-      bar?.end();
-      bar = undefined;
+      end();
       current = 'generate';
       return;
     }
@@ -115,6 +119,7 @@ export function stageProgress(mode: ProgressMode, stream: ProgressStream = proce
     }
     bar?.update(p.fraction);
   };
+  return { onProgress, end };
 }
 
 /** A file's download speed, measured from its first event. */

@@ -195,9 +195,15 @@ function turnOptions(values: Record<string, string | boolean | undefined>): Omit
 /** A one-shot call's options: turnOptions, the signal, and on a terminal the streamed answer and stage progress. */
 function groundOptions(values: Record<string, string | boolean | undefined>, signal: AbortSignal, json: boolean): GroundOptions {
   const o: GroundOptions = { ...turnOptions(values), signal };
-  // stream the answer to the terminal as it is generated
-  if (!json && process.stdout.isTTY) o.onToken = (piece) => process.stdout.write(piece);
-  if (!json) o.onProgress = stageProgress(progressMode(json));
+  if (json) return o;
+  const stages = stageProgress(progressMode(json));
+  o.onProgress = stages.onProgress;
+  // stream the answer to the terminal as it is generated, below the finished stage bars
+  if (process.stdout.isTTY)
+    o.onToken = (piece) => {
+      stages.end();
+      process.stdout.write(piece);
+    };
   return o;
 }
 

@@ -12,6 +12,8 @@ import { progressBar, progressMode, pullProgress, stageProgress, stopAllBars, ty
 import { COMMANDS } from '../src/cli';
 import { LOAD_OPTION_NAMES, OPTION_TABLE, optionsHelp } from '../src/cli-options';
 import type { PullProgress } from '../src/pull/index';
+import { mediaDir } from './helpers/golden';
+import { riggedModel } from './helpers/rigged';
 
 const root = path.resolve(__dirname, '..');
 
@@ -83,7 +85,7 @@ t.test('stopAllBars stops a bar an error left running (its timer would keep the 
 t.test('stageProgress: decode, tower load, tower and prompt each reach 100 %, generation closes the bar', async (t) => {
   for (const mode of ['lines', 'bar', 'none'] as const) {
     const out = sink(mode === 'bar');
-    const on = stageProgress(mode, out.stream);
+    const { onProgress: on } = stageProgress(mode, out.stream);
     for (const f of [0, 0.5, 1]) on({ stage: 'decode', media: 'image', fraction: f });
     for (const f of [0, 0.5, 1]) on({ stage: 'load', media: 'image', fraction: f });
     for (const f of [0, 0.3, 0.7, 1]) on({ stage: 'encode', media: 'image', fraction: f });
@@ -226,5 +228,26 @@ t.test(
     t.equal(piped.status, 0, piped.stderr);
     t.match(piped.stderr, /^synth 100%/m);
     t.notOk(controls(piped.stderr), 'no control characters');
+  },
+);
+
+t.test(
+  'image on a pseudo-terminal: a bar per stage on stderr, then the answer streamed, boxes listed',
+  { skip: !fs.existsSync(cli) ? 'lib/ not built' : !script ? 'no `script` (util-linux) for a pseudo-terminal' : false },
+  async (t) => {
+    const model = await riggedModel([' The', ' dog', ' [0.20, 0.10, 0.70, 0.90]', '.']);
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'ggpt-clibar-home-'));
+    t.teardown(() => fs.rmSync(home, { recursive: true, force: true }));
+    const cmd = `'${process.execPath}' '${cli}' image '${path.join(mediaDir, 'dog_image.jpg')}' 'Where is the dog?' --model '${model}' --threads 2`;
+    const r = spawnSync(script, ['-qec', cmd, '/dev/null'], {
+      encoding: 'utf8',
+      timeout: 300_000,
+      env: { ...process.env, COLUMNS: '100', GROUNDINGGPT_HOME: home },
+    });
+    t.equal(r.status, 0, r.stdout);
+    const text = plain(r.stdout);
+    for (const s of ['decode image', 'image tower', 'prompt']) t.match(text, new RegExp(`${s} █+ 100%`), `${s}: a bar reaching 100 %`);
+    t.match(text, /prompt █+ 100%[^\n]*\r?\nThe dog \[0\.20, 0\.10, 0\.70, 0\.90\]\./, 'the answer starts on its own line after the last bar');
+    t.match(text, /box 0: The dog/);
   },
 );
