@@ -692,8 +692,9 @@ ggpt_status load_locked(Encoders & e, int m, const ggpt_encode_params & p, int64
             bytes += (int64_t)(a.data.size() * sizeof(uint16_t) + a.scale.size() * sizeof(float));
         }
         bytes -= (int64_t)dropped.load();
-        GGPT_LOG_I("encoders: %s tower: %zu f16 Linear weights repacked for AMX-%s, %.1f MiB of f16 pages released",
-                   name, todo.size(), e.amx_int8 ? "INT8" : "BF16", dropped / 1048576.0);
+        GGPT_LOG_I("encoders: %s tower: %zu f16 Linear weights repacked for %s-%s, %.1f MiB of f16 pages released",
+                   name, todo.size(), amx_bf16_available() ? "AMX" : "AVX512", e.amx_int8 ? "INT8" : "BF16",
+                   dropped / 1048576.0);
     }
     tw.resident_bytes = bytes;
     tw.resident = true;
