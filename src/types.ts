@@ -113,12 +113,14 @@ export interface LoadModelOptions {
   flashAttn?: 'auto' | 'on' | 'off';
   /**
    * How the towers' Linear layers multiply on the CPU (f16 encoders; f32 weights always stay f32):
-   * - 'auto' (default): the tile unit's bf16 path (AMX-BF16) on CPUs that have it, at bf16
-   *   rounding of weights and activations (~5e-3 relative error), else ggml's kernels;
+   * - 'auto' (default): bf16 kernels on the tile unit (AMX-BF16) on CPUs that have it, else on
+   *   AVX512-BF16 dot products (AMD Zen 4/5 and other AVX-512 CPUs without AMX), at bf16 rounding
+   *   of weights and activations (~5e-3 relative error), else ggml's kernels;
    * - 'ggml': ggml's f16 kernels only (~1e-3 relative error);
-   * - 'int8' (experimental): the tile unit's int8 path (AMX-INT8; int8 weights per output row and
-   *   int8 activation rows), at about 4x the error of 'auto' (1e-2 to 3e-2 relative on random
-   *   weights; not measured on the released ones); 'auto' on CPUs without AMX-INT8.
+   * - 'int8' (experimental): the int8 path of the tile unit (AMX-INT8), else of AVX512-VNNI (int8
+   *   weights per output row and int8 activation rows), at about 4x the error of 'auto' (1e-2 to
+   *   3e-2 relative on random weights; not measured on the released ones); 'auto' on CPUs with
+   *   neither.
    * How fast each is on which CPU: docs/BENCHMARKS.md.
    */
   towerMatmul?: TowerMatmul;

@@ -109,13 +109,14 @@ typedef bool (*ggpt_abort_fn)(void * user);
 
 /* How the towers' Linear layers multiply on the CPU (f16 weights; f32 weights always stay f32). */
 typedef enum ggpt_encoders_matmul {
-    GGPT_ENC_MATMUL_AUTO = 0, /* AMX-BF16 where the CPU has it (bf16 rounding, ~5e-3 relative),
-                                  else ggml's kernels. Default.                                   */
+    GGPT_ENC_MATMUL_AUTO = 0, /* bf16 kernels where the CPU has AMX-BF16, else AVX512-BF16 dot
+                                  products (bf16 rounding, ~5e-3 relative), else ggml's kernels.
+                                  Default.                                                        */
     GGPT_ENC_MATMUL_GGML = 1, /* ggml's f16 kernels only (~1e-3 relative)                        */
-    GGPT_ENC_MATMUL_INT8 = 2, /* experimental: AMX-INT8 (int8 weights per output row, int8
-                                  activation rows) where K is a multiple of 64, at ~4x the error
-                                  of AMX-BF16; AUTO on CPUs without AMX-INT8. Speeds of the three:
-                                  docs/BENCHMARKS.md                                              */
+    GGPT_ENC_MATMUL_INT8 = 2, /* experimental: int8 on AMX-INT8, else AVX512-VNNI (int8 weights
+                                  per output row, int8 activation rows) where K is a multiple of
+                                  64, at ~4x the error of bf16; AUTO on CPUs with neither. Speeds
+                                  of the three: docs/BENCHMARKS.md                                */
 } ggpt_encoders_matmul;
 
 typedef struct ggpt_model_params {
