@@ -11,6 +11,8 @@ import path from 'node:path';
 import { mediaDir, tempDir } from './helpers/golden';
 import { tinyConverted } from './helpers/converted';
 import { AbortError, InvalidInputError, NativeError, loadModel, type GroundProgress, type Model } from '../src/index';
+import { decodeImage } from '../src/media/image';
+import { native, type NativeModel } from '../src/native';
 
 const dogImage = path.join(mediaDir, 'dog_image.jpg');
 const dogAudio = path.join(mediaDir, 'dog_audio.wav');
@@ -199,4 +201,31 @@ t.test('a file cut short after the load: a typed error for that tower, the model
   t.ok(r.tokens.length > 0, 'text generation still works');
   const img = await model.groundImage(dogImage, 'Where?', { maxTokens: 4 });
   t.ok(typeof img.text === 'string', 'the image tower read before the cut still answers');
+});
+
+t.test('without the mapping (its own buffer per tower, as on a GPU): the same features, freed on release', async (t) => {
+  const files = await tinyConverted('f32');
+  const addon = native();
+  const cancel = () => addon.createCancel();
+  const load = (useMmap: boolean) =>
+    addon.loadModel(
+      { ...files, encodersOnGpu: false, useMmap, contextSize: 256, batchSize: 64, threads: 2, threadsBatch: 2, kvType: 'f32', flashAttn: 'auto' },
+      cancel(),
+    );
+  const img = await decodeImage(dogImage);
+  const encode = (nm: NativeModel) => nm.encodeImage(img.data, img.width, img.height, img.width * 3, cancel());
+  const mapped = await load(true);
+  t.teardown(() => mapped.dispose());
+  const own = await load(false);
+  t.teardown(() => own.dispose());
+  t.equal(own.towersResident(), 0, 'nothing resident after load');
+  const ref = await encode(mapped);
+  const a = await encode(own);
+  t.equal(own.towersResident(), 1, 'the encode read the image tower');
+  t.ok(own.memory().towers[0] > 0, 'its bytes are counted');
+  t.same(Buffer.from(a.buffer), Buffer.from(ref.buffer), 'the same features as from the mapping');
+  await own.releaseTowers(7);
+  t.same(own.memory().towers, [0, 0, 0], 'freed');
+  const b = await encode(own);
+  t.same(Buffer.from(b.buffer), Buffer.from(ref.buffer), 'read again: the same features');
 });
