@@ -7,7 +7,8 @@
  * three towers as ggml graphs; it takes decoded pixels and PCM (no media decoding in here).
  *
  * Objects
- *   ggpt_model    immutable weights: the LLM GGUF and (optionally) the encoders GGUF.
+ *   ggpt_model    weights: the LLM GGUF and (optionally) the encoders GGUF, whose towers are read
+ *                 when first needed (ggpt_model_load_towers; thread-safe).
  *                 Safe to share between threads once loaded.
  *   ggpt_context  the KV cache of n_seq sequences (one per conversation running at once), what
  *                 each sequence holds, the compute buffers of the towers. One thread at a time.

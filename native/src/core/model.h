@@ -1,4 +1,4 @@
-// model.h - the immutable model: libllama's model plus our towers.
+// model.h - the model: libllama's model plus our towers (read on demand: encoders/encoders.h).
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -1,6 +1,7 @@
-// encoders.h - the three towers: their weights (immutable, in ggpt_model::enc) and the per-context
-// compute state (ggpt_context::enc_state). Weight fields are commented with the upstream module
-// they come from (docs/COMPUTATION.md §2-4); tensor names and GGUF keys are in names.h.
+// encoders.h - the three towers: their weights (in ggpt_model::enc, read and freed per tower on
+// demand) and the per-context compute state (ggpt_context::enc_state). Weight fields are
+// commented with the upstream module they come from (docs/COMPUTATION.md §2-4); tensor names and
+// GGUF keys are in names.h.
 #pragma once
 #include <atomic>
 #include <cstdint>
