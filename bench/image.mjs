@@ -206,7 +206,7 @@ const ratios = p
 const fr = (x) => (x ? `${x.mean.toFixed(3)} ± ${x.sd.toFixed(3)}` : 'n/a');
 console.log(`\n## Image: ${path.basename(a.image)} (${img.width}x${img.height}), ${a.threads} threads, ${a.reps} reps, ${a.maxTokens} new tokens\n`);
 console.log(
-  `model load ${loadMs.toFixed(0)} ms; peak RSS ours ${ourMem.hwmMiB.toFixed(0)} MiB (LLM + all three towers)` +
+  `model load ${loadMs.toFixed(0)} ms; peak RSS ours ${ourMem.hwmMiB.toFixed(0)} MiB (LLM + CLIP: the other towers load on demand)` +
     (p ? `, llama-mtmd-cli ${pm(p.peakRssMiB, 0)} MiB (LLM + CLIP)` : ''),
 );
 table(
