@@ -25,6 +25,11 @@ export const OPTION_TABLE = {
   },
   'no-pull': { type: 'boolean', help: 'never download: fail when the named model is not in the model cache' },
   draw: { type: 'string', arg: 'file', help: 'also write a picture of the result (.png, .jpg, .webp)' },
+  'max-frames': {
+    type: 'string',
+    arg: 'n',
+    help: 'video frames to sample, 1-64 (default 64, as upstream): fewer frames answer\nsooner on a CPU (docs/MEDIA.md "Frame budget")',
+  },
   json: { type: 'boolean', help: 'print the whole result as JSON instead of the answer (no progress)' },
   'max-tokens': { type: 'string', arg: 'n', help: 'most tokens to generate (default 512)' },
   temperature: { type: 'string', arg: 't', help: '0 = greedy (default); upstream samples at 0.2' },

@@ -219,7 +219,12 @@ function printResult(r: GroundResult, json: boolean, streamed: boolean): void {
 
 /** The image / video / audio commands: load, decode, ask, print, draw. */
 async function groundCommand(kind: 'image' | 'video' | 'audio', argv: string[]): Promise<void> {
-  const options = kind === 'audio' ? { ...GROUND_OPTIONS, image: { type: 'string' as const } } : GROUND_OPTIONS;
+  const options =
+    kind === 'audio'
+      ? { ...GROUND_OPTIONS, image: { type: 'string' as const } }
+      : kind === 'video'
+        ? { ...GROUND_OPTIONS, ...parseConfig(['max-frames']) }
+        : GROUND_OPTIONS;
   const { values, positionals } = parseWithPositionals(argv, options);
   if (values.help) {
     process.stdout.write(`${COMMANDS[kind].usage}\n`);
@@ -243,8 +248,11 @@ async function groundCommand(kind: 'image' | 'video' | 'audio', argv: string[]):
       }
     } else if (kind === 'video') {
       // decode once: the frames feed both the model and the picture
+      const maxFrames = intOption(values['max-frames'] as string | undefined, 'max-frames');
+      if (maxFrames !== undefined && (maxFrames < 1 || maxFrames > 64)) throw new UsageError(`--max-frames must be 1 to 64, got ${maxFrames}`);
       const v = await decodeVideo(file, {
         signal: sig.signal,
+        ...(maxFrames !== undefined ? { maxFrames } : {}),
         ...(o.ffmpegPath ? { ffmpegPath: o.ffmpegPath } : {}),
         ...(o.ffprobePath ? { ffprobePath: o.ffprobePath } : {}),
       });
@@ -494,10 +502,10 @@ ${groundHelp()}`,
     run: (argv) => groundCommand('image', argv),
   },
   video: {
-    summary: 'ask about a video (64 sampled frames); {s, e} spans become seconds',
+    summary: 'ask about a video (64 sampled frames, --max-frames); {s, e} spans become seconds',
     usage: `groundinggpt video <file> "<prompt>" [options]
 
-${groundHelp(GROUND_OPTION_NAMES, { draw: { type: 'string', arg: 'file', help: 'also write a contact sheet of the sampled frames with the answered spans\non a time axis' } })}`,
+${groundHelp([...GROUND_OPTION_NAMES.slice(0, 3), 'max-frames', ...GROUND_OPTION_NAMES.slice(3)], { draw: { type: 'string', arg: 'file', help: 'also write a contact sheet of the sampled frames with the answered spans\non a time axis' } })}`,
     run: (argv) => groundCommand('video', argv),
   },
   audio: {

@@ -106,6 +106,28 @@ t.test('video: spans in seconds, contact sheet', async (t) => {
   t.ok(meta.width && meta.width > 0 && meta.format === 'png');
 });
 
+t.test('video --max-frames: fewer sampled frames, spans still in seconds; out of range is a usage error', async (t) => {
+  const dir = tempDir();
+  const video = makeMedia(dir, 'clip.mp4', ['-f', 'lavfi', '-i', 'testsrc=duration=10:size=160x120:rate=10', '-pix_fmt', 'yuv420p']);
+  const model = await riggedModel([' A', ' clock', ' ticks', ' {0.20, 0.60}', '.']);
+  const { stdout } = await groundinggpt(['video', video, 'When does the clock tick?', '--model', model, '--json', '--max-frames', '16']);
+  const r = JSON.parse(stdout);
+  t.equal(r.video.sampledFrames.length, 16);
+  t.same(
+    [r.segments[0].start, r.segments[0].end].map((v: number) => +v.toFixed(6)),
+    [2, 6],
+  );
+  for (const bad of ['0', '65', 'x']) {
+    const err = await groundinggpt(['video', video, 'When?', '--model', model, '--max-frames', bad]).catch((e) => e);
+    t.equal(err.code, 2, `--max-frames ${bad} exits 2`);
+    t.match(err.stderr, /max-frames/);
+  }
+  const help = await groundinggpt(['help', 'video']);
+  t.match(help.stdout, /--max-frames <n>/);
+  const imageHelp = await groundinggpt(['help', 'image']);
+  t.notMatch(imageHelp.stdout, /--max-frames/, 'only the video command takes it');
+});
+
 t.test('audio: alone (waveform) and with an image (boxes)', async (t) => {
   const dir = tempDir();
   const model = await riggedModel([' The', ' dog', ' [0.20, 0.10, 0.70, 0.90]', '.']);
