@@ -216,7 +216,8 @@ t.test('connection reset and stalled socket mid-file: resumed with Range, <= 1.0
     .map((l) => /^bytes=(\d+)-$/.exec(l.range ?? '')?.[1])
     .filter((v): v is string => v !== undefined)
     .map(Number)
-    .filter((v) => v > 0 && v <= 3_000_000 && v !== 2_000_000);
+    // (1 MiB: where the download continues after the header pull() fetches first of each weight file)
+    .filter((v) => v > 0 && v <= 3_000_000 && v !== 2_000_000 && v !== 1 << 20);
   t.equal(resumedAt.length, 1, `resumed after the reset (Range starts: ${ranged.map((l) => l.range).join(', ')})`);
   t.ok(
     ranged.some((l) => l.range === 'bytes=2000000-'),
@@ -233,15 +234,15 @@ t.test('an abort leaves a resumable state; the next pull continues', async (t) =
   const p = pull({ type: 'f16', signal: ac.signal, retryBaseMs: 50, stallTimeoutMs: 60_000 });
   const blobs = path.join(process.env.HF_HOME!, 'hub', 'models--zwli--GroundingGPT', 'blobs');
   const incomplete = () => (fs.existsSync(blobs) ? fs.readdirSync(blobs).filter((f) => f.endsWith('.incomplete')) : []);
+  const sizes = () => incomplete().map((f) => fs.statSync(path.join(blobs, f)).size);
   // abort once the bytes sent before the stall are on disk
-  while (!(hub.stalledCount > 0 && incomplete().length === 1 && fs.statSync(path.join(blobs, incomplete()[0])).size === 4_000_000)) {
+  while (!(hub.stalledCount > 0 && sizes().includes(4_000_000))) {
     await new Promise((r) => setTimeout(r, 20));
   }
   ac.abort();
   await t.rejects(p, { constructor: AbortError, name: 'AbortError' });
-  const inc = incomplete();
-  t.equal(inc.length, 1);
-  t.equal(fs.statSync(path.join(blobs, inc[0])).size, 4_000_000, 'the bytes received are kept');
+  // shard 1 up to the stall, shard 2's header (fetched first, docs/PULL.md)
+  t.same(sizes().sort(), [1 << 20, 4_000_000], 'the bytes received are kept');
   t.notOk(fs.existsSync(path.join(process.env.GROUNDINGGPT_HOME!, '.locks', 'groundinggpt-7b.lock')), 'lock released');
   const r = await pull({ type: 'f16', ...FAST });
   sameFiles(t, r.dir, reference);
@@ -302,6 +303,83 @@ t.test('keepSource: false removes the downloaded sources after converting; loadM
   } finally {
     await model.dispose();
   }
+});
+
+/** Bytes of the blobs of both repos in the HF cache now. */
+function blobBytes(hf: string): number {
+  let n = 0;
+  for (const repo of ['models--zwli--GroundingGPT', 'models--openai--clip-vit-large-patch14-336']) {
+    const dir = path.join(hf, 'hub', repo, 'blobs');
+    if (!fs.existsSync(dir)) continue;
+    for (const f of fs.readdirSync(dir)) n += fs.statSync(path.join(dir, f)).size;
+  }
+  return n;
+}
+
+t.test('convert while downloading: shard 1 is converted while shard 2 is held back; same bytes as convert()', async (t) => {
+  freshEnv(t);
+  const SHARD2 = 'pytorch_model-00002-of-00002.bin';
+  hub.hold(SHARD2);
+  t.teardown(() => hub.release(SHARD2));
+  const events: PullProgress[] = [];
+  let shard2Done = -1;
+  let convertedWhileHeld = false;
+  const p = pull({
+    type: 'f16',
+    ...FAST,
+    onProgress: (e) => {
+      events.push(e);
+      if (e.stage === 'download' && e.file?.endsWith(SHARD2) && e.fileBytes === e.fileTotal && shard2Done < 0) shard2Done = events.length - 1;
+      // the LLM's last tensor from shard 1 (model.norm): every block before it was converted
+      if (e.stage === 'convert' && e.convert?.tensor === 'output_norm.weight' && shard2Done < 0) {
+        convertedWhileHeld = (hub.bytesByFile.get(SHARD2) ?? 0) <= 1 << 20;
+        hub.release(SHARD2);
+      }
+    },
+  });
+  const r = await p;
+  sameFiles(t, r.dir, reference);
+  t.ok(convertedWhileHeld, "shard 1's LLM tensors were converted while shard 2 had sent only its header");
+  const firstLlm = events.findIndex((e) => e.stage === 'convert' && e.convert?.stage === 'llm');
+  t.ok(firstLlm >= 0 && shard2Done > firstLlm, `conversion progress (event ${firstLlm}) before the last shard completed (event ${shard2Done})`);
+  const outputAt = events.findIndex((e) => e.stage === 'convert' && e.convert?.tensor === 'output.weight');
+  t.ok(outputAt > shard2Done, 'lm_head (shard 2) converted only after shard 2 was complete and verified');
+  t.equal(hub.bytesServed, sourceBytes(), 'no byte fetched twice (the header first, the rest resumed)');
+});
+
+t.test('keepSource: false: each source deleted once converted, before the quantiser runs', async (t) => {
+  const { hf } = freshEnv(t);
+  let atQuantize = -1;
+  let maxBlobs = 0;
+  const r = await pull({
+    type: 'q8_0',
+    keepSource: false,
+    ...FAST,
+    onProgress: (e) => {
+      maxBlobs = Math.max(maxBlobs, blobBytes(hf));
+      if (e.stage === 'convert' && e.convert?.stage === 'quantize' && atQuantize < 0) atQuantize = blobBytes(hf);
+    },
+  });
+  t.ok(fs.existsSync(path.join(r.dir, 'manifest.json')));
+  t.ok(atQuantize >= 0 && atQuantize < 100_000, `sources gone when quantisation starts (${atQuantize} bytes of blobs left: side files)`);
+  t.ok(maxBlobs > 0.9 * sourceBytes(), `the sources were there before (${maxBlobs} of ${sourceBytes()} bytes)`);
+  t.same(blobBytes(hf), 0, 'no blob kept');
+});
+
+t.test('a shard with wrong bytes is never converted: nothing read from it reaches the output', async (t) => {
+  const { home } = freshEnv(t);
+  hub.fault({ match: 'pytorch_model-00002-of-00002.bin', kind: 'corrupt', afterBytes: 3_000_000, times: Infinity });
+  const events: PullProgress[] = [];
+  await t.rejects(pull({ type: 'f16', ...FAST, onProgress: (e) => events.push(e) }), { constructor: PullError, reason: 'corrupt' });
+  const converted = events.filter((e) => e.stage === 'convert' && e.convert?.tensor).map((e) => e.convert?.tensor);
+  t.ok(converted.includes('blk.0.attn_q.weight'), 'shard 1 (verified) was being converted meanwhile');
+  t.notOk(converted.includes('output.weight'), 'lm_head (shard 2) never converted');
+  t.notOk(
+    events.some((e) => e.stage === 'convert' && e.convert?.stage === 'encoders'),
+    'no tower tensor (shard 2) converted',
+  );
+  const dir = path.join(home, 'groundinggpt-7b');
+  t.same(fs.existsSync(dir) ? fs.readdirSync(dir) : [], [], 'no model directory, no partial folder');
 });
 
 t.test('hf:<owner>/<repo>[:<prefix>]: a repo of converted files, validated by loading them', async (t) => {

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ConversionError } from '../errors';
 import { openSafetensors } from './safetensors';
-import { FilePool, type TensorEntry } from './tensor';
+import { FilePool, type SourceGate, type TensorEntry } from './tensor';
 import { openTorchCheckpoint } from './torch';
 
 export interface SourceFile {
@@ -21,6 +21,8 @@ export interface Checkpoint {
   /** The files the tensors come from (index file first when sharded), sorted by name. */
   files: SourceFile[];
   tensors: Map<string, TensorEntry>;
+  /** The files' reader (with a SourceGate: files still downloading, docs/PULL.md). */
+  pool: FilePool;
   close(): Promise<void>;
 }
 
@@ -31,14 +33,6 @@ const LAYOUTS: Record<WeightFormat, { index: string; single: string }> = {
   pytorch: { index: 'pytorch_model.bin.index.json', single: 'pytorch_model.bin' },
 };
 
-function exists(p: string): boolean {
-  try {
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
-
 function formatOf(file: string): WeightFormat {
   return file.endsWith('.safetensors') ? 'safetensors' : 'pytorch';
 }
@@ -47,21 +41,22 @@ function formatOf(file: string): WeightFormat {
  * Opens the weights of `dir`: `model.safetensors[.index.json]` or `pytorch_model.bin[.index.json]`
  * (`prefer` decides when both exist; default safetensors). `dir` may also be a single weight file.
  */
-export async function openCheckpoint(dir: string, options: { prefer?: WeightFormat } = {}): Promise<Checkpoint> {
+export async function openCheckpoint(dir: string, options: { prefer?: WeightFormat; gate?: SourceGate } = {}): Promise<Checkpoint> {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(dir);
   } catch (err) {
     throw new ConversionError(`${dir}: no such checkpoint directory or file`, { file: dir, cause: err });
   }
-  const pool = new FilePool();
+  const pool = new FilePool(options.gate);
+  const exists = (p: string) => pool.exists(p);
   const tensors = new Map<string, TensorEntry>();
   const files: SourceFile[] = [];
   const baseDir = stat.isDirectory() ? dir : path.dirname(dir);
-  const addFile = (file: string) => files.push({ name: path.relative(baseDir, file), bytes: fs.statSync(file).size });
+  const addFile = async (file: string) => files.push({ name: path.relative(baseDir, file), bytes: await pool.size(file) });
   const load = async (file: string, expected?: Set<string>) => {
     if (!exists(file)) throw new ConversionError(`${file}: missing checkpoint file`, { file });
-    addFile(file);
+    await addFile(file);
     const entries = formatOf(file) === 'safetensors' ? await openSafetensors(file, pool) : await openTorchCheckpoint(file, pool);
     const names = new Set<string>();
     for (const e of entries) {
@@ -97,7 +92,7 @@ export async function openCheckpoint(dir: string, options: { prefer?: WeightForm
         }
         const map = index.weight_map;
         if (!map || typeof map !== 'object') throw new ConversionError(`${indexFile}: no weight_map`, { file: indexFile });
-        addFile(indexFile);
+        await addFile(indexFile);
         const byShard = new Map<string, Set<string>>();
         for (const [name, shard] of Object.entries(map)) {
           if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\')) {
@@ -116,5 +111,5 @@ export async function openCheckpoint(dir: string, options: { prefer?: WeightForm
     throw err;
   }
   files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { dir: baseDir, files, tensors, close: () => pool.close() };
+  return { dir: baseDir, files, tensors, pool, close: () => pool.close() };
 }

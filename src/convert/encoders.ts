@@ -3,6 +3,7 @@
  * the three Q-Formers, video and audio extras, ImageBind-Huge audio. Every size is read from the
  * configs and tensor shapes; head counts follow docs/COMPUTATION.md §1 (Q-Former and ImageBind head_dim 64, EVA
  * 88, CLIP from its config) unless overridden. Every tensor is checked for presence and shape.
+ * (Over 500 lines: the hyperparameters, the plan and the metadata of one file change together.)
  */
 import path from 'node:path';
 import { ConversionError } from '../errors';
@@ -79,6 +80,8 @@ export interface EncodersPlan {
   /** CLIP layers at or past this index are not needed (hidden_states[select]). */
   clipBlocks: number;
   hparams: EncodersHParams;
+  /** Reads what planning deferred (deferScalars) and updates `kv`; a no-op otherwise. */
+  finish(): Promise<void>;
 }
 
 /** Distinct block indices of tensors `prefix.{i}.` (sorted); checks they are 0..n-1. */
@@ -305,16 +308,21 @@ export async function planEncoders(
   modelDir: string,
   clipDir: string,
   type: EncoderType,
-  options: { overrides?: HeadOverrides; quantizeRows?: RowQuantizer } = {},
+  options: { overrides?: HeadOverrides; quantizeRows?: RowQuantizer; deferScalars?: boolean } = {},
 ): Promise<EncodersPlan> {
   const h = encodersHParams(model, clip, modelDir, clipDir, options.overrides);
   const logitT = need(model, N.IB_LOG_LOGIT_SCALE_FROM);
   checkFloat(logitT);
-  const logitV = toFloat32(await logitT.read());
-  if (logitV.length !== 1 || !Number.isFinite(logitV[0])) {
-    throw new ConversionError(`${logitT.file}: tensor ${logitT.name} is not a finite scalar`, { file: logitT.file, tensor: logitT.name });
-  }
-  h.ib.logit_scale = Math.min(Math.exp(logitV[0]), IB_MAX_LOGIT_SCALE);
+  // ImageBind's logit scale is a value in the file's metadata: read now, or (deferScalars: its
+  // shard may still be downloading, docs/PULL.md) by finish(), before the encoders file is written
+  const readScalars = async () => {
+    const logitV = toFloat32(await logitT.read());
+    if (logitV.length !== 1 || !Number.isFinite(logitV[0])) {
+      throw new ConversionError(`${logitT.file}: tensor ${logitT.name} is not a finite scalar`, { file: logitT.file, tensor: logitT.name });
+    }
+    h.ib.logit_scale = Math.min(Math.exp(logitV[0]), IB_MAX_LOGIT_SCALE);
+  };
+  if (!options.deferScalars) await readScalars();
 
   const consumedModel = new Set<string>([N.IB_LOG_LOGIT_SCALE_FROM]);
   const consumedClip = new Set<string>();
@@ -410,7 +418,13 @@ export async function planEncoders(
   for (let i = 0; i < h.ib.n_block; i++) for (const s of N.IB_BLOCK_TENSORS) add(model, consumedModel, s, ibDims, { i });
   for (const s of N.AUDIO_TENSORS) add(model, consumedModel, s, extras, {});
 
-  return { kv: encodersKv(h), tensors, consumedModel, consumedClip, clipBlocks: h.clip.n_block, hparams: h };
+  const kv = encodersKv(h);
+  const finish = async () => {
+    if (!options.deferScalars) return;
+    await readScalars();
+    kv.splice(0, kv.length, ...encodersKv(h));
+  };
+  return { kv, tensors, consumedModel, consumedClip, clipBlocks: h.clip.n_block, hparams: h, finish };
 }
 
 /** Encoders metadata in a stable order (names.h order). */

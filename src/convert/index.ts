@@ -19,6 +19,7 @@ import { type EncoderType, type HeadOverrides, planEncoders } from './encoders';
 import { type LlmStorage, planLlm } from './llm';
 import { IGNORED_CLIP_TENSORS, IGNORED_MODEL_TENSORS } from './names';
 import { llmTensorType } from './synth';
+import type { SourceGate, TensorEntry } from './tensor';
 
 import { CONVERT_TYPES, type ConvertType, MODEL_FILES, modelPaths, publishModel, toolVersion } from './common';
 
@@ -51,6 +52,12 @@ export interface ConvertOptions {
   overrides?: { heads?: HeadOverrides };
   /** Threads for libllama's quantiser (q8_0 / q4_k_m); default: all cores. */
   threads?: number;
+  /**
+   * Source files still being downloaded (pull(), docs/PULL.md): headers may be read early, tensor
+   * data only from verified files; files no longer needed are handed to `gate.release`.
+   * @internal
+   */
+  gate?: SourceGate;
 }
 
 export interface ConvertResult {
@@ -75,6 +82,52 @@ function sideFiles(dir: string, names: string[]): SourceFile[] {
       // optional file
     }
   }
+  return out;
+}
+
+/**
+ * With a SourceGate: each source file is released (gate.release) once every tensor converted from
+ * it has been read, and a file nothing is converted from once it is verified (its header was
+ * used for validation: it is compared first). The promises settle when all are released.
+ */
+function trackReleases(gate: SourceGate, cks: Checkpoint[], consumed: Set<string>[]): Promise<void>[] {
+  const out: Promise<void>[] = [];
+  cks.forEach((ck, k) => {
+    const left = new Map<string, Set<TensorEntry>>();
+    for (const f of ck.files) left.set(path.join(ck.dir, f.name), new Set());
+    for (const [name, t] of ck.tensors) if (consumed[k].has(name)) left.get(t.file)?.add(t);
+    for (const [file, entries] of left) {
+      if (file.endsWith('.json')) continue; // the index
+      let release: () => void = () => {};
+      out.push(
+        new Promise<void>((resolve, reject) => {
+          release = () => {
+            ck.pool
+              .ready(file)
+              .then(() => ck.pool.closeFile(file))
+              .then(() => {
+                gate.release?.(file);
+                resolve();
+              }, reject);
+          };
+        }),
+      );
+      if (entries.size === 0) {
+        release();
+        continue;
+      }
+      for (const t of entries) {
+        const read = t.read.bind(t);
+        t.read = async () => {
+          const d = await read();
+          if (entries.delete(t) && entries.size === 0) release();
+          return d;
+        };
+      }
+    }
+  });
+  // a rejection is reported where the promises are awaited; none may go unhandled meanwhile
+  for (const p of out) p.catch(() => undefined);
   return out;
 }
 
@@ -143,14 +196,16 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   let createdOut = false;
   const cks: Checkpoint[] = [];
   try {
-    const modelCk = await openCheckpoint(modelDir);
+    const gate = options.gate;
+    const modelCk = await openCheckpoint(modelDir, { gate });
     cks.push(modelCk);
-    const clipCk = await openCheckpoint(clipDir);
+    const clipCk = await openCheckpoint(clipDir, { gate });
     cks.push(clipCk);
     const llm = planLlm(modelCk, modelDir, llmStorage);
     const enc = await planEncoders(modelCk, clipCk, modelDir, clipDir, encType, {
       overrides: options.overrides?.heads,
       quantizeRows: encType === 'q8_0' ? (t, d, r, n) => native().quantizeRows(t, d, r, n) : undefined,
+      deferScalars: !!gate,
     });
     // the LLM reserves image/video/sound_token_len rows per item: the towers must give as many
     const towerRows = [(enc.hparams.clip.image_size / enc.hparams.clip.patch) ** 2, enc.hparams.qf.vqformer.n_query, enc.hparams.qf.aqformer.n_query];
@@ -170,6 +225,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     };
     checkUnexpected(clipCk, enc.consumedClip, IGNORED_CLIP_TENSORS, unusedClipLayer);
     checkAbort();
+    const released = gate ? trackReleases(gate, [modelCk, clipCk], [consumedModel, enc.consumedClip]) : [];
 
     if (!fs.existsSync(outDir)) {
       fs.mkdirSync(outDir, { recursive: true });
@@ -186,6 +242,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     const encWork = sum(enc.tensors);
     const total = llmWork + encWork || 1;
     const elemsBefore = (ts: { shape: readonly number[] }[], i: number) => sum(ts.slice(0, i + 1));
+    const llmWrite = llmStorage === 'lossless' ? llmWork / 2 : llmWork;
 
     // LLM
     const llmTarget = llmStorage === 'lossless' ? tempPathFor(path.join(outDir, 'llm-src.gguf')) : tmp.llm;
@@ -194,9 +251,19 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       checkAbort,
       onTensor: (i, _n, name) => progress({ stage: 'llm', fraction: elemsBefore(llm.tensors, i) / total, tensor: name }),
     });
+    // encoders, written before the LLM is quantised: every source file is released by then (pull deletes
+    // them with keepSource: false before the quantiser's output grows)
+    await enc.finish();
+    await writeGGUF(tmp.encoders, enc.kv, enc.tensors, {
+      checkAbort,
+      onTensor: (i, _n, name) => progress({ stage: 'encoders', fraction: (llmWrite + elemsBefore(enc.tensors, i)) / total, tensor: name }),
+    });
+    for (const ck of cks) await ck.pool.confirmAll();
+    await Promise.all(released);
+
     if (llmStorage === 'lossless') {
       checkAbort();
-      progress({ stage: 'quantize', fraction: llmWork / 2 / total });
+      progress({ stage: 'quantize', fraction: (llmWrite + encWork) / total });
       // libllama writes its output tensor by tensor: its growing size against the size of the
       // same types (synth's llmTensorType follows libllama's choices) gives the progress.
       const expected = llm.tensors.reduce((a, t) => {
@@ -206,7 +273,8 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       let quantizing = true;
       const poll = setInterval(() => {
         fs.promises.stat(tmp.llm).then(
-          (st) => quantizing && progress({ stage: 'quantize', fraction: ((llmWork / 2) * (1 + Math.min(1, st.size / (expected || 1)))) / total }),
+          (st) =>
+            quantizing && progress({ stage: 'quantize', fraction: (llmWrite + encWork + (llmWork / 2) * Math.min(1, st.size / (expected || 1))) / total }),
           () => undefined,
         );
       }, 1000);
@@ -220,14 +288,6 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       }
       await fs.promises.rm(llmTarget, { force: true });
     }
-    checkAbort();
-
-    // encoders
-    await writeGGUF(tmp.encoders, enc.kv, enc.tensors, {
-      checkAbort,
-      onTensor: (i, _n, name) => progress({ stage: 'encoders', fraction: (llmWork + elemsBefore(enc.tensors, i)) / total, tensor: name }),
-    });
-
     checkAbort();
     await guard.settle();
     const bytes = await publishModel(tmp, dest, type, {

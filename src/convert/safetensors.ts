@@ -7,7 +7,6 @@
  * header must be a JSON object of { dtype, shape, data_offsets } entries whose byte ranges match
  * their shapes, lie inside the file and do not overlap (as the reference implementation requires).
  */
-import fs from 'node:fs';
 import { ConversionError } from '../errors';
 import { DTYPE_SIZE, type DType, type FilePool, type TensorEntry, numel } from './tensor';
 
@@ -28,19 +27,15 @@ const MAX_HEADER = 100 * 1024 * 1024;
 
 /** Reads the header of a safetensors file and returns its tensors (data not loaded). */
 export async function openSafetensors(file: string, pool: FilePool): Promise<TensorEntry[]> {
-  let size: number;
-  try {
-    size = (await fs.promises.stat(file)).size;
-  } catch (err) {
-    throw new ConversionError(`${file}: cannot open (${(err as Error).message})`, { file, cause: err });
-  }
+  // the header may be read while the file is still downloading (FilePool.readMeta); tensor data never is
+  const size = await pool.size(file);
   const fail = (msg: string, tensor?: string) => new ConversionError(`${file}: ${msg}`, { file, tensor });
   if (size < 8) throw fail(`truncated safetensors file (${size} bytes)`);
-  const lenBuf = await pool.read(file, 0, 8);
+  const lenBuf = await pool.readMeta(file, 0, 8);
   const headerLen = Number(lenBuf.readBigUInt64LE(0));
   if (headerLen > MAX_HEADER) throw fail(`safetensors header length ${headerLen} is implausible (corrupt file?)`);
   if (8 + headerLen > size) throw fail(`truncated safetensors file (header of ${headerLen} bytes, file has ${size})`);
-  const headerText = (await pool.read(file, 8, headerLen)).toString('utf8');
+  const headerText = (await pool.readMeta(file, 8, headerLen)).toString('utf8');
   let header: Record<string, unknown>;
   try {
     header = JSON.parse(headerText) as Record<string, unknown>;

@@ -7,7 +7,7 @@
  */
 import { ConversionError } from '../errors';
 import { PyCallable, PyDict, type PyOpaque, PyTuple, type PyValue, unpickle } from './pickle';
-import { DTYPE_SIZE, type DType, type FilePool, type TensorEntry, numel } from './tensor';
+import { DTYPE_SIZE, type DType, EARLY_HEADER_BYTES, type FilePool, SourceChangedError, type TensorEntry, numel } from './tensor';
 import { ZipArchive } from './zip';
 
 const STORAGE_DTYPES: Record<string, DType> = {
@@ -106,8 +106,78 @@ function makeGlobals(file: string): (module: string, name: string) => PyValue {
 /** Tensors of a state dict nested under one of these keys are unwrapped. */
 const WRAPPER_KEYS = ['state_dict', 'model', 'module'];
 
+/**
+ * data.pkl of an archive still being downloaded: torch.save writes it as the first entry, stored,
+ * so it can be read from the file's first bytes before the central directory (at the end) has
+ * arrived. torch writes the sizes after the data (a data descriptor): then the pickle is parsed
+ * from the first EARLY_HEADER_BYTES, up to its STOP opcode. Undefined when those bytes are not
+ * there or the archive is laid out otherwise (the caller then waits for the whole, verified file).
+ */
+async function earlyPickle(file: string, pool: FilePool): Promise<{ name: string; pkl: Buffer } | undefined> {
+  try {
+    const loc = await pool.readMeta(file, 0, 30);
+    if (loc.readUInt32LE(0) !== 0x04034b50 || loc.readUInt16LE(8) !== 0) return undefined;
+    const nameLen = loc.readUInt16LE(26);
+    const extraLen = loc.readUInt16LE(28);
+    const ne = await pool.readMeta(file, 30, nameLen + extraLen);
+    const name = ne.toString('utf8', 0, nameLen);
+    if (name !== 'data.pkl' && !name.endsWith('/data.pkl')) return undefined;
+    const dataStart = 30 + nameLen + extraLen;
+    let size = loc.readUInt32LE(22);
+    if (loc.readUInt16LE(6) & 8 && size === 0) {
+      // sizes in a data descriptor after the data: take what the header fetch brought
+      size = Math.min(await pool.size(file), EARLY_HEADER_BYTES) - dataStart;
+    } else if (size === 0xffffffff) {
+      // ZIP64 extra field: uncompressed size first
+      let e = nameLen;
+      size = -1;
+      while (e + 4 <= ne.length) {
+        const id = ne.readUInt16LE(e);
+        const len = ne.readUInt16LE(e + 2);
+        if (id === 0x0001 && len >= 8 && e + 12 <= ne.length) size = Number(ne.readBigUInt64LE(e + 4));
+        e += 4 + len;
+      }
+    }
+    if (size <= 0 || size > 256 * 1024 * 1024) return undefined;
+    return { name, pkl: await pool.readMeta(file, dataStart, size) };
+  } catch (err) {
+    if (err instanceof ConversionError) return undefined;
+    throw err;
+  }
+}
+
 /** Opens a torch.save zip checkpoint and returns its tensors (data not loaded). */
 export async function openTorchCheckpoint(file: string, pool: FilePool): Promise<TensorEntry[]> {
+  if (pool.pending(file)) {
+    const early = await earlyPickle(file, pool);
+    if (early) {
+      // the storages are located once the file is verified (its central directory, at the end)
+      let zipP: Promise<ZipArchive> | undefined;
+      const getZip = () => {
+        zipP ??= (async () => {
+          await pool.ready(file);
+          const zip = await ZipArchive.open(file, pool);
+          const e = zip.entries.get(early.name);
+          const real = e?.localHeaderOffset === 0 && e.method === 0 && e.size <= early.pkl.length ? await zip.readEntry(e) : undefined;
+          if (!real || !real.equals(early.pkl.subarray(0, real.length))) {
+            throw new SourceChangedError(`${file}: data.pkl is not the archive's first entry as read while downloading`, { file });
+          }
+          // the verified entry alone must hold the state dict (not bytes after it)
+          stateDictEntries(file, pool, real, early.name.slice(0, -'data.pkl'.length), getZip);
+          await checkByteorder(file, zip, early.name.slice(0, -'data.pkl'.length));
+          return zip;
+        })();
+        return zipP;
+      };
+      try {
+        return stateDictEntries(file, pool, early.pkl, early.name.slice(0, -'data.pkl'.length), getZip);
+      } catch (err) {
+        // a pickle longer than the header fetch (or bytes not verified yet that do not parse):
+        // read it from the verified file below
+        if (!(err instanceof ConversionError)) throw err;
+      }
+    }
+  }
   const head = await pool.read(file, 0, 4).catch((err: unknown) => {
     if (err instanceof ConversionError && /truncated/.test(err.message)) {
       throw new ConversionError(`${file}: truncated or not a PyTorch checkpoint`, { file });
@@ -121,12 +191,31 @@ export async function openTorchCheckpoint(file: string, pool: FilePool): Promise
   const pkl = [...zip.entries.values()].filter((e) => e.name === 'data.pkl' || e.name.endsWith('/data.pkl'));
   if (pkl.length !== 1) throw new ConversionError(`${file}: expected one data.pkl in the archive, found ${pkl.length}`, { file });
   const prefix = pkl[0].name.slice(0, -'data.pkl'.length);
+  await checkByteorder(file, zip, prefix);
+  return stateDictEntries(file, pool, await zip.readEntry(pkl[0]), prefix, async () => zip, zip);
+}
+
+async function checkByteorder(file: string, zip: ZipArchive, prefix: string): Promise<void> {
   const byteorder = zip.entries.get(`${prefix}byteorder`);
   if (byteorder) {
     const bo = (await zip.readEntry(byteorder)).toString('latin1').trim();
     if (bo !== 'little') throw new ConversionError(`${file}: byte order ${bo} is not supported`, { file });
   }
-  const root = unpickle(await zip.readEntry(pkl[0]), {
+}
+
+/**
+ * The tensors of a data.pkl. `zipNow` (a complete archive) checks every storage entry at once;
+ * without it (an archive still downloading) each storage is located and checked on its first read.
+ */
+function stateDictEntries(
+  file: string,
+  pool: FilePool,
+  pklBytes: Buffer,
+  prefix: string,
+  getZip: () => Promise<ZipArchive>,
+  zipNow?: ZipArchive,
+): TensorEntry[] {
+  const root = unpickle(pklBytes, {
     file,
     findClass: makeGlobals(file),
     persistentLoad: (pid) => {
@@ -155,13 +244,20 @@ export async function openTorchCheckpoint(file: string, pool: FilePool): Promise
     if (!(value instanceof TensorRef)) continue; // non-tensor values (e.g. counters) are not weights
     const name = String(key);
     const st = value.storage;
-    const zipEntry = zip.entries.get(`${prefix}data/${st.key}`);
-    if (!zipEntry) throw new ConversionError(`${file}: storage ${st.key} of tensor ${name} missing from the archive`, { file, tensor: name });
-    if (zipEntry.method !== 0) throw new ConversionError(`${file}: storage of tensor ${name} is compressed`, { file, tensor: name });
     const el = DTYPE_SIZE[st.dtype];
-    if (zipEntry.size < st.numel * el) {
-      throw new ConversionError(`${file}: storage ${st.key} of tensor ${name} holds ${zipEntry.size} bytes, needs ${st.numel * el}`, { file, tensor: name });
-    }
+    const storageEntry = (zip: ZipArchive) => {
+      const zipEntry = zip.entries.get(`${prefix}data/${st.key}`);
+      if (!zipEntry) throw new ConversionError(`${file}: storage ${st.key} of tensor ${name} missing from the archive`, { file, tensor: name });
+      if (zipEntry.method !== 0) throw new ConversionError(`${file}: storage of tensor ${name} is compressed`, { file, tensor: name });
+      if (zipEntry.size < st.numel * el) {
+        throw new ConversionError(`${file}: storage ${st.key} of tensor ${name} holds ${zipEntry.size} bytes, needs ${st.numel * el}`, {
+          file,
+          tensor: name,
+        });
+      }
+      return zipEntry;
+    };
+    if (zipNow) storageEntry(zipNow);
     const { shape, stride, offset } = value;
     if (shape.length !== stride.length) throw new ConversionError(`${file}: tensor ${name}: size and stride differ in length`, { file, tensor: name });
     const n = numel(shape);
@@ -177,7 +273,8 @@ export async function openTorchCheckpoint(file: string, pool: FilePool): Promise
       shape: [...shape],
       file,
       read: async () => {
-        const base = await zip.dataOffset(zipEntry);
+        const zip = await getZip();
+        const base = await zip.dataOffset(storageEntry(zip));
         if (n === 0) return { dtype, shape: [...shape], bytes: new Uint8Array(0) };
         if (isContiguous(shape, stride)) {
           return { dtype, shape: [...shape], bytes: await pool.read(file, base + offset * el, n * el, name) };

@@ -322,3 +322,65 @@ export async function downloadBlob(c: HubClient, repo: string, commit: string, f
     }
   }
 }
+
+/**
+ * Fetches the first `bytes` bytes of a file into `blobs/<etag>.incomplete` (one Range request),
+ * where the download resumes later: no byte is fetched twice. convert() plans from these header
+ * bytes while the rest arrives (docs/PULL.md "Convert while downloading"). Best effort: any
+ * failure leaves the file to the ordinary download.
+ */
+export async function prefetchHead(
+  c: HubClient,
+  repo: string,
+  commit: string,
+  f: RemoteFile,
+  blobPath: string,
+  bytes: number,
+  onBytes: (n: number) => void,
+): Promise<void> {
+  const incomplete = `${blobPath}.incomplete`;
+  let have = 0;
+  try {
+    have = fs.statSync(incomplete).size;
+  } catch {
+    // nothing yet
+  }
+  const want = Math.min(bytes, f.size);
+  if (have >= want || fs.existsSync(blobPath)) return;
+  const url = `${c.endpoint}/${repo}/resolve/${commit}/${f.path.split('/').map(encodeURIComponent).join('/')}`;
+  fs.mkdirSync(path.dirname(blobPath), { recursive: true });
+  let res: Response;
+  try {
+    res = await hubFetch(c, url, { headers: { range: `bytes=${have}-${want - 1}` } });
+  } catch (err) {
+    if (err instanceof AbortError) throw err;
+    return;
+  }
+  if (res.status !== 206 || !res.body) {
+    await res.body?.cancel().catch(() => undefined);
+    return;
+  }
+  const fh = await fs.promises.open(incomplete, have > 0 ? 'a' : 'w');
+  try {
+    const reader = res.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const n = Math.min(value.length, want - have);
+      if (n > 0) {
+        await fh.write(value.subarray(0, n));
+        have += n;
+        onBytes(n);
+      }
+      if (have >= want) {
+        await reader.cancel().catch(() => undefined);
+        break;
+      }
+    }
+  } catch (err) {
+    if (c.signal?.aborted) throw new AbortError('Pull aborted', { cause: err });
+    // the ordinary download resumes from what arrived
+  } finally {
+    await fh.close();
+  }
+}

@@ -17,9 +17,11 @@ import { getHFHubCachePath } from '@huggingface/hub';
 import { convert, type ConvertProgress, type ConvertType } from '../convert/index';
 import { openModel } from '../open';
 import { CONVERT_TYPES } from '../convert/common';
-import { AbortError, InvalidInputError, ModelLoadError, PullError } from '../errors';
+import { AbortError, ConversionError, InvalidInputError, ModelLoadError, PullError } from '../errors';
 import { invalid, isPlainObject } from '../util/validate';
-import { type HubClient, type RemoteFile, downloadBlob, etagOf, linkSnapshot, remoteSnapshot, repoCacheDir } from './hub';
+import { EARLY_HEADER_BYTES } from '../convert/tensor';
+import { DownloadGate } from './gate';
+import { type HubClient, type RemoteFile, downloadBlob, etagOf, linkSnapshot, prefetchHead, remoteSnapshot, repoCacheDir } from './hub';
 import { acquireLock } from './lock';
 import {
   DEFAULT_MODEL,
@@ -344,84 +346,175 @@ export async function pull(options: PullOptions = {}): Promise<PullResult> {
     };
     emit({ stage: 'plan', plan });
 
-    // 2. download what the cache lacks
+    // 2. download what the cache lacks; 3. convert into a temporary folder, renamed into place.
+    // For the default model both run at once (docs/PULL.md "Convert while downloading"): the small
+    // files first, then the first bytes of every weight file (headers, resumed later: no byte
+    // fetched twice), then the weights in the order the conversion reads them while convert()
+    // plans from the headers and converts each file's tensors once that file is verified.
     const t0 = Date.now();
     let bytes = 0;
     let lastEmit = 0;
+    const snapOf = (r: (typeof repos)[number]) => path.resolve(r.repoDir, 'snapshots', r.commit);
+    const internal = new AbortController();
+    const onOuterAbort = () => internal.abort();
+    signal?.addEventListener('abort', onOuterAbort, { once: true });
+    client.signal = internal.signal;
+    const gate = new DownloadGate();
+    /** Per snapshot path: what this pull fetched for it (deleted with keepSource: false). */
+    const fetchedFor = new Map<string, string[]>();
+    const keepSource = options.keepSource !== false;
+    gate.onRelease = (file) => {
+      if (keepSource) return;
+      for (const p of fetchedFor.get(file) ?? []) fs.rmSync(p, { force: true });
+    };
+    const onBytes = (r: (typeof repos)[number], f: RemoteFile, start: number) => {
+      let fileBytes = start;
+      return (n: number) => {
+        fileBytes += n;
+        bytes += n;
+        if (n > 0) downloaded += n;
+        const now = Date.now();
+        if (now - lastEmit < 100 && fileBytes < f.size) return;
+        lastEmit = now;
+        const rate = bytes / Math.max(0.001, (now - t0) / 1000);
+        emit({
+          stage: 'download',
+          file: `${r.repo}/${f.path}`,
+          fileBytes,
+          fileTotal: f.size,
+          bytes,
+          total: plan.downloadBytes,
+          rate,
+          eta: rate > 0 ? Math.max(0, plan.downloadBytes - bytes) / rate : undefined,
+        });
+      };
+    };
+    const blobOf = (r: (typeof repos)[number], f: RemoteFile) => path.join(r.repoDir, 'blobs', etagOf(f));
+    const incompleteSize = (blob: string) => {
+      try {
+        return fs.statSync(`${blob}.incomplete`).size;
+      } catch {
+        return 0;
+      }
+    };
+    const fetchFile = async (r: (typeof repos)[number], f: RemoteFile) => {
+      const snapPath = path.join(snapOf(r), ...f.path.split('/'));
+      if (cachedFile(r.repoDir, r.commit, f)) return;
+      const etag = etagOf(f);
+      const blob = blobOf(r, f);
+      let blobOk = false;
+      try {
+        blobOk = fs.statSync(blob).size === f.size;
+      } catch {
+        // not there
+      }
+      const mine: string[] = [];
+      if (!blobOk) {
+        await downloadBlob(client, r.repo, r.commit, f, blob, onBytes(r, f, incompleteSize(blob)));
+        mine.push(blob);
+      }
+      mine.push(linkSnapshot(r.repoDir, r.commit, f.path, etag));
+      fetchedPaths.push(...mine);
+      fetchedFor.set(snapPath, mine);
+      gate.complete(snapPath);
+    };
     for (const r of repos) {
       if (r.revision !== r.commit) {
         fs.mkdirSync(path.join(r.repoDir, 'refs'), { recursive: true });
         fs.writeFileSync(path.join(r.repoDir, 'refs', r.revision), r.commit);
       }
-      for (const f of r.files) {
-        if (cachedFile(r.repoDir, r.commit, f)) continue;
-        const etag = etagOf(f);
-        const blob = path.join(r.repoDir, 'blobs', etag);
-        let blobOk = false;
-        try {
-          blobOk = fs.statSync(blob).size === f.size;
-        } catch {
-          // not there
-        }
-        if (!blobOk) {
-          let fileBytes = 0;
-          try {
-            fileBytes = fs.statSync(`${blob}.incomplete`).size;
-          } catch {
-            // fresh
-          }
-          await downloadBlob(client, r.repo, r.commit, f, blob, (n) => {
-            fileBytes += n;
-            bytes += n;
-            if (n > 0) downloaded += n;
-            const now = Date.now();
-            if (now - lastEmit < 100 && fileBytes < f.size) return;
-            lastEmit = now;
-            const rate = bytes / Math.max(0.001, (now - t0) / 1000);
-            emit({
-              stage: 'download',
-              file: `${r.repo}/${f.path}`,
-              fileBytes,
-              fileTotal: f.size,
-              bytes,
-              total: plan.downloadBytes,
-              rate,
-              eta: rate > 0 ? Math.max(0, plan.downloadBytes - bytes) / rate : undefined,
-            });
-          });
-          fetchedPaths.push(blob);
-        }
-        fetchedPaths.push(linkSnapshot(r.repoDir, r.commit, f.path, etag));
-      }
     }
-
-    // 3. convert into a temporary folder, then rename it into place
-    const snap = (kind: SourceKind) => {
-      const r = repos.find((x) => x.kind === kind)!;
-      return path.join(r.repoDir, 'snapshots', r.commit);
-    };
+    const isWeight = (f: RemoteFile) => /\.(bin|safetensors)$/.test(f.path);
+    const overlap = !hf;
+    const all = repos.flatMap((r) => r.files.map((f) => ({ r, f })));
+    // CLIP's weights first (the smallest; planning needs every header), then the model's shards in order
+    const weights = all
+      .filter((x) => overlap && isWeight(x.f))
+      .sort((a, b) => (a.r.kind === b.r.kind ? (a.f.path < b.f.path ? -1 : 1) : a.r.kind === 'clip' ? -1 : 1));
+    const first = all.filter((x) => !weights.includes(x));
+    for (const x of weights) {
+      if (!cachedFile(x.r.repoDir, x.r.commit, x.f)) gate.add(path.join(snapOf(x.r), ...x.f.path.split('/')), `${blobOf(x.r, x.f)}.incomplete`, x.f.size);
+    }
+    let sideOk: () => void = () => {};
+    let sideFailed: (err: unknown) => void = () => {};
+    const sideDone = new Promise<void>((resolve, reject) => {
+      sideOk = resolve;
+      sideFailed = reject;
+    });
+    sideDone.catch(() => undefined);
+    const downloads = (async () => {
+      try {
+        for (const { r, f } of first) await fetchFile(r, f);
+      } catch (err) {
+        sideFailed(err);
+        throw err;
+      }
+      sideOk();
+      for (const { r, f } of weights) {
+        if (!cachedFile(r.repoDir, r.commit, f) && !fs.existsSync(blobOf(r, f))) {
+          await prefetchHead(client, r.repo, r.commit, f, blobOf(r, f), EARLY_HEADER_BYTES, onBytes(r, f, incompleteSize(blobOf(r, f))));
+        }
+        gate.headFetched(path.join(snapOf(r), ...f.path.split('/')));
+      }
+      for (const { r, f } of weights) await fetchFile(r, f);
+    })();
+    let firstFailure: 'download' | 'convert' | undefined;
+    const downloading = downloads.catch((err: unknown) => {
+      firstFailure ??= 'download';
+      gate.failAll(err);
+      throw err;
+    });
     fs.mkdirSync(path.dirname(out), { recursive: true });
     const tmp = `${out}.partial-${process.pid}`;
     fs.rmSync(tmp, { recursive: true, force: true });
+    const snap = (kind: SourceKind) => snapOf(repos.find((x) => x.kind === kind)!);
+    const runConvert = (withGate: boolean) =>
+      convert({
+        model: snap('model'),
+        clip: snap('clip'),
+        out: tmp,
+        type: type as ConvertType,
+        signal,
+        gate: withGate ? gate : undefined,
+        onProgress: (c) => emit({ stage: 'convert', convert: c }),
+      });
     try {
-      if (hf) await installPreconverted(snap('gguf'), hf.prefix, tmp, repos[0], signal);
-      else
-        await convert({
-          model: snap('model'),
-          clip: snap('clip'),
-          out: tmp,
-          type: type as ConvertType,
-          signal,
-          onProgress: (c) => emit({ stage: 'convert', convert: c }),
+      if (hf) {
+        await downloading;
+        await installPreconverted(snap('gguf'), hf.prefix, tmp, repos[0], signal);
+      } else {
+        // the side files (config, tokenizer, index) are complete before convert() reads them
+        const converting = (async () => {
+          await sideDone;
+          return runConvert(true);
+        })().catch((err: unknown) => {
+          firstFailure ??= 'convert';
+          // a ConversionError may come from header bytes not verified yet: the downloads go on
+          if (!(err instanceof ConversionError)) internal.abort();
+          throw err;
         });
+        const [d, c] = await Promise.allSettled([downloading, converting]);
+        if (d.status === 'rejected') {
+          if (c.status === 'rejected' && firstFailure === 'convert' && !(c.reason instanceof ConversionError)) throw c.reason;
+          throw d.reason;
+        }
+        if (c.status === 'rejected') {
+          if (!(c.reason instanceof ConversionError)) throw c.reason;
+          // planned from header bytes read before their file was verified (SourceChangedError, or a
+          // header that did not parse): convert again from the verified files; a real fault recurs
+          fs.rmSync(tmp, { recursive: true, force: true });
+          await runConvert(false);
+        }
+      }
       if (signal?.aborted) throw new AbortError('Pull aborted');
       // an incomplete leftover at the destination (not a complete model: checked above) is replaced
       fs.rmSync(out, { recursive: true, force: true });
       await durableRename(tmp, out);
     } finally {
+      signal?.removeEventListener('abort', onOuterAbort);
       fs.rmSync(tmp, { recursive: true, force: true });
     }
-    if (options.keepSource === false) {
+    if (!keepSource) {
       for (const p of fetchedPaths) fs.rmSync(p, { force: true });
     }
     emit({ stage: 'done', message: out });

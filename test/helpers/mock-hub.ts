@@ -21,6 +21,29 @@ export interface MockRepoOptions {
   gated?: boolean;
   /** The commit id served for 'main' (default: a sha1 of the repo id and its files). */
   commit?: string;
+  /** Hashes already known (bench: multi-GB files are hashed once and remembered), by file path. */
+  hashes?: Record<string, { size: number; sha1: string; sha256: string }>;
+}
+
+/** git blob sha1 and sha256 of a file, read in 8 MiB pieces (never whole: bench files are GBs). */
+export function hashFile(abs: string): { size: number; sha1: string; sha256: string } {
+  const size = fs.statSync(abs).size;
+  const sha1 = crypto.createHash('sha1').update(`blob ${size}\0`);
+  const sha256 = crypto.createHash('sha256');
+  const fd = fs.openSync(abs, 'r');
+  const buf = Buffer.allocUnsafe(8 << 20);
+  try {
+    for (let pos = 0; pos < size; ) {
+      const n = fs.readSync(fd, buf, 0, Math.min(buf.length, size - pos), pos);
+      if (n <= 0) throw new Error(`${abs}: short read`);
+      sha1.update(buf.subarray(0, n));
+      sha256.update(buf.subarray(0, n));
+      pos += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return { size, sha1: sha1.digest('hex'), sha256: sha256.digest('hex') };
 }
 
 export type FaultKind = 'reset' | 'stall' | '503' | '429' | 'corrupt';
@@ -29,7 +52,7 @@ export interface Fault {
   /** Which requests: a substring of (or a RegExp on) the request path, or (file bodies) the repo file's path. */
   match: string | RegExp;
   kind: FaultKind;
-  /** reset/stall/corrupt: after (at) this many body bytes of the answer (default 0). */
+  /** reset/stall/corrupt: at this byte of the file (default 0); only answers whose range holds it get the fault. */
   afterBytes?: number;
   /** 503/429: the Retry-After header in seconds. */
   retryAfter?: number;
@@ -87,8 +110,12 @@ export class MockHub {
   readonly bytesByFile = new Map<string, number>();
   /** Bearer token accepted for gated repos. */
   token = 'hf_mock_token';
-  /** Throttle file bodies to about this many bytes per second (0 = no limit). */
+  /** Throttle file bodies to about this many bytes per second, all answers together (0 = no limit). */
   bytesPerSecond = 0;
+  /** Files (by repo file path) whose bodies (except ranges from byte 0: headers) wait until `release(path)`. */
+  private held = new Map<string, { promise: Promise<void>; resolve: () => void }>();
+  /** Token bucket of the throttle: the time (ms, performance.now) the bytes sent so far are due. */
+  private due = 0;
   private faults: (Fault & { left: number })[] = [];
   private server: http.Server;
   private sockets = new Set<Socket>();
@@ -112,9 +139,9 @@ export class MockHub {
   addRepo(id: string, dir: string, options: MockRepoOptions = {}): Repo {
     const files: FileEntry[] = listDir(dir).map((rel) => {
       const abs = path.join(dir, rel);
-      const data = fs.readFileSync(abs);
-      const oid = crypto.createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex');
-      return { path: rel, abs, size: data.length, lfs: isLfs(rel, data.length), oid, sha256: crypto.createHash('sha256').update(data).digest('hex') };
+      const known = options.hashes?.[rel];
+      const h = known && known.size === fs.statSync(abs).size ? known : hashFile(abs);
+      return { path: rel, abs, size: h.size, lfs: isLfs(rel, h.size), oid: h.sha1, sha256: h.sha256 };
     });
     const commit =
       options.commit ??
@@ -131,6 +158,22 @@ export class MockHub {
   /** Adds a fault for the next matching request(s). */
   fault(f: Fault): void {
     this.faults.push({ ...f, left: f.times ?? 1 });
+  }
+
+  /** Holds the bodies of `file` (a repo file path) until release(file), except Range requests from
+   * byte 0 (pull() fetches a weight file's header that way first): the client waits on the rest. */
+  hold(file: string): void {
+    if (this.held.has(file)) return;
+    let resolve = () => {};
+    const promise = new Promise<void>((r) => {
+      resolve = r;
+    });
+    this.held.set(file, { promise, resolve });
+  }
+
+  release(file: string): void {
+    this.held.get(file)?.resolve();
+    this.held.delete(file);
   }
 
   clearFaults(): void {
@@ -173,9 +216,10 @@ export class MockHub {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  private takeFault(p: string, isBody: boolean): (Fault & { left: number }) | undefined {
+  private takeFault(p: string, isBody: boolean, covers?: (f: Fault) => boolean): (Fault & { left: number }) | undefined {
     for (const f of this.faults) {
       if (f.left <= 0) continue;
+      if (covers && !covers(f)) continue;
       const bodyOnly = f.bodyOnly ?? (f.kind === 'reset' || f.kind === 'stall' || f.kind === 'corrupt');
       if (bodyOnly && !isBody) continue;
       const hit = typeof f.match === 'string' ? p.includes(f.match) : f.match.test(p);
@@ -337,30 +381,33 @@ export class MockHub {
   }
 
   private async sendFile(req: http.IncomingMessage, res: http.ServerResponse, p: string, file: FileEntry, headers: Record<string, string>): Promise<void> {
-    const data = fs.readFileSync(file.abs);
+    const size = file.size;
     let start = 0;
-    let end = data.length; // exclusive
+    let end = size; // exclusive
     let status = 200;
     const range = req.headers.range;
     if (range) {
       const r = /^bytes=(\d+)-(\d*)$/.exec(range);
-      if (!r || Number(r[1]) >= data.length) {
-        res.writeHead(416, { 'Content-Range': `bytes */${data.length}` }).end();
+      if (!r || Number(r[1]) >= size) {
+        res.writeHead(416, { 'Content-Range': `bytes */${size}` }).end();
         this.log.push({ method: req.method ?? '', url: req.url ?? '', status: 416, range, bodyBytes: 0 });
         return;
       }
       start = Number(r[1]);
-      end = r[2] ? Math.min(data.length, Number(r[2]) + 1) : data.length;
+      end = r[2] ? Math.min(size, Number(r[2]) + 1) : size;
       status = 206;
     }
-    const fault = req.method === 'GET' ? this.takeFault(`${p} ${file.path}`, true) : undefined;
+    // a body fault at file byte N hits the first answer whose range holds N
+    const covers = (f: Fault) =>
+      !(f.kind === 'reset' || f.kind === 'stall' || f.kind === 'corrupt') || ((f.afterBytes ?? 0) >= start && (f.afterBytes ?? 0) < end);
+    const fault = req.method === 'GET' ? this.takeFault(`${p} ${file.path}`, true, covers) : undefined;
     const h: Record<string, string | number> = {
       ...headers,
       'Accept-Ranges': 'bytes',
       'Content-Length': end - start,
       'Content-Type': 'application/octet-stream',
     };
-    if (status === 206) h['Content-Range'] = `bytes ${start}-${end - 1}/${data.length}`;
+    if (status === 206) h['Content-Range'] = `bytes ${start}-${end - 1}/${size}`;
     res.writeHead(status, h);
     const entry: RequestLog = { method: req.method ?? '', url: req.url ?? '', status, range, bodyBytes: 0 };
     this.log.push(entry);
@@ -368,38 +415,50 @@ export class MockHub {
       res.end();
       return;
     }
-    let body = data.subarray(start, end);
-    if (fault?.kind === 'corrupt') {
-      body = Buffer.from(body);
-      const at = Math.min(body.length - 1, fault.afterBytes ?? 0);
-      body[at] ^= 0xff;
-    }
-    const stopAt = fault && (fault.kind === 'reset' || fault.kind === 'stall') ? Math.min(body.length, fault.afterBytes ?? 0) : body.length;
+    const held = start > 0 ? this.held.get(file.path) : undefined;
+    if (held) await held.promise;
+    if (res.destroyed) return;
+    const corruptAt = fault?.kind === 'corrupt' ? (fault.afterBytes ?? 0) - start : -1;
+    const stopAt = fault && (fault.kind === 'reset' || fault.kind === 'stall') ? (fault.afterBytes ?? 0) - start : end - start;
     const count = (n: number) => {
       entry.bodyBytes += n;
       this.bytesByFile.set(file.path, (this.bytesByFile.get(file.path) ?? 0) + n);
     };
-    const chunk = 64 * 1024;
-    let off = 0;
-    while (off < stopAt) {
-      const n = Math.min(chunk, stopAt - off);
-      const ok = res.write(body.subarray(off, off + n));
-      count(n);
-      off += n;
-      if (res.destroyed) return;
-      if (!ok) {
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            res.off('drain', done);
-            res.off('close', done);
-            resolve();
-          };
-          res.on('drain', done);
-          res.on('close', done);
-        });
+    const chunk = 256 * 1024;
+    const fh = await fs.promises.open(file.abs, 'r');
+    try {
+      let off = 0;
+      while (off < stopAt) {
+        const n = Math.min(chunk, stopAt - off);
+        const buf = Buffer.allocUnsafe(n);
+        const { bytesRead } = await fh.read(buf, 0, n, start + off);
+        if (bytesRead !== n) throw new Error(`${file.abs}: short read`);
+        if (corruptAt >= off && corruptAt < off + n) buf[corruptAt - off] ^= 0xff;
+        if (this.bytesPerSecond > 0) {
+          // token bucket over all answers: each chunk is due n / rate after the previous one
+          const now = performance.now();
+          this.due = Math.max(this.due, now) + (n / this.bytesPerSecond) * 1000;
+          if (this.due - now > 2) await new Promise((resolve) => setTimeout(resolve, this.due - now));
+        }
+        if (res.destroyed) return;
+        const ok = res.write(buf);
+        count(n);
+        off += n;
+        if (!ok) {
+          await new Promise<void>((resolve) => {
+            const done = () => {
+              res.off('drain', done);
+              res.off('close', done);
+              resolve();
+            };
+            res.on('drain', done);
+            res.on('close', done);
+          });
+        }
+        if (res.destroyed) return;
       }
-      if (this.bytesPerSecond > 0) await new Promise((resolve) => setTimeout(resolve, (n / this.bytesPerSecond) * 1000));
-      if (res.destroyed) return;
+    } finally {
+      await fh.close();
     }
     if (fault?.kind === 'reset') {
       // let the bytes already written leave, then drop the connection mid-body
