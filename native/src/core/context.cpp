@@ -14,6 +14,7 @@
 
 #include "core/log.h"
 #include "core/model.h"
+#include "core/resident.h"
 #include "core/rpc.h"
 #include "encoders/encoders.h"
 #include "ggml-backend.h"

@@ -8,16 +8,11 @@
 #include <new>
 #include <string>
 
-#if defined(__linux__)
-#  include <sys/mman.h>
-#  include <sys/stat.h>
-#  include <sys/sysmacros.h>
-#endif
-
 #include "core/gguf_util.h"
 #include "core/llm_check.h"
 #include "core/log.h"
 #include "core/model.h"
+#include "core/resident.h"
 #include "core/rpc.h"
 #include "ggml-backend.h"
 #include "ggml.h"
@@ -45,15 +40,13 @@ struct LoadProgress {
     float dropped_at = 0.0f;
 };
 
-std::vector<std::pair<uintptr_t, uintptr_t>> mappings_of(const std::string & path);
-
 bool llm_progress(float p, void * user) {
     auto * lp = (LoadProgress *)user;
 #if defined(__linux__)
     // every 2 % of the load, the pages read so far leave this process (see load_impl): the load's
     // peak then holds the repacked copies and a little of the file, not both
     if (lp->drop_path && p - lp->dropped_at >= 0.02f) {
-        for (const auto & [a, b] : mappings_of(lp->drop_path)) madvise((void *)a, b - a, MADV_DONTNEED);
+        ggpt::drop_pages(ggpt::mappings_of(lp->drop_path));
         lp->dropped_at = p;
     }
 #endif
@@ -71,31 +64,6 @@ bool enc_progress(float p, void * user) {
         return false;
     }
     return true;
-}
-
-// The ranges of this process's mappings of `path` (by device and inode, from /proc/self/maps;
-// none elsewhere).
-std::vector<std::pair<uintptr_t, uintptr_t>> mappings_of(const std::string & path) {
-    std::vector<std::pair<uintptr_t, uintptr_t>> out;
-#if defined(__linux__)
-    struct stat st;
-    if (stat(path.c_str(), &st) != 0) return out;
-    FILE * f = fopen("/proc/self/maps", "r");
-    if (!f) return out;
-    char line[4096];
-    while (fgets(line, sizeof line, f)) {
-        unsigned long long a, b, off, ino;
-        unsigned maj, mnr;
-        char perms[8];
-        if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &a, &b, perms, &off, &maj, &mnr, &ino) != 7) continue;
-        if (ino == (unsigned long long)st.st_ino && maj == major(st.st_dev) && mnr == minor(st.st_dev))
-            out.emplace_back((uintptr_t)a, (uintptr_t)b);
-    }
-    fclose(f);
-#else
-    (void)path;
-#endif
-    return out;
 }
 
 // Token texts used when a file has no ggpt.token.* keys (e.g. a GGUF made by another converter).
@@ -233,8 +201,8 @@ ggpt_status load_impl(const ggpt_model_params * params, ggpt_model ** out, std::
     // the repacked weights twice until the kernel reclaims the pages (docs/ARCHITECTURE.md
     // "Memory defaults").
     if (use_mmap) {
-        model->llm_maps = mappings_of(llm_path);
-        for (const auto & [a, b] : model->llm_maps) madvise((void *)a, b - a, MADV_DONTNEED);
+        model->llm_maps = ggpt::mappings_of(llm_path);
+        ggpt::drop_pages(model->llm_maps);
     }
 #endif
     model->vocab = llama_model_get_vocab(model->llm);
@@ -400,33 +368,6 @@ void fill_layout(const ggpt_model * model, ggpt_model_info * out) {
 }
 
 }  // namespace
-
-int64_t ggpt::mapped_rss(const std::vector<std::pair<uintptr_t, uintptr_t>> & ranges) {
-#if defined(__linux__)
-    if (ranges.empty()) return 0;
-    FILE * f = fopen("/proc/self/smaps", "r");
-    if (!f) return -1;
-    char line[4096];
-    bool in = false;
-    int64_t kb = 0;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long long a, b;
-        char c;
-        if (sscanf(line, "%llx-%llx %c", &a, &b, &c) == 3) {  // a mapping's header
-            in = false;
-            for (const auto & [ra, rb] : ranges) in = in || ((uintptr_t)a >= ra && (uintptr_t)b <= rb);
-            continue;
-        }
-        long long v;
-        if (in && sscanf(line, "Rss: %lld kB", &v) == 1) kb += v;
-    }
-    fclose(f);
-    return kb * 1024;
-#else
-    (void)ranges;
-    return -1;
-#endif
-}
 
 extern "C" {
 

@@ -88,9 +88,6 @@ ggpt_status encoders_load(ggpt_model * model, const char * path, bool on_gpu, gg
                           void * progress_user, std::string & err, int matmul = GGPT_ENC_MATMUL_AUTO,
                           ggml_backend_dev_t dev = nullptr, uint32_t towers = GGPT_TOWERS_ALL);
 
-// Bytes of the ranges resident in this process now (/proc/self/smaps; -1 where unknown).
-int64_t mapped_rss(const std::vector<std::pair<uintptr_t, uintptr_t>> & ranges);
-
 // Fills the encoder fields of ggpt_model_get_info (has_media, encoders_n_params,
 // encoders_size_bytes) from model->enc; called only when model->enc is set.
 void encoders_fill_info(const ggpt_model * model, ggpt_model_info * info);
