@@ -11,8 +11,28 @@ namespace ggpt {
 
 #if GGPT_AMX
 
+bool avx512_bf16_available() {
+    static const bool ok = [] {
+        unsigned a, b, c, d;
+        // OSXSAVE, then XCR0: SSE, AVX, opmask, upper halves of zmm0-15, zmm16-31 (bits 1, 2, 5-7)
+        if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return false;
+        unsigned lo, hi;
+        __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        if ((lo & 0xe6u) != 0xe6u) return false;
+        if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+        const bool f = b & (1u << 16), bw = b & (1u << 30), vl = b & (1u << 31);
+        if (!f || !bw || !vl || a < 1) return false;
+        // leaf 7 subleaf 1, EAX bit 5: AVX512_BF16
+        return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5));
+    }();
+    return ok;
+}
+
 bool amx_bf16_available() {
     static const bool ok = [] {
+        // the kernels' loads, conversions and epilogues are AVX-512 (with BF16) instructions too,
+        // so the OS must also save the AVX-512 state (every AMX CPU so far has AVX512-BF16)
+        if (!avx512_bf16_available()) return false;
         unsigned a, b, c, d;
         if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
         const bool tile = d & (1u << 24), bf16 = d & (1u << 22);
@@ -27,23 +47,6 @@ bool amx_int8_available() {
     static const bool ok = [] {
         unsigned a, b, c, d;
         return amx_bf16_available() && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 25));
-    }();
-    return ok;
-}
-
-bool avx512_bf16_available() {
-    static const bool ok = [] {
-        unsigned a, b, c, d;
-        // OSXSAVE, then XCR0: SSE, AVX, opmask, upper halves of zmm0-15, zmm16-31 (bits 1, 2, 5-7)
-        if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return false;
-        unsigned lo, hi;
-        __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-        if ((lo & 0xe6u) != 0xe6u) return false;
-        if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-        const bool f = b & (1u << 16), bw = b & (1u << 30), vl = b & (1u << 31);
-        if (!f || !bw || !vl || a < 1) return false;
-        // leaf 7 subleaf 1, EAX bit 5: AVX512_BF16
-        return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5));
     }();
     return ok;
 }

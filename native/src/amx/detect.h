@@ -10,7 +10,8 @@
 
 namespace ggpt {
 
-// True when the CPU has AMX-TILE + AMX-BF16 and the OS granted this process the tile state.
+// True when the CPU has AMX-TILE + AMX-BF16 and the OS granted this process the tile state (and
+// avx512_bf16_available(): the kernels use AVX-512 around the tiles).
 bool amx_bf16_available();
 // True when it also has AMX-INT8 (every AMX CPU so far).
 bool amx_int8_available();

@@ -24,7 +24,8 @@ void amx_pack(const ggml_tensor * w, AmxWeight & out, bool int8) {
     out.K = K;
     out.M = M;
     out.int8 = int8;
-    out.kernel = default_bf16_kernel();
+    // int8 on the tiles needs AMX-INT8, else AVX512-VNNI (tower_int8_available())
+    out.kernel = int8 ? (amx_int8_available() ? Bf16Kernel::amx : Bf16Kernel::avx512) : default_bf16_kernel();
     out.data.resize(int8 ? (size_t)M * K / 2 : (size_t)M * K);
     if (int8) out.scale.resize(M);
     if (int8) out.comp.resize(M);

@@ -43,8 +43,9 @@ template <class T> using AlignedVector = std::vector<T, CacheAligned<T>>;
 struct AmxWeight {
     int64_t K = 0, M = 0;  // inputs (multiple of 32; 64 for int8), outputs (multiple of 16)
     bool int8 = false;
-    // amx_pack chooses AMX where the CPU has it, else AVX512-BF16 (int8: with AVX512-VNNI); the
-    // weight may be switched to avx512 afterwards (to compare the two on an AMX CPU)
+    // amx_pack chooses AMX where the CPU has it (int8: AMX-INT8), else AVX512-BF16 (int8:
+    // AVX512-VNNI); the weight may be switched to avx512 afterwards (to compare the two on an AMX
+    // CPU)
     Bf16Kernel kernel = Bf16Kernel::amx;
     AlignedVector<uint16_t> data;
     std::vector<float> scale;  // int8: per output
