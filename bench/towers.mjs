@@ -29,6 +29,8 @@ const files = modelFiles(a.model);
 if (!files.encoders) fail(`no encoders.gguf in ${a.model}`);
 const towers = a.towers.split(',');
 const modes = a.modes.split(',');
+for (const t of towers) if (!['image', 'video', 'audio'].includes(t)) fail(`--towers lists image, video, audio (got ${t})\n${usage}`);
+for (const m of modes) if (!['ggml', 'auto', 'int8'].includes(m)) fail(`--modes lists ggml, auto, int8 (got ${m})\n${usage}`);
 const info = await runInfo({ bench: 'towers', args: a, files });
 info.load1BeforeMeasuring = await waitForQuiet(a.maxLoad, a.waitMin);
 

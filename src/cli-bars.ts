@@ -7,6 +7,7 @@
 import { MultiBar, Presets, SingleBar } from 'cli-progress';
 import type { GroundProgress } from './types';
 import type { PullProgress } from './pull/index';
+import { durationText as seconds } from './util/duration';
 
 /** 'bar' on a terminal, 'lines' off one, 'none' with --json. */
 export type ProgressMode = 'bar' | 'lines' | 'none';
@@ -34,15 +35,6 @@ export function stopAllBars(): void {
 }
 
 const BAR_OPTIONS = { hideCursor: false, clearOnComplete: false, fps: 8, barsize: 24, autopadding: true } as const;
-
-function seconds(ms: number): string {
-  const s = Math.round(ms / 1000);
-  return s >= 3600
-    ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
-    : s >= 60
-      ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
-      : `${s}s`;
-}
 
 /** Bytes as MiB or GiB. */
 export function bytesText(n: number): string {

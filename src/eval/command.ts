@@ -8,6 +8,7 @@ import type { ParseArgsConfig } from 'node:util';
 import { AbortError } from '../errors';
 import type { Model } from '../model';
 import { writeFileAtomic } from '../util/atomic';
+import { durationText as seconds } from '../util/duration';
 import { EVAL_TASKS, type EvalTask, TASK_SPLITS } from './datasets';
 import { evaluate } from './run';
 import { summaryMarkdown } from './summary';
@@ -67,15 +68,6 @@ function count(v: string | boolean | undefined, name: string, deps: EvalDeps): n
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || !/^[1-9]\d*$/.test(v)) throw deps.usageError(`--${name} expects a positive integer, got "${String(v)}"`);
   return Number(v);
-}
-
-function seconds(ms: number): string {
-  const s = Math.round(ms / 1000);
-  return s >= 3600
-    ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
-    : s >= 60
-      ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
-      : `${s}s`;
 }
 
 /** Runs `groundinggpt eval`. */
