@@ -94,7 +94,9 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     process.stderr.write(`[check-prebuild] ${dir} does not exist: run \`npm run prebuild\` first\n`);
     process.exit(2);
   }
-  const machine = /Machine:\s+(.*)/.exec(readelf(['-h'], path.join(dir, fs.readdirSync(dir).find((f) => f.endsWith('.node')) ?? '')))?.[1] ?? '';
+  // (no .node file: checkPrebuild reports it; readelf on the folder itself would throw)
+  const addon = fs.readdirSync(dir).find((f) => f.endsWith('.node'));
+  const machine = addon ? (/Machine:\s+(.*)/.exec(readelf(['-h'], path.join(dir, addon)))?.[1] ?? '') : '';
   const maxGlibc = i >= 0 ? argv[i + 1] : /X86-64|AArch64/.test(machine) ? '2.28' : undefined;
   const res = checkPrebuild(dir, { maxGlibc });
   if (argv.includes('--json')) process.stdout.write(`${JSON.stringify({ ...res, maxGlibcAllowed: maxGlibc ?? null }, null, 2)}\n`);
