@@ -121,8 +121,10 @@ t.test('pull killed (SIGKILL) during the conversion, run again: identical result
   await new Promise<void>((resolve, reject) => {
     child.stderr.on('data', (d) => {
       stderr += d;
-      // the first tensor written: the conversion is under way in <dir>.partial-<pid>
-      if (/"stage":"convert".*"stage":"llm"/.test(stderr)) {
+      // the first tower tensor written: the conversion is under way in <dir>.partial-<pid> and every
+      // source is downloaded (the LLM tensors are converted while the last shard still arrives,
+      // docs/PULL.md; the towers need that shard)
+      if (/"stage":"convert".*"stage":"encoders"/.test(stderr)) {
         child.kill('SIGKILL');
         resolve();
       }

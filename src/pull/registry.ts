@@ -47,11 +47,16 @@ export const MODELS: Record<string, ModelSpec> = {
     clip: { repo: 'openai/clip-vit-large-patch14-336', revision: 'main' },
     defaultType: 'q4_k_m',
     description: 'GroundingGPT-7B (LLaMA-2-7B based, image/video/audio grounding) with CLIP ViT-L/14-336',
+    // What each part's source says (docs/PULL.md "Licences"): the GroundingGPT code repository
+    // (github.com/lzw-lzw/GroundingGPT) is Apache-2.0 and its README names no licence for the
+    // weights; its training-data repo on the Hub (datasets/zwli/GroundingGPT) is tagged apache-2.0;
+    // the model card of zwli/GroundingGPT could not be read from where this was written.
     licences: [
-      { part: 'GroundingGPT code', licence: 'Apache-2.0' },
-      { part: 'GroundingGPT LLM weights', licence: 'LLaMA 2 Community License', note: 'derived from Meta LLaMA 2' },
+      { part: 'GroundingGPT code (github.com/lzw-lzw/GroundingGPT)', licence: 'Apache-2.0', note: 'the repo states no separate licence for the weights' },
+      { part: 'GroundingGPT LLM weights', licence: 'LLaMA 2 Community License', note: 'derived from Meta LLaMA 2 (via Vicuna-7B v1.5)' },
       { part: 'CLIP ViT-L/14-336 (openai)', licence: 'MIT' },
       { part: 'ImageBind weights (audio tower)', licence: 'CC BY-NC 4.0', note: 'non-commercial use only; some re-uploads say CC BY-NC-SA 4.0' },
+      { part: 'BLIP-2 Q-Former and EVA ViT-g weights (Salesforce LAVIS)', licence: 'BSD-3-Clause' },
     ],
   },
 };
