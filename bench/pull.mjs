@@ -13,6 +13,8 @@
 //                       [--shard-gb 10] [--steps gen,download,pull] [--clean]
 // --clean removes the generated checkpoint and every download at the end (they are tens of GB).
 // Needs a built lib/ (npm run compile:ts) and the addon.
+// (Over 500 lines: the checkpoint writer (tensor list, torch zip, safetensors) and the measurement
+// are one by-hand tool.)
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';

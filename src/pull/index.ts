@@ -4,7 +4,8 @@
  * 1. the repos' files and hashes from the Hub's API (or, with HF_HUB_OFFLINE=1, the HF cache only);
  * 2. the files not already in the HF cache downloaded into it (HF_HOME / HF_HUB_CACHE layout),
  *    resumed with Range, checked against the Hub's size and sha256 (src/pull/hub.ts);
- * 3. convert() into a temporary folder next to the model directory, renamed into place when done.
+ * 3. convert() into a temporary folder next to the model directory, renamed into place when done;
+ *    for the default model it runs while the weights download (docs/PULL.md "Convert while downloading").
  * A lock file per model name keeps two pulls from working on the same files at once; the second
  * waits, then finds everything done. An abort leaves `.incomplete` files that the next pull resumes.
  * (Over 500 lines: the steps of one pull share its state; the parts that stand alone are in
