@@ -28,7 +28,7 @@ export const OPTION_TABLE = {
   'max-frames': {
     type: 'string',
     arg: 'n',
-    help: 'video frames to sample, 1-64 (default 64, as upstream): fewer frames answer\nsooner on a CPU (docs/MEDIA.md "Frame budget")',
+    help: 'video frames to sample, 1-64 (default 64, as upstream): fewer frames answer\nsooner on a CPU; spans are still in seconds',
   },
   json: { type: 'boolean', help: 'print the whole result as JSON instead of the answer (no progress)' },
   'max-tokens': { type: 'string', arg: 'n', help: 'most tokens to generate (default 512)' },
