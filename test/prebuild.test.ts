@@ -62,6 +62,15 @@ t.test('the checker flags a local build', { skip: skip || (fs.existsSync(local) 
   );
 });
 
+// a folder without an addon is a reported failure, not a readelf error on the folder itself
+t.test('the checker reports a folder with no .node file', { skip: process.platform !== 'linux' ? 'Linux prebuilds only' : false }, async (t) => {
+  const d = tempDir('ggpt-check-empty-');
+  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
+  const { status, res } = check(d);
+  t.equal(status, 1);
+  t.same(res.failures, [`${d}: no .node file`]);
+});
+
 t.test('greedy tokens of the tiny golden model through the prebuild', { skip }, async (t) => {
   const { llm } = await tinyConverted();
   const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'prebuild-smoke.mjs'), '--addon', addon, '--llm', llm], {
