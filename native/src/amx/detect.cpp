@@ -20,8 +20,10 @@ bool avx512_bf16_available() {
         __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
         if ((lo & 0xe6u) != 0xe6u) return false;
         if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-        const bool f = b & (1u << 16), bw = b & (1u << 30), vl = b & (1u << 31);
-        if (!f || !bw || !vl || a < 1) return false;
+        // dot.h's block products, the bf16 ones too, are compiled for AVX512-VNNI (leaf 7 ECX bit
+        // 11) as well, so it is required here (every AVX512-BF16 CPU so far has it)
+        const bool f = b & (1u << 16), bw = b & (1u << 30), vl = b & (1u << 31), vnni = c & (1u << 11);
+        if (!f || !bw || !vl || !vnni || a < 1) return false;
         // leaf 7 subleaf 1, EAX bit 5: AVX512_BF16
         return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5));
     }();
@@ -51,14 +53,8 @@ bool amx_int8_available() {
     return ok;
 }
 
-bool avx512_vnni_available() {
-    static const bool ok = [] {
-        unsigned a, b, c, d;
-        // leaf 7 subleaf 0, ECX bit 11: AVX512_VNNI
-        return avx512_bf16_available() && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & (1u << 11));
-    }();
-    return ok;
-}
+// (avx512_bf16_available() checks AVX512-VNNI too: dot.h)
+bool avx512_vnni_available() { return avx512_bf16_available(); }
 
 #else
 

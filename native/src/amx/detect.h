@@ -15,11 +15,11 @@ namespace ggpt {
 bool amx_bf16_available();
 // True when it also has AMX-INT8 (every AMX CPU so far).
 bool amx_int8_available();
-// True when the CPU has AVX-512 F/BW/VL and AVX512-BF16 (vdpbf16ps, e.g. AMD Zen 4/5) and the OS
-// saves the AVX-512 state: the towers' bf16 kernels then run on dot-product instructions where
-// there is no AMX (docs/ARCHITECTURE.md).
+// True when the CPU has AVX-512 F/BW/VL, AVX512-BF16 (vdpbf16ps, e.g. AMD Zen 4/5) and AVX512-VNNI
+// (vpdpbusd; amx/dot.h is compiled for both) and the OS saves the AVX-512 state: the towers' bf16
+// kernels then run on dot-product instructions where there is no AMX (docs/ARCHITECTURE.md).
 bool avx512_bf16_available();
-// True when it also has AVX512-VNNI (vpdpbusd): the int8 tower mode on dot products.
+// The int8 tower mode on dot products (vpdpbusd): the same as avx512_bf16_available().
 bool avx512_vnni_available();
 // Whether the towers' bf16 kernels run here at all: AMX-BF16 or AVX512-BF16.
 inline bool tower_bf16_available() { return amx_bf16_available() || avx512_bf16_available(); }
