@@ -505,7 +505,10 @@ ${groundHelp()}`,
     summary: 'ask about a video (64 sampled frames, --max-frames); {s, e} spans become seconds',
     usage: `groundinggpt video <file> "<prompt>" [options]
 
-${groundHelp([...GROUND_OPTION_NAMES.slice(0, 3), 'max-frames', ...GROUND_OPTION_NAMES.slice(3)], { draw: { type: 'string', arg: 'file', help: 'also write a contact sheet of the sampled frames with the answered spans\non a time axis' } })}`,
+${groundHelp(
+  GROUND_OPTION_NAMES.flatMap((n) => (n === 'draw' ? [n, 'max-frames'] : [n])),
+  { draw: { type: 'string', arg: 'file', help: 'also write a contact sheet of the sampled frames with the answered spans\non a time axis' } },
+)}`,
     run: (argv) => groundCommand('video', argv),
   },
   audio: {
