@@ -348,6 +348,7 @@ async function buildCommand(argv: string[]): Promise<void> {
   ];
   process.stderr.write(`building the addon in ${packageRoot} (node ${args.map((a) => path.relative(packageRoot, a) || a).join(' ')})\n`);
   const r = spawnSync(process.execPath, args, { cwd: packageRoot, stdio: 'inherit' });
+  if (r.error) throw new GroundingGPTError('BUILD_FAILED', `the build could not start: ${r.error.message}`);
   if (r.status !== 0) throw new GroundingGPTError('BUILD_FAILED', `the build failed (exit ${r.status ?? r.signal}); its output is above`);
   process.stdout.write(`built ${path.join(packageRoot, 'build', 'Release', 'groundinggpt.node')}: it is loaded instead of the prebuilt one\n`);
 }
