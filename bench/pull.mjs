@@ -11,7 +11,8 @@
 //
 //   node bench/pull.mjs [--data /work/bench-data] [--rate-mb 200] [--type q4_k_m] [--layers 32]
 //                       [--shard-gb 10] [--steps gen,download,pull] [--clean]
-// --clean removes the generated checkpoint and every download at the end (they are tens of GB).
+// --verify also runs convert() on the served folders and compares its files with the pull's
+// (sha256). --clean removes the generated checkpoint and every download at the end (they are tens of GB).
 // Needs a built lib/ (npm run compile:ts) and the addon.
 // (Over 500 lines: the checkpoint writer (tensor list, torch zip, safetensors) and the measurement
 // are one by-hand tool.)
@@ -23,7 +24,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { fail, load1, lscpuSummary, memory, parseArgs, root, writeResult } from './common.mjs';
 
-const USAGE = 'node bench/pull.mjs [--data dir] [--rate-mb 200] [--type q4_k_m] [--layers 32] [--shard-gb 10] [--steps gen,download,pull] [--clean]';
+const USAGE = 'node bench/pull.mjs [--data dir] [--rate-mb 200] [--type q4_k_m] [--layers 32] [--shard-gb 10] [--steps gen,download,pull] [--verify] [--clean]';
 const MODEL_REPO = 'zwli/GroundingGPT';
 const CLIP_REPO = 'openai/clip-vit-large-patch14-336';
 const tinyDir = path.resolve(root, '..', 'shared', 'golden', 'tiny');
@@ -611,8 +612,22 @@ async function childPull(endpoint, type) {
       if (p.stage === 'download' && p.fileBytes === p.fileTotal) marks[`file:${p.file}`] = (performance.now() - t0) / 1000;
     },
   });
+  const seconds = (performance.now() - t0) / 1000;
+  const peakRssMiB = memory().hwmMiB;
   const bytes = Object.fromEntries(['llm.gguf', 'encoders.gguf'].map((f) => [f, fs.statSync(path.join(r.dir, f)).size]));
-  return { seconds: (performance.now() - t0) / 1000, downloaded: r.downloaded, output: bytes, marks, peakRssMiB: memory().hwmMiB };
+  let identical;
+  if (process.env.GGPT_BENCH_VERIFY) {
+    // --verify: convert() on the served folders must give the same bytes as the pull
+    const { convert } = await import(path.join(root, 'lib', 'convert', 'index.js'));
+    const ref = path.join(process.env.GGPT_BENCH_VERIFY, 'reference');
+    const src = path.join(process.env.GGPT_BENCH_VERIFY, 'src');
+    await convert({ model: path.join(src, 'groundinggpt'), clip: path.join(src, 'clip'), out: ref, type });
+    const { hashFile } = await loadMockHub();
+    const digest = (f) => hashFile(f).sha256;
+    identical = ['llm.gguf', 'encoders.gguf', 'manifest.json'].every((f) => digest(path.join(r.dir, f)) === digest(path.join(ref, f)));
+    fs.rmSync(ref, { recursive: true, force: true });
+  }
+  return { seconds, downloaded: r.downloaded, output: bytes, marks, peakRssMiB, identical };
 }
 
 /** Allocated bytes under the given folders (st.blocks: what the disk really holds). */
@@ -671,7 +686,10 @@ async function main() {
   const childIdx = process.argv.indexOf('--child');
   const argv = childIdx >= 0 ? process.argv.slice(0, childIdx) : process.argv;
   process.argv = argv;
-  const a = parseArgs({ data: '/work/bench-data', rateMb: 200, type: 'q4_k_m', layers: 32, shardGb: 10, steps: 'gen,download,pull', clean: false }, USAGE);
+  const a = parseArgs(
+    { data: '/work/bench-data', rateMb: 200, type: 'q4_k_m', layers: 32, shardGb: 10, steps: 'gen,download,pull', clean: false, verify: false },
+    USAGE,
+  );
   const srcRoot = path.join(a.data, 'src');
   if (childIdx >= 0) {
     const mode = process.env.GGPT_BENCH_CHILD;
@@ -710,6 +728,7 @@ async function main() {
         HF_HOME: path.join(work, 'hf'),
         GROUNDINGGPT_HOME: path.join(work, 'models'),
         HF_HUB_OFFLINE: '',
+        GGPT_BENCH_VERIFY: a.verify ? a.data : '',
       };
       console.log(`${step}...`);
       const r = await runChild(step, env, [path.join(work, 'hf'), path.join(work, 'models')]);
