@@ -370,7 +370,11 @@ t.test('a shard with wrong bytes is never converted: nothing read from it reache
   const { home } = freshEnv(t);
   hub.fault({ match: 'pytorch_model-00002-of-00002.bin', kind: 'corrupt', afterBytes: 3_000_000, times: Infinity });
   const events: PullProgress[] = [];
-  await t.rejects(pull({ type: 'f16', ...FAST, onProgress: (e) => events.push(e) }), { constructor: PullError, reason: 'corrupt' });
+  await t.rejects(pull({ type: 'f16', ...FAST, onProgress: (e) => events.push(e) }), {
+    constructor: PullError,
+    reason: 'corrupt',
+    message: /do not match the Hub's metadata/,
+  });
   const converted = events.filter((e) => e.stage === 'convert' && e.convert?.tensor).map((e) => e.convert?.tensor);
   t.ok(converted.includes('blk.0.attn_q.weight'), 'shard 1 (verified) was being converted meanwhile');
   t.notOk(converted.includes('output.weight'), 'lm_head (shard 2) never converted');
