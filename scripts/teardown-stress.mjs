@@ -4,13 +4,14 @@
 // (abort, segfault) ends this process with a signal or exit code 134; the tap test
 // test/worker-teardown.test.ts runs this script as a child process and checks both.
 //
-//   node scripts/teardown-stress.mjs [--scenario S] [--stages load,encode,prompt,generate,parallel] [--n 50]
+//   node scripts/teardown-stress.mjs [--scenario S] [--stages load,tower,encode,prompt,generate,parallel] [--n 50]
 //                                    [--llm llm.gguf --encoders encoders.gguf] [--image file]
 //
 // Scenarios (a JSON summary per stage on stdout, one line each):
 //   terminate   per stage, n Workers one after another: each loads the model and is terminated
-//               when its operation reports the stage (load progress, encode progress of
-//               groundImage, prompt progress, the first generated token); even runs terminate
+//               when its operation reports the stage (load progress, the image tower's first read
+//               ('tower': groundImage's 'load' stage), encode progress of groundImage, prompt
+//               progress, the first generated token); even runs terminate
 //               while the worker's JS is free, odd runs while it is blocked inside that callback
 //               (the operation runs on without it) and have installed a debug log sink
 //   concurrent  n Workers load at the same time and are all terminated at their first progress
@@ -35,7 +36,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const lib = path.join(root, 'lib', 'index.js');
 
 function args() {
-  const a = { scenario: 'terminate', stages: 'load,encode,prompt,generate', n: 50, code: 7, from: 'callback' };
+  const a = { scenario: 'terminate', stages: 'load,tower,encode,prompt,generate', n: 50, code: 7, from: 'callback' };
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i].replace(/^--/, '');
@@ -77,8 +78,9 @@ async function runStage(loadModel, o, reached) {
   } else if (o.stage === 'generate') {
     // a random tiny model rarely samples EOS; the context (2048) ends it otherwise
     await model.generate('hello', { maxTokens: 100000, stop: [], temperature: 1, seed: 1, onToken: () => reached('generate') });
-  } else if (o.stage === 'encode') {
-    await model.groundImage(o.image, 'where is the dog?', { maxTokens: 4, onProgress: (p) => reached(p.stage) });
+  } else if (o.stage === 'encode' || o.stage === 'tower') {
+    // 'tower': while the image tower's weights are read by this first call (its 'load' stage)
+    await model.groundImage(o.image, 'where is the dog?', { maxTokens: 4, onProgress: (p) => reached(p.stage === 'load' ? 'tower' : p.stage) });
   } else if (o.stage === 'parallel') {
     // three calls decoded together (and a tower run between their steps): ended once two of
     // them have produced tokens

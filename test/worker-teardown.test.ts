@@ -58,7 +58,7 @@ t.test('worker and process teardown', async (t) => {
     if (r.code !== 0 || r.signal) t.comment(r.stderr.slice(-4000));
   };
 
-  for (const stage of ['load', 'encode', 'prompt', 'generate', 'parallel']) {
+  for (const stage of ['load', 'tower', 'encode', 'prompt', 'generate', 'parallel']) {
     t.test(`terminate during ${stage}, ${N} times`, async (t) => {
       const r = await runScript(['--scenario', 'terminate', '--stages', stage, '--n', String(N), ...model]);
       survived(t, r, stage);
